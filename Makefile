@@ -1,0 +1,47 @@
+# StreamHub: `make run` to use it, `make test` to check it. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, Chromium, npm packages)
+	@source .ci/lib.sh && phase "install dependencies" .ci/install-deps
+
+build-server: deps
+	@source .ci/lib.sh && phase "build server binaries" $(CARGO) build --locked -p streamhub --bins
+
+build-site: deps
+	@source .ci/lib.sh && phase "build dashboard (WASM)" .ci/build-site
+
+build: build-server build-site ## Build the server binaries and the dashboard
+
+run: build ## Start broker, server and producer; Ctrl-C stops them all
+	@.ci/run-stack
+
+test: build ## Every test: unit, integration (real broker), end-to-end (Chromium)
+	@source .ci/lib.sh && start=$$SECONDS && \
+	  phase "unit and integration tests" $(CARGO) test --locked && \
+	  phase "end-to-end tests (Chromium)" .ci/e2e && \
+	  phase "lint (rustfmt, clippy)" $(MAKE) --no-print-directory lint && \
+	  echo "make test: all phases passed in $$((SECONDS - start))s (after build)"
+
+test-rust: build-server ## Only the Rust tests
+	$(CARGO) test --locked
+
+test-e2e: build ## Only the browser tests
+	.ci/e2e
+
+lint: ## rustfmt and clippy, as CI wants them
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+clean: ## Remove build output (not the data directory)
+	$(CARGO) clean

@@ -1,0 +1,300 @@
+//! Wire types: the JSON bodies of the REST API (`../shared/API.md`), defined once and used by the
+//! server, the browser and the CLI. Field names and status words here *are* the contract: rename
+//! nothing, add freely. Timestamps travel as RFC 3339 UTC strings so that every client (Python
+//! scripts included) reads them without a date library.
+//!
+//! This module must not depend on any runtime: it compiles for the server, for WASM and for the
+//! CLI alike.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a topic is in its life. Transitions are enforced by the server's store, not here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicStatus {
+    /// Requested by anyone, waiting for an admin.
+    Pending,
+    /// An admin said yes; waiting for the producer daemon to create it in Kafka.
+    Approved,
+    /// Exists in Kafka; the producer writes to it and the relay serves it.
+    Active,
+    /// An admin said no (with a reason). Final.
+    Rejected,
+    /// An admin stopped it; the Kafka topic and its data are kept and it can be reactivated.
+    Inactive,
+}
+
+impl TopicStatus {
+    /// Every status, in lifecycle order (for filters and counters).
+    pub const ALL: [TopicStatus; 5] = [
+        TopicStatus::Pending,
+        TopicStatus::Approved,
+        TopicStatus::Active,
+        TopicStatus::Rejected,
+        TopicStatus::Inactive,
+    ];
+
+    /// The status word stored in the database and sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopicStatus::Pending => "pending",
+            TopicStatus::Approved => "approved",
+            TopicStatus::Active => "active",
+            TopicStatus::Rejected => "rejected",
+            TopicStatus::Inactive => "inactive",
+        }
+    }
+
+    /// Reads a status word back; `None` for anything that is not one.
+    pub fn parse(word: &str) -> Option<TopicStatus> {
+        TopicStatus::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+}
+
+impl fmt::Display for TopicStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of `GET /api/topics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Topic {
+    pub topic_id: i64,
+    pub topic_name: String,
+    pub status: TopicStatus,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub description: String,
+    /// Which generator the producer uses; `None` means "guess from the name".
+    pub event_type: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub approved_at: Option<String>,
+    pub activated_at: Option<String>,
+    pub rejected_at: Option<String>,
+    pub rejected_reason: Option<String>,
+    pub deactivated_at: Option<String>,
+    pub updated_at: String,
+    /// How many users subscribe to it.
+    pub subscriber_count: i64,
+}
+
+/// Body of `POST /api/topics`. Optional fields take the original system's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTopicRequest {
+    pub name: String,
+    pub created_by: String,
+    #[serde(default = "default_partitions")]
+    pub partitions: i64,
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: i64,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub event_type: Option<String>,
+}
+
+fn default_partitions() -> i64 {
+    1
+}
+
+fn default_replication_factor() -> i64 {
+    1
+}
+
+/// Answer of `POST /api/topics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicCreated {
+    pub message: String,
+    pub topic_id: i64,
+}
+
+/// The plain `{"message": "..."}` answer of most mutating calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageBody {
+    pub message: String,
+}
+
+impl MessageBody {
+    /// Saves a `.to_string()` at every call site.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// Body of `POST /api/topics/activate_by_name`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivateRequest {
+    pub topic_name: String,
+}
+
+/// Body of `POST /api/topics/<id>/reject`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectRequest {
+    pub reason: String,
+}
+
+/// One row of `GET /api/topics/active`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveTopic {
+    pub topic_name: String,
+    pub activated_at: Option<String>,
+    pub partitions: i32,
+    pub event_type: Option<String>,
+}
+
+/// One row of `GET /api/subscriptions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub user_id: String,
+    pub topic_name: String,
+    /// Always `active` for a listed subscription (kept for the original's clients).
+    pub status: String,
+    pub subscribed_at: String,
+    /// The topic's own status, so a client can tell a subscription it cannot stream yet.
+    pub topic_status: TopicStatus,
+}
+
+/// Body of `POST` and `DELETE /api/subscriptions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionRequest {
+    pub user_id: String,
+    pub topic_name: String,
+}
+
+/// Answer of `GET /api/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub total_topics: i64,
+    pub pending_topics: i64,
+    pub approved_topics: i64,
+    pub active_topics: i64,
+    pub rejected_topics: i64,
+    pub inactive_topics: i64,
+    pub total_subscriptions: i64,
+    pub timestamp: String,
+}
+
+/// Reachability of one dependency, as `GET /api/health` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentHealth {
+    /// `up`, `down`, or `unknown` (not checked yet).
+    pub status: String,
+    /// The last error seen, when not up.
+    pub error: Option<String>,
+    /// When it was last checked.
+    pub checked_at: Option<String>,
+}
+
+/// What the server knows about the Kafka cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerHealth {
+    #[serde(flatten)]
+    pub component: ComponentHealth,
+    /// The bootstrap servers the server talks to.
+    pub bootstrap_servers: String,
+    /// Brokers in the cluster's metadata (0 when unreachable).
+    pub brokers: usize,
+    /// Active topics that were missing in Kafka and got recreated since start-up.
+    pub recreated_topics: Vec<String>,
+    /// Active topics missing in Kafka that could not be recreated yet.
+    pub missing_topics: Vec<String>,
+}
+
+/// Answer of `GET /api/health`: `status` is `healthy` when every part is up, `degraded` otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub timestamp: String,
+    pub version: String,
+    pub broker: BrokerHealth,
+    pub database: ComponentHealth,
+}
+
+/// One row of `GET /api/audit`: who did what, when, from where, and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub audit_id: i64,
+    pub at: String,
+    /// `admin`, `producer`, a user id, or `anonymous`.
+    pub actor: String,
+    pub action: String,
+    pub topic_name: Option<String>,
+    pub remote_addr: Option<String>,
+    /// `ok`, `denied`, `rejected`, or `failed`.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// A topic with its history (`GET /api/topics/<id>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicDetail {
+    #[serde(flatten)]
+    pub topic: Topic,
+    pub history: Vec<AuditEntry>,
+}
+
+/// The error body of every 4xx/5xx answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A machine word (`invalid_field`, `not_found`, `conflict`, …).
+    pub error: String,
+    /// A sentence for people.
+    pub message: String,
+    /// The input field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+    /// The topic's current status, on a refused transition.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub current_status: Option<TopicStatus>,
+}
+
+/// What the dashboard's overview shows in one round trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub stats: Stats,
+    pub health: Health,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words_round_trip_and_match_the_contract() {
+        for status in TopicStatus::ALL {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(TopicStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(TopicStatus::parse("Active"), None);
+    }
+
+    #[test]
+    fn new_topic_request_takes_the_original_defaults() {
+        let req: NewTopicRequest =
+            serde_json::from_str(r#"{"name": "t", "created_by": "admin"}"#).unwrap();
+        assert_eq!(req.partitions, 1);
+        assert_eq!(req.replication_factor, 1);
+        assert_eq!(req.description, "");
+        assert_eq!(req.event_type, None);
+    }
+
+    #[test]
+    fn error_body_omits_absent_fields() {
+        let body = ErrorBody {
+            error: "not_found".into(),
+            message: "no such topic".into(),
+            field: None,
+            current_status: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({"error": "not_found", "message": "no such topic"})
+        );
+    }
+}

@@ -1,0 +1,43 @@
+// The overview page: server-rendered, then hydrated (the refresh button only works once the WASM
+// has taken over), with no console errors.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openPage, BASE_URL, ARTIFACTS } from './browser.js';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+test('the overview is server-rendered and shows the counters before any script runs', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(BASE_URL);
+  assert.equal(await page.title(), 'StreamHub');
+  const stats = await page.getByTestId('stats').textContent();
+  assert.match(stats, /Topics/);
+  await context.close();
+});
+
+test('the overview hydrates: refresh works and the console stays clean', async () => {
+  for (const [name, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+    const { page, errors } = await openPage(browser, viewport);
+    await page.goto(BASE_URL, { waitUntil: 'networkidle' });
+    assert.equal(await page.getByTestId('refresh-count').textContent(), 'Loaded 1 time(s)');
+    await page.getByTestId('refresh').click();
+    await page.getByText('Loaded 2 time(s)').waitFor({ timeout: 10_000 });
+    // The refreshed data arrived through the server function and was rendered again.
+    await page.getByTestId('health').getByText('Broker').waitFor();
+    await page.screenshot({ path: `${ARTIFACTS}overview-${name}.png`, fullPage: true });
+    assert.deepEqual(errors, [], `console errors on ${name}`);
+    await page.context().close();
+  }
+});
+
+test('unknown pages say so', async () => {
+  const { page, errors } = await openPage(browser);
+  const response = await page.goto(`${BASE_URL}/no/such/page`, { waitUntil: 'networkidle' });
+  assert.equal(response.status(), 404);
+  await page.getByText('Page not found').waitFor();
+  assert.deepEqual(errors.filter((e) => !e.includes('404')), []);
+  await page.context().close();
+});

@@ -1,0 +1,117 @@
+//! Every setting of every StreamHub process, read from command-line flags and environment
+//! variables (flags win), each with a documented default. The README's configuration table is
+//! written from this file: keep them in step.
+
+use clap::{Args, Parser, ValueEnum};
+use std::{net::SocketAddr, path::PathBuf};
+
+/// Where the Kafka-compatible cluster is and how to talk to it. Shared by all three binaries.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Comma-separated `host:port` list of the Kafka-compatible brokers.
+    #[arg(
+        long = "kafka-bootstrap-servers",
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap_servers: String,
+
+    /// Extra librdkafka properties as `key=value` pairs, comma-separated
+    /// (e.g. `security.protocol=ssl`). Applied after StreamHub's own settings.
+    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',')]
+    pub options: Vec<String>,
+
+    /// How long one Kafka admin or metadata request may take, in milliseconds.
+    #[arg(
+        long = "kafka-timeout-ms",
+        env = "KAFKA_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub timeout_ms: u64,
+}
+
+impl KafkaArgs {
+    /// Settings for a given cluster with every other field at its default (tests, benchmarks).
+    pub fn for_bootstrap(bootstrap_servers: impl Into<String>) -> Self {
+        Self {
+            bootstrap_servers: bootstrap_servers.into(),
+            options: Vec::new(),
+            timeout_ms: 5000,
+        }
+    }
+
+    /// The per-request timeout as a `Duration`.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Settings of the `streamhub` server.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "streamhub",
+    version,
+    about = "StreamHub server: dashboard, REST API and live relay for approval-gated Kafka topics"
+)]
+pub struct ServerConfig {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "STREAMHUB_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Directory for the SQLite database, generated secrets and (locally) broker storage.
+    #[arg(long, env = "STREAMHUB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Directory holding the built dashboard (`pkg/` with WASM, JS and CSS, plus public files).
+    #[arg(long, env = "STREAMHUB_SITE_DIR", default_value = "target/site")]
+    pub site_dir: PathBuf,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Admin bearer token. Unset: generated at first start and kept in `<data dir>/admin_token`.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Shared secret the producer sends as `X-Producer-Key`. Unset: generated at first start and
+    /// kept in `<data dir>/producer_secret`.
+    #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
+    pub producer_secret: Option<String>,
+
+    /// Largest partition count a topic request may ask for.
+    #[arg(long, env = "STREAMHUB_MAX_PARTITIONS", default_value_t = app::domain::DEFAULT_MAX_PARTITIONS,
+          value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub max_partitions: i64,
+
+    /// How often the broker and database are checked, in milliseconds.
+    #[arg(long, env = "STREAMHUB_HEALTH_INTERVAL_MS", default_value_t = 5000)]
+    pub health_interval_ms: u64,
+
+    /// Log line format.
+    #[arg(long, env = "STREAMHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl ServerConfig {
+    /// A configuration for tests: everything at its default but the directories and the cluster.
+    pub fn for_tests(data_dir: PathBuf, site_dir: PathBuf, bootstrap_servers: &str) -> Self {
+        let mut config = ServerConfig::parse_from(["streamhub"]);
+        config.data_dir = data_dir;
+        config.site_dir = site_dir;
+        config.kafka = KafkaArgs::for_bootstrap(bootstrap_servers);
+        config.admin_token = None;
+        config.producer_secret = None;
+        config.health_interval_ms = 500;
+        config
+    }
+}

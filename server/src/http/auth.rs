@@ -1,0 +1,158 @@
+//! Who is calling: the admin (bearer token), the producer daemon (`X-Producer-Key`), or anyone.
+//! The extractors check secrets in constant time and write every denied attempt to the audit log
+//! (without the presented value, which may be a mistyped real secret).
+
+use super::error::ApiError;
+use crate::{
+    state::AppState,
+    store::{Actor, NewAuditEntry},
+};
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::{header, request::Parts},
+};
+use std::net::SocketAddr;
+
+/// The header the producer daemon sends its secret in.
+pub const PRODUCER_KEY_HEADER: &str = "x-producer-key";
+
+/// The peer address of a request (absent when the server runs without connect info, as in
+/// router-level tests).
+pub fn remote_addr(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.to_string())
+}
+
+/// Any caller, named by what they claim (a user id in the body, say) and their address.
+pub struct Caller {
+    pub remote_addr: Option<String>,
+}
+
+impl Caller {
+    /// The audit actor for a caller who says they are `name`.
+    pub fn as_actor(&self, name: &str) -> Actor {
+        Actor {
+            name: name.to_owned(),
+            remote_addr: self.remote_addr.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        Ok(Caller {
+            remote_addr: remote_addr(parts),
+        })
+    }
+}
+
+/// Proof that the request carries the admin token.
+pub struct Admin {
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let ok = presented.is_some_and(|token| state.secrets.admin_token.matches(token));
+        let actor = Actor {
+            name: "admin".into(),
+            remote_addr: remote_addr(parts),
+        };
+        if ok {
+            return Ok(Admin { actor });
+        }
+        let why = if presented.is_some() {
+            "wrong admin token"
+        } else {
+            "missing admin token"
+        };
+        deny(
+            state,
+            parts,
+            Actor {
+                name: "anonymous".into(),
+                ..actor
+            },
+            why,
+        )
+        .await;
+        Err(ApiError::Unauthorized(
+            "this action needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>`",
+        ))
+    }
+}
+
+/// Proof that the request carries the producer secret.
+pub struct Producer {
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for Producer {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(PRODUCER_KEY_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let ok = presented.is_some_and(|key| state.secrets.producer_secret.matches(key));
+        let actor = Actor {
+            name: "producer".into(),
+            remote_addr: remote_addr(parts),
+        };
+        if ok {
+            return Ok(Producer { actor });
+        }
+        let why = if presented.is_some() {
+            "wrong producer key"
+        } else {
+            "missing producer key"
+        };
+        deny(
+            state,
+            parts,
+            Actor {
+                name: "anonymous".into(),
+                ..actor
+            },
+            why,
+        )
+        .await;
+        Err(ApiError::Unauthorized(
+            "this action needs the producer secret in the `X-Producer-Key` header",
+        ))
+    }
+}
+
+/// Logs and audits a denied attempt. Failing to audit must not turn a 401 into a 5xx.
+async fn deny(state: &AppState, parts: &Parts, actor: Actor, why: &str) {
+    let action = format!("{} {}", parts.method, parts.uri.path());
+    tracing::warn!(%action, remote_addr = actor.remote_addr.as_deref().unwrap_or("-"), why, "request denied");
+    if let Err(e) = state
+        .store
+        .record(
+            &actor,
+            NewAuditEntry {
+                action: &action,
+                topic_name: None,
+                outcome: "denied",
+                detail: Some(why),
+            },
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not audit a denied request");
+    }
+}

@@ -1,0 +1,156 @@
+//! The one error type of the HTTP layer and its mapping to status codes and the JSON error body
+//! of `API.md` (`{"error": word, "message": sentence, "field"?: ..., "current_status"?: ...}`).
+//! Handlers return `Result<_, ApiError>` and use `?`; nothing else builds error responses.
+
+use crate::{kafka::KafkaError, store::StoreError};
+use app::{domain::FieldError, wire::ErrorBody, wire::TopicStatus};
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// One input field is invalid (400, names the field).
+    #[error(transparent)]
+    InvalidField(#[from] FieldError),
+    /// The body could not be read as the JSON we expect (400/413/415/422, from the extractor).
+    #[error("{message}")]
+    BadBody {
+        status: StatusCode,
+        error: &'static str,
+        message: String,
+    },
+    /// No or wrong credentials (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The thing named does not exist (404).
+    #[error("{message}")]
+    NotFound {
+        error: &'static str,
+        message: String,
+    },
+    /// Refused because of current state (409).
+    #[error("{message}")]
+    Conflict {
+        error: &'static str,
+        message: String,
+        current_status: Option<TopicStatus>,
+    },
+    /// The route exists but not with this method (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Kafka could not do it (503 when unreachable, 502 when it refused, 409 on a shape clash).
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// The store could not do it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    /// A 404 for an unknown route or resource.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::NotFound {
+            error: "not_found",
+            message: message.into(),
+        }
+    }
+
+    fn parts(
+        &self,
+    ) -> (
+        StatusCode,
+        &'static str,
+        Option<String>,
+        Option<TopicStatus>,
+    ) {
+        match self {
+            ApiError::InvalidField(e) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                Some(e.field.to_owned()),
+                None,
+            ),
+            ApiError::BadBody { status, error, .. } => (*status, error, None, None),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None, None),
+            ApiError::NotFound { error, .. } => (StatusCode::NOT_FOUND, error, None, None),
+            ApiError::Conflict {
+                error,
+                current_status,
+                ..
+            } => (StatusCode::CONFLICT, error, None, *current_status),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                None,
+                None,
+            ),
+            ApiError::Kafka(KafkaError::Unavailable(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "broker_unavailable",
+                None,
+                None,
+            ),
+            ApiError::Kafka(KafkaError::ShapeMismatch { .. }) => {
+                (StatusCode::CONFLICT, "kafka_topic_mismatch", None, None)
+            }
+            ApiError::Kafka(KafkaError::Refused(_) | KafkaError::Config(_)) => {
+                (StatusCode::BAD_GATEWAY, "broker_refused", None, None)
+            }
+            ApiError::Store(e) => match e {
+                StoreError::DuplicateTopic(_) => (
+                    StatusCode::CONFLICT,
+                    "duplicate_topic",
+                    Some("name".into()),
+                    None,
+                ),
+                StoreError::TopicNotFound(_) => {
+                    (StatusCode::NOT_FOUND, "topic_not_found", None, None)
+                }
+                StoreError::IllegalTransition { current, .. } => (
+                    StatusCode::CONFLICT,
+                    "illegal_transition",
+                    None,
+                    Some(*current),
+                ),
+                StoreError::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    None,
+                    None,
+                ),
+                StoreError::Other(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None),
+            },
+        }
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error, field, current_status) = self.parts();
+        let message = match &self {
+            ApiError::InvalidField(e) => e.message.clone(),
+            // Internal details go to the log, not to the caller.
+            ApiError::Store(StoreError::Other(_)) => "an internal error occurred".to_owned(),
+            other => other.to_string(),
+        };
+        if status.is_server_error() {
+            tracing::error!(%status, error, detail = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: error.to_owned(),
+            message,
+            field,
+            current_status,
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,50 @@
+//! `ApiJson<T>`: axum's `Json` extractor with our error body. A malformed body, a wrong type, a
+//! missing field, a wrong content type or an oversized body each become an [`ApiError`] with a
+//! 4xx status — never axum's plain-text rejection.
+
+use super::error::ApiError;
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, Request},
+    http::StatusCode,
+};
+use serde::de::DeserializeOwned;
+
+/// A JSON request body of type `T`.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(rejection_to_error(rejection)),
+        }
+    }
+}
+
+fn rejection_to_error(rejection: JsonRejection) -> ApiError {
+    let (error, message) = match &rejection {
+        JsonRejection::JsonSyntaxError(_) => {
+            ("invalid_json", "the body is not valid JSON".to_owned())
+        }
+        JsonRejection::JsonDataError(e) => ("invalid_body", e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => (
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`".to_owned(),
+        ),
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ("body_too_large", "the request body is too large".to_owned())
+        }
+        _ => ("invalid_body", rejection.body_text()),
+    };
+    ApiError::BadBody {
+        status: rejection.status(),
+        error,
+        message,
+    }
+}

@@ -1,0 +1,95 @@
+//! `/api/subscriptions`: users follow and unfollow topics, independently of the lifecycle.
+
+use super::{auth::Caller, error::ApiError, json::ApiJson};
+use crate::{state::AppState, store::Subscribed};
+use app::{
+    domain::{TopicName, UserId},
+    wire::{MessageBody, Subscription, SubscriptionRequest},
+};
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    Json,
+};
+use serde::Deserialize;
+
+/// `?user_id=` filter.
+#[derive(Debug, Deserialize)]
+pub struct SubscriptionQuery {
+    user_id: Option<String>,
+}
+
+/// `GET /api/subscriptions[?user_id=…]`
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<SubscriptionQuery>,
+) -> Result<Json<Vec<Subscription>>, ApiError> {
+    let user = match query.user_id.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(UserId::parse(raw, "user_id")?),
+    };
+    Ok(Json(
+        state
+            .store
+            .subscriptions(user.as_ref().map(UserId::as_str))
+            .await?,
+    ))
+}
+
+fn parse(req: &SubscriptionRequest) -> Result<(UserId, TopicName), ApiError> {
+    Ok((
+        UserId::parse(&req.user_id, "user_id")?,
+        TopicName::parse_field(&req.topic_name, "topic_name")?,
+    ))
+}
+
+/// `POST /api/subscriptions`: 201 when added, 200 when the user already had it.
+pub async fn subscribe(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<SubscriptionRequest>,
+) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
+    let (user, topic) = parse(&req)?;
+    let outcome = state
+        .store
+        .subscribe(
+            user.as_str(),
+            topic.as_str(),
+            &caller.as_actor(user.as_str()),
+        )
+        .await?;
+    Ok(match outcome {
+        Subscribed::Added => (
+            StatusCode::CREATED,
+            Json(MessageBody::new("Subscription added successfully")),
+        ),
+        Subscribed::AlreadySubscribed => {
+            (StatusCode::OK, Json(MessageBody::new("Already subscribed")))
+        }
+    })
+}
+
+/// `DELETE /api/subscriptions`: 404 when there was no such subscription.
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<SubscriptionRequest>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let (user, topic) = parse(&req)?;
+    let removed = state
+        .store
+        .unsubscribe(
+            user.as_str(),
+            topic.as_str(),
+            &caller.as_actor(user.as_str()),
+        )
+        .await?;
+    if removed {
+        Ok(Json(MessageBody::new("Subscription removed successfully")))
+    } else {
+        Err(ApiError::NotFound {
+            error: "subscription_not_found",
+            message: format!("{user} is not subscribed to {topic}"),
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! Health, statistics and the audit log: the read-only views of the system as a whole.
+
+use super::{auth::Admin, error::ApiError};
+use crate::{state::AppState, store::AuditFilter};
+use app::wire::{AuditEntry, Health, Stats};
+use axum::{
+    extract::{Query, State},
+    Json,
+};
+use serde::Deserialize;
+
+/// `GET /api/health`: always 200 while the server runs; `status` says `healthy` or `degraded`
+/// and the `broker` and `database` parts say which.
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(state.health.report())
+}
+
+/// `GET /api/stats`
+pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(state.store.stats().await?))
+}
+
+/// Filters of `GET /api/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    limit: Option<i64>,
+    topic: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+}
+
+/// `GET /api/audit?limit=&topic=&actor=&action=` (admin): newest first, 100 by default, at most
+/// 1000.
+pub async fn audit(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let filter = AuditFilter {
+        topic: non_empty(query.topic),
+        actor: non_empty(query.actor),
+        action: non_empty(query.action),
+        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(state.store.audit(&filter).await?))
+}

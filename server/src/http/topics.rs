@@ -1,0 +1,345 @@
+//! `/api/topics…`: requesting topics, the admin's lifecycle actions, and activation by the
+//! producer daemon (which creates the topic in Kafka before the row says `active`).
+
+use super::{
+    auth::{Admin, Caller, Producer},
+    error::ApiError,
+    json::ApiJson,
+};
+use crate::{
+    kafka::TopicEnsured,
+    state::AppState,
+    store::{Actor, AuditFilter, NewAuditEntry, NewTopic, StoreError, TopicKey, Transition},
+};
+use app::{
+    domain::{self, EventType, TopicName, UserId},
+    wire::{
+        ActivateRequest, ActiveTopic, MessageBody, NewTopicRequest, RejectRequest, Topic,
+        TopicCreated, TopicDetail, TopicStatus,
+    },
+};
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    Json,
+};
+use serde::Deserialize;
+
+/// `?status=` filter of `GET /api/topics`.
+#[derive(Debug, Deserialize)]
+pub struct TopicQuery {
+    status: Option<String>,
+}
+
+/// `GET /api/topics`
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<TopicQuery>,
+) -> Result<Json<Vec<Topic>>, ApiError> {
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(word) => Some(TopicStatus::parse(word).ok_or_else(|| {
+            ApiError::InvalidField(domain_error("status", "must be a topic status word"))
+        })?),
+    };
+    Ok(Json(state.store.list_topics(status).await?))
+}
+
+fn domain_error(field: &'static str, message: &str) -> domain::FieldError {
+    domain::FieldError {
+        field,
+        message: message.to_owned(),
+    }
+}
+
+/// `POST /api/topics`: a new request, `pending` until an admin decides.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewTopicRequest>,
+) -> Result<(StatusCode, Json<TopicCreated>), ApiError> {
+    let name = TopicName::parse(&req.name)?;
+    let created_by = UserId::parse(&req.created_by, "created_by")?;
+    let partitions = domain::parse_partitions(req.partitions, state.limits.max_partitions)?;
+    // The broker count bounds the replication factor when we know it; while the broker is
+    // unreachable, activation will refuse an impossible one instead.
+    let max_rf = state
+        .health
+        .broker_count()
+        .map(|n| n.max(1) as i64)
+        .unwrap_or(i64::from(i16::MAX));
+    let replication_factor = domain::parse_replication_factor(req.replication_factor, max_rf)?;
+    let description = domain::parse_description(&req.description)?;
+    let event_type = EventType::parse(req.event_type.as_deref().unwrap_or(""))?;
+    let new = NewTopic {
+        name: name.to_string(),
+        created_by: created_by.to_string(),
+        partitions,
+        replication_factor,
+        description,
+        event_type: event_type.map(|t| t.as_str().to_owned()),
+    };
+    let topic_id = state
+        .store
+        .create_topic(&new, &caller.as_actor(created_by.as_str()))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TopicCreated {
+            message: "Topic creation request submitted".into(),
+            topic_id,
+        }),
+    ))
+}
+
+/// `GET /api/topics/active`
+pub async fn active(State(state): State<AppState>) -> Result<Json<Vec<ActiveTopic>>, ApiError> {
+    Ok(Json(state.store.active_topics().await?))
+}
+
+/// `GET /api/topics/{id}`: one topic with its audit history.
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TopicDetail>, ApiError> {
+    let topic = find(&state, parse_id(&id)?).await?;
+    let history = state
+        .store
+        .audit(&AuditFilter {
+            topic: Some(topic.topic_name.clone()),
+            limit: 200,
+            ..AuditFilter::default()
+        })
+        .await?;
+    Ok(Json(TopicDetail { topic, history }))
+}
+
+/// Topic ids in paths are positive integers; anything else is a 404 like an unknown id (the
+/// resource named does not exist), with the JSON body.
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(format!("no topic with id {raw:?}")))
+}
+
+async fn find(state: &AppState, id: i64) -> Result<Topic, ApiError> {
+    state
+        .store
+        .topic(TopicKey::Id(id))
+        .await?
+        .ok_or_else(|| ApiError::Store(StoreError::TopicNotFound(format!("#{id}"))))
+}
+
+/// `POST /api/topics/{id}/approve` (admin)
+pub async fn approve(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let id = parse_id(&id)?;
+    transition_audited(&state, &admin.actor, TopicKey::Id(id), Transition::Approve).await?;
+    Ok(Json(MessageBody::new("Topic approved successfully")))
+}
+
+/// `POST /api/topics/{id}/reject` (admin) with `{"reason": "..."}`
+pub async fn reject(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RejectRequest>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let id = parse_id(&id)?;
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.len() > domain::DESCRIPTION_MAX_BYTES {
+        return Err(domain_error("reason", "give a reason of 1 to 1024 bytes").into());
+    }
+    let transition = Transition::Reject {
+        reason: reason.to_owned(),
+    };
+    transition_audited(&state, &admin.actor, TopicKey::Id(id), transition).await?;
+    Ok(Json(MessageBody::new("Topic rejected")))
+}
+
+/// `POST /api/topics/{id}/deactivate` (admin): producer and relay stop; Kafka data stays.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let id = parse_id(&id)?;
+    transition_audited(
+        &state,
+        &admin.actor,
+        TopicKey::Id(id),
+        Transition::Deactivate,
+    )
+    .await?;
+    Ok(Json(MessageBody::new("Topic deactivated")))
+}
+
+/// `POST /api/topics/{id}/reactivate` (admin): makes sure the Kafka topic is there, then
+/// `inactive → active`.
+pub async fn reactivate(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let topic = find(&state, parse_id(&id)?).await?;
+    if topic.status != TopicStatus::Inactive {
+        let error = illegal(&topic, "reactivated");
+        return Err(
+            audit_failure(&state, &admin.actor, "reactivate", &topic.topic_name, error).await,
+        );
+    }
+    ensure_in_kafka(&state, &admin.actor, &topic, "reactivate").await?;
+    transition_audited(
+        &state,
+        &admin.actor,
+        TopicKey::Id(topic.topic_id),
+        Transition::Reactivate,
+    )
+    .await?;
+    Ok(Json(MessageBody::new("Topic reactivated")))
+}
+
+/// `POST /api/topics/activate_by_name` (producer): creates the topic in Kafka with its
+/// partitions and replication factor, then marks it `active`. Harmless on an active topic.
+pub async fn activate_by_name(
+    State(state): State<AppState>,
+    producer: Producer,
+    ApiJson(req): ApiJson<ActivateRequest>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let name = TopicName::parse_field(&req.topic_name, "topic_name")?;
+    let topic = state
+        .store
+        .topic(TopicKey::Name(name.as_str()))
+        .await?
+        .ok_or_else(|| ApiError::Store(StoreError::TopicNotFound(name.to_string())))?;
+    match topic.status {
+        TopicStatus::Active => return Ok(Json(MessageBody::new("Topic activated"))),
+        TopicStatus::Approved => {}
+        _ => {
+            let error = illegal(&topic, "activated");
+            return Err(audit_failure(
+                &state,
+                &producer.actor,
+                "activate",
+                &topic.topic_name,
+                error,
+            )
+            .await);
+        }
+    }
+    ensure_in_kafka(&state, &producer.actor, &topic, "activate").await?;
+    match state
+        .store
+        .transition(
+            TopicKey::Id(topic.topic_id),
+            &Transition::Activate,
+            &producer.actor,
+        )
+        .await
+    {
+        // A concurrent activation won the race: the topic is active, which is what was asked.
+        Err(StoreError::IllegalTransition {
+            current: TopicStatus::Active,
+            ..
+        })
+        | Ok(_) => Ok(Json(MessageBody::new("Topic activated"))),
+        Err(e) => Err(audit_failure(
+            &state,
+            &producer.actor,
+            "activate",
+            &topic.topic_name,
+            e.into(),
+        )
+        .await),
+    }
+}
+
+fn illegal(topic: &Topic, attempted: &str) -> ApiError {
+    ApiError::Conflict {
+        error: "illegal_transition",
+        message: format!(
+            "topic {} is {}; it cannot be {attempted}",
+            topic.topic_name, topic.status
+        ),
+        current_status: Some(topic.status),
+    }
+}
+
+/// Creates or adopts the Kafka topic; a failure is audited and leaves the row as it was.
+async fn ensure_in_kafka(
+    state: &AppState,
+    actor: &Actor,
+    topic: &Topic,
+    action: &str,
+) -> Result<TopicEnsured, ApiError> {
+    match state
+        .kafka
+        .ensure_topic(
+            &topic.topic_name,
+            topic.partitions,
+            topic.replication_factor,
+        )
+        .await
+    {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            state.health.poke();
+            Err(audit_failure(state, actor, action, &topic.topic_name, e.into()).await)
+        }
+    }
+}
+
+/// Applies a transition; a refused one is audited as `rejected` (the success is audited by the
+/// store in the same transaction as the change).
+async fn transition_audited(
+    state: &AppState,
+    actor: &Actor,
+    key: TopicKey<'_>,
+    transition: Transition,
+) -> Result<Topic, ApiError> {
+    match state.store.transition(key, &transition, actor).await {
+        Ok(topic) => Ok(topic),
+        Err(e) => {
+            let name = match &e {
+                StoreError::IllegalTransition { topic, .. } => topic.clone(),
+                _ => key.to_string(),
+            };
+            Err(audit_failure(state, actor, transition.action(), &name, e.into()).await)
+        }
+    }
+}
+
+async fn audit_failure(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    topic_name: &str,
+    error: ApiError,
+) -> ApiError {
+    let outcome = if error.status().is_client_error() {
+        "rejected"
+    } else {
+        "failed"
+    };
+    let detail = error.to_string();
+    if let Err(e) = state
+        .store
+        .record(
+            actor,
+            NewAuditEntry {
+                action,
+                topic_name: Some(topic_name),
+                outcome,
+                detail: Some(&detail),
+            },
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not audit a failed request");
+    }
+    error
+}

@@ -1,0 +1,36 @@
+//! StreamHub's server side: the axum server that serves the dashboard and the REST API, and the
+//! library that the producer daemon and the CLI consumer share with it.
+//!
+//! Read this map first:
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`config`] | every setting, from flags and env vars, with its default |
+//! | [`telemetry`] | `tracing` set-up (text or JSON lines, `RUST_LOG`) |
+//! | [`secrets`] | the admin token and producer secret: generated, stored 0600, compared in constant time, never printed |
+//! | [`store`] | SQLite metadata through sqlx: topics and their lifecycle, subscriptions, the audit log |
+//! | [`kafka`] | librdkafka client settings, topic administration, and a local `tansu` broker for tests |
+//! | [`health`] | the background check of broker and database, and the reconciling of Kafka topics |
+//! | [`http`] | the axum router: REST handlers, auth extractors, the JSON error type, access log |
+//! | [`dashboard`] | the Leptos side: SSR of the `app` crate and the backend its server functions call |
+//! | [`state`] | [`state::AppState`], the handles every request shares |
+//! | [`server`] | [`server::run`]: wires all of the above onto a bound listener until shutdown |
+//!
+//! The binaries in `src/bin/` only parse their arguments and call into this library.
+
+pub mod config;
+pub mod dashboard;
+pub mod health;
+pub mod http;
+pub mod kafka;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+/// The RFC 3339 UTC timestamp (milliseconds, `Z`) used in every API body and database row.
+/// Such strings sort in time order, which the store relies on.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,189 @@
+//! The two shared secrets: the admin token (for approving, rejecting, …) and the producer secret
+//! (for activating topics).
+//!
+//! Either comes from configuration or, when unset, is generated at first start (256 random bits)
+//! and kept in the data directory with mode 0600, so that a restart keeps it and a local producer
+//! can read it. A [`Secret`] never prints its value (not in `Debug`, not in logs) and is compared
+//! in constant time.
+
+use std::{
+    fmt, fs, io,
+    path::{Path, PathBuf},
+};
+use subtle::ConstantTimeEq;
+
+/// A secret string that does not leak through formatting and compares in constant time.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value taken from configuration.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// 32 random bytes from the OS, hex-encoded.
+    pub fn generate() -> Result<Self, SecretError> {
+        let mut bytes = [0_u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
+        Ok(Self(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    /// Whether `candidate` is this secret, in time independent of where they differ.
+    pub fn matches(&self, candidate: &str) -> bool {
+        // `ct_eq` on slices of different lengths is false without comparing contents; the length
+        // of a 64-hex-digit token is no secret.
+        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
+    }
+
+    /// The value itself, for the few places that must send it (the producer's header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Why a secret could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read or write secret file {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("secret file {0} is empty")]
+    Empty(PathBuf),
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
+}
+
+/// Where a secret came from, so that start-up can say so (without the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// From a flag or environment variable.
+    Configured,
+    /// Read from this file, written by an earlier start.
+    File(PathBuf),
+    /// Generated now and saved to this file.
+    Generated(PathBuf),
+}
+
+/// Returns the configured value, or the one saved at `path`, or a new one saved there (0600).
+pub fn load_or_generate(
+    configured: Option<&str>,
+    path: &Path,
+) -> Result<(Secret, SecretSource), SecretError> {
+    if let Some(value) = configured.filter(|v| !v.is_empty()) {
+        return Ok((Secret::new(value), SecretSource::Configured));
+    }
+    let io_err = |source| SecretError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let value = text.trim();
+            if value.is_empty() {
+                return Err(SecretError::Empty(path.to_owned()));
+            }
+            Ok((Secret::new(value), SecretSource::File(path.to_owned())))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let secret = Secret::generate()?;
+            write_private(path, secret.expose()).map_err(io_err)?;
+            Ok((secret, SecretSource::Generated(path.to_owned())))
+        }
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+/// Reads a secret saved by the server (the producer's way to find it on the same machine).
+pub fn read_file(path: &Path) -> Result<Secret, SecretError> {
+    let text = fs::read_to_string(path).map_err(|source| SecretError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(SecretError::Empty(path.to_owned()));
+    }
+    Ok(Secret::new(value))
+}
+
+/// Creates `path` readable and writable by its owner only, failing if it already exists.
+fn write_private(path: &Path, value: &str) -> io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(value.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Both secrets of a server.
+#[derive(Clone, Debug)]
+pub struct ServerSecrets {
+    pub admin_token: Secret,
+    pub producer_secret: Secret,
+}
+
+/// The file names under the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin_token";
+/// See [`ADMIN_TOKEN_FILE`].
+pub const PRODUCER_SECRET_FILE: &str = "producer_secret";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secret_is_saved_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("admin_token");
+        let (first, source) = load_or_generate(None, &path).unwrap();
+        assert_eq!(source, SecretSource::Generated(path.clone()));
+        assert_eq!(first.expose().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (second, source) = load_or_generate(None, &path).unwrap();
+        assert_eq!(source, SecretSource::File(path.clone()));
+        assert!(second.matches(first.expose()));
+    }
+
+    #[test]
+    fn configured_value_wins_and_empty_counts_as_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let (s, source) = load_or_generate(Some("given"), &path).unwrap();
+        assert_eq!(source, SecretSource::Configured);
+        assert!(s.matches("given"));
+        assert!(!path.exists());
+        let (_, source) = load_or_generate(Some(""), &path).unwrap();
+        assert!(matches!(source, SecretSource::Generated(_)));
+    }
+
+    #[test]
+    fn matching_is_exact_and_debug_hides_the_value() {
+        let s = Secret::new("abc123");
+        assert!(s.matches("abc123"));
+        assert!(!s.matches("abc12"));
+        assert!(!s.matches("abc1234"));
+        assert!(!s.matches(""));
+        assert!(!format!("{s:?}").contains("abc"));
+    }
+}

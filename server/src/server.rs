@@ -1,0 +1,138 @@
+//! [`run`]: builds the state (store, Kafka admin, secrets, health monitor), mounts the REST API,
+//! the dashboard (SSR + server functions + static files), and serves on an already-bound
+//! listener until `shutdown` resolves. Tests bind `127.0.0.1:0` and call it in-process; the
+//! binary passes Ctrl-C/SIGTERM.
+
+use crate::{
+    config::ServerConfig,
+    dashboard::{leptos_options, DashboardBackend},
+    health::HealthMonitor,
+    http::{access_log, api_router},
+    kafka::{KafkaAdmin, KafkaError},
+    secrets::{self, SecretError, SecretSource, ServerSecrets},
+    state::{AppState, Limits},
+    store::{Store, StoreError, DATABASE_FILE},
+};
+use app::backend::SharedBackend;
+use axum::{middleware, Router};
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the metadata store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error("server I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything [`run`] builds before serving, exposed so that tests can reach the same handles.
+pub struct Built {
+    pub state: AppState,
+    pub router: Router,
+}
+
+/// Opens the store, loads or generates the secrets, and assembles the router.
+pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, ServerError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = Store::open(&config.data_dir.join(DATABASE_FILE)).await?;
+    let secrets = ServerSecrets {
+        admin_token: load_secret(
+            "admin token",
+            config.admin_token.as_deref(),
+            &config.data_dir.join(secrets::ADMIN_TOKEN_FILE),
+        )?,
+        producer_secret: load_secret(
+            "producer secret",
+            config.producer_secret.as_deref(),
+            &config.data_dir.join(secrets::PRODUCER_SECRET_FILE),
+        )?,
+    };
+    let kafka = KafkaAdmin::new(&config.kafka)?;
+    let health = HealthMonitor::new(kafka.clone(), store.clone());
+    let state = AppState {
+        leptos_options: leptos_options(&config.site_dir, addr),
+        store,
+        kafka,
+        health,
+        secrets: Arc::new(secrets),
+        limits: Limits {
+            max_partitions: config.max_partitions,
+        },
+    };
+    let router = router(state.clone());
+    Ok(Built { state, router })
+}
+
+fn load_secret(
+    what: &str,
+    configured: Option<&str>,
+    path: &std::path::Path,
+) -> Result<secrets::Secret, SecretError> {
+    let (secret, source) = secrets::load_or_generate(configured, path)?;
+    match source {
+        SecretSource::Configured => tracing::info!("{what}: from configuration"),
+        SecretSource::File(path) => {
+            tracing::info!(path = %path.display(), "{what}: read from file")
+        }
+        SecretSource::Generated(path) => {
+            tracing::warn!(path = %path.display(), "{what}: none configured, generated one (mode 0600)")
+        }
+    }
+    Ok(secret)
+}
+
+/// The whole HTTP surface: `/api`, the dashboard's pages and server functions, static files.
+pub fn router(state: AppState) -> Router {
+    let backend: SharedBackend = Arc::new(DashboardBackend::new(state.clone()));
+    let routes = generate_route_list(app::App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .nest("/api", api_router())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            move || app::shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(middleware::from_fn(access_log::log_request))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets requests in flight finish, and
+/// closes the store.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let addr = listener.local_addr()?;
+    let Built { state, router } = build(&config, addr).await?;
+    let monitor = tokio::spawn(
+        state
+            .health
+            .clone()
+            .run(Duration::from_millis(config.health_interval_ms)),
+    );
+    tracing::info!(%addr, bootstrap = %config.kafka.bootstrap_servers, data_dir = %config.data_dir.display(), "StreamHub server listening");
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    monitor.abort();
+    state.store.close().await;
+    tracing::info!("StreamHub server stopped");
+    served.map_err(ServerError::from)
+}

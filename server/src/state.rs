@@ -1,0 +1,30 @@
+//! The state every handler and server function shares. Each field is a cheap handle.
+
+use crate::{health::HealthMonitor, kafka::KafkaAdmin, secrets::ServerSecrets, store::Store};
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+
+/// Limits on what a request may ask for (from configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest partition count of a topic request.
+    pub max_partitions: i64,
+}
+
+/// Everything a request may need. `LeptosOptions: FromRef<AppState>` is what leptos_axum asks.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Where the built site is and what the bundle is called (for SSR and static files).
+    pub leptos_options: LeptosOptions,
+    /// Topics, subscriptions, audit log.
+    pub store: Store,
+    /// Creating topics and reading cluster metadata.
+    pub kafka: KafkaAdmin,
+    /// The latest broker and database checks.
+    pub health: HealthMonitor,
+    /// Admin token and producer secret.
+    pub secrets: Arc<ServerSecrets>,
+    /// Request bounds.
+    pub limits: Limits,
+}

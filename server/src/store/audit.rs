@@ -1,0 +1,115 @@
+//! The audit log: one row for every mutating call and every denied attempt — who, what, which
+//! topic, from where, and how it ended. Rows are only ever appended.
+
+use super::{Actor, Store, StoreError};
+use crate::now_rfc3339;
+use app::wire::AuditEntry;
+use sqlx::{FromRow, SqliteConnection};
+
+/// An event to record outside a lifecycle transaction (denials, failures).
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry<'a> {
+    pub action: &'a str,
+    pub topic_name: Option<&'a str>,
+    /// `ok`, `denied`, `rejected` or `failed`.
+    pub outcome: &'a str,
+    pub detail: Option<&'a str>,
+}
+
+/// Which rows `GET /api/audit` wants.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub topic: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+#[derive(FromRow)]
+struct AuditRow {
+    audit_id: i64,
+    at: String,
+    actor: String,
+    action: String,
+    topic_name: Option<String>,
+    remote_addr: Option<String>,
+    outcome: String,
+    detail: Option<String>,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            audit_id: r.audit_id,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            topic_name: r.topic_name,
+            remote_addr: r.remote_addr,
+            outcome: r.outcome,
+            detail: r.detail,
+        }
+    }
+}
+
+/// Appends one row inside the caller's transaction.
+pub(super) async fn insert(
+    conn: &mut SqliteConnection,
+    at: &str,
+    actor: &Actor,
+    action: &str,
+    topic_name: Option<&str>,
+    outcome: &str,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, topic_name, remote_addr, outcome, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .bind(at)
+    .bind(&actor.name)
+    .bind(action)
+    .bind(topic_name)
+    .bind(&actor.remote_addr)
+    .bind(outcome)
+    .bind(detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records an event on its own (a denied attempt, a failed activation, …).
+    pub async fn record(&self, actor: &Actor, entry: NewAuditEntry<'_>) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        insert(
+            &mut conn,
+            &now_rfc3339(),
+            actor,
+            entry.action,
+            entry.topic_name,
+            entry.outcome,
+            entry.detail,
+        )
+        .await
+    }
+
+    /// Audit rows matching `filter`, newest first.
+    pub async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT audit_id, at, actor, action, topic_name, remote_addr, outcome, detail \
+             FROM audit_log \
+             WHERE (?1 IS NULL OR topic_name = ?1) AND (?2 IS NULL OR actor = ?2) \
+               AND (?3 IS NULL OR action = ?3) \
+             ORDER BY audit_id DESC LIMIT ?4",
+        )
+        .bind(&filter.topic)
+        .bind(&filter.actor)
+        .bind(&filter.action)
+        .bind(filter.limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+}

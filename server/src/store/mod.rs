@@ -1,0 +1,149 @@
+//! The metadata store: SQLite through sqlx, schema from `server/migrations` applied at start-up.
+//!
+//! Owns the tables `topics`, `user_subscriptions` and `audit_log`, and the rules of the topic
+//! lifecycle (which transition is legal from which status). Handlers never write SQL; a
+//! PostgreSQL store would replace this module's queries and pool types, nothing above it.
+//!
+//! Writes go through a single-connection pool, reads through a pool of several: SQLite allows
+//! one writer at a time anyway, and serialising writes in-process means no `SQLITE_BUSY` between
+//! our own transactions. Every state change and its audit row commit together or not at all.
+
+mod audit;
+mod subscriptions;
+mod topics;
+
+pub use audit::{AuditFilter, NewAuditEntry};
+pub use subscriptions::Subscribed;
+pub use topics::{NewTopic, TopicKey, Transition};
+
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    SqlitePool,
+};
+use std::{path::Path, time::Duration};
+
+/// The database file's name in the data directory.
+pub const DATABASE_FILE: &str = "streamhub.db";
+
+/// Why a store call failed. Each variant maps to one HTTP answer in `http::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A topic with this name already exists.
+    #[error("a topic named {0} already exists")]
+    DuplicateTopic(String),
+    /// No such topic.
+    #[error("no topic {0}")]
+    TopicNotFound(String),
+    /// The transition is not legal from the topic's current status.
+    #[error("topic {topic} is {current}; it cannot be {attempted}")]
+    IllegalTransition {
+        topic: String,
+        current: app::wire::TopicStatus,
+        attempted: &'static str,
+    },
+    /// The database cannot be written or read right now (read-only file, disk full, locked,
+    /// gone); retrying later may work.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or a corrupt database.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(error.to_string())
+            }
+            sqlx::Error::Database(db) => {
+                // SQLite's primary result codes (the low byte of an extended code).
+                let primary = db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .map(|c| c & 0xff);
+                match primary {
+                    // BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY
+                    Some(5 | 6 | 10 | 13 | 14 | 8) => StoreError::Unavailable(error.to_string()),
+                    _ => StoreError::Other(error.to_string()),
+                }
+            }
+            _ => StoreError::Other(error.to_string()),
+        }
+    }
+}
+
+/// Who did something and from where, recorded with every change.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `admin`, `producer`, a user id, or `anonymous`.
+    pub name: String,
+    /// The peer address of the request, when known.
+    pub remote_addr: Option<String>,
+}
+
+impl Actor {
+    /// An actor without an address (internal jobs such as reconciling).
+    pub fn system(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            remote_addr: None,
+        }
+    }
+}
+
+/// The store handle; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", parent.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store { reader, writer })
+    }
+
+    /// Checks that the database answers a read and accepts a write transaction.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        // `BEGIN IMMEDIATE` takes the write lock without writing: it fails on a read-only or
+        // vanished file, which a plain SELECT would not notice.
+        let mut conn = self.writer.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Closes both pools, waiting for connections to return (clean shutdown).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}

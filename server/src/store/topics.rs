@@ -1,0 +1,367 @@
+//! Topics and their lifecycle: `pending → approved → active`, `pending → rejected`,
+//! `active ⇄ inactive`. Each transition is one `UPDATE … WHERE status IN (legal sources)`, so two
+//! racing requests cannot both win: the loser sees zero rows and gets the current status back.
+
+use super::{audit, Actor, Store, StoreError};
+use crate::now_rfc3339;
+use app::wire::{ActiveTopic, Stats, Topic, TopicStatus};
+use sqlx::FromRow;
+
+/// A validated topic request, ready to insert.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    pub created_by: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub description: String,
+    pub event_type: Option<String>,
+}
+
+/// A lifecycle step.
+#[derive(Debug, Clone)]
+pub enum Transition {
+    /// `pending → approved` (admin).
+    Approve,
+    /// `pending → rejected` with a reason (admin).
+    Reject { reason: String },
+    /// `approved → active`, once the Kafka topic exists (producer).
+    Activate,
+    /// `active → inactive`: producer and relay stop; Kafka data kept (admin).
+    Deactivate,
+    /// `inactive → active` (admin).
+    Reactivate,
+}
+
+impl Transition {
+    /// The audit action word and the verb for "cannot be …" messages.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Transition::Approve => "approve",
+            Transition::Reject { .. } => "reject",
+            Transition::Activate => "activate",
+            Transition::Deactivate => "deactivate",
+            Transition::Reactivate => "reactivate",
+        }
+    }
+
+    fn past_tense(&self) -> &'static str {
+        match self {
+            Transition::Approve => "approved",
+            Transition::Reject { .. } => "rejected",
+            Transition::Activate => "activated",
+            Transition::Deactivate => "deactivated",
+            Transition::Reactivate => "reactivated",
+        }
+    }
+
+    /// The one legal source status of each transition.
+    pub fn from(&self) -> TopicStatus {
+        match self {
+            Transition::Approve | Transition::Reject { .. } => TopicStatus::Pending,
+            Transition::Activate => TopicStatus::Approved,
+            Transition::Deactivate => TopicStatus::Active,
+            Transition::Reactivate => TopicStatus::Inactive,
+        }
+    }
+
+    /// Where it leads.
+    pub fn to(&self) -> TopicStatus {
+        match self {
+            Transition::Approve => TopicStatus::Approved,
+            Transition::Reject { .. } => TopicStatus::Rejected,
+            Transition::Activate | Transition::Reactivate => TopicStatus::Active,
+            Transition::Deactivate => TopicStatus::Inactive,
+        }
+    }
+
+    /// The `SET` clause beyond `status` and `updated_at` (`?1` is now, `?2` the actor, `?3` the
+    /// reason).
+    fn set_clause(&self) -> &'static str {
+        match self {
+            Transition::Approve => "approved_at = ?1, approved_by = ?2",
+            Transition::Reject { .. } => "rejected_at = ?1, rejected_reason = ?3",
+            Transition::Activate | Transition::Reactivate => {
+                "activated_at = ?1, deactivated_at = NULL"
+            }
+            Transition::Deactivate => "deactivated_at = ?1",
+        }
+    }
+}
+
+/// A `topics` row joined with its subscriber count.
+#[derive(FromRow)]
+struct TopicRow {
+    topic_id: i64,
+    topic_name: String,
+    status: String,
+    partitions: i32,
+    replication_factor: i32,
+    description: String,
+    event_type: Option<String>,
+    created_by: String,
+    created_at: String,
+    approved_at: Option<String>,
+    activated_at: Option<String>,
+    rejected_at: Option<String>,
+    rejected_reason: Option<String>,
+    deactivated_at: Option<String>,
+    updated_at: String,
+    subscriber_count: i64,
+}
+
+impl TryFrom<TopicRow> for Topic {
+    type Error = StoreError;
+    fn try_from(row: TopicRow) -> Result<Topic, StoreError> {
+        let status = TopicStatus::parse(&row.status).ok_or_else(|| {
+            StoreError::Other(format!("unknown status {:?} in topics", row.status))
+        })?;
+        Ok(Topic {
+            topic_id: row.topic_id,
+            topic_name: row.topic_name,
+            status,
+            partitions: row.partitions,
+            replication_factor: row.replication_factor,
+            description: row.description,
+            event_type: row.event_type,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            approved_at: row.approved_at,
+            activated_at: row.activated_at,
+            rejected_at: row.rejected_at,
+            rejected_reason: row.rejected_reason,
+            deactivated_at: row.deactivated_at,
+            updated_at: row.updated_at,
+            subscriber_count: row.subscriber_count,
+        })
+    }
+}
+
+const SELECT_TOPIC: &str = "SELECT t.topic_id, t.topic_name, t.status, t.partitions, \
+     t.replication_factor, t.description, t.event_type, t.created_by, t.created_at, \
+     t.approved_at, t.activated_at, t.rejected_at, t.rejected_reason, t.deactivated_at, \
+     t.updated_at, \
+     (SELECT COUNT(*) FROM user_subscriptions s WHERE s.topic_id = t.topic_id) AS subscriber_count \
+     FROM topics t";
+
+/// Which topic a call is about.
+#[derive(Debug, Clone, Copy)]
+pub enum TopicKey<'a> {
+    Id(i64),
+    Name(&'a str),
+}
+
+impl std::fmt::Display for TopicKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TopicKey::Id(id) => write!(f, "#{id}"),
+            TopicKey::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+impl Store {
+    /// Records a topic request as `pending` and returns its id.
+    #[tracing::instrument(skip(self, new), fields(topic = %new.name))]
+    pub async fn create_topic(&self, new: &NewTopic, actor: &Actor) -> Result<i64, StoreError> {
+        let now = now_rfc3339();
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO topics (topic_name, status, partitions, replication_factor, description, \
+             event_type, created_by, created_at, updated_at) \
+             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+             ON CONFLICT (topic_name) DO NOTHING RETURNING topic_id",
+        )
+        .bind(&new.name)
+        .bind(new.partitions)
+        .bind(new.replication_factor)
+        .bind(&new.description)
+        .bind(&new.event_type)
+        .bind(&new.created_by)
+        .bind(&now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(topic_id) = inserted else {
+            return Err(StoreError::DuplicateTopic(new.name.clone()));
+        };
+        audit::insert(
+            &mut tx,
+            &now,
+            actor,
+            "request",
+            Some(&new.name),
+            "ok",
+            Some(&format!(
+                "partitions={} replication_factor={}",
+                new.partitions, new.replication_factor
+            )),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(topic_id, created_by = %new.created_by, "topic requested");
+        Ok(topic_id)
+    }
+
+    /// All topics, newest first, optionally only those with `status`.
+    pub async fn list_topics(&self, status: Option<TopicStatus>) -> Result<Vec<Topic>, StoreError> {
+        let rows: Vec<TopicRow> = match status {
+            Some(status) => {
+                sqlx::query_as(&format!(
+                    "{SELECT_TOPIC} WHERE t.status = ?1 ORDER BY t.topic_id DESC"
+                ))
+                .bind(status.as_str())
+                .fetch_all(&self.reader)
+                .await?
+            }
+            None => {
+                sqlx::query_as(&format!("{SELECT_TOPIC} ORDER BY t.topic_id DESC"))
+                    .fetch_all(&self.reader)
+                    .await?
+            }
+        };
+        rows.into_iter().map(Topic::try_from).collect()
+    }
+
+    /// One topic by id or name.
+    pub async fn topic(&self, key: TopicKey<'_>) -> Result<Option<Topic>, StoreError> {
+        let row: Option<TopicRow> = match key {
+            TopicKey::Id(id) => {
+                sqlx::query_as(&format!("{SELECT_TOPIC} WHERE t.topic_id = ?1"))
+                    .bind(id)
+                    .fetch_optional(&self.reader)
+                    .await?
+            }
+            TopicKey::Name(name) => {
+                sqlx::query_as(&format!("{SELECT_TOPIC} WHERE t.topic_name = ?1"))
+                    .bind(name)
+                    .fetch_optional(&self.reader)
+                    .await?
+            }
+        };
+        row.map(Topic::try_from).transpose()
+    }
+
+    /// Active topics for the producer and the relay, oldest activation first.
+    pub async fn active_topics(&self) -> Result<Vec<ActiveTopic>, StoreError> {
+        let rows: Vec<(String, Option<String>, i32, Option<String>)> = sqlx::query_as(
+            "SELECT topic_name, activated_at, partitions, event_type FROM topics \
+             WHERE status = 'active' ORDER BY activated_at, topic_id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(topic_name, activated_at, partitions, event_type)| ActiveTopic {
+                    topic_name,
+                    activated_at,
+                    partitions,
+                    event_type,
+                },
+            )
+            .collect())
+    }
+
+    /// Applies `transition` to the topic if its current status allows it, recording it in the
+    /// audit log in the same transaction; returns the updated topic.
+    #[tracing::instrument(skip(self, actor), fields(action = transition.action()))]
+    pub async fn transition(
+        &self,
+        key: TopicKey<'_>,
+        transition: &Transition,
+        actor: &Actor,
+    ) -> Result<Topic, StoreError> {
+        let now = now_rfc3339();
+        let reason = match transition {
+            Transition::Reject { reason } => Some(reason.as_str()),
+            _ => None,
+        };
+        let (column, value) = match key {
+            TopicKey::Id(id) => ("topic_id", id.to_string()),
+            TopicKey::Name(name) => ("topic_name", name.to_owned()),
+        };
+        let mut tx = self.writer.begin().await?;
+        // The UPDATE comes first so that this transaction holds the write lock from its start.
+        let updated: Option<String> = sqlx::query_scalar(&format!(
+            "UPDATE topics SET status = ?4, updated_at = ?1, {} \
+             WHERE {column} = ?5 AND status = ?6 RETURNING topic_name",
+            transition.set_clause()
+        ))
+        .bind(&now)
+        .bind(&actor.name)
+        .bind(reason)
+        .bind(transition.to().as_str())
+        .bind(&value)
+        .bind(transition.from().as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(topic_name) = updated else {
+            let current: Option<(String, String)> = sqlx::query_as(&format!(
+                "SELECT topic_name, status FROM topics WHERE {column} = ?1"
+            ))
+            .bind(&value)
+            .fetch_optional(&mut *tx)
+            .await?;
+            drop(tx);
+            return Err(match current {
+                None => StoreError::TopicNotFound(key.to_string()),
+                Some((topic, status)) => StoreError::IllegalTransition {
+                    topic,
+                    current: TopicStatus::parse(&status).unwrap_or(TopicStatus::Pending),
+                    attempted: transition.past_tense(),
+                },
+            });
+        };
+        audit::insert(
+            &mut tx,
+            &now,
+            actor,
+            transition.action(),
+            Some(&topic_name),
+            "ok",
+            reason,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(
+            topic = %topic_name,
+            from = %transition.from(),
+            to = %transition.to(),
+            actor = %actor.name,
+            "topic transition"
+        );
+        let topic = self.topic(TopicKey::Name(&topic_name)).await?;
+        topic.ok_or(StoreError::TopicNotFound(topic_name))
+    }
+
+    /// The counters of `GET /api/stats`, from one consistent read.
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let (total, pending, approved, active, rejected, inactive, subscriptions): (
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = sqlx::query_as(
+            "SELECT COUNT(*), \
+             COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'approved'), 0), \
+             COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(status = 'rejected'), 0), \
+             COALESCE(SUM(status = 'inactive'), 0), \
+             (SELECT COUNT(*) FROM user_subscriptions) FROM topics",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(Stats {
+            total_topics: total,
+            pending_topics: pending,
+            approved_topics: approved,
+            active_topics: active,
+            rejected_topics: rejected,
+            inactive_topics: inactive,
+            total_subscriptions: subscriptions,
+            timestamp: now_rfc3339(),
+        })
+    }
+}

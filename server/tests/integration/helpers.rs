@@ -1,0 +1,206 @@
+//! `spawn_app()`: a broker and a server of our own for one test, and a client that speaks JSON.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use streamhub::{config::ServerConfig, kafka::local_broker::LocalBroker, server};
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// A running server with its broker; both stop when it is dropped.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    pub producer_secret: String,
+    pub broker: LocalBroker,
+    pub dir: TempDir,
+    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+/// The workspace's built site, if `.ci/build-site` has run (SSR works without it).
+fn site_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site")
+}
+
+/// Starts a broker, then the server, and waits until the server sees the broker.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = LocalBroker::start(&dir.path().join("kafka"))
+        .await
+        .expect("start tansu (run `make deps` to install it)");
+    let mut app = TestApp {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        client: reqwest::Client::new(),
+        admin_token: String::new(),
+        producer_secret: String::new(),
+        broker,
+        dir,
+        server: None,
+    };
+    app.start_server().await;
+    app.wait_for_broker_up().await;
+    app
+}
+
+impl TestApp {
+    /// (Re)starts the server on the same data directory and broker.
+    pub async fn start_server(&mut self) {
+        let config = ServerConfig::for_tests(
+            self.dir.path().join("data"),
+            site_dir(),
+            &self.broker.bootstrap(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let handle = tokio::spawn(async move {
+            server::run(listener, config, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server run");
+        });
+        self.server = Some((tx, handle));
+        // The secrets exist once the server has built its state; health answering proves that.
+        self.wait_for(|h| h["status"].is_string()).await;
+        let read = |name: &str| {
+            std::fs::read_to_string(self.dir.path().join("data").join(name))
+                .unwrap()
+                .trim()
+                .to_owned()
+        };
+        self.admin_token = read("admin_token");
+        self.producer_secret = read("producer_secret");
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop_server(&mut self) {
+        if let Some((tx, handle)) = self.server.take() {
+            let _ = tx.send(());
+            handle.await.unwrap();
+        }
+    }
+
+    /// Polls `/api/health` until `pred` holds (10 s at most).
+    pub async fn wait_for(&self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(resp) = self.client.get(self.url("/api/health")).send().await {
+                if let Ok(body) = resp.json::<Value>().await {
+                    if pred(&body) {
+                        return body;
+                    }
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "health never reached the expected state"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_for_broker_up(&self) -> Value {
+        self.wait_for(|h| h["broker"]["status"] == "up").await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request and returns status and JSON body (Null when the body is not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body), &[]).await
+    }
+
+    pub fn admin_header(&self) -> String {
+        format!("Bearer {}", self.admin_token)
+    }
+
+    pub async fn as_admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let auth = self.admin_header();
+        self.call(method, path, body, &[("authorization", &auth)])
+            .await
+    }
+
+    pub async fn activate(&self, topic: &str) -> (StatusCode, Value) {
+        let key = self.producer_secret.clone();
+        self.call(
+            Method::POST,
+            "/api/topics/activate_by_name",
+            Some(json!({"topic_name": topic})),
+            &[("x-producer-key", &key)],
+        )
+        .await
+    }
+
+    /// Requests a topic and returns its id.
+    pub async fn request_topic(&self, name: &str, partitions: i64) -> i64 {
+        let (status, body) = self
+            .post(
+                "/api/topics",
+                json!({"name": name, "created_by": "tester", "partitions": partitions,
+                       "replication_factor": 1, "description": "test topic"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["topic_id"].as_i64().unwrap()
+    }
+
+    /// Requests, approves and activates a topic; returns its id.
+    pub async fn active_topic(&self, name: &str, partitions: i64) -> i64 {
+        let id = self.request_topic(name, partitions).await;
+        let (status, body) = self
+            .as_admin(Method::POST, &format!("/api/topics/{id}/approve"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = self.activate(name).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        id
+    }
+
+    /// One topic as `GET /api/topics/{id}` shows it.
+    pub async fn topic(&self, id: i64) -> Value {
+        let (status, body) = self.get(&format!("/api/topics/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((tx, _)) = self.server.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real server in-process on a free port, with a fresh data directory and
+//! its own real `tansu` broker (never a mock). One binary so that it links once.
+
+mod broker;
+mod errors;
+mod helpers;
+mod lifecycle;
+mod subscriptions;
+mod system;

@@ -1,0 +1,75 @@
+//! Subscriptions: add, list (all or one user's), remove; unknown topics refused.
+
+use crate::helpers::spawn_app;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn subscribe_list_and_unsubscribe() {
+    let app = spawn_app().await;
+    app.active_topic("user_events", 1).await;
+    app.request_topic("later", 1).await;
+
+    let sub = |user: &str, topic: &str| json!({"user_id": user, "topic_name": topic});
+    let (status, body) = app
+        .post("/api/subscriptions", sub("user_1", "user_events"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["message"], "Subscription added successfully");
+    // Again: harmless.
+    let (status, _) = app
+        .post("/api/subscriptions", sub("user_1", "user_events"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.post("/api/subscriptions", sub("user_1", "later")).await;
+    app.post("/api/subscriptions", sub("user_2", "user_events"))
+        .await;
+
+    let (status, body) = app
+        .post("/api/subscriptions", sub("user_1", "no_such_topic"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "topic_not_found");
+
+    let (_, all) = app.get("/api/subscriptions").await;
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    let (_, mine) = app.get("/api/subscriptions?user_id=user_1").await;
+    let mine = mine.as_array().unwrap();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine[0]["topic_name"], "later");
+    assert_eq!(mine[0]["topic_status"], "pending");
+    assert_eq!(mine[1]["topic_name"], "user_events");
+    assert_eq!(mine[1]["status"], "active");
+    assert!(mine[1]["subscribed_at"].is_string());
+
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/api/subscriptions",
+            Some(sub("user_1", "user_events")),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["message"], "Subscription removed successfully");
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/subscriptions",
+            Some(sub("user_1", "user_events")),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, mine) = app.get("/api/subscriptions?user_id=user_1").await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+
+    let (status, body) = app
+        .post(
+            "/api/subscriptions",
+            json!({"user_id": "", "topic_name": "later"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "user_id");
+}
