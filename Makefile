@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean
+.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ lint: ## rustfmt and clippy, as CI wants them
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
+
+bench-api: deps ## Load benchmark of the REST API (wrk; see BENCHMARKS.md)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(CARGO) bench --locked -p streamhub --bench api_load
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean

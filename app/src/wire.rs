@@ -11,6 +11,7 @@ use std::fmt;
 
 /// Where a topic is in its life. Transitions are enforced by the server's store, not here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TopicStatus {
     /// Requested by anyone, waiting for an admin.
@@ -60,6 +61,7 @@ impl fmt::Display for TopicStatus {
 
 /// One row of `GET /api/topics`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Topic {
     pub topic_id: i64,
     pub topic_name: String,
@@ -83,6 +85,7 @@ pub struct Topic {
 
 /// Body of `POST /api/topics`. Optional fields take the original system's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewTopicRequest {
     pub name: String,
     pub created_by: String,
@@ -106,6 +109,7 @@ fn default_replication_factor() -> i64 {
 
 /// Answer of `POST /api/topics`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TopicCreated {
     pub message: String,
     pub topic_id: i64,
@@ -113,6 +117,7 @@ pub struct TopicCreated {
 
 /// The plain `{"message": "..."}` answer of most mutating calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MessageBody {
     pub message: String,
 }
@@ -128,18 +133,21 @@ impl MessageBody {
 
 /// Body of `POST /api/topics/activate_by_name`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ActivateRequest {
     pub topic_name: String,
 }
 
 /// Body of `POST /api/topics/<id>/reject`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RejectRequest {
     pub reason: String,
 }
 
 /// One row of `GET /api/topics/active`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ActiveTopic {
     pub topic_name: String,
     pub activated_at: Option<String>,
@@ -149,6 +157,7 @@ pub struct ActiveTopic {
 
 /// One row of `GET /api/subscriptions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Subscription {
     pub user_id: String,
     pub topic_name: String,
@@ -161,6 +170,7 @@ pub struct Subscription {
 
 /// Body of `POST` and `DELETE /api/subscriptions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SubscriptionRequest {
     pub user_id: String,
     pub topic_name: String,
@@ -168,6 +178,7 @@ pub struct SubscriptionRequest {
 
 /// Answer of `GET /api/stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Stats {
     pub total_topics: i64,
     pub pending_topics: i64,
@@ -181,6 +192,7 @@ pub struct Stats {
 
 /// Reachability of one dependency, as `GET /api/health` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ComponentHealth {
     /// `up`, `down`, or `unknown` (not checked yet).
     pub status: String,
@@ -192,6 +204,7 @@ pub struct ComponentHealth {
 
 /// What the server knows about the Kafka cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BrokerHealth {
     #[serde(flatten)]
     pub component: ComponentHealth,
@@ -207,6 +220,7 @@ pub struct BrokerHealth {
 
 /// Answer of `GET /api/health`: `status` is `healthy` when every part is up, `degraded` otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: String,
     pub timestamp: String,
@@ -217,6 +231,7 @@ pub struct Health {
 
 /// One row of `GET /api/audit`: who did what, when, from where, and how it ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub audit_id: i64,
     pub at: String,
@@ -232,6 +247,7 @@ pub struct AuditEntry {
 
 /// A topic with its history (`GET /api/topics/<id>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TopicDetail {
     #[serde(flatten)]
     pub topic: Topic,
@@ -240,6 +256,7 @@ pub struct TopicDetail {
 
 /// The error body of every 4xx/5xx answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// A machine word (`invalid_field`, `not_found`, `conflict`, …).
     pub error: String,
@@ -255,6 +272,7 @@ pub struct ErrorBody {
 
 /// What the dashboard's overview shows in one round trip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Overview {
     pub stats: Stats,
     pub health: Health,

@@ -10,6 +10,7 @@
 //! | [`secrets`] | the admin token and producer secret: generated, stored 0600, compared in constant time, never printed |
 //! | [`store`] | SQLite metadata through sqlx: topics and their lifecycle, subscriptions, the audit log |
 //! | [`kafka`] | librdkafka client settings, topic administration, and a local `tansu` broker for tests |
+//! | [`metrics`] | request counts and latencies for `GET /metrics` (Prometheus text) |
 //! | [`health`] | the background check of broker and database, and the reconciling of Kafka topics |
 //! | [`http`] | the axum router: REST handlers, auth extractors, the JSON error type, access log |
 //! | [`dashboard`] | the Leptos side: SSR of the `app` crate and the backend its server functions call |
@@ -23,6 +24,7 @@ pub mod dashboard;
 pub mod health;
 pub mod http;
 pub mod kafka;
+pub mod metrics;
 pub mod secrets;
 pub mod server;
 pub mod state;

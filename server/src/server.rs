@@ -7,7 +7,7 @@ use crate::{
     config::ServerConfig,
     dashboard::{leptos_options, DashboardBackend},
     health::HealthMonitor,
-    http::{access_log, api_router},
+    http::{access_log, api_router, metrics},
     kafka::{KafkaAdmin, KafkaError},
     secrets::{self, SecretError, SecretSource, ServerSecrets},
     state::{AppState, Limits},
@@ -66,6 +66,8 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         limits: Limits {
             max_partitions: config.max_partitions,
         },
+        metrics: Arc::default(),
+        read_cache: Arc::default(),
     };
     let router = router(state.clone());
     Ok(Built { state, router })
@@ -102,10 +104,15 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(backend.clone()),
             move || app::shell(options.clone()),
         )
+        .route("/metrics", axum::routing::get(metrics))
+        .route_layer(middleware::from_fn(access_log::tag_route))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
-        .layer(middleware::from_fn(access_log::log_request))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access_log::log_request,
+        ))
         .with_state(state)
 }
 

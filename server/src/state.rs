@@ -1,6 +1,9 @@
 //! The state every handler and server function shares. Each field is a cheap handle.
 
-use crate::{health::HealthMonitor, kafka::KafkaAdmin, secrets::ServerSecrets, store::Store};
+use crate::{
+    health::HealthMonitor, http::read_cache::ReadCache, kafka::KafkaAdmin, metrics::Metrics,
+    secrets::ServerSecrets, store::Store,
+};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -27,4 +30,8 @@ pub struct AppState {
     pub secrets: Arc<ServerSecrets>,
     /// Request bounds.
     pub limits: Limits,
+    /// Request counts and latencies for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Hot read answers, valid until the next write.
+    pub read_cache: Arc<ReadCache>,
 }

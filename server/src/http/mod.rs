@@ -8,6 +8,8 @@ pub mod access_log;
 pub mod auth;
 pub mod error;
 pub mod json;
+mod openapi;
+pub mod read_cache;
 mod subscriptions;
 mod system;
 mod topics;
@@ -23,10 +25,56 @@ use error::ApiError;
 /// Largest request body the API reads.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// `GET /metrics`: request metrics plus topic counts by status and broker reachability.
+pub async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    use std::fmt::Write;
+    let mut text = state.metrics.render();
+    text.push_str(
+        "# HELP streamhub_topics Topics by lifecycle status.\n# TYPE streamhub_topics gauge\n",
+    );
+    if let Ok(stats) = state.store.stats().await {
+        for (status, count) in [
+            ("pending", stats.pending_topics),
+            ("approved", stats.approved_topics),
+            ("active", stats.active_topics),
+            ("rejected", stats.rejected_topics),
+            ("inactive", stats.inactive_topics),
+        ] {
+            let _ = writeln!(text, "streamhub_topics{{status=\"{status}\"}} {count}");
+        }
+        let _ = writeln!(
+            text,
+            "# TYPE streamhub_subscriptions gauge\nstreamhub_subscriptions {}",
+            stats.total_subscriptions
+        );
+    }
+    let health = state.health.report();
+    for (part, status) in [
+        ("broker", &health.broker.component.status),
+        ("database", &health.database.status),
+    ] {
+        let _ = writeln!(
+            text,
+            "streamhub_up{{part=\"{part}\"}} {}",
+            u8::from(status == "up")
+        );
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+}
+
 /// The `/api` routes, to be nested under `/api`.
 pub fn api_router() -> Router<AppState> {
     Router::new()
         .route("/health", get(system::health))
+        .route("/openapi.json", get(openapi::document))
         .route("/stats", get(system::stats))
         .route("/audit", get(system::audit))
         .route("/topics", get(topics::list).post(topics::create))

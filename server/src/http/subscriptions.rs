@@ -4,7 +4,7 @@ use super::{auth::Caller, error::ApiError, json::ApiJson};
 use crate::{state::AppState, store::Subscribed};
 use app::{
     domain::{TopicName, UserId},
-    wire::{MessageBody, Subscription, SubscriptionRequest},
+    wire::{ErrorBody, MessageBody, Subscription, SubscriptionRequest},
 };
 use axum::{
     extract::{Query, State},
@@ -19,6 +19,9 @@ pub struct SubscriptionQuery {
     user_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/subscriptions", tag = "subscriptions",
+    params(("user_id" = Option<String>, Query, description = "Only this user's")),
+    responses((status = 200, body = Vec<Subscription>), (status = 400, body = ErrorBody)))]
 /// `GET /api/subscriptions[?user_id=…]`
 pub async fn list(
     State(state): State<AppState>,
@@ -43,6 +46,9 @@ fn parse(req: &SubscriptionRequest) -> Result<(UserId, TopicName), ApiError> {
     ))
 }
 
+#[utoipa::path(post, path = "/api/subscriptions", tag = "subscriptions", request_body = SubscriptionRequest,
+    responses((status = 201, body = MessageBody), (status = 200, description = "Already subscribed", body = MessageBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 /// `POST /api/subscriptions`: 201 when added, 200 when the user already had it.
 pub async fn subscribe(
     State(state): State<AppState>,
@@ -69,6 +75,8 @@ pub async fn subscribe(
     })
 }
 
+#[utoipa::path(delete, path = "/api/subscriptions", tag = "subscriptions", request_body = SubscriptionRequest,
+    responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 /// `DELETE /api/subscriptions`: 404 when there was no such subscription.
 pub async fn unsubscribe(
     State(state): State<AppState>,

@@ -2,22 +2,34 @@
 
 use super::{auth::Admin, error::ApiError};
 use crate::{state::AppState, store::AuditFilter};
-use app::wire::{AuditEntry, Health, Stats};
+use app::wire::{AuditEntry, ErrorBody, Health, Stats};
 use axum::{
     extract::{Query, State},
     Json,
 };
 use serde::Deserialize;
 
+#[utoipa::path(get, path = "/api/health", tag = "system", responses((status = 200, body = Health)))]
 /// `GET /api/health`: always 200 while the server runs; `status` says `healthy` or `degraded`
 /// and the `broker` and `database` parts say which.
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(state.health.report())
 }
 
+#[utoipa::path(get, path = "/api/stats", tag = "system", responses((status = 200, body = Stats)))]
 /// `GET /api/stats`
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
-    Ok(Json(state.store.stats().await?))
+    let generation = state.store.generation();
+    let mut stats = match state.read_cache.stats(generation) {
+        Some(stats) => stats,
+        None => {
+            let stats = state.store.stats().await?;
+            state.read_cache.put_stats(generation, stats.clone());
+            stats
+        }
+    };
+    stats.timestamp = crate::now_rfc3339();
+    Ok(Json(stats))
 }
 
 /// Filters of `GET /api/audit`.
@@ -29,6 +41,9 @@ pub struct AuditQuery {
     action: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/audit", tag = "system", security(("admin" = [])),
+    params(("limit" = Option<i64>, Query), ("topic" = Option<String>, Query), ("actor" = Option<String>, Query), ("action" = Option<String>, Query)),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 401, body = ErrorBody)))]
 /// `GET /api/audit?limit=&topic=&actor=&action=` (admin): newest first, 100 by default, at most
 /// 1000.
 pub async fn audit(

@@ -5,6 +5,7 @@ use super::{
     auth::{Admin, Caller, Producer},
     error::ApiError,
     json::ApiJson,
+    read_cache::CachedJson,
 };
 use crate::{
     kafka::TopicEnsured,
@@ -14,13 +15,14 @@ use crate::{
 use app::{
     domain::{self, EventType, TopicName, UserId},
     wire::{
-        ActivateRequest, ActiveTopic, MessageBody, NewTopicRequest, RejectRequest, Topic,
-        TopicCreated, TopicDetail, TopicStatus,
+        ActivateRequest, ActiveTopic, ErrorBody, MessageBody, NewTopicRequest, RejectRequest,
+        Topic, TopicCreated, TopicDetail, TopicStatus,
     },
 };
 use axum::{
     extract::{Path, Query, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
     Json,
 };
 use serde::Deserialize;
@@ -31,18 +33,35 @@ pub struct TopicQuery {
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/topics", tag = "topics",
+    params(("status" = Option<String>, Query, description = "Only topics with this status")),
+    responses((status = 200, body = Vec<Topic>), (status = 400, body = ErrorBody)))]
 /// `GET /api/topics`
 pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<TopicQuery>,
-) -> Result<Json<Vec<Topic>>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(word) => Some(TopicStatus::parse(word).ok_or_else(|| {
             ApiError::InvalidField(domain_error("status", "must be a topic status word"))
         })?),
     };
-    Ok(Json(state.store.list_topics(status).await?))
+    if status.is_some() {
+        return Ok(Json(state.store.list_topics(status).await?).into_response());
+    }
+    // The whole list is the hot read: served from the cache until the next write.
+    let generation = state.store.generation();
+    if let Some(cached) = state.read_cache.topics(generation) {
+        return Ok(cached.respond(&headers));
+    }
+    let topics = state.store.list_topics(None).await?;
+    let entry = CachedJson::new(generation, &topics)
+        .map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))?;
+    let response = entry.respond(&headers);
+    state.read_cache.put_topics(entry);
+    Ok(response)
 }
 
 fn domain_error(field: &'static str, message: &str) -> domain::FieldError {
@@ -52,6 +71,10 @@ fn domain_error(field: &'static str, message: &str) -> domain::FieldError {
     }
 }
 
+#[utoipa::path(post, path = "/api/topics", tag = "topics", request_body = NewTopicRequest,
+    responses((status = 201, body = TopicCreated), (status = 400, body = ErrorBody),
+        (status = 409, description = "Duplicate name", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 /// `POST /api/topics`: a new request, `pending` until an admin decides.
 pub async fn create(
     State(state): State<AppState>,
@@ -92,11 +115,16 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(get, path = "/api/topics/active", tag = "topics",
+    responses((status = 200, body = Vec<ActiveTopic>)))]
 /// `GET /api/topics/active`
 pub async fn active(State(state): State<AppState>) -> Result<Json<Vec<ActiveTopic>>, ApiError> {
     Ok(Json(state.store.active_topics().await?))
 }
 
+#[utoipa::path(get, path = "/api/topics/{id}", tag = "topics",
+    params(("id" = i64, Path, description = "Topic id")),
+    responses((status = 200, body = TopicDetail), (status = 404, body = ErrorBody)))]
 /// `GET /api/topics/{id}`: one topic with its audit history.
 pub async fn detail(
     State(state): State<AppState>,
@@ -131,6 +159,10 @@ async fn find(state: &AppState, id: i64) -> Result<Topic, ApiError> {
         .ok_or_else(|| ApiError::Store(StoreError::TopicNotFound(format!("#{id}"))))
 }
 
+#[utoipa::path(post, path = "/api/topics/{id}/approve", tag = "topics", description = "pending → approved (admin)",
+    params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
+    responses((status = 200, body = MessageBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 /// `POST /api/topics/{id}/approve` (admin)
 pub async fn approve(
     State(state): State<AppState>,
@@ -142,6 +174,10 @@ pub async fn approve(
     Ok(Json(MessageBody::new("Topic approved successfully")))
 }
 
+#[utoipa::path(post, path = "/api/topics/{id}/reject", tag = "topics", description = "pending → rejected (admin)",
+    params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])), request_body = RejectRequest,
+    responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 /// `POST /api/topics/{id}/reject` (admin) with `{"reason": "..."}`
 pub async fn reject(
     State(state): State<AppState>,
@@ -161,6 +197,10 @@ pub async fn reject(
     Ok(Json(MessageBody::new("Topic rejected")))
 }
 
+#[utoipa::path(post, path = "/api/topics/{id}/deactivate", tag = "topics", description = "active → inactive (admin)",
+    params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
+    responses((status = 200, body = MessageBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 /// `POST /api/topics/{id}/deactivate` (admin): producer and relay stop; Kafka data stays.
 pub async fn deactivate(
     State(state): State<AppState>,
@@ -178,6 +218,10 @@ pub async fn deactivate(
     Ok(Json(MessageBody::new("Topic deactivated")))
 }
 
+#[utoipa::path(post, path = "/api/topics/{id}/reactivate", tag = "topics", description = "inactive → active (admin)",
+    params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
+    responses((status = 200, body = MessageBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 /// `POST /api/topics/{id}/reactivate` (admin): makes sure the Kafka topic is there, then
 /// `inactive → active`.
 pub async fn reactivate(
@@ -203,6 +247,12 @@ pub async fn reactivate(
     Ok(Json(MessageBody::new("Topic reactivated")))
 }
 
+#[utoipa::path(post, path = "/api/topics/activate_by_name", tag = "topics",
+    security(("producer" = [])), request_body = ActivateRequest,
+    responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, description = "The broker refused", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody)))]
 /// `POST /api/topics/activate_by_name` (producer): creates the topic in Kafka with its
 /// partitions and replication factor, then marks it `active`. Harmless on an active topic.
 pub async fn activate_by_name(

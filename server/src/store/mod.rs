@@ -20,7 +20,14 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     SqlitePool,
 };
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 /// The database file's name in the data directory.
 pub const DATABASE_FILE: &str = "streamhub.db";
@@ -97,6 +104,9 @@ impl Actor {
 pub struct Store {
     reader: SqlitePool,
     writer: SqlitePool,
+    /// Bumped after every committed change to topics or subscriptions, so that readers can
+    /// cache derived answers (the topic list, the counters) until the next change.
+    generation: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -127,7 +137,21 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Store { reader, writer })
+        Ok(Store {
+            reader,
+            writer,
+            generation: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Changes with every committed write to topics or subscriptions (see the field).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Called after each commit that changed topics or subscriptions.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Checks that the database answers a read and accepts a write transaction.

@@ -58,6 +58,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.changed();
         Ok(Subscribed::Added)
     }
 
@@ -93,6 +94,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.changed();
         Ok(true)
     }
 

@@ -198,6 +198,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.changed();
         tracing::info!(topic_id, created_by = %new.created_by, "topic requested");
         Ok(topic_id)
     }
@@ -323,6 +324,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.changed();
         tracing::info!(
             topic = %topic_name,
             from = %transition.from(),

@@ -80,3 +80,116 @@ async fn the_overview_page_is_server_rendered_with_live_counters() {
         "counters rendered on the server: {html}"
     );
 }
+
+#[tokio::test]
+async fn cached_reads_follow_every_write() {
+    let app = spawn_app().await;
+    let (_, before) = app.get("/api/stats").await;
+    let (_, list_before) = app.get("/api/topics").await;
+    assert_eq!(
+        (
+            before["total_topics"].as_i64(),
+            list_before.as_array().unwrap().len()
+        ),
+        (Some(0), 0)
+    );
+    app.request_topic("fresh", 1).await;
+    let (_, after) = app.get("/api/stats").await;
+    assert_eq!(after["total_topics"], 1);
+    let (_, list) = app.get("/api/topics").await;
+    assert_eq!(list[0]["topic_name"], "fresh");
+    app.post(
+        "/api/subscriptions",
+        json!({"user_id": "u", "topic_name": "fresh"}),
+    )
+    .await;
+    let (_, list) = app.get("/api/topics").await;
+    assert_eq!(list[0]["subscriber_count"], 1);
+
+    // A client that accepts gzip gets the same document, compressed.
+    let resp = app
+        .client
+        .get(app.url("/api/topics"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let bytes = resp.bytes().await.unwrap();
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&plain).unwrap(),
+        list
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_covers_the_contract() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for (path, method) in [
+        ("/api/health", "get"),
+        ("/api/stats", "get"),
+        ("/api/topics", "get"),
+        ("/api/topics", "post"),
+        ("/api/topics/{id}/approve", "post"),
+        ("/api/topics/activate_by_name", "post"),
+        ("/api/topics/active", "get"),
+        ("/api/subscriptions", "get"),
+        ("/api/subscriptions", "post"),
+        ("/api/subscriptions", "delete"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    let topic = &doc["components"]["schemas"]["Topic"]["properties"];
+    for field in [
+        "topic_id",
+        "topic_name",
+        "status",
+        "partitions",
+        "replication_factor",
+        "created_at",
+        "approved_at",
+        "activated_at",
+    ] {
+        assert!(topic[field].is_object(), "Topic.{field} in the schema");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_and_topics_per_status() {
+    let app = spawn_app().await;
+    app.request_topic("m1", 1).await;
+    app.get("/api/topics/77").await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"streamhub_http_requests_total{method="POST",route="/api/topics",status="201"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/topics/{id}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"streamhub_topics{status="pending"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"streamhub_up{part="broker"} 1"#), "{text}");
+}

@@ -1,0 +1,221 @@
+//! Load benchmark of the REST API (issue 4): `GET /api/topics`, `GET /api/stats` and
+//! `POST /api/subscriptions` on a database of 1,000 topics and 100,000 subscriptions, driven by
+//! `wrk` (Debian package) from a separate process, beside a baseline in the same run: a bare axum
+//! handler returning a prebuilt body of the same size (the ceiling of this machine's HTTP stack,
+//! with no database, auth or JSON work).
+//!
+//! Run: `make bench-api` (or `cargo bench -p streamhub --bench api_load`).
+//! Settings: `BENCH_SECONDS` (default 10), `BENCH_CONNECTIONS` (default 64).
+
+use axum::{body::Bytes, routing::get, Router};
+use std::{process::Command, time::Duration};
+use streamhub::{
+    config::ServerConfig,
+    kafka::local_broker::LocalBroker,
+    server,
+    store::{Actor, NewTopic},
+};
+
+const TOPICS: usize = 1000;
+const USERS: usize = 1000;
+const SUBSCRIPTIONS_PER_USER: usize = 100;
+
+struct WrkResult {
+    requests_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn wrk(url: &str, extra: &[&str]) -> WrkResult {
+    let seconds = std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "10".into());
+    let connections = std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "64".into());
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            "-c",
+            &connections,
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+        ])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run wrk (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |prefix: &str| -> Option<String> {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(str::to_owned)
+    };
+    let ms = |v: Option<String>| -> f64 {
+        let v = v.unwrap_or_default();
+        if let Some(us) = v.strip_suffix("us") {
+            us.parse::<f64>().unwrap_or(f64::NAN) / 1000.0
+        } else if let Some(ms) = v.strip_suffix("ms") {
+            ms.parse().unwrap_or(f64::NAN)
+        } else if let Some(s) = v.strip_suffix('s') {
+            s.parse::<f64>().unwrap_or(f64::NAN) * 1000.0
+        } else {
+            f64::NAN
+        }
+    };
+    let non_2xx = text
+        .lines()
+        .find(|l| l.contains("Non-2xx"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    WrkResult {
+        requests_per_sec: field("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+        p50_ms: ms(field("50%")),
+        p99_ms: ms(field("99%")),
+        non_2xx,
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
+    let config = ServerConfig::for_tests(
+        dir.path().join("data"),
+        dir.path().join("site"),
+        &broker.bootstrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let built = server::build(&config, addr).await.unwrap();
+    let store = built.state.store.clone();
+
+    eprintln!(
+        "seeding {TOPICS} topics and {} subscriptions…",
+        USERS * SUBSCRIPTIONS_PER_USER
+    );
+    let actor = Actor::system("bench");
+    for i in 0..TOPICS {
+        let new = NewTopic {
+            name: format!("topic_{i:04}"),
+            created_by: format!("user_{}", i % 50),
+            partitions: 3,
+            replication_factor: 1,
+            description: "Seeded by the API load benchmark: a description of typical length."
+                .into(),
+            event_type: None,
+        };
+        store.create_topic(&new, &actor).await.unwrap();
+    }
+    for user in 0..USERS {
+        for k in 0..SUBSCRIPTIONS_PER_USER {
+            let topic = format!("topic_{:04}", (user * 7 + k) % TOPICS);
+            store
+                .subscribe(&format!("user_{user}"), &topic, &actor)
+                .await
+                .unwrap();
+        }
+    }
+
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            built
+                .router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let topics_body = client
+        .get(format!("{base}/api/topics"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+
+    // Baseline: the same number of bytes from a handler that does nothing else.
+    let baseline_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let baseline_addr = baseline_listener.local_addr().unwrap();
+    let small = Bytes::from_static(br#"{"total_topics":1000,"pending_topics":1000}"#);
+    let large = topics_body.clone();
+    let baseline = Router::new()
+        .route("/large", get(move || std::future::ready(large.clone())))
+        .route("/small", get(move || std::future::ready(small.clone())));
+    tokio::spawn(async move { axum::serve(baseline_listener, baseline).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let gzip = ["-H", "Accept-Encoding: gzip"];
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe.lua");
+    let rows = [
+        (
+            "GET /api/topics (gzip)",
+            wrk(&format!("{base}/api/topics"), &gzip),
+            Some(wrk(&format!("http://{baseline_addr}/large"), &gzip)),
+            20_000.0,
+        ),
+        (
+            "GET /api/topics (identity)",
+            wrk(&format!("{base}/api/topics"), &[]),
+            Some(wrk(&format!("http://{baseline_addr}/large"), &[])),
+            20_000.0,
+        ),
+        (
+            "GET /api/stats",
+            wrk(&format!("{base}/api/stats"), &[]),
+            Some(wrk(&format!("http://{baseline_addr}/small"), &[])),
+            20_000.0,
+        ),
+        (
+            "POST /api/subscriptions",
+            wrk(&format!("{base}/api/subscriptions"), &["-s", script]),
+            None,
+            2_000.0,
+        ),
+    ];
+
+    println!();
+    println!(
+        "API load: {TOPICS} topics, {} subscriptions, /api/topics body {} KB; wrk -t2 -c{} -d{}s",
+        USERS * SUBSCRIPTIONS_PER_USER,
+        topics_body.len() / 1024,
+        std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "64".into()),
+        std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "10".into()),
+    );
+    println!(
+        "{:<28} {:>10} {:>8} {:>8} {:>7} {:>8} {:>13} {:>7}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", "non-2xx", "target", "baseline r/s", "ratio"
+    );
+    for (name, result, baseline, target) in rows {
+        let (base_rps, ratio) = match baseline {
+            Some(b) => (
+                format!("{:.0}", b.requests_per_sec),
+                format!("{:.2}", result.requests_per_sec / b.requests_per_sec),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{:<28} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>8.0} {:>13} {:>7}",
+            name,
+            result.requests_per_sec,
+            result.p50_ms,
+            result.p99_ms,
+            result.non_2xx,
+            target,
+            base_rps,
+            ratio
+        );
+    }
+    println!("baseline: a bare axum handler returning a prebuilt body of the same size, same process, same run");
+}
