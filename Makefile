@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api
+.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api bench-produce
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ fmt: ## Format the code
 bench-api: deps ## Load benchmark of the REST API (wrk; see BENCHMARKS.md)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(CARGO) bench --locked -p streamhub --bench api_load
+
+bench-produce: deps ## Producer benchmark: generators alone, daemon vs bare rdkafka loop
+	$(CARGO) bench --locked -p streamhub --bench produce
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean

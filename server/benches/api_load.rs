@@ -144,14 +144,29 @@ async fn run() {
         .bytes()
         .await
         .unwrap();
+    // The same document as the server sends it to gzip clients (reqwest here does not decode).
+    let topics_gzip = client
+        .get(format!("{base}/api/topics"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
 
     // Baseline: the same number of bytes from a handler that does nothing else.
     let baseline_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let baseline_addr = baseline_listener.local_addr().unwrap();
     let small = Bytes::from_static(br#"{"total_topics":1000,"pending_topics":1000}"#);
     let large = topics_body.clone();
+    let large_gzip = topics_gzip.clone();
     let baseline = Router::new()
         .route("/large", get(move || std::future::ready(large.clone())))
+        .route(
+            "/large-gzip",
+            get(move || std::future::ready(([("content-encoding", "gzip")], large_gzip.clone()))),
+        )
         .route("/small", get(move || std::future::ready(small.clone())));
     tokio::spawn(async move { axum::serve(baseline_listener, baseline).await.unwrap() });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -187,9 +202,10 @@ async fn run() {
 
     println!();
     println!(
-        "API load: {TOPICS} topics, {} subscriptions, /api/topics body {} KB; wrk -t2 -c{} -d{}s",
+        "API load: {TOPICS} topics, {} subscriptions, /api/topics body {} KB ({} KB gzipped); wrk -t2 -c{} -d{}s",
         USERS * SUBSCRIPTIONS_PER_USER,
         topics_body.len() / 1024,
+        topics_gzip.len() / 1024,
         std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "64".into()),
         std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "10".into()),
     );

@@ -8,6 +8,9 @@
 //! | [`config`] | every setting, from flags and env vars, with its default |
 //! | [`telemetry`] | `tracing` set-up (text or JSON lines, `RUST_LOG`) |
 //! | [`secrets`] | the admin token and producer secret: generated, stored 0600, compared in constant time, never printed |
+//! | [`producer`] | the producer daemon: activation loop, per-topic feeding, delivery counting |
+//! | [`generate`] | realistic typed events (sensor, weather, payment, logs, user activity) for the producer |
+//! | [`api_client`] | a typed REST client for the producer and the CLI |
 //! | [`store`] | SQLite metadata through sqlx: topics and their lifecycle, subscriptions, the audit log |
 //! | [`kafka`] | librdkafka client settings, topic administration, and a local `tansu` broker for tests |
 //! | [`metrics`] | request counts and latencies for `GET /metrics` (Prometheus text) |
@@ -19,12 +22,15 @@
 //!
 //! The binaries in `src/bin/` only parse their arguments and call into this library.
 
+pub mod api_client;
 pub mod config;
 pub mod dashboard;
+pub mod generate;
 pub mod health;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod producer;
 pub mod secrets;
 pub mod server;
 pub mod state;
@@ -35,4 +41,27 @@ pub mod telemetry;
 /// Such strings sort in time order, which the store relies on.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested");
 }

@@ -5,5 +5,6 @@ mod broker;
 mod errors;
 mod helpers;
 mod lifecycle;
+mod producer;
 mod subscriptions;
 mod system;

@@ -1,0 +1,219 @@
+//! A typed client of StreamHub's REST API, for the producer daemon and the CLI consumer: the
+//! same wire types the server uses, and errors that say which address failed and how to fix it.
+
+use app::wire::{
+    ActivateRequest, ActiveTopic, ErrorBody, MessageBody, Stats, Subscription, SubscriptionRequest,
+    Topic,
+};
+use reqwest::{Method, StatusCode};
+use serde::{de::DeserializeOwned, Serialize};
+use std::time::Duration;
+
+/// Why an API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiClientError {
+    /// The server could not be reached at all.
+    #[error(
+        "cannot reach the StreamHub API at {url} ({source}); set STREAMHUB_API_URL or --api-url"
+    )]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error body.
+    #[error("{status}: {message}")]
+    Refused {
+        status: StatusCode,
+        /// The machine word of the error body (`unauthorized`, `topic_not_found`, …).
+        error: String,
+        message: String,
+    },
+    /// The answer was not what the contract says.
+    #[error("unexpected answer from {url}: {detail}")]
+    Protocol { url: String, detail: String },
+}
+
+impl ApiClientError {
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ApiClientError::Refused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// What [`ApiClient::subscribe`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeOutcome {
+    Added,
+    AlreadySubscribed,
+}
+
+/// A client of one StreamHub server. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// A client of the server at `base_url` (e.g. `http://127.0.0.1:3000`).
+    pub fn new(base_url: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_default();
+        Self {
+            base: base_url.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    /// The server's base URL (for messages).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, T), ApiClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self.http.request(method, &url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ApiClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ApiClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        if !status.is_success() {
+            let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+            return Err(ApiClientError::Refused {
+                status,
+                error: body.as_ref().map(|b| b.error.clone()).unwrap_or_default(),
+                message: body
+                    .map(|b| b.message)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
+            });
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|e| ApiClientError::Protocol {
+            url,
+            detail: e.to_string(),
+        })?;
+        Ok((status, value))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiClientError> {
+        Ok(self.call::<(), T>(Method::GET, path, None, &[]).await?.1)
+    }
+
+    /// `GET /api/topics`
+    pub async fn topics(&self) -> Result<Vec<Topic>, ApiClientError> {
+        self.get("/api/topics").await
+    }
+
+    /// `GET /api/topics/active`
+    pub async fn active_topics(&self) -> Result<Vec<ActiveTopic>, ApiClientError> {
+        self.get("/api/topics/active").await
+    }
+
+    /// `GET /api/stats`
+    pub async fn stats(&self) -> Result<Stats, ApiClientError> {
+        self.get("/api/stats").await
+    }
+
+    /// `GET /api/subscriptions?user_id=…`
+    pub async fn subscriptions(&self, user_id: &str) -> Result<Vec<Subscription>, ApiClientError> {
+        let query = format!("/api/subscriptions?user_id={}", encode(user_id));
+        self.get(&query).await
+    }
+
+    /// `POST /api/topics/activate_by_name` with the producer secret.
+    pub async fn activate(&self, topic: &str, producer_key: &str) -> Result<(), ApiClientError> {
+        let body = ActivateRequest {
+            topic_name: topic.to_owned(),
+        };
+        self.call::<_, MessageBody>(
+            Method::POST,
+            "/api/topics/activate_by_name",
+            Some(&body),
+            &[("x-producer-key", producer_key)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /api/subscriptions`
+    pub async fn subscribe(
+        &self,
+        user_id: &str,
+        topic: &str,
+    ) -> Result<SubscribeOutcome, ApiClientError> {
+        let body = SubscriptionRequest {
+            user_id: user_id.to_owned(),
+            topic_name: topic.to_owned(),
+        };
+        let (status, _) = self
+            .call::<_, MessageBody>(Method::POST, "/api/subscriptions", Some(&body), &[])
+            .await?;
+        Ok(if status == StatusCode::CREATED {
+            SubscribeOutcome::Added
+        } else {
+            SubscribeOutcome::AlreadySubscribed
+        })
+    }
+
+    /// `DELETE /api/subscriptions`
+    pub async fn unsubscribe(&self, user_id: &str, topic: &str) -> Result<(), ApiClientError> {
+        let body = SubscriptionRequest {
+            user_id: user_id.to_owned(),
+            topic_name: topic.to_owned(),
+        };
+        self.call::<_, MessageBody>(Method::DELETE, "/api/subscriptions", Some(&body), &[])
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Percent-encodes a query value (user ids may contain anything printable).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(super::encode("user 1&x=ü"), "user%201%26x%3D%C3%BC");
+        assert_eq!(super::encode("user_1"), "user_1");
+    }
+}
