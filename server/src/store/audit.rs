@@ -79,6 +79,46 @@ pub(super) async fn insert(
     Ok(())
 }
 
+/// One row for [`insert_many`].
+pub(super) struct Row<'a> {
+    pub actor: &'a Actor,
+    pub action: &'a str,
+    pub topic_name: Option<&'a str>,
+    pub outcome: &'a str,
+    pub detail: Option<String>,
+}
+
+/// Appends several rows with as few statements as SQLite's limit on bound values allows, inside
+/// the caller's transaction.
+pub(super) async fn insert_many<'a>(
+    conn: &mut SqliteConnection,
+    at: &str,
+    rows: impl Iterator<Item = Row<'a>>,
+) -> Result<(), StoreError> {
+    let rows: Vec<Row<'a>> = rows.collect();
+    // SQLite allows 32,766 bound values per statement; a row binds 7.
+    for chunk in rows.chunks(4000) {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(",");
+        let sql = format!(
+            "INSERT INTO audit_log (at, actor, action, topic_name, remote_addr, outcome, detail) \
+             VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(at)
+                .bind(&row.actor.name)
+                .bind(row.action)
+                .bind(row.topic_name)
+                .bind(&row.actor.remote_addr)
+                .bind(row.outcome)
+                .bind(row.detail.as_deref());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Records an event on its own (a denied attempt, a failed activation, …).
     pub async fn record(&self, actor: &Actor, entry: NewAuditEntry<'_>) -> Result<(), StoreError> {

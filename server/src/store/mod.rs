@@ -107,6 +107,8 @@ pub struct Store {
     /// Bumped after every committed change to topics or subscriptions, so that readers can
     /// cache derived answers (the topic list, the counters) until the next change.
     generation: Arc<AtomicU64>,
+    /// The group-committing writer of subscription changes.
+    subscription_writer: subscriptions::SubscriptionWriter,
 }
 
 impl Store {
@@ -137,10 +139,15 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.read_only(true))
             .await?;
+        let generation = Arc::new(AtomicU64::new(0));
         Ok(Store {
+            subscription_writer: subscriptions::SubscriptionWriter::start(
+                writer.clone(),
+                generation.clone(),
+            ),
             reader,
             writer,
-            generation: Arc::new(AtomicU64::new(0)),
+            generation,
         })
     }
 
@@ -165,8 +172,14 @@ impl Store {
         Ok(())
     }
 
-    /// Closes both pools, waiting for connections to return (clean shutdown).
+    /// Checkpoints the WAL into the database file and closes the pools (clean shutdown).
     pub async fn close(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await
+        {
+            tracing::warn!(error = %e, "final checkpoint failed");
+        }
         self.writer.close().await;
         self.reader.close().await;
     }

@@ -73,3 +73,35 @@ async fn subscribe_list_and_unsubscribe() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "user_id");
 }
+
+#[tokio::test]
+async fn a_crowd_of_concurrent_changes_each_gets_its_own_answer() {
+    let app = spawn_app().await;
+    app.request_topic("popular", 1).await;
+    let sub = |user: String, topic: &str| json!({"user_id": user, "topic_name": topic});
+    // 200 new users, each twice, plus requests for a topic that does not exist, all at once.
+    let requests = (0..200)
+        .flat_map(|i| {
+            [
+                sub(format!("u{i}"), "popular"),
+                sub(format!("u{i}"), "popular"),
+            ]
+        })
+        .chain((0..20).map(|i| sub(format!("x{i}"), "missing")));
+    let answers =
+        futures::future::join_all(requests.map(|body| app.post("/api/subscriptions", body))).await;
+    let count = |status: StatusCode| answers.iter().filter(|(s, _)| *s == status).count();
+    assert_eq!(count(StatusCode::CREATED), 200);
+    assert_eq!(count(StatusCode::OK), 200);
+    assert_eq!(count(StatusCode::NOT_FOUND), 20);
+    let (_, stats) = app.get("/api/stats").await;
+    assert_eq!(stats["total_subscriptions"], 200);
+    let (_, audit) = app
+        .as_admin(Method::GET, "/api/audit?action=subscribe&limit=1000", None)
+        .await;
+    assert_eq!(
+        audit.as_array().unwrap().len(),
+        200,
+        "one audit row per added subscription"
+    );
+}
