@@ -5,6 +5,7 @@
 //! | [`wire`] | JSON bodies of the REST API, the contract every client speaks |
 //! | [`domain`] | validated values (topic names, user ids, bounds) shared by form, API and CLI |
 //! | [`backend`] | the one trait the server implements so that server functions can reach its store (`ssr` only) |
+//! | [`stream`] | the live stream's WebSocket frame protocol (relay, viewer, CLI) |
 //! | [`server_fns`] | Leptos server functions: the dashboard's data, rendered on the server, fetched by the browser |
 //! | [`pages`] | the dashboard's pages |
 //!
@@ -14,6 +15,7 @@
 pub mod domain;
 pub mod pages;
 pub mod server_fns;
+pub mod stream;
 pub mod wire;
 
 #[cfg(feature = "ssr")]

@@ -100,9 +100,35 @@ pub struct ServerConfig {
     /// Log line format.
     #[arg(long, env = "STREAMHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Most open stream sockets in total.
+    #[arg(long, env = "STREAMHUB_WS_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub ws_max_connections: usize,
+
+    /// Most open stream sockets per client address.
+    #[arg(long, env = "STREAMHUB_WS_MAX_PER_ADDR", default_value_t = 500)]
+    pub ws_max_per_addr: usize,
+
+    /// Most records replayed per partition for `earliest`, `last` and `offsets` starts.
+    #[arg(long, env = "STREAMHUB_MAX_REPLAY", default_value_t = 10_000)]
+    pub max_replay: i64,
+
+    /// Origins (`https://host:port`) besides the server's own whose pages may open streams.
+    #[arg(long, env = "STREAMHUB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 }
 
 impl ServerConfig {
+    /// The relay's bounds from these settings.
+    pub fn relay_limits(&self) -> crate::relay::RelayLimits {
+        crate::relay::RelayLimits {
+            max_connections: self.ws_max_connections,
+            max_per_addr: self.ws_max_per_addr,
+            max_replay: self.max_replay,
+            allowed_origins: self.allowed_origins.clone(),
+        }
+    }
+
     /// A configuration for tests: everything at its default but the directories and the cluster.
     pub fn for_tests(data_dir: PathBuf, site_dir: PathBuf, bootstrap_servers: &str) -> Self {
         let mut config = ServerConfig::parse_from(["streamhub"]);

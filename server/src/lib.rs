@@ -8,6 +8,7 @@
 //! | [`config`] | every setting, from flags and env vars, with its default |
 //! | [`telemetry`] | `tracing` set-up (text or JSON lines, `RUST_LOG`) |
 //! | [`secrets`] | the admin token and producer secret: generated, stored 0600, compared in constant time, never printed |
+//! | [`relay`] | the live relay: one Kafka read per topic fanned out to WebSocket clients |
 //! | [`producer`] | the producer daemon: activation loop, per-topic feeding, delivery counting |
 //! | [`generate`] | realistic typed events (sensor, weather, payment, logs, user activity) for the producer |
 //! | [`api_client`] | a typed REST client for the producer and the CLI |
@@ -31,6 +32,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod producer;
+pub mod relay;
 pub mod secrets;
 pub mod server;
 pub mod state;

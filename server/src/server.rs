@@ -9,6 +9,7 @@ use crate::{
     health::HealthMonitor,
     http::{access_log, api_router, metrics},
     kafka::{KafkaAdmin, KafkaError},
+    relay::Relay,
     secrets::{self, SecretError, SecretSource, ServerSecrets},
     state::{AppState, Limits},
     store::{Store, StoreError, DATABASE_FILE},
@@ -68,6 +69,7 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         },
         metrics: Arc::default(),
         read_cache: Arc::default(),
+        relay: Relay::new(config.kafka.clone(), config.relay_limits()),
     };
     let router = router(state.clone());
     Ok(Built { state, router })
@@ -136,7 +138,14 @@ pub async fn run(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown({
+        let relay = state.relay.clone();
+        async move {
+            shutdown.await;
+            // Upgraded sockets are not connections hyper waits for: close them ourselves.
+            relay.shutdown();
+        }
+    })
     .await;
     monitor.abort();
     state.store.close().await;

@@ -2,7 +2,7 @@
 
 use crate::{
     health::HealthMonitor, http::read_cache::ReadCache, kafka::KafkaAdmin, metrics::Metrics,
-    secrets::ServerSecrets, store::Store,
+    relay::Relay, secrets::ServerSecrets, store::Store,
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -34,4 +34,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Hot read answers, valid until the next write.
     pub read_cache: Arc<ReadCache>,
+    /// Live streams to WebSocket clients.
+    pub relay: Relay,
 }

@@ -50,6 +50,7 @@ pub async fn metrics(
             stats.total_subscriptions
         );
     }
+    text.push_str(&state.relay.render_metrics());
     let health = state.health.report();
     for (part, status) in [
         ("broker", &health.broker.component.status),
@@ -75,6 +76,7 @@ pub fn api_router() -> Router<AppState> {
     Router::new()
         .route("/health", get(system::health))
         .route("/openapi.json", get(openapi::document))
+        .route("/stream", get(crate::relay::stream))
         .route("/stats", get(system::stats))
         .route("/audit", get(system::audit))
         .route("/topics", get(topics::list).post(topics::create))

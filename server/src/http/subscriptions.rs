@@ -64,6 +64,11 @@ pub async fn subscribe(
             &caller.as_actor(user.as_str()),
         )
         .await?;
+    if outcome == Subscribed::Added {
+        state
+            .relay
+            .subscription_changed(user.as_str(), topic.as_str(), true);
+    }
     Ok(match outcome {
         Subscribed::Added => (
             StatusCode::CREATED,
@@ -93,6 +98,9 @@ pub async fn unsubscribe(
         )
         .await?;
     if removed {
+        state
+            .relay
+            .subscription_changed(user.as_str(), topic.as_str(), false);
         Ok(Json(MessageBody::new("Subscription removed successfully")))
     } else {
         Err(ApiError::NotFound {

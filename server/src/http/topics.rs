@@ -208,13 +208,15 @@ pub async fn deactivate(
     Path(id): Path<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let id = parse_id(&id)?;
-    transition_audited(
+    let topic = transition_audited(
         &state,
         &admin.actor,
         TopicKey::Id(id),
         Transition::Deactivate,
     )
     .await?;
+    // The relay ends the topic's streams now; the producer notices at its next poll.
+    state.relay.topic_ended(&topic.topic_name).await;
     Ok(Json(MessageBody::new("Topic deactivated")))
 }
 

@@ -25,6 +25,10 @@ fn site_dir() -> PathBuf {
 
 /// Starts a broker, then the server, and waits until the server sees the broker.
 pub async fn spawn_app() -> TestApp {
+    // `RUST_LOG=streamhub=debug cargo test …` shows the server's logs for a failing test.
+    if std::env::var_os("RUST_LOG").is_some() {
+        streamhub::telemetry::init(streamhub::config::LogFormat::Text);
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = LocalBroker::start(&dir.path().join("kafka"))
         .await

@@ -6,5 +6,6 @@ mod errors;
 mod helpers;
 mod lifecycle;
 mod producer;
+mod relay;
 mod subscriptions;
 mod system;

@@ -1,0 +1,113 @@
+//! `GET /api/stream`: the WebSocket upgrade. Checks the origin (browsers on other sites may not
+//! open sockets here), the connection limits and who the client is, then hands the socket to
+//! [`super::socket::serve`].
+
+use super::socket::{serve, Peer};
+use crate::{
+    http::{auth::remote_addr, error::ApiError},
+    state::AppState,
+};
+use app::domain::UserId;
+use axum::{
+    extract::{
+        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
+        Query, Request, State,
+    },
+    http::{header, request::Parts, StatusCode},
+    response::Response,
+};
+use serde::Deserialize;
+
+/// Largest control frame a client may send.
+const MAX_FRAME_BYTES: usize = 16 * 1024;
+
+/// `?user_id=` — follow this user's subscriptions.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    user_id: Option<String>,
+}
+
+/// The upgrade handler.
+pub async fn stream(
+    State(state): State<AppState>,
+    Query(query): Query<StreamQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (mut parts, _) = request.into_parts();
+    check_origin(&parts, &state.relay.limits().allowed_origins)?;
+    let user_id = match query.user_id.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(UserId::parse(raw, "user_id")?.to_string()),
+    };
+    let admin = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| state.secrets.admin_token.matches(token.trim()));
+    let upgrade =
+        <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+            &mut parts, &state,
+        )
+        .await
+        .map_err(upgrade_error)?;
+    let addr = remote_addr(&parts)
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .map(|a| a.ip());
+    let Some(slot) = state.relay.admit(addr) else {
+        return Err(ApiError::BadBody {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "too_many_connections",
+            message: "the relay is at its connection limit; try again later".into(),
+        });
+    };
+    let (relay, store) = (state.relay.clone(), state.store.clone());
+    let peer = Peer {
+        user_id,
+        admin,
+        slot,
+    };
+    Ok(upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| serve(socket, relay, store, peer)))
+}
+
+fn upgrade_error(rejection: WebSocketUpgradeRejection) -> ApiError {
+    ApiError::BadBody {
+        status: rejection.status(),
+        error: "websocket_upgrade_required",
+        message: format!("{}: connect with a WebSocket client", rejection.body_text()),
+    }
+}
+
+/// A browser sends `Origin`; it must be this server (same host) or one of the allowed origins.
+/// Clients that are not browsers send none and are let through.
+fn check_origin(parts: &Parts, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let same_host = origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host);
+    if same_host || allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::BadBody {
+            status: StatusCode::FORBIDDEN,
+            error: "origin_not_allowed",
+            message: format!(
+                "origin {origin} may not open streams here (see STREAMHUB_ALLOWED_ORIGINS)"
+            ),
+        })
+    }
+}

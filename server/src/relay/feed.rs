@@ -1,0 +1,160 @@
+//! One live read per topic: a consumer assigned to every partition at its end, whose records
+//! are encoded once and broadcast to every socket that streams the topic. A slow socket lags on
+//! its own receiver (the broadcast never waits), so it cannot slow the read or other sockets.
+//! The feed ends when nobody has listened for a while, or when the topic is deactivated.
+
+use super::record::{encode, EncodedRecord};
+use crate::{config::KafkaArgs, kafka::client_config};
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer, StreamConsumer},
+    Offset, TopicPartitionList,
+};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use tokio::sync::{broadcast, watch};
+
+/// What the feed sends to sockets.
+pub type LiveRecord = Arc<EncodedRecord>;
+
+/// Records buffered per receiver before a slow socket starts to lag.
+pub const BROADCAST_CAPACITY: usize = 4096;
+
+/// A running feed. Dropping the last handle does not stop it; [`FeedHandle::stop`] does.
+#[derive(Clone)]
+pub struct FeedHandle {
+    pub sender: broadcast::Sender<LiveRecord>,
+    stop: watch::Sender<bool>,
+    pub partitions: i32,
+}
+
+impl FeedHandle {
+    /// A new receiver of the live records.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveRecord> {
+        self.sender.subscribe()
+    }
+
+    /// Ends the feed: its receivers see the channel close.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Whether the feed task has ended.
+    pub fn is_stopped(&self) -> bool {
+        *self.stop.borrow() || self.stop.is_closed()
+    }
+}
+
+/// Why a feed could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("topic {0} has no partitions in Kafka (yet)")]
+    NoPartitions(String),
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+fn consumer_config(kafka: &KafkaArgs) -> rdkafka::ClientConfig {
+    let mut config = client_config(kafka);
+    config
+        .set("group.id", "streamhub-relay")
+        .set("client.id", "streamhub-relay")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("fetch.wait.max.ms", "100");
+    config
+}
+
+/// Partition count of `topic` (blocking).
+fn partition_count<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<i32, FeedError> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let count = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().len() as i32)
+        .unwrap_or(0);
+    if count == 0 {
+        return Err(FeedError::NoPartitions(topic.to_owned()));
+    }
+    Ok(count)
+}
+
+/// Low and high watermarks of every partition (blocking).
+pub fn watermarks(
+    kafka: &KafkaArgs,
+    topic: &str,
+    partitions: i32,
+) -> Result<BTreeMap<i32, (i64, i64)>, FeedError> {
+    let consumer: BaseConsumer = consumer_config(kafka).create()?;
+    (0..partitions)
+        .map(|p| Ok((p, consumer.fetch_watermarks(topic, p, kafka.timeout())?)))
+        .collect()
+}
+
+/// Starts the live feed of `topic` at the end of every partition.
+pub async fn start(kafka: &KafkaArgs, topic: &str) -> Result<FeedHandle, FeedError> {
+    let consumer: StreamConsumer = consumer_config(kafka).create()?;
+    let consumer = Arc::new(consumer);
+    let partitions = {
+        let (consumer, name, timeout) = (consumer.clone(), topic.to_owned(), kafka.timeout());
+        tokio::task::spawn_blocking(move || {
+            let count = partition_count(consumer.as_ref(), &name, timeout)?;
+            let mut assignment = TopicPartitionList::new();
+            for p in 0..count {
+                assignment.add_partition_offset(&name, p, Offset::End)?;
+            }
+            consumer.assign(&assignment)?;
+            Ok::<_, FeedError>(count)
+        })
+        .await
+        .map_err(|e| FeedError::NoPartitions(format!("{topic}: {e}")))??
+    };
+    let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(run(consumer, topic.to_owned(), sender.clone(), stopped));
+    tracing::info!(topic, partitions, "relay feed started");
+    Ok(FeedHandle {
+        sender,
+        stop,
+        partitions,
+    })
+}
+
+async fn run(
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    sender: broadcast::Sender<LiveRecord>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut idle_checks = tokio::time::interval(Duration::from_secs(5));
+    let mut reported_error = false;
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            _ = idle_checks.tick() => {
+                if sender.receiver_count() == 0 {
+                    tracing::info!(topic = %topic, "relay feed idle; stopping");
+                    break;
+                }
+            }
+            message = consumer.recv() => match message {
+                Ok(message) => {
+                    reported_error = false;
+                    // No receiver is fine: a socket may be between subscriptions.
+                    let _ = sender.send(Arc::new(encode(&message)));
+                }
+                Err(error) => {
+                    // librdkafka reconnects by itself and keeps its position; say so once.
+                    if !std::mem::replace(&mut reported_error, true) {
+                        tracing::warn!(topic = %topic, %error, "relay feed read failed; retrying");
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+    // Dropping the sender closes every receiver: sockets learn the stream ended.
+}

@@ -1,0 +1,261 @@
+//! The live relay: Kafka records of active topics to browsers and CLIs over WebSocket
+//! (`GET /api/stream`, protocol in `app::stream` and the README).
+//!
+//! One Kafka read per topic ([`feed`]) fans out to every socket that streams it; each socket
+//! ([`socket`]) has bounded queues, so a slow one lags (and is told how many records it
+//! skipped) without slowing the read or anyone else. Replays ([`replay`]) use a short-lived
+//! reader per socket and hand over to the live stream at known offsets, without gap or
+//! duplicate. This module owns the feeds, the connection limits and the relay's counters; it
+//! reads the store only to authorise subscriptions.
+
+mod endpoint;
+pub mod feed;
+pub mod record;
+mod replay;
+mod socket;
+
+pub use endpoint::stream;
+
+use crate::config::KafkaArgs;
+use feed::{FeedError, FeedHandle};
+use std::{
+    collections::HashMap,
+    fmt::Write,
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+};
+use tokio::sync::{broadcast, watch};
+
+/// Bounds of the relay (from configuration).
+#[derive(Debug, Clone)]
+pub struct RelayLimits {
+    /// Open sockets at most, in total.
+    pub max_connections: usize,
+    /// Open sockets at most per client address.
+    pub max_per_addr: usize,
+    /// Records replayed at most per partition (`earliest` is cut to the newest this many).
+    pub max_replay: i64,
+    /// Origins allowed besides the server's own (`scheme://host:port`).
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 20_000,
+            max_per_addr: 500,
+            max_replay: 10_000,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// A change of a user's subscriptions, announced by the REST handlers.
+#[derive(Debug, Clone)]
+pub struct SubscriptionChange {
+    pub user_id: String,
+    pub topic: String,
+    pub added: bool,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    pub connections: AtomicUsize,
+    pub connections_total: AtomicU64,
+    pub refused_connections: AtomicU64,
+    pub records_sent: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub lagged_events: AtomicU64,
+    pub skipped_records: AtomicU64,
+}
+
+/// The relay's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kafka: KafkaArgs,
+    limits: RelayLimits,
+    feeds: tokio::sync::Mutex<HashMap<String, FeedHandle>>,
+    changes: broadcast::Sender<SubscriptionChange>,
+    shutdown: watch::Sender<bool>,
+    per_addr: Mutex<HashMap<IpAddr, usize>>,
+    stats: RelayStats,
+}
+
+/// Holds a connection slot; frees it when dropped.
+pub struct ConnectionSlot {
+    relay: Relay,
+    addr: Option<IpAddr>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let inner = &self.relay.inner;
+        inner.stats.connections.fetch_sub(1, Ordering::AcqRel);
+        if let Some(addr) = self.addr {
+            let mut per_addr = inner.per_addr.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = per_addr.get_mut(&addr) {
+                *count -= 1;
+                if *count == 0 {
+                    per_addr.remove(&addr);
+                }
+            }
+        }
+    }
+}
+
+impl Relay {
+    /// A relay reading from the cluster in `kafka`.
+    pub fn new(kafka: KafkaArgs, limits: RelayLimits) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        let (shutdown, _) = watch::channel(false);
+        Self {
+            inner: Arc::new(Inner {
+                kafka,
+                limits,
+                feeds: tokio::sync::Mutex::new(HashMap::new()),
+                changes,
+                shutdown,
+                per_addr: Mutex::new(HashMap::new()),
+                stats: RelayStats::default(),
+            }),
+        }
+    }
+
+    /// The relay's limits.
+    pub fn limits(&self) -> &RelayLimits {
+        &self.inner.limits
+    }
+
+    /// The relay's counters.
+    pub fn stats(&self) -> &RelayStats {
+        &self.inner.stats
+    }
+
+    pub(crate) fn kafka(&self) -> &KafkaArgs {
+        &self.inner.kafka
+    }
+
+    /// The live feed of `topic`, started if nobody streams it yet.
+    pub async fn feed(&self, topic: &str) -> Result<FeedHandle, FeedError> {
+        let mut feeds = self.inner.feeds.lock().await;
+        if let Some(feed) = feeds.get(topic) {
+            if !feed.is_stopped() {
+                return Ok(feed.clone());
+            }
+        }
+        let feed = feed::start(&self.inner.kafka, topic).await?;
+        feeds.insert(topic.to_owned(), feed.clone());
+        Ok(feed)
+    }
+
+    /// Ends the stream of a topic that is no longer active: every socket streaming it gets a
+    /// `topic_state` frame.
+    pub async fn topic_ended(&self, topic: &str) {
+        if let Some(feed) = self.inner.feeds.lock().await.remove(topic) {
+            feed.stop();
+        }
+    }
+
+    /// Announces a subscription change to sockets following that user.
+    pub fn subscription_changed(&self, user_id: &str, topic: &str, added: bool) {
+        let _ = self.inner.changes.send(SubscriptionChange {
+            user_id: user_id.to_owned(),
+            topic: topic.to_owned(),
+            added,
+        });
+    }
+
+    pub(crate) fn changes(&self) -> broadcast::Receiver<SubscriptionChange> {
+        self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Closes every socket with "going away" (server shutdown).
+    pub fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+    }
+
+    /// Takes a connection slot, or `None` when a limit is reached.
+    pub fn admit(&self, addr: Option<IpAddr>) -> Option<ConnectionSlot> {
+        let inner = &self.inner;
+        let mut per_addr = inner.per_addr.lock().unwrap_or_else(|p| p.into_inner());
+        let total = inner.stats.connections.load(Ordering::Acquire);
+        let from_addr = addr.and_then(|a| per_addr.get(&a).copied()).unwrap_or(0);
+        if total >= inner.limits.max_connections || from_addr >= inner.limits.max_per_addr {
+            inner
+                .stats
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        if let Some(addr) = addr {
+            *per_addr.entry(addr).or_default() += 1;
+        }
+        inner.stats.connections.fetch_add(1, Ordering::AcqRel);
+        inner
+            .stats
+            .connections_total
+            .fetch_add(1, Ordering::Relaxed);
+        Some(ConnectionSlot {
+            relay: self.clone(),
+            addr,
+        })
+    }
+
+    /// The relay's counters in Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let s = &self.inner.stats;
+        let mut out = String::new();
+        for (name, kind, value) in [
+            (
+                "streamhub_relay_connections",
+                "gauge",
+                s.connections.load(Ordering::Relaxed) as u64,
+            ),
+            (
+                "streamhub_relay_connections_total",
+                "counter",
+                s.connections_total.load(Ordering::Relaxed),
+            ),
+            (
+                "streamhub_relay_refused_connections_total",
+                "counter",
+                s.refused_connections.load(Ordering::Relaxed),
+            ),
+            (
+                "streamhub_relay_records_sent_total",
+                "counter",
+                s.records_sent.load(Ordering::Relaxed),
+            ),
+            (
+                "streamhub_relay_frames_sent_total",
+                "counter",
+                s.frames_sent.load(Ordering::Relaxed),
+            ),
+            (
+                "streamhub_relay_lagged_events_total",
+                "counter",
+                s.lagged_events.load(Ordering::Relaxed),
+            ),
+            (
+                "streamhub_relay_skipped_records_total",
+                "counter",
+                s.skipped_records.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
+        }
+        out
+    }
+}

@@ -1,0 +1,137 @@
+//! Turning a Kafka message into the protocol's record, serialised once: the live feed encodes
+//! each record a single time and every socket that wants it copies the bytes into its frames.
+
+use app::stream::StreamRecord;
+use rdkafka::message::{Headers, Message};
+use std::collections::BTreeMap;
+
+/// A record ready to be sent: where it sits in its partition and its JSON text.
+#[derive(Debug)]
+pub struct EncodedRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub json: Box<str>,
+}
+
+/// The protocol record of a Kafka message: the value as JSON when the payload parses as JSON,
+/// as text when it is UTF-8, as base64 otherwise.
+pub fn to_stream_record<M: Message>(message: &M) -> StreamRecord {
+    let (value, encoding) = match message.payload() {
+        None => (None, "json"),
+        Some(bytes) => match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(json) => (Some(json), "json"),
+            Err(_) => match std::str::from_utf8(bytes) {
+                Ok(text) => (Some(serde_json::Value::String(text.to_owned())), "text"),
+                Err(_) => (Some(serde_json::Value::String(base64(bytes))), "base64"),
+            },
+        },
+    };
+    let headers: BTreeMap<String, String> = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (
+                        h.key.to_owned(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    StreamRecord {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis(),
+        key: message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned()),
+        headers,
+        value,
+        encoding: encoding.to_owned(),
+    }
+}
+
+/// Encodes a message once for all sockets.
+pub fn encode<M: Message>(message: &M) -> EncodedRecord {
+    let record = to_stream_record(message);
+    EncodedRecord {
+        partition: record.partition,
+        offset: record.offset,
+        // A struct of strings, numbers and JSON values always serialises.
+        json: serde_json::to_string(&record)
+            .unwrap_or_default()
+            .into_boxed_str(),
+    }
+}
+
+/// Builds a `records` frame from encoded records without re-serialising them.
+pub fn records_frame<'a>(records: impl IntoIterator<Item = &'a str>) -> String {
+    let mut frame = String::from(r#"{"type":"records","records":["#);
+    for (i, json) in records.into_iter().enumerate() {
+        if i > 0 {
+            frame.push(',');
+        }
+        frame.push_str(json);
+    }
+    frame.push_str("]}");
+    frame
+}
+
+/// Standard base64 with padding (binary payloads are rare; no crate needed).
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::stream::ServerFrame;
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(&[0xff, 0x00, 0x10, 0x80]), "/wAQgA==");
+    }
+
+    #[test]
+    fn a_records_frame_parses_as_the_protocol_says() {
+        let record = StreamRecord {
+            topic: "t".into(),
+            partition: 1,
+            offset: 7,
+            timestamp: Some(1),
+            key: None,
+            headers: BTreeMap::new(),
+            value: Some(serde_json::json!({"a": 1})),
+            encoding: "json".into(),
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        let frame = records_frame([json.as_str(), json.as_str()]);
+        match serde_json::from_str::<ServerFrame>(&frame).unwrap() {
+            ServerFrame::Records { records } => assert_eq!(records, vec![record.clone(), record]),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! One WebSocket connection: reads control frames, keeps one forwarder task per streamed topic,
+//! and writes frames through a bounded queue. A forwarder that cannot hand its frame over (the
+//! client reads slowly) stops taking records from the feed, so its broadcast receiver lags and
+//! the client is told how many records it skipped — nobody else waits.
+
+use super::{
+    feed::{watermarks, LiveRecord},
+    record::{records_frame, EncodedRecord},
+    replay::replay,
+    ConnectionSlot, Relay,
+};
+use crate::store::{Store, TopicKey};
+use app::{
+    domain::TopicName,
+    stream::{ClientFrame, ServerFrame, StartPosition},
+    wire::TopicStatus,
+};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::atomic::Ordering,
+    time::Duration,
+};
+use tokio::{
+    sync::{broadcast::error::RecvError, mpsc},
+    task::JoinHandle,
+    time::Instant,
+};
+
+/// Most records in one `records` frame.
+pub const MAX_BATCH: usize = 500;
+/// Most bytes of records in one frame: with [`OUT_QUEUE`] it bounds what a stalled socket
+/// holds on the server (16 × 256 KB) beyond the shared broadcast buffer.
+const MAX_FRAME_BYTES: usize = 256 * 1024;
+/// Frames waiting for the socket; past it forwarders wait (and their receivers lag).
+const OUT_QUEUE: usize = 16;
+/// Server pings keep proxies from closing idle sockets and tell us the client is alive.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A client that sends nothing (not even a pong) for this long is gone.
+const SILENCE_LIMIT: Duration = Duration::from_secs(75);
+/// Control frames: a burst of this many, refilled at this rate per second.
+const CONTROL_BURST: f64 = 20.0;
+const CONTROL_RATE: f64 = 5.0;
+
+/// Who is on the other end.
+pub struct Peer {
+    pub user_id: Option<String>,
+    pub admin: bool,
+    pub slot: ConnectionSlot,
+}
+
+/// Serves one socket until either side ends it.
+pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
+    let (mut sink, mut incoming) = socket.split();
+    let (out, mut outgoing) = mpsc::channel::<Message>(OUT_QUEUE);
+    let mut shutdown = relay.shutdown_signal();
+    let stats_relay = relay.clone();
+    let writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            let message = tokio::select! {
+                message = outgoing.recv() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+                _ = ping.tick() => Message::Ping(Default::default()),
+                _ = shutdown.changed() => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame {
+                        code: 1001,
+                        reason: Utf8Bytes::from_static("server shutting down"),
+                    }))).await;
+                    break;
+                }
+            };
+            let closing = matches!(message, Message::Close(_));
+            if sink.send(message).await.is_err() || closing {
+                break;
+            }
+            stats_relay
+                .stats()
+                .frames_sent
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    });
+
+    let mut connection = Connection {
+        relay: relay.clone(),
+        store,
+        user_id: peer.user_id.clone(),
+        admin: peer.admin,
+        out,
+        streams: HashMap::new(),
+        tokens: CONTROL_BURST,
+        refilled: Instant::now(),
+    };
+    connection
+        .send(&ServerFrame::Hello {
+            user_id: peer.user_id.clone(),
+            max_batch: MAX_BATCH,
+        })
+        .await;
+    let mut changes = relay.changes();
+    if peer.user_id.is_some() {
+        connection.follow_user_subscriptions().await;
+    }
+    let mut last_heard = Instant::now();
+    let mut silence = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            frame = incoming.next() => {
+                let Some(Ok(frame)) = frame else { break };
+                last_heard = Instant::now();
+                match frame {
+                    Message::Text(text) => connection.control(text.as_str()).await,
+                    Message::Binary(_) => connection.error("unsupported", "send JSON text frames").await,
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            change = changes.recv(), if peer.user_id.is_some() => match change {
+                Ok(change) if Some(&change.user_id) == peer.user_id.as_ref() => {
+                    if change.added {
+                        connection.subscribe(&change.topic, StartPosition::Latest, true).await;
+                    } else {
+                        connection.stop(&change.topic, "unsubscribed").await;
+                    }
+                }
+                Ok(_) => {}
+                // Missed announcements: re-read the user's subscriptions.
+                Err(RecvError::Lagged(_)) => connection.follow_user_subscriptions().await,
+                Err(RecvError::Closed) => {}
+            },
+            _ = silence.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT || connection.out.is_closed() {
+                    break;
+                }
+            }
+        }
+    }
+    for (_, task) in connection.streams.drain() {
+        task.abort();
+    }
+    drop(connection);
+    let _ = writer.await;
+    drop(peer.slot);
+}
+
+struct Connection {
+    relay: Relay,
+    store: Store,
+    user_id: Option<String>,
+    admin: bool,
+    out: mpsc::Sender<Message>,
+    streams: HashMap<String, JoinHandle<()>>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Connection {
+    async fn send(&self, frame: &ServerFrame) {
+        send_frame(&self.out, frame).await;
+    }
+
+    async fn error(&self, error: &str, message: &str) {
+        self.send(&ServerFrame::Error {
+            error: error.to_owned(),
+            message: message.to_owned(),
+        })
+        .await;
+    }
+
+    /// Token bucket for control frames.
+    fn allow_control(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.refilled).as_secs_f64() * CONTROL_RATE;
+        self.tokens = (self.tokens + refill).min(CONTROL_BURST);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn control(&mut self, text: &str) {
+        if !self.allow_control() {
+            return self
+                .error("rate_limited", "too many control frames; slow down")
+                .await;
+        }
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                return self
+                    .error("invalid_frame", &format!("not a control frame: {e}"))
+                    .await
+            }
+        };
+        match frame {
+            ClientFrame::Ping => self.send(&ServerFrame::Pong).await,
+            ClientFrame::Subscribe { topics, from } => {
+                if topics.len() > 100 {
+                    return self
+                        .error("too_many_topics", "at most 100 topics per frame")
+                        .await;
+                }
+                for topic in topics {
+                    self.subscribe(&topic, from.clone(), false).await;
+                }
+            }
+            ClientFrame::Unsubscribe { topics } => {
+                for topic in topics {
+                    self.stop(&topic, "requested").await;
+                }
+            }
+        }
+    }
+
+    /// Streams every active topic the user is subscribed to (and stops the others).
+    async fn follow_user_subscriptions(&mut self) {
+        let Some(user) = self.user_id.clone() else {
+            return;
+        };
+        match self.store.subscriptions(Some(&user)).await {
+            Ok(subscriptions) => {
+                for s in subscriptions {
+                    if s.topic_status == TopicStatus::Active
+                        && !self.streams.contains_key(&s.topic_name)
+                    {
+                        self.subscribe(&s.topic_name, StartPosition::Latest, true)
+                            .await;
+                    }
+                }
+            }
+            Err(e) => self.error("database_unavailable", &e.to_string()).await,
+        }
+    }
+
+    async fn stop(&mut self, topic: &str, reason: &str) {
+        if let Some(task) = self.streams.remove(topic) {
+            task.abort();
+            self.send(&ServerFrame::Unsubscribed {
+                topic: topic.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .await;
+        }
+    }
+
+    /// Checks that this client may stream `topic` now, then starts (or restarts) its stream.
+    async fn subscribe(&mut self, topic: &str, from: StartPosition, known_subscribed: bool) {
+        let name = match TopicName::parse_field(topic, "topics") {
+            Ok(name) => name,
+            Err(e) => return self.error("invalid_topic", &e.message).await,
+        };
+        match self.store.topic(TopicKey::Name(name.as_str())).await {
+            Ok(Some(t)) if t.status == TopicStatus::Active => {}
+            Ok(Some(t)) => {
+                return self
+                    .error("topic_not_active", &format!("topic {name} is {}", t.status))
+                    .await
+            }
+            Ok(None) => {
+                return self
+                    .error("topic_not_found", &format!("no topic {name}"))
+                    .await
+            }
+            Err(e) => return self.error("database_unavailable", &e.to_string()).await,
+        }
+        if !self.admin && !known_subscribed {
+            let Some(user) = self.user_id.clone() else {
+                return self
+                    .error(
+                        "not_subscribed",
+                        "connect with ?user_id=<you> to stream your subscribed topics",
+                    )
+                    .await;
+            };
+            let subscribed = self
+                .store
+                .subscriptions(Some(&user))
+                .await
+                .map(|subs| subs.iter().any(|s| s.topic_name == name.as_str()))
+                .unwrap_or(false);
+            if !subscribed {
+                return self
+                    .error(
+                        "not_subscribed",
+                        &format!("{user} is not subscribed to {name}; subscribe first"),
+                    )
+                    .await;
+            }
+        }
+        if let Some(old) = self.streams.remove(name.as_str()) {
+            old.abort();
+        }
+        let feed = match self.relay.feed(name.as_str()).await {
+            Ok(feed) => feed,
+            Err(e) => return self.error("broker_unavailable", &e.to_string()).await,
+        };
+        // Receive first, then read where the log ends: every record at or past that point
+        // arrives through the receiver, everything before it comes from the replay.
+        let receiver = feed.subscribe();
+        let kafka = self.relay.kafka().clone();
+        let (topic_name, partitions) = (name.to_string(), feed.partitions);
+        let marks =
+            tokio::task::spawn_blocking(move || watermarks(&kafka, &topic_name, partitions)).await;
+        let marks = match marks {
+            Ok(Ok(marks)) => marks,
+            Ok(Err(e)) => return self.error("broker_unavailable", &e.to_string()).await,
+            Err(e) => return self.error("internal", &e.to_string()).await,
+        };
+        let join: BTreeMap<i32, i64> = marks.iter().map(|(p, (_, high))| (*p, *high)).collect();
+        let ranges = replay_ranges(&from, &marks, self.relay.limits().max_replay);
+        self.send(&ServerFrame::Subscribed {
+            topic: name.to_string(),
+            from,
+            next_offsets: join.clone(),
+        })
+        .await;
+        let task = tokio::spawn(forward(Forward {
+            relay: self.relay.clone(),
+            store: self.store.clone(),
+            topic: name.to_string(),
+            receiver,
+            join,
+            ranges,
+            out: self.out.clone(),
+        }));
+        self.streams.insert(name.to_string(), task);
+    }
+}
+
+/// Per partition, `[start, end)` to replay before joining the live stream at `end`.
+fn replay_ranges(
+    from: &StartPosition,
+    marks: &BTreeMap<i32, (i64, i64)>,
+    max_replay: i64,
+) -> BTreeMap<i32, (i64, i64)> {
+    marks
+        .iter()
+        .map(|(p, (low, high))| {
+            let bounded_low = (*low).max(high - max_replay);
+            let start = match from {
+                StartPosition::Latest => *high,
+                StartPosition::Earliest => bounded_low,
+                StartPosition::Last { n } => {
+                    (high - i64::try_from(*n).unwrap_or(i64::MAX)).max(bounded_low)
+                }
+                StartPosition::Offsets { offsets } => offsets
+                    .get(p)
+                    .map(|o| (*o).clamp(bounded_low, *high))
+                    .unwrap_or(*high),
+            };
+            (*p, (start, *high))
+        })
+        .collect()
+}
+
+async fn send_frame(out: &mpsc::Sender<Message>, frame: &ServerFrame) {
+    if let Ok(text) = serde_json::to_string(frame) {
+        let _ = out.send(Message::Text(text.into())).await;
+    }
+}
+
+struct Forward {
+    relay: Relay,
+    store: Store,
+    topic: String,
+    receiver: tokio::sync::broadcast::Receiver<LiveRecord>,
+    join: BTreeMap<i32, i64>,
+    ranges: BTreeMap<i32, (i64, i64)>,
+    out: mpsc::Sender<Message>,
+}
+
+/// Replays, then forwards live records in batches until the feed ends or the task is aborted.
+async fn forward(mut f: Forward) {
+    let stats = f.relay.stats();
+    if f.ranges.values().any(|(start, end)| start < end) {
+        let (batches, mut replayed) = mpsc::channel::<Vec<EncodedRecord>>(4);
+        let (kafka, topic, ranges) = (f.relay.kafka().clone(), f.topic.clone(), f.ranges.clone());
+        let reader = tokio::task::spawn_blocking(move || {
+            replay(&kafka, &topic, &ranges, MAX_BATCH, batches)
+        });
+        while let Some(batch) = replayed.recv().await {
+            let frame = records_frame(batch.iter().map(|r| &*r.json));
+            stats
+                .records_sent
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            if f.out.send(Message::Text(frame.into())).await.is_err() {
+                return;
+            }
+        }
+        if let Ok(Err(e)) = reader.await {
+            send_frame(
+                &f.out,
+                &ServerFrame::Error {
+                    error: "replay_failed".into(),
+                    message: format!("replay of {} stopped early: {e}", f.topic),
+                },
+            )
+            .await;
+        }
+    }
+    let mut batch: Vec<LiveRecord> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let first = f.receiver.recv().await;
+        let mut skipped = 0_u64;
+        let mut ended = false;
+        match first {
+            Ok(record) => batch.push(record),
+            Err(RecvError::Lagged(n)) => skipped += n,
+            Err(RecvError::Closed) => ended = true,
+        }
+        let mut bytes = batch.first().map_or(0, |r| r.json.len());
+        while !ended && batch.len() < MAX_BATCH && bytes < MAX_FRAME_BYTES {
+            match f.receiver.try_recv() {
+                Ok(record) => {
+                    bytes += record.json.len();
+                    batch.push(record);
+                }
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => skipped += n,
+                Err(tokio::sync::broadcast::error::TryRecvError::Closed) => ended = true,
+                Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+            }
+        }
+        if skipped > 0 {
+            stats.lagged_events.fetch_add(1, Ordering::Relaxed);
+            stats.skipped_records.fetch_add(skipped, Ordering::Relaxed);
+            send_frame(
+                &f.out,
+                &ServerFrame::Lagged {
+                    topic: f.topic.clone(),
+                    skipped,
+                },
+            )
+            .await;
+        }
+        // Records the replay already sent (or older than where this stream joined) are dropped.
+        batch.retain(|r| r.offset >= f.join.get(&r.partition).copied().unwrap_or(0));
+        if !batch.is_empty() {
+            let frame = records_frame(batch.iter().map(|r| &*r.json));
+            stats
+                .records_sent
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            if f.out.send(Message::Text(frame.into())).await.is_err() {
+                return;
+            }
+            batch.clear();
+        }
+        if ended {
+            let inactive = matches!(
+                f.store.topic(TopicKey::Name(&f.topic)).await,
+                Ok(Some(t)) if t.status != TopicStatus::Active
+            );
+            let frame = if inactive {
+                ServerFrame::TopicState {
+                    topic: f.topic.clone(),
+                    state: "inactive".into(),
+                }
+            } else {
+                ServerFrame::Unsubscribed {
+                    topic: f.topic.clone(),
+                    reason: "ended".into(),
+                }
+            };
+            send_frame(&f.out, &frame).await;
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_ranges_follow_the_start_position() {
+        let marks = BTreeMap::from([(0, (0, 100)), (1, (50, 60))]);
+        let r = |from| replay_ranges(&from, &marks, 1000);
+        assert_eq!(
+            r(StartPosition::Latest),
+            BTreeMap::from([(0, (100, 100)), (1, (60, 60))])
+        );
+        assert_eq!(
+            r(StartPosition::Earliest),
+            BTreeMap::from([(0, (0, 100)), (1, (50, 60))])
+        );
+        assert_eq!(
+            r(StartPosition::Last { n: 20 }),
+            BTreeMap::from([(0, (80, 100)), (1, (50, 60))])
+        );
+        let offsets = StartPosition::Offsets {
+            offsets: BTreeMap::from([(0, 90), (1, 10)]),
+        };
+        assert_eq!(r(offsets), BTreeMap::from([(0, (90, 100)), (1, (50, 60))]));
+        // The replay limit bounds `earliest`.
+        assert_eq!(
+            replay_ranges(&StartPosition::Earliest, &marks, 30),
+            BTreeMap::from([(0, (70, 100)), (1, (50, 60))])
+        );
+    }
+}

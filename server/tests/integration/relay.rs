@@ -1,0 +1,549 @@
+//! The live relay with real WebSocket clients (tokio-tungstenite), a real broker and server.
+
+use crate::helpers::{spawn_app, TestApp};
+use app::stream::{ClientFrame, ServerFrame, StartPosition, StreamRecord};
+use futures::{SinkExt, StreamExt};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::{collections::BTreeMap, time::Duration};
+use streamhub::{config::KafkaArgs, kafka::client_config};
+use tokio_tungstenite::{
+    connect_async,
+    tungstenite::{client::IntoClientRequest, Message},
+    MaybeTlsStream, WebSocketStream,
+};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Client {
+    socket: Socket,
+}
+
+impl Client {
+    async fn connect(app: &TestApp, query: &str) -> Client {
+        let url = format!("ws://{}/api/stream{query}", app.addr);
+        let (socket, _) = connect_async(url).await.expect("websocket connects");
+        let mut client = Client { socket };
+        assert!(matches!(client.next().await, ServerFrame::Hello { .. }));
+        client
+    }
+
+    async fn send(&mut self, frame: &ClientFrame) {
+        let text = serde_json::to_string(frame).unwrap();
+        self.socket.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The next protocol frame (pings are skipped), within 10 s.
+    async fn next(&mut self) -> ServerFrame {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("a frame in time")
+                .expect("socket open")
+                .expect("frame");
+            if let Message::Text(text) = message {
+                return serde_json::from_str(&text).expect("protocol frame");
+            }
+        }
+    }
+
+    /// Records until `n` have arrived; other frames are returned beside them.
+    async fn records(&mut self, n: usize) -> (Vec<StreamRecord>, Vec<ServerFrame>) {
+        let (mut records, mut others) = (Vec::new(), Vec::new());
+        while records.len() < n {
+            match self.next().await {
+                ServerFrame::Records { records: batch } => records.extend(batch),
+                other => others.push(other),
+            }
+        }
+        (records, others)
+    }
+
+    /// Counts records (and records reported skipped) until `n` arrived, without decoding the
+    /// values: a debug-built client that parses every value cannot keep up with a fast feed.
+    async fn count(&mut self, n: usize) -> (usize, u64) {
+        #[derive(serde::Deserialize)]
+        struct Light {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            records: Vec<serde::de::IgnoredAny>,
+            #[serde(default)]
+            skipped: u64,
+        }
+        let (mut received, mut skipped) = (0, 0);
+        while received < n {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("a frame in time")
+                .expect("socket open")
+                .expect("frame");
+            if let Message::Text(text) = message {
+                let frame: Light = serde_json::from_str(&text).unwrap();
+                match frame.kind.as_str() {
+                    "records" => received += frame.records.len(),
+                    "lagged" => skipped += frame.skipped,
+                    other => panic!("unexpected {other} frame"),
+                }
+            }
+        }
+        (received, skipped)
+    }
+
+    /// Asserts that nothing but pings arrives for a while.
+    async fn quiet(&mut self, wait: Duration) {
+        if let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(wait, self.socket.next()).await
+        {
+            panic!("unexpected frame {text}");
+        }
+    }
+}
+
+fn producer(app: &TestApp) -> FutureProducer {
+    client_config(&KafkaArgs::for_bootstrap(app.broker.bootstrap()))
+        .set("linger.ms", "1")
+        .create()
+        .unwrap()
+}
+
+async fn produce(producer: &FutureProducer, topic: &str, from: usize, n: usize) {
+    for i in from..from + n {
+        let payload = json!({"n": i}).to_string();
+        let key = format!("k{}", i % 7);
+        producer
+            .send(
+                FutureRecord::to(topic).key(&key).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+}
+
+/// Offsets per partition must be contiguous from where each started: no gap, no duplicate.
+fn assert_contiguous(records: &[StreamRecord]) -> BTreeMap<i32, Vec<i64>> {
+    let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for r in records {
+        by_partition.entry(r.partition).or_default().push(r.offset);
+    }
+    for (p, offsets) in &by_partition {
+        for pair in offsets.windows(2) {
+            assert_eq!(pair[1], pair[0] + 1, "partition {p}: {offsets:?}");
+        }
+    }
+    by_partition
+}
+
+async fn subscribe_user(app: &TestApp, user: &str, topic: &str) {
+    let (status, _) = app
+        .post(
+            "/api/subscriptions",
+            json!({"user_id": user, "topic_name": topic}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn live_records_arrive_in_order_per_partition() {
+    let app = spawn_app().await;
+    app.active_topic("live", 3).await;
+    subscribe_user(&app, "u1", "live").await;
+    let mut client = Client::connect(&app, "?user_id=u1").await;
+    match client.next().await {
+        ServerFrame::Subscribed {
+            topic,
+            next_offsets,
+            ..
+        } => {
+            assert_eq!(topic, "live");
+            assert_eq!(next_offsets.len(), 3);
+        }
+        other => panic!("{other:?}"),
+    }
+    produce(&producer(&app), "live", 0, 300).await;
+    let (records, others) = client.records(300).await;
+    assert!(others.is_empty(), "{others:?}");
+    assert_eq!(records.len(), 300);
+    let by_partition = assert_contiguous(&records);
+    assert!(by_partition.len() > 1);
+    // Values are the JSON that was produced, keys and partitions as Kafka has them.
+    let mut values: Vec<i64> = records
+        .iter()
+        .map(|r| r.value.as_ref().unwrap()["n"].as_i64().unwrap())
+        .collect();
+    values.sort();
+    assert_eq!(values, (0..300).collect::<Vec<_>>());
+    assert!(records
+        .iter()
+        .all(|r| r.encoding == "json" && r.key.is_some() && r.timestamp.is_some()));
+}
+
+#[tokio::test]
+async fn rest_subscription_changes_start_and_stop_the_stream_live() {
+    let app = spawn_app().await;
+    app.active_topic("dynamic", 1).await;
+    let mut client = Client::connect(&app, "?user_id=late").await;
+    client.quiet(Duration::from_millis(300)).await;
+
+    subscribe_user(&app, "late", "dynamic").await;
+    let started = std::time::Instant::now();
+    assert!(
+        matches!(client.next().await, ServerFrame::Subscribed { topic, .. } if topic == "dynamic")
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    produce(&producer(&app), "dynamic", 0, 5).await;
+    assert_eq!(client.records(5).await.0.len(), 5);
+
+    app.call(
+        Method::DELETE,
+        "/api/subscriptions",
+        Some(json!({"user_id": "late", "topic_name": "dynamic"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        client.next().await,
+        ServerFrame::Unsubscribed {
+            topic: "dynamic".into(),
+            reason: "unsubscribed".into()
+        }
+    );
+    produce(&producer(&app), "dynamic", 5, 5).await;
+    client.quiet(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn every_start_position_hands_over_to_live_without_gap_or_duplicate() {
+    let app = spawn_app().await;
+    app.active_topic("history", 2).await;
+    subscribe_user(&app, "h", "history").await;
+    let producer = producer(&app);
+    produce(&producer, "history", 0, 40).await;
+
+    for (from, expected_replay) in [
+        (StartPosition::Earliest, 40),
+        (StartPosition::Last { n: 5 }, 10),
+        (StartPosition::Latest, 0),
+    ] {
+        let mut client = Client::connect(&app, "").await;
+        client
+            .send(&ClientFrame::Subscribe {
+                topics: vec!["history".into()],
+                from: from.clone(),
+            })
+            .await;
+        // Without ?user_id the client may not stream it.
+        assert!(
+            matches!(client.next().await, ServerFrame::Error { error, .. } if error == "not_subscribed")
+        );
+
+        let mut client = Client::connect(&app, "?user_id=h").await;
+        // The user's subscription starts at latest; restart it at `from`.
+        assert!(matches!(
+            client.next().await,
+            ServerFrame::Subscribed { .. }
+        ));
+        client
+            .send(&ClientFrame::Subscribe {
+                topics: vec!["history".into()],
+                from: from.clone(),
+            })
+            .await;
+        let next_offsets = match client.next().await {
+            ServerFrame::Subscribed { next_offsets, .. } => next_offsets,
+            other => panic!("{other:?}"),
+        };
+        let replayed = if expected_replay > 0 {
+            client.records(expected_replay).await.0
+        } else {
+            vec![]
+        };
+        assert_eq!(replayed.len(), expected_replay, "{from:?}");
+        for r in &replayed {
+            assert!(
+                r.offset < next_offsets[&r.partition],
+                "replay stays before the join point"
+            );
+        }
+        let total: i64 = next_offsets.values().sum();
+        produce(&producer, "history", total as usize, 10).await;
+        let (live, _) = client.records(10).await;
+        let mut all = replayed;
+        all.extend(live);
+        let by_partition = assert_contiguous(&all);
+        for (p, offsets) in by_partition {
+            assert_eq!(
+                *offsets.last().unwrap() + 1,
+                next_offsets[&p]
+                    + all
+                        .iter()
+                        .filter(|r| r.partition == p && r.offset >= next_offsets[&p])
+                        .count() as i64
+            );
+        }
+    }
+
+    // An explicit offset on one partition.
+    let mut client = Client::connect(&app, "?user_id=h").await;
+    client.next().await;
+    client
+        .send(&ClientFrame::Subscribe {
+            topics: vec!["history".into()],
+            from: StartPosition::Offsets {
+                offsets: BTreeMap::from([(0, 3)]),
+            },
+        })
+        .await;
+    let next_offsets = match client.next().await {
+        ServerFrame::Subscribed { next_offsets, .. } => next_offsets,
+        other => panic!("{other:?}"),
+    };
+    let expected = (next_offsets[&0] - 3) as usize;
+    let (records, _) = client.records(expected).await;
+    assert!(records.iter().all(|r| r.partition == 0));
+    assert_eq!(records[0].offset, 3);
+    assert_contiguous(&records);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_does_not_delay_a_fast_one_and_is_told_what_it_missed() {
+    let app = spawn_app().await;
+    app.active_topic("firehose", 1).await;
+    subscribe_user(&app, "fast", "firehose").await;
+    subscribe_user(&app, "slow", "firehose").await;
+    let mut fast = Client::connect(&app, "?user_id=fast").await;
+    let mut slow = Client::connect(&app, "?user_id=slow").await;
+    assert!(matches!(fast.next().await, ServerFrame::Subscribed { .. }));
+    assert!(matches!(slow.next().await, ServerFrame::Subscribed { .. }));
+
+    // 20 MB of records: more than a stalled socket may hold (TCP buffers, its frame queue and
+    // the shared broadcast buffer), produced at a pace a (debug-built) client can follow.
+    // `slow` reads nothing meanwhile.
+    let producer = producer(&app);
+    let filler = "x".repeat(1000);
+    let n = 20_000;
+    let started = std::time::Instant::now();
+    let produce_all = async {
+        for chunk in 0..n / 500 {
+            let sends = (chunk * 500..(chunk + 1) * 500).map(|i| {
+                let payload = json!({"n": i, "pad": filler}).to_string();
+                let producer = producer.clone();
+                async move {
+                    producer
+                        .send(
+                            FutureRecord::<(), _>::to("firehose").payload(&payload),
+                            Duration::from_secs(30),
+                        )
+                        .await
+                        .map_err(|(e, _)| e)
+                        .unwrap();
+                }
+            });
+            futures::future::join_all(sends).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        std::time::Instant::now()
+    };
+    let (last_sent, (received, lagged)) = tokio::join!(produce_all, fast.count(n));
+    let fast_elapsed = started.elapsed();
+    let behind = last_sent.elapsed();
+    assert_eq!(lagged, 0, "the fast client never lagged");
+    assert_eq!(received, n);
+    assert!(
+        behind < Duration::from_secs(2),
+        "the fast client finished {behind:?} after the last send"
+    );
+
+    // The stalled client, reading at last, learns how many it skipped.
+    let (mut received, mut skipped) = (0_u64, 0_u64);
+    while received + skipped < n as u64 {
+        match slow.next().await {
+            ServerFrame::Records { records } => received += records.len() as u64,
+            ServerFrame::Lagged { skipped: s, .. } => skipped += s,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        skipped > 0,
+        "the stalled client was told it lagged (received {received})"
+    );
+    assert_eq!(
+        received + skipped,
+        n as u64,
+        "every record is delivered or counted as skipped"
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("streamhub_relay_lagged_events_total 0\n"),
+        "{metrics}"
+    );
+    eprintln!("fast client: {n} records of 1 KB in {fast_elapsed:?}, done {behind:?} after the last send; stalled client skipped {skipped}");
+}
+
+#[tokio::test]
+async fn the_stream_resumes_after_a_broker_restart() {
+    let mut app = spawn_app().await;
+    app.active_topic("sturdy", 2).await;
+    subscribe_user(&app, "s", "sturdy").await;
+    let mut client = Client::connect(&app, "?user_id=s").await;
+    assert!(matches!(
+        client.next().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    produce(&producer(&app), "sturdy", 0, 50).await;
+    let (mut records, _) = client.records(50).await;
+
+    app.broker.kill().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.broker.restart().await.unwrap();
+    produce(&producer(&app), "sturdy", 50, 50).await;
+    let (more, _) = client.records(50).await;
+    records.extend(more);
+    assert_contiguous(&records);
+    let mut values: Vec<i64> = records
+        .iter()
+        .map(|r| r.value.as_ref().unwrap()["n"].as_i64().unwrap())
+        .collect();
+    values.sort();
+    assert_eq!(values, (0..100).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_deactivated_topic_ends_its_stream() {
+    let app = spawn_app().await;
+    let id = app.active_topic("ending", 1).await;
+    subscribe_user(&app, "e", "ending").await;
+    let mut client = Client::connect(&app, "?user_id=e").await;
+    assert!(matches!(
+        client.next().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    app.as_admin(Method::POST, &format!("/api/topics/{id}/deactivate"), None)
+        .await;
+    assert_eq!(
+        client.next().await,
+        ServerFrame::TopicState {
+            topic: "ending".into(),
+            state: "inactive".into()
+        }
+    );
+    client
+        .send(&ClientFrame::Subscribe {
+            topics: vec!["ending".into()],
+            from: StartPosition::Latest,
+        })
+        .await;
+    assert!(
+        matches!(client.next().await, ServerFrame::Error { error, .. } if error == "topic_not_active")
+    );
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_socket_stays_up() {
+    let app = spawn_app().await;
+    app.active_topic("guarded_stream", 1).await;
+    let mut client = Client::connect(&app, "?user_id=nobody").await;
+    for bad in [
+        "not json",
+        r#"{"type": "dance"}"#,
+        r#"{"type": "subscribe"}"#,
+    ] {
+        client.socket.send(Message::Text(bad.into())).await.unwrap();
+        assert!(
+            matches!(client.next().await, ServerFrame::Error { error, .. } if error == "invalid_frame"),
+            "{bad}"
+        );
+    }
+    client
+        .send(&ClientFrame::Subscribe {
+            topics: vec!["bad name!".into()],
+            from: StartPosition::Latest,
+        })
+        .await;
+    assert!(
+        matches!(client.next().await, ServerFrame::Error { error, .. } if error == "invalid_topic")
+    );
+    client
+        .send(&ClientFrame::Subscribe {
+            topics: vec!["guarded_stream".into()],
+            from: StartPosition::Latest,
+        })
+        .await;
+    assert!(
+        matches!(client.next().await, ServerFrame::Error { error, .. } if error == "not_subscribed")
+    );
+    client
+        .send(&ClientFrame::Subscribe {
+            topics: vec!["missing".into()],
+            from: StartPosition::Latest,
+        })
+        .await;
+    assert!(
+        matches!(client.next().await, ServerFrame::Error { error, .. } if error == "topic_not_found")
+    );
+    client.send(&ClientFrame::Ping).await;
+    assert_eq!(client.next().await, ServerFrame::Pong);
+
+    // A frame over the size limit closes the socket (a protocol violation), not the server.
+    let huge = format!(r#"{{"type": "ping", "pad": "{}"}}"#, "x".repeat(20_000));
+    let _ = client.socket.send(Message::Text(huge.into())).await;
+    assert_eq!(app.get("/api/health").await.0, StatusCode::OK);
+
+    // An admin may stream any active topic.
+    let mut request = format!("ws://{}/api/stream", app.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", app.admin_header().parse().unwrap());
+    let (socket, _) = connect_async(request).await.unwrap();
+    let mut admin = Client { socket };
+    admin.next().await;
+    admin
+        .send(&ClientFrame::Subscribe {
+            topics: vec!["guarded_stream".into()],
+            from: StartPosition::Latest,
+        })
+        .await;
+    assert!(matches!(admin.next().await, ServerFrame::Subscribed { .. }));
+}
+
+#[tokio::test]
+async fn foreign_origins_and_plain_requests_are_refused_with_json() {
+    let app = spawn_app().await;
+    let mut request = format!("ws://{}/api/stream", app.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    let error = connect_async(request).await.unwrap_err();
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 403),
+        other => panic!("{other:?}"),
+    }
+    // The page's own origin is fine.
+    let mut request = format!("ws://{}/api/stream", app.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", format!("http://{}", app.addr).parse().unwrap());
+    assert!(connect_async(request).await.is_ok());
+
+    let (status, body) = app.get("/api/stream").await;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(body["error"], "websocket_upgrade_required");
+}
