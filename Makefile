@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api bench-produce
+.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api bench-produce bench-relay bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,11 @@ bench-api: deps ## Load benchmark of the REST API (wrk; see BENCHMARKS.md)
 
 bench-produce: deps ## Producer benchmark: generators alone, daemon vs bare rdkafka loop
 	$(CARGO) bench --locked -p streamhub --bench produce
+
+bench-relay: deps ## Relay benchmark: single client vs bare consumer, 1,000-client fan-out, idle sockets
+	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench relay
+
+bench: bench-api bench-produce bench-relay ## Every benchmark (see BENCHMARKS.md)
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean

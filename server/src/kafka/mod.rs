@@ -25,6 +25,13 @@ pub fn client_config(args: &KafkaArgs) -> ClientConfig {
         .set("reconnect.backoff.max.ms", "2000")
         .set("socket.timeout.ms", args.timeout_ms.max(1000).to_string())
         .set("allow.auto.create.topics", "false");
+    apply_user_options(&mut config, args);
+    config
+}
+
+/// Applies `KAFKA_OPTIONS` (again): clients that set keys of their own after
+/// [`client_config`] call this last, so that the user's settings always win.
+pub fn apply_user_options(config: &mut ClientConfig, args: &KafkaArgs) {
     for option in &args.options {
         if let Some((key, value)) = option.split_once('=') {
             config.set(key.trim(), value.trim());
@@ -32,5 +39,4 @@ pub fn client_config(args: &KafkaArgs) -> ClientConfig {
             tracing::warn!(option = %option, "ignoring KAFKA_OPTIONS entry without '='");
         }
     }
-    config
 }

@@ -2,7 +2,7 @@
 //! topics, whose delivery callback counts each record into its topic's [`TopicStats`].
 
 use super::{config::ProducerConfig, stats::TopicStats};
-use crate::kafka::client_config;
+use crate::kafka::{apply_user_options, client_config};
 use rdkafka::{
     error::KafkaError,
     producer::{DeliveryResult, ProducerContext, ThreadedProducer},
@@ -53,11 +53,6 @@ pub fn producer(config: &ProducerConfig) -> Result<Producer, KafkaError> {
         .set("queue.buffering.max.kbytes", "262144")
         // 0 = no deadline: a record is retried until the broker takes it.
         .set("message.timeout.ms", "0");
-    // KAFKA_OPTIONS were applied by client_config; re-apply them so they win over ours too.
-    for option in &config.kafka.options {
-        if let Some((key, value)) = option.split_once('=') {
-            client.set(key.trim(), value.trim());
-        }
-    }
+    apply_user_options(&mut client, &config.kafka);
     client.create_with_context(DeliveryCounter)
 }

@@ -70,6 +70,10 @@ pub async fn stream(
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        // Clients send small control frames; tungstenite's 128 KB default read buffer per
+        // socket would dominate the memory of idle connections.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| serve(socket, relay, store, peer)))
 }
 
