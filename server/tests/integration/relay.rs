@@ -547,3 +547,31 @@ async fn foreign_origins_and_plain_requests_are_refused_with_json() {
     assert!(status.is_client_error(), "{status}");
     assert_eq!(body["error"], "websocket_upgrade_required");
 }
+
+#[tokio::test]
+async fn control_frames_are_rate_limited_and_shutdown_closes_with_going_away() {
+    let mut app = spawn_app().await;
+    let mut client = Client::connect(&app, "").await;
+    for _ in 0..40 {
+        client.send(&ClientFrame::Ping).await;
+    }
+    let mut limited = 0;
+    for _ in 0..40 {
+        match client.next().await {
+            ServerFrame::Pong => {}
+            ServerFrame::Error { error, .. } if error == "rate_limited" => limited += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(limited >= 15, "a burst of 40 exceeds the allowance of 20: {limited} limited");
+
+    app.stop_server().await;
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), client.socket.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.expect("a close frame with a code").code), 1001);
+}
