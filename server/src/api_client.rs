@@ -149,6 +149,11 @@ impl ApiClient {
         self.get(&query).await
     }
 
+    /// `GET /api/subscriptions` (everyone's).
+    pub async fn all_subscriptions(&self) -> Result<Vec<Subscription>, ApiClientError> {
+        self.get("/api/subscriptions").await
+    }
+
     /// `POST /api/topics/activate_by_name` with the producer secret.
     pub async fn activate(&self, topic: &str, producer_key: &str) -> Result<(), ApiClientError> {
         let body = ActivateRequest {
@@ -197,7 +202,7 @@ impl ApiClient {
 }
 
 /// Percent-encodes a query value (user ids may contain anything printable).
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

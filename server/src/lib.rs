@@ -9,6 +9,7 @@
 //! | [`telemetry`] | `tracing` set-up (text or JSON lines, `RUST_LOG`) |
 //! | [`secrets`] | the admin token and producer secret: generated, stored 0600, compared in constant time, never printed |
 //! | [`relay`] | the live relay: one Kafka read per topic fanned out to WebSocket clients |
+//! | [`consumer`] | the CLI consumer: interactive menu, script subcommands, Kafka and relay readers |
 //! | [`producer`] | the producer daemon: activation loop, per-topic feeding, delivery counting |
 //! | [`generate`] | realistic typed events (sensor, weather, payment, logs, user activity) for the producer |
 //! | [`api_client`] | a typed REST client for the producer and the CLI |
@@ -25,6 +26,7 @@
 
 pub mod api_client;
 pub mod config;
+pub mod consumer;
 pub mod dashboard;
 pub mod generate;
 pub mod health;

@@ -21,10 +21,12 @@ use serde::Deserialize;
 /// Largest control frame a client may send.
 const MAX_FRAME_BYTES: usize = 16 * 1024;
 
-/// `?user_id=` — follow this user's subscriptions.
+/// `?user_id=` — who the client is; with `follow` (the default) the socket also streams that
+/// user's subscribed topics by itself, with `follow=false` only what it asks for.
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
     user_id: Option<String>,
+    follow: Option<bool>,
 }
 
 /// The upgrade handler.
@@ -64,6 +66,7 @@ pub async fn stream(
     let (relay, store) = (state.relay.clone(), state.store.clone());
     let peer = Peer {
         user_id,
+        follow: query.follow.unwrap_or(true),
         admin,
         slot,
     };

@@ -46,6 +46,8 @@ const CONTROL_RATE: f64 = 5.0;
 /// Who is on the other end.
 pub struct Peer {
     pub user_id: Option<String>,
+    /// Stream the user's subscriptions by themselves (else only what the client asks for).
+    pub follow: bool,
     pub admin: bool,
     pub slot: ConnectionSlot,
 }
@@ -102,7 +104,8 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
         })
         .await;
     let mut changes = relay.changes();
-    if peer.user_id.is_some() {
+    let following = peer.user_id.is_some() && peer.follow;
+    if following {
         connection.follow_user_subscriptions().await;
     }
     let mut last_heard = Instant::now();
@@ -119,7 +122,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
             }
-            change = changes.recv(), if peer.user_id.is_some() => match change {
+            change = changes.recv(), if following => match change {
                 Ok(change) if Some(&change.user_id) == peer.user_id.as_ref() => {
                     if change.added {
                         connection.subscribe(&change.topic, StartPosition::Latest, true).await;

@@ -563,7 +563,10 @@ async fn control_frames_are_rate_limited_and_shutdown_closes_with_going_away() {
             other => panic!("{other:?}"),
         }
     }
-    assert!(limited >= 15, "a burst of 40 exceeds the allowance of 20: {limited} limited");
+    assert!(
+        limited >= 15,
+        "a burst of 40 exceeds the allowance of 20: {limited} limited"
+    );
 
     app.stop_server().await;
     let close = loop {
@@ -573,5 +576,8 @@ async fn control_frames_are_rate_limited_and_shutdown_closes_with_going_away() {
             other => panic!("expected a close frame, got {other:?}"),
         }
     };
-    assert_eq!(u16::from(close.expect("a close frame with a code").code), 1001);
+    assert_eq!(
+        u16::from(close.expect("a close frame with a code").code),
+        1001
+    );
 }

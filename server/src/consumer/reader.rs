@@ -1,0 +1,355 @@
+//! Where records come from: Kafka directly (a consumer group per user, so a user resumes where
+//! they stopped) or the server's WebSocket relay. Both yield the protocol's [`StreamRecord`].
+
+use super::{config::StartAt, ConsumerError};
+use crate::{
+    config::KafkaArgs,
+    kafka::{apply_user_options, client_config},
+    relay::record::to_stream_record,
+};
+use app::stream::{ClientFrame, ServerFrame, StartPosition, StreamRecord};
+use futures::{SinkExt, StreamExt};
+use rdkafka::{
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    error::KafkaError,
+    Message, Offset, TopicPartitionList,
+};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    time::Duration,
+};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// What a reader yields.
+#[derive(Debug)]
+pub enum Event {
+    Record(StreamRecord),
+    /// The relay skipped records for us (we read too slowly).
+    Lagged {
+        topic: String,
+        skipped: u64,
+    },
+    /// A topic stopped streaming (deactivated or unsubscribed).
+    Ended {
+        topic: String,
+        reason: String,
+    },
+    /// Every partition has been read to its end (only with `exit_at_end`).
+    AtEnd,
+}
+
+/// A source of records.
+pub enum Reader {
+    Kafka(KafkaReader),
+    /// Boxed: the WebSocket state is several times the size of the Kafka handle.
+    Relay(Box<RelayReader>),
+}
+
+impl Reader {
+    /// The next event; `Ok(None)` when the source closed.
+    pub async fn next(&mut self) -> Result<Option<Event>, ConsumerError> {
+        match self {
+            Reader::Kafka(r) => r.next().await.map(Some),
+            Reader::Relay(r) => r.next().await,
+        }
+    }
+
+    /// Marks a record as processed (commits it, for group reads).
+    pub fn done(&mut self, record: &StreamRecord) {
+        if let Reader::Kafka(r) = self {
+            r.done(record);
+        }
+    }
+
+    /// Commits what was processed (direct reads) before exit.
+    pub fn close(&mut self) {
+        if let Reader::Kafka(r) = self {
+            let _ = r.consumer.commit_consumer_state(CommitMode::Sync);
+        }
+    }
+}
+
+/// Direct reads from Kafka.
+pub struct KafkaReader {
+    consumer: StreamConsumer,
+    exit_at_end: bool,
+    at_end: HashSet<(String, i32)>,
+    partitions: usize,
+    grouped: bool,
+}
+
+impl KafkaReader {
+    /// Reads `topics` (with their partition counts) from `start`. Earliest/latest join the
+    /// consumer group `group` and resume from its committed offsets; offsets and last-N are
+    /// explicit assignments.
+    pub fn open(
+        bootstrap: &str,
+        options: &[String],
+        topics: &[(String, i32)],
+        start: StartAt,
+        group: &str,
+        exit_at_end: bool,
+    ) -> Result<Self, ConsumerError> {
+        let args = KafkaArgs {
+            bootstrap_servers: bootstrap.to_owned(),
+            options: options.to_vec(),
+            timeout_ms: 5000,
+        };
+        let mut config = client_config(&args);
+        config
+            .set("group.id", group)
+            .set("client.id", "streamhub-consumer")
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "enable.partition.eof",
+                if exit_at_end { "true" } else { "false" },
+            )
+            .set(
+                "auto.offset.reset",
+                if start == StartAt::Earliest {
+                    "earliest"
+                } else {
+                    "latest"
+                },
+            );
+        apply_user_options(&mut config, &args);
+        let consumer: StreamConsumer = config.create().map_err(kafka_error(bootstrap))?;
+        let names: Vec<&str> = topics.iter().map(|(t, _)| t.as_str()).collect();
+        let grouped = matches!(start, StartAt::Earliest | StartAt::Latest);
+        if grouped {
+            consumer.subscribe(&names).map_err(kafka_error(bootstrap))?;
+        } else {
+            let mut assignment = TopicPartitionList::new();
+            for (topic, partitions) in topics {
+                for p in 0..*partitions {
+                    let offset = match start {
+                        StartAt::Offset(o) => Offset::Offset(o),
+                        StartAt::Last(n) => Offset::OffsetTail(n as i64),
+                        _ => Offset::End,
+                    };
+                    assignment
+                        .add_partition_offset(topic, p, offset)
+                        .map_err(kafka_error(bootstrap))?;
+                }
+            }
+            consumer
+                .assign(&assignment)
+                .map_err(kafka_error(bootstrap))?;
+        }
+        Ok(Self {
+            consumer,
+            exit_at_end,
+            at_end: HashSet::new(),
+            partitions: topics.iter().map(|(_, p)| *p as usize).sum(),
+            grouped,
+        })
+    }
+
+    async fn next(&mut self) -> Result<Event, ConsumerError> {
+        loop {
+            match self.consumer.recv().await {
+                Ok(message) => {
+                    self.at_end
+                        .remove(&(message.topic().to_owned(), message.partition()));
+                    return Ok(Event::Record(to_stream_record(&message)));
+                }
+                Err(KafkaError::PartitionEOF(partition)) => {
+                    if !self.exit_at_end {
+                        continue;
+                    }
+                    // The EOF error names only the partition; the assignment names the topics.
+                    let topics: Vec<String> = self
+                        .consumer
+                        .assignment()
+                        .map(|a| {
+                            a.elements()
+                                .iter()
+                                .filter(|e| e.partition() == partition)
+                                .map(|e| e.topic().to_owned())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for topic in topics {
+                        self.at_end.insert((topic, partition));
+                    }
+                    if self.at_end.len() >= self.partitions {
+                        return Ok(Event::AtEnd);
+                    }
+                }
+                Err(e) => {
+                    // librdkafka retries by itself; report and keep reading.
+                    eprintln!("warning: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    fn done(&mut self, record: &StreamRecord) {
+        if self.grouped {
+            // librdkafka's offset store takes the processed record's offset and commits it + 1.
+            let _ = self
+                .consumer
+                .store_offset(&record.topic, record.partition, record.offset);
+        }
+    }
+}
+
+fn kafka_error(bootstrap: &str) -> impl Fn(KafkaError) -> ConsumerError + '_ {
+    move |e| ConsumerError::Kafka {
+        bootstrap: bootstrap.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Reads through the server's relay.
+pub struct RelayReader {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    pending: std::collections::VecDeque<Event>,
+    exit_at_end: bool,
+    /// Per topic and partition: the offset at which the replay ends (the join point).
+    remaining: HashMap<String, BTreeMap<i32, i64>>,
+    subscribed: HashSet<String>,
+    topics: usize,
+}
+
+impl RelayReader {
+    /// Connects as `user` and asks for `topics` from `start`.
+    pub async fn open(
+        api_url: &str,
+        user: Option<&str>,
+        topics: &[(String, i32)],
+        start: StartAt,
+        exit_at_end: bool,
+    ) -> Result<Self, ConsumerError> {
+        let ws_base = api_url
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
+        let url = match user {
+            Some(user) => format!(
+                "{}/api/stream?follow=false&user_id={}",
+                ws_base.trim_end_matches('/'),
+                crate::api_client::encode(user)
+            ),
+            None => format!("{}/api/stream", ws_base.trim_end_matches('/')),
+        };
+        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.map_err(|e| {
+            ConsumerError::Unreachable {
+                url: url.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        for (topic, partitions) in topics {
+            let from = match start {
+                StartAt::Earliest => StartPosition::Earliest,
+                StartAt::Latest => StartPosition::Latest,
+                StartAt::Last(n) => StartPosition::Last { n },
+                StartAt::Offset(o) => StartPosition::Offsets {
+                    offsets: (0..*partitions).map(|p| (p, o)).collect(),
+                },
+            };
+            let frame = serde_json::to_string(&ClientFrame::Subscribe {
+                topics: vec![topic.clone()],
+                from,
+            })
+            .unwrap_or_default();
+            socket
+                .send(WsMessage::Text(frame.into()))
+                .await
+                .map_err(|e| ConsumerError::Unreachable {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(Self {
+            socket,
+            pending: Default::default(),
+            exit_at_end,
+            remaining: HashMap::new(),
+            subscribed: HashSet::new(),
+            topics: topics.len(),
+        })
+    }
+
+    fn all_caught_up(&self) -> bool {
+        self.subscribed.len() >= self.topics
+            && self.remaining.values().all(|parts| parts.is_empty())
+    }
+
+    async fn next(&mut self) -> Result<Option<Event>, ConsumerError> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(Some(event));
+            }
+            if self.exit_at_end && self.all_caught_up() {
+                return Ok(Some(Event::AtEnd));
+            }
+            let Some(message) = self.socket.next().await else {
+                return Ok(None);
+            };
+            let message = message.map_err(|e| ConsumerError::Relay(e.to_string()))?;
+            let WsMessage::Text(text) = message else {
+                continue;
+            };
+            let frame: ServerFrame =
+                serde_json::from_str(&text).map_err(|e| ConsumerError::Relay(e.to_string()))?;
+            match frame {
+                ServerFrame::Records { records } => {
+                    for record in records {
+                        if let Some(parts) = self.remaining.get_mut(&record.topic) {
+                            if parts
+                                .get(&record.partition)
+                                .is_some_and(|end| record.offset + 1 >= *end)
+                            {
+                                parts.remove(&record.partition);
+                            }
+                        }
+                        self.pending.push_back(Event::Record(record));
+                    }
+                }
+                ServerFrame::Subscribed {
+                    topic,
+                    next_offsets,
+                    from,
+                } => {
+                    // What has to arrive before "the end": the replayed range of each partition.
+                    let parts = next_offsets
+                        .into_iter()
+                        .filter(|(p, end)| match &from {
+                            StartPosition::Latest => false,
+                            StartPosition::Offsets { offsets } => {
+                                offsets.get(p).is_some_and(|o| end > o)
+                            }
+                            _ => *end > 0,
+                        })
+                        .collect();
+                    self.remaining.insert(topic.clone(), parts);
+                    self.subscribed.insert(topic);
+                }
+                ServerFrame::Lagged { topic, skipped } => {
+                    self.pending.push_back(Event::Lagged { topic, skipped })
+                }
+                ServerFrame::Unsubscribed { topic, reason } => {
+                    self.pending.push_back(Event::Ended { topic, reason })
+                }
+                ServerFrame::TopicState { topic, state } => self.pending.push_back(Event::Ended {
+                    topic,
+                    reason: state,
+                }),
+                ServerFrame::Error { error, message } => {
+                    return Err(match error.as_str() {
+                        "not_subscribed" | "topic_not_active" => {
+                            ConsumerError::NotStreamable(message)
+                        }
+                        "topic_not_found" => ConsumerError::NoSuchTopic(message),
+                        _ => ConsumerError::Relay(message),
+                    })
+                }
+                ServerFrame::Hello { .. } | ServerFrame::Pong => {}
+            }
+        }
+    }
+}

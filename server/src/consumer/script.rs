@@ -1,0 +1,229 @@
+//! Script mode: one subcommand, plain output on stdout, diagnostics on stderr, exit codes.
+
+use super::{
+    config::{Command, ConsumeArgs, ConsumerCli, StartAt},
+    output::Printer,
+    reader::{Event, KafkaReader, Reader, RelayReader},
+    ConsumerError,
+};
+use crate::api_client::{ApiClient, SubscribeOutcome};
+use app::wire::{Topic, TopicStatus};
+use std::collections::HashSet;
+
+pub async fn run(
+    cli: &ConsumerCli,
+    api: &ApiClient,
+    command: Command,
+) -> Result<(), ConsumerError> {
+    match command {
+        Command::Topics { active } => {
+            let topics = api.topics().await?;
+            let mine = my_topics(api, cli.user.as_deref()).await?;
+            print_topics(&topics, &mine, active);
+        }
+        Command::Subscribe { topic } => {
+            let user = need_user(cli)?;
+            match api.subscribe(user, &topic).await? {
+                SubscribeOutcome::Added => println!("subscribed {user} to {topic}"),
+                SubscribeOutcome::AlreadySubscribed => {
+                    println!("{user} was already subscribed to {topic}")
+                }
+            }
+        }
+        Command::Unsubscribe { topic } => {
+            let user = need_user(cli)?;
+            api.unsubscribe(user, &topic).await?;
+            println!("unsubscribed {user} from {topic}");
+        }
+        Command::Subscriptions => {
+            let subscriptions = match cli.user.as_deref() {
+                Some(user) => api.subscriptions(user).await?,
+                None => api.all_subscriptions().await?,
+            };
+            for s in subscriptions {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    s.user_id, s.topic_name, s.topic_status, s.subscribed_at
+                );
+            }
+        }
+        Command::Stats => {
+            let stats = api.stats().await?;
+            println!("total_topics\t{}", stats.total_topics);
+            println!("pending_topics\t{}", stats.pending_topics);
+            println!("approved_topics\t{}", stats.approved_topics);
+            println!("active_topics\t{}", stats.active_topics);
+            println!("total_subscriptions\t{}", stats.total_subscriptions);
+        }
+        Command::Consume(args) => consume(cli, api, &args).await?,
+    }
+    Ok(())
+}
+
+fn need_user(cli: &ConsumerCli) -> Result<&str, ConsumerError> {
+    cli.user.as_deref().ok_or_else(|| {
+        ConsumerError::Usage("who are you? pass --user or set STREAMHUB_USER".into())
+    })
+}
+
+/// The names of `user`'s subscriptions (empty without a user).
+pub async fn my_topics(
+    api: &ApiClient,
+    user: Option<&str>,
+) -> Result<HashSet<String>, ConsumerError> {
+    Ok(match user {
+        Some(user) => api
+            .subscriptions(user)
+            .await?
+            .into_iter()
+            .map(|s| s.topic_name)
+            .collect(),
+        None => HashSet::new(),
+    })
+}
+
+/// A table of topics, `*` marking the user's.
+pub fn print_topics(topics: &[Topic], mine: &HashSet<String>, only_active: bool) {
+    println!(
+        "{:<1} {:<32} {:<9} {:>10} {:<14} {:>11}",
+        "", "TOPIC", "STATUS", "PARTITIONS", "TYPE", "SUBSCRIBERS"
+    );
+    for t in topics
+        .iter()
+        .filter(|t| !only_active || t.status == TopicStatus::Active)
+    {
+        let event_type = crate::producer::event_type_of(t);
+        println!(
+            "{:<1} {:<32} {:<9} {:>10} {:<14} {:>11}",
+            if mine.contains(&t.topic_name) {
+                "*"
+            } else {
+                ""
+            },
+            t.topic_name,
+            t.status.as_str(),
+            t.partitions,
+            event_type.as_str(),
+            t.subscriber_count
+        );
+    }
+}
+
+/// Checks the topics can be read by this user and returns them with their partition counts.
+pub async fn readable_topics(
+    api: &ApiClient,
+    user: Option<&str>,
+    names: &[String],
+) -> Result<Vec<(String, i32)>, ConsumerError> {
+    let topics = api.topics().await?;
+    let mine = my_topics(api, user).await?;
+    names
+        .iter()
+        .map(|name| {
+            let topic = topics
+                .iter()
+                .find(|t| &t.topic_name == name)
+                .ok_or_else(|| ConsumerError::NoSuchTopic(format!("no topic {name}")))?;
+            if topic.status != TopicStatus::Active {
+                return Err(ConsumerError::NotStreamable(format!("topic {name} is {}, not active", topic.status)));
+            }
+            if let Some(user) = user {
+                if !mine.contains(name) {
+                    return Err(ConsumerError::NotStreamable(format!(
+                        "{user} is not subscribed to {name}; run `streamhub-consumer --user {user} subscribe {name}`"
+                    )));
+                }
+            }
+            Ok((name.clone(), topic.partitions))
+        })
+        .collect()
+}
+
+/// Opens the reader for `topics` as the command line asks.
+pub async fn open_reader(
+    cli: &ConsumerCli,
+    topics: &[(String, i32)],
+    start: StartAt,
+    group: Option<&str>,
+    exit_at_end: bool,
+) -> Result<Reader, ConsumerError> {
+    if cli.via_relay {
+        let reader = RelayReader::open(
+            &cli.api_url,
+            cli.user.as_deref(),
+            topics,
+            start,
+            exit_at_end,
+        )
+        .await?;
+        return Ok(Reader::Relay(Box::new(reader)));
+    }
+    let group = group.map(str::to_owned).unwrap_or_else(|| match &cli.user {
+        Some(user) => format!("streamhub-{user}"),
+        None => "streamhub-cli".to_owned(),
+    });
+    Ok(Reader::Kafka(KafkaReader::open(
+        &cli.bootstrap_servers,
+        &cli.kafka_options,
+        topics,
+        start,
+        &group,
+        exit_at_end,
+    )?))
+}
+
+/// Prints records until `count`, the end (with `exit_at_end`), every topic ended, or Ctrl-C.
+/// Returns how many were printed.
+pub async fn pump(
+    reader: &mut Reader,
+    printer: &mut Printer,
+    count: Option<u64>,
+    topics: usize,
+) -> Result<u64, ConsumerError> {
+    let mut printed = 0;
+    let mut ended = 0;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    while count.is_none_or(|c| printed < c) {
+        let event = tokio::select! {
+            event = reader.next() => event?,
+            _ = &mut interrupted => break,
+        };
+        match event {
+            Some(Event::Record(record)) => {
+                printer.print(&record)?;
+                reader.done(&record);
+                printed += 1;
+            }
+            Some(Event::Lagged { topic, skipped }) => {
+                eprintln!("warning: {skipped} records of {topic} were skipped (reading too slowly)")
+            }
+            Some(Event::Ended { topic, reason }) => {
+                eprintln!("{topic}: stream ended ({reason})");
+                ended += 1;
+                if ended >= topics {
+                    break;
+                }
+            }
+            Some(Event::AtEnd) | None => break,
+        }
+    }
+    printer.flush()?;
+    reader.close();
+    Ok(printed)
+}
+
+async fn consume(
+    cli: &ConsumerCli,
+    api: &ApiClient,
+    args: &ConsumeArgs,
+) -> Result<(), ConsumerError> {
+    let start = StartAt::parse(&args.from).map_err(ConsumerError::Usage)?;
+    let topics = readable_topics(api, cli.user.as_deref(), &args.topic).await?;
+    let mut reader =
+        open_reader(cli, &topics, start, args.group.as_deref(), args.exit_at_end).await?;
+    let mut printer = Printer::new(args.format, args.count.is_none() && !args.exit_at_end);
+    let printed = pump(&mut reader, &mut printer, args.count, topics.len()).await?;
+    eprintln!("{printed} records");
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! `streamhub-consumer` in script mode, as a pipeline would run it, against a real server and
+//! broker.
+
+use crate::helpers::{spawn_app, TestApp};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{json, Value};
+use std::{process::Output, time::Duration};
+use streamhub::{config::KafkaArgs, kafka::client_config};
+
+async fn cli(app: &TestApp, args: &[&str]) -> Output {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"))
+        .args(args)
+        .env("STREAMHUB_API_URL", app.url(""))
+        .env("KAFKA_BOOTSTRAP_SERVERS", app.broker.bootstrap())
+        .env_remove("STREAMHUB_USER")
+        .env("NO_COLOR", "1")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the consumer finishes")
+        .expect("the consumer runs")
+}
+
+fn lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+async fn produce(app: &TestApp, topic: &str, range: std::ops::Range<usize>) {
+    let producer: FutureProducer = client_config(&KafkaArgs::for_bootstrap(app.broker.bootstrap()))
+        .create()
+        .unwrap();
+    for i in range {
+        let payload = json!({"n": i}).to_string();
+        let key = format!("k{}", i % 3);
+        producer
+            .send(
+                FutureRecord::to(topic).key(&key).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+}
+
+fn values(records: &[Value]) -> Vec<i64> {
+    let mut v: Vec<i64> = records
+        .iter()
+        .map(|r| r["value"]["n"].as_i64().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn subscribe_consume_resume_and_read_via_the_relay() {
+    let app = spawn_app().await;
+    app.active_topic("cli_topic", 2).await;
+    let out = cli(&app, &["--user", "ana", "subscribe", "cli_topic"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "subscribed ana to cli_topic"
+    );
+    produce(&app, "cli_topic", 0..30).await;
+
+    // A first run reads 10 and commits them for the group streamhub-ana …
+    let first = cli(
+        &app,
+        &[
+            "--user",
+            "ana",
+            "consume",
+            "-t",
+            "cli_topic",
+            "-o",
+            "beginning",
+            "-c",
+            "10",
+        ],
+    )
+    .await;
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first = lines(&first);
+    assert_eq!(first.len(), 10);
+    assert!(first
+        .iter()
+        .all(|r| r["topic"] == "cli_topic" && r["encoding"] == "json"));
+    // … a second resumes after them and reads to the end.
+    let rest = cli(
+        &app,
+        &[
+            "--user",
+            "ana",
+            "consume",
+            "-t",
+            "cli_topic",
+            "-o",
+            "beginning",
+            "-e",
+        ],
+    )
+    .await;
+    assert!(
+        rest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
+    let rest = lines(&rest);
+    let mut all = first.clone();
+    all.extend(rest.clone());
+    assert_eq!(
+        values(&all),
+        (0..30).collect::<Vec<_>>(),
+        "every record exactly once over both runs"
+    );
+
+    // Through the relay, from the beginning to the end: the same 30 records.
+    let relayed = cli(
+        &app,
+        &[
+            "--user",
+            "ana",
+            "--via-relay",
+            "consume",
+            "-t",
+            "cli_topic",
+            "-o",
+            "beginning",
+            "-e",
+        ],
+    )
+    .await;
+    assert!(
+        relayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&relayed.stderr)
+    );
+    let relayed = lines(&relayed);
+    assert_eq!(values(&relayed), (0..30).collect::<Vec<_>>());
+    let key = |r: &Value| {
+        (
+            r["partition"].as_i64(),
+            r["offset"].as_i64(),
+            r["key"].to_string(),
+        )
+    };
+    let mut direct_keys: Vec<_> = all.iter().map(key).collect();
+    let mut relay_keys: Vec<_> = relayed.iter().map(key).collect();
+    direct_keys.sort();
+    relay_keys.sort();
+    assert_eq!(
+        direct_keys, relay_keys,
+        "same partitions, offsets and keys either way"
+    );
+
+    // `-f value` prints payloads only; `-o -2` the last two of each partition.
+    let tail = cli(
+        &app,
+        &[
+            "consume",
+            "-t",
+            "cli_topic",
+            "-o",
+            "-2",
+            "-e",
+            "-f",
+            "value",
+        ],
+    )
+    .await;
+    let tail = lines(&tail);
+    let partitions: std::collections::HashSet<_> =
+        all.iter().map(|r| r["partition"].as_i64()).collect();
+    assert_eq!(
+        tail.len(),
+        2 * partitions.len(),
+        "two per partition that has records"
+    );
+    assert!(tail.iter().all(|v| v["n"].is_i64()));
+}
+
+#[tokio::test]
+async fn failures_say_what_to_do_and_exit_non_zero() {
+    let app = spawn_app().await;
+    app.request_topic("not_yet", 1).await;
+    app.active_topic("open_topic", 1).await;
+    let cases: [(&[&str], i32, &str); 5] = [
+        (&["consume", "-t", "nowhere", "-e"], 4, "no topic nowhere"),
+        (&["consume", "-t", "not_yet", "-e"], 3, "not active"),
+        (
+            &["--user", "bob", "consume", "-t", "open_topic", "-e"],
+            3,
+            "subscribe open_topic",
+        ),
+        (&["subscribe", "open_topic"], 1, "--user"),
+        (
+            &["consume", "-t", "open_topic", "-o", "yesterday"],
+            1,
+            "--from",
+        ),
+    ];
+    for (args, code, hint) in cases {
+        let out = cli(&app, args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(hint), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"))
+        .args(["--api-url", "http://127.0.0.1:9", "topics"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("127.0.0.1:9") && stderr.contains("STREAMHUB_API_URL"),
+        "{stderr}"
+    );
+
+    let topics = cli(&app, &["--user", "bob", "topics"]).await;
+    let text = String::from_utf8_lossy(&topics.stdout);
+    assert!(
+        text.contains("open_topic") && text.contains("not_yet"),
+        "{text}"
+    );
+}
