@@ -7,6 +7,12 @@ use streamhub::consumer::{self, config::ConsumerCli};
 #[tokio::main]
 async fn main() {
     let cli = ConsumerCli::parse();
+    // <https://no-color.org>: no colors when NO_COLOR is set (console already drops them when
+    // the output is not a terminal).
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        console::set_colors_enabled(false);
+        console::set_colors_enabled_stderr(false);
+    }
     if let Err(e) = consumer::run(cli).await {
         let code = e.exit_code();
         if code != 0 {

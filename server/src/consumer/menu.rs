@@ -108,6 +108,7 @@ async fn subscribe(
     let Some(i) = FuzzySelect::with_theme(theme)
         .with_prompt("Subscribe to (type to filter)")
         .items(&candidates)
+        .default(0)
         .interact_opt()
         .map_err(terminal)?
     else {
@@ -139,6 +140,7 @@ async fn unsubscribe(
     let Some(i) = FuzzySelect::with_theme(theme)
         .with_prompt("Unsubscribe from (type to filter)")
         .items(&mine)
+        .default(0)
         .interact_opt()
         .map_err(terminal)?
     else {

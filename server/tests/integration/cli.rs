@@ -238,3 +238,105 @@ async fn failures_say_what_to_do_and_exit_non_zero() {
         "{text}"
     );
 }
+
+/// Waits for `text` on the terminal; on a time-out, prints what the screen shows instead.
+fn see(p: &mut expectrl::session::OsSession, text: &str) -> Result<(), expectrl::Error> {
+    use expectrl::Expect;
+    p.expect(text).map(|_| ()).inspect_err(|_| {
+        let mut screen = vec![0_u8; 8192];
+        let n = p.try_read(&mut screen).unwrap_or(0);
+        eprintln!(
+            "waited for {text:?}; the screen shows {:?}",
+            String::from_utf8_lossy(&screen[..n])
+        );
+    })
+}
+
+/// The interactive menu in a real pseudo-terminal: choose a user, subscribe, watch records
+/// arrive, Ctrl-C back to the menu, unsubscribe, quit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interactive_menu_in_a_terminal() {
+    use expectrl::{ControlCode, Eof, Expect, Session};
+    let app = spawn_app().await;
+    app.active_topic("menu_topic", 1).await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"));
+    command
+        .env("STREAMHUB_API_URL", app.url(""))
+        .env("KAFKA_BOOTSTRAP_SERVERS", app.broker.bootstrap())
+        .env_remove("STREAMHUB_USER")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let session = tokio::task::spawn_blocking(move || -> Result<(), expectrl::Error> {
+        const DOWN: &str = "\x1b[B";
+        let mut p = Session::spawn(command)?;
+        p.set_expect_timeout(Some(Duration::from_secs(20)));
+        see(&mut p, "Who are you")?;
+        p.send_line("tess")?;
+        see(&mut p, "signed in as tess")?;
+        see(&mut p, "Quit")?;
+        // Subscribe: second item, then type to filter.
+        p.send(DOWN)?;
+        p.send("\r")?;
+        see(&mut p, "type to filter")?;
+        p.send("menu_t")?;
+        p.send("\r")?;
+        see(&mut p, "subscribed to menu_topic")?;
+        see(&mut p, "Quit")?;
+        // Consume: fifth item.
+        for _ in 0..4 {
+            p.send(DOWN)?;
+        }
+        p.send("\r")?;
+        see(&mut p, "Ctrl-C returns to the menu")?;
+        let _ = started_tx.send(());
+        see(&mut p, "menu_topic [0] @")?;
+        see(&mut p, "\"n\"")?;
+        p.send(ControlCode::EndOfText)?;
+        see(&mut p, "back to the menu")?;
+        stop_tx.send(()).ok();
+        see(&mut p, "Quit")?;
+        // Unsubscribe: third item, the only subscription.
+        p.send(DOWN)?;
+        p.send(DOWN)?;
+        p.send("\r")?;
+        see(&mut p, "type to filter")?;
+        p.send("\r")?;
+        see(&mut p, "unsubscribed from menu_topic")?;
+        see(&mut p, "Quit")?;
+        // Quit: last item.
+        for _ in 0..6 {
+            p.send(DOWN)?;
+        }
+        p.send("\r")?;
+        p.expect(Eof)?;
+        Ok(())
+    });
+    // Records flow while the menu is consuming.
+    started_rx.await.expect("the menu reached the live view");
+    let producer: FutureProducer = client_config(&KafkaArgs::for_bootstrap(app.broker.bootstrap()))
+        .create()
+        .unwrap();
+    for i in 0..100 {
+        if stop_rx.try_recv().is_ok() {
+            break;
+        }
+        let payload = json!({"n": i}).to_string();
+        producer
+            .send(
+                FutureRecord::<(), _>::to("menu_topic").payload(&payload),
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    session
+        .await
+        .unwrap()
+        .expect("the menu session went as a person would drive it");
+    let (_, subs) = app.get("/api/subscriptions?user_id=tess").await;
+    assert_eq!(subs, json!([]));
+}
