@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api bench-produce bench-relay bench
+.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api bench-produce bench-relay bench-consume bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -53,7 +53,10 @@ bench-produce: deps ## Producer benchmark: generators alone, daemon vs bare rdka
 bench-relay: deps ## Relay benchmark: single client vs bare consumer, 1,000-client fan-out, idle sockets
 	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench relay
 
-bench: bench-api bench-produce bench-relay ## Every benchmark (see BENCHMARKS.md)
+bench-consume: deps ## CLI consumer benchmark: consume to the end vs bare rdkafka loop
+	$(CARGO) bench --locked -p streamhub --bench consume
+
+bench: bench-api bench-produce bench-relay bench-consume ## Every benchmark (see BENCHMARKS.md)
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean
