@@ -28,11 +28,15 @@ fn main() {
 }
 
 async fn run() {
-    let n: u64 = std::env::var("BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(500_000);
+    let n: u64 = std::env::var("BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500_000);
     let dir = tempfile::tempdir().unwrap();
     let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
     let bootstrap = broker.bootstrap();
-    let config = ServerConfig::for_tests(dir.path().join("data"), dir.path().join("site"), &bootstrap);
+    let config =
+        ServerConfig::for_tests(dir.path().join("data"), dir.path().join("site"), &bootstrap);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(server::run(listener, config, std::future::pending()));
@@ -44,24 +48,39 @@ async fn run() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let read = |name: &str| std::fs::read_to_string(dir.path().join("data").join(name)).unwrap().trim().to_owned();
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.path().join("data").join(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
     let created: serde_json::Value = client
         .post(format!("{api}/api/topics"))
         .json(&serde_json::json!({"name": "bench_consume", "created_by": "bench", "partitions": PARTITIONS}))
         .send().await.unwrap().json().await.unwrap();
     let id = created["topic_id"].as_i64().unwrap();
-    client.post(format!("{api}/api/topics/{id}/approve")).bearer_auth(read("admin_token")).send().await.unwrap();
+    client
+        .post(format!("{api}/api/topics/{id}/approve"))
+        .bearer_auth(read("admin_token"))
+        .send()
+        .await
+        .unwrap();
     let activated = client
         .post(format!("{api}/api/topics/activate_by_name"))
         .header("x-producer-key", read("producer_secret"))
         .json(&serde_json::json!({"topic_name": "bench_consume"}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert!(activated.status().is_success());
 
     let b = bootstrap.clone();
     tokio::task::spawn_blocking(move || {
         let producer: ThreadedProducer<DefaultProducerContext> =
-            client_config(&KafkaArgs::for_bootstrap(&b)).set("linger.ms", "20").create().unwrap();
+            client_config(&KafkaArgs::for_bootstrap(&b))
+                .set("linger.ms", "20")
+                .create()
+                .unwrap();
         let pad = "p".repeat(250);
         for i in 0..n {
             let payload = format!(r#"{{"n":{i},"pad":"{pad}"}}"#);
@@ -85,7 +104,8 @@ async fn run() {
             .unwrap();
         let mut tpl = TopicPartitionList::new();
         for p in 0..PARTITIONS {
-            tpl.add_partition_offset("bench_consume", p, Offset::Beginning).unwrap();
+            tpl.add_partition_offset("bench_consume", p, Offset::Beginning)
+                .unwrap();
         }
         consumer.assign(&tpl).unwrap();
         let started = Instant::now();
@@ -104,7 +124,16 @@ async fn run() {
     let run_cli = |from: &str| {
         let started = Instant::now();
         let status = Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"))
-            .args(["consume", "-t", "bench_consume", "-o", from, "-e", "-f", "value"])
+            .args([
+                "consume",
+                "-t",
+                "bench_consume",
+                "-o",
+                from,
+                "-e",
+                "-f",
+                "value",
+            ])
             .env("STREAMHUB_API_URL", &api)
             .env("KAFKA_BOOTSTRAP_SERVERS", &bootstrap)
             .stdout(Stdio::null())
@@ -120,8 +149,20 @@ async fn run() {
     println!();
     println!("Consume {n} records (~300 B, {PARTITIONS} partitions) from tansu 0.6 to the end:");
     println!("{:<62} {:>12}", "run", "records/s");
-    println!("{:<62} {:>12.0}", "bare rdkafka BaseConsumer loop (baseline)", bare);
-    println!("{:<62} {:>12.0}", "streamhub-consumer consume -o 0 -e -f value > /dev/null", assigned);
-    println!("{:<62} {:>12.0}", "… -o beginning (consumer group: join + commits)", grouped);
-    println!("ratio consumer / baseline: {:.2} (target ≥ 0.90)", assigned / bare);
+    println!(
+        "{:<62} {:>12.0}",
+        "bare rdkafka BaseConsumer loop (baseline)", bare
+    );
+    println!(
+        "{:<62} {:>12.0}",
+        "streamhub-consumer consume -o 0 -e -f value > /dev/null", assigned
+    );
+    println!(
+        "{:<62} {:>12.0}",
+        "… -o beginning (consumer group: join + commits)", grouped
+    );
+    println!(
+        "ratio consumer / baseline: {:.2} (target ≥ 0.90)",
+        assigned / bare
+    );
 }

@@ -3,13 +3,14 @@
 //! (without the presented value, which may be a mistyped real secret).
 
 use super::error::ApiError;
+use crate::secrets::Secret;
 use crate::{
     state::AppState,
     store::{Actor, NewAuditEntry},
 };
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
-    http::{header, request::Parts},
+    http::{header, request::Parts, HeaderMap},
 };
 use std::net::SocketAddr;
 
@@ -57,41 +58,15 @@ pub struct Admin {
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        let ok = presented.is_some_and(|token| state.secrets.admin_token.matches(token));
-        let actor = Actor {
-            name: "admin".into(),
-            remote_addr: remote_addr(parts),
+        let presented = bearer_token(&parts.headers);
+        let check = Check {
+            role: "admin",
+            secret: &state.secrets.admin_token,
+            what: "admin token",
+            help: "this action needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>`",
         };
-        if ok {
-            return Ok(Admin { actor });
-        }
-        let why = if presented.is_some() {
-            "wrong admin token"
-        } else {
-            "missing admin token"
-        };
-        deny(
-            state,
-            parts,
-            Actor {
-                name: "anonymous".into(),
-                ..actor
-            },
-            why,
-        )
-        .await;
-        Err(ApiError::Unauthorized(
-            "this action needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>`",
-        ))
+        let actor = check.run(state, parts, presented).await?;
+        Ok(Admin { actor })
     }
 }
 
@@ -107,32 +82,63 @@ impl FromRequestParts<AppState> for Producer {
             .headers
             .get(PRODUCER_KEY_HEADER)
             .and_then(|v| v.to_str().ok());
-        let ok = presented.is_some_and(|key| state.secrets.producer_secret.matches(key));
-        let actor = Actor {
-            name: "producer".into(),
-            remote_addr: remote_addr(parts),
+        let check = Check {
+            role: "producer",
+            secret: &state.secrets.producer_secret,
+            what: "producer key",
+            help: "this action needs the producer secret in the `X-Producer-Key` header",
         };
-        if ok {
-            return Ok(Producer { actor });
+        let actor = check.run(state, parts, presented).await?;
+        Ok(Producer { actor })
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header, if there is one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// One secret check: the role it grants, the secret, and what to tell a caller without it.
+struct Check<'a> {
+    role: &'static str,
+    secret: &'a Secret,
+    what: &'static str,
+    help: &'static str,
+}
+
+impl Check<'_> {
+    /// The caller as `role` if `presented` is the secret; else the attempt is audited and
+    /// refused with 401.
+    async fn run(
+        &self,
+        state: &AppState,
+        parts: &Parts,
+        presented: Option<&str>,
+    ) -> Result<Actor, ApiError> {
+        let remote_addr = remote_addr(parts);
+        if presented.is_some_and(|p| self.secret.matches(p)) {
+            return Ok(Actor {
+                name: self.role.into(),
+                remote_addr,
+            });
         }
-        let why = if presented.is_some() {
-            "wrong producer key"
-        } else {
-            "missing producer key"
+        let why = match presented {
+            Some(_) => format!("wrong {}", self.what),
+            None => format!("missing {}", self.what),
         };
-        deny(
-            state,
-            parts,
-            Actor {
-                name: "anonymous".into(),
-                ..actor
-            },
-            why,
-        )
-        .await;
-        Err(ApiError::Unauthorized(
-            "this action needs the producer secret in the `X-Producer-Key` header",
-        ))
+        let anonymous = Actor {
+            name: "anonymous".into(),
+            remote_addr,
+        };
+        deny(state, parts, anonymous, &why).await;
+        Err(ApiError::Unauthorized(self.help))
     }
 }
 

@@ -4,7 +4,10 @@
 
 use super::socket::{serve, Peer};
 use crate::{
-    http::{auth::remote_addr, error::ApiError},
+    http::{
+        auth::{bearer_token, remote_addr},
+        error::ApiError,
+    },
     state::AppState,
 };
 use app::domain::UserId;
@@ -41,12 +44,8 @@ pub async fn stream(
         None | Some("") => None,
         Some(raw) => Some(UserId::parse(raw, "user_id")?.to_string()),
     };
-    let admin = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| state.secrets.admin_token.matches(token.trim()));
+    let admin =
+        bearer_token(&parts.headers).is_some_and(|token| state.secrets.admin_token.matches(token));
     let upgrade =
         <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(
             &mut parts, &state,

@@ -379,6 +379,20 @@ struct Forward {
     out: mpsc::Sender<Message>,
 }
 
+/// Sends one `records` frame; `false` when the socket is gone.
+async fn send_records<'a>(
+    f: &Forward,
+    records: impl ExactSizeIterator<Item = &'a EncodedRecord>,
+) -> bool {
+    let count = records.len() as u64;
+    let frame = records_frame(records.map(|r| &*r.json));
+    f.relay
+        .stats()
+        .records_sent
+        .fetch_add(count, Ordering::Relaxed);
+    f.out.send(Message::Text(frame.into())).await.is_ok()
+}
+
 /// Replays, then forwards live records in batches until the feed ends or the task is aborted.
 async fn forward(mut f: Forward) {
     let stats = f.relay.stats();
@@ -389,11 +403,7 @@ async fn forward(mut f: Forward) {
             replay(&kafka, &topic, &ranges, MAX_BATCH, batches)
         });
         while let Some(batch) = replayed.recv().await {
-            let frame = records_frame(batch.iter().map(|r| &*r.json));
-            stats
-                .records_sent
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            if f.out.send(Message::Text(frame.into())).await.is_err() {
+            if !send_records(&f, batch.iter()).await {
                 return;
             }
         }
@@ -445,11 +455,7 @@ async fn forward(mut f: Forward) {
         // Records the replay already sent (or older than where this stream joined) are dropped.
         batch.retain(|r| r.offset >= f.join.get(&r.partition).copied().unwrap_or(0));
         if !batch.is_empty() {
-            let frame = records_frame(batch.iter().map(|r| &*r.json));
-            stats
-                .records_sent
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            if f.out.send(Message::Text(frame.into())).await.is_err() {
+            if !send_records(&f, batch.iter().map(|r| &**r)).await {
                 return;
             }
             batch.clear();

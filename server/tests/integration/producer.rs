@@ -5,7 +5,6 @@
 use crate::helpers::{spawn_app, TestApp};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
-    message::{Headers, Message},
     ClientConfig, Offset, TopicPartitionList,
 };
 use reqwest::{Method, StatusCode};
@@ -76,21 +75,8 @@ fn read_all(bootstrap: &str, topic: &str, partitions: i32) -> Vec<(Value, Vec<(S
         );
         if let Some(message) = consumer.poll(Duration::from_millis(200)) {
             let message = message.unwrap();
-            let value: Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
-            let headers = message
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_owned(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push((value, headers));
+            let record = streamhub::relay::record::to_stream_record(&message);
+            out.push((record.value.unwrap(), record.headers.into_iter().collect()));
         }
     }
     out
