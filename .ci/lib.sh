@@ -66,8 +66,10 @@ start_broker() {
   local label="$1" dir="$2" port="$3"
   local listen_host="${TANSU_LISTEN_HOST:-127.0.0.1}" adv_host="${TANSU_ADVERTISED_HOST:-127.0.0.1}"
   mkdir -p "$dir"
-  # tansu resolves a sqlite:// path against its working directory.
-  (cd "$dir" && exec tansu broker --storage-engine=sqlite://tansu.db \
+  # tansu resolves a sqlite:// path against its working directory. It runs in a session of its
+  # own so that Ctrl-C in the terminal does not reach it: it is stopped last, after the producer
+  # has flushed into it (stop_stack stops processes newest first).
+  (cd "$dir" && exec setsid tansu broker --storage-engine=sqlite://tansu.db \
       --listener-url="tcp://$listen_host:$port" \
       --advertised-listener-url="tcp://$adv_host:$port" \
       --cluster-id=streamhub) > >(prefix "$label") 2>&1 &
