@@ -113,6 +113,13 @@ pub struct ServerConfig {
     #[arg(long, env = "STREAMHUB_MAX_REPLAY", default_value_t = 10_000)]
     pub max_replay: i64,
 
+    /// How long the broker may hold a relay fetch that found no data, in milliseconds: lower is
+    /// lower latency on tansu (which holds empty fetches for the whole wait) but more broker
+    /// load per streamed topic; real Kafka answers as soon as data arrives, so 500 suits it.
+    #[arg(long, env = "STREAMHUB_RELAY_FETCH_WAIT_MS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub relay_fetch_wait_ms: u32,
+
     /// Origins (`https://host:port`) besides the server's own whose pages may open streams.
     #[arg(long, env = "STREAMHUB_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -126,6 +133,7 @@ impl ServerConfig {
             max_per_addr: self.ws_max_per_addr,
             max_replay: self.max_replay,
             allowed_origins: self.allowed_origins.clone(),
+            fetch_wait_ms: self.relay_fetch_wait_ms,
         }
     }
 

@@ -40,6 +40,8 @@ pub struct RelayLimits {
     pub max_replay: i64,
     /// Origins allowed besides the server's own (`scheme://host:port`).
     pub allowed_origins: Vec<String>,
+    /// `fetch.wait.max.ms` of the live feeds: latency against idle broker load.
+    pub fetch_wait_ms: u32,
 }
 
 impl Default for RelayLimits {
@@ -49,6 +51,7 @@ impl Default for RelayLimits {
             max_per_addr: 500,
             max_replay: 10_000,
             allowed_origins: Vec::new(),
+            fetch_wait_ms: 10,
         }
     }
 }
@@ -151,7 +154,7 @@ impl Relay {
                 return Ok(feed.clone());
             }
         }
-        let feed = feed::start(&self.inner.kafka, topic).await?;
+        let feed = feed::start(&self.inner.kafka, self.inner.limits.fetch_wait_ms, topic).await?;
         feeds.insert(topic.to_owned(), feed.clone());
         Ok(feed)
     }
