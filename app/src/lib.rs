@@ -64,12 +64,14 @@ pub fn App() -> impl IntoView {
                 <A href="/" attr:class="brand">"StreamHub"</A>
                 <nav aria-label="Main">
                     <A href="/">"Overview"</A>
+                    <A href="/topics">"Topics"</A>
                 </nav>
             </header>
             <main>
                 <Routes fallback=pages::NotFound>
                     // `Async`: the server waits for the data, so the HTML is useful without WASM.
                     <Route path=StaticSegment("") view=pages::Overview ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("topics") view=pages::Topics ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -270,6 +270,13 @@ pub struct ErrorBody {
     pub current_status: Option<TopicStatus>,
 }
 
+/// Why the dashboard's topic form was refused: the field at fault (if one) and a sentence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormError {
+    pub field: Option<String>,
+    pub message: String,
+}
+
 /// What the dashboard's overview shows in one round trip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

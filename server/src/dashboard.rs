@@ -1,10 +1,13 @@
 //! The Leptos side of the server: the [`app::backend::Backend`] that the dashboard's server
 //! functions call, and the options that tell leptos_axum where the built site is.
 
-use crate::state::AppState;
+use crate::{
+    http::{auth::Caller, error::ApiError, topics::submit_request},
+    state::AppState,
+};
 use app::{
     backend::{Backend, BackendFuture},
-    wire::Overview,
+    wire::{FormError, NewTopicRequest, Overview, Topic},
 };
 use leptos::config::LeptosOptions;
 use std::{net::SocketAddr, path::Path};
@@ -29,6 +32,42 @@ impl Backend for DashboardBackend {
                 stats,
                 health: self.state.health.report(),
             })
+        })
+    }
+
+    fn topics(&self) -> BackendFuture<'_, Vec<Topic>> {
+        Box::pin(async move {
+            self.state
+                .store
+                .list_topics(None)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn request_topic(&self, request: NewTopicRequest) -> BackendFuture<'_, Result<i64, FormError>> {
+        // The peer address, for the audit log, from the request leptos_axum put in context.
+        let remote_addr = leptos::prelude::use_context::<axum::http::request::Parts>()
+            .and_then(|parts| crate::http::auth::remote_addr(&parts));
+        Box::pin(async move {
+            let caller = Caller { remote_addr };
+            match submit_request(&self.state, &request, &caller).await {
+                Ok(id) => Ok(Ok(id)),
+                Err(e) if e.status().is_client_error() => Ok(Err(FormError {
+                    field: match &e {
+                        ApiError::InvalidField(f) => Some(f.field.to_owned()),
+                        ApiError::Store(crate::store::StoreError::DuplicateTopic(_)) => {
+                            Some("name".into())
+                        }
+                        _ => None,
+                    },
+                    message: match &e {
+                        ApiError::InvalidField(f) => f.message.clone(),
+                        other => other.to_string(),
+                    },
+                })),
+                Err(e) => Err(e.to_string()),
+            }
         })
     }
 }

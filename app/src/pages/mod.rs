@@ -2,6 +2,8 @@
 
 mod not_found;
 mod overview;
+mod topics;
 
 pub use not_found::NotFound;
 pub use overview::Overview;
+pub use topics::Topics;

@@ -12,7 +12,7 @@ mod openapi;
 pub mod read_cache;
 mod subscriptions;
 mod system;
-mod topics;
+pub mod topics;
 
 use crate::state::AppState;
 use axum::{

@@ -81,6 +81,23 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewTopicRequest>,
 ) -> Result<(StatusCode, Json<TopicCreated>), ApiError> {
+    let topic_id = submit_request(&state, &req, &caller).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TopicCreated {
+            message: "Topic creation request submitted".into(),
+            topic_id,
+        }),
+    ))
+}
+
+/// Validates a topic request and records it as `pending`: the one path for the REST API and
+/// the dashboard's form.
+pub async fn submit_request(
+    state: &AppState,
+    req: &NewTopicRequest,
+    caller: &Caller,
+) -> Result<i64, ApiError> {
     let name = TopicName::parse(&req.name)?;
     let created_by = UserId::parse(&req.created_by, "created_by")?;
     let partitions = domain::parse_partitions(req.partitions, state.limits.max_partitions)?;
@@ -102,17 +119,10 @@ pub async fn create(
         description,
         event_type: event_type.map(|t| t.as_str().to_owned()),
     };
-    let topic_id = state
+    Ok(state
         .store
         .create_topic(&new, &caller.as_actor(created_by.as_str()))
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TopicCreated {
-            message: "Topic creation request submitted".into(),
-            topic_id,
-        }),
-    ))
+        .await?)
 }
 
 #[utoipa::path(get, path = "/api/topics/active", tag = "topics",

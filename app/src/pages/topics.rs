@@ -1,0 +1,348 @@
+//! The topics page: a searchable, sortable table of every topic with its status, and the form to
+//! request a new one. The form checks each field with the same rules as the server
+//! (`crate::domain`) while you type, and shows the server's refusal next to the field if it
+//! still refuses.
+
+use crate::{
+    domain::{self, EventType, TopicName, UserId},
+    server_fns::{list_topics, RequestTopic},
+    wire::{NewTopicRequest, Topic},
+};
+use leptos::prelude::*;
+
+/// Column the table is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortBy {
+    Newest,
+    Name,
+    Status,
+}
+
+/// The page.
+#[component]
+pub fn Topics() -> impl IntoView {
+    let topics = Resource::new(|| (), |_| list_topics());
+    let query = RwSignal::new(String::new());
+    let sort = RwSignal::new(SortBy::Newest);
+    view! {
+        <section class="page">
+            <div class="page-head">
+                <h1>"Topics"</h1>
+            </div>
+            <RequestForm on_created=move || topics.refetch()/>
+            <h2>"All topics"</h2>
+            <div class="toolbar">
+                <label>
+                    "Search "
+                    <input
+                        type="search"
+                        data-testid="topic-search"
+                        placeholder="name or creator"
+                        prop:value=query
+                        on:input=move |ev| query.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    "Sort "
+                    <select
+                        data-testid="topic-sort"
+                        on:change=move |ev| {
+                            sort.set(match event_target_value(&ev).as_str() {
+                                "name" => SortBy::Name,
+                                "status" => SortBy::Status,
+                                _ => SortBy::Newest,
+                            })
+                        }
+                    >
+                        <option value="newest">"newest first"</option>
+                        <option value="name">"name"</option>
+                        <option value="status">"status"</option>
+                    </select>
+                </label>
+            </div>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    topics
+                        .get()
+                        .map(|result| match result {
+                            Ok(list) => view! { <TopicTable topics=list query sort/> }.into_any(),
+                            Err(e) => {
+                                view! {
+                                    <p class="error" role="alert">
+                                        "Could not load topics: " {e.to_string()}
+                                    </p>
+                                }
+                                    .into_any()
+                            }
+                        })
+                }}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn TopicTable(
+    topics: Vec<Topic>,
+    query: RwSignal<String>,
+    sort: RwSignal<SortBy>,
+) -> impl IntoView {
+    if topics.is_empty() {
+        return view! {
+            <p class="empty-state" data-testid="no-topics">
+                "No topics yet — request the first one above."
+            </p>
+        }
+        .into_any();
+    }
+    let rows = move || {
+        let q = query.get().to_lowercase();
+        let mut rows: Vec<Topic> = topics
+            .iter()
+            .filter(|t| {
+                q.is_empty()
+                    || t.topic_name.to_lowercase().contains(&q)
+                    || t.created_by.to_lowercase().contains(&q)
+            })
+            .cloned()
+            .collect();
+        match sort.get() {
+            SortBy::Newest => rows.sort_by_key(|t| std::cmp::Reverse(t.topic_id)),
+            SortBy::Name => rows.sort_by(|a, b| a.topic_name.cmp(&b.topic_name)),
+            SortBy::Status => rows.sort_by_key(|t| t.status.as_str()),
+        }
+        rows
+    };
+    view! {
+        <div class="table-wrap">
+            <table data-testid="topics-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Topic"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Partitions"</th>
+                        <th scope="col">"Replication"</th>
+                        <th scope="col">"Type"</th>
+                        <th scope="col">"Requested by"</th>
+                        <th scope="col">"Requested"</th>
+                        <th scope="col">"Subscribers"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {move || {
+                        let rows = rows();
+                        if rows.is_empty() {
+                            return view! {
+                                <tr>
+                                    <td colspan="8" class="muted">"No topic matches the search."</td>
+                                </tr>
+                            }
+                                .into_any();
+                        }
+                        rows.into_iter()
+                            .map(|t| {
+                                let badge = format!("badge badge-{}", t.status.as_str());
+                                let event_type = t
+                                    .event_type
+                                    .clone()
+                                    .unwrap_or_else(|| {
+                                        EventType::guess_from_name(&t.topic_name).as_str().to_owned()
+                                    });
+                                view! {
+                                    <tr data-topic=t.topic_name.clone()>
+                                        <td class="mono">{t.topic_name.clone()}</td>
+                                        <td>
+                                            <span class=badge>{t.status.as_str()}</span>
+                                        </td>
+                                        <td class="num">{t.partitions}</td>
+                                        <td class="num">{t.replication_factor}</td>
+                                        <td>{event_type}</td>
+                                        <td>{t.created_by.clone()}</td>
+                                        <td>
+                                            <time datetime=t.created_at.clone()>
+                                                {t.created_at.get(..16).unwrap_or_default().replace('T', " ")}
+                                            </time>
+                                        </td>
+                                        <td class="num">{t.subscriber_count}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                            .into_any()
+                    }}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+/// One form field's current error, from the shared rules (empty input shows nothing until the
+/// user tries to submit).
+fn check(field: &str, value: &str) -> Option<String> {
+    let result = match field {
+        "name" => TopicName::parse(value).map(|_| ()),
+        "created_by" => UserId::parse(value, "created_by").map(|_| ()),
+        "partitions" => value
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| domain::FieldError {
+                field: "partitions",
+                message: "must be a whole number".into(),
+            })
+            .and_then(|n| domain::parse_partitions(n, domain::DEFAULT_MAX_PARTITIONS).map(|_| ())),
+        "replication_factor" => value
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| domain::FieldError {
+                field: "replication_factor",
+                message: "must be a whole number".into(),
+            })
+            .and_then(|n| domain::parse_replication_factor(n, i64::from(i16::MAX)).map(|_| ())),
+        "description" => domain::parse_description(value).map(|_| ()),
+        _ => Ok(()),
+    };
+    result.err().map(|e| e.message)
+}
+
+#[component]
+fn Field(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    error: Signal<Option<String>>,
+    #[prop(optional)] kind: Option<&'static str>,
+    #[prop(optional)] hint: Option<&'static str>,
+) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                name=id
+                type=kind.unwrap_or("text")
+                prop:value=value
+                on:input=move |ev| value.set(event_target_value(&ev))
+                aria-invalid=move || error.get().is_some().to_string()
+                aria-describedby=error_id.clone()
+            />
+            {hint.map(|h| view! { <small class="muted">{h}</small> })}
+            <p class="field-error" id=error_id data-testid=format!("{id}-error") role="alert">
+                {move || error.get().unwrap_or_default()}
+            </p>
+        </div>
+    }
+}
+
+#[component]
+fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let created_by = RwSignal::new(String::new());
+    let partitions = RwSignal::new("1".to_owned());
+    let replication = RwSignal::new("1".to_owned());
+    let description = RwSignal::new(String::new());
+    let event_type = RwSignal::new(String::new());
+    let attempted = RwSignal::new(false);
+    let server_error = RwSignal::new(None::<(Option<String>, String)>);
+    let submit = ServerAction::<RequestTopic>::new();
+
+    let error_for = move |field: &'static str, value: RwSignal<String>| {
+        Signal::derive(move || {
+            let v = value.get();
+            if let Some((Some(f), message)) = server_error.get() {
+                if f == field {
+                    return Some(message);
+                }
+            }
+            if v.is_empty() && !attempted.get() {
+                None
+            } else {
+                check(field, &v)
+            }
+        })
+    };
+    let name_error = error_for("name", name);
+    let created_by_error = error_for("created_by", created_by);
+    let partitions_error = error_for("partitions", partitions);
+    let replication_error = error_for("replication_factor", replication);
+    let description_error = error_for("description", description);
+
+    Effect::new(move |_| match submit.value().get() {
+        Some(Ok(Ok(_))) => {
+            name.set(String::new());
+            description.set(String::new());
+            attempted.set(false);
+            server_error.set(None);
+            on_created();
+        }
+        Some(Ok(Err(refusal))) => server_error.set(Some((refusal.field, refusal.message))),
+        Some(Err(e)) => server_error.set(Some((None, e.to_string()))),
+        None => {}
+    });
+
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        attempted.set(true);
+        server_error.set(None);
+        let fields = [
+            ("name", name.get_untracked()),
+            ("created_by", created_by.get_untracked()),
+            ("partitions", partitions.get_untracked()),
+            ("replication_factor", replication.get_untracked()),
+            ("description", description.get_untracked()),
+        ];
+        if fields.iter().any(|(f, v)| check(f, v).is_some()) {
+            return;
+        }
+        let kind = event_type.get_untracked();
+        submit.dispatch(RequestTopic {
+            request: NewTopicRequest {
+                name: name.get_untracked(),
+                created_by: created_by.get_untracked(),
+                partitions: partitions.get_untracked().trim().parse().unwrap_or(1),
+                replication_factor: replication.get_untracked().trim().parse().unwrap_or(1),
+                description: description.get_untracked(),
+                event_type: (!kind.is_empty()).then_some(kind),
+            },
+        });
+    };
+
+    view! {
+        <form class="card form" on:submit=on_submit novalidate data-testid="request-form">
+            <h2>"Request a topic"</h2>
+            <div class="form-grid">
+                <Field id="name" label="Topic name" value=name error=name_error hint="letters, digits, . _ -"/>
+                <Field id="created_by" label="Requested by" value=created_by error=created_by_error/>
+                <Field id="partitions" label="Partitions" value=partitions error=partitions_error kind="number"/>
+                <Field id="replication_factor" label="Replication factor" value=replication error=replication_error kind="number"/>
+                <div class="field">
+                    <label for="event_type">"Event type"</label>
+                    <select id="event_type" on:change=move |ev| event_type.set(event_target_value(&ev))>
+                        <option value="">"guess from the name"</option>
+                        {EventType::ALL
+                            .iter()
+                            .map(|t| view! { <option value=t.as_str()>{t.as_str()}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+                <Field id="description" label="Description" value=description error=description_error/>
+            </div>
+            <p class="error" role="alert" data-testid="form-error">
+                {move || match server_error.get() {
+                    Some((None, message)) => message,
+                    _ => String::new(),
+                }}
+            </p>
+            <p class="ok" data-testid="form-ok">
+                {move || match submit.value().get() {
+                    Some(Ok(Ok(id))) => format!("Requested (#{id}); an admin will review it."),
+                    _ => String::new(),
+                }}
+            </p>
+            <button type="submit" disabled=move || submit.pending().get()>
+                {move || if submit.pending().get() { "Sending…" } else { "Request topic" }}
+            </button>
+        </form>
+    }
+}
