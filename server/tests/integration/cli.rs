@@ -29,24 +29,6 @@ fn lines(output: &Output) -> Vec<Value> {
         .collect()
 }
 
-async fn produce(app: &TestApp, topic: &str, range: std::ops::Range<usize>) {
-    let producer: FutureProducer = client_config(&KafkaArgs::for_bootstrap(app.broker.bootstrap()))
-        .create()
-        .unwrap();
-    for i in range {
-        let payload = json!({"n": i}).to_string();
-        let key = format!("k{}", i % 3);
-        producer
-            .send(
-                FutureRecord::to(topic).key(&key).payload(&payload),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
-    }
-}
-
 fn values(records: &[Value]) -> Vec<i64> {
     let mut v: Vec<i64> = records
         .iter()
@@ -70,7 +52,7 @@ async fn subscribe_consume_resume_and_read_via_the_relay() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "subscribed ana to cli_topic"
     );
-    produce(&app, "cli_topic", 0..30).await;
+    app.produce_numbered("cli_topic", 0..30).await;
 
     // A first run reads 10 and commits them for the group streamhub-ana …
     let first = cli(

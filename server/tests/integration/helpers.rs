@@ -193,6 +193,36 @@ impl TestApp {
         id
     }
 
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// Produces `{"n": i}` for each `i` in `range` into `topic` (keys `k0`…`k6`) and waits for
+    /// every delivery.
+    pub async fn produce_numbered(&self, topic: &str, range: std::ops::Range<usize>) {
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = streamhub::kafka::client_config(
+            &streamhub::config::KafkaArgs::for_bootstrap(self.broker.bootstrap()),
+        )
+        .set("linger.ms", "1")
+        .create()
+        .unwrap();
+        for i in range {
+            let payload = json!({"n": i}).to_string();
+            let key = format!("k{}", i % 7);
+            producer
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(&payload),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+    }
+
     /// One topic as `GET /api/topics/{id}` shows it.
     pub async fn topic(&self, id: i64) -> Value {
         let (status, body) = self.get(&format!("/api/topics/{id}")).await;

@@ -108,21 +108,6 @@ fn producer(app: &TestApp) -> FutureProducer {
         .unwrap()
 }
 
-async fn produce(producer: &FutureProducer, topic: &str, from: usize, n: usize) {
-    for i in from..from + n {
-        let payload = json!({"n": i}).to_string();
-        let key = format!("k{}", i % 7);
-        producer
-            .send(
-                FutureRecord::to(topic).key(&key).payload(&payload),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
-    }
-}
-
 /// Offsets per partition must be contiguous from where each started: no gap, no duplicate.
 fn assert_contiguous(records: &[StreamRecord]) -> BTreeMap<i32, Vec<i64>> {
     let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
@@ -164,7 +149,7 @@ async fn live_records_arrive_in_order_per_partition() {
         }
         other => panic!("{other:?}"),
     }
-    produce(&producer(&app), "live", 0, 300).await;
+    app.produce_numbered("live", 0..300).await;
     let (records, others) = client.records(300).await;
     assert!(others.is_empty(), "{others:?}");
     assert_eq!(records.len(), 300);
@@ -195,7 +180,7 @@ async fn rest_subscription_changes_start_and_stop_the_stream_live() {
         matches!(client.next().await, ServerFrame::Subscribed { topic, .. } if topic == "dynamic")
     );
     assert!(started.elapsed() < Duration::from_secs(1));
-    produce(&producer(&app), "dynamic", 0, 5).await;
+    app.produce_numbered("dynamic", 0..5).await;
     assert_eq!(client.records(5).await.0.len(), 5);
 
     app.call(
@@ -212,7 +197,7 @@ async fn rest_subscription_changes_start_and_stop_the_stream_live() {
             reason: "unsubscribed".into()
         }
     );
-    produce(&producer(&app), "dynamic", 5, 5).await;
+    app.produce_numbered("dynamic", 5..10).await;
     client.quiet(Duration::from_millis(500)).await;
 }
 
@@ -221,8 +206,7 @@ async fn every_start_position_hands_over_to_live_without_gap_or_duplicate() {
     let app = spawn_app().await;
     app.active_topic("history", 2).await;
     subscribe_user(&app, "h", "history").await;
-    let producer = producer(&app);
-    produce(&producer, "history", 0, 40).await;
+    app.produce_numbered("history", 0..40).await;
 
     for (from, expected_replay) in [
         (StartPosition::Earliest, 40),
@@ -270,7 +254,8 @@ async fn every_start_position_hands_over_to_live_without_gap_or_duplicate() {
             );
         }
         let total: i64 = next_offsets.values().sum();
-        produce(&producer, "history", total as usize, 10).await;
+        app.produce_numbered("history", total as usize..total as usize + 10)
+            .await;
         let (live, _) = client.records(10).await;
         let mut all = replayed;
         all.extend(live);
@@ -376,15 +361,7 @@ async fn a_stalled_client_does_not_delay_a_fast_one_and_is_told_what_it_missed()
         n as u64,
         "every record is delivered or counted as skipped"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         !metrics.contains("streamhub_relay_lagged_events_total 0\n"),
         "{metrics}"
@@ -402,13 +379,13 @@ async fn the_stream_resumes_after_a_broker_restart() {
         client.next().await,
         ServerFrame::Subscribed { .. }
     ));
-    produce(&producer(&app), "sturdy", 0, 50).await;
+    app.produce_numbered("sturdy", 0..50).await;
     let (mut records, _) = client.records(50).await;
 
     app.broker.kill().await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     app.broker.restart().await.unwrap();
-    produce(&producer(&app), "sturdy", 50, 50).await;
+    app.produce_numbered("sturdy", 50..100).await;
     let (more, _) = client.records(50).await;
     records.extend(more);
     assert_contiguous(&records);

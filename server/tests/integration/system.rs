@@ -168,15 +168,7 @@ async fn metrics_count_requests_per_route_and_topics_per_status() {
     let app = spawn_app().await;
     app.request_topic("m1", 1).await;
     app.get("/api/topics/77").await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(
             r#"streamhub_http_requests_total{method="POST",route="/api/topics",status="201"} 1"#
