@@ -186,18 +186,12 @@ fn check(field: &str, value: &str) -> Option<String> {
         "partitions" => value
             .trim()
             .parse::<i64>()
-            .map_err(|_| domain::FieldError {
-                field: "partitions",
-                message: "must be a whole number".into(),
-            })
+            .map_err(|_| domain::FieldError::new("partitions", "must be a whole number"))
             .and_then(|n| domain::parse_partitions(n, domain::DEFAULT_MAX_PARTITIONS).map(|_| ())),
         "replication_factor" => value
             .trim()
             .parse::<i64>()
-            .map_err(|_| domain::FieldError {
-                field: "replication_factor",
-                message: "must be a whole number".into(),
-            })
+            .map_err(|_| domain::FieldError::new("replication_factor", "must be a whole number"))
             .and_then(|n| domain::parse_replication_factor(n, i64::from(i16::MAX)).map(|_| ())),
         "description" => domain::parse_description(value).map(|_| ()),
         _ => Ok(()),

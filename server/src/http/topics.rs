@@ -45,7 +45,10 @@ pub async fn list(
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(word) => Some(TopicStatus::parse(word).ok_or_else(|| {
-            ApiError::InvalidField(domain_error("status", "must be a topic status word"))
+            ApiError::InvalidField(domain::FieldError::new(
+                "status",
+                "must be a topic status word",
+            ))
         })?),
     };
     if status.is_some() {
@@ -62,13 +65,6 @@ pub async fn list(
     let response = entry.respond(&headers);
     state.read_cache.put_topics(entry);
     Ok(response)
-}
-
-fn domain_error(field: &'static str, message: &str) -> domain::FieldError {
-    domain::FieldError {
-        field,
-        message: message.to_owned(),
-    }
 }
 
 #[utoipa::path(post, path = "/api/topics", tag = "topics", request_body = NewTopicRequest,
@@ -198,7 +194,7 @@ pub async fn reject(
     let id = parse_id(&id)?;
     let reason = req.reason.trim();
     if reason.is_empty() || reason.len() > domain::DESCRIPTION_MAX_BYTES {
-        return Err(domain_error("reason", "give a reason of 1 to 1024 bytes").into());
+        return Err(domain::FieldError::new("reason", "give a reason of 1 to 1024 bytes").into());
     }
     let transition = Transition::Reject {
         reason: reason.to_owned(),
