@@ -2,7 +2,7 @@
 //! functions call, and the options that tell leptos_axum where the built site is.
 
 use crate::{
-    http::{auth::Caller, error::ApiError, topics::submit_request},
+    http::{auth::Caller, topics::submit_request},
     state::AppState,
 };
 use app::{
@@ -53,19 +53,13 @@ impl Backend for DashboardBackend {
             let caller = Caller { remote_addr };
             match submit_request(&self.state, &request, &caller).await {
                 Ok(id) => Ok(Ok(id)),
-                Err(e) if e.status().is_client_error() => Ok(Err(FormError {
-                    field: match &e {
-                        ApiError::InvalidField(f) => Some(f.field.to_owned()),
-                        ApiError::Store(crate::store::StoreError::DuplicateTopic(_)) => {
-                            Some("name".into())
-                        }
-                        _ => None,
-                    },
-                    message: match &e {
-                        ApiError::InvalidField(f) => f.message.clone(),
-                        other => other.to_string(),
-                    },
-                })),
+                Err(e) if e.status().is_client_error() => {
+                    let body = e.body();
+                    Ok(Err(FormError {
+                        field: body.field,
+                        message: body.message,
+                    }))
+                }
                 Err(e) => Err(e.to_string()),
             }
         })

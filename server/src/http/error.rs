@@ -131,26 +131,32 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.parts().0
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, error, field, current_status) = self.parts();
-        let message = match &self {
+    /// The JSON error body it answers with (also what the dashboard's form shows).
+    pub fn body(&self) -> ErrorBody {
+        let (_, error, field, current_status) = self.parts();
+        let message = match self {
             ApiError::InvalidField(e) => e.message.clone(),
             // Internal details go to the log, not to the caller.
             ApiError::Store(StoreError::Other(_)) => "an internal error occurred".to_owned(),
             other => other.to_string(),
         };
-        if status.is_server_error() {
-            tracing::error!(%status, error, detail = %self, "request failed");
-        }
-        let body = ErrorBody {
+        ErrorBody {
             error: error.to_owned(),
             message,
             field,
             current_status,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = self.body();
+        if status.is_server_error() {
+            tracing::error!(%status, error = %body.error, detail = %self, "request failed");
+        }
         (status, Json(body)).into_response()
     }
 }
