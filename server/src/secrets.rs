@@ -78,24 +78,17 @@ pub fn load_or_generate(
     if let Some(value) = configured.filter(|v| !v.is_empty()) {
         return Ok((Secret::new(value), SecretSource::Configured));
     }
-    let io_err = |source| SecretError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let value = text.trim();
-            if value.is_empty() {
-                return Err(SecretError::Empty(path.to_owned()));
-            }
-            Ok((Secret::new(value), SecretSource::File(path.to_owned())))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+    match read_file(path) {
+        Ok(secret) => Ok((secret, SecretSource::File(path.to_owned()))),
+        Err(SecretError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
             let secret = Secret::generate()?;
-            write_private(path, secret.expose()).map_err(io_err)?;
+            write_private(path, secret.expose()).map_err(|source| SecretError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
             Ok((secret, SecretSource::Generated(path.to_owned())))
         }
-        Err(e) => Err(io_err(e)),
+        Err(e) => Err(e),
     }
 }
 

@@ -91,9 +91,8 @@ impl KafkaReader {
         exit_at_end: bool,
     ) -> Result<Self, ConsumerError> {
         let args = KafkaArgs {
-            bootstrap_servers: bootstrap.to_owned(),
             options: options.to_vec(),
-            timeout_ms: 5000,
+            ..KafkaArgs::for_bootstrap(bootstrap)
         };
         let mut config = client_config(&args);
         config
