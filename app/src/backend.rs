@@ -1,24 +1,47 @@
-//! The seam between the dashboard's server functions and the server's store and Kafka clients.
+//! The seam between server-side rendering and the server: pages call the REST API through
+//! [`crate::api`], and while rendering on the server that call comes here, to an in-process
+//! request on the server's own `/api` router.
 //!
 //! `app` cannot depend on the `streamhub` server crate (that crate depends on this one), so the
-//! server implements [`Backend`] and hands it to Leptos as context; server functions call it. Only
-//! compiled with `ssr`: the browser never sees it.
+//! server implements [`Backend`] and hands it to Leptos as context. Only compiled with `ssr`: the
+//! browser never sees it.
 
-use crate::wire::{FormError, NewTopicRequest, Overview, Topic};
+use crate::api::Method;
 use std::{future::Future, pin::Pin, sync::Arc};
 
 /// A boxed future, so that [`Backend`] stays object-safe without an extra crate.
-pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What the dashboard needs from the server. Errors are sentences for the page to show.
+/// One REST call, with what it carries over from the page request being rendered.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Starts with `/api/`.
+    pub path: String,
+    /// JSON.
+    pub body: Option<String>,
+    /// The visitor's `Cookie` header (their admin session, if any).
+    pub cookie: Option<String>,
+    /// The visitor's address, for the audit log.
+    pub remote_addr: Option<String>,
+}
+
+/// A REST answer.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What server-side rendering needs from the server.
 pub trait Backend: Send + Sync + 'static {
-    /// Counters and health in one round trip.
-    fn overview(&self) -> BackendFuture<'_, Overview>;
-    /// Every topic, newest first.
-    fn topics(&self) -> BackendFuture<'_, Vec<Topic>>;
-    /// Records a topic request (called inside a server function, so the request's details are
-    /// in Leptos context); a refusal names the field at fault.
-    fn request_topic(&self, request: NewTopicRequest) -> BackendFuture<'_, Result<i64, FormError>>;
+    /// Builds a call, capturing the visitor's cookies and address from the page request; must be
+    /// called while that request's Leptos context is current.
+    fn prepare(&self, method: Method, path: String, body: Option<String>) -> ApiRequest;
+    /// Runs a call against the `/api` router.
+    fn call(&self, request: ApiRequest) -> BackendFuture<'_, ApiResponse>;
+    /// A cookie of the page request being rendered (same context rule as [`Backend::prepare`]).
+    fn cookie(&self, name: &str) -> Option<String>;
 }
 
 /// How the backend travels in Leptos context.

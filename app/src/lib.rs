@@ -4,28 +4,35 @@
 //! | --- | --- |
 //! | [`wire`] | JSON bodies of the REST API, the contract every client speaks |
 //! | [`domain`] | validated values (topic names, user ids, bounds) shared by form, API and CLI |
-//! | [`backend`] | the one trait the server implements so that server functions can reach its store (`ssr` only) |
+//! | [`api`] | the dashboard's REST calls: `fetch` in the browser, in-process during SSR |
+//! | [`backend`] | the one trait the server implements so that SSR can call its REST API in-process (`ssr` only) |
+//! | [`browser`] | cookies, clipboard, downloads, timing (`hydrate` only) |
+//! | [`identity`] | who is using the dashboard: the picked user id and the admin session |
 //! | [`stream`] | the live stream's WebSocket frame protocol (relay, viewer, CLI) |
-//! | [`server_fns`] | Leptos server functions: the dashboard's data, rendered on the server, fetched by the browser |
+//! | [`components`] | pieces several pages share (status badges, error notes, admin actions) |
 //! | [`pages`] | the dashboard's pages |
 //!
 //! Features: `ssr` (the server's build) and `hydrate` (the browser's). Neither is on by default;
 //! each crate that depends on this one picks its own, so nobody juggles flags.
 
+pub mod api;
+pub mod components;
 pub mod domain;
+pub mod identity;
 pub mod pages;
-pub mod server_fns;
 pub mod stream;
 pub mod wire;
 
 #[cfg(feature = "ssr")]
 pub mod backend;
+#[cfg(feature = "hydrate")]
+pub mod browser;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    SsrMode, StaticSegment,
+    path, SsrMode,
 };
 
 /// The name of the WASM/JS/CSS bundle under `/pkg` (set by `.ci/build-site` and the server).
@@ -51,10 +58,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The dashboard: a header with navigation and the routed page below it.
+/// The dashboard: a header with navigation, who you are, and the routed page below it.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let identity = identity::Identity::provide();
 
     view! {
         <Stylesheet id="leptos" href=format!("/pkg/{BUNDLE_NAME}.css")/>
@@ -65,13 +73,27 @@ pub fn App() -> impl IntoView {
                 <nav aria-label="Main">
                     <A href="/">"Overview"</A>
                     <A href="/topics">"Topics"</A>
+                    <A href="/subscriptions">"Subscriptions"</A>
+                    <A href="/stream">"Stream"</A>
+                    <Transition fallback=|| ()>
+                        {move || identity.is_admin().then(|| view! { <A href="/audit">"Audit"</A> })}
+                    </Transition>
                 </nav>
+                <div class="who">
+                    <components::UserPicker/>
+                    <components::SessionBadge/>
+                </div>
             </header>
             <main>
+                // `Async`: the server waits for the data, so the HTML is useful without WASM.
                 <Routes fallback=pages::NotFound>
-                    // `Async`: the server waits for the data, so the HTML is useful without WASM.
-                    <Route path=StaticSegment("") view=pages::Overview ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("topics") view=pages::Topics ssr=SsrMode::Async/>
+                    <Route path=path!("") view=pages::Overview ssr=SsrMode::Async/>
+                    <Route path=path!("topics") view=pages::Topics ssr=SsrMode::Async/>
+                    <Route path=path!("topics/:id") view=pages::TopicPage ssr=SsrMode::Async/>
+                    <Route path=path!("subscriptions") view=pages::Subscriptions ssr=SsrMode::Async/>
+                    <Route path=path!("stream") view=pages::Stream ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=pages::Audit ssr=SsrMode::Async/>
+                    <Route path=path!("signin") view=pages::SignIn ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -23,6 +23,9 @@ pub enum StartPosition {
         #[serde(with = "partition_map")]
         offsets: BTreeMap<i32, i64>,
     },
+    /// From the first record stamped at or after `at` (milliseconds since the Unix epoch),
+    /// within the replay limit.
+    Timestamp { at: i64 },
 }
 
 /// A frame from the client.

@@ -270,19 +270,42 @@ pub struct ErrorBody {
     pub current_status: Option<TopicStatus>,
 }
 
-/// Why the dashboard's topic form was refused: the field at fault (if one) and a sentence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FormError {
-    pub field: Option<String>,
-    pub message: String,
-}
+/// The cookie holding the signed-in admin's CSRF token, readable by the dashboard's scripts.
+pub const CSRF_COOKIE: &str = "streamhub_csrf";
 
-/// What the dashboard's overview shows in one round trip.
+/// The cookie remembering who "you are" on the dashboard (not a credential: anyone may act for
+/// any user id, as in the original).
+pub const USER_COOKIE: &str = "streamhub_user";
+
+/// `POST /api/session`: the admin token, exchanged for a session cookie.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-pub struct Overview {
-    pub stats: Stats,
-    pub health: Health,
+pub struct SignIn {
+    pub token: String,
+}
+
+/// `GET /api/session`: whether this browser is signed in as admin.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    pub admin: bool,
+    /// When the session ends (RFC 3339), when signed in.
+    pub expires_at: Option<String>,
+    /// What mutating requests must send in `X-CSRF-Token`, when signed in.
+    pub csrf_token: Option<String>,
+}
+
+/// One active topic's recent message rates (`GET /api/topics/rates`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TopicRate {
+    pub topic_name: String,
+    /// Records the topic holds in all (sum of high watermarks) at the last sample.
+    pub total_messages: Option<i64>,
+    /// Seconds between samples.
+    pub interval_secs: u64,
+    /// Records per second in each interval, oldest first; `null` where the broker did not answer.
+    pub rates: Vec<Option<f64>>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 // The topics page: the request form checks fields as you type with the server's rules, submits
-// through a server function, and the new topic appears in the table; the server's refusal of a
+// through the REST API, and the new topic appears in the table; the server's refusal of a
 // duplicate shows next to the name field.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,7 +42,8 @@ test('request a topic through the form', async () => {
   await row.waitFor({ state: 'detached' });
   await page.getByText('No topic matches the search.').waitFor();
   await page.screenshot({ path: `${ARTIFACTS}topics-desktop.png`, fullPage: true });
-  assert.deepEqual(errors, []);
+  // The browser logs the refused duplicate (409) as a failed load; nothing else may appear.
+  assert.deepEqual(errors.filter((e) => !e.includes('status of 409')), []);
   await page.context().close();
 });
 

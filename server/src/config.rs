@@ -120,6 +120,21 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub relay_fetch_wait_ms: u32,
 
+    /// How often the overview's message rates are sampled, in seconds.
+    #[arg(long, env = "STREAMHUB_RATES_INTERVAL_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub rates_interval_secs: u64,
+
+    /// How long a dashboard admin sign-in lasts, in hours.
+    #[arg(long, env = "STREAMHUB_SESSION_HOURS", default_value_t = 8,
+          value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub session_hours: u64,
+
+    /// Mark session cookies `Secure` (only sent over HTTPS): set it when the dashboard is served
+    /// over HTTPS, directly or behind a TLS-terminating proxy.
+    #[arg(long, env = "STREAMHUB_COOKIE_SECURE", default_value_t = false)]
+    pub cookie_secure: bool,
+
     /// Origins (`https://host:port`) besides the server's own whose pages may open streams.
     #[arg(long, env = "STREAMHUB_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -146,6 +161,7 @@ impl ServerConfig {
         config.admin_token = None;
         config.producer_secret = None;
         config.health_interval_ms = 500;
+        config.rates_interval_secs = 1;
         config
     }
 }

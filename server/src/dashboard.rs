@@ -1,68 +1,108 @@
-//! The Leptos side of the server: the [`app::backend::Backend`] that the dashboard's server
-//! functions call, and the options that tell leptos_axum where the built site is.
+//! The Leptos side of the server: the [`app::backend::Backend`] through which server-side
+//! rendering calls the REST API in-process, and the options that tell leptos_axum where the
+//! built site is.
 
-use crate::{
-    http::{auth::Caller, topics::submit_request},
-    state::AppState,
-};
+use crate::{http::api_router, state::AppState};
 use app::{
-    backend::{Backend, BackendFuture},
-    wire::{FormError, NewTopicRequest, Overview, Topic},
+    api::Method,
+    backend::{ApiRequest, ApiResponse, Backend, BackendFuture},
 };
-use leptos::config::LeptosOptions;
+use axum::{
+    body::Body,
+    extract::ConnectInfo,
+    http::{header, request::Parts, Request},
+    Router,
+};
+use leptos::{config::LeptosOptions, prelude::use_context};
 use std::{net::SocketAddr, path::Path};
+use tower::ServiceExt;
 
-/// Server functions reach the store and health monitor through this.
+/// Largest answer an in-process call reads (the topic list of a big installation fits).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Server-side rendering reaches the REST API through this: the same router, handlers, checks
+/// and audit log as a request from outside.
 pub struct DashboardBackend {
-    state: AppState,
+    api: Router,
 }
 
 impl DashboardBackend {
-    /// Wraps the shared state.
+    /// The `/api` router over the shared state.
     pub fn new(state: AppState) -> Self {
-        Self { state }
+        Self {
+            api: Router::new().nest("/api", api_router()).with_state(state),
+        }
     }
 }
 
+fn page_request() -> Option<Parts> {
+    use_context::<Parts>()
+}
+
 impl Backend for DashboardBackend {
-    fn overview(&self) -> BackendFuture<'_, Overview> {
-        Box::pin(async move {
-            let stats = self.state.store.stats().await.map_err(|e| e.to_string())?;
-            Ok(Overview {
-                stats,
-                health: self.state.health.report(),
-            })
-        })
+    fn prepare(&self, method: Method, path: String, body: Option<String>) -> ApiRequest {
+        let parts = page_request();
+        ApiRequest {
+            method,
+            path,
+            body,
+            cookie: parts.as_ref().and_then(|p| {
+                p.headers
+                    .get(header::COOKIE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            }),
+            remote_addr: parts.as_ref().and_then(crate::http::auth::remote_addr),
+        }
     }
 
-    fn topics(&self) -> BackendFuture<'_, Vec<Topic>> {
+    fn call(&self, request: ApiRequest) -> BackendFuture<'_, ApiResponse> {
         Box::pin(async move {
-            self.state
-                .store
-                .list_topics(None)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-
-    fn request_topic(&self, request: NewTopicRequest) -> BackendFuture<'_, Result<i64, FormError>> {
-        // The peer address, for the audit log, from the request leptos_axum put in context.
-        let remote_addr = leptos::prelude::use_context::<axum::http::request::Parts>()
-            .and_then(|parts| crate::http::auth::remote_addr(&parts));
-        Box::pin(async move {
-            let caller = Caller { remote_addr };
-            match submit_request(&self.state, &request, &caller).await {
-                Ok(id) => Ok(Ok(id)),
-                Err(e) if e.status().is_client_error() => {
-                    let body = e.body();
-                    Ok(Err(FormError {
-                        field: body.field,
-                        message: body.message,
-                    }))
-                }
-                Err(e) => Err(e.to_string()),
+            let failed = |status: u16, message: String| ApiResponse {
+                status,
+                body: serde_json::json!({"error": "internal", "message": message}).to_string(),
+            };
+            let mut builder = Request::builder()
+                .method(request.method.as_str())
+                .uri(&request.path)
+                .header(header::ACCEPT, "application/json");
+            if let Some(cookie) = &request.cookie {
+                builder = builder.header(header::COOKIE, cookie);
+            }
+            if request.body.is_some() {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+            }
+            let mut http_request = match builder.body(Body::from(request.body.unwrap_or_default()))
+            {
+                Ok(r) => r,
+                Err(e) => return failed(400, format!("bad in-process request: {e}")),
+            };
+            if let Some(addr) = request
+                .remote_addr
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+            {
+                http_request.extensions_mut().insert(ConnectInfo(addr));
+            }
+            let response = match self.api.clone().oneshot(http_request).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            let status = response.status().as_u16();
+            match axum::body::to_bytes(response.into_body(), MAX_RESPONSE_BYTES).await {
+                Ok(bytes) => ApiResponse {
+                    status,
+                    body: String::from_utf8_lossy(&bytes).into_owned(),
+                },
+                Err(e) => failed(500, format!("could not read an in-process answer: {e}")),
             }
         })
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        page_request()
+            .as_ref()
+            .and_then(|p| crate::http::session::cookie(&p.headers, name))
+            .map(str::to_owned)
     }
 }
 

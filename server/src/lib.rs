@@ -16,9 +16,10 @@
 //! | [`store`] | SQLite metadata through sqlx: topics and their lifecycle, subscriptions, the audit log |
 //! | [`kafka`] | librdkafka client settings, topic administration, and a local `tansu` broker for tests |
 //! | [`metrics`] | request counts and latencies for `GET /metrics` (Prometheus text) |
+//! | [`rates`] | recent message rates of active topics, sampled for the overview |
 //! | [`health`] | the background check of broker and database, and the reconciling of Kafka topics |
-//! | [`http`] | the axum router: REST handlers, auth extractors, the JSON error type, access log |
-//! | [`dashboard`] | the Leptos side: SSR of the `app` crate and the backend its server functions call |
+//! | [`http`] | the axum router: REST handlers, auth extractors and admin sessions, the JSON error type, access log |
+//! | [`dashboard`] | the Leptos side: SSR of the `app` crate and the in-process REST calls its pages make |
 //! | [`state`] | [`state::AppState`], the handles every request shares |
 //! | [`server`] | [`server::run`]: wires all of the above onto a bound listener until shutdown |
 //!
@@ -34,6 +35,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod producer;
+pub mod rates;
 pub mod relay;
 pub mod secrets;
 pub mod server;

@@ -7,8 +7,9 @@ use crate::{
     config::ServerConfig,
     dashboard::{leptos_options, DashboardBackend},
     health::HealthMonitor,
-    http::{access_log, api_router, metrics},
+    http::{access_log, api_router, metrics, session::Sessions},
     kafka::{KafkaAdmin, KafkaError},
+    rates::Rates,
     relay::Relay,
     secrets::{self, SecretError, SecretSource, ServerSecrets},
     state::{AppState, Limits},
@@ -56,6 +57,11 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
             &config.data_dir.join(secrets::PRODUCER_SECRET_FILE),
         )?,
     };
+    let sessions = Sessions::new(
+        &secrets.admin_token,
+        Duration::from_secs(config.session_hours * 3600),
+        config.cookie_secure,
+    );
     let kafka = KafkaAdmin::new(&config.kafka)?;
     let health = HealthMonitor::new(kafka.clone(), store.clone());
     let state = AppState {
@@ -70,6 +76,8 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         metrics: Arc::default(),
         read_cache: Arc::default(),
         relay: Relay::new(config.kafka.clone(), config.relay_limits()),
+        sessions: Arc::new(sessions),
+        rates: Rates::default(),
     };
     let router = router(state.clone());
     Ok(Built { state, router })
@@ -133,6 +141,11 @@ pub async fn run(
             .clone()
             .run(Duration::from_millis(config.health_interval_ms)),
     );
+    let sampler = tokio::spawn(state.rates.clone().run(
+        state.kafka.clone(),
+        state.store.clone(),
+        Duration::from_secs(config.rates_interval_secs),
+    ));
     tracing::info!(%addr, bootstrap = %config.kafka.bootstrap_servers, data_dir = %config.data_dir.display(), "StreamHub server listening");
     let served = axum::serve(
         listener,
@@ -148,6 +161,7 @@ pub async fn run(
     })
     .await;
     monitor.abort();
+    sampler.abort();
     state.store.close().await;
     tracing::info!("StreamHub server stopped");
     served.map_err(ServerError::from)

@@ -1,8 +1,14 @@
 //! The state every handler and server function shares. Each field is a cheap handle.
 
 use crate::{
-    health::HealthMonitor, http::read_cache::ReadCache, kafka::KafkaAdmin, metrics::Metrics,
-    relay::Relay, secrets::ServerSecrets, store::Store,
+    health::HealthMonitor,
+    http::{read_cache::ReadCache, session::Sessions},
+    kafka::KafkaAdmin,
+    metrics::Metrics,
+    rates::Rates,
+    relay::Relay,
+    secrets::ServerSecrets,
+    store::Store,
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -36,4 +42,8 @@ pub struct AppState {
     pub read_cache: Arc<ReadCache>,
     /// Live streams to WebSocket clients.
     pub relay: Relay,
+    /// Recent message rates of active topics.
+    pub rates: Rates,
+    /// Signed-in dashboard admins.
+    pub sessions: Arc<Sessions>,
 }

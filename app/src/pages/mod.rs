@@ -1,9 +1,19 @@
 //! The dashboard's pages, one module each.
 
+mod audit;
 mod not_found;
 mod overview;
+mod signin;
+mod stream;
+mod subscriptions;
+mod topic_detail;
 mod topics;
 
+pub use audit::Audit;
 pub use not_found::NotFound;
 pub use overview::Overview;
+pub use signin::SignIn;
+pub use stream::Stream;
+pub use subscriptions::Subscriptions;
+pub use topic_detail::TopicPage;
 pub use topics::Topics;

@@ -1,55 +1,70 @@
-//! The overview: the counters of `/api/stats` and the health of the broker and the database.
+//! The overview: the counters of `/api/stats`, the health of broker and database, and each
+//! active topic's message rate and subscriber count, refreshed every few seconds.
 
-use crate::server_fns::get_overview;
-use crate::wire::{ComponentHealth, Overview as OverviewData};
+use crate::{
+    api,
+    components::{loaded, Sparkline},
+    wire::{ComponentHealth, Health, Stats, Topic, TopicRate, TopicStatus},
+};
 use leptos::prelude::*;
 
-/// Counters and health, refreshed by the button (which only works once the page is hydrated).
+/// How often the page refreshes itself once hydrated.
+const REFRESH_MS: u64 = 5_000;
+
+/// Counters, health and rates.
 #[component]
 pub fn Overview() -> impl IntoView {
-    let refreshes = RwSignal::new(1_u32);
-    let overview = Resource::new(move || refreshes.get(), |_| get_overview());
+    let ticks = RwSignal::new(0_u32);
+    let stats = Resource::new(move || ticks.get(), |_| api::get::<Stats>("/api/stats"));
+    let health = Resource::new(move || ticks.get(), |_| api::get::<Health>("/api/health"));
+    let rates = Resource::new(
+        move || ticks.get(),
+        |_| api::get::<Vec<TopicRate>>("/api/topics/rates"),
+    );
+    let topics = Resource::new(
+        move || ticks.get(),
+        |_| api::get::<Vec<Topic>>("/api/topics"),
+    );
+    // Effects only run in the browser: the server renders one snapshot.
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || ticks.update(|n| *n += 1),
+            std::time::Duration::from_millis(REFRESH_MS),
+        );
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    });
 
     view! {
         <section class="page">
             <div class="page-head">
                 <h1>"Overview"</h1>
-                <button
-                    type="button"
-                    data-testid="refresh"
-                    on:click=move |_| refreshes.update(|n| *n += 1)
-                >
-                    "Refresh"
-                </button>
+                <span class="muted" data-testid="refresh-count">
+                    {move || format!("live · refreshed {} time(s)", ticks.get())}
+                </span>
             </div>
-            <p class="muted" data-testid="refresh-count">
-                "Loaded " {move || refreshes.get()} " time(s)"
-            </p>
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || loaded(stats.get(), "Could not load the statistics", |s| view! { <Counters stats=s/> })}
+                <h2>"Health"</h2>
+                {move || loaded(health.get(), "Could not load the health report", |h| view! { <HealthList health=h/> })}
+                <h2>"Active topics"</h2>
                 {move || {
-                    overview
-                        .get()
-                        .map(|result| match result {
-                            Ok(data) => view! { <OverviewCards data/> }.into_any(),
-                            Err(err) => {
-                                view! {
-                                    <p class="error" role="alert">
-                                        "Could not load the overview: " {err.to_string()}
-                                    </p>
-                                }
-                                    .into_any()
-                            }
-                        })
+                    let topics = topics.get()?;
+                    let rates = rates.get()?;
+                    loaded(Some(topics), "Could not load topics", move |topics| {
+                        view! { <ActiveTopics topics rates=rates.unwrap_or_default()/> }
+                    })
                 }}
-            </Suspense>
+            </Transition>
         </section>
     }
 }
 
 #[component]
-fn OverviewCards(data: OverviewData) -> impl IntoView {
-    let stats = data.stats;
-    let health = data.health;
+fn Counters(stats: Stats) -> impl IntoView {
     view! {
         <div class="cards" data-testid="stats">
             <Counter label="Topics" value=stats.total_topics/>
@@ -57,11 +72,6 @@ fn OverviewCards(data: OverviewData) -> impl IntoView {
             <Counter label="Active" value=stats.active_topics/>
             <Counter label="Subscriptions" value=stats.total_subscriptions/>
         </div>
-        <h2>"Health"</h2>
-        <ul class="health" data-testid="health">
-            <HealthRow label="Broker" detail=health.broker.bootstrap_servers.clone() health=health.broker.component/>
-            <HealthRow label="Database" detail=String::new() health=health.database/>
-        </ul>
     }
 }
 
@@ -76,6 +86,16 @@ fn Counter(label: &'static str, value: i64) -> impl IntoView {
 }
 
 #[component]
+fn HealthList(health: Health) -> impl IntoView {
+    view! {
+        <ul class="health" data-testid="health">
+            <HealthRow label="Broker" detail=health.broker.bootstrap_servers.clone() health=health.broker.component/>
+            <HealthRow label="Database" detail=String::new() health=health.database/>
+        </ul>
+    }
+}
+
+#[component]
 fn HealthRow(label: &'static str, detail: String, health: ComponentHealth) -> impl IntoView {
     let class = format!("badge badge-{}", health.status);
     view! {
@@ -86,4 +106,53 @@ fn HealthRow(label: &'static str, detail: String, health: ComponentHealth) -> im
             {health.error.map(|e| view! { <span class="error">" — " {e}</span> })}
         </li>
     }
+}
+
+#[component]
+fn ActiveTopics(topics: Vec<Topic>, rates: Vec<TopicRate>) -> impl IntoView {
+    let active: Vec<Topic> = topics
+        .into_iter()
+        .filter(|t| t.status == TopicStatus::Active)
+        .collect();
+    if active.is_empty() {
+        return view! {
+            <p class="empty-state">"No active topics yet. Request one on the " <a href="/topics">"Topics"</a> " page."</p>
+        }
+        .into_any();
+    }
+    let rows = active
+        .into_iter()
+        .map(|t| {
+            let rate = rates.iter().find(|r| r.topic_name == t.topic_name);
+            let series = rate.map(|r| r.rates.clone()).unwrap_or_default();
+            let latest = series.iter().rev().flatten().next().copied();
+            let total = rate.and_then(|r| r.total_messages);
+            view! {
+                <tr data-topic=t.topic_name.clone()>
+                    <td class="mono"><a href=format!("/topics/{}", t.topic_id)>{t.topic_name.clone()}</a></td>
+                    <td class="num">{latest.map_or("–".to_owned(), |r| format!("{r:.1}/s"))}</td>
+                    <td><Sparkline rates=series/></td>
+                    <td class="num">{total.map_or("–".to_owned(), |n| n.to_string())}</td>
+                    <td class="num">{t.subscriber_count}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="table-wrap">
+            <table data-testid="active-topics">
+                <thead>
+                    <tr>
+                        <th scope="col">"Topic"</th>
+                        <th scope="col">"Rate"</th>
+                        <th scope="col">"Last minutes"</th>
+                        <th scope="col">"Records"</th>
+                        <th scope="col">"Subscribers"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+    .into_any()
 }

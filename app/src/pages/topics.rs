@@ -4,9 +4,11 @@
 //! still refuses.
 
 use crate::{
+    api::{self, Method},
+    components::{loaded, StatusBadge, TopicActions},
     domain::{self, EventType, TopicName, UserId},
-    server_fns::{list_topics, RequestTopic},
-    wire::{NewTopicRequest, Topic},
+    identity::Identity,
+    wire::{ErrorBody, NewTopicRequest, Topic, TopicCreated},
 };
 use leptos::prelude::*;
 
@@ -21,7 +23,7 @@ enum SortBy {
 /// The page.
 #[component]
 pub fn Topics() -> impl IntoView {
-    let topics = Resource::new(|| (), |_| list_topics());
+    let topics = Resource::new(|| (), |_| api::get::<Vec<Topic>>("/api/topics"));
     let query = RwSignal::new(String::new());
     let sort = RwSignal::new(SortBy::Newest);
     view! {
@@ -60,23 +62,13 @@ pub fn Topics() -> impl IntoView {
                     </select>
                 </label>
             </div>
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
-                    topics
-                        .get()
-                        .map(|result| match result {
-                            Ok(list) => view! { <TopicTable topics=list query sort/> }.into_any(),
-                            Err(e) => {
-                                view! {
-                                    <p class="error" role="alert">
-                                        "Could not load topics: " {e.to_string()}
-                                    </p>
-                                }
-                                    .into_any()
-                            }
-                        })
+                    loaded(topics.get(), "Could not load topics", |list| {
+                        view! { <TopicTable topics=list query sort on_change=Callback::new(move |_| topics.refetch())/> }
+                    })
                 }}
-            </Suspense>
+            </Transition>
         </section>
     }
 }
@@ -86,7 +78,9 @@ fn TopicTable(
     topics: Vec<Topic>,
     query: RwSignal<String>,
     sort: RwSignal<SortBy>,
+    on_change: Callback<()>,
 ) -> impl IntoView {
+    let identity = Identity::get();
     if topics.is_empty() {
         return view! {
             <p class="empty-state" data-testid="no-topics">
@@ -126,6 +120,7 @@ fn TopicTable(
                         <th scope="col">"Requested by"</th>
                         <th scope="col">"Requested"</th>
                         <th scope="col">"Subscribers"</th>
+                        {move || identity.is_admin().then(|| view! { <th scope="col">"Admin"</th> })}
                     </tr>
                 </thead>
                 <tbody>
@@ -134,14 +129,13 @@ fn TopicTable(
                         if rows.is_empty() {
                             return view! {
                                 <tr>
-                                    <td colspan="8" class="muted">"No topic matches the search."</td>
+                                    <td colspan="9" class="muted">"No topic matches the search."</td>
                                 </tr>
                             }
                                 .into_any();
                         }
                         rows.into_iter()
                             .map(|t| {
-                                let badge = format!("badge badge-{}", t.status.as_str());
                                 let event_type = t
                                     .event_type
                                     .clone()
@@ -150,9 +144,11 @@ fn TopicTable(
                                     });
                                 view! {
                                     <tr data-topic=t.topic_name.clone()>
-                                        <td class="mono">{t.topic_name.clone()}</td>
+                                        <td class="mono">
+                                            <a href=format!("/topics/{}", t.topic_id)>{t.topic_name.clone()}</a>
+                                        </td>
                                         <td>
-                                            <span class=badge>{t.status.as_str()}</span>
+                                            <StatusBadge status=t.status/>
                                         </td>
                                         <td class="num">{t.partitions}</td>
                                         <td class="num">{t.replication_factor}</td>
@@ -164,6 +160,9 @@ fn TopicTable(
                                             </time>
                                         </td>
                                         <td class="num">{t.subscriber_count}</td>
+                                        {identity
+                                            .is_admin()
+                                            .then(|| view! { <td><TopicActions topic=t.clone() on_done=on_change/></td> })}
                                     </tr>
                                 }
                             })
@@ -232,14 +231,16 @@ fn Field(
 #[component]
 fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let name = RwSignal::new(String::new());
-    let created_by = RwSignal::new(String::new());
+    let created_by = RwSignal::new(Identity::get().user.get_untracked());
     let partitions = RwSignal::new("1".to_owned());
     let replication = RwSignal::new("1".to_owned());
     let description = RwSignal::new(String::new());
     let event_type = RwSignal::new(String::new());
     let attempted = RwSignal::new(false);
     let server_error = RwSignal::new(None::<(Option<String>, String)>);
-    let submit = ServerAction::<RequestTopic>::new();
+    let submit = Action::new(|request: &NewTopicRequest| {
+        api::send::<_, TopicCreated>(Method::Post, "/api/topics", request)
+    });
 
     let error_for = move |field: &'static str, value: RwSignal<String>| {
         Signal::derive(move || {
@@ -263,15 +264,14 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
     let description_error = error_for("description", description);
 
     Effect::new(move |_| match submit.value().get() {
-        Some(Ok(Ok(_))) => {
+        Some(Ok(_)) => {
             name.set(String::new());
             description.set(String::new());
             attempted.set(false);
             server_error.set(None);
             on_created();
         }
-        Some(Ok(Err(refusal))) => server_error.set(Some((refusal.field, refusal.message))),
-        Some(Err(e)) => server_error.set(Some((None, e.to_string()))),
+        Some(Err(ErrorBody { field, message, .. })) => server_error.set(Some((field, message))),
         None => {}
     });
 
@@ -290,15 +290,13 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
             return;
         }
         let kind = event_type.get_untracked();
-        submit.dispatch(RequestTopic {
-            request: NewTopicRequest {
-                name: name.get_untracked(),
-                created_by: created_by.get_untracked(),
-                partitions: partitions.get_untracked().trim().parse().unwrap_or(1),
-                replication_factor: replication.get_untracked().trim().parse().unwrap_or(1),
-                description: description.get_untracked(),
-                event_type: (!kind.is_empty()).then_some(kind),
-            },
+        submit.dispatch(NewTopicRequest {
+            name: name.get_untracked(),
+            created_by: created_by.get_untracked(),
+            partitions: partitions.get_untracked().trim().parse().unwrap_or(1),
+            replication_factor: replication.get_untracked().trim().parse().unwrap_or(1),
+            description: description.get_untracked(),
+            event_type: (!kind.is_empty()).then_some(kind),
         });
     };
 
@@ -330,7 +328,9 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
             </p>
             <p class="ok" data-testid="form-ok">
                 {move || match submit.value().get() {
-                    Some(Ok(Ok(id))) => format!("Requested (#{id}); an admin will review it."),
+                    Some(Ok(created)) => {
+                        format!("Requested (#{}); an admin will review it.", created.topic_id)
+                    }
                     _ => String::new(),
                 }}
             </p>

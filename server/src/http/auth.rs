@@ -1,4 +1,5 @@
-//! Who is calling: the admin (bearer token), the producer daemon (`X-Producer-Key`), or anyone.
+//! Who is calling: the admin (bearer token, or the dashboard's session cookie — see
+//! [`super::session`]), the producer daemon (`X-Producer-Key`), or anyone.
 //! The extractors check secrets in constant time and write every denied attempt to the audit log
 //! (without the presented value, which may be a mistyped real secret).
 
@@ -50,7 +51,8 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Proof that the request carries the admin token.
+/// Proof that the request carries the admin token, or comes from a signed-in dashboard (with the
+/// CSRF token when it changes something).
 pub struct Admin {
     pub actor: Actor,
 }
@@ -59,11 +61,16 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = bearer_token(&parts.headers);
+        if presented.is_none() {
+            if let Some(actor) = super::session::admin_from_cookie(state, parts).await? {
+                return Ok(Admin { actor });
+            }
+        }
         let check = Check {
             role: "admin",
             secret: &state.secrets.admin_token,
             what: "admin token",
-            help: "this action needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>`",
+            help: "this action needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>` or sign in on the dashboard",
         };
         let actor = check.run(state, parts, presented).await?;
         Ok(Admin { actor })
@@ -106,17 +113,17 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// One secret check: the role it grants, the secret, and what to tell a caller without it.
-struct Check<'a> {
-    role: &'static str,
-    secret: &'a Secret,
-    what: &'static str,
-    help: &'static str,
+pub(super) struct Check<'a> {
+    pub(super) role: &'static str,
+    pub(super) secret: &'a Secret,
+    pub(super) what: &'static str,
+    pub(super) help: &'static str,
 }
 
 impl Check<'_> {
     /// The caller as `role` if `presented` is the secret; else the attempt is audited and
     /// refused with 401.
-    async fn run(
+    pub(super) async fn run(
         &self,
         state: &AppState,
         parts: &Parts,
@@ -143,7 +150,7 @@ impl Check<'_> {
 }
 
 /// Logs and audits a denied attempt. Failing to audit must not turn a 401 into a 5xx.
-async fn deny(state: &AppState, parts: &Parts, actor: Actor, why: &str) {
+pub(super) async fn deny(state: &AppState, parts: &Parts, actor: Actor, why: &str) {
     let action = format!("{} {}", parts.method, parts.uri.path());
     tracing::warn!(%action, remote_addr = actor.remote_addr.as_deref().unwrap_or("-"), why, "request denied");
     if let Err(e) = state

@@ -26,6 +26,12 @@ pub enum ApiError {
     /// No or wrong credentials (401).
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// Credentials present but the request may not go ahead (403), e.g. a missing CSRF token.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Something on our side failed that the caller cannot fix (500; details only in the log).
+    #[error("{0}")]
+    Internal(String),
     /// The thing named does not exist (404).
     #[error("{message}")]
     NotFound {
@@ -76,6 +82,8 @@ impl ApiError {
             ),
             ApiError::BadBody { status, error, .. } => (*status, error, None, None),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None, None),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None, None),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None),
             ApiError::NotFound { error, .. } => (StatusCode::NOT_FOUND, error, None, None),
             ApiError::Conflict {
                 error,
@@ -138,7 +146,9 @@ impl ApiError {
         let message = match self {
             ApiError::InvalidField(e) => e.message.clone(),
             // Internal details go to the log, not to the caller.
-            ApiError::Store(StoreError::Other(_)) => "an internal error occurred".to_owned(),
+            ApiError::Store(StoreError::Other(_)) | ApiError::Internal(_) => {
+                "an internal error occurred".to_owned()
+            }
             other => other.to_string(),
         };
         ErrorBody {

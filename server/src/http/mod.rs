@@ -10,6 +10,7 @@ pub mod error;
 pub mod json;
 mod openapi;
 pub mod read_cache;
+pub mod session;
 mod subscriptions;
 mod system;
 pub mod topics;
@@ -78,9 +79,16 @@ pub fn api_router() -> Router<AppState> {
         .route("/openapi.json", get(openapi::document))
         .route("/stream", get(crate::relay::stream))
         .route("/stats", get(system::stats))
+        .route(
+            "/session",
+            get(session::current)
+                .post(session::sign_in)
+                .delete(session::sign_out),
+        )
         .route("/audit", get(system::audit))
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/active", get(topics::active))
+        .route("/topics/rates", get(topics::rates))
         .route("/topics/activate_by_name", post(topics::activate_by_name))
         .route("/topics/{id}", get(topics::detail))
         .route("/topics/{id}/approve", post(topics::approve))

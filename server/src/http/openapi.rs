@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`: the OpenAPI 3 document of the REST API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the wire types' schemas, so it cannot drift from the code.
 
-use super::{subscriptions, system, topics};
+use super::{session, subscriptions, system, topics};
 use axum::Json;
 use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -17,9 +17,10 @@ use utoipa::{
     ),
     paths(
         system::health, system::stats, system::audit,
-        topics::list, topics::create, topics::active, topics::detail, topics::approve,
+        topics::list, topics::create, topics::active, topics::rates, topics::detail, topics::approve,
         topics::reject, topics::deactivate, topics::reactivate, topics::activate_by_name,
         subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe,
+        session::current, session::sign_in, session::sign_out,
     ),
     modifiers(&SecuritySchemes)
 )]

@@ -16,7 +16,7 @@ use app::{
     domain::{self, EventType, TopicName, UserId},
     wire::{
         ActivateRequest, ActiveTopic, ErrorBody, MessageBody, NewTopicRequest, RejectRequest,
-        Topic, TopicCreated, TopicDetail, TopicStatus,
+        Topic, TopicCreated, TopicDetail, TopicRate, TopicStatus,
     },
 };
 use axum::{
@@ -126,6 +126,13 @@ pub async fn submit_request(
 /// `GET /api/topics/active`
 pub async fn active(State(state): State<AppState>) -> Result<Json<Vec<ActiveTopic>>, ApiError> {
     Ok(Json(state.store.active_topics().await?))
+}
+
+#[utoipa::path(get, path = "/api/topics/rates", tag = "topics",
+    responses((status = 200, body = Vec<TopicRate>)))]
+/// `GET /api/topics/rates`: each active topic's records per second over the last minutes.
+pub async fn rates(State(state): State<AppState>) -> Json<Vec<TopicRate>> {
+    Json(state.rates.snapshot())
 }
 
 #[utoipa::path(get, path = "/api/topics/{id}", tag = "topics",

@@ -116,6 +116,33 @@ impl KafkaAdmin {
         .await
     }
 
+    /// How many records `topic` has ever taken: the sum of its partitions' high watermarks
+    /// (what the overview's rates are computed from).
+    pub async fn message_count(&self, topic: &str) -> Result<i64, KafkaError> {
+        let client = self.client.clone();
+        let timeout = self.timeout;
+        let topic = topic.to_owned();
+        run_blocking(move || {
+            let metadata = client
+                .inner()
+                .fetch_metadata(Some(&topic), timeout)
+                .map_err(classify)?;
+            let partitions = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .map_or(0, |t| t.partitions().len() as i32);
+            (0..partitions).try_fold(0_i64, |sum, p| {
+                let (_, high) = client
+                    .inner()
+                    .fetch_watermarks(&topic, p, timeout)
+                    .map_err(classify)?;
+                Ok(sum + high.max(0))
+            })
+        })
+        .await
+    }
+
     /// Makes sure `topic` exists with `partitions` partitions: creates it, or adopts an existing
     /// one of the same shape, then waits until metadata shows it (so that producers and
     /// consumers started right after see it too).

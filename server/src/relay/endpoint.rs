@@ -44,8 +44,11 @@ pub async fn stream(
         None | Some("") => None,
         Some(raw) => Some(UserId::parse(raw, "user_id")?.to_string()),
     };
-    let admin =
-        bearer_token(&parts.headers).is_some_and(|token| state.secrets.admin_token.matches(token));
+    // Browsers cannot set headers on a WebSocket: a signed-in dashboard proves itself with its
+    // session cookie (the origin check above stands in for CSRF protection on this GET).
+    let admin = bearer_token(&parts.headers)
+        .is_some_and(|token| state.secrets.admin_token.matches(token))
+        || state.sessions.from_headers(&parts.headers).is_some();
     let upgrade =
         <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(
             &mut parts, &state,

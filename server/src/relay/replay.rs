@@ -1,4 +1,4 @@
-//! Replays for one socket (`earliest`, `last N`, `offsets`): a short-lived consumer reads the
+//! Replays for one socket (`earliest`, `last N`, `offsets`, `timestamp`): a short-lived consumer reads the
 //! asked ranges up to where the live stream joins, in batches, then goes away. Bounded: ranges
 //! are cut to the relay's replay limit per partition before they get here.
 
@@ -15,13 +15,14 @@ use rdkafka::{
 use std::{collections::BTreeMap, time::Duration};
 use tokio::sync::mpsc;
 
-/// Reads `[start, end)` of each partition in `ranges` and sends the records in batches of at
-/// most `max_batch`. Blocking: run it on the blocking pool. Stops early when the receiver is
+/// Reads `[start, end)` of each partition in `ranges` and sends the records (those stamped at or
+/// after `not_before`, when given, in ms since the epoch) in batches of at most `max_batch`. Blocking: run it on the blocking pool. Stops early when the receiver is
 /// gone (the socket closed).
 pub fn replay(
     kafka: &KafkaArgs,
     topic: &str,
     ranges: &BTreeMap<i32, (i64, i64)>,
+    not_before: Option<i64>,
     max_batch: usize,
     out: mpsc::Sender<Vec<EncodedRecord>>,
 ) -> Result<(), FeedError> {
@@ -63,7 +64,9 @@ pub fn replay(
         let Some(end) = pending.get(&partition).copied() else {
             continue;
         };
-        if message.offset() < end {
+        let early =
+            not_before.is_some_and(|at| message.timestamp().to_millis().is_some_and(|t| t < at));
+        if message.offset() < end && !early {
             batch.push(encode(&message));
         }
         if message.offset() + 1 >= end {

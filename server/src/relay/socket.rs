@@ -18,7 +18,7 @@ use app::{
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt, StreamExt};
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::atomic::Ordering,
     time::Duration,
 };
@@ -94,6 +94,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
         admin: peer.admin,
         out,
         streams: HashMap::new(),
+        by_subscription: HashSet::new(),
         tokens: CONTROL_BURST,
         refilled: Instant::now(),
     };
@@ -122,18 +123,23 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
             }
-            change = changes.recv(), if following => match change {
+            // A socket that named its user hears about that user's subscriptions: following
+            // sockets start and stop with them; others stop a topic they stream because of the
+            // subscription (an admin watching by right keeps it).
+            change = changes.recv(), if peer.user_id.is_some() => match change {
                 Ok(change) if Some(&change.user_id) == peer.user_id.as_ref() => {
-                    if change.added {
+                    if change.added && following {
                         connection.subscribe(&change.topic, StartPosition::Latest, true).await;
-                    } else {
+                    } else if !change.added
+                        && (following || connection.by_subscription.contains(&change.topic))
+                    {
                         connection.stop(&change.topic, "unsubscribed").await;
                     }
                 }
                 Ok(_) => {}
                 // Missed announcements: re-read the user's subscriptions.
-                Err(RecvError::Lagged(_)) => connection.follow_user_subscriptions().await,
-                Err(RecvError::Closed) => {}
+                Err(RecvError::Lagged(_)) if following => connection.follow_user_subscriptions().await,
+                Err(RecvError::Lagged(_) | RecvError::Closed) => {}
             },
             _ = silence.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT || connection.out.is_closed() {
@@ -157,6 +163,9 @@ struct Connection {
     admin: bool,
     out: mpsc::Sender<Message>,
     streams: HashMap<String, JoinHandle<()>>,
+    /// Streams this socket has because its user subscribes to them (not by admin right): a
+    /// REST unsubscribe ends them.
+    by_subscription: HashSet<String>,
     tokens: f64,
     refilled: Instant,
 }
@@ -243,6 +252,7 @@ impl Connection {
     }
 
     async fn stop(&mut self, topic: &str, reason: &str) {
+        self.by_subscription.remove(topic);
         if let Some(task) = self.streams.remove(topic) {
             task.abort();
             self.send(&ServerFrame::Unsubscribed {
@@ -273,29 +283,13 @@ impl Connection {
             }
             Err(e) => return self.error("database_unavailable", &e.to_string()).await,
         }
-        if !self.admin && !known_subscribed {
-            let Some(user) = self.user_id.clone() else {
-                return self
-                    .error(
-                        "not_subscribed",
-                        "connect with ?user_id=<you> to stream your subscribed topics",
-                    )
-                    .await;
+        let subscribed = known_subscribed || self.user_subscribes(name.as_str()).await;
+        if !self.admin && !subscribed {
+            let message = match &self.user_id {
+                None => "connect with ?user_id=<you> to stream your subscribed topics".to_owned(),
+                Some(user) => format!("{user} is not subscribed to {name}; subscribe first"),
             };
-            let subscribed = self
-                .store
-                .subscriptions(Some(&user))
-                .await
-                .map(|subs| subs.iter().any(|s| s.topic_name == name.as_str()))
-                .unwrap_or(false);
-            if !subscribed {
-                return self
-                    .error(
-                        "not_subscribed",
-                        &format!("{user} is not subscribed to {name}; subscribe first"),
-                    )
-                    .await;
-            }
+            return self.error("not_subscribed", &message).await;
         }
         if let Some(old) = self.streams.remove(name.as_str()) {
             old.abort();
@@ -318,6 +312,10 @@ impl Connection {
         };
         let join: BTreeMap<i32, i64> = marks.iter().map(|(p, (_, high))| (*p, *high)).collect();
         let ranges = replay_ranges(&from, &marks, self.relay.limits().max_replay);
+        let not_before = match from {
+            StartPosition::Timestamp { at } => Some(at),
+            _ => None,
+        };
         self.send(&ServerFrame::Subscribed {
             topic: name.to_string(),
             from,
@@ -331,9 +329,27 @@ impl Connection {
             receiver,
             join,
             ranges,
+            not_before,
             out: self.out.clone(),
         }));
         self.streams.insert(name.to_string(), task);
+        if subscribed {
+            self.by_subscription.insert(name.to_string());
+        } else {
+            self.by_subscription.remove(name.as_str());
+        }
+    }
+
+    /// Whether the socket's user (if it named one) subscribes to `topic`.
+    async fn user_subscribes(&self, topic: &str) -> bool {
+        let Some(user) = &self.user_id else {
+            return false;
+        };
+        self.store
+            .subscriptions(Some(user))
+            .await
+            .map(|subs| subs.iter().any(|s| s.topic_name == topic))
+            .unwrap_or(false)
     }
 }
 
@@ -349,7 +365,9 @@ fn replay_ranges(
             let bounded_low = (*low).max(high - max_replay);
             let start = match from {
                 StartPosition::Latest => *high,
-                StartPosition::Earliest => bounded_low,
+                // Older records are skipped while replaying (see `replay`'s `not_before`): exact
+                // on any broker, whether or not it answers offsets-for-times lookups.
+                StartPosition::Earliest | StartPosition::Timestamp { .. } => bounded_low,
                 StartPosition::Last { n } => {
                     (high - i64::try_from(*n).unwrap_or(i64::MAX)).max(bounded_low)
                 }
@@ -376,6 +394,8 @@ struct Forward {
     receiver: tokio::sync::broadcast::Receiver<LiveRecord>,
     join: BTreeMap<i32, i64>,
     ranges: BTreeMap<i32, (i64, i64)>,
+    /// Replayed records stamped before this (ms since the epoch) are not sent.
+    not_before: Option<i64>,
     out: mpsc::Sender<Message>,
 }
 
@@ -399,8 +419,9 @@ async fn forward(mut f: Forward) {
     if f.ranges.values().any(|(start, end)| start < end) {
         let (batches, mut replayed) = mpsc::channel::<Vec<EncodedRecord>>(4);
         let (kafka, topic, ranges) = (f.relay.kafka().clone(), f.topic.clone(), f.ranges.clone());
+        let not_before = f.not_before;
         let reader = tokio::task::spawn_blocking(move || {
-            replay(&kafka, &topic, &ranges, MAX_BATCH, batches)
+            replay(&kafka, &topic, &ranges, not_before, MAX_BATCH, batches)
         });
         while let Some(batch) = replayed.recv().await {
             if !send_records(&f, batch.iter()).await {

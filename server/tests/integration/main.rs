@@ -8,5 +8,6 @@ mod helpers;
 mod lifecycle;
 mod producer;
 mod relay;
+mod session;
 mod subscriptions;
 mod system;

@@ -202,6 +202,77 @@ async fn rest_subscription_changes_start_and_stop_the_stream_live() {
 }
 
 #[tokio::test]
+async fn an_unsubscribe_stops_a_topic_the_socket_asked_for_itself() {
+    let app = spawn_app().await;
+    app.active_topic("asked", 1).await;
+    subscribe_user(&app, "viewer", "asked").await;
+    let mut client = Client::connect(&app, "?user_id=viewer&follow=false").await;
+    client.quiet(Duration::from_millis(300)).await;
+    client
+        .send(&ClientFrame::Subscribe {
+            topics: vec!["asked".into()],
+            from: StartPosition::Latest,
+        })
+        .await;
+    assert!(matches!(
+        client.next().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    app.call(
+        Method::DELETE,
+        "/api/subscriptions",
+        Some(json!({"user_id": "viewer", "topic_name": "asked"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        client.next().await,
+        ServerFrame::Unsubscribed {
+            topic: "asked".into(),
+            reason: "unsubscribed".into()
+        }
+    );
+    app.produce_numbered("asked", 0..5).await;
+    client.quiet(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn a_timestamp_start_replays_only_records_from_that_time_on() {
+    let app = spawn_app().await;
+    app.active_topic("timed", 2).await;
+    subscribe_user(&app, "t", "timed").await;
+    app.produce_numbered("timed", 0..20).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    app.produce_numbered("timed", 20..30).await;
+
+    let mut client = Client::connect(&app, "?user_id=t&follow=false").await;
+    client
+        .send(&ClientFrame::Subscribe {
+            topics: vec!["timed".into()],
+            from: StartPosition::Timestamp { at },
+        })
+        .await;
+    assert!(matches!(
+        client.next().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    let (records, _) = client.records(10).await;
+    let mut values: Vec<i64> = records
+        .iter()
+        .map(|r| r.value.as_ref().unwrap()["n"].as_i64().unwrap())
+        .collect();
+    values.sort();
+    assert_eq!(values, (20..30).collect::<Vec<_>>());
+    assert!(records.iter().all(|r| r.timestamp.unwrap() >= at));
+    client.quiet(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
 async fn every_start_position_hands_over_to_live_without_gap_or_duplicate() {
     let app = spawn_app().await;
     app.active_topic("history", 2).await;

@@ -1,0 +1,313 @@
+//! Pieces several pages share: status badges, error notes, the user picker, the admin session
+//! badge, and the admin actions on a topic.
+
+use crate::{
+    api::{self, ApiResult, Method},
+    identity::Identity,
+    wire::{ErrorBody, MessageBody, RejectRequest, Topic, TopicStatus},
+};
+use leptos::prelude::*;
+
+/// A topic's status as a coloured word.
+#[component]
+pub fn StatusBadge(status: TopicStatus) -> impl IntoView {
+    view! { <span class=format!("badge badge-{}", status.as_str())>{status.as_str()}</span> }
+}
+
+/// An API error for people: the sentence, and a hint when the server is unreachable.
+#[component]
+pub fn ErrorNote(#[prop(into)] what: String, error: ErrorBody) -> impl IntoView {
+    let hint = match error.error.as_str() {
+        "unreachable" => {
+            Some("Check that the server is running; this page retries when you reload.")
+        }
+        "database_unavailable" => Some("The database is unavailable; reads may still work."),
+        "broker_unavailable" => Some("The Kafka broker is unreachable; the server keeps retrying."),
+        _ => None,
+    };
+    view! {
+        <p class="error" role="alert" data-testid="error-note">
+            {what} ": " {error.message}
+            {hint.map(|h| view! { <br/><span class="muted">{h}</span> })}
+        </p>
+    }
+}
+
+/// Renders a loaded resource: `ok` with the value, or the error note.
+pub fn loaded<T, V>(
+    value: Option<ApiResult<T>>,
+    what: &'static str,
+    ok: impl FnOnce(T) -> V,
+) -> Option<AnyView>
+where
+    V: IntoView + 'static,
+{
+    value.map(|result| match result {
+        Ok(data) => ok(data).into_any(),
+        Err(error) => view! { <ErrorNote what error/> }.into_any(),
+    })
+}
+
+/// The "you are" field: the user id the dashboard acts for, remembered in this browser.
+#[component]
+pub fn UserPicker() -> impl IntoView {
+    let identity = Identity::get();
+    let draft = RwSignal::new(identity.user.get_untracked());
+    let problem = Memo::new(move |_| {
+        let v = draft.get();
+        (!v.trim().is_empty())
+            .then(|| crate::domain::UserId::parse(&v, "user_id").err())
+            .flatten()
+            .map(|e| e.message)
+    });
+    view! {
+        <form
+            class="user-picker"
+            data-testid="user-picker"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                if problem.get_untracked().is_none() {
+                    identity.set_user(&draft.get_untracked());
+                }
+            }
+        >
+            <label for="you-are">"You are"</label>
+            <input
+                id="you-are"
+                name="user_id"
+                placeholder="user id"
+                autocomplete="username"
+                prop:value=draft
+                on:input=move |ev| draft.set(event_target_value(&ev))
+                on:change=move |_| {
+                    if problem.get_untracked().is_none() {
+                        identity.set_user(&draft.get_untracked());
+                    }
+                }
+                aria-invalid=move || problem.get().is_some().to_string()
+                title=move || problem.get().unwrap_or_default()
+            />
+        </form>
+    }
+}
+
+/// "Admin · Sign out", or the way to sign in.
+#[component]
+pub fn SessionBadge() -> impl IntoView {
+    let identity = Identity::get();
+    let sign_out = Action::new(|_: &()| {
+        api::send::<_, MessageBody>(Method::Delete, "/api/session", &serde_json::json!({}))
+    });
+    Effect::new(move |_| {
+        if sign_out.value().get().is_some() {
+            identity.session.refetch();
+        }
+    });
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                if identity.is_admin() {
+                    view! {
+                        <span class="badge badge-admin" data-testid="admin-badge">"admin"</span>
+                        <button
+                            type="button"
+                            class="link"
+                            data-testid="sign-out"
+                            on:click=move |_| {
+                                sign_out.dispatch(());
+                            }
+                        >
+                            "Sign out"
+                        </button>
+                    }
+                        .into_any()
+                } else {
+                    view! { <a href="/signin" data-testid="sign-in-link">"Admin sign-in"</a> }.into_any()
+                }
+            }}
+        </Transition>
+    }
+}
+
+/// An admin action on a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TopicAction {
+    Approve,
+    Reject,
+    Deactivate,
+    Reactivate,
+}
+
+impl TopicAction {
+    fn path(self) -> &'static str {
+        match self {
+            TopicAction::Approve => "approve",
+            TopicAction::Reject => "reject",
+            TopicAction::Deactivate => "deactivate",
+            TopicAction::Reactivate => "reactivate",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            TopicAction::Approve => "Approve",
+            TopicAction::Reject => "Reject",
+            TopicAction::Deactivate => "Deactivate",
+            TopicAction::Reactivate => "Reactivate",
+        }
+    }
+
+    /// Destructive actions ask first.
+    fn needs_confirmation(self) -> bool {
+        matches!(self, TopicAction::Reject | TopicAction::Deactivate)
+    }
+
+    /// What an admin may do to a topic in `status`.
+    fn available(status: TopicStatus) -> &'static [TopicAction] {
+        match status {
+            TopicStatus::Pending => &[TopicAction::Approve, TopicAction::Reject],
+            TopicStatus::Active => &[TopicAction::Deactivate],
+            TopicStatus::Inactive => &[TopicAction::Reactivate],
+            _ => &[],
+        }
+    }
+}
+
+/// The admin's buttons for one topic (nothing for anyone else). Reject and deactivate ask for
+/// confirmation (reject also for a reason); `on_done` runs after a change went through.
+#[component]
+pub fn TopicActions(topic: Topic, on_done: Callback<()>) -> impl IntoView {
+    let identity = Identity::get();
+    let confirming = RwSignal::new(None::<TopicAction>);
+    let reason = RwSignal::new(String::new());
+    let topic_id = topic.topic_id;
+    let name = topic.topic_name.clone();
+    let run = Action::new(move |action: &TopicAction| {
+        let path = format!("/api/topics/{topic_id}/{}", action.path());
+        let body = RejectRequest {
+            reason: reason.get_untracked(),
+        };
+        let call: api::ApiFuture<MessageBody> = match action {
+            TopicAction::Reject => api::send(Method::Post, path, &body),
+            _ => api::send(Method::Post, path, &serde_json::json!({})),
+        };
+        call
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = run.value().get() {
+            confirming.set(None);
+            on_done.run(());
+        }
+    });
+    let start = move |action: TopicAction| {
+        if action.needs_confirmation() {
+            confirming.set(Some(action));
+        } else {
+            run.dispatch(action);
+        }
+    };
+    let actions = TopicAction::available(topic.status);
+    move || {
+        if !identity.is_admin() || actions.is_empty() {
+            return ().into_any();
+        }
+        let name = name.clone();
+        view! {
+            <div class="actions" data-testid="topic-actions">
+                {move || match confirming.get() {
+                    None => actions
+                        .iter()
+                        .map(|&action| {
+                            view! {
+                                <button
+                                    type="button"
+                                    class=if action.needs_confirmation() { "danger" } else { "" }
+                                    data-testid=format!("action-{}", action.path())
+                                    disabled=move || run.pending().get()
+                                    on:click=move |_| start(action)
+                                >
+                                    {action.label()}
+                                </button>
+                            }
+                        })
+                        .collect_view()
+                        .into_any(),
+                    Some(action) => {
+                        view! {
+                            <div class="confirm" role="group" aria-label="Confirm">
+                                <span>{format!("{} {}?", action.label(), name)}</span>
+                                {(action == TopicAction::Reject)
+                                    .then(|| {
+                                        view! {
+                                            <input
+                                                aria-label="Reason"
+                                                placeholder="reason"
+                                                data-testid="reject-reason"
+                                                prop:value=reason
+                                                on:input=move |ev| reason.set(event_target_value(&ev))
+                                            />
+                                        }
+                                    })}
+                                <button
+                                    type="button"
+                                    class="danger"
+                                    data-testid="confirm"
+                                    disabled=move || run.pending().get()
+                                    on:click=move |_| {
+                                        run.dispatch(action);
+                                    }
+                                >
+                                    {format!("Yes, {}", action.label().to_lowercase())}
+                                </button>
+                                <button type="button" class="secondary" on:click=move |_| confirming.set(None)>
+                                    "Cancel"
+                                </button>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                }}
+                {move || match run.value().get() {
+                    Some(Err(e)) => Some(view! { <ErrorNote what="Refused" error=e/> }),
+                    _ => None,
+                }}
+            </div>
+        }
+        .into_any()
+    }
+}
+
+/// A small line chart of recent rates (gaps where the broker did not answer).
+#[component]
+pub fn Sparkline(rates: Vec<Option<f64>>) -> impl IntoView {
+    const W: f64 = 120.0;
+    const H: f64 = 28.0;
+    let max = rates
+        .iter()
+        .flatten()
+        .fold(0.0_f64, |m, r| m.max(*r))
+        .max(1.0);
+    let step = if rates.len() > 1 {
+        W / (rates.len() - 1) as f64
+    } else {
+        W
+    };
+    let points: String = rates
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.map(|r| {
+                format!(
+                    "{:.1},{:.1} ",
+                    i as f64 * step,
+                    H - r / max * (H - 2.0) - 1.0
+                )
+            })
+        })
+        .collect();
+    view! {
+        <svg class="sparkline" viewBox=format!("0 0 {W} {H}") width=W height=H role="img" aria-label="message rate over the last minutes">
+            <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5"/>
+        </svg>
+    }
+}

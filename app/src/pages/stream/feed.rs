@@ -1,0 +1,590 @@
+//! The viewer's connection to the relay (`/api/stream`): one WebSocket, reconnecting with
+//! backoff and resuming from the next offsets it had, and records handed to the page in batches
+//! once per animation frame (however many arrive in between), into a bounded window.
+//!
+//! The reactive side ([`FeedSignals`]) is plain signals the page renders; the socket side only
+//! exists in the browser. On the server a [`Feed`] is inert, so the page renders its controls.
+
+// The server build renders the page but never connects: what only the socket uses looks unused.
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
+use crate::stream::{ServerFrame, StartPosition, StreamRecord};
+use leptos::prelude::*;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Rows kept on screen; older ones are dropped as new ones arrive.
+pub const MAX_ROWS: usize = 1_000;
+
+/// One record as the viewer shows it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Arrival number, unique within the page (the list's key).
+    pub seq: u64,
+    pub record: StreamRecord,
+    /// The value as compact JSON (or the text), for the one-line view, filtering and copying.
+    pub text: String,
+}
+
+/// Rows are the same row when they are the same arrival.
+impl PartialEq for Row {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+    }
+}
+
+/// The connection's state as the page tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Idle,
+    Connecting,
+    Live,
+    /// Lost; the next attempt is in `in_secs` seconds.
+    Reconnecting {
+        in_secs: u32,
+        attempt: u32,
+    },
+}
+
+/// What the page shows; every field is a signal.
+#[derive(Clone, Copy)]
+pub struct FeedSignals {
+    pub rows: RwSignal<VecDeque<Row>>,
+    pub status: RwSignal<Status>,
+    pub received: RwSignal<u64>,
+    pub skipped: RwSignal<u64>,
+    /// Records per second over the last second.
+    pub rate: RwSignal<f64>,
+    pub paused: RwSignal<bool>,
+    /// Records that arrived while paused and are waiting to be shown.
+    pub held: RwSignal<usize>,
+    /// The relay's control messages (subscribed, unsubscribed, errors), newest last.
+    pub notices: RwSignal<VecDeque<String>>,
+}
+
+impl FeedSignals {
+    fn new() -> Self {
+        Self {
+            rows: RwSignal::new(VecDeque::new()),
+            status: RwSignal::new(Status::Idle),
+            received: RwSignal::new(0),
+            skipped: RwSignal::new(0),
+            rate: RwSignal::new(0.0),
+            paused: RwSignal::new(false),
+            held: RwSignal::new(0),
+            notices: RwSignal::new(VecDeque::new()),
+        }
+    }
+
+    fn notice(&self, text: String) {
+        self.notices.update(|n| {
+            n.push_back(text);
+            while n.len() > 5 {
+                n.pop_front();
+            }
+        });
+    }
+}
+
+/// What to stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Want {
+    pub user_id: String,
+    pub topics: Vec<String>,
+    pub from: StartPosition,
+}
+
+/// Appends a batch to the window, dropping the oldest rows past [`MAX_ROWS`].
+pub fn push_bounded(rows: &mut VecDeque<Row>, batch: impl IntoIterator<Item = Row>) {
+    rows.extend(batch);
+    let excess = rows.len().saturating_sub(MAX_ROWS);
+    rows.drain(..excess);
+}
+
+/// Turns a relay frame into rows (and signal updates for control frames); `next` tracks the
+/// offset after the last record seen per topic and partition, for resuming.
+pub fn absorb(
+    frame: ServerFrame,
+    signals: &FeedSignals,
+    next: &mut BTreeMap<String, BTreeMap<i32, i64>>,
+    seq: &mut u64,
+    out: &mut Vec<Row>,
+) {
+    match frame {
+        ServerFrame::Records { records } => {
+            for record in records {
+                next.entry(record.topic.clone())
+                    .or_default()
+                    .insert(record.partition, record.offset + 1);
+                let text = match &record.value {
+                    Some(serde_json::Value::String(s)) if record.encoding != "json" => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => "null".to_owned(),
+                };
+                *seq += 1;
+                out.push(Row {
+                    seq: *seq,
+                    record,
+                    text,
+                });
+            }
+        }
+        ServerFrame::Subscribed {
+            topic,
+            next_offsets,
+            ..
+        } => {
+            // Offsets already seen stay (a resume); partitions not seen join where the relay does.
+            let known = next.entry(topic.clone()).or_default();
+            for (p, o) in next_offsets {
+                known.entry(p).or_insert(o);
+            }
+            signals.notice(format!("streaming {topic}"));
+        }
+        ServerFrame::Unsubscribed { topic, reason } => {
+            signals.notice(format!("stopped {topic} ({reason})"))
+        }
+        ServerFrame::Lagged { topic, skipped } => {
+            signals.skipped.update(|n| *n += skipped);
+            signals.notice(format!("{topic}: {skipped} record(s) skipped (too slow)"));
+        }
+        ServerFrame::TopicState { topic, state } => {
+            signals.notice(format!("{topic} is now {state}"))
+        }
+        ServerFrame::Error { message, .. } => signals.notice(format!("refused: {message}")),
+        ServerFrame::Hello { .. } | ServerFrame::Pong => {}
+    }
+}
+
+/// The viewer's connection.
+#[derive(Clone, Copy)]
+pub struct Feed {
+    pub signals: FeedSignals,
+    #[cfg(feature = "hydrate")]
+    socket: StoredValue<browser_socket::Socket, LocalStorage>,
+}
+
+impl Feed {
+    /// A feed that is not connected yet.
+    pub fn new() -> Self {
+        let signals = FeedSignals::new();
+        Self {
+            signals,
+            #[cfg(feature = "hydrate")]
+            socket: StoredValue::new_local(browser_socket::Socket::new(signals)),
+        }
+    }
+
+    /// (Re)connects and streams `want` (replacing what streamed before).
+    pub fn start(&self, want: Want) {
+        #[cfg(feature = "hydrate")]
+        self.socket.with_value(|s| s.start(want));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = want;
+    }
+
+    /// Disconnects for good.
+    pub fn stop(&self) {
+        #[cfg(feature = "hydrate")]
+        self.socket.with_value(|s| s.stop());
+        self.signals.status.set(Status::Idle);
+    }
+
+    /// Shows what was held while paused.
+    pub fn resume(&self) {
+        self.signals.paused.set(false);
+        #[cfg(feature = "hydrate")]
+        self.socket.with_value(|s| s.flush());
+    }
+
+    /// Empties the window.
+    pub fn clear(&self) {
+        self.signals.rows.update(VecDeque::clear);
+        #[cfg(feature = "hydrate")]
+        self.socket.with_value(|s| s.drop_held());
+    }
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser_socket {
+    use super::*;
+    use std::{cell::RefCell, rc::Rc};
+    use wasm_bindgen::{closure::Closure, JsCast};
+    use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+    /// Longest wait between reconnection attempts.
+    const MAX_BACKOFF_SECS: u32 = 10;
+
+    /// The socket and everything that outlives one connection.
+    pub struct Socket {
+        inner: Rc<RefCell<Inner>>,
+    }
+
+    struct Inner {
+        signals: FeedSignals,
+        want: Option<Want>,
+        ws: Option<WebSocket>,
+        /// Event handlers of the current socket (dropped with it).
+        handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+        next: BTreeMap<String, BTreeMap<i32, i64>>,
+        pending: Vec<Row>,
+        /// Records received since the last animation frame (some may have been dropped from
+        /// `pending` unseen).
+        arrived: u64,
+        held: VecDeque<Row>,
+        frame_scheduled: bool,
+        seq: u64,
+        attempt: u32,
+        /// Bumped by every start/stop so that stale timers and sockets do nothing.
+        epoch: u64,
+        rate_window: (f64, u64),
+    }
+
+    impl Socket {
+        pub fn new(signals: FeedSignals) -> Self {
+            Self {
+                inner: Rc::new(RefCell::new(Inner {
+                    signals,
+                    want: None,
+                    ws: None,
+                    handlers: Vec::new(),
+                    next: BTreeMap::new(),
+                    pending: Vec::new(),
+                    arrived: 0,
+                    held: VecDeque::new(),
+                    frame_scheduled: false,
+                    seq: 0,
+                    attempt: 0,
+                    epoch: 0,
+                    rate_window: (crate::browser::now_ms(), 0),
+                })),
+            }
+        }
+
+        pub fn start(&self, want: Want) {
+            {
+                let mut inner = self.inner.borrow_mut();
+                inner.close();
+                inner.next.clear();
+                inner.want = Some(want);
+                inner.attempt = 0;
+            }
+            connect(&self.inner);
+        }
+
+        pub fn stop(&self) {
+            let mut inner = self.inner.borrow_mut();
+            inner.close();
+            inner.want = None;
+        }
+
+        pub fn flush(&self) {
+            let mut inner = self.inner.borrow_mut();
+            let held: Vec<Row> = inner.held.drain(..).collect();
+            inner.signals.held.set(0);
+            inner.signals.rows.update(|rows| push_bounded(rows, held));
+        }
+
+        pub fn drop_held(&self) {
+            let mut inner = self.inner.borrow_mut();
+            inner.held.clear();
+            inner.signals.held.set(0);
+        }
+    }
+
+    impl Inner {
+        fn close(&mut self) {
+            self.epoch += 1;
+            if let Some(ws) = self.ws.take() {
+                ws.set_onopen(None);
+                ws.set_onmessage(None);
+                ws.set_onclose(None);
+                let _ = ws.close();
+            }
+            self.handlers.clear();
+        }
+    }
+
+    fn url(want: &Want) -> Option<String> {
+        let location = web_sys::window()?.location();
+        let scheme = if location.protocol().ok()? == "https:" {
+            "wss"
+        } else {
+            "ws"
+        };
+        Some(format!(
+            "{scheme}://{}/api/stream?follow=false&user_id={}",
+            location.host().ok()?,
+            crate::api::encode(&want.user_id)
+        ))
+    }
+
+    fn connect(cell: &Rc<RefCell<Inner>>) {
+        let mut inner = cell.borrow_mut();
+        let Some(want) = inner.want.clone() else {
+            return;
+        };
+        let Some(url) = url(&want) else { return };
+        let Ok(ws) = WebSocket::new(&url) else {
+            drop(inner);
+            return retry(cell);
+        };
+        inner.signals.status.set(Status::Connecting);
+        let epoch = inner.epoch;
+
+        let on_open = {
+            let cell = Rc::clone(cell);
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+                let mut inner = cell.borrow_mut();
+                if inner.epoch != epoch {
+                    return;
+                }
+                inner.attempt = 0;
+                inner.signals.status.set(Status::Live);
+                let Some(want) = inner.want.clone() else {
+                    return;
+                };
+                let frames = subscribe_frames(&want, &inner.next);
+                if let Some(ws) = &inner.ws {
+                    for frame in frames {
+                        let _ = ws.send_with_str(&frame);
+                    }
+                }
+            })
+        };
+        let on_message = {
+            let cell = Rc::clone(cell);
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+                let Some(text) = event
+                    .dyn_ref::<MessageEvent>()
+                    .and_then(|m| m.data().as_string())
+                else {
+                    return;
+                };
+                let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else {
+                    return;
+                };
+                let schedule = {
+                    let mut guard = cell.borrow_mut();
+                    let inner = &mut *guard;
+                    if inner.epoch != epoch {
+                        return;
+                    }
+                    let mut out = std::mem::take(&mut inner.pending);
+                    let before = out.len();
+                    absorb(
+                        frame,
+                        &inner.signals,
+                        &mut inner.next,
+                        &mut inner.seq,
+                        &mut out,
+                    );
+                    inner.arrived += (out.len() - before) as u64;
+                    // A hidden tab gets no animation frames: keep only what could be shown.
+                    let excess = out.len().saturating_sub(MAX_ROWS);
+                    out.drain(..excess);
+                    inner.pending = out;
+                    let schedule = !inner.frame_scheduled && inner.arrived > 0;
+                    inner.frame_scheduled |= schedule;
+                    schedule
+                };
+                if schedule {
+                    let cell = Rc::clone(&cell);
+                    request_animation_frame(move || render_batch(&cell));
+                }
+            })
+        };
+        let on_close = {
+            let cell = Rc::clone(cell);
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+                if cell.borrow().epoch != epoch {
+                    return;
+                }
+                let code = event.dyn_ref::<CloseEvent>().map_or(0, CloseEvent::code);
+                cell.borrow()
+                    .signals
+                    .notice(format!("connection closed (code {code})"));
+                cell.borrow_mut().ws = None;
+                retry(&cell);
+            })
+        };
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        inner.handlers = vec![on_open, on_message, on_close];
+        inner.ws = Some(ws);
+    }
+
+    /// Subscribe frames for a (re)connection: resume each topic after the last offsets seen,
+    /// or start where asked the first time.
+    fn subscribe_frames(want: &Want, next: &BTreeMap<String, BTreeMap<i32, i64>>) -> Vec<String> {
+        want.topics
+            .iter()
+            .map(|topic| {
+                let from = match next.get(topic) {
+                    Some(offsets) if !offsets.is_empty() => StartPosition::Offsets {
+                        offsets: offsets.clone(),
+                    },
+                    _ => want.from.clone(),
+                };
+                serde_json::json!({"type": "subscribe", "topics": [topic], "from": from})
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Schedules the next attempt with exponential backoff (1 s, 2 s, 4 s, … up to 10 s).
+    fn retry(cell: &Rc<RefCell<Inner>>) {
+        let (delay, epoch) = {
+            let mut inner = cell.borrow_mut();
+            if inner.want.is_none() {
+                return;
+            }
+            inner.attempt += 1;
+            let delay = (1_u32 << (inner.attempt - 1).min(4)).min(MAX_BACKOFF_SECS);
+            inner.signals.status.set(Status::Reconnecting {
+                in_secs: delay,
+                attempt: inner.attempt,
+            });
+            (delay, inner.epoch)
+        };
+        let cell = Rc::clone(cell);
+        set_timeout(
+            move || {
+                if cell.borrow().epoch == epoch {
+                    connect(&cell);
+                }
+            },
+            std::time::Duration::from_secs(u64::from(delay)),
+        );
+    }
+
+    /// Once per animation frame: everything that arrived since the last frame goes on screen
+    /// in one signal update (or into the held buffer while paused).
+    fn render_batch(cell: &Rc<RefCell<Inner>>) {
+        let mut guard = cell.borrow_mut();
+        let inner = &mut *guard;
+        inner.frame_scheduled = false;
+        let batch = std::mem::take(&mut inner.pending);
+        let count = std::mem::take(&mut inner.arrived);
+        let signals = inner.signals;
+        signals.received.update(|n| *n += count);
+        let now = crate::browser::now_ms();
+        inner.rate_window.1 += count;
+        let elapsed = now - inner.rate_window.0;
+        if elapsed >= 1_000.0 {
+            signals
+                .rate
+                .set(inner.rate_window.1 as f64 * 1_000.0 / elapsed);
+            inner.rate_window = (now, 0);
+        }
+        if signals.paused.get_untracked() {
+            inner.held.extend(batch);
+            let excess = inner.held.len().saturating_sub(MAX_ROWS);
+            inner.held.drain(..excess);
+            signals.held.set(inner.held.len());
+        } else {
+            signals.rows.update(|rows| push_bounded(rows, batch));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(partition: i32, offset: i64) -> StreamRecord {
+        StreamRecord {
+            topic: "t".into(),
+            partition,
+            offset,
+            timestamp: None,
+            key: None,
+            headers: Default::default(),
+            value: Some(serde_json::json!({"n": offset})),
+            encoding: "json".into(),
+        }
+    }
+
+    fn owner() -> Owner {
+        let owner = Owner::new();
+        owner.set();
+        owner
+    }
+
+    #[test]
+    fn records_become_rows_and_remember_the_next_offsets() {
+        let _owner = owner();
+        let signals = FeedSignals::new();
+        let (mut next, mut seq, mut out) = (BTreeMap::new(), 0, Vec::new());
+        absorb(
+            ServerFrame::Subscribed {
+                topic: "t".into(),
+                from: StartPosition::Latest,
+                next_offsets: BTreeMap::from([(0, 5), (1, 9)]),
+            },
+            &signals,
+            &mut next,
+            &mut seq,
+            &mut out,
+        );
+        absorb(
+            ServerFrame::Records {
+                records: vec![record(0, 5), record(0, 6)],
+            },
+            &signals,
+            &mut next,
+            &mut seq,
+            &mut out,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].seq, 2);
+        assert_eq!(out[1].text, r#"{"n":6}"#);
+        assert_eq!(next["t"], BTreeMap::from([(0, 7), (1, 9)]));
+        // A second `subscribed` (after a reconnect) does not move offsets already seen back.
+        absorb(
+            ServerFrame::Subscribed {
+                topic: "t".into(),
+                from: StartPosition::Latest,
+                next_offsets: BTreeMap::from([(0, 100), (1, 100)]),
+            },
+            &signals,
+            &mut next,
+            &mut seq,
+            &mut out,
+        );
+        assert_eq!(next["t"], BTreeMap::from([(0, 7), (1, 9)]));
+    }
+
+    #[test]
+    fn lag_is_counted_and_the_window_stays_bounded() {
+        let _owner = owner();
+        let signals = FeedSignals::new();
+        let (mut next, mut seq, mut out) = (BTreeMap::new(), 0, Vec::new());
+        absorb(
+            ServerFrame::Lagged {
+                topic: "t".into(),
+                skipped: 7,
+            },
+            &signals,
+            &mut next,
+            &mut seq,
+            &mut out,
+        );
+        assert_eq!(signals.skipped.get_untracked(), 7);
+        let mut rows = VecDeque::new();
+        let batch = (0..(MAX_ROWS as i64 + 10)).map(|o| Row {
+            seq: o as u64,
+            record: record(0, o),
+            text: String::new(),
+        });
+        push_bounded(&mut rows, batch);
+        assert_eq!(rows.len(), MAX_ROWS);
+        assert_eq!(rows.front().map(|r| r.seq), Some(10));
+    }
+}

@@ -1,0 +1,470 @@
+//! The stream viewer: a live tail of one or several topics through the relay. Pause, clear,
+//! where to start, filters by text and partition, a live rate and the count of records the relay
+//! skipped for us, records as collapsible highlighted JSON, copy one, download what is shown.
+
+mod feed;
+mod json_html;
+
+use crate::{
+    api,
+    components::loaded,
+    identity::Identity,
+    stream::StartPosition,
+    wire::{ActiveTopic, Subscription, TopicStatus},
+};
+use feed::{Feed, Row, Status, Want};
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use std::collections::BTreeMap;
+
+/// `/stream[?topic=a&topic=b]`.
+#[component]
+pub fn Stream() -> impl IntoView {
+    let identity = Identity::get();
+    let user = identity.user;
+    let query = use_query_map();
+    let mine = Resource::new(
+        move || user.get(),
+        |user| {
+            api::get::<Vec<Subscription>>(format!(
+                "/api/subscriptions?user_id={}",
+                api::encode(&user)
+            ))
+        },
+    );
+    let active = Resource::new(
+        || (),
+        |_| api::get::<Vec<ActiveTopic>>("/api/topics/active"),
+    );
+    let chosen = RwSignal::new(query.get_untracked().get_all("topic").unwrap_or_default());
+    let feed = Feed::new();
+    on_cleanup(move || feed.stop());
+
+    view! {
+        <section class="page">
+            <div class="page-head">
+                <h1>"Stream"</h1>
+                <StatusLine feed/>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let user = user.get();
+                    let admin = identity.is_admin();
+                    if user.is_empty() && !admin {
+                        return Some(view! {
+                            <p class="empty-state" data-testid="stream-pick-user">
+                                "Type who you are in the “You are” field at the top: the viewer streams your subscribed topics."
+                            </p>
+                        }.into_any());
+                    }
+                    let mine = mine.get()?;
+                    let active = active.get()?;
+                    Some(loaded(Some(active), "Could not load the active topics", move |active: Vec<ActiveTopic>| {
+                        let subscribed: Vec<String> = mine
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|s| s.topic_status == TopicStatus::Active)
+                            .map(|s| s.topic_name)
+                            .collect();
+                        let choices: Vec<ActiveTopic> = active
+                            .into_iter()
+                            .filter(|a| admin || subscribed.contains(&a.topic_name))
+                            .collect();
+                        view! { <Controls user choices chosen feed/> }
+                    }).into_any())
+                }}
+            </Transition>
+            <Records feed/>
+        </section>
+    }
+}
+
+/// Where to start, as the form holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartKind {
+    Latest,
+    Earliest,
+    Last,
+    Offset,
+    Time,
+}
+
+impl StartKind {
+    const ALL: [(StartKind, &'static str, &'static str); 5] = [
+        (StartKind::Latest, "latest", "new records only"),
+        (StartKind::Earliest, "earliest", "from the beginning"),
+        (StartKind::Last, "last", "the last N per partition"),
+        (StartKind::Offset, "offset", "from an offset"),
+        (StartKind::Time, "time", "from a time"),
+    ];
+
+    fn parse(word: &str) -> StartKind {
+        Self::ALL
+            .iter()
+            .find(|(_, w, _)| *w == word)
+            .map_or(StartKind::Latest, |(k, _, _)| *k)
+    }
+}
+
+/// The start position from the form, or why it is not one. `partitions` is the most partitions
+/// of the chosen topics (an offset applies to each).
+fn start_position(kind: StartKind, value: &str, partitions: i32) -> Result<StartPosition, String> {
+    let value = value.trim();
+    match kind {
+        StartKind::Latest => Ok(StartPosition::Latest),
+        StartKind::Earliest => Ok(StartPosition::Earliest),
+        StartKind::Last => value
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| StartPosition::Last { n })
+            .ok_or_else(|| "N must be a whole number above 0".to_owned()),
+        StartKind::Offset => {
+            // `120` (every partition) or `0:120,1:80`.
+            let offsets: Option<BTreeMap<i32, i64>> = if value.contains(':') {
+                value
+                    .split(',')
+                    .map(|pair| {
+                        let (p, o) = pair.split_once(':')?;
+                        Some((p.trim().parse().ok()?, o.trim().parse().ok()?))
+                    })
+                    .collect()
+            } else {
+                value
+                    .parse::<i64>()
+                    .ok()
+                    .map(|o| (0..partitions.max(1)).map(|p| (p, o)).collect())
+            };
+            offsets
+                .filter(|m| !m.is_empty() && m.values().all(|o| *o >= 0))
+                .map(|offsets| StartPosition::Offsets { offsets })
+                .ok_or_else(|| {
+                    "give an offset (120) or partition:offset pairs (0:120,1:80)".to_owned()
+                })
+        }
+        StartKind::Time => parse_local_time(value)
+            .map(|at| StartPosition::Timestamp { at })
+            .ok_or_else(|| "pick a date and time".to_owned()),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM` from a `datetime-local` input, read as UTC, in milliseconds.
+fn parse_local_time(value: &str) -> Option<i64> {
+    let (date, time) = value.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':').map(|p| p.parse::<f64>().ok());
+    let (h, min) = (t.next()??, t.next()??);
+    let sec = t.next().flatten().unwrap_or(0.0);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h >= 24.0 || min >= 60.0 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400_000 + ((h * 3600.0 + min * 60.0 + sec) * 1000.0) as i64)
+}
+
+#[component]
+fn StatusLine(feed: Feed) -> impl IntoView {
+    let s = feed.signals;
+    view! {
+        <p class="stream-status" role="status" aria-live="polite" data-testid="stream-status">
+            {move || match s.status.get() {
+                Status::Idle => view! { <span class="badge">"not connected"</span> }.into_any(),
+                Status::Connecting => view! { <span class="badge badge-pending">"connecting…"</span> }.into_any(),
+                Status::Live => view! { <span class="badge badge-up">"live"</span> }.into_any(),
+                Status::Reconnecting { in_secs, attempt } => view! {
+                    <span class="badge badge-down">
+                        {format!("connection lost — retrying in {in_secs} s (attempt {attempt})")}
+                    </span>
+                }.into_any(),
+            }}
+            " "
+            <span data-testid="received">{move || s.received.get()}</span>" received · "
+            <span data-testid="rate">{move || format!("{:.0}", s.rate.get())}</span>"/s · "
+            <span data-testid="skipped">{move || s.skipped.get()}</span>" skipped"
+            {move || (s.held.get() > 0).then(|| view! { " · " <span data-testid="held">{s.held.get()}</span>" held while paused" })}
+        </p>
+    }
+}
+
+#[component]
+fn Controls(
+    user: String,
+    choices: Vec<ActiveTopic>,
+    chosen: RwSignal<Vec<String>>,
+    feed: Feed,
+) -> impl IntoView {
+    if choices.is_empty() {
+        return view! {
+            <p class="empty-state" data-testid="stream-nothing">
+                "None of your subscribed topics is active. Subscribe on the " <a href="/subscriptions">"Subscriptions"</a> " page."
+            </p>
+        }
+        .into_any();
+    }
+    let kind = RwSignal::new(StartKind::Latest);
+    let value = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let max_partitions = choices.iter().map(|c| c.partitions).max().unwrap_or(1);
+    let names: Vec<String> = choices.iter().map(|c| c.topic_name.clone()).collect();
+    // Preselected topics the user may not stream are dropped; with one choice, take it.
+    chosen.update(|c| {
+        c.retain(|t| names.contains(t));
+        if c.is_empty() && names.len() == 1 {
+            c.push(names[0].clone());
+        }
+    });
+    let start = move || {
+        let topics = chosen.get_untracked();
+        if topics.is_empty() {
+            problem.set(Some("choose at least one topic".into()));
+            return;
+        }
+        match start_position(kind.get_untracked(), &value.get_untracked(), max_partitions) {
+            Ok(from) => {
+                problem.set(None);
+                feed.start(Want {
+                    user_id: user.clone(),
+                    topics,
+                    from,
+                });
+            }
+            Err(e) => problem.set(Some(e)),
+        }
+    };
+    let start_now = start.clone();
+    // Once hydrated, a page opened with topics chosen starts streaming by itself.
+    Effect::new(move |started: Option<bool>| {
+        if started.is_none() && !chosen.get_untracked().is_empty() {
+            start_now();
+        }
+        true
+    });
+    let s = feed.signals;
+    view! {
+        <form class="card stream-controls" data-testid="stream-controls" on:submit=move |ev| { ev.prevent_default(); start(); }>
+            <fieldset>
+                <legend>"Topics"</legend>
+                {choices.into_iter().map(|c| {
+                    let name = c.topic_name.clone();
+                    let checked_name = name.clone();
+                    view! {
+                        <label class="check">
+                            <input type="checkbox" value=name.clone()
+                                prop:checked=move || chosen.read().contains(&checked_name)
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    chosen.update(|c| {
+                                        c.retain(|t| *t != name);
+                                        if on { c.push(name.clone()); }
+                                    });
+                                }/>
+                            <span class="mono">{c.topic_name}</span>
+                        </label>
+                    }
+                }).collect_view()}
+            </fieldset>
+            <div class="row">
+                <label>"Start "
+                    <select data-testid="start-kind" on:change=move |ev| kind.set(StartKind::parse(&event_target_value(&ev)))>
+                        {StartKind::ALL.iter().map(|(_, word, label)| view! { <option value=*word>{*label}</option> }).collect_view()}
+                    </select>
+                </label>
+                {move || match kind.get() {
+                    StartKind::Latest | StartKind::Earliest => None,
+                    StartKind::Time => Some(view! {
+                        <label>"At (UTC) "<input type="datetime-local" step="1" data-testid="start-value" prop:value=value on:input=move |ev| value.set(event_target_value(&ev))/></label>
+                    }.into_any()),
+                    other => Some(view! {
+                        <label>{if other == StartKind::Last { "N " } else { "Offset " }}
+                            <input data-testid="start-value" size="10" prop:value=value on:input=move |ev| value.set(event_target_value(&ev))/></label>
+                    }.into_any()),
+                }}
+                <button type="submit" data-testid="start">"Start"</button>
+                <button type="button" class="secondary" data-testid="stop" on:click=move |_| feed.stop()>"Stop"</button>
+            </div>
+            {move || problem.get().map(|p| view! { <p class="error" role="alert">{p}</p> })}
+            <ul class="notices muted" data-testid="notices">
+                {move || s.notices.get().into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
+            </ul>
+        </form>
+    }
+    .into_any()
+}
+
+#[component]
+fn Records(feed: Feed) -> impl IntoView {
+    let s = feed.signals;
+    let text = RwSignal::new(String::new());
+    let partition = RwSignal::new(None::<i32>);
+    let visible = Memo::new(move |_| {
+        let needle = text.get().to_lowercase();
+        let part = partition.get();
+        s.rows.with(|rows| {
+            rows.iter()
+                .rev()
+                .filter(|r| part.is_none_or(|p| r.record.partition == p))
+                .filter(|r| {
+                    needle.is_empty()
+                        || r.text.to_lowercase().contains(&needle)
+                        || r.record
+                            .key
+                            .as_deref()
+                            .is_some_and(|k| k.to_lowercase().contains(&needle))
+                })
+                .cloned()
+                .collect::<Vec<Row>>()
+        })
+    });
+    let partitions = Memo::new(move |_| {
+        let mut seen: Vec<i32> = s
+            .rows
+            .with(|rows| rows.iter().map(|r| r.record.partition).collect());
+        seen.sort_unstable();
+        seen.dedup();
+        seen
+    });
+    let download = move |_| {
+        let lines: String = visible.with_untracked(|rows| {
+            rows.iter()
+                .rev()
+                .filter_map(|r| serde_json::to_string(&r.record).ok())
+                .map(|l| l + "\n")
+                .collect()
+        });
+        #[cfg(feature = "hydrate")]
+        crate::browser::download("stream.ndjson", "application/x-ndjson", &lines);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = lines;
+    };
+    view! {
+        <div class="toolbar stream-toolbar">
+            <button type="button" data-testid="pause"
+                on:click=move |_| if s.paused.get_untracked() { feed.resume() } else { s.paused.set(true) }>
+                {move || if s.paused.get() { "Resume" } else { "Pause" }}
+            </button>
+            <button type="button" class="secondary" data-testid="clear" on:click=move |_| feed.clear()>"Clear"</button>
+            <button type="button" class="secondary" data-testid="download" on:click=download>"Download NDJSON"</button>
+            <label>"Filter " <input type="search" data-testid="filter" placeholder="text in key or value"
+                prop:value=text on:input=move |ev| text.set(event_target_value(&ev))/></label>
+            <label>"Partition "
+                <select data-testid="partition-filter" on:change=move |ev| partition.set(event_target_value(&ev).parse().ok())>
+                    <option value="">"all"</option>
+                    {move || partitions.get().into_iter().map(|p| view! { <option value=p.to_string()>{p}</option> }).collect_view()}
+                </select>
+            </label>
+            <span class="muted" data-testid="shown">{move || format!("{} shown", visible.with(Vec::len))}</span>
+        </div>
+        {move || (s.rows.with(|r| r.is_empty()) && s.status.get() == Status::Live)
+            .then(|| view! { <p class="empty-state">"Waiting for records…"</p> })}
+        <ol class="records" data-testid="records">
+            <For each=move || visible.get() key=|r| r.seq let:row>
+                <RecordRow row/>
+            </For>
+        </ol>
+    }
+}
+
+#[component]
+fn RecordRow(row: Row) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let r = row.record;
+    let time = r.timestamp.map(format_ms).unwrap_or_default();
+    let preview: String = row.text.chars().take(240).collect();
+    let copy_text = serde_json::to_string(&r).unwrap_or_default();
+    let value = r.value.clone();
+    view! {
+        <li class="record" data-partition=r.partition data-offset=r.offset>
+            <div class="record-head">
+                <button type="button" class="link" aria-expanded=move || open.get().to_string()
+                    on:click=move |_| open.update(|o| *o = !*o)>
+                    {move || if open.get() { "▾" } else { "▸" }}
+                </button>
+                <span class="mono muted">{format!("{} p{} #{}", r.topic, r.partition, r.offset)}</span>
+                <time class="muted">{time}</time>
+                {r.key.map(|k| view! { <span class="key mono">{k}</span> })}
+                <code class="preview">{preview}</code>
+                <button type="button" class="link" title="Copy the record as JSON"
+                    on:click=move |_| {
+                        #[cfg(feature = "hydrate")]
+                        crate::browser::copy(&copy_text);
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = &copy_text;
+                    }>"copy"</button>
+            </div>
+            {move || open.get().then(|| {
+                let html = value.as_ref().map_or_else(|| "null".to_owned(), json_html::render);
+                view! { <div class="json" inner_html=html></div> }
+            })}
+        </li>
+    }
+}
+
+/// Milliseconds since the epoch → `HH:MM:SS.mmm` (UTC).
+fn format_ms(ms: i64) -> String {
+    let day_ms = ms.rem_euclid(86_400_000);
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_positions_come_from_the_form() {
+        assert_eq!(
+            start_position(StartKind::Latest, "", 3),
+            Ok(StartPosition::Latest)
+        );
+        assert_eq!(
+            start_position(StartKind::Last, " 25 ", 3),
+            Ok(StartPosition::Last { n: 25 })
+        );
+        assert!(start_position(StartKind::Last, "0", 3).is_err());
+        assert_eq!(
+            start_position(StartKind::Offset, "7", 2),
+            Ok(StartPosition::Offsets {
+                offsets: BTreeMap::from([(0, 7), (1, 7)])
+            })
+        );
+        assert_eq!(
+            start_position(StartKind::Offset, "0:5, 2:9", 3),
+            Ok(StartPosition::Offsets {
+                offsets: BTreeMap::from([(0, 5), (2, 9)])
+            })
+        );
+        assert!(start_position(StartKind::Offset, "0:-1", 3).is_err());
+        assert!(start_position(StartKind::Offset, "x", 3).is_err());
+        assert_eq!(
+            start_position(StartKind::Time, "2026-11-25T15:30", 1),
+            Ok(StartPosition::Timestamp {
+                at: 1_795_620_600_000
+            })
+        );
+        assert!(start_position(StartKind::Time, "", 1).is_err());
+    }
+
+    #[test]
+    fn times_convert_to_epoch_milliseconds() {
+        assert_eq!(parse_local_time("1970-01-01T00:00"), Some(0));
+        assert_eq!(
+            parse_local_time("2000-03-01T00:00:01"),
+            Some(951_868_801_000)
+        );
+        assert_eq!(parse_local_time("2000-13-01T00:00"), None);
+        assert_eq!(format_ms(951_868_801_002), "00:00:01.002");
+    }
+}

@@ -1,0 +1,214 @@
+//! Subscriptions: the current user's topics with one-click subscribe and unsubscribe, and for
+//! the admin everyone's.
+
+use crate::{
+    api::{self, ApiFuture, Method},
+    components::{loaded, ErrorNote, StatusBadge},
+    identity::Identity,
+    wire::{ActiveTopic, MessageBody, Subscription, SubscriptionRequest},
+};
+use leptos::prelude::*;
+
+/// Subscribe (`true`) or unsubscribe a user from a topic.
+fn change(subscribe: bool, user_id: String, topic_name: String) -> ApiFuture<MessageBody> {
+    let method = if subscribe {
+        Method::Post
+    } else {
+        Method::Delete
+    };
+    api::send(
+        method,
+        "/api/subscriptions",
+        &SubscriptionRequest {
+            user_id,
+            topic_name,
+        },
+    )
+}
+
+/// `/subscriptions`.
+#[component]
+pub fn Subscriptions() -> impl IntoView {
+    let identity = Identity::get();
+    let user = identity.user;
+    let mine = Resource::new(
+        move || user.get(),
+        |user| {
+            api::get::<Vec<Subscription>>(format!(
+                "/api/subscriptions?user_id={}",
+                api::encode(&user)
+            ))
+        },
+    );
+    let everyone = Resource::new(
+        || (),
+        |_| api::get::<Vec<Subscription>>("/api/subscriptions"),
+    );
+    let active = Resource::new(
+        || (),
+        |_| api::get::<Vec<ActiveTopic>>("/api/topics/active"),
+    );
+    let toggle = Action::new(|(subscribe, user, topic): &(bool, String, String)| {
+        change(*subscribe, user.clone(), topic.clone())
+    });
+    Effect::new(move |_| {
+        if toggle.value().get().is_some() {
+            mine.refetch();
+            everyone.refetch();
+        }
+    });
+    let busy = toggle.pending();
+
+    view! {
+        <section class="page">
+            <div class="page-head"><h1>"Subscriptions"</h1></div>
+            {move || toggle.value().get().and_then(Result::err).map(|e| view! { <ErrorNote what="Not changed" error=e/> })}
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let user = user.get();
+                    if user.is_empty() {
+                        let known = everyone.get().and_then(Result::ok).unwrap_or_default();
+                        return Some(view! { <PickUser known/> }.into_any());
+                    }
+                    let mine = mine.get()?;
+                    let active = active.get()?;
+                    Some(
+                        loaded(Some(mine), "Could not load your subscriptions", move |mine| {
+                            let active = active.unwrap_or_default();
+                            view! { <Mine user mine active toggle busy/> }
+                        })
+                            .into_any(),
+                    )
+                }}
+                {move || {
+                    identity
+                        .is_admin()
+                        .then(|| {
+                            view! {
+                                <h2>"Everyone's subscriptions"</h2>
+                                {loaded(everyone.get(), "Could not load subscriptions", move |all| view! { <Everyone all toggle busy/> })}
+                            }
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+type Toggle = Action<(bool, String, String), api::ApiResult<MessageBody>>;
+
+#[component]
+fn PickUser(known: Vec<Subscription>) -> impl IntoView {
+    let identity = Identity::get();
+    let mut users: Vec<String> = known.into_iter().map(|s| s.user_id).collect();
+    users.sort();
+    users.dedup();
+    view! {
+        <p class="empty-state" data-testid="pick-user">
+            "Type who you are in the “You are” field at the top to see and change your subscriptions."
+        </p>
+        {(!users.is_empty()).then(|| view! {
+            <p>"Known users: "
+                {users.into_iter().map(|u| {
+                    let pick = u.clone();
+                    view! { <button type="button" class="chip" on:click=move |_| identity.set_user(&pick)>{u}</button> " " }
+                }).collect_view()}
+            </p>
+        })}
+    }
+}
+
+#[component]
+fn Mine(
+    user: String,
+    mine: Vec<Subscription>,
+    active: Vec<ActiveTopic>,
+    toggle: Toggle,
+    busy: Memo<bool>,
+) -> impl IntoView {
+    let others: Vec<ActiveTopic> = active
+        .into_iter()
+        .filter(|a| !mine.iter().any(|s| s.topic_name == a.topic_name))
+        .collect();
+    let user_for_available = user.clone();
+    view! {
+        <h2>{format!("{user}'s topics")}</h2>
+        {if mine.is_empty() {
+            view! { <p class="empty-state" data-testid="no-subscriptions">"Not subscribed to anything yet — pick a topic below."</p> }.into_any()
+        } else {
+            view! {
+                <ul class="sub-list" data-testid="my-subscriptions">
+                    {mine.into_iter().map(|s| {
+                        let (u, topic) = (user.clone(), s.topic_name.clone());
+                        let watch = format!("/stream?topic={}", api::encode(&s.topic_name));
+                        let streaming = s.topic_status == crate::wire::TopicStatus::Active;
+                        view! {
+                            <li data-topic=s.topic_name.clone()>
+                                <span class="mono">{s.topic_name.clone()}</span>
+                                " " <StatusBadge status=s.topic_status/>
+                                {streaming.then(|| view! { <a class="button-link" href=watch>"Watch"</a> })}
+                                <button type="button" class="secondary" data-testid="unsubscribe"
+                                    disabled=move || busy.get()
+                                    on:click=move |_| { toggle.dispatch((false, u.clone(), topic.clone())); }>
+                                    "Unsubscribe"
+                                </button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            }.into_any()
+        }}
+        <h2>"Active topics you can follow"</h2>
+        {if others.is_empty() {
+            view! { <p class="empty-state">"Nothing else is active right now."</p> }.into_any()
+        } else {
+            view! {
+                <ul class="sub-list" data-testid="available-topics">
+                    {others.into_iter().map(|a| {
+                        let (u, topic) = (user_for_available.clone(), a.topic_name.clone());
+                        view! {
+                            <li data-topic=a.topic_name.clone()>
+                                <span class="mono">{a.topic_name.clone()}</span>
+                                <span class="muted">{format!(" {} partition(s)", a.partitions)}</span>
+                                <button type="button" data-testid="subscribe"
+                                    disabled=move || busy.get()
+                                    on:click=move |_| { toggle.dispatch((true, u.clone(), topic.clone())); }>
+                                    "Subscribe"
+                                </button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            }.into_any()
+        }}
+    }
+}
+
+#[component]
+fn Everyone(all: Vec<Subscription>, toggle: Toggle, busy: Memo<bool>) -> impl IntoView {
+    if all.is_empty() {
+        return view! { <p class="empty-state">"Nobody subscribes to anything yet."</p> }
+            .into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table data-testid="all-subscriptions">
+                <thead><tr><th scope="col">"User"</th><th scope="col">"Topic"</th><th scope="col">"Since"</th><th scope="col"></th></tr></thead>
+                <tbody>
+                    {all.into_iter().map(|s| {
+                        let (u, topic) = (s.user_id.clone(), s.topic_name.clone());
+                        view! {
+                            <tr>
+                                <td>{s.user_id.clone()}</td>
+                                <td class="mono">{s.topic_name.clone()}</td>
+                                <td>{super::topic_detail::short_time(&s.subscribed_at)}</td>
+                                <td><button type="button" class="secondary" disabled=move || busy.get()
+                                    on:click=move |_| { toggle.dispatch((false, u.clone(), topic.clone())); }>"Remove"</button></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }.into_any()
+}

@@ -1,0 +1,115 @@
+//! One topic: its settings, lifecycle dates, admin actions and its history from the audit log.
+
+use crate::{
+    api,
+    components::{loaded, StatusBadge, TopicActions},
+    wire::{AuditEntry, TopicDetail},
+};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+/// `/topics/:id`.
+#[component]
+pub fn TopicPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let detail = Resource::new(id, |id| {
+        api::get::<TopicDetail>(format!("/api/topics/{}", api::encode(&id)))
+    });
+    view! {
+        <section class="page">
+            <p><a href="/topics">"← All topics"</a></p>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    loaded(detail.get(), "Could not load the topic", move |d| {
+                        view! { <Detail detail=d on_change=Callback::new(move |_| detail.refetch())/> }
+                    })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
+    let t = detail.topic;
+    let dates = [
+        ("Requested", Some(t.created_at.clone())),
+        ("Approved", t.approved_at.clone()),
+        ("Activated", t.activated_at.clone()),
+        ("Rejected", t.rejected_at.clone()),
+        ("Deactivated", t.deactivated_at.clone()),
+    ];
+    view! {
+        <div class="page-head">
+            <h1 class="mono" data-testid="topic-name">{t.topic_name.clone()}</h1>
+            <StatusBadge status=t.status/>
+        </div>
+        <TopicActions topic=t.clone() on_done=on_change/>
+        <dl class="facts">
+            <dt>"Partitions"</dt><dd>{t.partitions}</dd>
+            <dt>"Replication factor"</dt><dd>{t.replication_factor}</dd>
+            <dt>"Event type"</dt><dd>{t.event_type.clone().unwrap_or_else(|| "guessed from the name".into())}</dd>
+            <dt>"Requested by"</dt><dd>{t.created_by.clone()}</dd>
+            <dt>"Description"</dt><dd>{if t.description.is_empty() { "—".to_owned() } else { t.description.clone() }}</dd>
+            <dt>"Subscribers"</dt><dd>{t.subscriber_count}</dd>
+            {t.rejected_reason.clone().map(|r| view! { <dt>"Rejection reason"</dt><dd>{r}</dd> })}
+            {dates
+                .into_iter()
+                .filter_map(|(label, at)| at.map(|at| view! { <dt>{label}</dt><dd><time datetime=at.clone()>{short_time(&at)}</time></dd> }))
+                .collect_view()}
+        </dl>
+        <h2>"History"</h2>
+        <AuditTable entries=detail.history show_topic=false/>
+    }
+}
+
+/// `2026-11-25T15:00:01.123Z` → `2026-11-25 15:00:01`.
+pub fn short_time(at: &str) -> String {
+    at.get(..19).unwrap_or(at).replace('T', " ")
+}
+
+/// Audit rows as a table (the topic page and the audit page).
+#[component]
+pub fn AuditTable(entries: Vec<AuditEntry>, show_topic: bool) -> impl IntoView {
+    if entries.is_empty() {
+        return view! { <p class="empty-state" data-testid="no-audit">"Nothing recorded."</p> }
+            .into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table data-testid="audit-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"When"</th>
+                        <th scope="col">"Who"</th>
+                        <th scope="col">"Action"</th>
+                        {show_topic.then(|| view! { <th scope="col">"Topic"</th> })}
+                        <th scope="col">"Outcome"</th>
+                        <th scope="col">"Detail"</th>
+                        <th scope="col">"From"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {entries
+                        .into_iter()
+                        .map(|e| {
+                            view! {
+                                <tr>
+                                    <td><time datetime=e.at.clone()>{short_time(&e.at)}</time></td>
+                                    <td>{e.actor}</td>
+                                    <td class="mono">{e.action}</td>
+                                    {show_topic.then(|| view! { <td class="mono">{e.topic_name.unwrap_or_default()}</td> })}
+                                    <td><span class=format!("badge badge-{}", e.outcome)>{e.outcome.clone()}</span></td>
+                                    <td>{e.detail.unwrap_or_default()}</td>
+                                    <td class="muted">{e.remote_addr.unwrap_or_default()}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}

@@ -1,0 +1,221 @@
+// The whole journey through the real stack, with its own server and producer daemon (so that it
+// can restart the server mid-stream): request a topic → sign in as admin (a wrong token first) →
+// approve → the producer activates it → pick a user and subscribe → the viewer shows records
+// arriving → pause holds them → the filter narrows them → the server restarts and the viewer
+// reconnects and resumes → unsubscribe stops the stream. No console errors anywhere.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launch, openPage, ARTIFACTS } from './browser.js';
+
+const BIN = process.env.STREAMHUB_E2E_BIN_DIR;
+const BOOTSTRAP = process.env.STREAMHUB_E2E_BOOTSTRAP;
+const SITE = process.env.STREAMHUB_E2E_SITE_DIR;
+const PORT = Number(process.env.STREAMHUB_E2E_JOURNEY_PORT ?? 0);
+const URL_ = `http://127.0.0.1:${PORT}`;
+const ADMIN_TOKEN = 'journey-admin-token-0123456789';
+const TOPIC = `journey_sensor_${Date.now()}`;
+const USER = 'alice';
+
+let browser;
+let server;
+let producer;
+const dataDir = mkdtempSync(join(tmpdir(), 'streamhub-journey-'));
+const env = {
+  ...process.env,
+  STREAMHUB_ADDR: `127.0.0.1:${PORT}`,
+  STREAMHUB_API_URL: URL_,
+  STREAMHUB_DATA_DIR: dataDir,
+  STREAMHUB_SITE_DIR: SITE,
+  KAFKA_BOOTSTRAP_SERVERS: BOOTSTRAP,
+  ADMIN_TOKEN,
+  PRODUCER_SECRET: 'journey-producer-secret-0123456789',
+  PRODUCER_POLL_INTERVAL_MS: '500',
+  PRODUCER_RATE: '25',
+  STREAMHUB_RATES_INTERVAL_SECS: '1',
+  RUST_LOG: process.env.RUST_LOG ?? 'warn',
+};
+
+function start(binary) {
+  const child = spawn(join(BIN, binary), [], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  return child;
+}
+
+async function waitForServer() {
+  for (let i = 0; i < 150; i += 1) {
+    try {
+      const res = await fetch(`${URL_}/api/health`);
+      if (res.ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the journey server did not start');
+}
+
+async function stopServer() {
+  const exited = new Promise((r) => server.once('exit', r));
+  server.kill('SIGTERM');
+  await exited;
+}
+
+before(async () => {
+  browser = await launch();
+  server = start('streamhub');
+  await waitForServer();
+  producer = start('streamhub-producer');
+});
+
+after(async () => {
+  producer?.kill('SIGTERM');
+  server?.kill('SIGTERM');
+  await browser?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const number = async (locator) => Number((await locator.textContent()).trim());
+
+async function waitForGrowth(locator, above, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const n = await number(locator);
+    if (n > above) return n;
+    if (Date.now() > deadline) throw new Error(`count stayed at ${n} (wanted > ${above})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('request → approve → active → subscribe → watch → pause → filter → restart → unsubscribe', { skip: !PORT && 'no journey port' }, async () => {
+  const { page, errors } = await openPage(browser);
+
+  // Who you are, remembered in a cookie.
+  await page.goto(`${URL_}/topics`, { waitUntil: 'networkidle' });
+  await page.fill('#you-are', USER);
+  await page.press('#you-are', 'Enter');
+
+  // Request the topic; "Requested by" is the picked user after a reload.
+  await page.reload({ waitUntil: 'networkidle' });
+  assert.equal(await page.inputValue('#created_by'), USER);
+  await page.fill('#name', TOPIC);
+  await page.fill('#partitions', '2');
+  await page.getByRole('button', { name: 'Request topic' }).click();
+  await page.getByTestId('form-ok').getByText('Requested').waitFor();
+  const row = page.locator(`tr[data-topic="${TOPIC}"]`);
+  await row.getByText('pending').waitFor();
+  // Not signed in: no admin actions.
+  assert.equal(await row.getByTestId('topic-actions').count(), 0);
+
+  // Sign in: a wrong token is refused, the right one signs in.
+  await page.getByTestId('sign-in-link').click();
+  await page.waitForURL('**/signin');
+  await page.fill('#admin-token', 'not-the-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('error-note').getByText('not the admin token').waitFor();
+  await page.fill('#admin-token', ADMIN_TOKEN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL('**/topics');
+  await page.getByTestId('admin-badge').waitFor();
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'streamhub_session');
+  assert.ok(session?.httpOnly, 'the session cookie is HttpOnly');
+  assert.equal(session.sameSite, 'Strict');
+
+  // Approve; the producer daemon activates it.
+  await row.getByTestId('action-approve').click();
+  await row.getByText('approved').or(row.getByText('active')).waitFor();
+  for (let i = 0; i < 60; i += 1) {
+    await page.reload({ waitUntil: 'networkidle' });
+    if ((await row.textContent()).includes('active')) break;
+    await page.waitForTimeout(500);
+  }
+  await row.getByText('active').waitFor({ timeout: 1000 });
+  await page.screenshot({ path: `${ARTIFACTS}topics-admin-desktop.png`, fullPage: true });
+
+  // The topic's page shows its history from the audit log.
+  await row.getByRole('link', { name: TOPIC }).click();
+  await page.getByTestId('topic-name').getByText(TOPIC).waitFor();
+  const history = page.getByTestId('audit-table');
+  await history.getByText('approve').first().waitFor();
+  await history.getByText('activate').first().waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}topic-detail-desktop.png`, fullPage: true });
+
+  // Subscribe as alice.
+  await page.goto(`${URL_}/subscriptions`, { waitUntil: 'networkidle' });
+  await page.locator(`[data-testid="available-topics"] li[data-topic="${TOPIC}"]`).getByTestId('subscribe').click();
+  const mine = page.locator(`[data-testid="my-subscriptions"] li[data-topic="${TOPIC}"]`);
+  await mine.waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}subscriptions-desktop.png`, fullPage: true });
+
+  // Watch: records arrive and their count grows.
+  await mine.getByRole('link', { name: 'Watch' }).click();
+  await page.waitForURL('**/stream?topic=*');
+  await page.getByTestId('stream-status').getByText('live').waitFor();
+  const received = page.getByTestId('received');
+  const first = await waitForGrowth(received, 0);
+  await waitForGrowth(received, first);
+  await page.locator('[data-testid="records"] li.record').first().waitFor();
+
+  // A record opens into highlighted JSON.
+  await page.locator('[data-testid="records"] li.record').first().getByRole('button', { expanded: false }).click();
+  await page.locator('[data-testid="records"] .json .j-key').first().waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}stream-desktop.png`, fullPage: false });
+
+  // Pause: what is shown stops growing; arrivals are held.
+  await page.getByTestId('pause').click();
+  const shownWhilePaused = await page.locator('[data-testid="records"] li.record').count();
+  await waitForGrowth(page.getByTestId('held'), 0);
+  assert.equal(await page.locator('[data-testid="records"] li.record').count(), shownWhilePaused);
+  await page.getByTestId('pause').click();
+  await page.getByTestId('held').waitFor({ state: 'detached' });
+
+  // Filter: a text nothing contains hides everything; a partition keeps only its records.
+  await page.fill('[data-testid="filter"]', 'no-record-contains-this');
+  await page.getByTestId('shown').getByText('0 shown').waitFor();
+  await page.fill('[data-testid="filter"]', '');
+  await page.selectOption('[data-testid="partition-filter"]', '1');
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('[data-testid="records"] li.record')];
+    return rows.length > 0 && rows.every((r) => r.dataset.partition === '1');
+  });
+  await page.selectOption('[data-testid="partition-filter"]', '');
+
+  // The server restarts: the viewer says it is reconnecting, then resumes where it was.
+  await stopServer();
+  await page.getByTestId('stream-status').getByText('retrying').waitFor();
+  server = start('streamhub');
+  await waitForServer();
+  await page.getByTestId('stream-status').getByText('live').waitFor({ timeout: 20_000 });
+  const afterRestart = await number(received);
+  await waitForGrowth(received, afterRestart);
+  // Resumed from the next offsets: no record shown twice.
+  const keys = await page.$$eval('[data-testid="records"] li.record', (rows) => rows.map((r) => `${r.dataset.partition}/${r.dataset.offset}`));
+  assert.equal(new Set(keys).size, keys.length, 'a record was shown twice after the reconnect');
+
+  // Unsubscribe (from another tab, through the subscriptions page): the stream stops.
+  const other = await page.context().newPage();
+  await other.goto(`${URL_}/subscriptions`, { waitUntil: 'networkidle' });
+  await other.locator(`[data-testid="my-subscriptions"] li[data-topic="${TOPIC}"]`).getByTestId('unsubscribe').click();
+  await other.getByTestId('no-subscriptions').waitFor();
+  await other.close();
+  await page.bringToFront();
+  await page.getByTestId('notices').getByText(`stopped ${TOPIC} (unsubscribed)`).waitFor();
+  // What arrived before the stop (and waited for an animation frame in the hidden tab) lands.
+  await page.waitForTimeout(500);
+  const stopped = await number(received);
+  await page.waitForTimeout(1500);
+  assert.equal(await number(received), stopped, 'records kept arriving after unsubscribing');
+
+  // The audit page (admin) lists the journey.
+  await page.goto(`${URL_}/audit?topic=${TOPIC}`, { waitUntil: 'networkidle' });
+  await page.getByTestId('audit-table').getByText('subscribe').first().waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}audit-desktop.png`, fullPage: true });
+
+  // Sign out: admin actions are gone.
+  await page.getByTestId('sign-out').click();
+  await page.getByTestId('sign-in-link').waitFor();
+
+  assert.deepEqual(errors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e)), []);
+  await page.context().close();
+});
