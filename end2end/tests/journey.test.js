@@ -5,74 +5,26 @@
 // reconnects and resumes → unsubscribe stops the stream. No console errors anywhere.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { launch, openPage, ARTIFACTS } from './browser.js';
+import { OwnStack, ADMIN_TOKEN } from './stack.js';
 
-const BIN = process.env.STREAMHUB_E2E_BIN_DIR;
-const BOOTSTRAP = process.env.STREAMHUB_E2E_BOOTSTRAP;
-const SITE = process.env.STREAMHUB_E2E_SITE_DIR;
 const PORT = Number(process.env.STREAMHUB_E2E_JOURNEY_PORT ?? 0);
-const URL_ = `http://127.0.0.1:${PORT}`;
-const ADMIN_TOKEN = 'journey-admin-token-0123456789';
 const TOPIC = `journey_sensor_${Date.now()}`;
 const USER = 'alice';
 
 let browser;
-let server;
-let producer;
-const dataDir = mkdtempSync(join(tmpdir(), 'streamhub-journey-'));
-const env = {
-  ...process.env,
-  STREAMHUB_ADDR: `127.0.0.1:${PORT}`,
-  STREAMHUB_API_URL: URL_,
-  STREAMHUB_DATA_DIR: dataDir,
-  STREAMHUB_SITE_DIR: SITE,
-  KAFKA_BOOTSTRAP_SERVERS: BOOTSTRAP,
-  ADMIN_TOKEN,
-  PRODUCER_SECRET: 'journey-producer-secret-0123456789',
-  PRODUCER_POLL_INTERVAL_MS: '500',
-  PRODUCER_RATE: '25',
-  STREAMHUB_RATES_INTERVAL_SECS: '1',
-  RUST_LOG: process.env.RUST_LOG ?? 'warn',
-};
-
-function start(binary) {
-  const child = spawn(join(BIN, binary), [], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-  return child;
-}
-
-async function waitForServer() {
-  for (let i = 0; i < 150; i += 1) {
-    try {
-      const res = await fetch(`${URL_}/api/health`);
-      if (res.ok) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the journey server did not start');
-}
-
-async function stopServer() {
-  const exited = new Promise((r) => server.once('exit', r));
-  server.kill('SIGTERM');
-  await exited;
-}
+const stack = new OwnStack({ port: PORT, producerEnv: { PRODUCER_RATE: '25' } });
+const URL_ = stack.url;
 
 before(async () => {
   browser = await launch();
-  server = start('streamhub');
-  await waitForServer();
-  producer = start('streamhub-producer');
+  await stack.startServer();
+  stack.startProducer();
 });
 
 after(async () => {
-  producer?.kill('SIGTERM');
-  server?.kill('SIGTERM');
+  stack.stop();
   await browser?.close();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 const number = async (locator) => Number((await locator.textContent()).trim());
@@ -158,21 +110,22 @@ test('request → approve → active → subscribe → watch → pause → filte
   await page.locator('[data-testid="records"] li.record').first().waitFor();
 
   // A record opens into highlighted JSON.
-  await page.locator('[data-testid="records"] li.record').first().getByRole('button', { expanded: false }).click();
+  await page.locator('[data-testid="records"] li.record summary').first().click();
   await page.locator('[data-testid="records"] .json .j-key').first().waitFor();
   await page.screenshot({ path: `${ARTIFACTS}stream-desktop.png`, fullPage: false });
 
   // Pause: what is shown stops growing; arrivals are held.
   await page.getByTestId('pause').click();
+  const held = await waitForGrowth(page.getByTestId('held'), 0);
   const shownWhilePaused = await page.locator('[data-testid="records"] li.record').count();
-  await waitForGrowth(page.getByTestId('held'), 0);
+  await waitForGrowth(page.getByTestId('held'), held);
   assert.equal(await page.locator('[data-testid="records"] li.record').count(), shownWhilePaused);
   await page.getByTestId('pause').click();
   await page.getByTestId('held').waitFor({ state: 'detached' });
 
   // Filter: a text nothing contains hides everything; a partition keeps only its records.
   await page.fill('[data-testid="filter"]', 'no-record-contains-this');
-  await page.getByTestId('shown').getByText('0 shown').waitFor();
+  await page.getByTestId('shown').getByText(/^\s*0 shown/).waitFor();
   await page.fill('[data-testid="filter"]', '');
   await page.selectOption('[data-testid="partition-filter"]', '1');
   await page.waitForFunction(() => {
@@ -182,10 +135,9 @@ test('request → approve → active → subscribe → watch → pause → filte
   await page.selectOption('[data-testid="partition-filter"]', '');
 
   // The server restarts: the viewer says it is reconnecting, then resumes where it was.
-  await stopServer();
+  await stack.stopServer();
   await page.getByTestId('stream-status').getByText('retrying').waitFor();
-  server = start('streamhub');
-  await waitForServer();
+  await stack.startServer();
   await page.getByTestId('stream-status').getByText('live').waitFor({ timeout: 20_000 });
   const afterRestart = await number(received);
   await waitForGrowth(received, afterRestart);
@@ -211,6 +163,20 @@ test('request → approve → active → subscribe → watch → pause → filte
   await page.goto(`${URL_}/audit?topic=${TOPIC}`, { waitUntil: 'networkidle' });
   await page.getByTestId('audit-table').getByText('subscribe').first().waitFor();
   await page.screenshot({ path: `${ARTIFACTS}audit-desktop.png`, fullPage: true });
+
+  // The overview shows the active topic with its rate.
+  await page.goto(`${URL_}/`, { waitUntil: 'networkidle' });
+  await page.locator(`[data-testid="active-topics"] tr[data-topic="${TOPIC}"]`).waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}overview-live-desktop.png`, fullPage: true });
+
+  // Every page at phone width (signed in, so that the admin parts show too).
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const [name, path] of [['overview', '/'], ['topics', '/topics'], ['subscriptions', '/subscriptions'],
+    ['stream', `/stream?topic=${TOPIC}`], ['audit', '/audit'], ['signin', '/signin']]) {
+    await page.goto(`${URL_}${path}`, { waitUntil: 'networkidle' });
+    await page.screenshot({ path: `${ARTIFACTS}${name}-phone.png`, fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   // Sign out: admin actions are gone.
   await page.getByTestId('sign-out').click();

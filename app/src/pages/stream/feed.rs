@@ -1,6 +1,7 @@
 //! The viewer's connection to the relay (`/api/stream`): one WebSocket, reconnecting with
 //! backoff and resuming from the next offsets it had, and records handed to the page in batches
-//! once per animation frame (however many arrive in between), into a bounded window.
+//! on an animation frame (at most ten a second, however many arrive in between), into a bounded
+//! window.
 //!
 //! The reactive side ([`FeedSignals`]) is plain signals the page renders; the socket side only
 //! exists in the browser. On the server a [`Feed`] is inert, so the page renders its controls.
@@ -8,9 +9,14 @@
 // The server build renders the page but never connects: what only the socket uses looks unused.
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
-use crate::stream::{ServerFrame, StartPosition, StreamRecord};
+use crate::stream::{ServerFrame, StartPosition};
 use leptos::prelude::*;
-use std::collections::{BTreeMap, VecDeque};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+};
 
 /// Rows kept on screen; older ones are dropped as new ones arrive.
 pub const MAX_ROWS: usize = 1_000;
@@ -20,9 +26,13 @@ pub const MAX_ROWS: usize = 1_000;
 pub struct Row {
     /// Arrival number, unique within the page (the list's key).
     pub seq: u64,
-    pub record: StreamRecord,
-    /// The value as compact JSON (or the text), for the one-line view, filtering and copying.
-    pub text: String,
+    /// Shared, so that the filtered view of a thousand rows is rebuilt each frame by copying
+    /// pointers, not records.
+    pub record: Arc<ViewRecord>,
+    /// The value as compact JSON (or the text), for the one-line view.
+    pub text: Arc<str>,
+    /// Key and text in lower case, computed once, for the text filter.
+    pub search: Arc<str>,
 }
 
 /// Rows are the same row when they are the same arrival.
@@ -93,6 +103,45 @@ pub struct Want {
     pub from: StartPosition,
 }
 
+/// A record as the viewer keeps it: the protocol's record, with the value left as the JSON text
+/// the relay sent. Building a JSON tree for every record would cost more than rendering it; the
+/// tree is built only when somebody opens the record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ViewRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Option<i64>,
+    pub key: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub value: Option<Box<RawValue>>,
+    pub encoding: String,
+}
+
+/// A relay frame as the viewer reads it.
+#[derive(Debug)]
+pub enum Incoming {
+    Records(Vec<ViewRecord>),
+    Control(ServerFrame),
+}
+
+/// Reads one text frame from the relay (`None` for something that is not a frame).
+pub fn parse_frame(text: &str) -> Option<Incoming> {
+    #[derive(Deserialize)]
+    struct RecordsFrame {
+        #[serde(rename = "type")]
+        kind: String,
+        records: Vec<ViewRecord>,
+    }
+    match serde_json::from_str::<RecordsFrame>(text) {
+        Ok(frame) if frame.kind == "records" => Some(Incoming::Records(frame.records)),
+        _ => serde_json::from_str::<ServerFrame>(text)
+            .ok()
+            .map(Incoming::Control),
+    }
+}
+
 /// Appends a batch to the window, dropping the oldest rows past [`MAX_ROWS`].
 pub fn push_bounded(rows: &mut VecDeque<Row>, batch: impl IntoIterator<Item = Row>) {
     rows.extend(batch);
@@ -103,31 +152,42 @@ pub fn push_bounded(rows: &mut VecDeque<Row>, batch: impl IntoIterator<Item = Ro
 /// Turns a relay frame into rows (and signal updates for control frames); `next` tracks the
 /// offset after the last record seen per topic and partition, for resuming.
 pub fn absorb(
-    frame: ServerFrame,
+    frame: Incoming,
     signals: &FeedSignals,
     next: &mut BTreeMap<String, BTreeMap<i32, i64>>,
     seq: &mut u64,
     out: &mut Vec<Row>,
 ) {
-    match frame {
-        ServerFrame::Records { records } => {
+    let frame = match frame {
+        Incoming::Records(records) => {
             for record in records {
                 next.entry(record.topic.clone())
                     .or_default()
                     .insert(record.partition, record.offset + 1);
                 let text = match &record.value {
-                    Some(serde_json::Value::String(s)) if record.encoding != "json" => s.clone(),
-                    Some(v) => v.to_string(),
+                    // Text and base64 payloads travel as JSON strings: show them unquoted.
+                    Some(raw) if record.encoding != "json" => {
+                        serde_json::from_str::<String>(raw.get())
+                            .unwrap_or_else(|_| raw.get().to_owned())
+                    }
+                    Some(raw) => raw.get().to_owned(),
                     None => "null".to_owned(),
                 };
                 *seq += 1;
+                let search =
+                    format!("{}\n{}", record.key.as_deref().unwrap_or(""), text).to_lowercase();
                 out.push(Row {
                     seq: *seq,
-                    record,
-                    text,
+                    record: Arc::new(record),
+                    text: text.into(),
+                    search: search.into(),
                 });
             }
+            return;
         }
+        Incoming::Control(frame) => frame,
+    };
+    match frame {
         ServerFrame::Subscribed {
             topic,
             next_offsets,
@@ -151,7 +211,7 @@ pub fn absorb(
             signals.notice(format!("{topic} is now {state}"))
         }
         ServerFrame::Error { message, .. } => signals.notice(format!("refused: {message}")),
-        ServerFrame::Hello { .. } | ServerFrame::Pong => {}
+        ServerFrame::Hello { .. } | ServerFrame::Pong | ServerFrame::Records { .. } => {}
     }
 }
 
@@ -220,6 +280,11 @@ mod browser_socket {
     /// Longest wait between reconnection attempts.
     const MAX_BACKOFF_SECS: u32 = 10;
 
+    /// Least time between two updates of the list. Each update costs style, layout and paint
+    /// whatever its size, and nobody reads more than ten screens a second: at high rates records
+    /// are shown in batches at most this often (still on an animation frame).
+    const MIN_FLUSH_INTERVAL_MS: f64 = 100.0;
+
     /// The socket and everything that outlives one connection.
     pub struct Socket {
         inner: Rc<RefCell<Inner>>,
@@ -243,6 +308,7 @@ mod browser_socket {
         /// Bumped by every start/stop so that stale timers and sockets do nothing.
         epoch: u64,
         rate_window: (f64, u64),
+        last_flush: f64,
     }
 
     impl Socket {
@@ -262,6 +328,7 @@ mod browser_socket {
                     attempt: 0,
                     epoch: 0,
                     rate_window: (crate::browser::now_ms(), 0),
+                    last_flush: 0.0,
                 })),
             }
         }
@@ -366,7 +433,7 @@ mod browser_socket {
                 else {
                     return;
                 };
-                let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else {
+                let Some(frame) = parse_frame(&text) else {
                     return;
                 };
                 let schedule = {
@@ -469,12 +536,19 @@ mod browser_socket {
     fn render_batch(cell: &Rc<RefCell<Inner>>) {
         let mut guard = cell.borrow_mut();
         let inner = &mut *guard;
+        let now = crate::browser::now_ms();
+        if now - inner.last_flush < MIN_FLUSH_INTERVAL_MS {
+            // Too soon after the last update: wait for a later frame (still scheduled).
+            let cell = Rc::clone(cell);
+            request_animation_frame(move || render_batch(&cell));
+            return;
+        }
+        inner.last_flush = now;
         inner.frame_scheduled = false;
         let batch = std::mem::take(&mut inner.pending);
         let count = std::mem::take(&mut inner.arrived);
         let signals = inner.signals;
         signals.received.update(|n| *n += count);
-        let now = crate::browser::now_ms();
         inner.rate_window.1 += count;
         let elapsed = now - inner.rate_window.0;
         if elapsed >= 1_000.0 {
@@ -498,8 +572,8 @@ mod browser_socket {
 mod tests {
     use super::*;
 
-    fn record(partition: i32, offset: i64) -> StreamRecord {
-        StreamRecord {
+    fn record(partition: i32, offset: i64) -> crate::stream::StreamRecord {
+        crate::stream::StreamRecord {
             topic: "t".into(),
             partition,
             offset,
@@ -523,20 +597,22 @@ mod tests {
         let signals = FeedSignals::new();
         let (mut next, mut seq, mut out) = (BTreeMap::new(), 0, Vec::new());
         absorb(
-            ServerFrame::Subscribed {
+            Incoming::Control(ServerFrame::Subscribed {
                 topic: "t".into(),
                 from: StartPosition::Latest,
                 next_offsets: BTreeMap::from([(0, 5), (1, 9)]),
-            },
+            }),
             &signals,
             &mut next,
             &mut seq,
             &mut out,
         );
+        let frame = serde_json::to_string(&ServerFrame::Records {
+            records: vec![record(0, 5), record(0, 6)],
+        })
+        .unwrap();
         absorb(
-            ServerFrame::Records {
-                records: vec![record(0, 5), record(0, 6)],
-            },
+            parse_frame(&frame).unwrap(),
             &signals,
             &mut next,
             &mut seq,
@@ -544,15 +620,15 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].seq, 2);
-        assert_eq!(out[1].text, r#"{"n":6}"#);
+        assert_eq!(&*out[1].text, r#"{"n":6}"#);
         assert_eq!(next["t"], BTreeMap::from([(0, 7), (1, 9)]));
         // A second `subscribed` (after a reconnect) does not move offsets already seen back.
         absorb(
-            ServerFrame::Subscribed {
+            Incoming::Control(ServerFrame::Subscribed {
                 topic: "t".into(),
                 from: StartPosition::Latest,
                 next_offsets: BTreeMap::from([(0, 100), (1, 100)]),
-            },
+            }),
             &signals,
             &mut next,
             &mut seq,
@@ -567,10 +643,7 @@ mod tests {
         let signals = FeedSignals::new();
         let (mut next, mut seq, mut out) = (BTreeMap::new(), 0, Vec::new());
         absorb(
-            ServerFrame::Lagged {
-                topic: "t".into(),
-                skipped: 7,
-            },
+            parse_frame(r#"{"type": "lagged", "topic": "t", "skipped": 7}"#).unwrap(),
             &signals,
             &mut next,
             &mut seq,
@@ -580,8 +653,11 @@ mod tests {
         let mut rows = VecDeque::new();
         let batch = (0..(MAX_ROWS as i64 + 10)).map(|o| Row {
             seq: o as u64,
-            record: record(0, o),
-            text: String::new(),
+            record: Arc::new(
+                serde_json::from_value(serde_json::to_value(record(0, o)).unwrap()).unwrap(),
+            ),
+            text: "".into(),
+            search: "".into(),
         });
         push_bounded(&mut rows, batch);
         assert_eq!(rows.len(), MAX_ROWS);

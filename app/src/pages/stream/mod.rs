@@ -15,7 +15,10 @@ use crate::{
 use feed::{Feed, Row, Status, Want};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Rows drawn while live (the window keeps [`feed::MAX_ROWS`]; pausing shows them all).
+const LIVE_ROWS: usize = 50;
 
 /// `/stream[?topic=a&topic=b]`.
 #[component]
@@ -307,20 +310,26 @@ fn Records(feed: Feed) -> impl IntoView {
     let visible = Memo::new(move |_| {
         let needle = text.get().to_lowercase();
         let part = partition.get();
+        // Live, only the newest rows are drawn: at thousands of records a second the rest would
+        // be created and replaced before anyone could read them. Paused, the whole window is.
+        let limit = if s.paused.get() {
+            feed::MAX_ROWS
+        } else {
+            LIVE_ROWS
+        };
+        // Oldest first, as they arrive: each update appends at the end and drops from the start,
+        // the cheapest change for the keyed list. The list shows newest first by CSS
+        // (`column-reverse`).
         s.rows.with(|rows| {
-            rows.iter()
-                .rev()
+            let mut shown: Vec<Row> = rows
+                .iter()
                 .filter(|r| part.is_none_or(|p| r.record.partition == p))
-                .filter(|r| {
-                    needle.is_empty()
-                        || r.text.to_lowercase().contains(&needle)
-                        || r.record
-                            .key
-                            .as_deref()
-                            .is_some_and(|k| k.to_lowercase().contains(&needle))
-                })
+                .filter(|r| needle.is_empty() || r.search.contains(&needle))
                 .cloned()
-                .collect::<Vec<Row>>()
+                .collect();
+            let older = shown.len().saturating_sub(limit);
+            shown.drain(..older);
+            shown
         })
     });
     let partitions = Memo::new(move |_| {
@@ -334,8 +343,7 @@ fn Records(feed: Feed) -> impl IntoView {
     let download = move |_| {
         let lines: String = visible.with_untracked(|rows| {
             rows.iter()
-                .rev()
-                .filter_map(|r| serde_json::to_string(&r.record).ok())
+                .filter_map(|r| serde_json::to_string(&*r.record).ok())
                 .map(|l| l + "\n")
                 .collect()
         });
@@ -360,7 +368,12 @@ fn Records(feed: Feed) -> impl IntoView {
                     {move || partitions.get().into_iter().map(|p| view! { <option value=p.to_string()>{p}</option> }).collect_view()}
                 </select>
             </label>
-            <span class="muted" data-testid="shown">{move || format!("{} shown", visible.with(Vec::len))}</span>
+            <span class="muted" data-testid="shown">
+                {move || {
+                    let kept = s.rows.with(VecDeque::len);
+                    format!("{} shown of {kept} kept", visible.with(Vec::len))
+                }}
+            </span>
         </div>
         {move || (s.rows.with(|r| r.is_empty()) && s.status.get() == Status::Live)
             .then(|| view! { <p class="empty-state">"Waiting for records…"</p> })}
@@ -374,35 +387,40 @@ fn Records(feed: Feed) -> impl IntoView {
 
 #[component]
 fn RecordRow(row: Row) -> impl IntoView {
-    let open = RwSignal::new(false);
-    let r = row.record;
+    // A native <details>: opening and closing costs no reactive state per row; the JSON tree is
+    // built the first time the row is opened.
+    let opened = RwSignal::new(false);
+    let r = &*row.record;
     let time = r.timestamp.map(format_ms).unwrap_or_default();
     let preview: String = row.text.chars().take(240).collect();
-    let copy_text = serde_json::to_string(&r).unwrap_or_default();
-    let value = r.value.clone();
+    let (for_copy, for_json) = (row.record.clone(), row.record.clone());
     view! {
         <li class="record" data-partition=r.partition data-offset=r.offset>
-            <div class="record-head">
-                <button type="button" class="link" aria-expanded=move || open.get().to_string()
-                    on:click=move |_| open.update(|o| *o = !*o)>
-                    {move || if open.get() { "▾" } else { "▸" }}
-                </button>
-                <span class="mono muted">{format!("{} p{} #{}", r.topic, r.partition, r.offset)}</span>
-                <time class="muted">{time}</time>
-                {r.key.map(|k| view! { <span class="key mono">{k}</span> })}
-                <code class="preview">{preview}</code>
-                <button type="button" class="link" title="Copy the record as JSON"
-                    on:click=move |_| {
-                        #[cfg(feature = "hydrate")]
-                        crate::browser::copy(&copy_text);
-                        #[cfg(not(feature = "hydrate"))]
-                        let _ = &copy_text;
-                    }>"copy"</button>
-            </div>
-            {move || open.get().then(|| {
-                let html = value.as_ref().map_or_else(|| "null".to_owned(), json_html::render);
-                view! { <div class="json" inner_html=html></div> }
-            })}
+            <details on:toggle=move |_| if !opened.get_untracked() { opened.set(true) }>
+                <summary class="record-head">
+                    <span class="mono muted">{format!("{} p{} #{}", r.topic, r.partition, r.offset)}</span>
+                    <time class="muted">{time}</time>
+                    {r.key.clone().map(|k| view! { <span class="key mono">{k}</span> })}
+                    <code class="preview">{preview}</code>
+                    <button type="button" class="link" title="Copy the record as JSON"
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            let text = serde_json::to_string(&*for_copy).unwrap_or_default();
+                            #[cfg(feature = "hydrate")]
+                            crate::browser::copy(&text);
+                            #[cfg(not(feature = "hydrate"))]
+                            let _ = text;
+                        }>"copy"</button>
+                </summary>
+                {move || opened.get().then(|| {
+                    let html = match &for_json.value {
+                        None => "null".to_owned(),
+                        Some(raw) => serde_json::from_str::<serde_json::Value>(raw.get())
+                            .map_or_else(|_| json_html::escape(raw.get()), |v| json_html::render(&v)),
+                    };
+                    view! { <div class="json" inner_html=html></div> }
+                })}
+            </details>
         </li>
     }
 }
