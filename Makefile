@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api bench-produce bench-relay bench-consume bench
+.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,7 +56,10 @@ bench-relay: deps ## Relay benchmark: single client vs bare consumer, 1,000-clie
 bench-consume: deps ## CLI consumer benchmark: consume to the end vs bare rdkafka loop
 	$(CARGO) bench --locked -p streamhub --bench consume
 
-bench: bench-api bench-produce bench-relay bench-consume ## Every benchmark (see BENCHMARKS.md)
+bench-dashboard: deps build ## Dashboard budgets in Chromium: overview paint, viewer main thread under load
+	bash .ci/bench-dashboard
+
+bench: bench-api bench-produce bench-relay bench-consume bench-dashboard ## Every benchmark (see BENCHMARKS.md)
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean
