@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-site run test test-rust test-e2e lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
+.PHONY: help deps build build-server build-site run test test-rust test-e2e test-hosts lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,7 @@ test: build ## Every test: unit, integration (real broker), end-to-end (Chromium
 	@source .ci/lib.sh && start=$$SECONDS && \
 	  phase "unit and integration tests" $(CARGO) test --locked && \
 	  phase "end-to-end tests (Chromium)" .ci/e2e && \
+	  phase "multi-host test (network namespaces)" .ci/hosts && \
 	  phase "lint (rustfmt, clippy)" $(MAKE) --no-print-directory lint && \
 	  echo "make test: all phases passed in $$((SECONDS - start))s (after build)"
 
@@ -35,6 +36,9 @@ test-rust: build-server ## Only the Rust tests
 
 test-e2e: build ## Only the browser tests
 	.ci/e2e
+
+test-hosts: build ## Broker, dashboard, producer, consumer, viewer on five network namespaces (root)
+	.ci/hosts
 
 lint: ## rustfmt and clippy, as CI wants them
 	$(CARGO) fmt --all -- --check
