@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-site run test test-rust test-e2e test-hosts lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
+.PHONY: help deps build build-server build-site run test test-rust test-e2e test-hosts reliability lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,7 @@ test: build ## Every test: unit, integration (real broker), end-to-end (Chromium
 	  phase "unit and integration tests" $(CARGO) test --locked && \
 	  phase "end-to-end tests (Chromium)" .ci/e2e && \
 	  phase "multi-host test (network namespaces)" .ci/hosts && \
+	  phase "fault injection (reliability)" .ci/reliability && \
 	  phase "lint (rustfmt, clippy)" $(MAKE) --no-print-directory lint && \
 	  echo "make test: all phases passed in $$((SECONDS - start))s (after build)"
 
@@ -39,6 +40,9 @@ test-e2e: build ## Only the browser tests
 
 test-hosts: build ## Broker, dashboard, producer, consumer, viewer on five network namespaces (root)
 	.ci/hosts
+
+reliability: build ## Fault injection: broker and server killed mid-stream; sent/acked/delivered/lost table
+	.ci/reliability
 
 lint: ## rustfmt and clippy, as CI wants them
 	$(CARGO) fmt --all -- --check

@@ -202,18 +202,28 @@ fn kafka_error(bootstrap: &str) -> impl Fn(KafkaError) -> ConsumerError + '_ {
     }
 }
 
-/// Reads through the server's relay.
+/// Reads through the server's relay. When the connection drops (the server restarts, the
+/// network blips) it reconnects with backoff and resumes every partition after the last record
+/// it returned, so a reader that stays up sees no gap and no duplicate.
 pub struct RelayReader {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    socket: RelaySocket,
+    url: String,
+    topics: Vec<(String, i32)>,
+    start: StartAt,
+    /// Per topic and partition: the offset after the last record returned.
+    next_offsets: HashMap<String, BTreeMap<i32, i64>>,
     pending: std::collections::VecDeque<Event>,
     exit_at_end: bool,
     /// Per topic and partition: the offset at which the replay ends (the join point).
     remaining: HashMap<String, BTreeMap<i32, i64>>,
     subscribed: HashSet<String>,
-    topics: usize,
 }
+
+type RelaySocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Longest wait between two reconnection attempts.
+const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(10);
 
 impl RelayReader {
     /// Connects as `user` and asks for `topics` from `start`.
@@ -235,19 +245,51 @@ impl RelayReader {
             ),
             None => format!("{}/api/stream", ws_base.trim_end_matches('/')),
         };
-        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.map_err(|e| {
-            ConsumerError::Unreachable {
-                url: url.clone(),
-                message: e.to_string(),
-            }
-        })?;
+        let topics = topics.to_vec();
+        let next_offsets = HashMap::new();
+        let socket = Self::connect(&url, &topics, &start, &next_offsets).await?;
+        Ok(Self {
+            socket,
+            url,
+            topics,
+            start,
+            next_offsets,
+            pending: Default::default(),
+            exit_at_end,
+            remaining: HashMap::new(),
+            subscribed: HashSet::new(),
+        })
+    }
+
+    /// Opens a socket and subscribes every topic: after the offsets already seen, or from
+    /// `start` for a topic nothing was read of yet.
+    async fn connect(
+        url: &str,
+        topics: &[(String, i32)],
+        start: &StartAt,
+        next_offsets: &HashMap<String, BTreeMap<i32, i64>>,
+    ) -> Result<RelaySocket, ConsumerError> {
+        let unreachable = |e: tokio_tungstenite::tungstenite::Error| ConsumerError::Unreachable {
+            url: url.to_owned(),
+            message: e.to_string(),
+        };
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(unreachable)?;
         for (topic, partitions) in topics {
-            let from = match start {
-                StartAt::Earliest => StartPosition::Earliest,
-                StartAt::Latest => StartPosition::Latest,
-                StartAt::Last(n) => StartPosition::Last { n },
-                StartAt::Offset(o) => StartPosition::Offsets {
-                    offsets: (0..*partitions).map(|p| (p, o)).collect(),
+            let from = match next_offsets.get(topic) {
+                Some(seen) if !seen.is_empty() => StartPosition::Offsets {
+                    offsets: (0..*partitions)
+                        .map(|p| (p, seen.get(&p).copied().unwrap_or(0)))
+                        .collect(),
+                },
+                _ => match start {
+                    StartAt::Earliest => StartPosition::Earliest,
+                    StartAt::Latest => StartPosition::Latest,
+                    StartAt::Last(n) => StartPosition::Last { n: *n },
+                    StartAt::Offset(o) => StartPosition::Offsets {
+                        offsets: (0..*partitions).map(|p| (p, *o)).collect(),
+                    },
                 },
             };
             let frame = serde_json::to_string(&ClientFrame::Subscribe {
@@ -258,23 +300,33 @@ impl RelayReader {
             socket
                 .send(WsMessage::Text(frame.into()))
                 .await
-                .map_err(|e| ConsumerError::Unreachable {
-                    url: url.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(unreachable)?;
         }
-        Ok(Self {
-            socket,
-            pending: Default::default(),
-            exit_at_end,
-            remaining: HashMap::new(),
-            subscribed: HashSet::new(),
-            topics: topics.len(),
-        })
+        Ok(socket)
+    }
+
+    /// Reconnects until it works, waiting 1, 2, 4 … 10 s between attempts.
+    async fn reconnect(&mut self, why: &str) {
+        eprintln!("relay connection lost ({why}); reconnecting");
+        let mut wait = Duration::from_secs(1);
+        loop {
+            tokio::time::sleep(wait).await;
+            match Self::connect(&self.url, &self.topics, &self.start, &self.next_offsets).await {
+                Ok(socket) => {
+                    eprintln!("relay connection restored; resuming after the last record read");
+                    self.socket = socket;
+                    return;
+                }
+                Err(e) => {
+                    eprintln!("still unreachable ({e}); next attempt in {wait:?}");
+                    wait = (wait * 2).min(MAX_RECONNECT_WAIT);
+                }
+            }
+        }
     }
 
     fn all_caught_up(&self) -> bool {
-        self.subscribed.len() >= self.topics
+        self.subscribed.len() >= self.topics.len()
             && self.remaining.values().all(|parts| parts.is_empty())
     }
 
@@ -286,10 +338,17 @@ impl RelayReader {
             if self.exit_at_end && self.all_caught_up() {
                 return Ok(Some(Event::AtEnd));
             }
-            let Some(message) = self.socket.next().await else {
-                return Ok(None);
+            let message = match self.socket.next().await {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => {
+                    self.reconnect(&e.to_string()).await;
+                    continue;
+                }
+                None => {
+                    self.reconnect("closed by the server").await;
+                    continue;
+                }
             };
-            let message = message.map_err(|e| ConsumerError::Relay(e.to_string()))?;
             let WsMessage::Text(text) = message else {
                 continue;
             };
@@ -298,6 +357,10 @@ impl RelayReader {
             match frame {
                 ServerFrame::Records { records } => {
                     for record in records {
+                        self.next_offsets
+                            .entry(record.topic.clone())
+                            .or_default()
+                            .insert(record.partition, record.offset + 1);
                         if let Some(parts) = self.remaining.get_mut(&record.topic) {
                             if parts
                                 .get(&record.partition)
