@@ -122,9 +122,9 @@ pub(super) async fn insert_many<'a>(
 impl Store {
     /// Records an event on its own (a denied attempt, a failed activation, …).
     pub async fn record(&self, actor: &Actor, entry: NewAuditEntry<'_>) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        insert(
-            &mut conn,
+        let mut writer = super::WriterConn::acquire(&self.writer).await?;
+        let result = insert(
+            writer.conn(),
             &now_rfc3339(),
             actor,
             entry.action,
@@ -132,7 +132,8 @@ impl Store {
             entry.outcome,
             entry.detail,
         )
-        .await
+        .await;
+        writer.finish(result)
     }
 
     /// Audit rows matching `filter`, newest first.

@@ -17,8 +17,9 @@ pub use subscriptions::Subscribed;
 pub use topics::{NewTopic, TopicKey, Transition};
 
 use sqlx::{
+    pool::PoolConnection,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    SqlitePool,
+    Sqlite, SqliteConnection, SqlitePool,
 };
 use std::{
     path::Path,
@@ -55,6 +56,35 @@ pub enum StoreError {
     /// Anything else: a bug or a corrupt database.
     #[error("database error: {0}")]
     Other(String),
+}
+
+/// The writer connection for one write.
+///
+/// A write that fails inside SQLite (disk full, I/O error, read-only file) can leave the
+/// connection in a transaction that sqlx no longer tracks: the next writes would then run as
+/// savepoints of a transaction nobody commits — answered as done, never durable. So after such a
+/// failure the connection is closed instead of going back to the pool, which opens a fresh one.
+pub(super) struct WriterConn(PoolConnection<Sqlite>);
+
+impl WriterConn {
+    /// Takes the writer connection (waits for it: there is one).
+    pub(super) async fn acquire(pool: &SqlitePool) -> Result<Self, StoreError> {
+        Ok(Self(pool.acquire().await?))
+    }
+
+    /// The connection to run the write on.
+    pub(super) fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.0
+    }
+
+    /// Hands back `result`, retiring the connection if the database failed.
+    pub(super) fn finish<T>(mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e @ (StoreError::Unavailable(_) | StoreError::Other(_))) = &result {
+            tracing::warn!(error = %e, "a write failed; retiring the writer connection");
+            self.0.close_on_drop();
+        }
+        result
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -166,10 +196,16 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         // `BEGIN IMMEDIATE` takes the write lock without writing: it fails on a read-only or
         // vanished file, which a plain SELECT would not notice.
-        let mut conn = self.writer.acquire().await?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-        Ok(())
+        let mut writer = WriterConn::acquire(&self.writer).await?;
+        let result: Result<(), StoreError> = async {
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(writer.conn())
+                .await?;
+            sqlx::query("ROLLBACK").execute(writer.conn()).await?;
+            Ok(())
+        }
+        .await;
+        writer.finish(result)
     }
 
     /// Checkpoints the WAL into the database file and closes the pools (clean shutdown).

@@ -103,7 +103,10 @@ async fn run(
             Err(e) => {
                 // The transaction as a whole failed (database unavailable): nothing was
                 // written, and every caller hears why.
-                let message = e.to_string();
+                let message = match e {
+                    StoreError::Unavailable(message) => message,
+                    other => other.to_string(),
+                };
                 for pending in batch.drain(..) {
                     let _ = pending
                         .reply
@@ -121,8 +124,18 @@ async fn apply(
     writer: &SqlitePool,
     batch: &[Pending],
 ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+    let mut conn = super::WriterConn::acquire(writer).await?;
+    let result = apply_in(conn.conn(), batch).await;
+    conn.finish(result)
+}
+
+async fn apply_in(
+    conn: &mut sqlx::SqliteConnection,
+    batch: &[Pending],
+) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+    use sqlx::Connection;
     let now = now_rfc3339();
-    let mut tx = writer.begin().await?;
+    let mut tx = conn.begin().await?;
     let mut results = Vec::with_capacity(batch.len());
     let mut rest = batch;
     while let Some(first) = rest.first() {

@@ -2,10 +2,10 @@
 //! `active ⇄ inactive`. Each transition is one `UPDATE … WHERE status IN (legal sources)`, so two
 //! racing requests cannot both win: the loser sees zero rows and gets the current status back.
 
-use super::{audit, Actor, Store, StoreError};
+use super::{audit, Actor, Store, StoreError, WriterConn};
 use crate::now_rfc3339;
 use app::wire::{ActiveTopic, Stats, Topic, TopicStatus};
-use sqlx::FromRow;
+use sqlx::{Connection, FromRow, SqliteConnection};
 
 /// A validated topic request, ready to insert.
 #[derive(Debug, Clone)]
@@ -165,39 +165,9 @@ impl Store {
     #[tracing::instrument(skip(self, new), fields(topic = %new.name))]
     pub async fn create_topic(&self, new: &NewTopic, actor: &Actor) -> Result<i64, StoreError> {
         let now = now_rfc3339();
-        let mut tx = self.writer.begin().await?;
-        let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO topics (topic_name, status, partitions, replication_factor, description, \
-             event_type, created_by, created_at, updated_at) \
-             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
-             ON CONFLICT (topic_name) DO NOTHING RETURNING topic_id",
-        )
-        .bind(&new.name)
-        .bind(new.partitions)
-        .bind(new.replication_factor)
-        .bind(&new.description)
-        .bind(&new.event_type)
-        .bind(&new.created_by)
-        .bind(&now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(topic_id) = inserted else {
-            return Err(StoreError::DuplicateTopic(new.name.clone()));
-        };
-        audit::insert(
-            &mut tx,
-            &now,
-            actor,
-            "request",
-            Some(&new.name),
-            "ok",
-            Some(&format!(
-                "partitions={} replication_factor={}",
-                new.partitions, new.replication_factor
-            )),
-        )
-        .await?;
-        tx.commit().await?;
+        let mut writer = WriterConn::acquire(&self.writer).await?;
+        let result = create_in(writer.conn(), new, actor, &now).await;
+        let topic_id = writer.finish(result)?;
         self.changed();
         tracing::info!(topic_id, created_by = %new.created_by, "topic requested");
         Ok(topic_id)
@@ -277,53 +247,9 @@ impl Store {
             Transition::Reject { reason } => Some(reason.as_str()),
             _ => None,
         };
-        let (column, value) = match key {
-            TopicKey::Id(id) => ("topic_id", id.to_string()),
-            TopicKey::Name(name) => ("topic_name", name.to_owned()),
-        };
-        let mut tx = self.writer.begin().await?;
-        // The UPDATE comes first so that this transaction holds the write lock from its start.
-        let updated: Option<String> = sqlx::query_scalar(&format!(
-            "UPDATE topics SET status = ?4, updated_at = ?1, {} \
-             WHERE {column} = ?5 AND status = ?6 RETURNING topic_name",
-            transition.set_clause()
-        ))
-        .bind(&now)
-        .bind(&actor.name)
-        .bind(reason)
-        .bind(transition.to().as_str())
-        .bind(&value)
-        .bind(transition.from().as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(topic_name) = updated else {
-            let current: Option<(String, String)> = sqlx::query_as(&format!(
-                "SELECT topic_name, status FROM topics WHERE {column} = ?1"
-            ))
-            .bind(&value)
-            .fetch_optional(&mut *tx)
-            .await?;
-            drop(tx);
-            return Err(match current {
-                None => StoreError::TopicNotFound(key.to_string()),
-                Some((topic, status)) => StoreError::IllegalTransition {
-                    topic,
-                    current: TopicStatus::parse(&status).unwrap_or(TopicStatus::Pending),
-                    attempted: transition.past_tense(),
-                },
-            });
-        };
-        audit::insert(
-            &mut tx,
-            &now,
-            actor,
-            transition.action(),
-            Some(&topic_name),
-            "ok",
-            reason,
-        )
-        .await?;
-        tx.commit().await?;
+        let mut writer = WriterConn::acquire(&self.writer).await?;
+        let result = transition_in(writer.conn(), key, transition, actor, &now, reason).await;
+        let topic_name = writer.finish(result)?;
         self.changed();
         tracing::info!(
             topic = %topic_name,
@@ -366,4 +292,106 @@ impl Store {
             timestamp: now_rfc3339(),
         })
     }
+}
+
+/// The request's insert and its audit row, in one transaction.
+async fn create_in(
+    conn: &mut SqliteConnection,
+    new: &NewTopic,
+    actor: &Actor,
+    now: &str,
+) -> Result<i64, StoreError> {
+    let mut tx = conn.begin().await?;
+    let inserted = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO topics (topic_name, status, partitions, replication_factor, description, \
+         event_type, created_by, created_at, updated_at) \
+         VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+         ON CONFLICT (topic_name) DO NOTHING RETURNING topic_id",
+    )
+    .bind(&new.name)
+    .bind(new.partitions)
+    .bind(new.replication_factor)
+    .bind(&new.description)
+    .bind(&new.event_type)
+    .bind(&new.created_by)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(topic_id) = inserted else {
+        return Err(StoreError::DuplicateTopic(new.name.clone()));
+    };
+    audit::insert(
+        &mut tx,
+        now,
+        actor,
+        "request",
+        Some(&new.name),
+        "ok",
+        Some(&format!(
+            "partitions={} replication_factor={}",
+            new.partitions, new.replication_factor
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(topic_id)
+}
+
+/// The guarded UPDATE and its audit row, in one transaction; the topic's name when it moved.
+async fn transition_in(
+    conn: &mut SqliteConnection,
+    key: TopicKey<'_>,
+    transition: &Transition,
+    actor: &Actor,
+    now: &str,
+    reason: Option<&str>,
+) -> Result<String, StoreError> {
+    let (column, value) = match key {
+        TopicKey::Id(id) => ("topic_id", id.to_string()),
+        TopicKey::Name(name) => ("topic_name", name.to_owned()),
+    };
+    let mut tx = conn.begin().await?;
+    // The UPDATE comes first so that this transaction holds the write lock from its start.
+    let updated: Option<String> = sqlx::query_scalar(&format!(
+        "UPDATE topics SET status = ?4, updated_at = ?1, {} \
+         WHERE {column} = ?5 AND status = ?6 RETURNING topic_name",
+        transition.set_clause()
+    ))
+    .bind(now)
+    .bind(&actor.name)
+    .bind(reason)
+    .bind(transition.to().as_str())
+    .bind(&value)
+    .bind(transition.from().as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(topic_name) = updated else {
+        let current: Option<(String, String)> = sqlx::query_as(&format!(
+            "SELECT topic_name, status FROM topics WHERE {column} = ?1"
+        ))
+        .bind(&value)
+        .fetch_optional(&mut *tx)
+        .await?;
+        drop(tx);
+        return Err(match current {
+            None => StoreError::TopicNotFound(key.to_string()),
+            Some((topic, status)) => StoreError::IllegalTransition {
+                topic,
+                current: TopicStatus::parse(&status).unwrap_or(TopicStatus::Pending),
+                attempted: transition.past_tense(),
+            },
+        });
+    };
+    audit::insert(
+        &mut tx,
+        now,
+        actor,
+        transition.action(),
+        Some(&topic_name),
+        "ok",
+        reason,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(topic_name)
 }
