@@ -169,6 +169,54 @@ mod tests {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type": "dance"}"#).is_err());
     }
 
+    fn start_position() -> impl proptest::strategy::Strategy<Value = StartPosition> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(StartPosition::Latest),
+            Just(StartPosition::Earliest),
+            any::<u64>().prop_map(|n| StartPosition::Last { n }),
+            proptest::collection::btree_map(any::<i32>(), any::<i64>(), 0..4)
+                .prop_map(|offsets| StartPosition::Offsets { offsets }),
+            any::<i64>().prop_map(|at| StartPosition::Timestamp { at }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends, parsing a control frame answers (a frame or an error the
+        /// relay turns into an `error` frame) and never panics.
+        #[test]
+        fn arbitrary_text_never_panics_the_control_frame_parser(text in "\\PC{0,200}") {
+            let _ = serde_json::from_str::<ClientFrame>(&text);
+        }
+
+        /// Near-misses of real frames (valid JSON, wrong shapes) are refused, not misread.
+        #[test]
+        fn json_of_the_wrong_shape_is_refused(
+            kind in "(subscribe|unsubscribe|ping|dance)",
+            topics in proptest::prop_oneof![
+                proptest::strategy::Just(serde_json::json!(null)),
+                proptest::strategy::Just(serde_json::json!(5)),
+                proptest::strategy::Just(serde_json::json!([1, 2])),
+                proptest::strategy::Just(serde_json::json!("t")),
+            ],
+        ) {
+            let frame = serde_json::json!({"type": kind, "topics": topics});
+            let parsed = serde_json::from_value::<ClientFrame>(frame);
+            proptest::prop_assert!(parsed.is_err() || kind == "ping");
+        }
+
+        /// Every frame a client can build reads back as itself.
+        #[test]
+        fn every_subscribe_frame_round_trips(
+            topics in proptest::collection::vec("[a-z0-9._-]{1,20}", 0..4),
+            from in start_position(),
+        ) {
+            let frame = ClientFrame::Subscribe { topics, from };
+            let json = serde_json::to_string(&frame).unwrap();
+            proptest::prop_assert_eq!(serde_json::from_str::<ClientFrame>(&json).unwrap(), frame);
+        }
+    }
+
     #[test]
     fn server_frames_are_tagged() {
         let json = serde_json::to_value(ServerFrame::Lagged {
