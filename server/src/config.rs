@@ -125,6 +125,12 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub rates_interval_secs: u64,
 
+    /// How long a client may take to send a request's headers, in milliseconds; slower
+    /// connections are closed (slowloris).
+    #[arg(long, env = "STREAMHUB_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_timeout_ms: u64,
+
     /// How long a dashboard admin sign-in lasts, in hours.
     #[arg(long, env = "STREAMHUB_SESSION_HOURS", default_value_t = 8,
           value_parser = clap::value_parser!(u64).range(1..=720))]
@@ -162,6 +168,7 @@ impl ServerConfig {
         config.producer_secret = None;
         config.health_interval_ms = 500;
         config.rates_interval_secs = 1;
+        config.header_timeout_ms = 1_000;
         config
     }
 }

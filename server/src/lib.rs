@@ -21,6 +21,7 @@
 //! | [`http`] | the axum router: REST handlers, auth extractors and admin sessions, the JSON error type, access log |
 //! | [`dashboard`] | the Leptos side: SSR of the `app` crate and the in-process REST calls its pages make |
 //! | [`state`] | [`state::AppState`], the handles every request shares |
+//! | [`listener`] | accepting connections, with a header-read timeout against slowloris |
 //! | [`server`] | [`server::run`]: wires all of the above onto a bound listener until shutdown |
 //!
 //! The binaries in `src/bin/` only parse their arguments and call into this library.
@@ -33,6 +34,7 @@ pub mod generate;
 pub mod health;
 pub mod http;
 pub mod kafka;
+pub mod listener;
 pub mod metrics;
 pub mod producer;
 pub mod rates;

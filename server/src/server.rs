@@ -147,22 +147,23 @@ pub async fn run(
         Duration::from_secs(config.rates_interval_secs),
     ));
     tracing::info!(%addr, bootstrap = %config.kafka.bootstrap_servers, data_dir = %config.data_dir.display(), "StreamHub server listening");
-    let served = axum::serve(
+    crate::listener::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        Duration::from_millis(config.header_timeout_ms),
+        {
+            let relay = state.relay.clone();
+            async move {
+                shutdown.await;
+                // Upgraded sockets are not connections hyper waits for: close them ourselves.
+                relay.shutdown();
+            }
+        },
     )
-    .with_graceful_shutdown({
-        let relay = state.relay.clone();
-        async move {
-            shutdown.await;
-            // Upgraded sockets are not connections hyper waits for: close them ourselves.
-            relay.shutdown();
-        }
-    })
     .await;
     monitor.abort();
     sampler.abort();
     state.store.close().await;
     tracing::info!("StreamHub server stopped");
-    served.map_err(ServerError::from)
+    Ok(())
 }

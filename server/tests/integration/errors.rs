@@ -239,3 +239,30 @@ async fn admin_and_producer_actions_need_their_secrets_and_denials_are_audited()
         .unwrap()
         .starts_with("127.0.0.1:"));
 }
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    // Slowloris: a request line and one header, then nothing (tests use a 1 s header timeout).
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0_u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read(&mut buf))
+        .await
+        .expect("the server closes a connection that never finishes its headers");
+    // Closed (0 bytes) or answered with 408 and closed: either way not held open.
+    if let Ok(n) = read {
+        assert!(
+            n == 0 || buf[..n].starts_with(b"HTTP/1.1 408"),
+            "{:?}",
+            &buf[..n]
+        );
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    // Everyone else is served meanwhile.
+    assert_eq!(app.get("/api/health").await.0, StatusCode::OK);
+}
