@@ -4,7 +4,7 @@
 
 use crate::{
     api::{self, ApiResult},
-    wire::{SessionInfo, USER_COOKIE},
+    wire::{SessionInfo, Subscription, USER_COOKIE},
 };
 use leptos::prelude::*;
 
@@ -39,6 +39,21 @@ impl Identity {
             .get()
             .and_then(Result::ok)
             .is_some_and(|s| s.admin)
+    }
+
+    /// The current user's subscriptions, refetched when the user changes (the subscriptions
+    /// page and the stream viewer both start from them).
+    pub fn subscriptions(&self) -> Resource<ApiResult<Vec<Subscription>>> {
+        let user = self.user;
+        Resource::new(
+            move || user.get(),
+            |user| {
+                api::get::<Vec<Subscription>>(format!(
+                    "/api/subscriptions?user_id={}",
+                    api::encode(&user)
+                ))
+            },
+        )
     }
 
     /// Acts as `user` from now on, in this browser.

@@ -31,15 +31,7 @@ fn change(subscribe: bool, user_id: String, topic_name: String) -> ApiFuture<Mes
 pub fn Subscriptions() -> impl IntoView {
     let identity = Identity::get();
     let user = identity.user;
-    let mine = Resource::new(
-        move || user.get(),
-        |user| {
-            api::get::<Vec<Subscription>>(format!(
-                "/api/subscriptions?user_id={}",
-                api::encode(&user)
-            ))
-        },
-    );
+    let mine = identity.subscriptions();
     let everyone = Resource::new(
         || (),
         |_| api::get::<Vec<Subscription>>("/api/subscriptions"),

@@ -99,39 +99,16 @@ impl KafkaAdmin {
 
     /// The partition count of `topic`, or `None` when the cluster does not have it.
     pub async fn topic_partitions(&self, topic: &str) -> Result<Option<i32>, KafkaError> {
-        let client = self.client.clone();
-        let timeout = self.timeout;
-        let topic = topic.to_owned();
-        run_blocking(move || {
-            let metadata = client
-                .inner()
-                .fetch_metadata(Some(&topic), timeout)
-                .map_err(classify)?;
-            Ok(metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-                .map(|t| t.partitions().len() as i32))
-        })
-        .await
+        let (client, timeout, topic) = (self.client.clone(), self.timeout, topic.to_owned());
+        run_blocking(move || partition_count(&client, &topic, timeout)).await
     }
 
     /// How many records `topic` has ever taken: the sum of its partitions' high watermarks
     /// (what the overview's rates are computed from).
     pub async fn message_count(&self, topic: &str) -> Result<i64, KafkaError> {
-        let client = self.client.clone();
-        let timeout = self.timeout;
-        let topic = topic.to_owned();
+        let (client, timeout, topic) = (self.client.clone(), self.timeout, topic.to_owned());
         run_blocking(move || {
-            let metadata = client
-                .inner()
-                .fetch_metadata(Some(&topic), timeout)
-                .map_err(classify)?;
-            let partitions = metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic)
-                .map_or(0, |t| t.partitions().len() as i32);
+            let partitions = partition_count(&client, &topic, timeout)?.unwrap_or(0);
             (0..partitions).try_fold(0_i64, |sum, p| {
                 let (_, high) = client
                     .inner()
@@ -205,6 +182,23 @@ impl KafkaAdmin {
             }
         }
     }
+}
+
+/// `topic`'s partition count from a metadata request (blocking), `None` when it has none.
+fn partition_count(
+    client: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<i32>, KafkaError> {
+    let metadata = client
+        .inner()
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(classify)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len() as i32))
 }
 
 async fn run_blocking<T: Send + 'static>(

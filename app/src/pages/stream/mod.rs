@@ -10,7 +10,7 @@ use crate::{
     components::loaded,
     identity::Identity,
     stream::StartPosition,
-    wire::{ActiveTopic, Subscription, TopicStatus},
+    wire::{ActiveTopic, TopicStatus},
 };
 use feed::{Feed, Row, Status, Want};
 use leptos::prelude::*;
@@ -26,15 +26,7 @@ pub fn Stream() -> impl IntoView {
     let identity = Identity::get();
     let user = identity.user;
     let query = use_query_map();
-    let mine = Resource::new(
-        move || user.get(),
-        |user| {
-            api::get::<Vec<Subscription>>(format!(
-                "/api/subscriptions?user_id={}",
-                api::encode(&user)
-            ))
-        },
-    );
+    let mine = identity.subscriptions();
     let active = Resource::new(
         || (),
         |_| api::get::<Vec<ActiveTopic>>("/api/topics/active"),
