@@ -132,6 +132,33 @@ async fn subscribe_user(app: &TestApp, user: &str, topic: &str) {
     assert_eq!(status, StatusCode::CREATED);
 }
 
+/// Unsubscribes `user` from `topic` through REST, expects the socket to say the stream stopped,
+/// and checks that records produced afterwards (`more`) do not arrive.
+async fn unsubscribe_and_expect_the_stream_to_stop(
+    app: &TestApp,
+    client: &mut Client,
+    user: &str,
+    topic: &str,
+    more: std::ops::Range<usize>,
+) {
+    app.call(
+        Method::DELETE,
+        "/api/subscriptions",
+        Some(json!({"user_id": user, "topic_name": topic})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        client.next().await,
+        ServerFrame::Unsubscribed {
+            topic: topic.into(),
+            reason: "unsubscribed".into()
+        }
+    );
+    app.produce_numbered(topic, more).await;
+    client.quiet(Duration::from_millis(500)).await;
+}
+
 #[tokio::test]
 async fn live_records_arrive_in_order_per_partition() {
     let app = spawn_app().await;
@@ -183,22 +210,7 @@ async fn rest_subscription_changes_start_and_stop_the_stream_live() {
     app.produce_numbered("dynamic", 0..5).await;
     assert_eq!(client.records(5).await.0.len(), 5);
 
-    app.call(
-        Method::DELETE,
-        "/api/subscriptions",
-        Some(json!({"user_id": "late", "topic_name": "dynamic"})),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        client.next().await,
-        ServerFrame::Unsubscribed {
-            topic: "dynamic".into(),
-            reason: "unsubscribed".into()
-        }
-    );
-    app.produce_numbered("dynamic", 5..10).await;
-    client.quiet(Duration::from_millis(500)).await;
+    unsubscribe_and_expect_the_stream_to_stop(&app, &mut client, "late", "dynamic", 5..10).await;
 }
 
 #[tokio::test]
@@ -218,22 +230,7 @@ async fn an_unsubscribe_stops_a_topic_the_socket_asked_for_itself() {
         client.next().await,
         ServerFrame::Subscribed { .. }
     ));
-    app.call(
-        Method::DELETE,
-        "/api/subscriptions",
-        Some(json!({"user_id": "viewer", "topic_name": "asked"})),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        client.next().await,
-        ServerFrame::Unsubscribed {
-            topic: "asked".into(),
-            reason: "unsubscribed".into()
-        }
-    );
-    app.produce_numbered("asked", 0..5).await;
-    client.quiet(Duration::from_millis(500)).await;
+    unsubscribe_and_expect_the_stream_to_stop(&app, &mut client, "viewer", "asked", 0..5).await;
 }
 
 #[tokio::test]
