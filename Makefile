@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-site run test test-rust test-e2e test-hosts reliability lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
+.PHONY: help deps build build-server build-site run test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, Chromium, 
 	@source .ci/lib.sh && phase "install dependencies" .ci/install-deps
 
 build-server: deps
-	@source .ci/lib.sh && phase "build server binaries" $(CARGO) build --locked -p streamhub --bins
+	@source .ci/lib.sh && phase "build server binaries" $(CARGO) build --locked -p streamhub --bins --examples
 
 build-site: deps
 	@source .ci/lib.sh && phase "build dashboard (WASM)" .ci/build-site
@@ -29,6 +29,8 @@ test: build ## Every test: unit, integration (real broker), end-to-end (Chromium
 	  phase "end-to-end tests (Chromium)" .ci/e2e && \
 	  phase "multi-host test (network namespaces)" .ci/hosts && \
 	  phase "fault injection (reliability)" .ci/reliability && \
+	  phase "hostile input (schemathesis, connection flood)" .ci/fuzz-api && \
+	  phase "soak ($${SOAK_SECONDS:-60} s)" .ci/soak && \
 	  phase "lint (rustfmt, clippy)" $(MAKE) --no-print-directory lint && \
 	  echo "make test: all phases passed in $$((SECONDS - start))s (after build)"
 
@@ -43,6 +45,12 @@ test-hosts: build ## Broker, dashboard, producer, consumer, viewer on five netwo
 
 reliability: build ## Fault injection: broker and server killed mid-stream; sent/acked/delivered/lost table
 	.ci/reliability
+
+fuzz-api: build ## Hostile input: schemathesis over the OpenAPI document, connection flood, secrets
+	.ci/fuzz-api
+
+soak: build ## 200 WebSocket clients coming and going at a steady rate (SOAK_SECONDS=1800 for 30 min)
+	.ci/soak
 
 lint: ## rustfmt and clippy, as CI wants them
 	$(CARGO) fmt --all -- --check

@@ -38,8 +38,23 @@ impl std::error::Error for FieldError {}
 pub const TOPIC_NAME_MAX_LEN: usize = 249;
 /// Longest user id or `created_by` we store.
 pub const USER_ID_MAX_LEN: usize = 128;
-/// Longest topic description we store, in bytes.
-pub const DESCRIPTION_MAX_BYTES: usize = 1024;
+/// Longest topic description or rejection reason we take, in characters (as JSON Schema counts).
+pub const TEXT_MAX_CHARS: usize = 1024;
+/// [`TopicName::parse`] as a regular expression, for the OpenAPI document. It is written in the
+/// subset that ECMA-262 (JSON Schema's dialect), Python's `re` and Rust's `regex` read alike, so
+/// that a schema-checking client and our tests agree with the parser (a test holds them equal).
+pub const TOPIC_NAME_PATTERN: &str =
+    r"^([a-zA-Z0-9_-][a-zA-Z0-9._-]*|\.[a-zA-Z0-9_-][a-zA-Z0-9._-]*|\.\.[a-zA-Z0-9._-]+)$";
+/// [`UserId::parse`] as a regular expression (with a `maxLength` of [`USER_ID_MAX_LEN`]): no
+/// control character anywhere, and one character that is neither a control nor white space.
+pub const USER_ID_PATTERN: &str = concat!(
+    r"^[^\x00-\x1f\x7f-\u009f]*",
+    r"[^\x00-\x1f\x7f-\u009f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"[^\x00-\x1f\x7f-\u009f]*$"
+);
+/// "Not only white space" (what `str::trim` removes) as an unanchored regular expression.
+pub const NOT_BLANK_PATTERN: &str =
+    r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
 /// Default upper bound on partitions per topic (the server's is configurable).
 pub const DEFAULT_MAX_PARTITIONS: i64 = 1000;
 
@@ -107,25 +122,26 @@ impl fmt::Display for TopicName {
     }
 }
 
-/// Who a subscription belongs to or who requested a topic: 1–128 printable characters,
-/// surrounding white space removed.
+/// Who a subscription belongs to or who requested a topic: at most 128 characters, none of them
+/// a control character, not only white space; stored with surrounding white space removed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UserId(String);
 
 impl UserId {
-    /// Trims `raw` and checks it, naming `field` (`user_id` or `created_by`) in the error.
+    /// Checks `raw` and trims it, naming `field` (`user_id` or `created_by`) in the error. The
+    /// rules apply to `raw` as sent, so that the OpenAPI document can state them exactly.
     pub fn parse(raw: &str, field: &'static str) -> Result<UserId, FieldError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(FieldError::new(field, "must not be empty"));
         }
-        if trimmed.chars().count() > USER_ID_MAX_LEN {
+        if raw.chars().count() > USER_ID_MAX_LEN {
             return Err(FieldError::new(
                 field,
                 format!("must have at most {USER_ID_MAX_LEN} characters"),
             ));
         }
-        if trimmed.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err(FieldError::new(
                 field,
                 "must not contain control characters",
@@ -173,13 +189,26 @@ pub fn parse_replication_factor(raw: i64, max: i64) -> Result<i32, FieldError> {
     }
 }
 
-/// Checks a description's size (at most 1 KB, any text).
+/// Checks a description's size (at most 1024 characters, any text; stored trimmed).
 pub fn parse_description(raw: &str) -> Result<String, FieldError> {
-    let trimmed = raw.trim();
-    if trimmed.len() > DESCRIPTION_MAX_BYTES {
+    if raw.chars().count() > TEXT_MAX_CHARS {
         Err(FieldError::new(
             "description",
-            format!("must be at most {DESCRIPTION_MAX_BYTES} bytes"),
+            format!("must have at most {TEXT_MAX_CHARS} characters"),
+        ))
+    } else {
+        Ok(raw.trim().to_owned())
+    }
+}
+
+/// Checks an admin's reason for rejecting a topic: 1–1024 characters, not only white space
+/// (stored trimmed).
+pub fn parse_reason(raw: &str) -> Result<String, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() || raw.chars().count() > TEXT_MAX_CHARS {
+        Err(FieldError::new(
+            "reason",
+            format!("give a reason of 1 to {TEXT_MAX_CHARS} characters"),
         ))
     } else {
         Ok(trimmed.to_owned())
@@ -218,9 +247,8 @@ impl EventType {
         }
     }
 
-    /// Reads an explicit choice; an empty string means "no choice".
-    pub fn parse(raw: &str) -> Result<Option<EventType>, FieldError> {
-        let word = raw.trim();
+    /// Reads an explicit choice, exactly as spelled; an empty string means "no choice".
+    pub fn parse(word: &str) -> Result<Option<EventType>, FieldError> {
         if word.is_empty() {
             return Ok(None);
         }
@@ -303,9 +331,22 @@ mod tests {
     }
 
     #[test]
-    fn description_is_bounded_in_bytes() {
-        assert!(parse_description(&"é".repeat(512)).is_ok());
-        assert!(parse_description(&"é".repeat(513)).is_err());
+    fn texts_are_bounded_in_characters() {
+        assert!(parse_description(&"é".repeat(1024)).is_ok());
+        assert!(parse_description(&"é".repeat(1025)).is_err());
+        assert_eq!(parse_reason("  too noisy ").unwrap(), "too noisy");
+        assert!(parse_reason(" \t\n").is_err());
+        assert!(parse_reason(&"x".repeat(1025)).is_err());
+    }
+
+    /// Strings near the rules' edges: names of dots, white space of every kind, controls.
+    fn edgy_text() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "a", "Z", "9", ".", "..", "_", "-", " ", "\t", "\n", "\u{85}", "\u{a0}", "\u{1c}",
+            "\u{2003}", "\u{3000}", "\u{7f}", "\u{9f}", "é", "中", "/", "\u{0}", "\u{200b}",
+            "\u{feff}",
+        ]);
+        prop::collection::vec(pieces, 0..12).prop_map(|v| v.concat())
     }
 
     #[test]
@@ -324,6 +365,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_patterns_say_what_the_parsers_say(raw in prop_oneof![edgy_text(), ".{0,12}"]) {
+            let topic = regex::Regex::new(TOPIC_NAME_PATTERN).unwrap();
+            prop_assert_eq!(topic.is_match(&raw), TopicName::parse(&raw).is_ok());
+            let user = regex::Regex::new(USER_ID_PATTERN).unwrap();
+            prop_assert_eq!(user.is_match(&raw), UserId::parse(&raw, "user_id").is_ok());
+            let not_blank = regex::Regex::new(NOT_BLANK_PATTERN).unwrap();
+            prop_assert_eq!(not_blank.is_match(&raw), parse_reason(&raw).is_ok());
+        }
+
         #[test]
         fn accepted_names_contain_only_legal_characters(raw in ".{0,260}") {
             if let Ok(name) = TopicName::parse(&raw) {

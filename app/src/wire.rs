@@ -89,14 +89,42 @@ pub struct Topic {
 pub struct NewTopicRequest {
     pub name: String,
     pub created_by: String,
-    #[serde(default = "default_partitions")]
+    #[serde(default = "default_partitions", deserialize_with = "integral")]
     pub partitions: i64,
-    #[serde(default = "default_replication_factor")]
+    #[serde(default = "default_replication_factor", deserialize_with = "integral")]
     pub replication_factor: i64,
     #[serde(default)]
     pub description: String,
     #[serde(default)]
     pub event_type: Option<String>,
+}
+
+/// Reads a JSON integer, also when it is written with a zero fraction (`3.0`): JSON Schema's
+/// `integer` includes those, and some clients (Python's `json.dumps(3.0)`) write them so.
+fn integral<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct Integral;
+    impl serde::de::Visitor<'_> for Integral {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+            // The bounds keep the cast exact; anything this large is refused by the rules anyway.
+            if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                Ok(v as i64)
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    deserializer.deserialize_any(Integral)
 }
 
 fn default_partitions() -> i64 {
@@ -330,6 +358,18 @@ mod tests {
         assert_eq!(req.replication_factor, 1);
         assert_eq!(req.description, "");
         assert_eq!(req.event_type, None);
+    }
+
+    #[test]
+    fn counts_may_be_written_with_a_zero_fraction_but_not_with_another() {
+        let parse = |json: &str| serde_json::from_str::<NewTopicRequest>(json);
+        let req = parse(r#"{"name": "t", "created_by": "a", "partitions": 3.0}"#).unwrap();
+        assert_eq!(req.partitions, 3);
+        for bad in ["3.5", "\"3\"", "1e300", "18446744073709551615", "null"] {
+            let json =
+                format!(r#"{{"name": "t", "created_by": "a", "replication_factor": {bad}}}"#);
+            assert!(parse(&json).is_err(), "{bad} was taken");
+        }
     }
 
     #[test]

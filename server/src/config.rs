@@ -131,6 +131,12 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub header_timeout_ms: u64,
 
+    /// Connections served at once, WebSockets included; more wait in the kernel's backlog. Lowered
+    /// to what the open files limit allows.
+    #[arg(long, env = "STREAMHUB_MAX_CONNECTIONS", default_value_t = 25_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections: u64,
+
     /// How long a dashboard admin sign-in lasts, in hours.
     #[arg(long, env = "STREAMHUB_SESSION_HOURS", default_value_t = 8,
           value_parser = clap::value_parser!(u64).range(1..=720))]

@@ -1,6 +1,9 @@
-//! Accepting connections: what `axum::serve` does, plus a bound on how long a client may take to
-//! send its request headers. Without it a client that opens connections and trickles bytes
-//! (slowloris) holds each one forever; with it hyper closes them after the timeout.
+//! Accepting connections: what `axum::serve` does, plus bounds against connection floods. A
+//! client must send its request headers within a timeout, counted from the moment it connects
+//! (hyper's own timer starts at the first byte, so a silent connection is bounded here); without
+//! it, connections that send nothing or trickle bytes (slowloris) would each hold a file
+//! descriptor forever. And at most so many connections are served at once: the rest wait in the
+//! kernel's backlog until a slot frees, instead of the process running out of descriptors.
 
 use axum::{extract::ConnectInfo, Extension, Router};
 use hyper_util::{
@@ -8,8 +11,64 @@ use hyper_util::{
     server::conn::auto::Builder,
     service::TowerToHyperService,
 };
-use std::{future::Future, pin::pin, time::Duration};
-use tokio::{net::TcpListener, sync::watch};
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+use std::{future::Future, pin::pin, sync::Arc, time::Duration};
+use tokio::{
+    net::TcpListener,
+    sync::{watch, Semaphore},
+};
+
+/// Descriptors kept for the process's own use (database, Kafka sockets, files) when the open
+/// files limit bounds the number of connections.
+const RESERVED_DESCRIPTORS: u64 = 512;
+
+/// How many connections one server takes, and how long each may stay silent.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a request's headers, from connecting or from the end
+    /// of its previous request.
+    pub header_timeout: Duration,
+    /// Connections served at once (WebSockets included).
+    pub max_connections: usize,
+}
+
+impl ConnectionLimits {
+    /// `max_connections` lowered, if need be, to what the open files limit allows. Raises the
+    /// soft limit to the hard one first, as servers do: the usual soft limit of 1,024 would
+    /// otherwise cap the relay far below its configured sockets.
+    pub fn fitted_to_open_files(mut self) -> Self {
+        let Ok(limit) = raise_open_files_limit() else {
+            return self;
+        };
+        let room =
+            usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS)).unwrap_or(usize::MAX);
+        if room < self.max_connections {
+            tracing::warn!(
+                configured = self.max_connections,
+                open_files_limit = limit,
+                serving = room.max(1),
+                "the open files limit bounds the connections served at once"
+            );
+            self.max_connections = room.max(1);
+        }
+        self
+    }
+}
+
+/// Sets the soft limit on open files to the hard limit; returns the limit now in force.
+fn raise_open_files_limit() -> Result<u64, rustix::io::Errno> {
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    if current != maximum {
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: maximum,
+                maximum,
+            },
+        )?;
+    }
+    Ok(maximum.unwrap_or(u64::MAX))
+}
 
 /// Serves `router` until `shutdown` resolves, then stops accepting and waits for requests in
 /// flight. Handlers see the peer address as `ConnectInfo<SocketAddr>`, as with
@@ -17,7 +76,7 @@ use tokio::{net::TcpListener, sync::watch};
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    header_timeout: Duration,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -28,7 +87,23 @@ pub async fn serve(
     });
     // Each connection task holds a clone; when all are dropped, every connection is done.
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut saturated = false;
     loop {
+        if slots.available_permits() == 0 && !saturated {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection limit reached: new connections wait"
+            );
+        }
+        saturated = slots.available_permits() == 0;
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // never closed
+            },
+            _ = stop_rx_main.changed() => break,
+        };
         let (stream, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -45,11 +120,21 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
+            let _slot = slot;
+            // `peek` waits for a byte (or the end) without taking it from hyper.
+            if tokio::time::timeout(limits.header_timeout, stream.peek(&mut [0_u8; 1]))
+                .await
+                .is_err()
+            {
+                tracing::debug!(%addr, "closed a connection that sent nothing");
+                drop(done);
+                return;
+            }
             let mut builder = Builder::new(TokioExecutor::new());
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
+                .header_read_timeout(limits.header_timeout);
             builder.http2().enable_connect_protocol();
             let mut connection =
                 pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
@@ -70,4 +155,79 @@ pub async fn serve(
     drop(listener);
     drop(done_tx);
     let _ = done_rx.recv().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::{net::SocketAddr, time::Instant};
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+    };
+
+    const TIMEOUT: Duration = Duration::from_millis(300);
+
+    /// A server answering `GET /` with `ok`, at most `max_connections` at once.
+    async fn spawn(max_connections: usize) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        let limits = ConnectionLimits {
+            header_timeout: TIMEOUT,
+            max_connections,
+        };
+        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        addr
+    }
+
+    /// Reads until the server closes the connection; what it sent.
+    async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+        let mut seen = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut seen))
+            .await
+            .expect("the server closes the connection")
+            .unwrap_or_default();
+        seen
+    }
+
+    async fn get_root(addr: SocketAddr) -> Vec<u8> {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        read_to_close(&mut stream).await
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
+        let addr = spawn(8).await;
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        assert!(read_to_close(&mut silent).await.is_empty());
+        assert!(started.elapsed() >= TIMEOUT - Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+        let addr = spawn(2).await;
+        let _silent = [
+            TcpStream::connect(addr).await.unwrap(),
+            TcpStream::connect(addr).await.unwrap(),
+        ];
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Both slots are held by silent clients: the third is served once the timeout frees one.
+        let started = Instant::now();
+        let answer = get_root(addr).await;
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        assert!(answer.ends_with(b"ok"));
+        let waited = started.elapsed();
+        assert!(waited >= TIMEOUT - Duration::from_millis(100), "{waited:?}");
+        // And with a free slot there is no wait.
+        let started = Instant::now();
+        assert!(get_root(addr).await.starts_with(b"HTTP/1.1 200"));
+        assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
+    }
 }

@@ -150,7 +150,11 @@ pub async fn run(
     crate::listener::serve(
         listener,
         router,
-        Duration::from_millis(config.header_timeout_ms),
+        crate::listener::ConnectionLimits {
+            header_timeout: Duration::from_millis(config.header_timeout_ms),
+            max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        }
+        .fitted_to_open_files(),
         {
             let relay = state.relay.clone();
             async move {

@@ -16,12 +16,21 @@ pub enum ApiError {
     /// One input field is invalid (400, names the field).
     #[error(transparent)]
     InvalidField(#[from] FieldError),
-    /// The body could not be read as the JSON we expect (400/413/415/422, from the extractor).
+    /// The body or the query string could not be read as we expect (400/413/415/422, from the
+    /// extractors `ApiJson` and `ApiQuery`).
     #[error("{message}")]
-    BadBody {
+    BadRequest {
         status: StatusCode,
         error: &'static str,
         message: String,
+    },
+    /// A connection limit is reached: 429 when the caller's own address is at fault, 503 when
+    /// the whole server is.
+    #[error("{message}")]
+    Limit {
+        status: StatusCode,
+        error: &'static str,
+        message: &'static str,
     },
     /// No or wrong credentials (401).
     #[error("{0}")]
@@ -80,7 +89,8 @@ impl ApiError {
                 Some(e.field.to_owned()),
                 None,
             ),
-            ApiError::BadBody { status, error, .. } => (*status, error, None, None),
+            ApiError::BadRequest { status, error, .. } => (*status, error, None, None),
+            ApiError::Limit { status, error, .. } => (*status, error, None, None),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None, None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None, None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None),
@@ -164,7 +174,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = self.body();
-        if status.is_server_error() {
+        // A full relay is counted in /metrics; one line per refused socket would flood the log.
+        if status.is_server_error() && !matches!(self, ApiError::Limit { .. }) {
             tracing::error!(%status, error = %body.error, detail = %self, "request failed");
         }
         (status, Json(body)).into_response()

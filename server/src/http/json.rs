@@ -42,7 +42,7 @@ fn rejection_to_error(rejection: JsonRejection) -> ApiError {
         }
         _ => ("invalid_body", rejection.body_text()),
     };
-    ApiError::BadBody {
+    ApiError::BadRequest {
         status: rejection.status(),
         error,
         message,

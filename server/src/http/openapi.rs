@@ -1,11 +1,29 @@
 //! `GET /api/openapi.json`: the OpenAPI 3 document of the REST API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the wire types' schemas, so it cannot drift from the code.
+//! On top of the generated part it states the input rules exactly (the patterns and bounds of
+//! `app::domain`, this server's own limits), the error answers every operation can give, and
+//! links from a created topic to the operations on it, so that a schema-driven client or fuzzer
+//! (schemathesis, in `.ci/fuzz-api`) knows precisely what is valid.
 
 use super::{session, subscriptions, system, topics};
-use axum::Json;
+use crate::state::AppState;
+use app::domain::{
+    EventType, NOT_BLANK_PATTERN, TEXT_MAX_CHARS, TOPIC_NAME_MAX_LEN, TOPIC_NAME_PATTERN,
+    USER_ID_MAX_LEN, USER_ID_PATTERN,
+};
+use app::wire::{ErrorBody, TopicStatus};
+use axum::{extract::State, Json};
+use serde_json::Value;
 use utoipa::{
-    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
-    Modify, OpenApi,
+    openapi::{
+        self,
+        extensions::Extensions,
+        link::LinkBuilder,
+        schema::Object,
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+        ContentBuilder, Ref, RefOr, ResponseBuilder, Schema,
+    },
+    Modify, OpenApi, ToSchema,
 };
 
 /// The document's root.
@@ -22,7 +40,7 @@ use utoipa::{
         subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe,
         session::current, session::sign_in, session::sign_out,
     ),
-    modifiers(&SecuritySchemes)
+    modifiers(&SecuritySchemes, &InputRules, &CommonErrors, &TopicLinks)
 )]
 pub struct ApiDoc;
 
@@ -43,7 +61,191 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// `GET /api/openapi.json`
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The rules of `app::domain` on the request bodies and query parameters that carry them.
+struct InputRules;
+
+impl Modify for InputRules {
+    fn modify(&self, openapi: &mut openapi::OpenApi) {
+        for (schema, field) in [
+            ("NewTopicRequest", "name"),
+            ("ActivateRequest", "topic_name"),
+            ("SubscriptionRequest", "topic_name"),
+        ] {
+            if let Some(rule) = property(openapi, schema, field) {
+                rule.pattern = Some(TOPIC_NAME_PATTERN.to_owned());
+                rule.min_length = Some(1);
+                rule.max_length = Some(TOPIC_NAME_MAX_LEN);
+            }
+        }
+        for (schema, field) in [
+            ("NewTopicRequest", "created_by"),
+            ("SubscriptionRequest", "user_id"),
+        ] {
+            if let Some(rule) = property(openapi, schema, field) {
+                user_id_rule(rule);
+            }
+        }
+        if let Some(rule) = query_parameter(openapi, "/api/subscriptions", "user_id") {
+            // Empty means "everyone's", as it did in the original.
+            let whole = USER_ID_PATTERN
+                .trim_start_matches('^')
+                .trim_end_matches('$');
+            rule.pattern = Some(format!("^({whole})?$"));
+            rule.max_length = Some(USER_ID_MAX_LEN);
+        }
+        if let Some(rule) = property(openapi, "NewTopicRequest", "description") {
+            rule.max_length = Some(TEXT_MAX_CHARS);
+        }
+        if let Some(rule) = property(openapi, "RejectRequest", "reason") {
+            rule.pattern = Some(NOT_BLANK_PATTERN.to_owned());
+            rule.min_length = Some(1);
+            rule.max_length = Some(TEXT_MAX_CHARS);
+        }
+        if let Some(rule) = property(openapi, "NewTopicRequest", "event_type") {
+            // An empty string or null both mean "guess from the name".
+            let words = EventType::ALL.iter().map(|t| Value::from(t.as_str()));
+            rule.enum_values = Some(words.chain([Value::from(""), Value::Null]).collect());
+        }
+        if let Some(rule) = query_parameter(openapi, "/api/topics", "status") {
+            let words = TopicStatus::ALL.iter().map(|s| Value::from(s.as_str()));
+            rule.enum_values = Some(words.chain([Value::from("")]).collect());
+        }
+    }
+}
+
+fn user_id_rule(rule: &mut Object) {
+    rule.pattern = Some(USER_ID_PATTERN.to_owned());
+    rule.max_length = Some(USER_ID_MAX_LEN);
+}
+
+/// Documents the answers that come from the extractors rather than the handlers: a body that is
+/// not JSON (400), too large (413), not declared as JSON (415) or of the wrong shape (422); a
+/// path or query that does not parse (400); and the database being unavailable (503).
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let reads_only_memory = matches!(
+                path.as_str(),
+                "/api/health" | "/api/topics/rates" | "/api/session"
+            );
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                let mut answers = Vec::new();
+                if operation.request_body.is_some() {
+                    answers.extend([
+                        ("400", "The body is not JSON"),
+                        ("413", "The body is too large"),
+                        ("415", "The body is not declared as JSON"),
+                        ("422", "The body is JSON of the wrong shape"),
+                    ]);
+                }
+                if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    answers.push(("400", "A path or query parameter does not parse"));
+                }
+                if !reads_only_memory {
+                    answers.push(("503", "The database is unavailable"));
+                }
+                for (status, why) in answers {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(why));
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> RefOr<openapi::Response> {
+    let body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+        .build();
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", body)
+        .build()
+        .into()
+}
+
+/// Links from `POST /api/topics` to the operations on the topic it created, so that stateful
+/// clients (and fuzzers) reach real ids instead of guessing.
+struct TopicLinks;
+
+impl Modify for TopicLinks {
+    fn modify(&self, openapi: &mut openapi::OpenApi) {
+        let created = openapi
+            .paths
+            .paths
+            .get_mut("/api/topics")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.responses.responses.get_mut("201"));
+        let Some(RefOr::T(created)) = created else {
+            return;
+        };
+        for operation in ["detail", "approve", "reject", "deactivate", "reactivate"] {
+            // utoipa 5.5 writes `Link::operation_id` as `operation_id`, which readers ignore; the
+            // field goes in through the flattened extensions map under its OpenAPI spelling.
+            let mut fields = Extensions::default();
+            fields.insert("operationId".to_owned(), operation.into());
+            let link = LinkBuilder::new()
+                .parameter("id", "$response.body#/topic_id")
+                .extensions(Some(fields))
+                .build();
+            created.links.insert(operation.to_owned(), link.into());
+        }
+    }
+}
+
+/// The schema of one property of a component schema, to refine it.
+fn property<'a>(
+    openapi: &'a mut openapi::OpenApi,
+    schema: &str,
+    field: &str,
+) -> Option<&'a mut Object> {
+    let components = openapi.components.as_mut()?;
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+        return None;
+    };
+    match object.properties.get_mut(field)? {
+        RefOr::T(Schema::Object(property)) => Some(property),
+        _ => None,
+    }
+}
+
+/// The schema of the query parameter `name` of `GET path`, to refine it.
+fn query_parameter<'a>(
+    openapi: &'a mut openapi::OpenApi,
+    path: &str,
+    name: &str,
+) -> Option<&'a mut Object> {
+    let operation = openapi.paths.paths.get_mut(path)?.get.as_mut()?;
+    let parameter = operation
+        .parameters
+        .as_mut()?
+        .iter_mut()
+        .find(|p| p.name == name)?;
+    match parameter.schema.as_mut()? {
+        RefOr::T(Schema::Object(object)) => Some(object),
+        _ => None,
+    }
+}
+
+/// `GET /api/openapi.json`: the document, with this server's own bounds on partitions and (while
+/// the broker count is known) the replication factor.
+pub async fn document(State(state): State<AppState>) -> Json<openapi::OpenApi> {
+    let mut doc = ApiDoc::openapi();
+    if let Some(rule) = property(&mut doc, "NewTopicRequest", "partitions") {
+        rule.minimum = Some(1.into());
+        rule.maximum = Some((state.limits.max_partitions as isize).into());
+    }
+    if let Some(rule) = property(&mut doc, "NewTopicRequest", "replication_factor") {
+        rule.minimum = Some(1.into());
+        rule.maximum = state.health.broker_count().map(|n| n.max(1).into());
+    }
+    Json(doc)
 }

@@ -1,16 +1,12 @@
 //! `/api/subscriptions`: users follow and unfollow topics, independently of the lifecycle.
 
-use super::{auth::Caller, error::ApiError, json::ApiJson};
+use super::{auth::Caller, error::ApiError, json::ApiJson, query::ApiQuery};
 use crate::{state::AppState, store::Subscribed};
 use app::{
     domain::{TopicName, UserId},
     wire::{ErrorBody, MessageBody, Subscription, SubscriptionRequest},
 };
-use axum::{
-    extract::{Query, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 
 /// `?user_id=` filter.
@@ -19,13 +15,13 @@ pub struct SubscriptionQuery {
     user_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/subscriptions", tag = "subscriptions",
+#[utoipa::path(get, path = "/api/subscriptions", tag = "subscriptions", operation_id = "list_subscriptions",
     params(("user_id" = Option<String>, Query, description = "Only this user's")),
     responses((status = 200, body = Vec<Subscription>), (status = 400, body = ErrorBody)))]
 /// `GET /api/subscriptions[?user_id=…]`
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<SubscriptionQuery>,
+    ApiQuery(query): ApiQuery<SubscriptionQuery>,
 ) -> Result<Json<Vec<Subscription>>, ApiError> {
     let user = match query.user_id.as_deref() {
         None | Some("") => None,

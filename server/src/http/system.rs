@@ -1,12 +1,9 @@
 //! Health, statistics and the audit log: the read-only views of the system as a whole.
 
-use super::{auth::Admin, error::ApiError};
+use super::{auth::Admin, error::ApiError, query::ApiQuery};
 use crate::{state::AppState, store::AuditFilter};
 use app::wire::{AuditEntry, ErrorBody, Health, Stats};
-use axum::{
-    extract::{Query, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use serde::Deserialize;
 
 #[utoipa::path(get, path = "/api/health", tag = "system", responses((status = 200, body = Health)))]
@@ -49,7 +46,7 @@ pub struct AuditQuery {
 pub async fn audit(
     State(state): State<AppState>,
     _admin: Admin,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
     let filter = AuditFilter {

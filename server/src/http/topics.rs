@@ -5,6 +5,7 @@ use super::{
     auth::{Admin, Caller, Producer},
     error::ApiError,
     json::ApiJson,
+    query::ApiQuery,
     read_cache::CachedJson,
 };
 use crate::{
@@ -20,7 +21,7 @@ use app::{
     },
 };
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -33,13 +34,13 @@ pub struct TopicQuery {
     status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/topics", tag = "topics",
+#[utoipa::path(get, path = "/api/topics", tag = "topics", operation_id = "list_topics",
     params(("status" = Option<String>, Query, description = "Only topics with this status")),
     responses((status = 200, body = Vec<Topic>), (status = 400, body = ErrorBody)))]
 /// `GET /api/topics`
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<TopicQuery>,
+    ApiQuery(query): ApiQuery<TopicQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
@@ -69,8 +70,7 @@ pub async fn list(
 
 #[utoipa::path(post, path = "/api/topics", tag = "topics", request_body = NewTopicRequest,
     responses((status = 201, body = TopicCreated), (status = 400, body = ErrorBody),
-        (status = 409, description = "Duplicate name", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, description = "Duplicate name", body = ErrorBody)))]
 /// `POST /api/topics`: a new request, `pending` until an admin decides.
 pub async fn create(
     State(state): State<AppState>,
@@ -199,12 +199,8 @@ pub async fn reject(
     ApiJson(req): ApiJson<RejectRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let id = parse_id(&id)?;
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.len() > domain::DESCRIPTION_MAX_BYTES {
-        return Err(domain::FieldError::new("reason", "give a reason of 1 to 1024 bytes").into());
-    }
     let transition = Transition::Reject {
-        reason: reason.to_owned(),
+        reason: domain::parse_reason(&req.reason)?,
     };
     transition_audited(&state, &admin.actor, TopicKey::Id(id), transition).await?;
     Ok(Json(MessageBody::new("Topic rejected")))

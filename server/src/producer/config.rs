@@ -84,7 +84,7 @@ fn parse_rate(raw: &str) -> Result<(EventType, f64), String> {
     let (word, rate) = raw
         .split_once('=')
         .ok_or_else(|| format!("expected type=rate, got {raw:?}"))?;
-    let event_type = EventType::parse(word)
+    let event_type = EventType::parse(word.trim())
         .map_err(|e| e.message)?
         .ok_or_else(|| "missing event type".to_owned())?;
     let rate: f64 = rate.parse().map_err(|_| format!("bad rate {rate:?}"))?;

@@ -2,11 +2,15 @@
 //! open sockets here), the connection limits and who the client is, then hands the socket to
 //! [`super::socket::serve`].
 
-use super::socket::{serve, Peer};
+use super::{
+    socket::{serve, Peer},
+    Refusal,
+};
 use crate::{
     http::{
         auth::{bearer_token, remote_addr},
         error::ApiError,
+        query::ApiQuery,
     },
     state::AppState,
 };
@@ -14,7 +18,7 @@ use app::domain::UserId;
 use axum::{
     extract::{
         ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
-        Query, Request, State,
+        Request, State,
     },
     http::{header, request::Parts, StatusCode},
     response::Response,
@@ -35,7 +39,7 @@ pub struct StreamQuery {
 /// The upgrade handler.
 pub async fn stream(
     State(state): State<AppState>,
-    Query(query): Query<StreamQuery>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
@@ -58,13 +62,18 @@ pub async fn stream(
     let addr = remote_addr(&parts)
         .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
         .map(|a| a.ip());
-    let Some(slot) = state.relay.admit(addr) else {
-        return Err(ApiError::BadBody {
+    let slot = state.relay.admit(addr).map_err(|refusal| match refusal {
+        Refusal::Full => ApiError::Limit {
             status: StatusCode::SERVICE_UNAVAILABLE,
             error: "too_many_connections",
-            message: "the relay is at its connection limit; try again later".into(),
-        });
-    };
+            message: "the relay is at its connection limit; try again later",
+        },
+        Refusal::TooManyFromAddress => ApiError::Limit {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            error: "too_many_connections_from_address",
+            message: "this address has the most sockets it may open; close one first",
+        },
+    })?;
     let (relay, store) = (state.relay.clone(), state.store.clone());
     let peer = Peer {
         user_id,
@@ -83,7 +92,7 @@ pub async fn stream(
 }
 
 fn upgrade_error(rejection: WebSocketUpgradeRejection) -> ApiError {
-    ApiError::BadBody {
+    ApiError::BadRequest {
         status: rejection.status(),
         error: "websocket_upgrade_required",
         message: format!("{}: connect with a WebSocket client", rejection.body_text()),
@@ -111,7 +120,7 @@ fn check_origin(parts: &Parts, allowed: &[String]) -> Result<(), ApiError> {
     if same_host || allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
         Ok(())
     } else {
-        Err(ApiError::BadBody {
+        Err(ApiError::BadRequest {
             status: StatusCode::FORBIDDEN,
             error: "origin_not_allowed",
             message: format!(

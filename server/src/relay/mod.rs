@@ -92,6 +92,15 @@ struct Inner {
     stats: RelayStats,
 }
 
+/// Why [`Relay::admit`] turned a socket away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The relay serves its maximum of sockets (503: try later).
+    Full,
+    /// This address has its maximum of sockets open (429: close some first).
+    TooManyFromAddress,
+}
+
 /// Holds a connection slot; frees it when dropped.
 pub struct ConnectionSlot {
     relay: Relay,
@@ -189,18 +198,25 @@ impl Relay {
         let _ = self.inner.shutdown.send(true);
     }
 
-    /// Takes a connection slot, or `None` when a limit is reached.
-    pub fn admit(&self, addr: Option<IpAddr>) -> Option<ConnectionSlot> {
+    /// Takes a connection slot, or says which limit is reached.
+    pub fn admit(&self, addr: Option<IpAddr>) -> Result<ConnectionSlot, Refusal> {
         let inner = &self.inner;
         let mut per_addr = inner.per_addr.lock().unwrap_or_else(|p| p.into_inner());
         let total = inner.stats.connections.load(Ordering::Acquire);
         let from_addr = addr.and_then(|a| per_addr.get(&a).copied()).unwrap_or(0);
-        if total >= inner.limits.max_connections || from_addr >= inner.limits.max_per_addr {
+        let refusal = if total >= inner.limits.max_connections {
+            Some(Refusal::Full)
+        } else if from_addr >= inner.limits.max_per_addr {
+            Some(Refusal::TooManyFromAddress)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
             inner
                 .stats
                 .refused_connections
                 .fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Err(refusal);
         }
         if let Some(addr) = addr {
             *per_addr.entry(addr).or_default() += 1;
@@ -210,7 +226,7 @@ impl Relay {
             .stats
             .connections_total
             .fetch_add(1, Ordering::Relaxed);
-        Some(ConnectionSlot {
+        Ok(ConnectionSlot {
             relay: self.clone(),
             addr,
         })
@@ -260,5 +276,43 @@ impl Relay {
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KafkaArgs;
+
+    #[test]
+    fn sockets_are_refused_per_address_first_and_in_all_last_and_slots_come_back() {
+        let limits = RelayLimits {
+            max_connections: 3,
+            max_per_addr: 2,
+            ..RelayLimits::default()
+        };
+        let relay = Relay::new(KafkaArgs::for_bootstrap("127.0.0.1:9"), limits);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let first = relay.admit(Some(a)).unwrap();
+        let _second = relay.admit(Some(a)).unwrap();
+        assert_eq!(
+            relay.admit(Some(a)).err(),
+            Some(Refusal::TooManyFromAddress)
+        );
+        let _third = relay.admit(Some(b)).unwrap();
+        assert_eq!(relay.admit(Some(b)).err(), Some(Refusal::Full));
+        drop(first);
+        assert!(
+            relay.admit(Some(a)).is_ok(),
+            "a closed socket frees its slots"
+        );
+        assert_eq!(
+            relay
+                .inner
+                .stats
+                .refused_connections
+                .load(Ordering::Relaxed),
+            2
+        );
     }
 }

@@ -1,0 +1,329 @@
+//! The soak's clients (issue 9; run by `.ci/soak`, which starts the broker, the server and the
+//! producer daemon first). `SOAK_CLIENTS` WebSocket clients stream one active topic from
+//! `latest` and keep coming and going: each stays 5–30 s, leaves with a close frame and comes
+//! back. Half follow a user's subscriptions (`?user_id=`), half are admins that subscribe with a
+//! control frame. Every `SOAK_WINDOW` seconds one line reports the records delivered, the
+//! produce-to-client latency (p50, p99, max, from each record's Kafka timestamp), the sockets
+//! opened, and the server's resident memory and open descriptors.
+//!
+//! A record is lost when a client's first record of a partition is not the `next_offsets` its
+//! `subscribed` frame announced, or when offsets skip within a connection. The run fails on any
+//! loss or `lagged` frame, on memory or descriptors that grow (last window against the first
+//! after warm-up), or on a p99 that drifts (a window's p99 above 3× the median window's + 25 ms).
+//!
+//! Environment: `SOAK_ADDR` (host:port), `SOAK_ADMIN_TOKEN`, `SOAK_USER` (already subscribed to
+//! the topic), `SOAK_TOPIC`, `SOAK_SERVER_PID`, `SOAK_SECONDS` (60), `SOAK_CLIENTS` (200),
+//! `SOAK_WINDOW` (10).
+
+use anyhow::{bail, Context, Result};
+use app::stream::{ClientFrame, ServerFrame, StartPosition};
+use futures::{SinkExt, StreamExt};
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+/// What every client adds to; the reporter drains the latencies once per window.
+#[derive(Default)]
+struct Tally {
+    latencies_ms: Mutex<Vec<u64>>,
+    records: AtomicU64,
+    connects: AtomicU64,
+    connect_errors: AtomicU64,
+    lost: AtomicU64,
+    lagged: AtomicU64,
+    duplicated: AtomicU64,
+}
+
+struct Settings {
+    addr: String,
+    admin_token: String,
+    user: String,
+    topic: String,
+}
+
+fn env(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set"))
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// `VmRSS` in KiB and the number of open descriptors of `pid`.
+fn rss_and_fds(pid: u32) -> (u64, usize) {
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (rss, fds)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    sorted
+        .get(((sorted.len().saturating_sub(1)) as f64 * p) as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// One connection: streams until `stay` is over, checking offsets as they come.
+async fn session(
+    settings: &Settings,
+    tally: &Tally,
+    follow_user: bool,
+    stay: Duration,
+) -> Result<()> {
+    let url = if follow_user {
+        format!(
+            "ws://{}/api/stream?user_id={}",
+            settings.addr, settings.user
+        )
+    } else {
+        format!("ws://{}/api/stream", settings.addr)
+    };
+    let mut request = url.into_client_request()?;
+    if !follow_user {
+        let bearer = format!("Bearer {}", settings.admin_token);
+        request
+            .headers_mut()
+            .insert("authorization", bearer.parse()?);
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    tally.connects.fetch_add(1, Ordering::Relaxed);
+    if !follow_user {
+        let subscribe = ClientFrame::Subscribe {
+            topics: vec![settings.topic.clone()],
+            from: StartPosition::Latest,
+        };
+        socket
+            .send(Message::Text(serde_json::to_string(&subscribe)?.into()))
+            .await?;
+    }
+    // Partition → the offset the next record must have.
+    let mut expected: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + stay;
+    loop {
+        let message = tokio::select! {
+            message = socket.next() => message,
+            _ = tokio::time::sleep_until(deadline) => break,
+        };
+        let Some(message) = message else {
+            bail!("the server closed the socket");
+        };
+        let Message::Text(text) = message? else {
+            continue;
+        };
+        match serde_json::from_str::<ServerFrame>(&text)? {
+            ServerFrame::Subscribed { next_offsets, .. } => expected = next_offsets,
+            ServerFrame::Records { records } => {
+                let now = now_ms();
+                let mut latencies = Vec::with_capacity(records.len());
+                for record in records {
+                    let next = expected.entry(record.partition).or_insert(record.offset);
+                    if record.offset > *next {
+                        tally
+                            .lost
+                            .fetch_add((record.offset - *next) as u64, Ordering::Relaxed);
+                    } else if record.offset < *next {
+                        tally.duplicated.fetch_add(1, Ordering::Relaxed);
+                    }
+                    *next = record.offset + 1;
+                    if let Some(at) = record.timestamp {
+                        latencies.push((now - at).max(0) as u64);
+                    }
+                }
+                tally
+                    .records
+                    .fetch_add(latencies.len() as u64, Ordering::Relaxed);
+                tally
+                    .latencies_ms
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(latencies);
+            }
+            ServerFrame::Lagged { skipped, .. } => {
+                tally.lagged.fetch_add(skipped, Ordering::Relaxed);
+            }
+            ServerFrame::Error { error, message } => bail!("error frame: {error}: {message}"),
+            _ => {}
+        }
+    }
+    socket.close(None).await.ok();
+    Ok(())
+}
+
+/// One client slot: connects, stays a while, leaves, comes back, until the run ends.
+async fn client(settings: Arc<Settings>, tally: Arc<Tally>, index: usize, until: Instant) {
+    let mut rng = SmallRng::seed_from_u64(index as u64);
+    // Spread the first connections over the first seconds.
+    tokio::time::sleep(Duration::from_millis(rng.random_range(0..2_000))).await;
+    while Instant::now() < until {
+        let stay = Duration::from_millis(rng.random_range(5_000..30_000))
+            .min(until.saturating_duration_since(Instant::now()));
+        if let Err(e) = session(&settings, &tally, index.is_multiple_of(2), stay).await {
+            tally.connect_errors.fetch_add(1, Ordering::Relaxed);
+            eprintln!("client {index}: {e:#}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1_000))).await;
+    }
+}
+
+/// One report line.
+struct Window {
+    records: u64,
+    p50: u64,
+    p99: u64,
+    max: u64,
+    rss_kb: u64,
+    fds: usize,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let settings = Arc::new(Settings {
+        addr: env("SOAK_ADDR")?,
+        admin_token: env("SOAK_ADMIN_TOKEN")?,
+        user: env("SOAK_USER")?,
+        topic: env("SOAK_TOPIC")?,
+    });
+    let pid: u32 = env("SOAK_SERVER_PID")?.parse()?;
+    let seconds = env_or("SOAK_SECONDS", 60);
+    let clients = env_or("SOAK_CLIENTS", 200) as usize;
+    let window = Duration::from_secs(env_or("SOAK_WINDOW", 10).max(1));
+    let tally = Arc::new(Tally::default());
+    let (_, fds_before) = rss_and_fds(pid);
+    let started = Instant::now();
+    let until = started + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| tokio::spawn(client(settings.clone(), tally.clone(), i, until)))
+        .collect();
+
+    println!(
+        "soak: {clients} clients coming and going for {seconds} s on {}",
+        settings.topic
+    );
+    println!(
+        "{:>6} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6}",
+        "t (s)", "records", "p50 ms", "p99 ms", "max ms", "connects", "RSS MiB", "fds"
+    );
+    let mut windows = Vec::new();
+    let (mut records_before, mut connects_before) = (0, 0);
+    while Instant::now() + window / 2 < until {
+        tokio::time::sleep(window.min(until.saturating_duration_since(Instant::now()))).await;
+        let mut latencies =
+            std::mem::take(&mut *tally.latencies_ms.lock().unwrap_or_else(|p| p.into_inner()));
+        latencies.sort_unstable();
+        let (rss_kb, fds) = rss_and_fds(pid);
+        let records = tally.records.load(Ordering::Relaxed);
+        let connects = tally.connects.load(Ordering::Relaxed);
+        let w = Window {
+            records: records - records_before,
+            p50: percentile(&latencies, 0.50),
+            p99: percentile(&latencies, 0.99),
+            max: latencies.last().copied().unwrap_or(0),
+            rss_kb,
+            fds,
+        };
+        println!(
+            "{:>6} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9.1} {:>6}",
+            started.elapsed().as_secs(),
+            w.records,
+            w.p50,
+            w.p99,
+            w.max,
+            connects - connects_before,
+            w.rss_kb as f64 / 1024.0,
+            w.fds
+        );
+        (records_before, connects_before) = (records, connects);
+        windows.push(w);
+    }
+    for task in tasks {
+        task.await.ok();
+    }
+    // The relay stops a topic's Kafka reader within seconds of its last socket leaving.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (rss_end, fds_end) = rss_and_fds(pid);
+    verdict(&tally, &windows, rss_end, (fds_before, fds_end))
+}
+
+/// Prints the totals and fails on loss, growth or drift.
+fn verdict(
+    tally: &Tally,
+    windows: &[Window],
+    rss_end: u64,
+    (fds_before, fds_end): (usize, usize),
+) -> Result<()> {
+    let lost = tally.lost.load(Ordering::Relaxed);
+    let lagged = tally.lagged.load(Ordering::Relaxed);
+    let duplicated = tally.duplicated.load(Ordering::Relaxed);
+    let errors = tally.connect_errors.load(Ordering::Relaxed);
+    println!(
+        "totals: {} records delivered over {} connections; lost {lost}, duplicated {duplicated}, \
+         skipped by lag {lagged}, failed sessions {errors}; after the clients left: RSS {:.1} MiB, {fds_end} fds",
+        tally.records.load(Ordering::Relaxed),
+        tally.connects.load(Ordering::Relaxed),
+        rss_end as f64 / 1024.0,
+    );
+    let mut problems = Vec::new();
+    if lost + lagged + duplicated + errors > 0 {
+        problems.push("records lost, skipped or repeated, or sessions failed".to_owned());
+    }
+    // The first window is warm-up (the sockets are still arriving).
+    if let (Some(first), Some(last)) = (windows.get(1), windows.last()) {
+        if last.rss_kb > first.rss_kb + first.rss_kb / 5 + 5 * 1024 {
+            problems.push(format!(
+                "memory grew: {} → {} KiB",
+                first.rss_kb, last.rss_kb
+            ));
+        }
+        if last.fds > first.fds + 30 {
+            problems.push(format!("descriptors grew: {} → {}", first.fds, last.fds));
+        }
+    }
+    let mut p99s: Vec<u64> = windows.iter().skip(1).map(|w| w.p99).collect();
+    p99s.sort_unstable();
+    let median = percentile(&p99s, 0.5);
+    if let Some(worst) = p99s.last().filter(|worst| **worst > 3 * median + 25) {
+        problems.push(format!(
+            "p99 drifted: a window at {worst} ms, median {median} ms"
+        ));
+    }
+    // Every socket closed: the server is back to the descriptors it had before the clients.
+    if fds_end > fds_before + 10 {
+        problems.push(format!(
+            "descriptors not released: {fds_before} before, {fds_end} after"
+        ));
+    }
+    if windows.iter().skip(1).any(|w| w.records == 0) {
+        problems.push("a window delivered nothing".to_owned());
+    }
+    if problems.is_empty() {
+        println!("soak: passed");
+        Ok(())
+    } else {
+        bail!("soak failed: {}", problems.join("; "))
+    }
+}
