@@ -43,8 +43,12 @@ test-e2e: build ## Only the browser tests
 test-hosts: build ## Broker, dashboard, producer, consumer, viewer on five network namespaces (root)
 	.ci/hosts
 
-reliability: build ## Fault injection: broker and server killed mid-stream; sent/acked/delivered/lost table
-	.ci/reliability
+reliability: build ## Issue 9's whole suite: faults (table), multi-host, hostile input, soak
+	@source .ci/lib.sh && \
+	  phase "fault injection" .ci/reliability && \
+	  phase "multi-host" .ci/hosts && \
+	  phase "hostile input" .ci/fuzz-api && \
+	  phase "soak" .ci/soak
 
 fuzz-api: build ## Hostile input: schemathesis over the OpenAPI document, connection flood, secrets
 	.ci/fuzz-api

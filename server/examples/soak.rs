@@ -4,21 +4,29 @@
 //! back. Half follow a user's subscriptions (`?user_id=`), half are admins that subscribe with a
 //! control frame. Every `SOAK_WINDOW` seconds one line reports the records delivered, the
 //! produce-to-client latency (p50, p99, max, from each record's Kafka timestamp), the sockets
-//! opened, and the server's resident memory and open descriptors.
+//! opened, and the server's resident memory and open descriptors. Beside them, a bare rdkafka
+//! consumer reads the same topic straight from the broker with the relay's fetch wait: its
+//! latency is the broker's share, so that the relay's own share can be told apart (tansu's
+//! grows as its storage does).
 //!
 //! A record is lost when a client's first record of a partition is not the `next_offsets` its
 //! `subscribed` frame announced, or when offsets skip within a connection. The run fails on any
 //! loss or `lagged` frame, on memory or descriptors that grow (last window against the first
-//! after warm-up), or on a p99 that drifts (a window's p99 above 3× the median window's + 25 ms).
+//! after warm-up), or on a relay share of the p99 (relay p99 − broker p99) that drifts: a
+//! window's above 3× the median window's + 25 ms.
 //!
-//! Environment: `SOAK_ADDR` (host:port), `SOAK_ADMIN_TOKEN`, `SOAK_USER` (already subscribed to
-//! the topic), `SOAK_TOPIC`, `SOAK_SERVER_PID`, `SOAK_SECONDS` (60), `SOAK_CLIENTS` (200),
-//! `SOAK_WINDOW` (10).
+//! Environment: `SOAK_ADDR` (host:port), `SOAK_BOOTSTRAP`, `SOAK_ADMIN_TOKEN`, `SOAK_USER`
+//! (already subscribed to the topic), `SOAK_TOPIC`, `SOAK_SERVER_PID`, `SOAK_SECONDS` (60),
+//! `SOAK_CLIENTS` (200), `SOAK_WINDOW` (10), `STREAMHUB_RELAY_FETCH_WAIT_MS` (10, as the server).
 
 use anyhow::{bail, Context, Result};
 use app::stream::{ClientFrame, ServerFrame, StartPosition};
 use futures::{SinkExt, StreamExt};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    Message as _, Offset, TopicPartitionList,
+};
 use std::{
     collections::BTreeMap,
     sync::{
@@ -29,10 +37,16 @@ use std::{
 };
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
+/// Descriptors the server may hold beyond its count before the clients (log files rotated, a
+/// pooled database connection opened meanwhile).
+const FDS_SLACK: usize = 10;
+
 /// What every client adds to; the reporter drains the latencies once per window.
 #[derive(Default)]
 struct Tally {
     latencies_ms: Mutex<Vec<u64>>,
+    /// The bare consumer's, for the broker's share.
+    broker_latencies_ms: Mutex<Vec<u64>>,
     records: AtomicU64,
     connects: AtomicU64,
     connect_errors: AtomicU64,
@@ -156,11 +170,7 @@ async fn session(
                 tally
                     .records
                     .fetch_add(latencies.len() as u64, Ordering::Relaxed);
-                tally
-                    .latencies_ms
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend(latencies);
+                lock(&tally.latencies_ms).extend(latencies);
             }
             ServerFrame::Lagged { skipped, .. } => {
                 tally.lagged.fetch_add(skipped, Ordering::Relaxed);
@@ -171,6 +181,41 @@ async fn session(
     }
     socket.close(None).await.ok();
     Ok(())
+}
+
+/// Reads the topic straight from the broker until `until`, as the relay's feed does (assigned
+/// at the end of every partition, the same fetch wait), noting each record's latency.
+fn bare_consumer(bootstrap: &str, topic: &str, tally: &Tally, until: Instant) -> Result<()> {
+    let fetch_wait = env_or("STREAMHUB_RELAY_FETCH_WAIT_MS", 10);
+    let consumer: BaseConsumer =
+        streamhub::kafka::client_config(&streamhub::config::KafkaArgs::for_bootstrap(bootstrap))
+            .set("group.id", "soak-baseline")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", fetch_wait.to_string())
+            .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment.add_partition_offset(topic, p, Offset::End)?;
+    }
+    consumer.assign(&assignment)?;
+    while Instant::now() < until {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            if let Some(at) = message.timestamp().to_millis() {
+                let latency = (now_ms() - at).max(0) as u64;
+                lock(&tally.broker_latencies_ms).push(latency);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One client slot: connects, stays a while, leaves, comes back, until the run ends.
@@ -196,12 +241,15 @@ struct Window {
     p50: u64,
     p99: u64,
     max: u64,
+    broker_p50: u64,
+    broker_p99: u64,
     rss_kb: u64,
     fds: usize,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    let bootstrap = env("SOAK_BOOTSTRAP")?;
     let settings = Arc::new(Settings {
         addr: env("SOAK_ADDR")?,
         admin_token: env("SOAK_ADMIN_TOKEN")?,
@@ -216,6 +264,10 @@ async fn main() -> Result<()> {
     let (_, fds_before) = rss_and_fds(pid);
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
+    let baseline = {
+        let (tally, topic) = (tally.clone(), settings.topic.clone());
+        std::thread::spawn(move || bare_consumer(&bootstrap, &topic, &tally, until))
+    };
     let tasks: Vec<_> = (0..clients)
         .map(|i| tokio::spawn(client(settings.clone(), tally.clone(), i, until)))
         .collect();
@@ -225,16 +277,26 @@ async fn main() -> Result<()> {
         settings.topic
     );
     println!(
-        "{:>6} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6}",
-        "t (s)", "records", "p50 ms", "p99 ms", "max ms", "connects", "RSS MiB", "fds"
+        "{:>6} {:>9} {:>8} {:>8} {:>8} {:>11} {:>11} {:>9} {:>9} {:>6}",
+        "t (s)",
+        "records",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "broker p50",
+        "broker p99",
+        "connects",
+        "RSS MiB",
+        "fds"
     );
     let mut windows = Vec::new();
     let (mut records_before, mut connects_before) = (0, 0);
     while Instant::now() + window / 2 < until {
         tokio::time::sleep(window.min(until.saturating_duration_since(Instant::now()))).await;
-        let mut latencies =
-            std::mem::take(&mut *tally.latencies_ms.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut latencies = std::mem::take(&mut *lock(&tally.latencies_ms));
         latencies.sort_unstable();
+        let mut broker = std::mem::take(&mut *lock(&tally.broker_latencies_ms));
+        broker.sort_unstable();
         let (rss_kb, fds) = rss_and_fds(pid);
         let records = tally.records.load(Ordering::Relaxed);
         let connects = tally.connects.load(Ordering::Relaxed);
@@ -243,16 +305,20 @@ async fn main() -> Result<()> {
             p50: percentile(&latencies, 0.50),
             p99: percentile(&latencies, 0.99),
             max: latencies.last().copied().unwrap_or(0),
+            broker_p50: percentile(&broker, 0.50),
+            broker_p99: percentile(&broker, 0.99),
             rss_kb,
             fds,
         };
         println!(
-            "{:>6} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9.1} {:>6}",
+            "{:>6} {:>9} {:>8} {:>8} {:>8} {:>11} {:>11} {:>9} {:>9.1} {:>6}",
             started.elapsed().as_secs(),
             w.records,
             w.p50,
             w.p99,
             w.max,
+            w.broker_p50,
+            w.broker_p99,
             connects - connects_before,
             w.rss_kb as f64 / 1024.0,
             w.fds
@@ -263,9 +329,20 @@ async fn main() -> Result<()> {
     for task in tasks {
         task.await.ok();
     }
-    // The relay stops a topic's Kafka reader within seconds of its last socket leaving.
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let (rss_end, fds_end) = rss_and_fds(pid);
+    if let Ok(Err(e)) = baseline.join() {
+        eprintln!("the bare consumer failed: {e:#}");
+    }
+    // The relay stops a topic's Kafka reader within seconds of its last socket leaving, and
+    // closing sockets take a moment: wait up to 30 s for the descriptors to come back.
+    let mut end = rss_and_fds(pid);
+    for _ in 0..30 {
+        if end.1 <= fds_before + FDS_SLACK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        end = rss_and_fds(pid);
+    }
+    let (rss_end, fds_end) = end;
     verdict(&tally, &windows, rss_end, (fds_before, fds_end))
 }
 
@@ -312,7 +389,7 @@ fn verdict(
         ));
     }
     // Every socket closed: the server is back to the descriptors it had before the clients.
-    if fds_end > fds_before + 10 {
+    if fds_end > fds_before + FDS_SLACK {
         problems.push(format!(
             "descriptors not released: {fds_before} before, {fds_end} after"
         ));

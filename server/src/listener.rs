@@ -43,7 +43,7 @@ impl ConnectionLimits {
         let room =
             usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS)).unwrap_or(usize::MAX);
         if room < self.max_connections {
-            tracing::warn!(
+            tracing::info!(
                 configured = self.max_connections,
                 open_files_limit = limit,
                 serving = room.max(1),

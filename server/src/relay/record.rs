@@ -1,16 +1,28 @@
 //! Turning a Kafka message into the protocol's record, serialised once: the live feed encodes
-//! each record a single time and every socket that wants it copies the bytes into its frames.
+//! each record a single time, as a `records` frame of its own. A socket that sends one record
+//! sends that very frame (a reference count, no copy); one that sends several copies their JSON
+//! out of their frames into one.
 
 use app::stream::StreamRecord;
+use axum::extract::ws::Utf8Bytes;
 use rdkafka::message::{Headers, Message};
 use std::collections::BTreeMap;
 
-/// A record ready to be sent: where it sits in its partition and its JSON text.
+/// A record ready to be sent: where it sits in its partition, and a `records` frame holding it
+/// alone.
 #[derive(Debug)]
 pub struct EncodedRecord {
     pub partition: i32,
     pub offset: i64,
-    pub json: Box<str>,
+    pub frame: Utf8Bytes,
+}
+
+impl EncodedRecord {
+    /// The record's own JSON, inside its frame.
+    pub fn json(&self) -> &str {
+        let frame = self.frame.as_str();
+        &frame[FRAME_START.len()..frame.len() - FRAME_END.len()]
+    }
 }
 
 /// The protocol record of a Kafka message: the value as JSON when the payload parses as JSON,
@@ -60,22 +72,23 @@ pub fn encode<M: Message>(message: &M) -> EncodedRecord {
         partition: record.partition,
         offset: record.offset,
         // A struct of strings, numbers and JSON values always serialises.
-        json: serde_json::to_string(&record)
-            .unwrap_or_default()
-            .into_boxed_str(),
+        frame: records_frame([serde_json::to_string(&record).unwrap_or_default().as_str()]).into(),
     }
 }
 
+const FRAME_START: &str = r#"{"type":"records","records":["#;
+const FRAME_END: &str = "]}";
+
 /// Builds a `records` frame from encoded records without re-serialising them.
 pub fn records_frame<'a>(records: impl IntoIterator<Item = &'a str>) -> String {
-    let mut frame = String::from(r#"{"type":"records","records":["#);
+    let mut frame = String::from(FRAME_START);
     for (i, json) in records.into_iter().enumerate() {
         if i > 0 {
             frame.push(',');
         }
         frame.push_str(json);
     }
-    frame.push_str("]}");
+    frame.push_str(FRAME_END);
     frame
 }
 
@@ -150,8 +163,8 @@ mod tests {
                 None,
             );
             let encoded = encode(&message);
-            let frame = records_frame([&*encoded.json]);
-            let ServerFrame::Records { records } = serde_json::from_str::<ServerFrame>(&frame).unwrap() else {
+            let frame = encoded.frame.as_str();
+            let ServerFrame::Records { records } = serde_json::from_str::<ServerFrame>(frame).unwrap() else {
                 panic!("not a records frame");
             };
             let record = &records[0];
@@ -164,6 +177,26 @@ mod tests {
                 other => prop_assert!(false, "unknown encoding {}", other),
             }
         }
+    }
+
+    #[test]
+    fn a_record_is_its_own_frame_and_its_json_is_found_in_it() {
+        let message = rdkafka::message::OwnedMessage::new(
+            Some(br#"{"n":1}"#.to_vec()),
+            None,
+            "t".into(),
+            rdkafka::Timestamp::CreateTime(5),
+            0,
+            3,
+            None,
+        );
+        let record = encode(&message);
+        assert_eq!(record.frame.as_str(), records_frame([record.json()]));
+        let parsed: StreamRecord = serde_json::from_str(record.json()).unwrap();
+        assert_eq!(
+            (parsed.offset, parsed.value),
+            (3, Some(serde_json::json!({"n": 1})))
+        );
     }
 
     #[test]

@@ -39,6 +39,9 @@ const OUT_QUEUE: usize = 16;
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// A client that sends nothing (not even a pong) for this long is gone.
 const SILENCE_LIMIT: Duration = Duration::from_secs(75);
+/// A frame the client has not taken in this long (it stopped reading; its TCP window stays
+/// shut) ends the socket: lagging covers a slow reader, this one that has stopped.
+const WRITE_LIMIT: Duration = Duration::from_secs(30);
 /// Control frames: a burst of this many, refilled at this rate per second.
 const CONTROL_BURST: f64 = 20.0;
 const CONTROL_RATE: f64 = 5.0;
@@ -69,16 +72,22 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
                 },
                 _ = ping.tick() => Message::Ping(Default::default()),
                 _ = shutdown.changed() => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame {
+                    let close = sink.send(Message::Close(Some(CloseFrame {
                         code: 1001,
                         reason: Utf8Bytes::from_static("server shutting down"),
-                    }))).await;
+                    })));
+                    let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
                     break;
                 }
             };
             let closing = matches!(message, Message::Close(_));
-            if sink.send(message).await.is_err() || closing {
-                break;
+            match tokio::time::timeout(WRITE_LIMIT, sink.send(message)).await {
+                Ok(Ok(())) if !closing => {}
+                Ok(_) => break,
+                Err(_) => {
+                    tracing::info!("relay socket stopped reading; closing it");
+                    break;
+                }
             }
             stats_relay
                 .stats()
@@ -399,18 +408,23 @@ struct Forward {
     out: mpsc::Sender<Message>,
 }
 
-/// Sends one `records` frame; `false` when the socket is gone.
+/// Sends one `records` frame; `false` when the socket is gone. A lone record goes out as the
+/// frame the feed built for it, shared by every socket (the usual case at modest rates: each
+/// wake-up finds one record); several are framed together here.
 async fn send_records<'a>(
     f: &Forward,
-    records: impl ExactSizeIterator<Item = &'a EncodedRecord>,
+    mut records: impl ExactSizeIterator<Item = &'a EncodedRecord>,
 ) -> bool {
     let count = records.len() as u64;
-    let frame = records_frame(records.map(|r| &*r.json));
+    let frame: Utf8Bytes = match (count, records.next()) {
+        (1, Some(only)) => only.frame.clone(),
+        (_, first) => records_frame(first.into_iter().chain(records).map(|r| r.json())).into(),
+    };
     f.relay
         .stats()
         .records_sent
         .fetch_add(count, Ordering::Relaxed);
-    f.out.send(Message::Text(frame.into())).await.is_ok()
+    f.out.send(Message::Text(frame)).await.is_ok()
 }
 
 /// Replays, then forwards live records in batches until the feed ends or the task is aborted.
@@ -449,11 +463,11 @@ async fn forward(mut f: Forward) {
             Err(RecvError::Lagged(n)) => skipped += n,
             Err(RecvError::Closed) => ended = true,
         }
-        let mut bytes = batch.first().map_or(0, |r| r.json.len());
+        let mut bytes = batch.first().map_or(0, |r| r.frame.len());
         while !ended && batch.len() < MAX_BATCH && bytes < MAX_FRAME_BYTES {
             match f.receiver.try_recv() {
                 Ok(record) => {
-                    bytes += record.json.len();
+                    bytes += record.frame.len();
                     batch.push(record);
                 }
                 Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => skipped += n,
