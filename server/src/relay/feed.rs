@@ -89,15 +89,21 @@ fn partition_count<C: rdkafka::consumer::ConsumerContext>(
     Ok(count)
 }
 
+/// A client for offset queries (watermarks), meant to be kept: creating one costs threads, a
+/// broker connection and a metadata round trip.
+pub fn offsets_client(kafka: &KafkaArgs) -> Result<BaseConsumer, FeedError> {
+    Ok(consumer_config(kafka, 100).create()?)
+}
+
 /// Low and high watermarks of every partition (blocking).
 pub fn watermarks(
+    client: &BaseConsumer,
     kafka: &KafkaArgs,
     topic: &str,
     partitions: i32,
 ) -> Result<BTreeMap<i32, (i64, i64)>, FeedError> {
-    let consumer: BaseConsumer = consumer_config(kafka, 100).create()?;
     (0..partitions)
-        .map(|p| Ok((p, consumer.fetch_watermarks(topic, p, kafka.timeout())?)))
+        .map(|p| Ok((p, client.fetch_watermarks(topic, p, kafka.timeout())?)))
         .collect()
 }
 

@@ -18,8 +18,9 @@ pub use endpoint::stream;
 
 use crate::config::KafkaArgs;
 use feed::{FeedError, FeedHandle};
+use rdkafka::consumer::BaseConsumer;
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fmt::Write,
     net::IpAddr,
     sync::{
@@ -90,6 +91,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     per_addr: Mutex<HashMap<IpAddr, usize>>,
     stats: RelayStats,
+    /// Answers every subscription's watermark query; made on first use, then kept.
+    offsets: Mutex<Option<Arc<BaseConsumer>>>,
 }
 
 /// Why [`Relay::admit`] turned a socket away.
@@ -137,6 +140,7 @@ impl Relay {
                 shutdown,
                 per_addr: Mutex::new(HashMap::new()),
                 stats: RelayStats::default(),
+                offsets: Mutex::new(None),
             }),
         }
     }
@@ -153,6 +157,28 @@ impl Relay {
 
     pub(crate) fn kafka(&self) -> &KafkaArgs {
         &self.inner.kafka
+    }
+
+    /// Low and high watermarks of every partition of `topic` (blocking), through one client
+    /// kept for all subscriptions: a client per subscription cost a broker connection and a
+    /// metadata round trip each, and under churn wore the broker down (see RELIABILITY.md, soak).
+    pub(crate) fn watermarks(
+        &self,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<BTreeMap<i32, (i64, i64)>, FeedError> {
+        let client = {
+            let mut slot = self.inner.offsets.lock().unwrap_or_else(|p| p.into_inner());
+            match &*slot {
+                Some(client) => client.clone(),
+                None => {
+                    let client = Arc::new(feed::offsets_client(&self.inner.kafka)?);
+                    *slot = Some(client.clone());
+                    client
+                }
+            }
+        };
+        feed::watermarks(&client, &self.inner.kafka, topic, partitions)
     }
 
     /// The live feed of `topic`, started if nobody streams it yet.

@@ -4,7 +4,7 @@
 //! the client is told how many records it skipped — nobody else waits.
 
 use super::{
-    feed::{watermarks, LiveRecord},
+    feed::LiveRecord,
     record::{records_frame, EncodedRecord},
     replay::replay,
     ConnectionSlot, Relay,
@@ -310,10 +310,10 @@ impl Connection {
         // Receive first, then read where the log ends: every record at or past that point
         // arrives through the receiver, everything before it comes from the replay.
         let receiver = feed.subscribe();
-        let kafka = self.relay.kafka().clone();
+        let relay = self.relay.clone();
         let (topic_name, partitions) = (name.to_string(), feed.partitions);
         let marks =
-            tokio::task::spawn_blocking(move || watermarks(&kafka, &topic_name, partitions)).await;
+            tokio::task::spawn_blocking(move || relay.watermarks(&topic_name, partitions)).await;
         let marks = match marks {
             Ok(Ok(marks)) => marks,
             Ok(Err(e)) => return self.error("broker_unavailable", &e.to_string()).await,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::{
     collections::{BTreeMap, VecDeque},
-    sync::Arc,
+    sync::{Arc, OnceLock},
 };
 
 /// Rows kept on screen; older ones are dropped as new ones arrive.
@@ -31,8 +31,33 @@ pub struct Row {
     pub record: Arc<ViewRecord>,
     /// The value as compact JSON (or the text), for the one-line view.
     pub text: Arc<str>,
-    /// Key and text in lower case, computed once, for the text filter.
-    pub search: Arc<str>,
+    /// Key and text in lower case, for the text filter: made on the row's first search, since
+    /// most rows are never searched and lower-casing every arrival cost more than parsing it.
+    search: Arc<OnceLock<Box<str>>>,
+}
+
+impl Row {
+    /// The `seq`-th arrival, showing `text`.
+    pub fn new(seq: u64, record: ViewRecord, text: String) -> Self {
+        Self {
+            seq,
+            record: Arc::new(record),
+            text: text.into(),
+            search: Arc::default(),
+        }
+    }
+
+    /// Whether the key or the value contains `needle`, which is in lower case.
+    pub fn matches(&self, needle: &str) -> bool {
+        needle.is_empty()
+            || self
+                .search
+                .get_or_init(|| {
+                    let key = self.record.key.as_deref().unwrap_or("");
+                    format!("{key}\n{}", self.text).to_lowercase().into()
+                })
+                .contains(needle)
+    }
 }
 
 /// Rows are the same row when they are the same arrival.
@@ -174,14 +199,7 @@ pub fn absorb(
                     None => "null".to_owned(),
                 };
                 *seq += 1;
-                let search =
-                    format!("{}\n{}", record.key.as_deref().unwrap_or(""), text).to_lowercase();
-                out.push(Row {
-                    seq: *seq,
-                    record: Arc::new(record),
-                    text: text.into(),
-                    search: search.into(),
-                });
+                out.push(Row::new(*seq, record, text));
             }
             return;
         }
@@ -621,6 +639,9 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].seq, 2);
         assert_eq!(&*out[1].text, r#"{"n":6}"#);
+        // The filter finds text in the value (its lower-cased copy is made on the first search).
+        assert!(out[1].matches(r#""n":6"#) && out[1].matches(""));
+        assert!(!out[1].matches(r#""n":5"#));
         assert_eq!(next["t"], BTreeMap::from([(0, 7), (1, 9)]));
         // A second `subscribed` (after a reconnect) does not move offsets already seen back.
         absorb(
@@ -651,13 +672,9 @@ mod tests {
         );
         assert_eq!(signals.skipped.get_untracked(), 7);
         let mut rows = VecDeque::new();
-        let batch = (0..(MAX_ROWS as i64 + 10)).map(|o| Row {
-            seq: o as u64,
-            record: Arc::new(
-                serde_json::from_value(serde_json::to_value(record(0, o)).unwrap()).unwrap(),
-            ),
-            text: "".into(),
-            search: "".into(),
+        let batch = (0..(MAX_ROWS as i64 + 10)).map(|o| {
+            let view = serde_json::from_value(serde_json::to_value(record(0, o)).unwrap()).unwrap();
+            Row::new(o as u64, view, String::new())
         });
         push_bounded(&mut rows, batch);
         assert_eq!(rows.len(), MAX_ROWS);

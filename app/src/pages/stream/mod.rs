@@ -316,7 +316,7 @@ fn Records(feed: Feed) -> impl IntoView {
             let mut shown: Vec<Row> = rows
                 .iter()
                 .filter(|r| part.is_none_or(|p| r.record.partition == p))
-                .filter(|r| needle.is_empty() || r.search.contains(&needle))
+                .filter(|r| r.matches(&needle))
                 .cloned()
                 .collect();
             let older = shown.len().saturating_sub(limit);
