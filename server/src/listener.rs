@@ -120,14 +120,14 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            // Both are released when the task ends, however it ends.
+            let (_slot, _done) = (slot, done);
             // `peek` waits for a byte (or the end) without taking it from hyper.
             if tokio::time::timeout(limits.header_timeout, stream.peek(&mut [0_u8; 1]))
                 .await
                 .is_err()
             {
                 tracing::debug!(%addr, "closed a connection that sent nothing");
-                drop(done);
                 return;
             }
             let mut builder = Builder::new(TokioExecutor::new());
@@ -149,7 +149,6 @@ pub async fn serve(
                     _ = stop.changed() => connection.as_mut().graceful_shutdown(),
                 }
             }
-            drop(done);
         });
     }
     drop(listener);
