@@ -82,6 +82,15 @@ impl Now {
         }
     }
 
+    /// A fixed instant, so tests can cover every hour of the day, not only the hour they run in.
+    #[cfg(test)]
+    fn at(millis: i64) -> Self {
+        Self {
+            millis,
+            text: String::new(),
+        }
+    }
+
     /// Hours since midnight UTC, fractional (for daily cycles).
     pub fn utc_hours(&self) -> f64 {
         (self.millis.rem_euclid(86_400_000)) as f64 / 3_600_000.0

@@ -52,6 +52,29 @@ fn values(records: &[(String, Value)]) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// What a reader of a weather observation may rely on, on the values as reported (rounded).
+fn check_observation(v: &Value) -> Result<(), TestCaseError> {
+    let t = num(v, "temperature_c");
+    let h = num(v, "humidity_pct");
+    prop_assert!((-40.0..=50.0).contains(&t));
+    prop_assert!((5.0..=100.0).contains(&h));
+    prop_assert!((940.0..=1080.0).contains(&num(v, "pressure_hpa")));
+    prop_assert!(num(v, "wind_direction_deg") < 360.0);
+    let condition = v["condition"].as_str().unwrap();
+    let precipitation = num(v, "precipitation_mm");
+    match condition {
+        "rain" | "storm" | "snow" => prop_assert!(precipitation > 0.0 && h >= 80.0),
+        _ => prop_assert_eq!(precipitation, 0.0),
+    }
+    if condition == "snow" {
+        prop_assert!(t < 1.0, "snow at {} °C", t);
+    }
+    if condition == "storm" {
+        prop_assert!(num(v, "wind_speed_ms") >= 14.0);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
@@ -100,20 +123,22 @@ proptest! {
         check_envelope(EventType::Weather, &rs);
         for (key, v) in &rs {
             prop_assert_eq!(key.as_str(), v["station_id"].as_str().unwrap());
-            let t = num(v, "temperature_c");
-            let h = num(v, "humidity_pct");
-            prop_assert!((-40.0..=50.0).contains(&t));
-            prop_assert!((5.0..=100.0).contains(&h));
-            prop_assert!((940.0..=1080.0).contains(&num(v, "pressure_hpa")));
-            prop_assert!(num(v, "wind_direction_deg") < 360.0);
-            let condition = v["condition"].as_str().unwrap();
-            let precipitation = num(v, "precipitation_mm");
-            match condition {
-                "rain" | "storm" | "snow" => prop_assert!(precipitation > 0.0 && h >= 80.0),
-                _ => prop_assert_eq!(precipitation, 0.0),
-            }
-            if condition == "snow" { prop_assert!(t < 1.0); }
-            if condition == "storm" { prop_assert!(num(v, "wind_speed_ms") >= 14.0); }
+            check_observation(v)?;
+        }
+    }
+
+    /// The generator follows the local solar day, so the wall clock a test runs at matters:
+    /// this one picks the instant too.
+    #[test]
+    fn weather_is_consistent_at_any_hour(seed in any::<u64>(), millis in 0..86_400_000_i64) {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let mut stations = weather::Stations::new(&mut rng);
+        let now = Now::at(millis);
+        let mut key = String::new();
+        for _ in 0..1000 {
+            key.clear();
+            let observation = stations.next_event(&mut rng, &now, &mut key);
+            check_observation(&serde_json::to_value(observation).unwrap())?;
         }
     }
 

@@ -93,12 +93,16 @@ impl Events for Stations {
         let local_hour = (now.utc_hours() + lon / 15.0).rem_euclid(24.0);
         let daily = 5.0 * ((local_hour - 9.0) / 24.0 * std::f64::consts::TAU).sin();
         station.temperature_noise = 0.95 * station.temperature_noise + 0.3 * normal(rng);
-        let temperature = mean_temp + daily + station.temperature_noise;
+        // Decide on the values as reported, so a reading shown as 1.0 °C is never "snow".
+        let temperature = round(mean_temp + daily + station.temperature_noise, 1);
         station.pressure += 0.02 * (1013.0 - station.pressure) + 0.4 * normal(rng);
         station.humidity_noise = 0.9 * station.humidity_noise + 2.0 * normal(rng);
-        let humidity = (65.0 + humidity_bias - 1.5 * daily - 0.8 * (station.pressure - 1013.0)
-            + station.humidity_noise)
-            .clamp(5.0, 100.0);
+        let humidity = round(
+            (65.0 + humidity_bias - 1.5 * daily - 0.8 * (station.pressure - 1013.0)
+                + station.humidity_noise)
+                .clamp(5.0, 100.0),
+            0,
+        );
         let low_pressure = station.pressure < 1000.0;
         let condition = if humidity > 88.0 && low_pressure {
             "storm"
@@ -127,8 +131,8 @@ impl Events for Stations {
             country,
             latitude: lat,
             longitude: lon,
-            temperature_c: round(temperature, 1),
-            humidity_pct: round(humidity, 0),
+            temperature_c: temperature,
+            humidity_pct: humidity,
             pressure_hpa: round(station.pressure, 1),
             wind_speed_ms: round(wind, 1),
             wind_direction_deg: rng.random_range(0..360),
