@@ -5,7 +5,8 @@
 //!    beside a bare rdkafka consumer loop reading the same topic directly (the ceiling on this
 //!    broker); target ratio ≥ 0.9;
 //! 2. fan-out: 1,000 clients on one topic fed 100 records/s (100,000 deliveries/s), latency from
-//!    the produce timestamp in each payload to arrival; target p99 < 50 ms, no loss;
+//!    the produce timestamp in each payload to arrival; target p99 < 50 ms, no loss. A bare
+//!    consumer tails the topic beside them (the broker's share of that latency);
 //! 3. idle: 10,000 open sockets, the server's resident memory per connection; target ≤ 20 KB.
 //!
 //! Run: `make bench-relay`. `BENCH_RECORDS` (default 200,000), `BENCH_CLIENTS` (1,000),
@@ -15,7 +16,7 @@ use futures::{SinkExt, StreamExt};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer},
-    Offset, TopicPartitionList,
+    Message as _, Offset, TopicPartitionList,
 };
 use std::{
     process::{Child, Command, Stdio},
@@ -235,6 +236,17 @@ fn subscribe(topic: &str, position: &str) -> Message {
     )
 }
 
+/// The produce times (`sent_us`) in a payload or frame, found by scanning rather than parsing:
+/// the load generator must stay light so that it does not starve the server it measures.
+fn sent_us(text: &str) -> impl Iterator<Item = u64> + '_ {
+    text.split(r#""sent_us":"#).skip(1).filter_map(|part| {
+        let end = part
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(part.len());
+        part[..end].parse().ok()
+    })
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -305,17 +317,9 @@ async fn run() {
                 let Message::Text(text) = message else {
                     continue;
                 };
-                // The load generator must stay light so that it does not starve the server it
-                // measures: records frames are scanned for `sent_us` rather than parsed.
                 if text.starts_with(r#"{"type":"records""#) {
                     let now = now_us();
-                    for part in text.split(r#""sent_us":"#).skip(1) {
-                        let digits: String =
-                            part.chars().take_while(char::is_ascii_digit).collect();
-                        if let Ok(sent) = digits.parse::<u64>() {
-                            latencies.push(now.saturating_sub(sent));
-                        }
-                    }
+                    latencies.extend(sent_us(&text).map(|sent| now.saturating_sub(sent)));
                     continue;
                 }
                 let frame: Frame = serde_json::from_str(&text).unwrap();
@@ -336,6 +340,23 @@ async fn run() {
         ready_rx.recv().await;
     }
     let rate = 100_u64;
+    // The broker's share: a bare consumer tails the topic as the relay's feed does.
+    let b = bootstrap.clone();
+    let until = Instant::now() + Duration::from_secs(seconds + 2);
+    let fetch_wait = env_or("STREAMHUB_RELAY_FETCH_WAIT_MS", 10);
+    let baseline = tokio::task::spawn_blocking(move || {
+        let mut latencies = Vec::new();
+        streamhub::kafka::baseline::tail(&b, "bench_fanout", fetch_wait, until, |message| {
+            let now = now_us();
+            let payload = message.payload_view::<str>().and_then(Result::ok);
+            latencies.extend(sent_us(payload.unwrap_or("")).map(|sent| now.saturating_sub(sent)));
+        })
+        .unwrap();
+        latencies.sort_unstable();
+        latencies
+    });
+    // Let the baseline reach the end of the topic before production starts.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let b = bootstrap.clone();
     let produced = tokio::task::spawn_blocking(move || {
         let producer = producer(&b);
@@ -380,6 +401,7 @@ async fn run() {
     }
     all.sort_unstable();
     let delivered = all.len();
+    let broker = baseline.await.unwrap();
 
     // 3. Idle sockets.
     let pid = server.child.id();
@@ -424,6 +446,14 @@ async fn run() {
         percentile(&all, 0.5),
         percentile(&all, 0.99),
         percentile(&all, 1.0)
+    );
+    println!(
+        "   bare consumer (baseline, {} records) p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; relay's share of the p99: {:.1} ms",
+        broker.len(),
+        percentile(&broker, 0.5),
+        percentile(&broker, 0.99),
+        percentile(&broker, 1.0),
+        percentile(&all, 0.99) - percentile(&broker, 0.99)
     );
     println!("3. idle: {opened} sockets open; server RSS {before} KB → {after} KB");
     println!(

@@ -23,10 +23,7 @@ use anyhow::{bail, Context, Result};
 use app::stream::{ClientFrame, ServerFrame, StartPosition};
 use futures::{SinkExt, StreamExt};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
-use rdkafka::{
-    consumer::{BaseConsumer, Consumer},
-    Message as _, Offset, TopicPartitionList,
-};
+use rdkafka::Message as _;
 use std::{
     collections::BTreeMap,
     sync::{
@@ -183,34 +180,16 @@ async fn session(
     Ok(())
 }
 
-/// Reads the topic straight from the broker until `until`, as the relay's feed does (assigned
-/// at the end of every partition, the same fetch wait), noting each record's latency.
+/// Reads the topic straight from the broker until `until`, as the relay's feed does, noting
+/// each record's latency.
 fn bare_consumer(bootstrap: &str, topic: &str, tally: &Tally, until: Instant) -> Result<()> {
     let fetch_wait = env_or("STREAMHUB_RELAY_FETCH_WAIT_MS", 10);
-    let consumer: BaseConsumer =
-        streamhub::kafka::client_config(&streamhub::config::KafkaArgs::for_bootstrap(bootstrap))
-            .set("group.id", "soak-baseline")
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", fetch_wait.to_string())
-            .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions = metadata
-        .topics()
-        .first()
-        .map_or(0, |t| t.partitions().len() as i32);
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment.add_partition_offset(topic, p, Offset::End)?;
-    }
-    consumer.assign(&assignment)?;
-    while Instant::now() < until {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            if let Some(at) = message.timestamp().to_millis() {
-                let latency = (now_ms() - at).max(0) as u64;
-                lock(&tally.broker_latencies_ms).push(latency);
-            }
+    streamhub::kafka::baseline::tail(bootstrap, topic, fetch_wait, until, |message| {
+        if let Some(at) = message.timestamp().to_millis() {
+            let latency = (now_ms() - at).max(0) as u64;
+            lock(&tally.broker_latencies_ms).push(latency);
         }
-    }
+    })?;
     Ok(())
 }
 

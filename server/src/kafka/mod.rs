@@ -1,11 +1,13 @@
 //! Kafka, through librdkafka (`rdkafka`): the one place client settings are built, topic
-//! administration, and a local `tansu` broker for tests and benchmarks.
+//! administration, a local `tansu` broker for tests and benchmarks, and the bare consumer they
+//! measure the relay against.
 //!
 //! Settings that tansu 0.6 needs (see the README's "Broker notes"): topics are created
 //! explicitly (no auto-creation), compression defaults to `none`, and nothing relies on
 //! timestamp offset lookups.
 
 pub mod admin;
+pub mod baseline;
 pub mod local_broker;
 
 use crate::config::KafkaArgs;

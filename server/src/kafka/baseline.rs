@@ -1,0 +1,45 @@
+//! The yardstick the relay is measured against: a bare rdkafka consumer that reads a topic the
+//! way the relay's feed does (assigned at the end of every partition, the same fetch wait), with
+//! nothing between it and the broker. Benchmarks and the soak run it beside their WebSocket
+//! clients, so the broker's share of a latency can be told apart from the relay's.
+
+use super::client_config;
+use crate::config::KafkaArgs;
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    error::KafkaError,
+    message::BorrowedMessage,
+    Offset, TopicPartitionList,
+};
+use std::time::{Duration, Instant};
+
+/// Reads `topic` from its current end until `until` (blocking), handing each record to `each`.
+pub fn tail(
+    bootstrap: &str,
+    topic: &str,
+    fetch_wait_ms: u64,
+    until: Instant,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<(), KafkaError> {
+    let consumer: BaseConsumer = client_config(&KafkaArgs::for_bootstrap(bootstrap))
+        .set("group.id", "streamhub-baseline")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment.add_partition_offset(topic, p, Offset::End)?;
+    }
+    consumer.assign(&assignment)?;
+    while Instant::now() < until {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            each(&message);
+        }
+    }
+    Ok(())
+}
