@@ -22,6 +22,7 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
+use streamhub::relay::client::{connect as connect_async, RelaySocket};
 use streamhub::{
     config::KafkaArgs,
     kafka::{
@@ -29,10 +30,7 @@ use streamhub::{
         local_broker::{free_port, LocalBroker},
     },
 };
-use tokio_tungstenite::{
-    connect_async,
-    tungstenite::{client::IntoClientRequest, Message},
-};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -214,9 +212,7 @@ struct Frame {
     skipped: u64,
 }
 
-async fn connect(
-    server: &Server,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+async fn connect(server: &Server) -> RelaySocket {
     let mut request = format!("ws://{}/api/stream", server.addr)
         .into_client_request()
         .unwrap();
@@ -343,7 +339,10 @@ async fn run() {
     // The broker's share: a bare consumer tails the topic as the relay's feed does.
     let b = bootstrap.clone();
     let until = Instant::now() + Duration::from_secs(seconds + 2);
-    let fetch_wait = env_or("STREAMHUB_RELAY_FETCH_WAIT_MS", 10);
+    let fetch_wait = env_or(
+        "STREAMHUB_RELAY_FETCH_WAIT_MS",
+        streamhub::relay::DEFAULT_FETCH_WAIT_MS.into(),
+    );
     let baseline = tokio::task::spawn_blocking(move || {
         let mut latencies = Vec::new();
         streamhub::kafka::baseline::tail(&b, "bench_fanout", fetch_wait, until, |message| {

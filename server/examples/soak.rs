@@ -17,7 +17,7 @@
 //!
 //! Environment: `SOAK_ADDR` (host:port), `SOAK_BOOTSTRAP`, `SOAK_ADMIN_TOKEN`, `SOAK_USER`
 //! (already subscribed to the topic), `SOAK_TOPIC`, `SOAK_SERVER_PID`, `SOAK_SECONDS` (60),
-//! `SOAK_CLIENTS` (200), `SOAK_WINDOW` (10), `STREAMHUB_RELAY_FETCH_WAIT_MS` (10, as the server).
+//! `SOAK_CLIENTS` (200), `SOAK_WINDOW` (10), `STREAMHUB_RELAY_FETCH_WAIT_MS` (as the server's).
 
 use anyhow::{bail, Context, Result};
 use app::stream::{ClientFrame, ServerFrame, StartPosition};
@@ -120,7 +120,7 @@ async fn session(
             .headers_mut()
             .insert("authorization", bearer.parse()?);
     }
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let (mut socket, _) = streamhub::relay::client::connect(request).await?;
     tally.connects.fetch_add(1, Ordering::Relaxed);
     if !follow_user {
         let subscribe = ClientFrame::Subscribe {
@@ -183,7 +183,10 @@ async fn session(
 /// Reads the topic straight from the broker until `until`, as the relay's feed does, noting
 /// each record's latency.
 fn bare_consumer(bootstrap: &str, topic: &str, tally: &Tally, until: Instant) -> Result<()> {
-    let fetch_wait = env_or("STREAMHUB_RELAY_FETCH_WAIT_MS", 10);
+    let fetch_wait = env_or(
+        "STREAMHUB_RELAY_FETCH_WAIT_MS",
+        streamhub::relay::DEFAULT_FETCH_WAIT_MS.into(),
+    );
     streamhub::kafka::baseline::tail(bootstrap, topic, fetch_wait, until, |message| {
         if let Some(at) = message.timestamp().to_millis() {
             let latency = (now_ms() - at).max(0) as u64;

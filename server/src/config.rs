@@ -116,7 +116,7 @@ pub struct ServerConfig {
     /// How long the broker may hold a relay fetch that found no data, in milliseconds: lower is
     /// lower latency on tansu (which holds empty fetches for the whole wait) but more broker
     /// load per streamed topic; real Kafka answers as soon as data arrives, so 500 suits it.
-    #[arg(long, env = "STREAMHUB_RELAY_FETCH_WAIT_MS", default_value_t = 10,
+    #[arg(long, env = "STREAMHUB_RELAY_FETCH_WAIT_MS", default_value_t = crate::relay::DEFAULT_FETCH_WAIT_MS,
           value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub relay_fetch_wait_ms: u32,
 

@@ -219,8 +219,7 @@ pub struct RelayReader {
     subscribed: HashSet<String>,
 }
 
-type RelaySocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::relay::client::RelaySocket;
 
 /// Longest wait between two reconnection attempts.
 const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(10);
@@ -273,7 +272,7 @@ impl RelayReader {
             url: url.to_owned(),
             message: e.to_string(),
         };
-        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        let (mut socket, _) = crate::relay::client::connect(url)
             .await
             .map_err(unreachable)?;
         for (topic, partitions) in topics {

@@ -1,10 +1,11 @@
-//! One WebSocket connection: reads control frames, keeps one forwarder task per streamed topic,
-//! and writes frames through a bounded queue. A forwarder that cannot hand its frame over (the
-//! client reads slowly) stops taking records from the feed, so its broadcast receiver lags and
-//! the client is told how many records it skipped — nobody else waits.
+//! One WebSocket connection: reads control frames and keeps one forwarder task per streamed
+//! topic. Each writes its own frames through the socket's [`Outlet`]; a forwarder whose client
+//! reads slowly waits there, stops taking records from the feed, so its broadcast receiver lags
+//! and the client is told how many records it skipped — nobody else waits.
 
 use super::{
     feed::LiveRecord,
+    outlet::Outlet,
     record::{records_frame, EncodedRecord},
     replay::replay,
     ConnectionSlot, Relay,
@@ -15,8 +16,8 @@ use app::{
     stream::{ClientFrame, ServerFrame, StartPosition},
     wire::TopicStatus,
 };
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::{SinkExt, StreamExt};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures::StreamExt;
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::atomic::Ordering,
@@ -30,18 +31,13 @@ use tokio::{
 
 /// Most records in one `records` frame.
 pub const MAX_BATCH: usize = 500;
-/// Most bytes of records in one frame: with [`OUT_QUEUE`] it bounds what a stalled socket
-/// holds on the server (16 × 256 KB) beyond the shared broadcast buffer.
+/// Most bytes of records in one frame: it bounds what a stalled socket holds on the server
+/// (a frame per streamed topic) beyond the shared broadcast buffer.
 const MAX_FRAME_BYTES: usize = 256 * 1024;
-/// Frames waiting for the socket; past it forwarders wait (and their receivers lag).
-const OUT_QUEUE: usize = 16;
 /// Server pings keep proxies from closing idle sockets and tell us the client is alive.
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// A client that sends nothing (not even a pong) for this long is gone.
 const SILENCE_LIMIT: Duration = Duration::from_secs(75);
-/// A frame the client has not taken in this long (it stopped reading; its TCP window stays
-/// shut) ends the socket: lagging covers a slow reader, this one that has stopped.
-const WRITE_LIMIT: Duration = Duration::from_secs(30);
 /// Control frames: a burst of this many, refilled at this rate per second.
 const CONTROL_BURST: f64 = 20.0;
 const CONTROL_RATE: f64 = 5.0;
@@ -57,51 +53,15 @@ pub struct Peer {
 
 /// Serves one socket until either side ends it.
 pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
-    let (mut sink, mut incoming) = socket.split();
-    let (out, mut outgoing) = mpsc::channel::<Message>(OUT_QUEUE);
+    let (sink, mut incoming) = socket.split();
+    let outlet = Outlet::new(sink, relay.clone());
     let mut shutdown = relay.shutdown_signal();
-    let stats_relay = relay.clone();
-    let writer = tokio::spawn(async move {
-        let mut ping = tokio::time::interval(PING_EVERY);
-        ping.tick().await;
-        loop {
-            let message = tokio::select! {
-                message = outgoing.recv() => match message {
-                    Some(message) => message,
-                    None => break,
-                },
-                _ = ping.tick() => Message::Ping(Default::default()),
-                _ = shutdown.changed() => {
-                    let close = sink.send(Message::Close(Some(CloseFrame {
-                        code: 1001,
-                        reason: Utf8Bytes::from_static("server shutting down"),
-                    })));
-                    let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
-                    break;
-                }
-            };
-            let closing = matches!(message, Message::Close(_));
-            match tokio::time::timeout(WRITE_LIMIT, sink.send(message)).await {
-                Ok(Ok(())) if !closing => {}
-                Ok(_) => break,
-                Err(_) => {
-                    tracing::info!("relay socket stopped reading; closing it");
-                    break;
-                }
-            }
-            stats_relay
-                .stats()
-                .frames_sent
-                .fetch_add(1, Ordering::Relaxed);
-        }
-    });
-
     let mut connection = Connection {
         relay: relay.clone(),
         store,
         user_id: peer.user_id.clone(),
         admin: peer.admin,
-        out,
+        outlet: outlet.clone(),
         streams: HashMap::new(),
         by_subscription: HashSet::new(),
         tokens: CONTROL_BURST,
@@ -120,6 +80,8 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
     }
     let mut last_heard = Instant::now();
     let mut silence = tokio::time::interval(Duration::from_secs(5));
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
     loop {
         tokio::select! {
             frame = incoming.next() => {
@@ -151,17 +113,23 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
                 Err(RecvError::Lagged(_) | RecvError::Closed) => {}
             },
             _ = silence.tick() => {
-                if last_heard.elapsed() > SILENCE_LIMIT || connection.out.is_closed() {
+                if last_heard.elapsed() > SILENCE_LIMIT {
                     break;
                 }
+            }
+            _ = ping.tick() => {
+                outlet.send(Message::Ping(Default::default())).await;
+            }
+            _ = outlet.broken() => break,
+            _ = shutdown.changed() => {
+                outlet.close(1001, "server shutting down").await;
+                break;
             }
         }
     }
     for (_, task) in connection.streams.drain() {
         task.abort();
     }
-    drop(connection);
-    let _ = writer.await;
     drop(peer.slot);
 }
 
@@ -170,7 +138,7 @@ struct Connection {
     store: Store,
     user_id: Option<String>,
     admin: bool,
-    out: mpsc::Sender<Message>,
+    outlet: Outlet,
     streams: HashMap<String, JoinHandle<()>>,
     /// Streams this socket has because its user subscribes to them (not by admin right): a
     /// REST unsubscribe ends them.
@@ -181,7 +149,7 @@ struct Connection {
 
 impl Connection {
     async fn send(&self, frame: &ServerFrame) {
-        send_frame(&self.out, frame).await;
+        self.outlet.send_frame(frame).await;
     }
 
     async fn error(&self, error: &str, message: &str) {
@@ -263,7 +231,7 @@ impl Connection {
     async fn stop(&mut self, topic: &str, reason: &str) {
         self.by_subscription.remove(topic);
         if let Some(task) = self.streams.remove(topic) {
-            task.abort();
+            end(task).await;
             self.send(&ServerFrame::Unsubscribed {
                 topic: topic.to_owned(),
                 reason: reason.to_owned(),
@@ -301,7 +269,7 @@ impl Connection {
             return self.error("not_subscribed", &message).await;
         }
         if let Some(old) = self.streams.remove(name.as_str()) {
-            old.abort();
+            end(old).await;
         }
         let feed = match self.relay.feed(name.as_str()).await {
             Ok(feed) => feed,
@@ -339,7 +307,7 @@ impl Connection {
             join,
             ranges,
             not_before,
-            out: self.out.clone(),
+            outlet: self.outlet.clone(),
         }));
         self.streams.insert(name.to_string(), task);
         if subscribed {
@@ -390,10 +358,11 @@ fn replay_ranges(
         .collect()
 }
 
-async fn send_frame(out: &mpsc::Sender<Message>, frame: &ServerFrame) {
-    if let Ok(text) = serde_json::to_string(frame) {
-        let _ = out.send(Message::Text(text.into())).await;
-    }
+/// Stops a forwarder and waits until it has stopped, so that nothing of its stream is written
+/// after the frame that says it ended.
+async fn end(task: JoinHandle<()>) {
+    task.abort();
+    let _ = task.await;
 }
 
 struct Forward {
@@ -405,7 +374,7 @@ struct Forward {
     ranges: BTreeMap<i32, (i64, i64)>,
     /// Replayed records stamped before this (ms since the epoch) are not sent.
     not_before: Option<i64>,
-    out: mpsc::Sender<Message>,
+    outlet: Outlet,
 }
 
 /// Sends one `records` frame; `false` when the socket is gone. A lone record goes out as the
@@ -424,7 +393,7 @@ async fn send_records<'a>(
         .stats()
         .records_sent
         .fetch_add(count, Ordering::Relaxed);
-    f.out.send(Message::Text(frame)).await.is_ok()
+    f.outlet.send(Message::Text(frame)).await
 }
 
 /// Replays, then forwards live records in batches until the feed ends or the task is aborted.
@@ -443,14 +412,12 @@ async fn forward(mut f: Forward) {
             }
         }
         if let Ok(Err(e)) = reader.await {
-            send_frame(
-                &f.out,
-                &ServerFrame::Error {
+            f.outlet
+                .send_frame(&ServerFrame::Error {
                     error: "replay_failed".into(),
                     message: format!("replay of {} stopped early: {e}", f.topic),
-                },
-            )
-            .await;
+                })
+                .await;
         }
     }
     let mut batch: Vec<LiveRecord> = Vec::with_capacity(MAX_BATCH);
@@ -478,14 +445,12 @@ async fn forward(mut f: Forward) {
         if skipped > 0 {
             stats.lagged_events.fetch_add(1, Ordering::Relaxed);
             stats.skipped_records.fetch_add(skipped, Ordering::Relaxed);
-            send_frame(
-                &f.out,
-                &ServerFrame::Lagged {
+            f.outlet
+                .send_frame(&ServerFrame::Lagged {
                     topic: f.topic.clone(),
                     skipped,
-                },
-            )
-            .await;
+                })
+                .await;
         }
         // Records the replay already sent (or older than where this stream joined) are dropped.
         batch.retain(|r| r.offset >= f.join.get(&r.partition).copied().unwrap_or(0));
@@ -511,7 +476,7 @@ async fn forward(mut f: Forward) {
                     reason: "ended".into(),
                 }
             };
-            send_frame(&f.out, &frame).await;
+            f.outlet.send_frame(&frame).await;
             return;
         }
     }

@@ -7,14 +7,12 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::{collections::BTreeMap, time::Duration};
-use streamhub::{config::KafkaArgs, kafka::client_config};
-use tokio_tungstenite::{
-    connect_async,
-    tungstenite::{client::IntoClientRequest, Message},
-    MaybeTlsStream, WebSocketStream,
+use streamhub::{
+    config::KafkaArgs,
+    kafka::client_config,
+    relay::client::{connect as connect_async, RelaySocket as Socket},
 };
-
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
 struct Client {
     socket: Socket,
