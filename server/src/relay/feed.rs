@@ -2,6 +2,10 @@
 //! are encoded once and broadcast to every socket that streams the topic. A slow socket lags on
 //! its own receiver (the broadcast never waits), so it cannot slow the read or other sockets.
 //! The feed ends when nobody has listened for a while, or when the topic is deactivated.
+//!
+//! The feed knows where it is in each partition ([`FeedHandle::positions`]), so a socket that
+//! starts at `latest` joins without asking the broker anything: under churn that was one
+//! offsets round trip per partition per socket.
 
 use super::record::{encode, EncodedRecord};
 use crate::{
@@ -12,7 +16,14 @@ use rdkafka::{
     consumer::{BaseConsumer, Consumer, StreamConsumer},
     Offset, TopicPartitionList,
 };
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 use tokio::sync::{broadcast, watch};
 
 /// What the feed sends to sockets.
@@ -27,12 +38,24 @@ pub struct FeedHandle {
     pub sender: broadcast::Sender<LiveRecord>,
     stop: watch::Sender<bool>,
     pub partitions: i32,
+    /// Per partition, the offset of the next record the feed will broadcast.
+    next: Arc<[AtomicI64]>,
 }
 
 impl FeedHandle {
     /// A new receiver of the live records.
     pub fn subscribe(&self) -> broadcast::Receiver<LiveRecord> {
         self.sender.subscribe()
+    }
+
+    /// Per partition, the offset of the next record the feed will broadcast. Read after
+    /// [`FeedHandle::subscribe`], every record at or past it reaches that receiver: the feed
+    /// moves a position before it broadcasts the record.
+    pub fn positions(&self) -> BTreeMap<i32, i64> {
+        (0..)
+            .zip(self.next.iter())
+            .map(|(p, next)| (p, next.load(Ordering::SeqCst)))
+            .collect()
     }
 
     /// Ends the feed: its receivers see the channel close.
@@ -107,36 +130,52 @@ pub fn watermarks(
         .collect()
 }
 
-/// Starts the live feed of `topic` at the end of every partition.
+/// Starts the live feed of `topic` at the end of every partition, as `offsets` reads it.
 pub async fn start(
     kafka: &KafkaArgs,
     fetch_wait_ms: u32,
+    offsets: Arc<BaseConsumer>,
     topic: &str,
 ) -> Result<FeedHandle, FeedError> {
     let consumer: StreamConsumer = consumer_config(kafka, fetch_wait_ms).create()?;
     let consumer = Arc::new(consumer);
-    let partitions = {
-        let (consumer, name, timeout) = (consumer.clone(), topic.to_owned(), kafka.timeout());
+    let ends = {
+        let (consumer, name, kafka) = (consumer.clone(), topic.to_owned(), kafka.clone());
         tokio::task::spawn_blocking(move || {
-            let count = partition_count(consumer.as_ref(), &name, timeout)?;
+            let count = partition_count(consumer.as_ref(), &name, kafka.timeout())?;
+            // The ends as numbers rather than `Offset::End`: the feed's positions must be
+            // exactly where its read starts.
+            let ends = watermarks(&offsets, &kafka, &name, count)?;
             let mut assignment = TopicPartitionList::new();
-            for p in 0..count {
-                assignment.add_partition_offset(&name, p, Offset::End)?;
+            for (p, (_, high)) in &ends {
+                assignment.add_partition_offset(&name, *p, Offset::Offset(*high))?;
             }
             consumer.assign(&assignment)?;
-            Ok::<_, FeedError>(count)
+            Ok::<_, FeedError>(ends)
         })
         .await
         .map_err(|e| FeedError::NoPartitions(format!("{topic}: {e}")))??
     };
+    let next: Arc<[AtomicI64]> = ends
+        .values()
+        .map(|(_, high)| AtomicI64::new(*high))
+        .collect();
+    let partitions = next.len() as i32;
     let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(run(consumer, topic.to_owned(), sender.clone(), stopped));
+    tokio::spawn(run(
+        consumer,
+        topic.to_owned(),
+        sender.clone(),
+        next.clone(),
+        stopped,
+    ));
     tracing::info!(topic, partitions, "relay feed started");
     Ok(FeedHandle {
         sender,
         stop,
         partitions,
+        next,
     })
 }
 
@@ -144,6 +183,7 @@ async fn run(
     consumer: Arc<StreamConsumer>,
     topic: String,
     sender: broadcast::Sender<LiveRecord>,
+    next: Arc<[AtomicI64]>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut idle_checks = tokio::time::interval(Duration::from_secs(5));
@@ -160,8 +200,13 @@ async fn run(
             message = consumer.recv() => match message {
                 Ok(message) => {
                     reported_error = false;
+                    let record = encode(&message);
+                    // Position first, then the record (see `FeedHandle::positions`).
+                    if let Some(position) = usize::try_from(record.partition).ok().and_then(|p| next.get(p)) {
+                        position.fetch_max(record.offset + 1, Ordering::SeqCst);
+                    }
                     // No receiver is fine: a socket may be between subscriptions.
-                    let _ = sender.send(Arc::new(encode(&message)));
+                    let _ = sender.send(Arc::new(record));
                 }
                 Err(error) => {
                     // librdkafka reconnects by itself and keeps its position; say so once.

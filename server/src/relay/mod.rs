@@ -175,18 +175,20 @@ impl Relay {
         topic: &str,
         partitions: i32,
     ) -> Result<BTreeMap<i32, (i64, i64)>, FeedError> {
-        let client = {
-            let mut slot = self.inner.offsets.lock().unwrap_or_else(|p| p.into_inner());
-            match &*slot {
-                Some(client) => client.clone(),
-                None => {
-                    let client = Arc::new(feed::offsets_client(&self.inner.kafka)?);
-                    *slot = Some(client.clone());
-                    client
-                }
-            }
-        };
+        let client = self.offsets_client()?;
         feed::watermarks(&client, &self.inner.kafka, topic, partitions)
+    }
+
+    fn offsets_client(&self) -> Result<Arc<BaseConsumer>, FeedError> {
+        let mut slot = self.inner.offsets.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some(client) => Ok(client.clone()),
+            None => {
+                let client = Arc::new(feed::offsets_client(&self.inner.kafka)?);
+                *slot = Some(client.clone());
+                Ok(client)
+            }
+        }
     }
 
     /// The live feed of `topic`, started if nobody streams it yet.
@@ -197,7 +199,9 @@ impl Relay {
                 return Ok(feed.clone());
             }
         }
-        let feed = feed::start(&self.inner.kafka, self.inner.limits.fetch_wait_ms, topic).await?;
+        let limits = &self.inner.limits;
+        let offsets = self.offsets_client()?;
+        let feed = feed::start(&self.inner.kafka, limits.fetch_wait_ms, offsets, topic).await?;
         feeds.insert(topic.to_owned(), feed.clone());
         Ok(feed)
     }

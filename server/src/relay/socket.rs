@@ -275,19 +275,21 @@ impl Connection {
             Ok(feed) => feed,
             Err(e) => return self.error("broker_unavailable", &e.to_string()).await,
         };
-        // Receive first, then read where the log ends: every record at or past that point
+        // Receive first, then read where the feed is: every record at or past that point
         // arrives through the receiver, everything before it comes from the replay.
         let receiver = feed.subscribe();
-        let relay = self.relay.clone();
-        let (topic_name, partitions) = (name.to_string(), feed.partitions);
-        let marks =
-            tokio::task::spawn_blocking(move || relay.watermarks(&topic_name, partitions)).await;
-        let marks = match marks {
-            Ok(Ok(marks)) => marks,
-            Ok(Err(e)) => return self.error("broker_unavailable", &e.to_string()).await,
-            Err(e) => return self.error("internal", &e.to_string()).await,
+        let join = feed.positions();
+        let marks = match from {
+            // Nothing to replay: no need to ask the broker where the log begins.
+            StartPosition::Latest => join.iter().map(|(p, next)| (*p, (*next, *next))).collect(),
+            _ => match self.log_starts(name.as_str(), feed.partitions).await {
+                Ok(starts) => join
+                    .iter()
+                    .map(|(p, next)| (*p, (starts.get(p).copied().unwrap_or(0).min(*next), *next)))
+                    .collect(),
+                Err(e) => return self.error("broker_unavailable", &e).await,
+            },
         };
-        let join: BTreeMap<i32, i64> = marks.iter().map(|(p, (_, high))| (*p, *high)).collect();
         let ranges = replay_ranges(&from, &marks, self.relay.limits().max_replay);
         let not_before = match from {
             StartPosition::Timestamp { at } => Some(at),
@@ -314,6 +316,16 @@ impl Connection {
             self.by_subscription.insert(name.to_string());
         } else {
             self.by_subscription.remove(name.as_str());
+        }
+    }
+
+    /// Where each partition of `topic` begins (its low watermark), from the broker.
+    async fn log_starts(&self, topic: &str, partitions: i32) -> Result<BTreeMap<i32, i64>, String> {
+        let (relay, topic) = (self.relay.clone(), topic.to_owned());
+        match tokio::task::spawn_blocking(move || relay.watermarks(&topic, partitions)).await {
+            Ok(Ok(marks)) => Ok(marks.into_iter().map(|(p, (low, _))| (p, low)).collect()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
         }
     }
 
