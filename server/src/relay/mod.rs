@@ -1,8 +1,9 @@
 //! The live relay: Kafka records of active topics to browsers and CLIs over WebSocket
 //! (`GET /api/stream`, protocol in `app::stream` and the README).
 //!
-//! One Kafka read per topic ([`feed`]) fans out to every socket that streams it; each socket
-//! ([`socket`]) has bounded queues, so a slow one lags (and is told how many records it
+//! One Kafka read per topic ([`feed`]) fans out to every socket that streams it through a
+//! bounded broadcast buffer; each socket ([`socket`]) writes its streams' frames itself
+//! ([`outlet`]), so a slow one lags on its own receiver (and is told how many records it
 //! skipped) without slowing the read or anyone else. Replays ([`replay`]) use a short-lived
 //! reader per socket and hand over to the live stream at known offsets, without gap or
 //! duplicate. This module owns the feeds, the connection limits and the relay's counters; it
