@@ -3,6 +3,12 @@
 //! from `.ci/` scripts instead; both use the same flags.
 //!
 //! The binary is `$TANSU_BIN` if set, else `tansu` on `PATH` (installed by `make deps`).
+//!
+//! tansu 0.6's SQLite schema has no index on its `header` table, and it looks up the headers of
+//! every record it fetches: each fetched record scanned every header ever stored, so the broker
+//! slowed down in step with its log and stopped answering after about 20 minutes of the soak.
+//! Both ways of starting a broker add the index before tansu runs on the store
+//! ([`prepare_storage`], `.ci/lib.sh`): a running tansu fails once its schema changes under it.
 
 use std::{
     io,
@@ -12,6 +18,11 @@ use std::{
     time::Duration,
 };
 use tokio::process::{Child, Command};
+
+/// The index tansu 0.6 lacks: its per-record header lookup joins on these columns.
+pub const HEADER_INDEX_SQL: &str =
+    "create index if not exists streamhub_header_record on header (topition, offset_id)";
+const HEADER_INDEX: &str = "streamhub_header_record";
 
 /// A running local broker; killed when dropped.
 pub struct LocalBroker {
@@ -45,7 +56,7 @@ impl LocalBroker {
 
     /// Starts a broker on a given port (a restart reuses its port, so clients find it again).
     pub async fn start_on(dir: &Path, port: u16) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        prepare_storage(dir).await?;
         let mut broker = Self {
             child: None,
             port,
@@ -60,30 +71,7 @@ impl LocalBroker {
             .create(true)
             .append(true)
             .open(self.dir.join("tansu.log"))?;
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(Self::binary())
-            .arg("broker")
-            // tansu resolves a `sqlite://` path against its working directory (an absolute path
-            // loses its leading slash), so it runs inside its storage directory.
-            .current_dir(&self.dir)
-            .arg("--storage-engine=sqlite://tansu.db")
-            .arg(format!("--listener-url={url}"))
-            .arg(format!("--advertised-listener-url={url}"))
-            .arg("--cluster-id=streamhub-test")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot run {:?} (install it with `make deps`): {e}",
-                        Self::binary()
-                    ),
-                )
-            })?;
+        let child = run_tansu(&self.dir, self.port, log.try_clone()?.into(), log.into())?;
         self.child = Some(child);
         self.wait_ready().await
     }
@@ -133,6 +121,95 @@ impl LocalBroker {
         self.kill().await?;
         self.spawn().await
     }
+}
+
+/// `tansu broker` on `127.0.0.1:port`, storing in `dir`.
+fn run_tansu(dir: &Path, port: u16, stdout: Stdio, stderr: Stdio) -> io::Result<Child> {
+    let url = format!("tcp://127.0.0.1:{port}");
+    Command::new(LocalBroker::binary())
+        .arg("broker")
+        // tansu resolves a `sqlite://` path against its working directory (an absolute path
+        // loses its leading slash), so it runs inside its storage directory.
+        .current_dir(dir)
+        .arg("--storage-engine=sqlite://tansu.db")
+        .arg(format!("--listener-url={url}"))
+        .arg(format!("--advertised-listener-url={url}"))
+        .arg("--cluster-id=streamhub-test")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot run {:?} (install it with `make deps`): {e}",
+                    LocalBroker::binary()
+                ),
+            )
+        })
+}
+
+/// Makes sure the tansu store in `dir` has [`HEADER_INDEX_SQL`]. A new store is first created
+/// by a short run of tansu on a spare port (its tables are its own to define).
+pub async fn prepare_storage(dir: &Path) -> io::Result<()> {
+    use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions, Connection, SqliteConnection};
+    std::fs::create_dir_all(dir)?;
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("tansu.db"))
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_secs(10));
+    let sql_error =
+        |e: sqlx::Error| io::Error::other(format!("tansu store in {}: {e}", dir.display()));
+    async fn exists(
+        db: &mut SqliteConnection,
+        kind: &str,
+        name: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let query = "select count(*) from sqlite_master where type = ? and name = ?";
+        let count: i64 = sqlx::query_scalar(query)
+            .bind(kind)
+            .bind(name)
+            .fetch_one(db)
+            .await?;
+        Ok(count > 0)
+    }
+    let mut db = options.connect().await.map_err(sql_error)?;
+    if exists(&mut db, "index", HEADER_INDEX)
+        .await
+        .map_err(sql_error)?
+    {
+        return db.close().await.map_err(sql_error);
+    }
+    if !exists(&mut db, "table", "header")
+        .await
+        .map_err(sql_error)?
+    {
+        let mut tansu = run_tansu(dir, free_port()?, Stdio::null(), Stdio::null())?;
+        let mut created = false;
+        for _ in 0..200 {
+            created = exists(&mut db, "table", "header")
+                .await
+                .map_err(sql_error)?;
+            if created {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        tansu.kill().await?;
+        if !created {
+            return Err(io::Error::other(format!(
+                "tansu did not create its tables in {} within 5 s",
+                dir.display()
+            )));
+        }
+    }
+    sqlx::query(HEADER_INDEX_SQL)
+        .execute(&mut db)
+        .await
+        .map_err(sql_error)?;
+    db.close().await.map_err(sql_error)
 }
 
 /// A loopback port that was free a moment ago.

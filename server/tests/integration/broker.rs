@@ -156,3 +156,57 @@ async fn topics_records_and_committed_offsets_survive_a_broker_restart() {
     let extra = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await;
     assert!(extra.is_err(), "no record is delivered twice");
 }
+
+/// tansu 0.6 looks up each fetched record's headers in a table it does not index; without the
+/// index a long-running broker slows down in step with its log (RELIABILITY.md, soak).
+#[tokio::test]
+async fn the_store_has_the_header_index_tansu_lacks_and_headers_still_come_back() {
+    use rdkafka::message::{Header, Headers, OwnedHeaders};
+    use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let broker = LocalBroker::start(dir.path()).await.unwrap();
+    let mut db = SqliteConnectOptions::new()
+        .filename(dir.path().join("tansu.db"))
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "explain query plan select k, v from header where topition = 1 and offset_id = 1",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert!(
+        plan.iter().any(|row| row.3.contains("streamhub_header_record")),
+        "the header lookup uses the index: {plan:?}"
+    );
+
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "headed").await;
+    let headers = OwnedHeaders::new().insert(Header {
+        key: "event_type",
+        value: Some("sensor"),
+    });
+    producer(&bootstrap)
+        .send(
+            FutureRecord::<(), _>::to("headed")
+                .payload("{}")
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let consumer = consumer(&bootstrap, "headed-group");
+    consumer.subscribe(&["headed"]).unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(20), consumer.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let header = message.headers().unwrap().get(0);
+    assert_eq!(
+        (header.key, header.value),
+        ("event_type", Some(&b"sensor"[..]))
+    );
+}
