@@ -179,7 +179,8 @@ async fn the_store_has_the_header_index_tansu_lacks_and_headers_still_come_back(
     .await
     .unwrap();
     assert!(
-        plan.iter().any(|row| row.3.contains("streamhub_header_record")),
+        plan.iter()
+            .any(|row| row.3.contains("streamhub_header_record")),
         "the header lookup uses the index: {plan:?}"
     );
 
