@@ -201,9 +201,11 @@ async fn run(
                 Ok(message) => {
                     reported_error = false;
                     let record = encode(&message);
-                    // Position first, then the record (see `FeedHandle::positions`).
+                    // Position first, then the record (see `FeedHandle::positions`). A store, not
+                    // a maximum: one task reads each partition in order, and a partition that
+                    // starts over (the topic recreated) must be followed back down.
                     if let Some(position) = usize::try_from(record.partition).ok().and_then(|p| next.get(p)) {
-                        position.fetch_max(record.offset + 1, Ordering::SeqCst);
+                        position.store(record.offset + 1, Ordering::SeqCst);
                     }
                     // No receiver is fine: a socket may be between subscriptions.
                     let _ = sender.send(Arc::new(record));
