@@ -339,10 +339,7 @@ async fn run() {
     // The broker's share: a bare consumer tails the topic as the relay's feed does.
     let b = bootstrap.clone();
     let until = Instant::now() + Duration::from_secs(seconds + 2);
-    let fetch_wait = env_or(
-        "STREAMHUB_RELAY_FETCH_WAIT_MS",
-        streamhub::relay::DEFAULT_FETCH_WAIT_MS.into(),
-    );
+    let fetch_wait = streamhub::kafka::baseline::relay_fetch_wait_ms();
     let baseline = tokio::task::spawn_blocking(move || {
         let mut latencies = Vec::new();
         streamhub::kafka::baseline::tail(&b, "bench_fanout", fetch_wait, until, |message| {

@@ -183,10 +183,7 @@ async fn session(
 /// Reads the topic straight from the broker until `until`, as the relay's feed does, noting
 /// each record's latency.
 fn bare_consumer(bootstrap: &str, topic: &str, tally: &Tally, until: Instant) -> Result<()> {
-    let fetch_wait = env_or(
-        "STREAMHUB_RELAY_FETCH_WAIT_MS",
-        streamhub::relay::DEFAULT_FETCH_WAIT_MS.into(),
-    );
+    let fetch_wait = streamhub::kafka::baseline::relay_fetch_wait_ms();
     streamhub::kafka::baseline::tail(bootstrap, topic, fetch_wait, until, |message| {
         if let Some(at) = message.timestamp().to_millis() {
             let latency = (now_ms() - at).max(0) as u64;

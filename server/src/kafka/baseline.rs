@@ -13,6 +13,15 @@ use rdkafka::{
 };
 use std::time::{Duration, Instant};
 
+/// The fetch wait the server's relay uses: `STREAMHUB_RELAY_FETCH_WAIT_MS` when set (the
+/// benchmark and the soak start the server with the same environment), else its default.
+pub fn relay_fetch_wait_ms() -> u64 {
+    std::env::var("STREAMHUB_RELAY_FETCH_WAIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(crate::relay::DEFAULT_FETCH_WAIT_MS.into())
+}
+
 /// Reads `topic` from its current end until `until` (blocking), handing each record to `each`.
 pub fn tail(
     bootstrap: &str,
