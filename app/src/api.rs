@@ -61,6 +61,11 @@ pub fn send<B: Serialize, T: DeserializeOwned + Send + 'static>(
     }
 }
 
+/// The body of a request that carries nothing: `{}` (cheaper in the bundle than building a
+/// `serde_json::Value` for it).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Empty {}
+
 /// A query-string component, percent-encoded (user ids and filters go into URLs).
 pub fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -203,6 +208,11 @@ mod tests {
         assert_eq!(err.error, "http_error");
         assert!(err.message.contains("502"));
         assert_eq!(decode::<i32>(200, "x").unwrap_err().error, "bad_response");
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_object() {
+        assert_eq!(serde_json::to_string(&Empty {}).unwrap(), "{}");
     }
 
     #[test]

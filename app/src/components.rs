@@ -96,7 +96,7 @@ pub fn UserPicker() -> impl IntoView {
 pub fn SessionBadge() -> impl IntoView {
     let identity = Identity::get();
     let sign_out = Action::new(|_: &()| {
-        api::send::<_, MessageBody>(Method::Delete, "/api/session", &serde_json::json!({}))
+        api::send::<_, MessageBody>(Method::Delete, "/api/session", &api::Empty {})
     });
     Effect::new(move |_| {
         if sign_out.value().get().is_some() {
@@ -189,7 +189,7 @@ pub fn TopicActions(topic: Topic, on_done: Callback<()>) -> impl IntoView {
         };
         let call: api::ApiFuture<MessageBody> = match action {
             TopicAction::Reject => api::send(Method::Post, path, &body),
-            _ => api::send(Method::Post, path, &serde_json::json!({})),
+            _ => api::send(Method::Post, path, &api::Empty {}),
         };
         call
     });

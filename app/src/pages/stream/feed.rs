@@ -9,7 +9,7 @@
 // The server build renders the page but never connects: what only the socket uses looks unused.
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
-use crate::stream::{ServerFrame, StartPosition};
+use crate::stream::StartPosition;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -148,23 +148,69 @@ pub struct ViewRecord {
 #[derive(Debug)]
 pub enum Incoming {
     Records(Vec<ViewRecord>),
-    Control(ServerFrame),
+    /// A topic streams; the live stream joins at `next_offsets` (partition → offset).
+    Subscribed {
+        topic: String,
+        next_offsets: BTreeMap<i32, i64>,
+    },
+    /// Something to tell the user (a topic stopped or changed state, a refusal).
+    Notice(String),
+    /// The relay skipped `skipped` records of `topic` for this socket.
+    Lagged {
+        topic: String,
+        skipped: u64,
+    },
+    /// Frames the viewer has no use for (`hello`, `pong`).
+    Other,
 }
 
 /// Reads one text frame from the relay (`None` for something that is not a frame).
+///
+/// The frame is read into one flat struct rather than [`crate::stream::ServerFrame`]: serde
+/// reads an internally tagged enum by buffering it into a generic tree first, and that code, with
+/// the start positions it would also parse, is a sizeable part of the browser bundle. The fields
+/// are those of [`crate::stream::ServerFrame`]; a test keeps the two in step.
 pub fn parse_frame(text: &str) -> Option<Incoming> {
     #[derive(Deserialize)]
-    struct RecordsFrame {
+    struct Frame {
         #[serde(rename = "type")]
         kind: String,
+        #[serde(default)]
         records: Vec<ViewRecord>,
+        #[serde(default)]
+        topic: String,
+        #[serde(default)]
+        next_offsets: BTreeMap<String, i64>,
+        #[serde(default)]
+        reason: String,
+        #[serde(default)]
+        skipped: u64,
+        #[serde(default)]
+        state: String,
+        #[serde(default)]
+        message: String,
     }
-    match serde_json::from_str::<RecordsFrame>(text) {
-        Ok(frame) if frame.kind == "records" => Some(Incoming::Records(frame.records)),
-        _ => serde_json::from_str::<ServerFrame>(text)
-            .ok()
-            .map(Incoming::Control),
-    }
+    let frame: Frame = serde_json::from_str(text).ok()?;
+    let topic = frame.topic;
+    Some(match frame.kind.as_str() {
+        "records" => Incoming::Records(frame.records),
+        "subscribed" => Incoming::Subscribed {
+            topic,
+            next_offsets: frame
+                .next_offsets
+                .into_iter()
+                .filter_map(|(p, o)| Some((p.parse().ok()?, o)))
+                .collect(),
+        },
+        "unsubscribed" => Incoming::Notice(format!("stopped {topic} ({})", frame.reason)),
+        "lagged" => Incoming::Lagged {
+            topic,
+            skipped: frame.skipped,
+        },
+        "topic_state" => Incoming::Notice(format!("{topic} is now {}", frame.state)),
+        "error" => Incoming::Notice(format!("refused: {}", frame.message)),
+        _ => Incoming::Other,
+    })
 }
 
 /// Appends a batch to the window, dropping the oldest rows past [`MAX_ROWS`].
@@ -183,7 +229,7 @@ pub fn absorb(
     seq: &mut u64,
     out: &mut Vec<Row>,
 ) {
-    let frame = match frame {
+    match frame {
         Incoming::Records(records) => {
             for record in records {
                 next.entry(record.topic.clone())
@@ -201,15 +247,10 @@ pub fn absorb(
                 *seq += 1;
                 out.push(Row::new(*seq, record, text));
             }
-            return;
         }
-        Incoming::Control(frame) => frame,
-    };
-    match frame {
-        ServerFrame::Subscribed {
+        Incoming::Subscribed {
             topic,
             next_offsets,
-            ..
         } => {
             // Offsets already seen stay (a resume); partitions not seen join where the relay does.
             let known = next.entry(topic.clone()).or_default();
@@ -218,18 +259,12 @@ pub fn absorb(
             }
             signals.notice(format!("streaming {topic}"));
         }
-        ServerFrame::Unsubscribed { topic, reason } => {
-            signals.notice(format!("stopped {topic} ({reason})"))
-        }
-        ServerFrame::Lagged { topic, skipped } => {
+        Incoming::Lagged { topic, skipped } => {
             signals.skipped.update(|n| *n += skipped);
             signals.notice(format!("{topic}: {skipped} record(s) skipped (too slow)"));
         }
-        ServerFrame::TopicState { topic, state } => {
-            signals.notice(format!("{topic} is now {state}"))
-        }
-        ServerFrame::Error { message, .. } => signals.notice(format!("refused: {message}")),
-        ServerFrame::Hello { .. } | ServerFrame::Pong | ServerFrame::Records { .. } => {}
+        Incoming::Notice(text) => signals.notice(text),
+        Incoming::Other => {}
     }
 }
 
@@ -517,8 +552,11 @@ mod browser_socket {
                     },
                     _ => want.from.clone(),
                 };
-                serde_json::json!({"type": "subscribe", "topics": [topic], "from": from})
-                    .to_string()
+                let frame = crate::stream::ClientFrame::Subscribe {
+                    topics: vec![topic.clone()],
+                    from,
+                };
+                serde_json::to_string(&frame).unwrap_or_default()
             })
             .collect()
     }
@@ -589,6 +627,12 @@ mod browser_socket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::ServerFrame;
+
+    /// A server frame as the viewer reads it off the wire.
+    fn wire(frame: ServerFrame) -> Incoming {
+        parse_frame(&serde_json::to_string(&frame).unwrap()).unwrap()
+    }
 
     fn record(partition: i32, offset: i64) -> crate::stream::StreamRecord {
         crate::stream::StreamRecord {
@@ -615,9 +659,9 @@ mod tests {
         let signals = FeedSignals::new();
         let (mut next, mut seq, mut out) = (BTreeMap::new(), 0, Vec::new());
         absorb(
-            Incoming::Control(ServerFrame::Subscribed {
+            wire(ServerFrame::Subscribed {
                 topic: "t".into(),
-                from: StartPosition::Latest,
+                from: StartPosition::Last { n: 3 },
                 next_offsets: BTreeMap::from([(0, 5), (1, 9)]),
             }),
             &signals,
@@ -645,7 +689,7 @@ mod tests {
         assert_eq!(next["t"], BTreeMap::from([(0, 7), (1, 9)]));
         // A second `subscribed` (after a reconnect) does not move offsets already seen back.
         absorb(
-            Incoming::Control(ServerFrame::Subscribed {
+            wire(ServerFrame::Subscribed {
                 topic: "t".into(),
                 from: StartPosition::Latest,
                 next_offsets: BTreeMap::from([(0, 100), (1, 100)]),
@@ -679,5 +723,64 @@ mod tests {
         push_bounded(&mut rows, batch);
         assert_eq!(rows.len(), MAX_ROWS);
         assert_eq!(rows.front().map(|r| r.seq), Some(10));
+    }
+
+    #[test]
+    fn every_server_frame_is_read_as_what_it_says() {
+        let t = || "t".to_owned();
+        let subscribed = wire(ServerFrame::Subscribed {
+            topic: t(),
+            from: StartPosition::Offsets {
+                offsets: BTreeMap::from([(1, 4)]),
+            },
+            next_offsets: BTreeMap::from([(0, 2), (3, 7)]),
+        });
+        assert!(
+            matches!(subscribed, Incoming::Subscribed { topic, next_offsets }
+            if topic == "t" && next_offsets == BTreeMap::from([(0, 2), (3, 7)]))
+        );
+        let lagged = wire(ServerFrame::Lagged {
+            topic: t(),
+            skipped: 9,
+        });
+        assert!(matches!(lagged, Incoming::Lagged { topic, skipped: 9 } if topic == "t"));
+        let notices = [
+            (
+                ServerFrame::Unsubscribed {
+                    topic: t(),
+                    reason: "inactive".into(),
+                },
+                "stopped t (inactive)",
+            ),
+            (
+                ServerFrame::TopicState {
+                    topic: t(),
+                    state: "inactive".into(),
+                },
+                "t is now inactive",
+            ),
+            (
+                ServerFrame::Error {
+                    error: "not_subscribed".into(),
+                    message: "subscribe first".into(),
+                },
+                "refused: subscribe first",
+            ),
+        ];
+        for (frame, text) in notices {
+            assert!(matches!(wire(frame), Incoming::Notice(n) if n == text));
+        }
+        let hello = ServerFrame::Hello {
+            user_id: Some("u".into()),
+            max_batch: 5,
+        };
+        assert!(matches!(wire(hello), Incoming::Other));
+        assert!(matches!(wire(ServerFrame::Pong), Incoming::Other));
+        let records = wire(ServerFrame::Records {
+            records: vec![record(2, 8)],
+        });
+        assert!(matches!(records, Incoming::Records(r) if r[0].partition == 2 && r[0].offset == 8));
+        assert!(parse_frame("not json").is_none());
+        assert!(parse_frame(r#"{"records": []}"#).is_none());
     }
 }

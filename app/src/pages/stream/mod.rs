@@ -148,10 +148,24 @@ fn parse_local_time(value: &str) -> Option<i64> {
     let (date, time) = value.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':').map(|p| p.parse::<f64>().ok());
+    // `HH:MM`, `HH:MM:SS` or `HH:MM:SS.mmm`, read as integers (no float parsing in the bundle).
+    let (time, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
     let (h, min) = (t.next()??, t.next()??);
-    let sec = t.next().flatten().unwrap_or(0.0);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h >= 24.0 || min >= 60.0 {
+    let sec = t.next().flatten().unwrap_or(0);
+    let millis = match fraction {
+        "" => 0,
+        f if f.len() <= 3 && f.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{f:0<3}").parse::<i64>().ok()?
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&min)
+        || !(0..60).contains(&sec)
+    {
         return None;
     }
     // Days from the civil date (Howard Hinnant's algorithm).
@@ -162,7 +176,7 @@ fn parse_local_time(value: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400_000 + ((h * 3600.0 + min * 60.0 + sec) * 1000.0) as i64)
+    Some(days * 86_400_000 + (h * 3600 + min * 60 + sec) * 1000 + millis)
 }
 
 #[component]
@@ -182,7 +196,7 @@ fn StatusLine(feed: Feed) -> impl IntoView {
             }}
             " "
             <span data-testid="received">{move || s.received.get()}</span>" received · "
-            <span data-testid="rate">{move || format!("{:.0}", s.rate.get())}</span>"/s · "
+            <span data-testid="rate">{move || s.rate.get().round() as u64}</span>"/s · "
             <span data-testid="skipped">{move || s.skipped.get()}</span>" skipped"
             {move || (s.held.get() > 0).then(|| view! { " · " <span data-testid="held">{s.held.get()}</span>" held while paused" })}
         </p>
@@ -407,8 +421,8 @@ fn RecordRow(row: Row) -> impl IntoView {
                 {move || opened.get().then(|| {
                     let html = match &for_json.value {
                         None => "null".to_owned(),
-                        Some(raw) => serde_json::from_str::<serde_json::Value>(raw.get())
-                            .map_or_else(|_| json_html::escape(raw.get()), |v| json_html::render(&v)),
+                        Some(raw) => json_html::render(raw.get())
+                            .unwrap_or_else(|| json_html::escape(raw.get())),
                     };
                     view! { <div class="json" inner_html=html></div> }
                 })}
@@ -475,6 +489,11 @@ mod tests {
             Some(951_868_801_000)
         );
         assert_eq!(parse_local_time("2000-13-01T00:00"), None);
+        assert_eq!(parse_local_time("1970-01-01T00:00:02.5"), Some(2_500));
+        assert_eq!(parse_local_time("1970-01-01T00:00:02.123"), Some(2_123));
+        assert_eq!(parse_local_time("1970-01-01T00:00:61"), None);
+        assert_eq!(parse_local_time("1970-01-01T00:00:01.1234"), None);
+        assert_eq!(parse_local_time("1970-01-01T-1:00"), None);
         assert_eq!(format_ms(951_868_801_002), "00:00:01.002");
     }
 }
