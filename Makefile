@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, Chromium, npm packages)
+deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, wasm-split, Chromium, npm packages)
 	@source .ci/lib.sh && phase "install dependencies" .ci/install-deps
 
 build-server: deps

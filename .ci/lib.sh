@@ -3,6 +3,7 @@
 # Pinned tool versions: the ones measured to build on this machine's Rust (see README, Toolchain).
 TANSU_VERSION="0.6.0"
 SCHEMATHESIS_VERSION="4.32.5"
+WASM_SPLIT_VERSION="0.2.4"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"

@@ -32,7 +32,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    path, SsrMode,
+    lazy_route, path, Lazy, LazyRoute, SsrMode,
 };
 
 /// The name of the WASM/JS/CSS bundle under `/pkg` (set by `.ci/build-site` and the server).
@@ -87,15 +87,47 @@ pub fn App() -> impl IntoView {
             <main>
                 // `Async`: the server waits for the data, so the HTML is useful without WASM.
                 <Routes fallback=pages::NotFound>
-                    <Route path=path!("") view=pages::Overview ssr=SsrMode::Async/>
-                    <Route path=path!("topics") view=pages::Topics ssr=SsrMode::Async/>
-                    <Route path=path!("topics/:id") view=pages::TopicPage ssr=SsrMode::Async/>
-                    <Route path=path!("subscriptions") view=pages::Subscriptions ssr=SsrMode::Async/>
-                    <Route path=path!("stream") view=pages::Stream ssr=SsrMode::Async/>
-                    <Route path=path!("audit") view=pages::Audit ssr=SsrMode::Async/>
-                    <Route path=path!("signin") view=pages::SignIn ssr=SsrMode::Async/>
+                    <Route path=path!("") view={Lazy::<OverviewRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("topics") view={Lazy::<TopicsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("topics/:id") view={Lazy::<TopicRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("subscriptions") view={Lazy::<SubscriptionsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("stream") view={Lazy::<StreamRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("signin") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
     }
+}
+
+/// Declares a page's route as loaded on demand. In the browser each page's code goes into its own
+/// WASM chunk (`.ci/build-site` splits the bundle with wasm-split), fetched the first time the
+/// page is shown, so a visitor downloads the shell and the pages they open, not the whole
+/// dashboard. On the server nothing changes.
+macro_rules! lazy_page {
+    ($($route:ident => $page:path,)*) => {$(
+        #[doc = concat!("The route of [`", stringify!($page), "`], loaded on demand.")]
+        pub struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                $page().into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    OverviewRoute => pages::Overview,
+    TopicsRoute => pages::Topics,
+    TopicRoute => pages::TopicPage,
+    SubscriptionsRoute => pages::Subscriptions,
+    StreamRoute => pages::Stream,
+    AuditRoute => pages::Audit,
+    SignInRoute => pages::SignIn,
 }
