@@ -29,7 +29,7 @@ pub mod backend;
 pub mod browser;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
     lazy_route, path, Lazy, LazyRoute, SsrMode,
@@ -48,6 +48,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Before the scripts: the first paint waits for the stylesheet, not for the WASM.
+                <link rel="stylesheet" href=format!("/pkg/{BUNDLE_NAME}.css")/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -65,7 +67,6 @@ pub fn App() -> impl IntoView {
     let identity = identity::Identity::provide();
 
     view! {
-        <Stylesheet id="leptos" href=format!("/pkg/{BUNDLE_NAME}.css")/>
         <Title text="StreamHub"/>
         <Router>
             <header class="topbar">

@@ -32,6 +32,36 @@ test('the overview hydrates: it refreshes itself and the console stays clean', a
   }
 });
 
+test('a page downloads only its own code, gzipped, and the next page fetches what it adds', async () => {
+  const { page, errors } = await openPage(browser);
+  const wasm = [];
+  page.on('response', async (response) => {
+    const url = response.url();
+    if (!url.endsWith('.wasm')) return;
+    const encoding = (await response.allHeaders())['content-encoding'];
+    wasm.push({ file: url.split('/').pop(), encoding });
+  });
+  await page.goto(BASE_URL, { waitUntil: 'networkidle' });
+  await page.getByText('refreshed 1 time(s)').waitFor({ timeout: 10_000 });
+  const files = () => wasm.map((w) => w.file);
+  assert.ok(files().includes('streamhub_bg.wasm'), `the shell was not fetched: ${files()}`);
+  assert.ok(files().some((f) => f.startsWith('split___overview_route_view')), `no overview module: ${files()}`);
+  for (const other of ['stream', 'topics', 'audit']) {
+    assert.ok(!files().some((f) => f.startsWith(`split___${other}_route_view`)), `the ${other} page's module came with the overview`);
+  }
+  assert.deepEqual(wasm.filter((w) => w.encoding !== 'gzip'), [], 'every module is sent gzipped');
+  // Client-side navigation: the topics page's module arrives and the page hydrates.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Topics' }).click();
+  await page.getByTestId('request-form').waitFor();
+  await page.waitForLoadState('networkidle');
+  assert.ok(files().some((f) => f.startsWith('split___topics_route_view')), `no topics module: ${files()}`);
+  // The page is live: its form checks a field as you type.
+  await page.fill('#name', 'bad name!');
+  await page.getByTestId('name-error').getByText('only letters').waitFor();
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
 test('unknown pages say so', async () => {
   const { page, errors } = await openPage(browser);
   const response = await page.goto(`${BASE_URL}/no/such/page`, { waitUntil: 'networkidle' });

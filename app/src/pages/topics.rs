@@ -100,11 +100,14 @@ fn TopicTable(
             })
             .cloned()
             .collect();
-        match sort.get() {
-            SortBy::Newest => rows.sort_by_key(|t| std::cmp::Reverse(t.topic_id)),
-            SortBy::Name => rows.sort_by(|a, b| a.topic_name.cmp(&b.topic_name)),
-            SortBy::Status => rows.sort_by_key(|t| t.status.as_str()),
-        }
+        // One sort call whatever the column: each distinct `sort_by` is its own copy of the
+        // sorting code in the bundle.
+        let by = sort.get();
+        rows.sort_by(|a, b| match by {
+            SortBy::Newest => b.topic_id.cmp(&a.topic_id),
+            SortBy::Name => a.topic_name.cmp(&b.topic_name),
+            SortBy::Status => a.status.as_str().cmp(b.status.as_str()),
+        });
         rows
     };
     view! {

@@ -184,16 +184,22 @@ fn StatusLine(feed: Feed) -> impl IntoView {
     let s = feed.signals;
     view! {
         <p class="stream-status" role="status" aria-live="polite" data-testid="stream-status">
-            {move || match s.status.get() {
-                Status::Idle => view! { <span class="badge">"not connected"</span> }.into_any(),
-                Status::Connecting => view! { <span class="badge badge-pending">"connecting…"</span> }.into_any(),
-                Status::Live => view! { <span class="badge badge-up">"live"</span> }.into_any(),
-                Status::Reconnecting { in_secs, attempt } => view! {
-                    <span class="badge badge-down">
-                        {format!("connection lost — retrying in {in_secs} s (attempt {attempt})")}
-                    </span>
-                }.into_any(),
-            }}
+            // One element whose class and text follow the status (one view type, not four).
+            <span class=move || s.status.with(|st| match st {
+                Status::Idle => "badge",
+                Status::Connecting => "badge badge-pending",
+                Status::Live => "badge badge-up",
+                Status::Reconnecting { .. } => "badge badge-down",
+            })>
+                {move || match s.status.get() {
+                    Status::Idle => "not connected".to_owned(),
+                    Status::Connecting => "connecting…".to_owned(),
+                    Status::Live => "live".to_owned(),
+                    Status::Reconnecting { in_secs, attempt } => {
+                        format!("connection lost — retrying in {in_secs} s (attempt {attempt})")
+                    }
+                }}
+            </span>
             " "
             <span data-testid="received">{move || s.received.get()}</span>" received · "
             <span data-testid="rate">{move || s.rate.get().round() as u64}</span>"/s · "
