@@ -257,7 +257,7 @@ pub fn TopicActions(topic: Topic, on_done: Callback<()>) -> impl IntoView {
                                         run.dispatch(action);
                                     }
                                 >
-                                    {format!("Yes, {}", action.label().to_lowercase())}
+                                    {format!("Yes, {}", action.path())}
                                 </button>
                                 <button type="button" class="secondary" on:click=move |_| confirming.set(None)>
                                     "Cancel"

@@ -9,6 +9,7 @@
 //! | [`browser`] | cookies, clipboard, downloads, timing (`hydrate` only) |
 //! | [`identity`] | who is using the dashboard: the picked user id and the admin session |
 //! | [`stream`] | the live stream's WebSocket frame protocol (relay, viewer, CLI) |
+//! | [`text`] | case folding for filters, by the browser where there is one |
 //! | [`components`] | pieces several pages share (status badges, error notes, admin actions) |
 //! | [`pages`] | the dashboard's pages |
 //!
@@ -21,6 +22,7 @@ pub mod domain;
 pub mod identity;
 pub mod pages;
 pub mod stream;
+pub mod text;
 pub mod wire;
 
 #[cfg(feature = "ssr")]

@@ -90,13 +90,13 @@ fn TopicTable(
         .into_any();
     }
     let rows = move || {
-        let q = query.get().to_lowercase();
+        let q = crate::text::lowercase(&query.get());
         let mut rows: Vec<Topic> = topics
             .iter()
             .filter(|t| {
                 q.is_empty()
-                    || t.topic_name.to_lowercase().contains(&q)
-                    || t.created_by.to_lowercase().contains(&q)
+                    || crate::text::lowercase(&t.topic_name).contains(&q)
+                    || crate::text::lowercase(&t.created_by).contains(&q)
             })
             .cloned()
             .collect();

@@ -54,7 +54,7 @@ impl Row {
                 .search
                 .get_or_init(|| {
                     let key = self.record.key.as_deref().unwrap_or("");
-                    format!("{key}\n{}", self.text).to_lowercase().into()
+                    crate::text::lowercase(&format!("{key}\n{}", self.text)).into()
                 })
                 .contains(needle)
     }

@@ -320,7 +320,7 @@ fn Records(feed: Feed) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let partition = RwSignal::new(None::<i32>);
     let visible = Memo::new(move |_| {
-        let needle = text.get().to_lowercase();
+        let needle = crate::text::lowercase(&text.get());
         let part = partition.get();
         // Live, only the newest rows are drawn: at thousands of records a second the rest would
         // be created and replaced before anyone could read them. Paused, the whole window is.
