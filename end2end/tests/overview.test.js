@@ -38,8 +38,8 @@ test('a page downloads only its own code, gzipped, and the next page fetches wha
   page.on('response', async (response) => {
     const url = response.url();
     if (!url.endsWith('.wasm')) return;
-    const encoding = (await response.allHeaders())['content-encoding'];
-    wasm.push({ file: url.split('/').pop(), encoding });
+    const headers = await response.allHeaders();
+    wasm.push({ file: url.split('/').pop(), encoding: headers['content-encoding'], cache: headers['cache-control'] });
   });
   await page.goto(BASE_URL, { waitUntil: 'networkidle' });
   await page.getByText('refreshed 1 time(s)').waitFor({ timeout: 10_000 });
@@ -50,6 +50,8 @@ test('a page downloads only its own code, gzipped, and the next page fetches wha
     assert.ok(!files().some((f) => f.startsWith(`split___${other}_route_view`)), `the ${other} page's module came with the overview`);
   }
   assert.deepEqual(wasm.filter((w) => w.encoding !== 'gzip'), [], 'every module is sent gzipped');
+  // Checked with the server before each use: a tab's shell and its chunks come from one build.
+  assert.deepEqual(wasm.filter((w) => w.cache !== 'no-cache'), [], 'every module is revalidated');
   // Client-side navigation: the topics page's module arrives and the page hydrates.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Topics' }).click();
   await page.getByTestId('request-form').waitFor();

@@ -10,7 +10,9 @@ use app::{
 use axum::{
     body::Body,
     extract::ConnectInfo,
-    http::{header, request::Parts, Request},
+    http::{header, request::Parts, HeaderValue, Request},
+    middleware::Next,
+    response::Response,
     Router,
 };
 use leptos::{config::LeptosOptions, prelude::use_context};
@@ -114,4 +116,47 @@ pub fn leptos_options(site_dir: &Path, addr: SocketAddr) -> LeptosOptions {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build()
+}
+
+/// Makes browsers check the bundle under `/pkg/` with the server before each use (answered with
+/// 304 Not Modified while it is unchanged). The page modules are fetched on demand and must come
+/// from the same build as the shell a tab already runs: without this, browsers guess a cache
+/// lifetime from `Last-Modified` and could pair a rebuilt shell with an old cached chunk.
+pub async fn revalidate_bundle(request: Request<Body>, next: Next) -> Response {
+    let bundle = request.uri().path().starts_with("/pkg/");
+    let mut response = next.run(request).await;
+    if bundle {
+        response
+            .headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-cache"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::{middleware, routing::get};
+
+    #[tokio::test]
+    async fn the_bundle_is_revalidated_and_other_answers_are_left_alone() {
+        let router = Router::new()
+            .route("/pkg/streamhub_bg.wasm", get(|| async { "wasm" }))
+            .route("/api/stats", get(|| async { "{}" }))
+            .layer(middleware::from_fn(revalidate_bundle));
+        let cache_control = |path: &'static str| {
+            let router = router.clone();
+            async move {
+                let request = Request::get(path).body(Body::empty()).unwrap();
+                let response = router.oneshot(request).await.unwrap();
+                response.headers().get(header::CACHE_CONTROL).cloned()
+            }
+        };
+        assert_eq!(
+            cache_control("/pkg/streamhub_bg.wasm").await,
+            Some(HeaderValue::from_static("no-cache"))
+        );
+        assert_eq!(cache_control("/api/stats").await, None);
+    }
 }

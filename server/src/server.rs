@@ -5,7 +5,7 @@
 
 use crate::{
     config::ServerConfig,
-    dashboard::{leptos_options, DashboardBackend},
+    dashboard::{leptos_options, revalidate_bundle, DashboardBackend},
     health::HealthMonitor,
     http::{access_log, api_router, metrics, session::Sessions},
     kafka::{KafkaAdmin, KafkaError},
@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        .layer(middleware::from_fn(revalidate_bundle))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             access_log::log_request,
