@@ -64,6 +64,30 @@ test('a page downloads only its own code, gzipped, and the next page fetches wha
   await page.context().close();
 });
 
+test('a page module that cannot be fetched while the server is away is retried, and the navigation completes', async () => {
+  const { page, errors } = await openPage(browser);
+  await page.goto(BASE_URL, { waitUntil: 'networkidle' });
+  await page.getByText('refreshed 1 time(s)').waitFor({ timeout: 10_000 });
+  // The server "goes away" for the topics page's module and the health check, for two attempts.
+  let refused = 0;
+  const away = async (route) => {
+    if (refused < 4) { refused += 1; await route.abort('connectionrefused'); } else { await route.continue(); }
+  };
+  await page.route('**/split___topics_route_view_*.wasm', away);
+  await page.route('**/api/health', away);
+  await page.evaluate(() => { window.stillTheSamePage = true; });
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Topics' }).click();
+  await page.getByTestId('request-form').waitFor({ timeout: 20_000 });
+  assert.ok(refused >= 2, `the failure was not exercised (${refused} refused)`);
+  // Recovered in place: no reload, and the page works.
+  assert.equal(await page.evaluate(() => window.stillTheSamePage), true);
+  await page.fill('#name', 'bad name!');
+  await page.getByTestId('name-error').getByText('only letters').waitFor();
+  // The refused requests themselves are logged by Chromium; nothing else may be (no panic).
+  assert.deepEqual(errors.filter((e) => !e.startsWith('Failed to load resource')), []);
+  await page.context().close();
+});
+
 test('unknown pages say so', async () => {
   const { page, errors } = await openPage(browser);
   const response = await page.goto(`${BASE_URL}/no/such/page`, { waitUntil: 'networkidle' });
