@@ -31,7 +31,7 @@ pub mod backend;
 pub mod browser;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_meta::MetaTags;
 use leptos_router::{
     components::{Route, Router, Routes, A},
     lazy_route, path, Lazy, LazyRoute, SsrMode,
@@ -49,6 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                <title>"StreamHub"</title>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 // Before the scripts: the first paint waits for the stylesheet, not for the WASM.
                 <link rel="stylesheet" href=format!("/pkg/{BUNDLE_NAME}.css")/>
@@ -65,11 +66,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// The dashboard: a header with navigation, who you are, and the routed page below it.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
+    // Only the server's head needs Leptos's meta context (the page's preload hints go through it);
+    // the title is fixed in the shell, so the browser bundle carries no leptos_meta code.
+    #[cfg(feature = "ssr")]
+    leptos_meta::provide_meta_context();
     let identity = identity::Identity::provide();
 
     view! {
-        <Title text="StreamHub"/>
         <Router>
             <header class="topbar">
                 <A href="/" attr:class="brand">"StreamHub"</A>
