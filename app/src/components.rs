@@ -257,6 +257,7 @@ pub fn TopicActions(topic: Topic, on_done: Callback<()>) -> impl IntoView {
                                         run.dispatch(action);
                                     }
                                 >
+                                    // The path word is the verb in lower case ("Yes, reject").
                                     {format!("Yes, {}", action.path())}
                                 </button>
                                 <button type="button" class="secondary" on:click=move |_| confirming.set(None)>
