@@ -32,8 +32,8 @@ test('the overview hydrates: it refreshes itself and the console stays clean', a
   }
 });
 
-test('a page downloads only its own code, gzipped, and the next page fetches what it adds', async () => {
-  const { page, errors } = await openPage(browser);
+/** Records the WASM responses of `page`: file name, encoding, cache policy. */
+function wasmResponses(page) {
   const wasm = [];
   page.on('response', async (response) => {
     const url = response.url();
@@ -41,26 +41,52 @@ test('a page downloads only its own code, gzipped, and the next page fetches wha
     const headers = await response.allHeaders();
     wasm.push({ file: url.split('/').pop(), encoding: headers['content-encoding'], cache: headers['cache-control'] });
   });
+  return wasm;
+}
+
+test('a first visit downloads the page code in one pack, gzipped, and the next page fetches what it adds', async () => {
+  const { page, errors } = await openPage(browser);
+  const wasm = wasmResponses(page);
   await page.goto(BASE_URL, { waitUntil: 'networkidle' });
   await page.getByText('refreshed 1 time(s)').waitFor({ timeout: 10_000 });
   const files = () => wasm.map((w) => w.file);
-  assert.ok(files().includes('streamhub_bg.wasm'), `the shell was not fetched: ${files()}`);
-  assert.ok(files().some((f) => f.startsWith('split___overview_route_view')), `no overview module: ${files()}`);
-  for (const other of ['stream', 'topics', 'audit']) {
-    assert.ok(!files().some((f) => f.startsWith(`split___${other}_route_view`)), `the ${other} page's module came with the overview`);
-  }
+  // The shell and the overview's pack, each once (the pack's preload hint is used, not doubled).
+  assert.deepEqual(files().map((f) => f.replace(/_\d+\.wasm$/, '')).sort(),
+    ['pack___overview_route_view', 'streamhub_bg.wasm'], `fetched: ${files()}`);
   assert.deepEqual(wasm.filter((w) => w.encoding !== 'gzip'), [], 'every module is sent gzipped');
   // Checked with the server before each use: a tab's shell and its chunks come from one build.
   assert.deepEqual(wasm.filter((w) => w.cache !== 'no-cache'), [], 'every module is revalidated');
-  // Client-side navigation: the topics page's module arrives and the page hydrates.
+  // Client-side navigation: the topics page's own module arrives alone (the code it shares with
+  // the overview is already there), and the page hydrates.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Topics' }).click();
   await page.getByTestId('request-form').waitFor();
   await page.waitForLoadState('networkidle');
-  assert.ok(files().some((f) => f.startsWith('split___topics_route_view')), `no topics module: ${files()}`);
+  const later = files().slice(2);
+  assert.ok(later.some((f) => f.startsWith('split___topics_route_view')), `no topics module: ${later}`);
+  assert.ok(!later.some((f) => f.startsWith('pack_') || f.startsWith('split___overview')), `fetched again: ${later}`);
   // The page is live: its form checks a field as you type.
   await page.fill('#name', 'bad name!');
   await page.getByTestId('name-error').getByText('only letters').waitFor();
   assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('when the pack of a page cannot be fetched, its modules are fetched one by one', async () => {
+  const { page, errors } = await openPage(browser);
+  const wasm = wasmResponses(page);
+  let refused = 0;
+  let loads = 0;
+  page.on('load', () => { loads += 1; });
+  await page.route('**/pack_*.wasm', async (route) => { refused += 1; await route.abort('connectionrefused'); });
+  await page.goto(`${BASE_URL}/topics`, { waitUntil: 'networkidle' });
+  await page.fill('#name', 'bad name!');
+  await page.getByTestId('name-error').getByText('only letters').waitFor({ timeout: 20_000 });
+  assert.ok(refused >= 1, 'the pack was not requested');
+  const files = wasm.map((w) => w.file);
+  assert.ok(files.some((f) => f.startsWith('split___topics_route_view')), `no topics module: ${files}`);
+  assert.ok(files.some((f) => f.startsWith('chunk_')), `no shared chunk: ${files}`);
+  assert.equal(loads, 1, 'the page reloaded instead of fetching the modules');
+  assert.deepEqual(errors.filter((e) => !e.startsWith('Failed to load resource')), []);
   await page.context().close();
 });
 
