@@ -19,10 +19,7 @@ pub enum StartPosition {
     /// The last `n` records of each partition, then live.
     Last { n: u64 },
     /// From these offsets (partition → offset); partitions not named start at latest.
-    Offsets {
-        #[serde(with = "partition_map")]
-        offsets: BTreeMap<i32, i64>,
-    },
+    Offsets { offsets: PartitionOffsets },
     /// From the first record stamped at or after `at` (milliseconds since the Unix epoch),
     /// within the replay limit.
     Timestamp { at: i64 },
@@ -79,8 +76,7 @@ pub enum ServerFrame {
     Subscribed {
         topic: String,
         from: StartPosition,
-        #[serde(with = "partition_map")]
-        next_offsets: BTreeMap<i32, i64>,
+        next_offsets: PartitionOffsets,
     },
     /// A topic no longer streams (`reason`: `requested`, `unsubscribed`, `inactive`).
     Unsubscribed { topic: String, reason: String },
@@ -94,26 +90,99 @@ pub enum ServerFrame {
     Pong,
 }
 
-/// Partition → offset maps as JSON objects (`{"0": 5}`). JSON keys are strings; serde cannot
-/// turn them back into integers inside internally tagged enums, so this does it by hand.
-mod partition_map {
-    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::BTreeMap;
+/// Partition → offset, as a JSON object (`{"0": 5, "1": 9}`): where a subscription starts, or
+/// where the live stream joins.
+///
+/// A sorted vector rather than a `BTreeMap`: a topic has a handful of partitions, and the map's
+/// code (with the stable sort its `collect` brings) was a twelfth of the stream viewer's WASM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionOffsets(Vec<(i32, i64)>);
 
-    pub fn serialize<S: Serializer>(map: &BTreeMap<i32, i64>, s: S) -> Result<S::Ok, S::Error> {
-        let text: BTreeMap<String, i64> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        text.serialize(s)
+impl PartitionOffsets {
+    /// The offset for `partition`, if one is set.
+    pub fn get(&self, partition: i32) -> Option<i64> {
+        self.position(partition).ok().map(|i| self.0[i].1)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<i32, i64>, D::Error> {
-        BTreeMap::<String, i64>::deserialize(d)?
-            .into_iter()
-            .map(|(k, v)| {
-                k.parse::<i32>()
-                    .map(|k| (k, v))
-                    .map_err(|_| D::Error::custom(format!("partition {k:?} is not a number")))
-            })
-            .collect()
+    /// Sets the offset for `partition`.
+    pub fn set(&mut self, partition: i32, offset: i64) {
+        match self.position(partition) {
+            Ok(i) => self.0[i].1 = offset,
+            Err(i) => self.0.insert(i, (partition, offset)),
+        }
+    }
+
+    /// Sets the offset for `partition` unless it has one already.
+    pub fn set_if_absent(&mut self, partition: i32, offset: i64) {
+        if let Err(i) = self.position(partition) {
+            self.0.insert(i, (partition, offset));
+        }
+    }
+
+    /// (partition, offset) pairs by partition.
+    pub fn iter(&self) -> impl Iterator<Item = (i32, i64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, partition: i32) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&partition, |(p, _)| *p)
+    }
+}
+
+/// Pairs in any order; when a partition repeats, the last pair given wins (as in a JSON object).
+impl FromIterator<(i32, i64)> for PartitionOffsets {
+    fn from_iter<I: IntoIterator<Item = (i32, i64)>>(pairs: I) -> Self {
+        let mut numbered: Vec<(usize, (i32, i64))> = pairs.into_iter().enumerate().collect();
+        // By partition, the latest first, then the first of each partition is kept. Unstable
+        // sort: the viewer already carries its code, not the stable sort's.
+        numbered.sort_unstable_by_key(|(n, (p, _))| (*p, std::cmp::Reverse(*n)));
+        numbered.dedup_by_key(|(_, (p, _))| *p);
+        Self(numbered.into_iter().map(|(_, pair)| pair).collect())
+    }
+}
+
+impl<const N: usize> From<[(i32, i64); N]> for PartitionOffsets {
+    fn from(pairs: [(i32, i64); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+/// JSON object keys are strings: partitions are written as `"0"`.
+impl Serialize for PartitionOffsets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(p, o)| (p.to_string(), o)))
+    }
+}
+
+/// Read by hand: serde cannot turn string keys back into integers inside internally tagged
+/// enums ([`StartPosition`] is one).
+impl<'de> Deserialize<'de> for PartitionOffsets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = PartitionOffsets;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of partition → offset")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some((partition, offset)) = map.next_entry::<String, i64>()? {
+                    let partition = partition.parse::<i32>().map_err(|_| {
+                        serde::de::Error::custom(format!("partition {partition:?} is not a number"))
+                    })?;
+                    pairs.push((partition, offset));
+                }
+                Ok(pairs.into_iter().collect())
+            }
+        }
+        d.deserialize_map(Pairs)
     }
 }
 
@@ -152,14 +221,14 @@ mod tests {
             ClientFrame::Subscribe {
                 topics: vec!["a".into()],
                 from: StartPosition::Offsets {
-                    offsets: BTreeMap::from([(0, 5)])
+                    offsets: PartitionOffsets::from([(0, 5)])
                 }
             }
         );
         let subscribed = ServerFrame::Subscribed {
             topic: "t".into(),
             from: StartPosition::Latest,
-            next_offsets: BTreeMap::from([(0, 1), (2, 3)]),
+            next_offsets: PartitionOffsets::from([(0, 1), (2, 3)]),
         };
         let json = serde_json::to_string(&subscribed).unwrap();
         assert_eq!(
@@ -175,8 +244,11 @@ mod tests {
             Just(StartPosition::Latest),
             Just(StartPosition::Earliest),
             any::<u64>().prop_map(|n| StartPosition::Last { n }),
-            proptest::collection::btree_map(any::<i32>(), any::<i64>(), 0..4)
-                .prop_map(|offsets| StartPosition::Offsets { offsets }),
+            proptest::collection::vec((any::<i32>(), any::<i64>()), 0..4).prop_map(|pairs| {
+                StartPosition::Offsets {
+                    offsets: pairs.into_iter().collect(),
+                }
+            }),
             any::<i64>().prop_map(|at| StartPosition::Timestamp { at }),
         ]
     }
@@ -214,6 +286,47 @@ mod tests {
             let frame = ClientFrame::Subscribe { topics, from };
             let json = serde_json::to_string(&frame).unwrap();
             proptest::prop_assert_eq!(serde_json::from_str::<ClientFrame>(&json).unwrap(), frame);
+        }
+    }
+
+    #[test]
+    fn partition_offsets_keep_one_offset_per_partition_in_order() {
+        let mut offsets: PartitionOffsets = [(2, 20), (0, 1), (2, 21), (1, 10)].into();
+        // The last of a repeated partition wins, as in a JSON object.
+        assert_eq!(
+            offsets.iter().collect::<Vec<_>>(),
+            [(0, 1), (1, 10), (2, 21)]
+        );
+        assert_eq!(offsets.get(2), Some(21));
+        assert_eq!(offsets.get(3), None);
+        offsets.set(3, 30);
+        offsets.set(0, 2);
+        offsets.set_if_absent(1, 99);
+        offsets.set_if_absent(-1, 5);
+        assert_eq!(
+            offsets.iter().collect::<Vec<_>>(),
+            [(-1, 5), (0, 2), (1, 10), (2, 21), (3, 30)]
+        );
+        assert_eq!(
+            serde_json::to_string(&offsets).unwrap(),
+            r#"{"-1":5,"0":2,"1":10,"2":21,"3":30}"#
+        );
+        let read: PartitionOffsets = serde_json::from_str(r#"{"1": 4, "0": 3, "1": 5}"#).unwrap();
+        assert_eq!(read, PartitionOffsets::from([(0, 3), (1, 5)]));
+        assert!(serde_json::from_str::<PartitionOffsets>(r#"{"x": 1}"#).is_err());
+        assert!(serde_json::from_str::<PartitionOffsets>(r#"{"0": "1"}"#).is_err());
+        assert!(serde_json::from_str::<PartitionOffsets>("[[0, 1]]").is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever pairs it is built from, it answers like a map built from the same pairs.
+        #[test]
+        fn partition_offsets_answer_like_a_map(
+            pairs in proptest::collection::vec((-3i32..6, proptest::num::i64::ANY), 0..12),
+        ) {
+            let map: BTreeMap<i32, i64> = pairs.iter().copied().collect();
+            let offsets: PartitionOffsets = pairs.into_iter().collect();
+            proptest::prop_assert_eq!(offsets.iter().collect::<Vec<_>>(), map.into_iter().collect::<Vec<_>>());
         }
     }
 

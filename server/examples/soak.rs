@@ -146,7 +146,9 @@ async fn session(
             continue;
         };
         match serde_json::from_str::<ServerFrame>(&text)? {
-            ServerFrame::Subscribed { next_offsets, .. } => expected = next_offsets,
+            ServerFrame::Subscribed { next_offsets, .. } => {
+                expected = next_offsets.iter().collect()
+            }
             ServerFrame::Records { records } => {
                 let now = now_ms();
                 let mut latencies = Vec::with_capacity(records.len());

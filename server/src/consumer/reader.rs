@@ -378,11 +378,11 @@ impl RelayReader {
                 } => {
                     // What has to arrive before "the end": the replayed range of each partition.
                     let parts = next_offsets
-                        .into_iter()
+                        .iter()
                         .filter(|(p, end)| match &from {
                             StartPosition::Latest => false,
                             StartPosition::Offsets { offsets } => {
-                                offsets.get(p).is_some_and(|o| end > o)
+                                offsets.get(*p).is_some_and(|o| *end > o)
                             }
                             _ => *end > 0,
                         })

@@ -298,7 +298,7 @@ impl Connection {
         self.send(&ServerFrame::Subscribed {
             topic: name.to_string(),
             from,
-            next_offsets: join.clone(),
+            next_offsets: join.iter().map(|(p, o)| (*p, *o)).collect(),
         })
         .await;
         let task = tokio::spawn(forward(Forward {
@@ -361,8 +361,8 @@ fn replay_ranges(
                     (high - i64::try_from(*n).unwrap_or(i64::MAX)).max(bounded_low)
                 }
                 StartPosition::Offsets { offsets } => offsets
-                    .get(p)
-                    .map(|o| (*o).clamp(bounded_low, *high))
+                    .get(*p)
+                    .map(|o| o.clamp(bounded_low, *high))
                     .unwrap_or(*high),
             };
             (*p, (start, *high))
@@ -515,7 +515,7 @@ mod tests {
             BTreeMap::from([(0, (80, 100)), (1, (50, 60))])
         );
         let offsets = StartPosition::Offsets {
-            offsets: BTreeMap::from([(0, 90), (1, 10)]),
+            offsets: [(0, 90), (1, 10)].into(),
         };
         assert_eq!(r(offsets), BTreeMap::from([(0, (90, 100)), (1, (50, 60))]));
         // The replay limit bounds `earliest`.

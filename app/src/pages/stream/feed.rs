@@ -9,12 +9,12 @@
 // The server build renders the page but never connects: what only the socket uses looks unused.
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
-use crate::stream::StartPosition;
+use crate::stream::{PartitionOffsets, StartPosition};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::VecDeque,
     sync::{Arc, OnceLock},
 };
 
@@ -138,8 +138,9 @@ pub struct ViewRecord {
     pub offset: i64,
     pub timestamp: Option<i64>,
     pub key: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    /// Kept as sent (only copied and downloaded, never read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Box<RawValue>>,
     pub value: Option<Box<RawValue>>,
     pub encoding: String,
 }
@@ -151,7 +152,7 @@ pub enum Incoming {
     /// A topic streams; the live stream joins at `next_offsets` (partition → offset).
     Subscribed {
         topic: String,
-        next_offsets: BTreeMap<i32, i64>,
+        next_offsets: PartitionOffsets,
     },
     /// Something to tell the user (a topic stopped or changed state, a refusal).
     Notice(String),
@@ -180,7 +181,7 @@ pub fn parse_frame(text: &str) -> Option<Incoming> {
         #[serde(default)]
         topic: String,
         #[serde(default)]
-        next_offsets: BTreeMap<String, i64>,
+        next_offsets: PartitionOffsets,
         #[serde(default)]
         reason: String,
         #[serde(default)]
@@ -196,11 +197,7 @@ pub fn parse_frame(text: &str) -> Option<Incoming> {
         "records" => Incoming::Records(frame.records),
         "subscribed" => Incoming::Subscribed {
             topic,
-            next_offsets: frame
-                .next_offsets
-                .into_iter()
-                .filter_map(|(p, o)| Some((p.parse().ok()?, o)))
-                .collect(),
+            next_offsets: frame.next_offsets,
         },
         "unsubscribed" => Incoming::Notice(format!("stopped {topic} ({})", frame.reason)),
         "lagged" => Incoming::Lagged {
@@ -211,6 +208,33 @@ pub fn parse_frame(text: &str) -> Option<Incoming> {
         "error" => Incoming::Notice(format!("refused: {}", frame.message)),
         _ => Incoming::Other,
     })
+}
+
+/// Where each topic's stream resumes after a reconnection: the offset after the last record seen,
+/// per partition. A list: a viewer follows a few topics.
+#[derive(Debug, Default)]
+pub struct Resume(Vec<(String, PartitionOffsets)>);
+
+impl Resume {
+    /// The offsets of `topic`, if any record or join point of it was seen.
+    pub fn get(&self, topic: &str) -> Option<&PartitionOffsets> {
+        self.0.iter().find(|(t, _)| t == topic).map(|(_, o)| o)
+    }
+
+    fn topic(&mut self, topic: &str) -> &mut PartitionOffsets {
+        let i = match self.0.iter().position(|(t, _)| t == topic) {
+            Some(i) => i,
+            None => {
+                self.0.push((topic.to_owned(), PartitionOffsets::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Appends a batch to the window, dropping the oldest rows past [`MAX_ROWS`].
@@ -225,16 +249,15 @@ pub fn push_bounded(rows: &mut VecDeque<Row>, batch: impl IntoIterator<Item = Ro
 pub fn absorb(
     frame: Incoming,
     signals: &FeedSignals,
-    next: &mut BTreeMap<String, BTreeMap<i32, i64>>,
+    next: &mut Resume,
     seq: &mut u64,
     out: &mut Vec<Row>,
 ) {
     match frame {
         Incoming::Records(records) => {
             for record in records {
-                next.entry(record.topic.clone())
-                    .or_default()
-                    .insert(record.partition, record.offset + 1);
+                next.topic(&record.topic)
+                    .set(record.partition, record.offset + 1);
                 let text = match &record.value {
                     // Text and base64 payloads travel as JSON strings: show them unquoted.
                     Some(raw) if record.encoding != "json" => {
@@ -253,9 +276,9 @@ pub fn absorb(
             next_offsets,
         } => {
             // Offsets already seen stay (a resume); partitions not seen join where the relay does.
-            let known = next.entry(topic.clone()).or_default();
-            for (p, o) in next_offsets {
-                known.entry(p).or_insert(o);
+            let known = next.topic(&topic);
+            for (p, o) in next_offsets.iter() {
+                known.set_if_absent(p, o);
             }
             signals.notice(format!("streaming {topic}"));
         }
@@ -349,7 +372,7 @@ mod browser_socket {
         ws: Option<WebSocket>,
         /// Event handlers of the current socket (dropped with it).
         handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
-        next: BTreeMap<String, BTreeMap<i32, i64>>,
+        next: Resume,
         pending: Vec<Row>,
         /// Records received since the last animation frame (some may have been dropped from
         /// `pending` unseen).
@@ -372,7 +395,7 @@ mod browser_socket {
                     want: None,
                     ws: None,
                     handlers: Vec::new(),
-                    next: BTreeMap::new(),
+                    next: Resume::default(),
                     pending: Vec::new(),
                     arrived: 0,
                     held: VecDeque::new(),
@@ -542,7 +565,7 @@ mod browser_socket {
 
     /// Subscribe frames for a (re)connection: resume each topic after the last offsets seen,
     /// or start where asked the first time.
-    fn subscribe_frames(want: &Want, next: &BTreeMap<String, BTreeMap<i32, i64>>) -> Vec<String> {
+    fn subscribe_frames(want: &Want, next: &Resume) -> Vec<String> {
         want.topics
             .iter()
             .map(|topic| {
@@ -657,12 +680,12 @@ mod tests {
     fn records_become_rows_and_remember_the_next_offsets() {
         let _owner = owner();
         let signals = FeedSignals::new();
-        let (mut next, mut seq, mut out) = (BTreeMap::new(), 0, Vec::new());
+        let (mut next, mut seq, mut out) = (Resume::default(), 0, Vec::new());
         absorb(
             wire(ServerFrame::Subscribed {
                 topic: "t".into(),
                 from: StartPosition::Last { n: 3 },
-                next_offsets: BTreeMap::from([(0, 5), (1, 9)]),
+                next_offsets: PartitionOffsets::from([(0, 5), (1, 9)]),
             }),
             &signals,
             &mut next,
@@ -686,27 +709,33 @@ mod tests {
         // The filter finds text in the value (its lower-cased copy is made on the first search).
         assert!(out[1].matches(r#""n":6"#) && out[1].matches(""));
         assert!(!out[1].matches(r#""n":5"#));
-        assert_eq!(next["t"], BTreeMap::from([(0, 7), (1, 9)]));
+        assert_eq!(
+            next.get("t").unwrap(),
+            &PartitionOffsets::from([(0, 7), (1, 9)])
+        );
         // A second `subscribed` (after a reconnect) does not move offsets already seen back.
         absorb(
             wire(ServerFrame::Subscribed {
                 topic: "t".into(),
                 from: StartPosition::Latest,
-                next_offsets: BTreeMap::from([(0, 100), (1, 100)]),
+                next_offsets: PartitionOffsets::from([(0, 100), (1, 100)]),
             }),
             &signals,
             &mut next,
             &mut seq,
             &mut out,
         );
-        assert_eq!(next["t"], BTreeMap::from([(0, 7), (1, 9)]));
+        assert_eq!(
+            next.get("t").unwrap(),
+            &PartitionOffsets::from([(0, 7), (1, 9)])
+        );
     }
 
     #[test]
     fn lag_is_counted_and_the_window_stays_bounded() {
         let _owner = owner();
         let signals = FeedSignals::new();
-        let (mut next, mut seq, mut out) = (BTreeMap::new(), 0, Vec::new());
+        let (mut next, mut seq, mut out) = (Resume::default(), 0, Vec::new());
         absorb(
             parse_frame(r#"{"type": "lagged", "topic": "t", "skipped": 7}"#).unwrap(),
             &signals,
@@ -731,13 +760,13 @@ mod tests {
         let subscribed = wire(ServerFrame::Subscribed {
             topic: t(),
             from: StartPosition::Offsets {
-                offsets: BTreeMap::from([(1, 4)]),
+                offsets: PartitionOffsets::from([(1, 4)]),
             },
-            next_offsets: BTreeMap::from([(0, 2), (3, 7)]),
+            next_offsets: PartitionOffsets::from([(0, 2), (3, 7)]),
         });
         assert!(
             matches!(subscribed, Incoming::Subscribed { topic, next_offsets }
-            if topic == "t" && next_offsets == BTreeMap::from([(0, 2), (3, 7)]))
+            if topic == "t" && next_offsets == PartitionOffsets::from([(0, 2), (3, 7)]))
         );
         let lagged = wire(ServerFrame::Lagged {
             topic: t(),

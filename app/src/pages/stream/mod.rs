@@ -9,13 +9,13 @@ use crate::{
     api,
     components::loaded,
     identity::Identity,
-    stream::StartPosition,
+    stream::{PartitionOffsets, StartPosition},
     wire::{ActiveTopic, TopicStatus},
 };
 use feed::{Feed, Row, Status, Want};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Rows drawn while live (the window keeps [`feed::MAX_ROWS`]; pausing shows them all).
 const LIVE_ROWS: usize = 50;
@@ -116,7 +116,7 @@ fn start_position(kind: StartKind, value: &str, partitions: i32) -> Result<Start
             .ok_or_else(|| "N must be a whole number above 0".to_owned()),
         StartKind::Offset => {
             // `120` (every partition) or `0:120,1:80`.
-            let offsets: Option<BTreeMap<i32, i64>> = if value.contains(':') {
+            let offsets: Option<PartitionOffsets> = if value.contains(':') {
                 value
                     .split(',')
                     .map(|pair| {
@@ -131,7 +131,7 @@ fn start_position(kind: StartKind, value: &str, partitions: i32) -> Result<Start
                     .map(|o| (0..partitions.max(1)).map(|p| (p, o)).collect())
             };
             offsets
-                .filter(|m| !m.is_empty() && m.values().all(|o| *o >= 0))
+                .filter(|m| !m.is_empty() && m.iter().all(|(_, o)| o >= 0))
                 .map(|offsets| StartPosition::Offsets { offsets })
                 .ok_or_else(|| {
                     "give an offset (120) or partition:offset pairs (0:120,1:80)".to_owned()
@@ -467,13 +467,13 @@ mod tests {
         assert_eq!(
             start_position(StartKind::Offset, "7", 2),
             Ok(StartPosition::Offsets {
-                offsets: BTreeMap::from([(0, 7), (1, 7)])
+                offsets: PartitionOffsets::from([(0, 7), (1, 7)])
             })
         );
         assert_eq!(
             start_position(StartKind::Offset, "0:5, 2:9", 3),
             Ok(StartPosition::Offsets {
-                offsets: BTreeMap::from([(0, 5), (2, 9)])
+                offsets: PartitionOffsets::from([(0, 5), (2, 9)])
             })
         );
         assert!(start_position(StartKind::Offset, "0:-1", 3).is_err());
