@@ -120,6 +120,16 @@ test('request → approve → active → subscribe → watch → pause → filte
   const shownWhilePaused = await page.locator('[data-testid="records"] li.record').count();
   await waitForGrowth(page.getByTestId('held'), held);
   assert.equal(await page.locator('[data-testid="records"] li.record').count(), shownWhilePaused);
+  // Copy (while paused, so the row stays): the record's JSON goes to the clipboard, and the
+  // record neither opens nor closes.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  const copiedRow = page.locator('[data-testid="records"] li.record').last();
+  const offset = await copiedRow.getAttribute('data-offset');
+  await copiedRow.getByRole('button', { name: 'copy' }).click();
+  const copied = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
+  assert.equal(copied.topic, TOPIC);
+  assert.equal(String(copied.offset), offset);
+  assert.equal(await copiedRow.locator('details').getAttribute('open'), null);
   await page.getByTestId('pause').click();
   await page.getByTestId('held').waitFor({ state: 'detached' });
 
