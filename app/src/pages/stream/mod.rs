@@ -306,9 +306,8 @@ fn Controls(
                 <button type="button" class="secondary" data-testid="stop" on:click=move |_| feed.stop()>"Stop"</button>
             </div>
             {move || problem.get().map(|p| view! { <p class="error" role="alert">{p}</p> })}
-            <ul class="notices muted" data-testid="notices">
-                {move || s.notices.get().into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
-            </ul>
+            <ul class="notices muted" data-testid="notices"
+                inner_html=move || s.notices.with(|notices| items_html(notices))></ul>
         </form>
     }
     .into_any()
@@ -375,10 +374,9 @@ fn Records(feed: Feed) -> impl IntoView {
             <label>"Filter " <input type="search" data-testid="filter" placeholder="text in key or value"
                 prop:value=text on:input=move |ev| text.set(event_target_value(&ev))/></label>
             <label>"Partition "
-                <select data-testid="partition-filter" on:change=move |ev| partition.set(event_target_value(&ev).parse().ok())>
-                    <option value="">"all"</option>
-                    {move || partitions.get().into_iter().map(|p| view! { <option value=p.to_string()>{p}</option> }).collect_view()}
-                </select>
+                <select data-testid="partition-filter"
+                    on:change=move |ev| partition.set(event_target_value(&ev).parse().ok())
+                    inner_html=move || partitions.with(|all| partition_options(all, partition.get()))></select>
             </label>
             <span class="muted" data-testid="shown">
                 {move || {
@@ -424,6 +422,24 @@ fn row_html(row: &Row) -> String {
         "<code class=\"preview\">{}</code><button type=\"button\" class=\"link\" title=\"Copy the record as JSON\" data-copy>copy</button></summary><div class=\"json\"></div></details>",
         json_html::escape(&preview)
     );
+    html
+}
+
+/// `<li>` items, escaped (for the notices: a list rewritten whole, see [`row_html`] for why).
+fn items_html(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    items
+        .into_iter()
+        .map(|item| format!("<li>{}</li>", json_html::escape(item.as_ref())))
+        .collect()
+}
+
+/// The partition filter's options: "all", then each partition seen, `chosen` selected.
+fn partition_options(partitions: &[i32], chosen: Option<i32>) -> String {
+    let mut html = String::from("<option value=\"\">all</option>");
+    for &p in partitions {
+        let selected = if chosen == Some(p) { " selected" } else { "" };
+        html += &format!("<option value=\"{p}\"{selected}>{p}</option>");
+    }
     html
 }
 
@@ -556,6 +572,15 @@ mod tests {
         // The body is highlighted JSON, escaped.
         let body = record_body(&row(None, r#"{"a":"<b>"}"#).record);
         assert!(body.contains("j-key") && body.contains("&lt;b&gt;") && !body.contains("<b>"));
+    }
+
+    #[test]
+    fn lists_written_as_html_are_escaped_and_keep_the_choice() {
+        assert_eq!(items_html(["a<b", "c"]), "<li>a&lt;b</li><li>c</li>");
+        assert_eq!(
+            partition_options(&[0, 2], Some(2)),
+            r#"<option value="">all</option><option value="0">0</option><option value="2" selected>2</option>"#
+        );
     }
 
     #[test]
