@@ -109,6 +109,22 @@ test('request → approve → active → subscribe → watch → pause → filte
   await waitForGrowth(received, first);
   await page.locator('[data-testid="records"] li.record').first().waitFor();
 
+  // Where to start: a kind that takes a value shows its own field, and a bad value is refused
+  // next to the form (the stream goes on).
+  const field = (kind) => page.locator(`[data-testid="stream-controls"] .start-value[data-kind="${kind}"]`);
+  assert.equal(await field('last').isVisible(), false);
+  await page.selectOption('[data-testid="start-kind"]', 'last');
+  await field('last').waitFor();
+  assert.equal(await field('time').isVisible(), false);
+  await field('last').locator('input').fill('0');
+  await page.getByTestId('start').click();
+  await page.getByRole('alert').getByText('N must be a whole number above 0').waitFor();
+  await page.selectOption('[data-testid="start-kind"]', 'time');
+  await field('time').waitFor();
+  await field('last').waitFor({ state: 'hidden' });
+  await page.selectOption('[data-testid="start-kind"]', 'latest');
+  await field('time').waitFor({ state: 'hidden' });
+
   // A record opens into highlighted JSON.
   await page.locator('[data-testid="records"] li.record summary').first().click();
   await page.locator('[data-testid="records"] .json .j-key').first().waitFor();

@@ -93,6 +93,14 @@ impl StartKind {
         (StartKind::Time, "time", "from a time"),
     ];
 
+    /// The choices as `<option>`s (the first one selected).
+    fn options_html() -> String {
+        Self::ALL
+            .iter()
+            .map(|(_, word, label)| format!("<option value=\"{word}\">{label}</option>"))
+            .collect()
+    }
+
     fn parse(word: &str) -> StartKind {
         Self::ALL
             .iter()
@@ -183,9 +191,11 @@ fn parse_local_time(value: &str) -> Option<i64> {
 fn StatusLine(feed: Feed) -> impl IntoView {
     let s = feed.signals;
     view! {
-        <p class="stream-status" role="status" aria-live="polite" data-testid="stream-status">
-            // One element whose class and text follow the status (one view type, not four).
-            <span class=move || s.status.with(|st| match st {
+        <p class="stream-status" data-testid="stream-status">
+            // The connection's state is announced; the counters, which change ten times a second,
+            // are not. One element whose class and text follow the status (one view type, not
+            // four), and the counters as one string (one reactive text, not five).
+            <span role="status" class=move || s.status.with(|st| match st {
                 Status::Idle => "badge",
                 Status::Connecting => "badge badge-pending",
                 Status::Live => "badge badge-up",
@@ -201,12 +211,27 @@ fn StatusLine(feed: Feed) -> impl IntoView {
                 }}
             </span>
             " "
-            <span data-testid="received">{move || s.received.get()}</span>" received · "
-            <span data-testid="rate">{move || s.rate.get().round() as u64}</span>"/s · "
-            <span data-testid="skipped">{move || s.skipped.get()}</span>" skipped"
-            {move || (s.held.get() > 0).then(|| view! { " · " <span data-testid="held">{s.held.get()}</span>" held while paused" })}
+            <span inner_html=move || counters_html(
+                s.received.get(),
+                s.rate.get().round() as u64,
+                s.skipped.get(),
+                s.held.get(),
+            )></span>
         </p>
     }
+}
+
+/// The viewer's counters, each in an element the tests read by its `data-testid`.
+fn counters_html(received: u64, rate: u64, skipped: u64, held: usize) -> String {
+    let mut html = format!(
+        "<span data-testid=\"received\">{received}</span> received · \
+         <span data-testid=\"rate\">{rate}</span>/s · \
+         <span data-testid=\"skipped\">{skipped}</span> skipped"
+    );
+    if held > 0 {
+        html += &format!(" · <span data-testid=\"held\">{held}</span> held while paused");
+    }
+    html
 }
 
 #[component]
@@ -225,7 +250,8 @@ fn Controls(
         .into_any();
     }
     let kind = RwSignal::new(StartKind::Latest);
-    let value = RwSignal::new(String::new());
+    // One value per kind that takes one (each has its own field, shown by CSS for its kind).
+    let values = StartKind::ALL.map(|_| RwSignal::new(String::new()));
     let problem = RwSignal::new(None::<String>);
     let max_partitions = choices.iter().map(|c| c.partitions).max().unwrap_or(1);
     let names: Vec<String> = choices.iter().map(|c| c.topic_name.clone()).collect();
@@ -242,7 +268,8 @@ fn Controls(
             problem.set(Some("choose at least one topic".into()));
             return;
         }
-        match start_position(kind.get_untracked(), &value.get_untracked(), max_partitions) {
+        let kind = kind.get_untracked();
+        match start_position(kind, &values[kind as usize].get_untracked(), max_partitions) {
             Ok(from) => {
                 problem.set(None);
                 feed.start(Want {
@@ -267,41 +294,29 @@ fn Controls(
         <form class="card stream-controls" data-testid="stream-controls" on:submit=move |ev| { ev.prevent_default(); start(); }>
             <fieldset>
                 <legend>"Topics"</legend>
-                {choices.into_iter().map(|c| {
-                    let name = c.topic_name.clone();
-                    let checked_name = name.clone();
-                    view! {
-                        <label class="check">
-                            <input type="checkbox" value=name.clone()
-                                prop:checked=move || chosen.read().contains(&checked_name)
-                                on:change=move |ev| {
-                                    let on = event_target_checked(&ev);
-                                    chosen.update(|c| {
-                                        c.retain(|t| *t != name);
-                                        if on { c.push(name.clone()); }
-                                    });
-                                }/>
-                            <span class="mono">{c.topic_name}</span>
-                        </label>
-                    }
-                }).collect_view()}
+                // The boxes as HTML (see `row_html` for why), one change handler for them all.
+                <div class="checks" inner_html=topic_checks_html(&names, &chosen.get_untracked())
+                    on:change=move |ev| {
+                        let (name, on) = (event_target_value(&ev), event_target_checked(&ev));
+                        chosen.update(|c| {
+                            c.retain(|t| *t != name);
+                            if on { c.push(name); }
+                        });
+                    }></div>
             </fieldset>
             <div class="row">
                 <label>"Start "
-                    <select data-testid="start-kind" on:change=move |ev| kind.set(StartKind::parse(&event_target_value(&ev)))>
-                        {StartKind::ALL.iter().map(|(_, word, label)| view! { <option value=*word>{*label}</option> }).collect_view()}
-                    </select>
+                    <select data-testid="start-kind" inner_html=StartKind::options_html()
+                        on:change=move |ev| kind.set(StartKind::parse(&event_target_value(&ev)))></select>
                 </label>
-                {move || match kind.get() {
-                    StartKind::Latest | StartKind::Earliest => None,
-                    StartKind::Time => Some(view! {
-                        <label>"At (UTC) "<input type="datetime-local" step="1" data-testid="start-value" prop:value=value on:input=move |ev| value.set(event_target_value(&ev))/></label>
-                    }.into_any()),
-                    other => Some(view! {
-                        <label>{if other == StartKind::Last { "N " } else { "Offset " }}
-                            <input data-testid="start-value" size="10" prop:value=value on:input=move |ev| value.set(event_target_value(&ev))/></label>
-                    }.into_any()),
-                }}
+                // The field of each kind that takes a value, all rendered; the stylesheet shows
+                // the one whose kind is selected (no view is swapped when the choice changes).
+                <label class="start-value" data-kind="last">"N "
+                    <input size="10" inputmode="numeric" on:input=move |ev| values[StartKind::Last as usize].set(event_target_value(&ev))/></label>
+                <label class="start-value" data-kind="offset">"Offset "
+                    <input size="10" on:input=move |ev| values[StartKind::Offset as usize].set(event_target_value(&ev))/></label>
+                <label class="start-value" data-kind="time">"At (UTC) "
+                    <input type="datetime-local" step="1" on:input=move |ev| values[StartKind::Time as usize].set(event_target_value(&ev))/></label>
                 <button type="submit" data-testid="start">"Start"</button>
                 <button type="button" class="secondary" data-testid="stop" on:click=move |_| feed.stop()>"Stop"</button>
             </div>
@@ -423,6 +438,25 @@ fn row_html(row: &Row) -> String {
         json_html::escape(&preview)
     );
     html
+}
+
+/// The topic checkboxes, `chosen` ones checked.
+fn topic_checks_html(names: &[String], chosen: &[String]) -> String {
+    names
+        .iter()
+        .map(|name| {
+            let checked = if chosen.contains(name) {
+                " checked"
+            } else {
+                ""
+            };
+            let name = json_html::escape(name);
+            format!(
+                "<label class=\"check\"><input type=\"checkbox\" value=\"{name}\"{checked}>\
+                 <span class=\"mono\">{name}</span></label>"
+            )
+        })
+        .collect()
 }
 
 /// `<li>` items, escaped (for the notices: a list rewritten whole, see [`row_html`] for why).
@@ -581,6 +615,18 @@ mod tests {
             partition_options(&[0, 2], Some(2)),
             r#"<option value="">all</option><option value="0">0</option><option value="2" selected>2</option>"#
         );
+    }
+
+    #[test]
+    fn counters_show_held_records_only_while_there_are_some() {
+        assert_eq!(
+            counters_html(5, 2, 1, 0),
+            "<span data-testid=\"received\">5</span> received · \
+             <span data-testid=\"rate\">2</span>/s · \
+             <span data-testid=\"skipped\">1</span> skipped"
+        );
+        assert!(counters_html(5, 2, 1, 3)
+            .ends_with(" · <span data-testid=\"held\">3</span> held while paused"));
     }
 
     #[test]
