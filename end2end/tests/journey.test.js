@@ -125,9 +125,13 @@ test('request → approve → active → subscribe → watch → pause → filte
   await page.selectOption('[data-testid="start-kind"]', 'latest');
   await field('time').waitFor({ state: 'hidden' });
 
-  // A record opens into highlighted JSON.
-  await page.locator('[data-testid="records"] li.record summary').first().click();
-  await page.locator('[data-testid="records"] .json .j-key').first().waitFor();
+  // A record opens into highlighted JSON, and stays open while newer records arrive around it.
+  const newest = await page.locator('[data-testid="records"] li.record').last().getAttribute('data-seq');
+  const opened = page.locator(`[data-testid="records"] li.record[data-seq="${newest}"]`);
+  await opened.locator('summary').click();
+  await opened.locator('.json .j-key').first().waitFor();
+  await waitForGrowth(received, (await number(received)) + 5);
+  assert.equal(await opened.locator(':scope > details').getAttribute('open'), '', 'the opened record closed or went');
   await page.screenshot({ path: `${ARTIFACTS}stream-desktop.png`, fullPage: false });
 
   // Pause: what is shown stops growing; arrivals are held.
@@ -145,7 +149,7 @@ test('request → approve → active → subscribe → watch → pause → filte
   const copied = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
   assert.equal(copied.topic, TOPIC);
   assert.equal(String(copied.offset), offset);
-  assert.equal(await copiedRow.locator('details').getAttribute('open'), null);
+  assert.equal(await copiedRow.locator(':scope > details').getAttribute('open'), null);
   await page.getByTestId('pause').click();
   await page.getByTestId('held').waitFor({ state: 'detached' });
 
