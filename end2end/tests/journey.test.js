@@ -120,6 +120,7 @@ test('request → approve → active → subscribe → watch → pause → filte
   await page.getByTestId('start').click();
   await page.getByRole('alert').getByText('N must be a whole number above 0').waitFor();
   await page.selectOption('[data-testid="start-kind"]', 'time');
+  await page.getByRole('alert').getByText('N must be').waitFor({ state: 'detached' });
   await field('time').waitFor();
   await field('last').waitFor({ state: 'hidden' });
   await page.selectOption('[data-testid="start-kind"]', 'latest');

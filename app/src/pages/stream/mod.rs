@@ -308,7 +308,11 @@ fn Controls(
             <div class="row">
                 <label>"Start "
                     <select data-testid="start-kind" inner_html=StartKind::options_html()
-                        on:change=move |ev| kind.set(StartKind::parse(&event_target_value(&ev)))></select>
+                        on:change=move |ev| {
+                            // A refusal was about the previous choice.
+                            problem.set(None);
+                            kind.set(StartKind::parse(&event_target_value(&ev)));
+                        }></select>
                 </label>
                 // The field of each kind that takes a value, all rendered; the stylesheet shows
                 // the one whose kind is selected (no view is swapped when the choice changes).
