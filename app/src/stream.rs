@@ -124,6 +124,7 @@ impl PartitionOffsets {
         self.0.iter().copied()
     }
 
+    /// Whether no partition has an offset (a resume then starts where first asked).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
