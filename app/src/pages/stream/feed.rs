@@ -346,6 +346,19 @@ impl Default for Feed {
     }
 }
 
+/// A row for tests: the `seq`-th arrival, a record of topic `t<1>` (partition 2, offset 7, a
+/// fixed time) with `key` and the JSON `value`.
+#[cfg(test)]
+pub fn test_row(seq: u64, key: Option<&str>, value: &str) -> Row {
+    let record: ViewRecord = serde_json::from_value(serde_json::json!({
+        "topic": "t<1>", "partition": 2, "offset": 7, "timestamp": 951_868_801_002_i64,
+        "key": key, "value": serde_json::from_str::<serde_json::Value>(value).unwrap(),
+        "encoding": "json",
+    }))
+    .unwrap();
+    Row::new(seq, record, value.to_owned())
+}
+
 #[cfg(feature = "hydrate")]
 mod browser_socket {
     use super::*;

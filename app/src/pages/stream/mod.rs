@@ -4,6 +4,7 @@
 
 mod feed;
 mod json_html;
+mod markup;
 mod record_list;
 
 use crate::{
@@ -13,9 +14,10 @@ use crate::{
     stream::{PartitionOffsets, StartPosition},
     wire::{ActiveTopic, TopicStatus},
 };
-use feed::{Feed, Row, Status, ViewRecord, Want};
+use feed::{Feed, Row, Status, Want};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use markup::{counters_html, items_html, partition_options, topic_checks_html};
 use std::collections::VecDeque;
 
 /// Rows drawn while live (the window keeps [`feed::MAX_ROWS`]; pausing shows them all).
@@ -222,19 +224,6 @@ fn StatusLine(feed: Feed) -> impl IntoView {
     }
 }
 
-/// The viewer's counters, each in an element the tests read by its `data-testid`.
-fn counters_html(received: u64, rate: u64, skipped: u64, held: usize) -> String {
-    let mut html = format!(
-        "<span data-testid=\"received\">{received}</span> received · \
-         <span data-testid=\"rate\">{rate}</span>/s · \
-         <span data-testid=\"skipped\">{skipped}</span> skipped"
-    );
-    if held > 0 {
-        html += &format!(" · <span data-testid=\"held\">{held}</span> held while paused");
-    }
-    html
-}
-
 #[component]
 fn Controls(
     user: String,
@@ -296,7 +285,7 @@ fn Controls(
         <form class="card stream-controls" data-testid="stream-controls" on:submit=move |ev| { ev.prevent_default(); start(); }>
             <fieldset>
                 <legend>"Topics"</legend>
-                // The boxes as HTML (see `row_html` for why), one change handler for them all.
+                // The boxes as HTML (see `markup` for why), one change handler for them all.
                 <div class="checks" inner_html=topic_checks_html(&names, &chosen.get_untracked())
                     on:change=move |ev| {
                         let (name, on) = (event_target_value(&ev), event_target_checked(&ev));
@@ -423,86 +412,6 @@ fn Records(feed: Feed) -> impl IntoView {
     }
 }
 
-/// A row as HTML: its head line (topic, partition, offset, time, key, preview, a copy
-/// button) in a closed `<details>`, whose JSON body is written on first opening
-/// ([`record_click`]).
-///
-/// Rows come and go by the thousand each second and are never edited, so they are written as one
-/// string each, not built as reactive views: the browser parses it faster than it runs the calls
-/// that would build it node by node, and the page's WASM is 5 KB smaller (gzipped).
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // Rows exist only in the browser.
-fn row_html(row: &Row) -> String {
-    let r = &*row.record;
-    let mut html = format!(
-        "<li class=\"record\" data-seq=\"{}\" data-partition=\"{}\" data-offset=\"{}\"><details>\
-         <summary class=\"record-head\"><span class=\"mono muted\">{} p{} #{}</span>",
-        row.seq,
-        r.partition,
-        r.offset,
-        json_html::escape(&r.topic),
-        r.partition,
-        r.offset
-    );
-    if let Some(ms) = r.timestamp {
-        html += &format!("<time class=\"muted\">{}</time>", format_ms(ms));
-    }
-    if let Some(key) = &r.key {
-        html += &format!("<span class=\"key mono\">{}</span>", json_html::escape(key));
-    }
-    let preview: String = row.text.chars().take(240).collect();
-    html += &format!(
-        "<code class=\"preview\">{}</code><button type=\"button\" class=\"link\" title=\"Copy the record as JSON\" data-copy>copy</button></summary><div class=\"json\"></div></details></li>",
-        json_html::escape(&preview)
-    );
-    html
-}
-
-/// The topic checkboxes, `chosen` ones checked.
-fn topic_checks_html(names: &[String], chosen: &[String]) -> String {
-    names
-        .iter()
-        .map(|name| {
-            let checked = if chosen.contains(name) {
-                " checked"
-            } else {
-                ""
-            };
-            let name = json_html::escape(name);
-            format!(
-                "<label class=\"check\"><input type=\"checkbox\" value=\"{name}\"{checked}>\
-                 <span class=\"mono\">{name}</span></label>"
-            )
-        })
-        .collect()
-}
-
-/// `<li>` items, escaped (for the notices: a list rewritten whole, see [`row_html`] for why).
-fn items_html(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    items
-        .into_iter()
-        .map(|item| format!("<li>{}</li>", json_html::escape(item.as_ref())))
-        .collect()
-}
-
-/// The partition filter's options: "all", then each partition seen, `chosen` selected.
-fn partition_options(partitions: &[i32], chosen: Option<i32>) -> String {
-    let mut html = String::from("<option value=\"\">all</option>");
-    for &p in partitions {
-        let selected = if chosen == Some(p) { " selected" } else { "" };
-        html += &format!("<option value=\"{p}\"{selected}>{p}</option>");
-    }
-    html
-}
-
-/// A record's value as highlighted JSON (or as escaped text if it is not JSON).
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // Opened only in the browser.
-fn record_body(record: &ViewRecord) -> String {
-    match &record.value {
-        None => "null".to_owned(),
-        Some(raw) => json_html::render(raw.get()).unwrap_or_else(|| json_html::escape(raw.get())),
-    }
-}
-
 /// A click in the record list: "copy" copies its record as JSON; the first opening of a record
 /// writes its JSON body. One handler for the whole list, not one per row.
 fn record_click(ev: leptos::ev::MouseEvent, rows: Memo<Vec<Row>>) {
@@ -535,25 +444,12 @@ fn record_click(ev: leptos::ev::MouseEvent, rows: Memo<Vec<Row>>) {
         } else if within(".record-head").is_some() {
             let body = item.query_selector(".json").ok().flatten();
             if let Some(body) = body.filter(|b| b.child_nodes().length() == 0) {
-                body.set_inner_html(&record_body(&record));
+                body.set_inner_html(&markup::record_body(&record));
             }
         }
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (ev, rows);
-}
-
-/// Milliseconds since the epoch → `HH:MM:SS.mmm` (UTC).
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-fn format_ms(ms: i64) -> String {
-    let day_ms = ms.rem_euclid(86_400_000);
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        day_ms / 3_600_000,
-        day_ms / 60_000 % 60,
-        day_ms / 1000 % 60,
-        day_ms % 1000
-    )
 }
 
 #[cfg(test)]
@@ -594,61 +490,6 @@ mod tests {
         assert!(start_position(StartKind::Time, "", 1).is_err());
     }
 
-    fn row(key: Option<&str>, value: &str) -> Row {
-        let record: ViewRecord = serde_json::from_value(serde_json::json!({
-            "topic": "t<1>", "partition": 2, "offset": 7, "timestamp": 951_868_801_002_i64,
-            "key": key, "value": serde_json::from_str::<serde_json::Value>(value).unwrap(),
-            "encoding": "json",
-        }))
-        .unwrap();
-        Row::new(1, record, value.to_owned())
-    }
-
-    #[test]
-    fn a_row_is_written_as_escaped_html_with_its_head_and_an_empty_body() {
-        let html = row_html(&row(Some("k&<"), r#"{"a":"<b>"}"#));
-        assert!(html.starts_with(
-            r#"<li class="record" data-seq="1" data-partition="2" data-offset="7"><details><summary class="record-head">"#
-        ));
-        assert!(html.contains(r#"<span class="mono muted">t&lt;1&gt; p2 #7</span>"#));
-        assert!(html.contains(r#"<time class="muted">00:00:01.002</time>"#));
-        assert!(html.contains(r#"<span class="key mono">k&amp;&lt;</span>"#));
-        assert!(
-            html.contains(r#"<code class="preview">{&quot;a&quot;:&quot;&lt;b&gt;&quot;}</code>"#)
-        );
-        assert!(html.contains("data-copy>copy</button></summary>"));
-        assert!(html.ends_with(r#"<div class="json"></div></details></li>"#));
-        // No key, no key element; the preview is cut at 240 characters.
-        let long = format!("\"{}\"", "é".repeat(300));
-        let html = row_html(&row(None, &long));
-        assert!(!html.contains("class=\"key"));
-        assert!(html.contains(&format!(">&quot;{}</code>", "é".repeat(239))));
-        // The body is highlighted JSON, escaped.
-        let body = record_body(&row(None, r#"{"a":"<b>"}"#).record);
-        assert!(body.contains("j-key") && body.contains("&lt;b&gt;") && !body.contains("<b>"));
-    }
-
-    #[test]
-    fn lists_written_as_html_are_escaped_and_keep_the_choice() {
-        assert_eq!(items_html(["a<b", "c"]), "<li>a&lt;b</li><li>c</li>");
-        assert_eq!(
-            partition_options(&[0, 2], Some(2)),
-            r#"<option value="">all</option><option value="0">0</option><option value="2" selected>2</option>"#
-        );
-    }
-
-    #[test]
-    fn counters_show_held_records_only_while_there_are_some() {
-        assert_eq!(
-            counters_html(5, 2, 1, 0),
-            "<span data-testid=\"received\">5</span> received · \
-             <span data-testid=\"rate\">2</span>/s · \
-             <span data-testid=\"skipped\">1</span> skipped"
-        );
-        assert!(counters_html(5, 2, 1, 3)
-            .ends_with(" · <span data-testid=\"held\">3</span> held while paused"));
-    }
-
     #[test]
     fn start_kinds_are_listed_in_declaration_order_so_they_index_their_values() {
         for (i, (kind, word, _)) in StartKind::ALL.iter().enumerate() {
@@ -670,6 +511,5 @@ mod tests {
         assert_eq!(parse_local_time("1970-01-01T00:00:61"), None);
         assert_eq!(parse_local_time("1970-01-01T00:00:01.1234"), None);
         assert_eq!(parse_local_time("1970-01-01T-1:00"), None);
-        assert_eq!(format_ms(951_868_801_002), "00:00:01.002");
     }
 }

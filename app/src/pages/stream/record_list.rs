@@ -10,7 +10,7 @@
 // Only the browser keeps a list (the server renders it empty): the rest looks unused there.
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
-use super::{feed::Row, row_html};
+use super::{feed::Row, markup::row_html};
 
 /// One step of bringing the list from `shown` to `wanted` (both ascending arrival numbers).
 #[derive(Debug, PartialEq)]
@@ -102,20 +102,11 @@ pub fn sync(list: &web_sys::Element, shown: &[u64], wanted: &[Row]) -> Vec<u64> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pages::stream::feed::ViewRecord;
-
-    fn row(seq: u64) -> Row {
-        let record: ViewRecord = serde_json::from_value(serde_json::json!({
-            "topic": "t", "partition": 0, "offset": seq, "timestamp": null, "key": null,
-            "value": null, "encoding": "json",
-        }))
-        .unwrap();
-        Row::new(seq, record, String::new())
-    }
+    use crate::pages::stream::feed::test_row;
 
     /// Applies the steps to a list of arrival numbers, as the browser applies them to elements.
     fn apply(shown: &[u64], wanted: &[u64]) -> (Vec<u64>, usize) {
-        let rows: Vec<Row> = wanted.iter().map(|s| row(*s)).collect();
+        let rows: Vec<Row> = wanted.iter().map(|s| test_row(*s, None, "null")).collect();
         let mut list = shown.to_vec();
         let steps = steps(shown, &rows);
         for step in &steps {
