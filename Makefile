@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-site run test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
+.PHONY: help deps build build-server build-release build-site run test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -15,12 +15,17 @@ deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, wasm-split
 build-server: deps
 	@source .ci/lib.sh && phase "build server binaries" $(CARGO) build --locked -p streamhub --bins --examples
 
+# What `make run` starts: optimised, the same binaries the benchmarks measure (`cargo bench`
+# shares the release profile's output). The tests use the dev profile above.
+build-release: deps
+	@source .ci/lib.sh && phase "build optimised server binaries (release)" $(CARGO) build --locked --release -p streamhub --bins
+
 build-site: deps
 	@source .ci/lib.sh && phase "build dashboard (WASM)" .ci/build-site
 
 build: build-server build-site ## Build the server binaries and the dashboard
 
-run: build ## Start broker, server and producer; Ctrl-C stops them all
+run: build-release build-site ## Start broker, server and producer (optimised builds); Ctrl-C stops them all
 	@.ci/run-stack
 
 test: build ## Every test: unit, integration (real broker), end-to-end (Chromium)

@@ -4,11 +4,19 @@
 //! handler returning a prebuilt body of the same size (the ceiling of this machine's HTTP stack,
 //! with no database, auth or JSON work).
 //!
+//! Then the same reads against the `streamhub` binary as `make run` starts it (the release build,
+//! a process of its own configured by env vars alone, on the same database and broker), and the
+//! debug build when one is there, each beside the in-process figure.
+//!
 //! Run: `make bench-api` (or `cargo bench -p streamhub --bench api_load`).
 //! Settings: `BENCH_SECONDS` (default 10), `BENCH_CONNECTIONS` (default 64).
 
 use axum::{body::Bytes, routing::get, Router};
-use std::{process::Command, time::Duration};
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::Duration,
+};
 use streamhub::{
     config::ServerConfig,
     kafka::local_broker::LocalBroker,
@@ -178,10 +186,14 @@ async fn run() {
     let gzip = ["-H", "Accept-Encoding: gzip"];
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe.lua");
     let paced = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe_paced.lua");
+    let topics_gzip_row = wrk(&format!("{base}/api/topics"), &gzip);
+    let stats_row = wrk(&format!("{base}/api/stats"), &[]);
+    let (in_process_topics_gzip, in_process_stats) =
+        (topics_gzip_row.requests_per_sec, stats_row.requests_per_sec);
     let rows = [
         (
             "GET /api/topics (gzip)",
-            wrk(&format!("{base}/api/topics"), &gzip),
+            topics_gzip_row,
             Some(wrk(&format!("http://{baseline_addr}/large-gzip"), &gzip)),
             20_000.0,
         ),
@@ -193,7 +205,7 @@ async fn run() {
         ),
         (
             "GET /api/stats",
-            wrk(&format!("{base}/api/stats"), &[]),
+            stats_row,
             Some(wrk(&format!("http://{baseline_addr}/small"), &[])),
             20_000.0,
         ),
@@ -246,4 +258,93 @@ async fn run() {
     }
     println!("baseline: a bare axum handler returning a prebuilt body of the same size, same process, same run");
     println!("paced: 20 connections, 8 ms pause between requests (about the target write rate), not saturating");
+
+    let in_process = [
+        (
+            "GET /api/topics (gzip)",
+            in_process_topics_gzip,
+            "/api/topics",
+            &gzip[..],
+        ),
+        ("GET /api/stats", in_process_stats, "/api/stats", &[][..]),
+    ];
+    let release = PathBuf::from(env!("CARGO_BIN_EXE_streamhub"));
+    let debug = release.parent().unwrap().join("../debug/streamhub");
+    println!();
+    println!("The server binary as `make run` starts it, same database and broker, same run:");
+    println!(
+        "{:<28} {:<22} {:>10} {:>8} {:>8} {:>16} {:>7}",
+        "endpoint", "binary", "req/s", "p50 ms", "p99 ms", "in-process r/s", "ratio"
+    );
+    for (label, binary) in [
+        ("release (make run)", Some(release)),
+        ("debug (the tests)", debug.exists().then_some(debug)),
+    ] {
+        let Some(binary) = binary else {
+            println!("{label}: not built, skipped");
+            continue;
+        };
+        let server = ServerProcess::start(&binary, dir.path(), &broker.bootstrap()).await;
+        for (name, reference, path, extra) in &in_process {
+            let result = wrk(&format!("http://{}{path}", server.addr), extra);
+            println!(
+                "{:<28} {:<22} {:>10.0} {:>8.2} {:>8.2} {:>16.0} {:>7.2}",
+                name,
+                label,
+                result.requests_per_sec,
+                result.p50_ms,
+                result.p99_ms,
+                reference,
+                result.requests_per_sec / reference
+            );
+        }
+    }
+}
+
+/// A server binary running in a process of its own, stopped when dropped.
+struct ServerProcess {
+    addr: std::net::SocketAddr,
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts `binary` as `.ci/run-stack` does (env vars only) on the bench's data directory and
+    /// broker, and waits until it answers.
+    async fn start(binary: &std::path::Path, dir: &std::path::Path, bootstrap: &str) -> Self {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = Command::new(binary)
+            .env("STREAMHUB_ADDR", addr.to_string())
+            .env("STREAMHUB_DATA_DIR", dir.join("data"))
+            .env("STREAMHUB_SITE_DIR", dir.join("site"))
+            .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        // Owned from here on, so that it is stopped (and waited for) however this ends.
+        let server = Self { addr, child };
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if client
+                .get(format!("http://{addr}/api/health"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} did not answer on {addr}", binary.display());
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -161,6 +161,7 @@ impl ServerConfig {
             max_replay: self.max_replay,
             allowed_origins: self.allowed_origins.clone(),
             fetch_wait_ms: self.relay_fetch_wait_ms,
+            ..crate::relay::RelayLimits::default()
         }
     }
 

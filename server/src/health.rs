@@ -6,9 +6,9 @@
 use crate::{
     kafka::KafkaAdmin,
     now_rfc3339,
-    store::{Actor, NewAuditEntry, Store},
+    store::{Actor, NewAuditEntry, Store, StoreError},
 };
-use app::wire::{BrokerHealth, ComponentHealth, Health};
+use app::wire::{BrokerHealth, ComponentHealth, Health, Topic, TopicStatus};
 use std::{
     sync::{Arc, RwLock},
     time::Duration,
@@ -126,13 +126,22 @@ impl HealthMonitor {
     /// One round of checks (public so that tests and start-up can wait for a first answer).
     pub async fn check_once(&self) {
         let database = component(self.inner.store.ping().await.map_err(|e| e.to_string()));
+        // Active topics are read before Kafka's topic list: a topic activated in between is in
+        // Kafka's list (activation creates it there first), so it is never taken for missing.
+        // The other order saw such a topic as active but not yet in a list read earlier, and
+        // "recreated" it with a warning and an audit row.
+        let active = self
+            .inner
+            .store
+            .list_topics(Some(TopicStatus::Active))
+            .await;
         let cluster = self.inner.kafka.cluster_info().await;
         let previous = self.snapshot();
         let mut broker = previous.broker.clone();
         broker.component = component(cluster.as_ref().map(|_| ()).map_err(|e| e.to_string()));
         if let Ok(info) = &cluster {
             broker.brokers = info.brokers;
-            self.reconcile(&info.topics, &mut broker).await;
+            self.reconcile(active, &info.topics, &mut broker).await;
         } else {
             broker.brokers = 0;
         }
@@ -144,15 +153,11 @@ impl HealthMonitor {
 
     async fn reconcile(
         &self,
+        active: Result<Vec<Topic>, StoreError>,
         in_kafka: &std::collections::HashMap<String, i32>,
         broker: &mut BrokerHealth,
     ) {
-        let active = match self
-            .inner
-            .store
-            .list_topics(Some(app::wire::TopicStatus::Active))
-            .await
-        {
+        let active = match active {
             Ok(active) => active,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list active topics to reconcile");

@@ -17,6 +17,7 @@
 //! | [`kafka`] | librdkafka client settings, topic administration, and a local `tansu` broker for tests |
 //! | [`metrics`] | request counts and latencies for `GET /metrics` (Prometheus text) |
 //! | [`rates`] | recent message rates of active topics, sampled for the overview |
+//! | [`summary`] | the per-minute activity line of the server's log (routine requests log at DEBUG) |
 //! | [`health`] | the background check of broker and database, and the reconciling of Kafka topics |
 //! | [`http`] | the axum router: REST handlers, auth extractors and admin sessions, the JSON error type, access log |
 //! | [`dashboard`] | the Leptos side: SSR of the `app` crate and the in-process REST calls its pages make |
@@ -43,6 +44,7 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod summary;
 pub mod telemetry;
 
 /// The RFC 3339 UTC timestamp (milliseconds, `Z`) used in every API body and database row.

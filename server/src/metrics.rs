@@ -4,7 +4,14 @@
 //!
 //! Routes are the matched patterns (`/api/topics/{id}/approve`), so label sets stay bounded.
 
-use std::{collections::BTreeMap, fmt::Write, sync::Mutex};
+use std::{
+    collections::BTreeMap,
+    fmt::Write,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
+};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -22,21 +29,56 @@ struct RouteStats {
 /// The server's request metrics. Cheap to update from every request.
 #[derive(Default)]
 pub struct Metrics {
-    routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+    routes: Mutex<BTreeMap<(&'static str, String), RouteStats>>,
+    totals: [AtomicU64; 3],
+}
+
+/// Requests served since start, for the log's summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestTotals {
+    pub requests: u64,
+    /// Answered 4xx (refused: bad input, no credential, not found, limits).
+    pub refused: u64,
+    /// Answered 5xx.
+    pub failed: u64,
+}
+
+/// The method label: one of the methods the API serves, else `OTHER`. Any token is a method
+/// to HTTP, and a label per made-up one would grow the metrics without bound.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("OTHER")
 }
 
 impl Metrics {
     /// Counts one finished request.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let [requests, refused, failed] = &self.totals;
+        requests.fetch_add(1, Ordering::Relaxed);
+        match status {
+            400..=499 => refused.fetch_add(1, Ordering::Relaxed),
+            500.. => failed.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let stats = routes
-            .entry((method.to_owned(), route.to_owned()))
+            .entry((method_label(method), route.to_owned()))
             .or_default();
         *stats.by_status.entry(status).or_default() += 1;
         stats.count += 1;
         stats.sum_seconds += seconds;
         if let Some(i) = BUCKETS.iter().position(|bound| seconds <= *bound) {
             stats.buckets[i] += 1;
+        }
+    }
+
+    /// Requests counted so far.
+    pub fn totals(&self) -> RequestTotals {
+        let [requests, refused, failed] = &self.totals;
+        RequestTotals {
+            requests: requests.load(Ordering::Relaxed),
+            refused: refused.load(Ordering::Relaxed),
+            failed: failed.load(Ordering::Relaxed),
         }
     }
 
@@ -118,6 +160,25 @@ mod tests {
         assert!(text.contains("le=\"0.005\"} 2\n"));
         assert!(text.contains("le=\"+Inf\"} 3\n"));
         assert!(text.contains("_count{method=\"GET\",route=\"/api/topics\"} 3"));
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label_and_totals_split_by_class() {
+        let metrics = Metrics::default();
+        for (i, status) in [200, 404, 503].into_iter().enumerate() {
+            metrics.observe(&format!("M{i}"), "unmatched", status, 0.001);
+        }
+        let text = metrics.render();
+        assert!(text.contains("method=\"OTHER\",route=\"unmatched\",status=\"404\"} 1"));
+        assert!(!text.contains("M1"), "{text}");
+        assert_eq!(
+            metrics.totals(),
+            RequestTotals {
+                requests: 3,
+                refused: 1,
+                failed: 1
+            }
+        );
     }
 
     #[test]

@@ -127,15 +127,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, lets requests in flight finish, and
-/// closes the store.
+/// Builds the server ([`build`]) and serves it until `shutdown` resolves ([`serve`]).
 pub async fn run(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr()?;
-    let Built { state, router } = build(&config, addr).await?;
+    let built = build(&config, addr).await?;
+    serve(listener, &config, built, shutdown).await
+}
+
+/// Serves what [`build`] made until `shutdown` resolves, then stops accepting, lets requests in
+/// flight finish, and closes the store. Separate from [`run`] so that tests keep the handles
+/// of what they serve (the relay, the store).
+pub async fn serve(
+    listener: TcpListener,
+    config: &ServerConfig,
+    built: Built,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let addr = listener.local_addr()?;
+    let Built { state, router } = built;
     let monitor = tokio::spawn(
         state
             .health
@@ -146,6 +159,11 @@ pub async fn run(
         state.kafka.clone(),
         state.store.clone(),
         Duration::from_secs(config.rates_interval_secs),
+    ));
+    let summary = tokio::spawn(crate::summary::run(
+        state.metrics.clone(),
+        state.relay.clone(),
+        crate::summary::SUMMARY_EVERY,
     ));
     tracing::info!(%addr, bootstrap = %config.kafka.bootstrap_servers, data_dir = %config.data_dir.display(), "StreamHub server listening");
     crate::listener::serve(
@@ -168,6 +186,7 @@ pub async fn run(
     .await;
     monitor.abort();
     sampler.abort();
+    summary.abort();
     state.store.close().await;
     tracing::info!("StreamHub server stopped");
     Ok(())

@@ -56,24 +56,27 @@ trait Events: Send {
     fn next_event(&mut self, rng: &mut SmallRng, now: &Now, key: &mut String) -> impl Serialize;
 }
 
-/// The current wall-clock time, formatted once per millisecond.
+/// Where a generator reads the time: the wall clock, or a fixed instant in tests.
+type Clock = fn() -> chrono::DateTime<chrono::Utc>;
+
+/// The current time (from the generator's clock), formatted once per millisecond.
 pub struct Now {
     millis: i64,
     text: String,
 }
 
 impl Now {
-    fn new() -> Self {
+    fn new(clock: Clock) -> Self {
         let mut now = Self {
             millis: i64::MIN,
             text: String::new(),
         };
-        now.refresh();
+        now.refresh(clock);
         now
     }
 
-    fn refresh(&mut self) {
-        let time = chrono::Utc::now();
+    fn refresh(&mut self, clock: Clock) {
+        let time = clock();
         let millis = time.timestamp_millis();
         if millis != self.millis {
             self.millis = millis;
@@ -100,6 +103,7 @@ impl Now {
 struct Driver<E: Events> {
     events: E,
     rng: SmallRng,
+    clock: Clock,
     now: Now,
     run_id: u32,
     seq: u64,
@@ -108,7 +112,7 @@ struct Driver<E: Events> {
 
 impl<E: Events> Generator for Driver<E> {
     fn next_into(&mut self, out: &mut Record) {
-        self.now.refresh();
+        self.now.refresh(self.clock);
         self.seq += 1;
         self.event_id.clear();
         let _ = write!(self.event_id, "{:08x}-{:012x}", self.run_id, self.seq);
@@ -133,19 +137,35 @@ impl<E: Events> Generator for Driver<E> {
     }
 }
 
-/// A generator of `event_type` records. `seed` fixes the values (not the timestamps); `stream`
-/// tells apart generators of the same type (say, the topic name) and goes into event ids.
+/// A generator of `event_type` records. `seed` fixes the values (not the timestamps, nor what
+/// follows the time of day, like the weather's daily cycle); `stream` tells apart generators of
+/// the same type (say, the topic name) and goes into event ids.
 pub fn generator(event_type: EventType, seed: u64, stream: &str) -> Box<dyn Generator> {
+    generator_with_clock(event_type, seed, stream, chrono::Utc::now)
+}
+
+fn generator_with_clock(
+    event_type: EventType,
+    seed: u64,
+    stream: &str,
+    clock: Clock,
+) -> Box<dyn Generator> {
     let stream_hash = stream.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
     let mut rng = SmallRng::seed_from_u64(seed ^ stream_hash);
     let run_id = rng.random();
-    fn boxed<E: Events + 'static>(events: E, rng: SmallRng, run_id: u32) -> Box<dyn Generator> {
+    fn boxed<E: Events + 'static>(
+        events: E,
+        rng: SmallRng,
+        run_id: u32,
+        clock: Clock,
+    ) -> Box<dyn Generator> {
         Box::new(Driver {
             events,
             rng,
-            now: Now::new(),
+            clock,
+            now: Now::new(clock),
             run_id,
             seq: 0,
             event_id: String::with_capacity(24),
@@ -154,23 +174,23 @@ pub fn generator(event_type: EventType, seed: u64, stream: &str) -> Box<dyn Gene
     match event_type {
         EventType::Sensor => {
             let e = sensor::Sensors::new(&mut rng);
-            boxed(e, rng, run_id)
+            boxed(e, rng, run_id, clock)
         }
         EventType::Weather => {
             let e = weather::Stations::new(&mut rng);
-            boxed(e, rng, run_id)
+            boxed(e, rng, run_id, clock)
         }
         EventType::Payment => {
             let e = payment::Payments::new(&mut rng);
-            boxed(e, rng, run_id)
+            boxed(e, rng, run_id, clock)
         }
         EventType::Logs => {
             let e = logs::Services::new(&mut rng);
-            boxed(e, rng, run_id)
+            boxed(e, rng, run_id, clock)
         }
         EventType::UserActivity => {
             let e = user_activity::Users::new(&mut rng);
-            boxed(e, rng, run_id)
+            boxed(e, rng, run_id, clock)
         }
     }
 }

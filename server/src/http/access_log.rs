@@ -62,10 +62,13 @@ pub async fn log_request(State(state): State<AppState>, request: Request, next: 
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     let latency_ms = elapsed * 1000.0;
-    if status >= 500 {
-        tracing::warn!(%method, %route, status, latency_ms, request_id, "request");
-    } else {
-        tracing::info!(%method, %route, status, latency_ms, request_id, "request");
+    // Failures and refusals are worth a line at the default level; routine requests (the
+    // producer's polls, health checks, pages, static files) only at DEBUG, and in the
+    // per-minute summary (`crate::summary`). What a write changed has its own line.
+    match status {
+        500.. => tracing::warn!(%method, %route, status, latency_ms, request_id, "request"),
+        400..=499 => tracing::info!(%method, %route, status, latency_ms, request_id, "request"),
+        _ => tracing::debug!(%method, %route, status, latency_ms, request_id, "request"),
     }
     response
 }

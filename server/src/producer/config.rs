@@ -67,8 +67,8 @@ pub struct ProducerConfig {
     #[arg(long, env = "PRODUCER_BUFFER_MESSAGES", default_value_t = 100_000)]
     pub buffer_messages: u32,
 
-    /// Seconds between status lines.
-    #[arg(long, env = "PRODUCER_STATUS_INTERVAL_S", default_value_t = 10)]
+    /// Seconds between per-topic status lines (one a minute keeps a terminal readable).
+    #[arg(long, env = "PRODUCER_STATUS_INTERVAL_S", default_value_t = 60)]
     pub status_interval_s: u64,
 
     /// Serve Prometheus metrics on this address (e.g. `127.0.0.1:9464`).

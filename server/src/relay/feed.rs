@@ -1,7 +1,9 @@
 //! One live read per topic: a consumer assigned to every partition at its end, whose records
 //! are encoded once and broadcast to every socket that streams the topic. A slow socket lags on
 //! its own receiver (the broadcast never waits), so it cannot slow the read or other sockets.
-//! The feed ends when nobody has listened for a while, or when the topic is deactivated.
+//! The feed runs until it is stopped: the relay retires it when nobody has listened for a while
+//! (deciding that under its feed map's lock, so a socket joining at that moment is never left
+//! holding a receiver of a retired feed), or when the topic is deactivated.
 //!
 //! The feed knows where it is in each partition ([`FeedHandle::positions`]), so a socket that
 //! starts at `latest` joins without asking the broker anything: under churn that was one
@@ -19,7 +21,7 @@ use rdkafka::{
 use std::{
     collections::BTreeMap,
     sync::{
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
         Arc,
     },
     time::Duration,
@@ -40,6 +42,9 @@ pub struct FeedHandle {
     pub partitions: i32,
     /// Per partition, the offset of the next record the feed will broadcast.
     next: Arc<[AtomicI64]>,
+    /// Whether the relay's last idle sweep found nobody listening: a feed retires only when two
+    /// sweeps in a row do, so one that was just started or just left is never taken for idle.
+    idle_seen: Arc<AtomicBool>,
 }
 
 impl FeedHandle {
@@ -66,6 +71,13 @@ impl FeedHandle {
     /// Whether the feed task has ended.
     pub fn is_stopped(&self) -> bool {
         *self.stop.borrow() || self.stop.is_closed()
+    }
+
+    /// One idle sweep: `true` when nobody listens now and nobody did at the previous sweep.
+    /// Only meaningful under the relay's feed map lock, where nobody can join meanwhile.
+    pub(super) fn idle_twice(&self) -> bool {
+        let idle = self.sender.receiver_count() == 0;
+        self.idle_seen.swap(idle, Ordering::SeqCst) && idle
     }
 }
 
@@ -176,6 +188,7 @@ pub async fn start(
         stop,
         partitions,
         next,
+        idle_seen: Arc::new(AtomicBool::new(false)),
     })
 }
 
@@ -186,17 +199,10 @@ async fn run(
     next: Arc<[AtomicI64]>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut idle_checks = tokio::time::interval(Duration::from_secs(5));
     let mut reported_error = false;
     loop {
         tokio::select! {
             _ = stopped.changed() => break,
-            _ = idle_checks.tick() => {
-                if sender.receiver_count() == 0 {
-                    tracing::info!(topic = %topic, "relay feed idle; stopping");
-                    break;
-                }
-            }
             message = consumer.recv() => match message {
                 Ok(message) => {
                     reported_error = false;
@@ -220,5 +226,7 @@ async fn run(
             }
         }
     }
-    // Dropping the sender closes every receiver: sockets learn the stream ended.
+    tracing::info!(topic = %topic, "relay feed stopped");
+    // Dropping the sender (and the relay dropping its handle) closes every receiver: sockets
+    // learn the stream ended.
 }

@@ -27,9 +27,10 @@ use std::{
     fmt::Write,
     net::IpAddr,
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
-        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex, Weak,
     },
+    time::Duration,
 };
 use tokio::sync::{broadcast, watch};
 
@@ -52,6 +53,9 @@ pub struct RelayLimits {
     pub allowed_origins: Vec<String>,
     /// `fetch.wait.max.ms` of the live feeds: latency against idle broker load.
     pub fetch_wait_ms: u32,
+    /// How often idle feeds are looked for; a feed nobody listened to at two looks in a row
+    /// stops (each costs the broker a fetch every `fetch_wait_ms`).
+    pub idle_sweep: Duration,
 }
 
 impl Default for RelayLimits {
@@ -62,6 +66,7 @@ impl Default for RelayLimits {
             max_replay: 10_000,
             allowed_origins: Vec::new(),
             fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
+            idle_sweep: Duration::from_secs(5),
         }
     }
 }
@@ -78,6 +83,8 @@ pub struct SubscriptionChange {
 #[derive(Debug, Default)]
 pub struct RelayStats {
     pub connections: AtomicUsize,
+    /// Live feeds running (one Kafka read each).
+    pub feeds: AtomicUsize,
     pub connections_total: AtomicU64,
     pub refused_connections: AtomicU64,
     pub records_sent: AtomicU64,
@@ -102,6 +109,20 @@ struct Inner {
     stats: RelayStats,
     /// Answers every subscription's watermark query; made on first use, then kept.
     offsets: Mutex<Option<Arc<BaseConsumer>>>,
+    /// Whether the idle sweeper runs (started with the first feed, ends with the relay).
+    sweeping: AtomicBool,
+}
+
+/// A socket's place in a topic's live feed, taken under the feed map's lock: the feed cannot
+/// be retired between the socket asking for it and listening to it.
+pub struct Joined {
+    /// The live records from `positions` on.
+    pub receiver: broadcast::Receiver<feed::LiveRecord>,
+    /// Per partition, the offset of the first record `receiver` gets: every record at or past
+    /// it arrives there, anything before it must come from a replay.
+    pub positions: BTreeMap<i32, i64>,
+    /// Partitions of the topic as the feed reads it.
+    pub partitions: i32,
 }
 
 /// Why [`Relay::admit`] turned a socket away.
@@ -150,6 +171,7 @@ impl Relay {
                 per_addr: Mutex::new(HashMap::new()),
                 stats: RelayStats::default(),
                 offsets: Mutex::new(None),
+                sweeping: AtomicBool::new(false),
             }),
         }
     }
@@ -192,27 +214,81 @@ impl Relay {
         }
     }
 
-    /// The live feed of `topic`, started if nobody streams it yet.
-    pub async fn feed(&self, topic: &str) -> Result<FeedHandle, FeedError> {
+    /// Joins the live feed of `topic`, starting it if nobody streams it yet (or its last feed
+    /// stopped). The receiver is taken while the feed map is held, where idle feeds are also
+    /// retired, so the feed it belongs to is running and stays so while it is kept.
+    pub async fn join(&self, topic: &str) -> Result<Joined, FeedError> {
         let mut feeds = self.inner.feeds.lock().await;
-        if let Some(feed) = feeds.get(topic) {
-            if !feed.is_stopped() {
-                return Ok(feed.clone());
+        let feed = match feeds.get(topic) {
+            Some(feed) if !feed.is_stopped() => feed.clone(),
+            _ => {
+                let limits = &self.inner.limits;
+                let offsets = self.offsets_client()?;
+                let feed =
+                    feed::start(&self.inner.kafka, limits.fetch_wait_ms, offsets, topic).await?;
+                feeds.insert(topic.to_owned(), feed.clone());
+                self.inner.stats.feeds.store(feeds.len(), Ordering::Relaxed);
+                self.start_sweeping();
+                feed
             }
+        };
+        // Receive first, then read where the feed is: see `FeedHandle::positions`.
+        let receiver = feed.subscribe();
+        Ok(Joined {
+            receiver,
+            positions: feed.positions(),
+            partitions: feed.partitions,
+        })
+    }
+
+    /// Starts the task that retires idle feeds, once. It holds the relay weakly and ends with
+    /// it or at shutdown.
+    fn start_sweeping(&self) {
+        if self.inner.sweeping.swap(true, Ordering::AcqRel) {
+            return;
         }
-        let limits = &self.inner.limits;
-        let offsets = self.offsets_client()?;
-        let feed = feed::start(&self.inner.kafka, limits.fetch_wait_ms, offsets, topic).await?;
-        feeds.insert(topic.to_owned(), feed.clone());
-        Ok(feed)
+        let relay = Arc::downgrade(&self.inner);
+        let mut shutdown = self.shutdown_signal();
+        let every = self.inner.limits.idle_sweep;
+        tokio::spawn(async move {
+            let mut sweeps = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tokio::select! {
+                    _ = sweeps.tick() => {}
+                    _ = shutdown.changed() => return,
+                }
+                let Some(inner) = Weak::upgrade(&relay) else {
+                    return;
+                };
+                Relay { inner }.retire_idle_feeds().await;
+            }
+        });
+    }
+
+    /// Stops the feeds that nobody listened to at this sweep and the one before. Under the
+    /// feed map's lock, like [`Relay::join`]: nobody can join a feed while it is retired.
+    async fn retire_idle_feeds(&self) {
+        let mut feeds = self.inner.feeds.lock().await;
+        feeds.retain(|topic, feed| {
+            let retire = feed.is_stopped() || feed.idle_twice();
+            if retire {
+                tracing::info!(topic, "relay feed idle; stopping");
+                feed.stop();
+            }
+            !retire
+        });
+        self.inner.stats.feeds.store(feeds.len(), Ordering::Relaxed);
     }
 
     /// Ends the stream of a topic that is no longer active: every socket streaming it gets a
-    /// `topic_state` frame.
+    /// `topic_state` frame. (A socket whose topic is active again by the time it hears of it,
+    /// as after a quick deactivate and reactivate, moves to a new feed instead.)
     pub async fn topic_ended(&self, topic: &str) {
-        if let Some(feed) = self.inner.feeds.lock().await.remove(topic) {
+        let mut feeds = self.inner.feeds.lock().await;
+        if let Some(feed) = feeds.remove(topic) {
             feed.stop();
         }
+        self.inner.stats.feeds.store(feeds.len(), Ordering::Relaxed);
     }
 
     /// Announces a subscription change to sockets following that user.
@@ -280,6 +356,11 @@ impl Relay {
                 "streamhub_relay_connections",
                 "gauge",
                 s.connections.load(Ordering::Relaxed) as u64,
+            ),
+            (
+                "streamhub_relay_feeds",
+                "gauge",
+                s.feeds.load(Ordering::Relaxed) as u64,
             ),
             (
                 "streamhub_relay_connections_total",

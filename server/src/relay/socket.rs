@@ -24,7 +24,10 @@ use std::{
     time::Duration,
 };
 use tokio::{
-    sync::{broadcast::error::RecvError, mpsc},
+    sync::{
+        broadcast::error::{RecvError, TryRecvError},
+        mpsc,
+    },
     task::JoinHandle,
     time::Instant,
 };
@@ -76,7 +79,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
     let mut changes = relay.changes();
     let following = peer.user_id.is_some() && peer.follow;
     if following {
-        connection.follow_user_subscriptions().await;
+        connection.reconcile_subscriptions(true).await;
     }
     let mut last_heard = Instant::now();
     let mut silence = tokio::time::interval(Duration::from_secs(5));
@@ -108,9 +111,10 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
                     }
                 }
                 Ok(_) => {}
-                // Missed announcements: re-read the user's subscriptions.
-                Err(RecvError::Lagged(_)) if following => connection.follow_user_subscriptions().await,
-                Err(RecvError::Lagged(_) | RecvError::Closed) => {}
+                // Missed announcements (an unsubscribe among them, perhaps): re-read the user's
+                // subscriptions and act on the difference.
+                Err(RecvError::Lagged(_)) => connection.reconcile_subscriptions(following).await,
+                Err(RecvError::Closed) => {}
             },
             _ = silence.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT {
@@ -208,23 +212,34 @@ impl Connection {
         }
     }
 
-    /// Streams every active topic the user is subscribed to (and stops the others).
-    async fn follow_user_subscriptions(&mut self) {
+    /// Brings the socket in line with its user's subscriptions as stored: streams held by a
+    /// subscription that is gone stop, and (when `follow`) every active subscribed topic not
+    /// streamed yet starts. Run at start and after missed change announcements.
+    async fn reconcile_subscriptions(&mut self, follow: bool) {
         let Some(user) = self.user_id.clone() else {
             return;
         };
-        match self.store.subscriptions(Some(&user)).await {
-            Ok(subscriptions) => {
-                for s in subscriptions {
-                    if s.topic_status == TopicStatus::Active
-                        && !self.streams.contains_key(&s.topic_name)
-                    {
-                        self.subscribe(&s.topic_name, StartPosition::Latest, true)
-                            .await;
-                    }
-                }
+        let subscriptions = match self.store.subscriptions(Some(&user)).await {
+            Ok(subscriptions) => subscriptions,
+            Err(e) => return self.error("database_unavailable", &e.to_string()).await,
+        };
+        let gone: Vec<String> = self
+            .by_subscription
+            .iter()
+            .filter(|topic| !subscriptions.iter().any(|s| &s.topic_name == *topic))
+            .cloned()
+            .collect();
+        for topic in gone {
+            self.stop(&topic, "unsubscribed").await;
+        }
+        if !follow {
+            return;
+        }
+        for s in subscriptions {
+            if s.topic_status == TopicStatus::Active && !self.streams.contains_key(&s.topic_name) {
+                self.subscribe(&s.topic_name, StartPosition::Latest, true)
+                    .await;
             }
-            Err(e) => self.error("database_unavailable", &e.to_string()).await,
         }
     }
 
@@ -271,18 +286,15 @@ impl Connection {
         if let Some(old) = self.streams.remove(name.as_str()) {
             end(old).await;
         }
-        let feed = match self.relay.feed(name.as_str()).await {
-            Ok(feed) => feed,
+        let joined = match self.relay.join(name.as_str()).await {
+            Ok(joined) => joined,
             Err(e) => return self.error("broker_unavailable", &e.to_string()).await,
         };
-        // Receive first, then read where the feed is: every record at or past that point
-        // arrives through the receiver, everything before it comes from the replay.
-        let receiver = feed.subscribe();
-        let join = feed.positions();
+        let join = joined.positions;
         let marks = match from {
             // Nothing to replay: no need to ask the broker where the log begins.
             StartPosition::Latest => join.iter().map(|(p, next)| (*p, (*next, *next))).collect(),
-            _ => match self.log_starts(name.as_str(), feed.partitions).await {
+            _ => match log_starts(&self.relay, name.as_str(), joined.partitions).await {
                 Ok(starts) => join
                     .iter()
                     .map(|(p, next)| (*p, (starts.get(p).copied().unwrap_or(0).min(*next), *next)))
@@ -305,7 +317,8 @@ impl Connection {
             relay: self.relay.clone(),
             store: self.store.clone(),
             topic: name.to_string(),
-            receiver,
+            receiver: joined.receiver,
+            next: join.clone(),
             join,
             ranges,
             not_before,
@@ -319,16 +332,6 @@ impl Connection {
         }
     }
 
-    /// Where each partition of `topic` begins (its low watermark), from the broker.
-    async fn log_starts(&self, topic: &str, partitions: i32) -> Result<BTreeMap<i32, i64>, String> {
-        let (relay, topic) = (self.relay.clone(), topic.to_owned());
-        match tokio::task::spawn_blocking(move || relay.watermarks(&topic, partitions)).await {
-            Ok(Ok(marks)) => Ok(marks.into_iter().map(|(p, (low, _))| (p, low)).collect()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
     /// Whether the socket's user (if it named one) subscribes to `topic`.
     async fn user_subscribes(&self, topic: &str) -> bool {
         let Some(user) = &self.user_id else {
@@ -339,6 +342,20 @@ impl Connection {
             .await
             .map(|subs| subs.iter().any(|s| s.topic_name == topic))
             .unwrap_or(false)
+    }
+}
+
+/// Where each partition of `topic` begins (its low watermark), from the broker.
+async fn log_starts(
+    relay: &Relay,
+    topic: &str,
+    partitions: i32,
+) -> Result<BTreeMap<i32, i64>, String> {
+    let (relay, topic) = (relay.clone(), topic.to_owned());
+    match tokio::task::spawn_blocking(move || relay.watermarks(&topic, partitions)).await {
+        Ok(Ok(marks)) => Ok(marks.into_iter().map(|(p, (low, _))| (p, low)).collect()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -382,11 +399,32 @@ struct Forward {
     store: Store,
     topic: String,
     receiver: tokio::sync::broadcast::Receiver<LiveRecord>,
+    /// Per partition, where `receiver` joined the feed: live records before it come from the
+    /// replay (or came earlier) and are dropped.
     join: BTreeMap<i32, i64>,
+    /// Per partition, the offset of the next record this socket is owed: where it resumes if
+    /// its feed stops under it.
+    next: BTreeMap<i32, i64>,
     ranges: BTreeMap<i32, (i64, i64)>,
     /// Replayed records stamped before this (ms since the epoch) are not sent.
     not_before: Option<i64>,
     outlet: Outlet,
+}
+
+/// How the live part of a stream ended.
+enum LiveEnd {
+    /// The socket is gone (nothing more can be sent).
+    SocketGone,
+    /// The feed closed: the topic was deactivated, or its feed stopped for another reason.
+    FeedClosed,
+}
+
+/// How a stream goes on after its feed closed.
+enum AfterFeed {
+    /// It joined a new feed and replays what it missed in between.
+    Resumed,
+    /// It ended with the frame that says why.
+    Ended(ServerFrame),
 }
 
 /// Sends one `records` frame; `false` when the socket is gone. A lone record goes out as the
@@ -408,30 +446,60 @@ async fn send_records<'a>(
     f.outlet.send(Message::Text(frame)).await
 }
 
-/// Replays, then forwards live records in batches until the feed ends or the task is aborted.
+/// Replays, then forwards live records in batches until the socket goes, the topic is no
+/// longer active or the task is aborted. A feed that stops while the topic is still active (a
+/// quick deactivate and reactivate, a feed task that died) is rejoined at this socket's own
+/// positions: no gap, no duplicate.
 async fn forward(mut f: Forward) {
-    let stats = f.relay.stats();
-    if f.ranges.values().any(|(start, end)| start < end) {
-        let (batches, mut replayed) = mpsc::channel::<Vec<EncodedRecord>>(4);
-        let (kafka, topic, ranges) = (f.relay.kafka().clone(), f.topic.clone(), f.ranges.clone());
-        let not_before = f.not_before;
-        let reader = tokio::task::spawn_blocking(move || {
-            replay(&kafka, &topic, &ranges, not_before, MAX_BATCH, batches)
-        });
-        while let Some(batch) = replayed.recv().await {
-            if !send_records(&f, batch.iter()).await {
+    loop {
+        if !send_replay(&f).await {
+            return;
+        }
+        f.next.clone_from(&f.join);
+        if let LiveEnd::SocketGone = send_live(&mut f).await {
+            return;
+        }
+        match after_feed_closed(&mut f).await {
+            AfterFeed::Resumed => continue,
+            AfterFeed::Ended(frame) => {
+                f.outlet.send_frame(&frame).await;
                 return;
             }
         }
-        if let Ok(Err(e)) = reader.await {
-            f.outlet
-                .send_frame(&ServerFrame::Error {
-                    error: "replay_failed".into(),
-                    message: format!("replay of {} stopped early: {e}", f.topic),
-                })
-                .await;
+    }
+}
+
+/// Sends the records of `f.ranges` (those not stamped before `f.not_before`); `false` when the
+/// socket is gone.
+async fn send_replay(f: &Forward) -> bool {
+    if !f.ranges.values().any(|(start, end)| start < end) {
+        return true;
+    }
+    let (batches, mut replayed) = mpsc::channel::<Vec<EncodedRecord>>(4);
+    let (kafka, topic, ranges) = (f.relay.kafka().clone(), f.topic.clone(), f.ranges.clone());
+    let not_before = f.not_before;
+    let reader = tokio::task::spawn_blocking(move || {
+        replay(&kafka, &topic, &ranges, not_before, MAX_BATCH, batches)
+    });
+    while let Some(batch) = replayed.recv().await {
+        if !send_records(f, batch.iter()).await {
+            return false;
         }
     }
+    if let Ok(Err(e)) = reader.await {
+        f.outlet
+            .send_frame(&ServerFrame::Error {
+                error: "replay_failed".into(),
+                message: format!("replay of {} stopped early: {e}", f.topic),
+            })
+            .await;
+    }
+    true
+}
+
+/// Forwards live records in batches until the feed closes or the socket goes.
+async fn send_live(f: &mut Forward) -> LiveEnd {
+    let stats = f.relay.stats();
     let mut batch: Vec<LiveRecord> = Vec::with_capacity(MAX_BATCH);
     loop {
         let first = f.receiver.recv().await;
@@ -449,9 +517,9 @@ async fn forward(mut f: Forward) {
                     bytes += record.frame.len();
                     batch.push(record);
                 }
-                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => skipped += n,
-                Err(tokio::sync::broadcast::error::TryRecvError::Closed) => ended = true,
-                Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(n)) => skipped += n,
+                Err(TryRecvError::Closed) => ended = true,
+                Err(TryRecvError::Empty) => break,
             }
         }
         if skipped > 0 {
@@ -466,37 +534,120 @@ async fn forward(mut f: Forward) {
         }
         // Records the replay already sent (or older than where this stream joined) are dropped.
         batch.retain(|r| r.offset >= f.join.get(&r.partition).copied().unwrap_or(0));
+        // Each partition's records come in order: the last one sent says where it stands.
+        for r in &batch {
+            f.next.insert(r.partition, r.offset + 1);
+        }
         if !batch.is_empty() {
-            if !send_records(&f, batch.iter().map(|r| &**r)).await {
-                return;
+            if !send_records(f, batch.iter().map(|r| &**r)).await {
+                return LiveEnd::SocketGone;
             }
             batch.clear();
         }
         if ended {
-            let inactive = matches!(
-                f.store.topic(TopicKey::Name(&f.topic)).await,
-                Ok(Some(t)) if t.status != TopicStatus::Active
-            );
-            let frame = if inactive {
-                ServerFrame::TopicState {
-                    topic: f.topic.clone(),
-                    state: "inactive".into(),
-                }
-            } else {
-                ServerFrame::Unsubscribed {
-                    topic: f.topic.clone(),
-                    reason: "ended".into(),
-                }
-            };
-            f.outlet.send_frame(&frame).await;
-            return;
+            return LiveEnd::FeedClosed;
         }
     }
+}
+
+/// Attempts at joining a new feed before a stream whose feed closed gives up.
+const REJOIN_ATTEMPTS: u32 = 5;
+
+/// After the feed closed: ends the stream if the topic is no longer active (or cannot be
+/// rejoined), else joins a new feed and sets up the replay from this socket's positions to it.
+async fn after_feed_closed(f: &mut Forward) -> AfterFeed {
+    let mut last_error = String::new();
+    for attempt in 0..REJOIN_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        match f.store.topic(TopicKey::Name(&f.topic)).await {
+            Ok(Some(t)) if t.status == TopicStatus::Active => {}
+            Ok(Some(_)) => {
+                return AfterFeed::Ended(ServerFrame::TopicState {
+                    topic: f.topic.clone(),
+                    state: "inactive".into(),
+                })
+            }
+            Ok(None) => break,
+            Err(e) => {
+                last_error = e.to_string();
+                continue;
+            }
+        }
+        match f.relay.join(&f.topic).await {
+            Ok(joined) => {
+                let max_replay = f.relay.limits().max_replay;
+                let (ranges, skipped) = resume_ranges(&f.next, &joined.positions, max_replay);
+                tracing::debug!(topic = %f.topic, ?ranges, skipped, "stream moved to a new feed");
+                if skipped > 0 {
+                    f.outlet
+                        .send_frame(&ServerFrame::Lagged {
+                            topic: f.topic.clone(),
+                            skipped,
+                        })
+                        .await;
+                }
+                f.receiver = joined.receiver;
+                f.join = joined.positions;
+                f.ranges = ranges;
+                f.not_before = None;
+                return AfterFeed::Resumed;
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    if !last_error.is_empty() {
+        tracing::warn!(topic = %f.topic, error = %last_error, "stream could not rejoin its topic's feed");
+    }
+    AfterFeed::Ended(ServerFrame::Unsubscribed {
+        topic: f.topic.clone(),
+        reason: "ended".into(),
+    })
+}
+
+/// Per partition, the replay from where a socket is (`next`) to where its new feed joined
+/// (`join`), cut to the newest `max_replay`; and how many records that cut skips.
+fn resume_ranges(
+    next: &BTreeMap<i32, i64>,
+    join: &BTreeMap<i32, i64>,
+    max_replay: i64,
+) -> (BTreeMap<i32, (i64, i64)>, u64) {
+    let mut skipped = 0_u64;
+    let ranges = join
+        .iter()
+        .map(|(p, end)| {
+            // A partition the socket has not seen yet, or one that starts over (the topic
+            // recreated), joins live.
+            let at = next.get(p).copied().filter(|at| at <= end).unwrap_or(*end);
+            let start = at.max(end - max_replay);
+            skipped += u64::try_from(start - at).unwrap_or(0);
+            (*p, (start, *end))
+        })
+        .collect();
+    (ranges, skipped)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_stream_replays_from_its_own_positions_to_the_new_feed() {
+        let next = BTreeMap::from([(0, 10), (1, 50), (2, 7)]);
+        // Partition 0 moved on, 1 did not, 2 starts over (recreated), 3 is new.
+        let join = BTreeMap::from([(0, 25), (1, 50), (2, 3), (3, 4)]);
+        let (ranges, skipped) = resume_ranges(&next, &join, 1000);
+        assert_eq!(
+            ranges,
+            BTreeMap::from([(0, (10, 25)), (1, (50, 50)), (2, (3, 3)), (3, (4, 4))])
+        );
+        assert_eq!(skipped, 0);
+        // Past the replay limit the oldest are skipped, and counted.
+        let (ranges, skipped) = resume_ranges(&next, &join, 5);
+        assert_eq!(ranges[&0], (20, 25));
+        assert_eq!(skipped, 10);
+    }
 
     #[test]
     fn replay_ranges_follow_the_start_position() {

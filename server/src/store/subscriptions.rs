@@ -269,6 +269,9 @@ impl Store {
             .subscription_writer
             .submit(Change::Subscribe, user_id, topic_name, actor)
             .await?;
+        if added {
+            tracing::info!(user_id, topic = topic_name, "subscribed");
+        }
         Ok(if added {
             Subscribed::Added
         } else {
@@ -284,9 +287,14 @@ impl Store {
         topic_name: &str,
         actor: &Actor,
     ) -> Result<bool, StoreError> {
-        self.subscription_writer
+        let removed = self
+            .subscription_writer
             .submit(Change::Unsubscribe, user_id, topic_name, actor)
-            .await
+            .await?;
+        if removed {
+            tracing::info!(user_id, topic = topic_name, "unsubscribed");
+        }
+        Ok(removed)
     }
 
     /// Subscriptions, of one user or of everyone, ordered by user then topic.

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
-use streamhub::{config::ServerConfig, kafka::local_broker::LocalBroker, server};
+use streamhub::{config::ServerConfig, kafka::local_broker::LocalBroker, relay::Relay, server};
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -15,6 +15,8 @@ pub struct TestApp {
     pub producer_secret: String,
     pub broker: LocalBroker,
     pub dir: TempDir,
+    /// The running server's relay, for tests that act on it directly.
+    pub relay: Option<Relay>,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -40,6 +42,7 @@ pub async fn spawn_app() -> TestApp {
         producer_secret: String::new(),
         broker,
         dir,
+        relay: None,
         server: None,
     };
     app.start_server().await;
@@ -57,9 +60,13 @@ impl TestApp {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.addr = listener.local_addr().unwrap();
+        let built = server::build(&config, self.addr)
+            .await
+            .expect("server builds");
+        self.relay = Some(built.state.relay.clone());
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(async move {
-            server::run(listener, config, async {
+            server::serve(listener, &config, built, async {
                 let _ = rx.await;
             })
             .await
@@ -76,6 +83,11 @@ impl TestApp {
         };
         self.admin_token = read("admin_token");
         self.producer_secret = read("producer_secret");
+    }
+
+    /// The running server's relay.
+    pub fn relay(&self) -> &Relay {
+        self.relay.as_ref().expect("the server runs")
     }
 
     /// Stops the server gracefully and waits for it.

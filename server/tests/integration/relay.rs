@@ -10,7 +10,10 @@ use std::{collections::BTreeMap, time::Duration};
 use streamhub::{
     config::KafkaArgs,
     kafka::client_config,
-    relay::client::{connect as connect_async, RelaySocket as Socket},
+    relay::{
+        client::{connect as connect_async, RelaySocket as Socket},
+        Relay, RelayLimits,
+    },
 };
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
@@ -465,6 +468,92 @@ async fn the_stream_resumes_after_a_broker_restart() {
         .collect();
     values.sort();
     assert_eq!(values, (0..100).collect::<Vec<_>>());
+}
+
+/// Issue 22: a feed started for a socket used to count as idle at its first check, which ran
+/// at once; when that check beat the socket's first listen, the feed stopped, and the socket
+/// was later told its stream had `ended`. Here the socket's first read waits through many idle
+/// sweeps (a loaded machine's scheduling, made long), and the feed must still be there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_feed_keeps_streaming_however_long_its_socket_takes_to_read() {
+    let app = spawn_app().await;
+    app.active_topic("patient", 2).await;
+    let sweep = Duration::from_millis(50);
+    let relay = Relay::new(
+        KafkaArgs::for_bootstrap(app.broker.bootstrap()),
+        RelayLimits {
+            idle_sweep: sweep,
+            ..RelayLimits::default()
+        },
+    );
+    let feeds = || {
+        relay
+            .stats()
+            .feeds
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let mut first = relay.join("patient").await.unwrap();
+    tokio::time::sleep(sweep * 6).await;
+    let second = relay.join("patient").await.unwrap();
+    assert_eq!(feeds(), 1, "both joined the one running feed");
+    assert_eq!(first.positions, second.positions);
+
+    app.produce_numbered("patient", 0..10).await;
+    for _ in 0..10 {
+        tokio::time::timeout(Duration::from_secs(10), first.receiver.recv())
+            .await
+            .expect("a record in time")
+            .expect("the feed still runs");
+    }
+
+    // Once nobody listens it retires within a few sweeps, and the next join starts another
+    // where the log ends now.
+    drop((first, second));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while feeds() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle feed retired"
+        );
+        tokio::time::sleep(sweep).await;
+    }
+    let third = relay.join("patient").await.unwrap();
+    assert_eq!(feeds(), 1);
+    assert_eq!(third.positions.values().sum::<i64>(), 10);
+}
+
+#[tokio::test]
+async fn a_stream_whose_feed_stops_under_it_moves_to_a_new_feed_without_gap_or_duplicate() {
+    let app = spawn_app().await;
+    app.active_topic("steady", 2).await;
+    subscribe_user(&app, "ada", "steady").await;
+    let mut client = Client::connect(&app, "?user_id=ada").await;
+    assert!(matches!(
+        client.next().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    app.produce_numbered("steady", 0..50).await;
+    let (mut records, others) = client.records(50).await;
+    assert_eq!(others, []);
+
+    // The feed stops while the topic stays active (as after a quick deactivate and
+    // reactivate); records keep coming meanwhile.
+    let (_, ()) = tokio::join!(
+        app.produce_numbered("steady", 50..100),
+        app.relay().topic_ended("steady")
+    );
+    app.produce_numbered("steady", 100..150).await;
+    let (more, others) = client.records(100).await;
+    assert_eq!(others, [], "the stream went on without a word");
+    records.extend(more);
+    assert_contiguous(&records);
+    let mut values: Vec<i64> = records
+        .iter()
+        .map(|r| r.value.as_ref().unwrap()["n"].as_i64().unwrap())
+        .collect();
+    values.sort();
+    assert_eq!(values, (0..150).collect::<Vec<_>>());
+    client.quiet(Duration::from_millis(300)).await;
 }
 
 #[tokio::test]
