@@ -18,7 +18,12 @@ pub struct KafkaArgs {
 
     /// Extra librdkafka properties as `key=value` pairs, comma-separated
     /// (e.g. `security.protocol=ssl`). Applied after StreamHub's own settings.
-    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',')]
+    #[arg(
+        long = "kafka-option",
+        env = "KAFKA_OPTIONS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub options: Vec<String>,
 
     /// How long one Kafka admin or metadata request may take, in milliseconds.

@@ -35,6 +35,7 @@ pub struct ConsumerCli {
         long = "kafka-option",
         env = "KAFKA_OPTIONS",
         value_delimiter = ',',
+        hide_env_values = true,
         global = true
     )]
     pub kafka_options: Vec<String>,

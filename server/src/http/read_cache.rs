@@ -5,6 +5,10 @@
 //! read costs a pointer copy, not a query, a serialisation and a compression. The generation is
 //! read *before* the query, so an entry can only ever be older than its label, never newer: a
 //! write that lands during the query makes the next read recompute.
+//!
+//! One reader recomputes an entry at a time: after a write, the others wait for its answer
+//! instead of each querying and compressing the whole list at once (with 64 clients on a cold
+//! cache that stampede made the API bench's p99 476 ms; BENCHMARKS.md).
 
 use app::wire::Stats;
 use axum::{
@@ -12,19 +16,18 @@ use axum::{
     http::{header, HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
 };
-use std::{io::Write, sync::RwLock};
+use std::{future::Future, io::Write, sync::RwLock};
 
 /// A JSON body in plain and gzipped form.
 #[derive(Clone)]
 pub struct CachedJson {
-    generation: u64,
     plain: Bytes,
     gzip: Bytes,
 }
 
 impl CachedJson {
     /// Serialises and compresses `value` once.
-    pub fn new<T: serde::Serialize>(generation: u64, value: &T) -> Result<Self, serde_json::Error> {
+    pub fn new<T: serde::Serialize>(value: &T) -> Result<Self, serde_json::Error> {
         let plain = serde_json::to_vec(value)?;
         let mut encoder = flate2::write::GzEncoder::new(
             Vec::with_capacity(plain.len() / 4),
@@ -36,7 +39,6 @@ impl CachedJson {
             .and_then(|_| encoder.finish())
             .unwrap_or_default();
         Ok(Self {
-            generation,
             plain: plain.into(),
             gzip: gzip.into(),
         })
@@ -71,40 +73,73 @@ impl CachedJson {
     }
 }
 
-/// The cached answers; shared by all requests.
-#[derive(Default)]
-pub struct ReadCache {
-    topics: RwLock<Option<CachedJson>>,
-    stats: RwLock<Option<(u64, Stats)>>,
+/// One cached answer with the generation it was computed at.
+struct Slot<T> {
+    value: RwLock<Option<(u64, T)>>,
+    /// Held by the reader that recomputes; the others wait for it, then find its answer.
+    refresh: tokio::sync::Mutex<()>,
 }
 
-impl ReadCache {
-    /// The topic list computed at `generation`, if that is what is cached.
-    pub fn topics(&self, generation: u64) -> Option<CachedJson> {
-        let entry = self.topics.read().unwrap_or_else(|p| p.into_inner());
-        entry
-            .as_ref()
-            .filter(|e| e.generation == generation)
-            .cloned()
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self {
+            value: RwLock::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
     }
+}
 
-    /// Keeps a freshly computed topic list.
-    pub fn put_topics(&self, entry: CachedJson) {
-        *self.topics.write().unwrap_or_else(|p| p.into_inner()) = Some(entry);
-    }
-
-    /// The counters computed at `generation`, if cached.
-    pub fn stats(&self, generation: u64) -> Option<Stats> {
-        let entry = self.stats.read().unwrap_or_else(|p| p.into_inner());
+impl<T: Clone> Slot<T> {
+    fn get(&self, generation: u64) -> Option<T> {
+        let entry = self.value.read().unwrap_or_else(|p| p.into_inner());
         entry
             .as_ref()
             .filter(|(g, _)| *g == generation)
-            .map(|(_, s)| s.clone())
+            .map(|(_, v)| v.clone())
     }
 
-    /// Keeps freshly computed counters.
-    pub fn put_stats(&self, generation: u64, stats: Stats) {
-        *self.stats.write().unwrap_or_else(|p| p.into_inner()) = Some((generation, stats));
+    async fn get_or_compute<E, F>(&self, generation: u64, compute: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        if let Some(hit) = self.get(generation) {
+            return Ok(hit);
+        }
+        let _turn = self.refresh.lock().await;
+        if let Some(hit) = self.get(generation) {
+            return Ok(hit);
+        }
+        let value = compute.await?;
+        *self.value.write().unwrap_or_else(|p| p.into_inner()) = Some((generation, value.clone()));
+        Ok(value)
+    }
+}
+
+/// The cached answers; shared by all requests.
+#[derive(Default)]
+pub struct ReadCache {
+    topics: Slot<CachedJson>,
+    stats: Slot<Stats>,
+}
+
+impl ReadCache {
+    /// The topic list as of `generation`: cached, or computed by `compute` (by one reader at a
+    /// time; the others wait for its answer).
+    pub async fn topics<E>(
+        &self,
+        generation: u64,
+        compute: impl Future<Output = Result<CachedJson, E>>,
+    ) -> Result<CachedJson, E> {
+        self.topics.get_or_compute(generation, compute).await
+    }
+
+    /// The counters as of `generation`: cached, or computed by `compute` (one at a time).
+    pub async fn stats<E>(
+        &self,
+        generation: u64,
+        compute: impl Future<Output = Result<Stats, E>>,
+    ) -> Result<Stats, E> {
+        self.stats.get_or_compute(generation, compute).await
     }
 }
 
@@ -112,18 +147,46 @@ impl ReadCache {
 mod tests {
     use super::*;
 
-    #[test]
-    fn entries_are_valid_for_their_generation_only() {
-        let cache = ReadCache::default();
-        assert!(cache.topics(0).is_none());
-        cache.put_topics(CachedJson::new(3, &vec!["a"]).unwrap());
-        assert!(cache.topics(3).is_some());
-        assert!(cache.topics(4).is_none());
+    #[tokio::test]
+    async fn entries_are_valid_for_their_generation_only() {
+        let slot = Slot::<u64>::default();
+        let computed = |v| async move { Ok::<_, ()>(v) };
+        assert_eq!(slot.get(3), None);
+        assert_eq!(slot.get_or_compute(3, computed(30)).await, Ok(30));
+        assert_eq!(slot.get_or_compute(3, computed(31)).await, Ok(30), "cached");
+        assert_eq!(
+            slot.get_or_compute(4, computed(40)).await,
+            Ok(40),
+            "a write came"
+        );
+        assert_eq!(slot.get(3), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_compute_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let slot = std::sync::Arc::new(Slot::<u64>::default());
+        let computations = std::sync::Arc::new(AtomicUsize::new(0));
+        let readers = (0..32).map(|_| {
+            let (slot, computations) = (slot.clone(), computations.clone());
+            tokio::spawn(async move {
+                slot.get_or_compute(7, async {
+                    computations.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    Ok::<_, ()>(70)
+                })
+                .await
+            })
+        });
+        for reader in futures::future::join_all(readers).await {
+            assert_eq!(reader.unwrap(), Ok(70));
+        }
+        assert_eq!(computations.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn gzip_only_for_clients_that_accept_it() {
-        let entry = CachedJson::new(0, &vec!["x"; 100]).unwrap();
+        let entry = CachedJson::new(&vec!["x"; 100]).unwrap();
         let mut headers = HeaderMap::new();
         assert!(entry
             .respond(&headers)

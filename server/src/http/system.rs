@@ -17,14 +17,10 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 /// `GET /api/stats`
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
     let generation = state.store.generation();
-    let mut stats = match state.read_cache.stats(generation) {
-        Some(stats) => stats,
-        None => {
-            let stats = state.store.stats().await?;
-            state.read_cache.put_stats(generation, stats.clone());
-            stats
-        }
-    };
+    let mut stats = state
+        .read_cache
+        .stats(generation, state.store.stats())
+        .await?;
     stats.timestamp = crate::now_rfc3339();
     Ok(Json(stats))
 }

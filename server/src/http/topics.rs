@@ -57,15 +57,14 @@ pub async fn list(
     }
     // The whole list is the hot read: served from the cache until the next write.
     let generation = state.store.generation();
-    if let Some(cached) = state.read_cache.topics(generation) {
-        return Ok(cached.respond(&headers));
-    }
-    let topics = state.store.list_topics(None).await?;
-    let entry = CachedJson::new(generation, &topics)
-        .map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))?;
-    let response = entry.respond(&headers);
-    state.read_cache.put_topics(entry);
-    Ok(response)
+    let entry = state
+        .read_cache
+        .topics(generation, async {
+            let topics = state.store.list_topics(None).await?;
+            CachedJson::new(&topics).map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))
+        })
+        .await?;
+    Ok(entry.respond(&headers))
 }
 
 #[utoipa::path(post, path = "/api/topics", tag = "topics", request_body = NewTopicRequest,

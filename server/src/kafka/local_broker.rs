@@ -154,62 +154,122 @@ fn run_tansu(dir: &Path, port: u16, stdout: Stdio, stderr: Stdio) -> io::Result<
 /// Makes sure the tansu store in `dir` has [`HEADER_INDEX_SQL`]. A new store is first created
 /// by a short run of tansu on a spare port (its tables are its own to define).
 pub async fn prepare_storage(dir: &Path) -> io::Result<()> {
-    use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions, Connection, SqliteConnection};
     std::fs::create_dir_all(dir)?;
-    let options = SqliteConnectOptions::new()
-        .filename(dir.join("tansu.db"))
-        .create_if_missing(true)
-        .busy_timeout(Duration::from_secs(10));
-    let sql_error =
-        |e: sqlx::Error| io::Error::other(format!("tansu store in {}: {e}", dir.display()));
-    async fn exists(
-        db: &mut SqliteConnection,
-        kind: &str,
-        name: &str,
-    ) -> Result<bool, sqlx::Error> {
+    let mut store = StoreFile::open(dir).await?;
+    if store.exists("index", HEADER_INDEX).await? {
+        return store.close().await;
+    }
+    // Nothing of ours touches the file while tansu creates its schema: our polling reads made
+    // tansu's first write fail now and then on a loaded machine (issue 22), and then the
+    // tables never came. We look only once tansu has stopped, and try again if they are not
+    // there.
+    let mut attempts = 0;
+    while !store.exists("table", "header").await? {
+        attempts += 1;
+        if attempts > 3 {
+            return Err(io::Error::other(format!(
+                "tansu did not create its tables in {} (see tansu-prepare.log there)",
+                dir.display()
+            )));
+        }
+        store.close().await?;
+        create_schema(dir).await?;
+        store = StoreFile::open(dir).await?;
+    }
+    store.execute(HEADER_INDEX_SQL).await?;
+    store.close().await
+}
+
+/// Runs tansu on `dir` until it listens (it sets up its storage first), then stops it. Tries
+/// another spare port if tansu exits first (the port was taken meanwhile).
+async fn create_schema(dir: &Path) -> io::Result<()> {
+    let mut last_error = None;
+    for _ in 0..3 {
+        let port = free_port()?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("tansu-prepare.log"))?;
+        let mut tansu = run_tansu(dir, port, log.try_clone()?.into(), log.into())?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let outcome = loop {
+            if let Some(status) = tansu.try_wait()? {
+                break Err(io::Error::other(format!(
+                    "tansu exited while creating its storage ({status}); see {}",
+                    dir.join("tansu-prepare.log").display()
+                )));
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                break Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "tansu did not start to create its storage within 20 s",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        tansu.kill().await?;
+        match outcome {
+            Ok(()) => return Ok(()),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::other("could not create tansu's storage")))
+}
+
+/// tansu's SQLite file, opened by us while tansu is stopped.
+struct StoreFile {
+    db: sqlx::SqliteConnection,
+    dir: PathBuf,
+}
+
+impl StoreFile {
+    async fn open(dir: &Path) -> io::Result<Self> {
+        use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions};
+        let db = SqliteConnectOptions::new()
+            .filename(dir.join("tansu.db"))
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .map_err(|e| Self::error(dir, e))?;
+        Ok(Self {
+            db,
+            dir: dir.to_owned(),
+        })
+    }
+
+    fn error(dir: &Path, e: sqlx::Error) -> io::Error {
+        io::Error::other(format!("tansu store in {}: {e}", dir.display()))
+    }
+
+    async fn exists(&mut self, kind: &str, name: &str) -> io::Result<bool> {
         let query = "select count(*) from sqlite_master where type = ? and name = ?";
         let count: i64 = sqlx::query_scalar(query)
             .bind(kind)
             .bind(name)
-            .fetch_one(db)
-            .await?;
+            .fetch_one(&mut self.db)
+            .await
+            .map_err(|e| Self::error(&self.dir, e))?;
         Ok(count > 0)
     }
-    let mut db = options.connect().await.map_err(sql_error)?;
-    if exists(&mut db, "index", HEADER_INDEX)
-        .await
-        .map_err(sql_error)?
-    {
-        return db.close().await.map_err(sql_error);
+
+    async fn execute(&mut self, sql: &str) -> io::Result<()> {
+        sqlx::query(sql)
+            .execute(&mut self.db)
+            .await
+            .map(|_| ())
+            .map_err(|e| Self::error(&self.dir, e))
     }
-    if !exists(&mut db, "table", "header")
-        .await
-        .map_err(sql_error)?
-    {
-        let mut tansu = run_tansu(dir, free_port()?, Stdio::null(), Stdio::null())?;
-        let mut created = false;
-        for _ in 0..200 {
-            created = exists(&mut db, "table", "header")
-                .await
-                .map_err(sql_error)?;
-            if created {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        tansu.kill().await?;
-        if !created {
-            return Err(io::Error::other(format!(
-                "tansu did not create its tables in {} within 5 s",
-                dir.display()
-            )));
-        }
+
+    async fn close(self) -> io::Result<()> {
+        use sqlx::Connection;
+        let dir = self.dir;
+        self.db.close().await.map_err(|e| Self::error(&dir, e))
     }
-    sqlx::query(HEADER_INDEX_SQL)
-        .execute(&mut db)
-        .await
-        .map_err(sql_error)?;
-    db.close().await.map_err(sql_error)
 }
 
 /// A loopback port that was free a moment ago.
