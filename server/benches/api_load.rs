@@ -11,12 +11,12 @@
 //! Run: `make bench-api` (or `cargo bench -p streamhub --bench api_load`).
 //! Settings: `BENCH_SECONDS` (default 10), `BENCH_CONNECTIONS` (default 64).
 
+#[path = "support/server_process.rs"]
+mod server_process;
+
 use axum::{body::Bytes, routing::get, Router};
-use std::{
-    path::PathBuf,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use server_process::ServerProcess;
+use std::{path::PathBuf, process::Command, time::Duration};
 use streamhub::{
     config::ServerConfig,
     kafka::local_broker::LocalBroker,
@@ -284,7 +284,14 @@ async fn run() {
             println!("{label}: not built, skipped");
             continue;
         };
-        let server = ServerProcess::start(&binary, dir.path(), &broker.bootstrap()).await;
+        let site = dir.path().join("site");
+        let server = ServerProcess::start(
+            &binary,
+            &dir.path().join("data"),
+            &broker.bootstrap(),
+            &[("STREAMHUB_SITE_DIR", site.to_str().unwrap_or_default())],
+        )
+        .await;
         for (name, reference, path, extra) in &in_process {
             let result = wrk(&format!("http://{}{path}", server.addr), extra);
             println!(
@@ -298,53 +305,5 @@ async fn run() {
                 result.requests_per_sec / reference
             );
         }
-    }
-}
-
-/// A server binary running in a process of its own, stopped when dropped.
-struct ServerProcess {
-    addr: std::net::SocketAddr,
-    child: std::process::Child,
-}
-
-impl ServerProcess {
-    /// Starts `binary` as `.ci/run-stack` does (env vars only) on the bench's data directory and
-    /// broker, and waits until it answers.
-    async fn start(binary: &std::path::Path, dir: &std::path::Path, bootstrap: &str) -> Self {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = Command::new(binary)
-            .env("STREAMHUB_ADDR", addr.to_string())
-            .env("STREAMHUB_DATA_DIR", dir.join("data"))
-            .env("STREAMHUB_SITE_DIR", dir.join("site"))
-            .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        // Owned from here on, so that it is stopped (and waited for) however this ends.
-        let server = Self { addr, child };
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if client
-                .get(format!("http://{addr}/api/health"))
-                .send()
-                .await
-                .is_ok()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{} did not answer on {addr}", binary.display());
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -12,23 +12,21 @@
 //! Run: `make bench-relay`. `BENCH_RECORDS` (default 200,000), `BENCH_CLIENTS` (1,000),
 //! `BENCH_IDLE` (10,000), `BENCH_SECONDS` (10) change the sizes.
 
+#[path = "support/server_process.rs"]
+mod server_process;
+
 use futures::{SinkExt, StreamExt};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer},
     Message as _, Offset, TopicPartitionList,
 };
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use server_process::ServerProcess;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use streamhub::relay::client::{connect as connect_async, RelaySocket};
 use streamhub::{
     config::KafkaArgs,
-    kafka::{
-        client_config,
-        local_broker::{free_port, LocalBroker},
-    },
+    kafka::{client_config, local_broker::LocalBroker},
 };
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
@@ -57,56 +55,21 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-    admin_token: String,
+async fn start_server(dir: &std::path::Path, bootstrap: &str) -> ServerProcess {
+    ServerProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_streamhub")),
+        &dir.join("data"),
+        bootstrap,
+        &[
+            ("STREAMHUB_WS_MAX_CONNECTIONS", "50000"),
+            ("STREAMHUB_WS_MAX_PER_ADDR", "50000"),
+            ("STREAMHUB_MAX_REPLAY", "10000000"),
+        ],
+    )
+    .await
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-async fn start_server(dir: &std::path::Path, bootstrap: &str) -> Server {
-    let addr = format!("127.0.0.1:{}", free_port().unwrap());
-    let child = Command::new(env!("CARGO_BIN_EXE_streamhub"))
-        .env("STREAMHUB_ADDR", &addr)
-        .env("STREAMHUB_DATA_DIR", dir.join("data"))
-        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
-        .env("STREAMHUB_WS_MAX_CONNECTIONS", "50000")
-        .env("STREAMHUB_WS_MAX_PER_ADDR", "50000")
-        .env("STREAMHUB_MAX_REPLAY", "10000000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run the streamhub binary");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("http://{addr}/api/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let admin_token = std::fs::read_to_string(dir.join("data/admin_token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    Server {
-        child,
-        addr,
-        admin_token,
-    }
-}
-
-async fn active_topic(server: &Server, name: &str, partitions: i32) {
+async fn active_topic(server: &ServerProcess, name: &str, partitions: i32) {
     let client = reqwest::Client::new();
     let base = format!("http://{}", server.addr);
     let created: serde_json::Value = client
@@ -121,14 +84,11 @@ async fn active_topic(server: &Server, name: &str, partitions: i32) {
     let id = created["topic_id"].as_i64().unwrap();
     client
         .post(format!("{base}/api/topics/{id}/approve"))
-        .bearer_auth(&server.admin_token)
+        .bearer_auth(server.admin_token())
         .send()
         .await
         .unwrap();
-    let secret = std::fs::read_to_string(
-        std::path::Path::new(&server_data_dir(server)).join("producer_secret"),
-    )
-    .unwrap();
+    let secret = std::fs::read_to_string(server.data_dir.join("producer_secret")).unwrap();
     let status = client
         .post(format!("{base}/api/topics/activate_by_name"))
         .header("x-producer-key", secret.trim())
@@ -138,16 +98,6 @@ async fn active_topic(server: &Server, name: &str, partitions: i32) {
         .unwrap()
         .status();
     assert!(status.is_success(), "activate {name}: {status}");
-}
-
-fn server_data_dir(server: &Server) -> String {
-    let pid = server.child.id();
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-    environ
-        .split(|b| *b == 0)
-        .filter_map(|kv| std::str::from_utf8(kv).ok())
-        .find_map(|kv| kv.strip_prefix("STREAMHUB_DATA_DIR=").map(str::to_owned))
-        .unwrap_or_default()
 }
 
 fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
@@ -212,13 +162,13 @@ struct Frame {
     skipped: u64,
 }
 
-async fn connect(server: &Server) -> RelaySocket {
+async fn connect(server: &ServerProcess) -> RelaySocket {
     let mut request = format!("ws://{}/api/stream", server.addr)
         .into_client_request()
         .unwrap();
     request.headers_mut().insert(
         "authorization",
-        format!("Bearer {}", server.admin_token).parse().unwrap(),
+        format!("Bearer {}", server.admin_token()).parse().unwrap(),
     );
     connect_async(request).await.expect("connect").0
 }
@@ -378,7 +328,7 @@ async fn run() {
     let client = reqwest::Client::new();
     client
         .post(format!("http://{}/api/topics/2/deactivate", server.addr))
-        .bearer_auth(&server.admin_token)
+        .bearer_auth(server.admin_token())
         .send()
         .await
         .unwrap();
@@ -400,7 +350,7 @@ async fn run() {
     let broker = baseline.await.unwrap();
 
     // 3. Idle sockets.
-    let pid = server.child.id();
+    let pid = server.pid();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = rss_kb(pid);
     let mut sockets = Vec::with_capacity(idle);

@@ -16,7 +16,7 @@ use axum::{
     http::{header, HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
 };
-use std::{future::Future, io::Write, sync::RwLock};
+use std::{future::Future, io::Write, sync::RwLock, time::Duration};
 
 /// A JSON body in plain and gzipped form.
 #[derive(Clone)]
@@ -89,13 +89,27 @@ impl<T> Default for Slot<T> {
     }
 }
 
+/// How long a reader waits for another's recompute before it computes on its own (a stalled
+/// database must not line readers up one timeout after another).
+const WAIT_FOR_RECOMPUTE: Duration = Duration::from_secs(1);
+
 impl<T: Clone> Slot<T> {
+    /// The cached value if it was computed at `generation` or later: a value newer than the
+    /// reader's own start is as good an answer.
     fn get(&self, generation: u64) -> Option<T> {
         let entry = self.value.read().unwrap_or_else(|p| p.into_inner());
         entry
             .as_ref()
-            .filter(|(g, _)| *g == generation)
+            .filter(|(g, _)| *g >= generation)
             .map(|(_, v)| v.clone())
+    }
+
+    /// Keeps `value` unless a newer one is there already.
+    fn put(&self, generation: u64, value: T) {
+        let mut entry = self.value.write().unwrap_or_else(|p| p.into_inner());
+        if entry.as_ref().is_none_or(|(g, _)| *g < generation) {
+            *entry = Some((generation, value));
+        }
     }
 
     async fn get_or_compute<E, F>(&self, generation: u64, compute: F) -> Result<T, E>
@@ -105,12 +119,14 @@ impl<T: Clone> Slot<T> {
         if let Some(hit) = self.get(generation) {
             return Ok(hit);
         }
-        let _turn = self.refresh.lock().await;
+        let _turn = tokio::time::timeout(WAIT_FOR_RECOMPUTE, self.refresh.lock())
+            .await
+            .ok();
         if let Some(hit) = self.get(generation) {
             return Ok(hit);
         }
         let value = compute.await?;
-        *self.value.write().unwrap_or_else(|p| p.into_inner()) = Some((generation, value.clone()));
+        self.put(generation, value.clone());
         Ok(value)
     }
 }
@@ -159,7 +175,12 @@ mod tests {
             Ok(40),
             "a write came"
         );
-        assert_eq!(slot.get(3), None);
+        assert_eq!(slot.get(5), None);
+        // A reader that started before the last write takes the newer answer, and an older
+        // computation never replaces a newer one.
+        assert_eq!(slot.get_or_compute(3, computed(31)).await, Ok(40));
+        slot.put(2, 20);
+        assert_eq!(slot.get(4), Some(40));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

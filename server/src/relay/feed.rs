@@ -34,7 +34,7 @@ pub type LiveRecord = Arc<EncodedRecord>;
 /// Records buffered per receiver before a slow socket starts to lag.
 pub const BROADCAST_CAPACITY: usize = 4096;
 
-/// A running feed. Dropping the last handle does not stop it; [`FeedHandle::stop`] does.
+/// A running feed. [`FeedHandle::stop`] stops it, and so does dropping its last handle.
 #[derive(Clone)]
 pub struct FeedHandle {
     pub sender: broadcast::Sender<LiveRecord>,
@@ -73,6 +73,11 @@ impl FeedHandle {
         *self.stop.borrow() || self.stop.is_closed()
     }
 
+    /// Someone joined: the next sweep starts counting idleness afresh.
+    pub(super) fn listened_to(&self) {
+        self.idle_seen.store(false, Ordering::SeqCst);
+    }
+
     /// One idle sweep: `true` when nobody listens now and nobody did at the previous sweep.
     /// Only meaningful under the relay's feed map lock, where nobody can join meanwhile.
     pub(super) fn idle_twice(&self) -> bool {
@@ -88,6 +93,8 @@ pub enum FeedError {
     NoPartitions(String),
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("the server is shutting down")]
+    ShuttingDown,
 }
 
 fn consumer_config(kafka: &KafkaArgs, fetch_wait_ms: u32) -> rdkafka::ClientConfig {

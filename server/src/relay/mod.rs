@@ -219,6 +219,10 @@ impl Relay {
     /// retired, so the feed it belongs to is running and stays so while it is kept.
     pub async fn join(&self, topic: &str) -> Result<Joined, FeedError> {
         let mut feeds = self.inner.feeds.lock().await;
+        // After shutdown no feed would be retired or stopped any more.
+        if *self.inner.shutdown.borrow() {
+            return Err(FeedError::ShuttingDown);
+        }
         let feed = match feeds.get(topic) {
             Some(feed) if !feed.is_stopped() => feed.clone(),
             _ => {
@@ -234,6 +238,7 @@ impl Relay {
         };
         // Receive first, then read where the feed is: see `FeedHandle::positions`.
         let receiver = feed.subscribe();
+        feed.listened_to();
         Ok(Joined {
             receiver,
             positions: feed.positions(),
@@ -252,17 +257,33 @@ impl Relay {
         let every = self.inner.limits.idle_sweep;
         tokio::spawn(async move {
             let mut sweeps = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            // A sweep delayed behind a slow feed start is not made up for by another at once.
+            sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
-                    _ = sweeps.tick() => {}
-                    _ = shutdown.changed() => return,
-                }
+                let shutting_down = tokio::select! {
+                    _ = sweeps.tick() => false,
+                    _ = shutdown.changed() => true,
+                };
                 let Some(inner) = Weak::upgrade(&relay) else {
                     return;
                 };
-                Relay { inner }.retire_idle_feeds().await;
+                let relay = Relay { inner };
+                if shutting_down {
+                    return relay.stop_feeds().await;
+                }
+                relay.retire_idle_feeds().await;
             }
         });
+    }
+
+    /// Stops every feed (at shutdown: each is a broker consumer fetching all the time).
+    async fn stop_feeds(&self) {
+        let mut feeds = self.inner.feeds.lock().await;
+        for feed in feeds.values() {
+            feed.stop();
+        }
+        feeds.clear();
+        self.inner.stats.feeds.store(0, Ordering::Relaxed);
     }
 
     /// Stops the feeds that nobody listened to at this sweep and the one before. Under the

@@ -581,6 +581,9 @@ async fn after_feed_closed(f: &mut Forward) -> AfterFeed {
                 let (ranges, skipped) = resume_ranges(&f.next, &joined.positions, max_replay);
                 tracing::debug!(topic = %f.topic, ?ranges, skipped, "stream moved to a new feed");
                 if skipped > 0 {
+                    let stats = f.relay.stats();
+                    stats.lagged_events.fetch_add(1, Ordering::Relaxed);
+                    stats.skipped_records.fetch_add(skipped, Ordering::Relaxed);
                     f.outlet
                         .send_frame(&ServerFrame::Lagged {
                             topic: f.topic.clone(),

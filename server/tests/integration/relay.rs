@@ -133,6 +133,30 @@ async fn subscribe_user(app: &TestApp, user: &str, topic: &str) {
     assert_eq!(status, StatusCode::CREATED);
 }
 
+/// A socket of `user`, who subscribes to `topic` through REST first: it streams the topic by
+/// following the user's subscriptions.
+async fn following_client(app: &TestApp, user: &str, topic: &str) -> Client {
+    subscribe_user(app, user, topic).await;
+    let mut client = Client::connect(app, &format!("?user_id={user}")).await;
+    assert!(matches!(
+        client.next().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    client
+}
+
+/// The records are exactly those `produce_numbered` made for `expected`: each once, in order
+/// per partition.
+fn assert_exactly(records: &[StreamRecord], expected: std::ops::Range<i64>) {
+    assert_contiguous(records);
+    let mut values: Vec<i64> = records
+        .iter()
+        .map(|r| r.value.as_ref().unwrap()["n"].as_i64().unwrap())
+        .collect();
+    values.sort();
+    assert_eq!(values, expected.collect::<Vec<_>>());
+}
+
 /// Unsubscribes `user` from `topic` through REST, expects the socket to say the stream stopped,
 /// and checks that records produced afterwards (`more`) do not arrive.
 async fn unsubscribe_and_expect_the_stream_to_stop(
@@ -446,12 +470,7 @@ async fn a_stalled_client_does_not_delay_a_fast_one_and_is_told_what_it_missed()
 async fn the_stream_resumes_after_a_broker_restart() {
     let mut app = spawn_app().await;
     app.active_topic("sturdy", 2).await;
-    subscribe_user(&app, "s", "sturdy").await;
-    let mut client = Client::connect(&app, "?user_id=s").await;
-    assert!(matches!(
-        client.next().await,
-        ServerFrame::Subscribed { .. }
-    ));
+    let mut client = following_client(&app, "s", "sturdy").await;
     app.produce_numbered("sturdy", 0..50).await;
     let (mut records, _) = client.records(50).await;
 
@@ -461,13 +480,7 @@ async fn the_stream_resumes_after_a_broker_restart() {
     app.produce_numbered("sturdy", 50..100).await;
     let (more, _) = client.records(50).await;
     records.extend(more);
-    assert_contiguous(&records);
-    let mut values: Vec<i64> = records
-        .iter()
-        .map(|r| r.value.as_ref().unwrap()["n"].as_i64().unwrap())
-        .collect();
-    values.sort();
-    assert_eq!(values, (0..100).collect::<Vec<_>>());
+    assert_exactly(&records, 0..100);
 }
 
 /// Issue 22: a feed started for a socket used to count as idle at its first check, which ran
@@ -526,12 +539,7 @@ async fn a_joined_feed_keeps_streaming_however_long_its_socket_takes_to_read() {
 async fn a_stream_whose_feed_stops_under_it_moves_to_a_new_feed_without_gap_or_duplicate() {
     let app = spawn_app().await;
     app.active_topic("steady", 2).await;
-    subscribe_user(&app, "ada", "steady").await;
-    let mut client = Client::connect(&app, "?user_id=ada").await;
-    assert!(matches!(
-        client.next().await,
-        ServerFrame::Subscribed { .. }
-    ));
+    let mut client = following_client(&app, "ada", "steady").await;
     app.produce_numbered("steady", 0..50).await;
     let (mut records, others) = client.records(50).await;
     assert_eq!(others, []);
@@ -546,13 +554,7 @@ async fn a_stream_whose_feed_stops_under_it_moves_to_a_new_feed_without_gap_or_d
     let (more, others) = client.records(100).await;
     assert_eq!(others, [], "the stream went on without a word");
     records.extend(more);
-    assert_contiguous(&records);
-    let mut values: Vec<i64> = records
-        .iter()
-        .map(|r| r.value.as_ref().unwrap()["n"].as_i64().unwrap())
-        .collect();
-    values.sort();
-    assert_eq!(values, (0..150).collect::<Vec<_>>());
+    assert_exactly(&records, 0..150);
     client.quiet(Duration::from_millis(300)).await;
 }
 
