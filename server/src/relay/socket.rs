@@ -497,9 +497,24 @@ async fn send_replay(f: &Forward) -> bool {
     true
 }
 
+/// Tells the client it misses `skipped` records of this stream (if any), and counts them.
+async fn report_skipped(f: &Forward, skipped: u64) {
+    if skipped == 0 {
+        return;
+    }
+    let stats = f.relay.stats();
+    stats.lagged_events.fetch_add(1, Ordering::Relaxed);
+    stats.skipped_records.fetch_add(skipped, Ordering::Relaxed);
+    f.outlet
+        .send_frame(&ServerFrame::Lagged {
+            topic: f.topic.clone(),
+            skipped,
+        })
+        .await;
+}
+
 /// Forwards live records in batches until the feed closes or the socket goes.
 async fn send_live(f: &mut Forward) -> LiveEnd {
-    let stats = f.relay.stats();
     let mut batch: Vec<LiveRecord> = Vec::with_capacity(MAX_BATCH);
     loop {
         let first = f.receiver.recv().await;
@@ -522,16 +537,7 @@ async fn send_live(f: &mut Forward) -> LiveEnd {
                 Err(TryRecvError::Empty) => break,
             }
         }
-        if skipped > 0 {
-            stats.lagged_events.fetch_add(1, Ordering::Relaxed);
-            stats.skipped_records.fetch_add(skipped, Ordering::Relaxed);
-            f.outlet
-                .send_frame(&ServerFrame::Lagged {
-                    topic: f.topic.clone(),
-                    skipped,
-                })
-                .await;
-        }
+        report_skipped(f, skipped).await;
         // Records the replay already sent (or older than where this stream joined) are dropped.
         batch.retain(|r| r.offset >= f.join.get(&r.partition).copied().unwrap_or(0));
         // Each partition's records come in order: the last one sent says where it stands.
@@ -580,17 +586,7 @@ async fn after_feed_closed(f: &mut Forward) -> AfterFeed {
                 let max_replay = f.relay.limits().max_replay;
                 let (ranges, skipped) = resume_ranges(&f.next, &joined.positions, max_replay);
                 tracing::debug!(topic = %f.topic, ?ranges, skipped, "stream moved to a new feed");
-                if skipped > 0 {
-                    let stats = f.relay.stats();
-                    stats.lagged_events.fetch_add(1, Ordering::Relaxed);
-                    stats.skipped_records.fetch_add(skipped, Ordering::Relaxed);
-                    f.outlet
-                        .send_frame(&ServerFrame::Lagged {
-                            topic: f.topic.clone(),
-                            skipped,
-                        })
-                        .await;
-                }
+                report_skipped(f, skipped).await;
                 f.receiver = joined.receiver;
                 f.join = joined.positions;
                 f.ranges = ranges;
