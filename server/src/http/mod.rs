@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod json;
 mod openapi;
+pub mod path;
 pub mod query;
 pub mod read_cache;
 pub mod session;

@@ -5,6 +5,7 @@ use super::{
     auth::{Admin, Caller, Producer},
     error::ApiError,
     json::ApiJson,
+    path::ApiPath,
     query::ApiQuery,
     read_cache::CachedJson,
 };
@@ -21,7 +22,7 @@ use app::{
     },
 };
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -140,7 +141,7 @@ pub async fn rates(State(state): State<AppState>) -> Json<Vec<TopicRate>> {
 /// `GET /api/topics/{id}`: one topic with its audit history.
 pub async fn detail(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TopicDetail>, ApiError> {
     let topic = find(&state, parse_id(&id)?).await?;
     let history = state
@@ -179,7 +180,7 @@ async fn find(state: &AppState, id: i64) -> Result<Topic, ApiError> {
 pub async fn approve(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let id = parse_id(&id)?;
     transition_audited(&state, &admin.actor, TopicKey::Id(id), Transition::Approve).await?;
@@ -194,7 +195,7 @@ pub async fn approve(
 pub async fn reject(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<RejectRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let id = parse_id(&id)?;
@@ -213,7 +214,7 @@ pub async fn reject(
 pub async fn deactivate(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let id = parse_id(&id)?;
     let topic = transition_audited(
@@ -237,7 +238,7 @@ pub async fn deactivate(
 pub async fn reactivate(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let topic = find(&state, parse_id(&id)?).await?;
     if topic.status != TopicStatus::Inactive {
