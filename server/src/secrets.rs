@@ -57,7 +57,14 @@ pub enum SecretError {
     Empty(PathBuf),
     #[error("the operating system's random source failed: {0}")]
     Random(String),
+    /// A configured secret too short to resist guessing (the generated ones are far longer).
+    #[error("a configured secret must be at least {MIN_CONFIGURED_LEN} characters long (unset it to have one generated)")]
+    TooShort,
 }
+
+/// Fewest characters of a configured secret: guessing one of 16 random characters is out of
+/// reach, and anything shorter is likely a placeholder such as `admin`.
+pub const MIN_CONFIGURED_LEN: usize = 16;
 
 /// Where a secret came from, so that start-up can say so (without the value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +83,9 @@ pub fn load_or_generate(
     path: &Path,
 ) -> Result<(Secret, SecretSource), SecretError> {
     if let Some(value) = configured.filter(|v| !v.is_empty()) {
+        if value.chars().count() < MIN_CONFIGURED_LEN {
+            return Err(SecretError::TooShort);
+        }
         return Ok((Secret::new(value), SecretSource::Configured));
     }
     match read_file(path) {
@@ -162,10 +172,16 @@ mod tests {
     fn configured_value_wins_and_empty_counts_as_unset() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");
-        let (s, source) = load_or_generate(Some("given"), &path).unwrap();
+        let given = "given-secret-0123456789";
+        let (s, source) = load_or_generate(Some(given), &path).unwrap();
         assert_eq!(source, SecretSource::Configured);
-        assert!(s.matches("given"));
+        assert!(s.matches(given));
         assert!(!path.exists());
+        // A short one is refused rather than run with.
+        assert!(matches!(
+            load_or_generate(Some("admin"), &path),
+            Err(SecretError::TooShort)
+        ));
         let (_, source) = load_or_generate(Some(""), &path).unwrap();
         assert!(matches!(source, SecretSource::Generated(_)));
     }
