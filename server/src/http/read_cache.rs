@@ -74,7 +74,7 @@ impl CachedJson {
 }
 
 /// One cached answer with the generation it was computed at.
-struct Slot<T> {
+pub struct Slot<T> {
     value: RwLock<Option<(u64, T)>>,
     /// Held by the reader that recomputes; the others wait for it, then find its answer.
     refresh: tokio::sync::Mutex<()>,
@@ -112,7 +112,9 @@ impl<T: Clone> Slot<T> {
         }
     }
 
-    async fn get_or_compute<E, F>(&self, generation: u64, compute: F) -> Result<T, E>
+    /// The answer as of `generation`: cached, or computed by `compute` (by one reader at a
+    /// time; the others wait for its answer).
+    pub async fn get_or_compute<E, F>(&self, generation: u64, compute: F) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
     {
@@ -134,29 +136,10 @@ impl<T: Clone> Slot<T> {
 /// The cached answers; shared by all requests.
 #[derive(Default)]
 pub struct ReadCache {
-    topics: Slot<CachedJson>,
-    stats: Slot<Stats>,
-}
-
-impl ReadCache {
-    /// The topic list as of `generation`: cached, or computed by `compute` (by one reader at a
-    /// time; the others wait for its answer).
-    pub async fn topics<E>(
-        &self,
-        generation: u64,
-        compute: impl Future<Output = Result<CachedJson, E>>,
-    ) -> Result<CachedJson, E> {
-        self.topics.get_or_compute(generation, compute).await
-    }
-
-    /// The counters as of `generation`: cached, or computed by `compute` (one at a time).
-    pub async fn stats<E>(
-        &self,
-        generation: u64,
-        compute: impl Future<Output = Result<Stats, E>>,
-    ) -> Result<Stats, E> {
-        self.stats.get_or_compute(generation, compute).await
-    }
+    /// `GET /api/topics`, unfiltered.
+    pub topics: Slot<CachedJson>,
+    /// `GET /api/stats` (without its timestamp).
+    pub stats: Slot<Stats>,
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiErro
     let generation = state.store.generation();
     let mut stats = state
         .read_cache
-        .stats(generation, state.store.stats())
+        .stats
+        .get_or_compute(generation, state.store.stats())
         .await?;
     stats.timestamp = crate::now_rfc3339();
     Ok(Json(stats))

@@ -60,7 +60,8 @@ pub async fn list(
     let generation = state.store.generation();
     let entry = state
         .read_cache
-        .topics(generation, async {
+        .topics
+        .get_or_compute(generation, async {
             let topics = state.store.list_topics(None).await?;
             CachedJson::new(&topics).map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))
         })
