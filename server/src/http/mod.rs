@@ -13,6 +13,7 @@ pub mod path;
 pub mod query;
 pub mod read_cache;
 pub mod session;
+mod stream;
 mod subscriptions;
 mod system;
 pub mod topics;
@@ -79,7 +80,7 @@ pub fn api_router() -> Router<AppState> {
     Router::new()
         .route("/health", get(system::health))
         .route("/openapi.json", get(openapi::document))
-        .route("/stream", get(crate::relay::stream))
+        .route("/stream", get(stream::stream))
         .route("/stats", get(system::stats))
         .route(
             "/session",

@@ -1,5 +1,5 @@
 //! The live relay: Kafka records of active topics to browsers and CLIs over WebSocket
-//! (`GET /api/stream`, protocol in `app::stream` and the README).
+//! (`GET /api/stream`, upgraded in `http::stream`; protocol in `app::stream` and the README).
 //!
 //! One Kafka read per topic ([`feed`]) fans out to every socket that streams it through a
 //! bounded broadcast buffer; each socket ([`socket`]) writes its streams' frames itself
@@ -10,14 +10,13 @@
 //! reads the store only to authorise subscriptions.
 
 pub mod client;
-mod endpoint;
 pub mod feed;
 mod outlet;
 pub mod record;
 mod replay;
 mod socket;
 
-pub use endpoint::stream;
+pub use socket::{serve, Peer};
 
 use crate::config::KafkaArgs;
 use feed::{FeedError, FeedHandle};

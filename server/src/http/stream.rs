@@ -1,17 +1,14 @@
 //! `GET /api/stream`: the WebSocket upgrade. Checks the origin (browsers on other sites may not
 //! open sockets here), the connection limits and who the client is, then hands the socket to
-//! [`super::socket::serve`].
+//! [`crate::relay::serve`].
 
 use super::{
-    socket::{serve, Peer},
-    Refusal,
+    auth::{bearer_token, remote_addr},
+    error::ApiError,
+    query::ApiQuery,
 };
 use crate::{
-    http::{
-        auth::{bearer_token, remote_addr},
-        error::ApiError,
-        query::ApiQuery,
-    },
+    relay::{serve, Peer, Refusal},
     state::AppState,
 };
 use app::domain::UserId;
