@@ -19,9 +19,7 @@
 //! | [`rates`] | recent message rates of active topics, sampled for the overview |
 //! | [`summary`] | the per-minute activity line of the server's log (routine requests log at DEBUG) |
 //! | [`health`] | the background check of broker and database, and the reconciling of Kafka topics |
-//! | [`http`] | the axum router: REST handlers, auth extractors and admin sessions, the JSON error type, access log |
-//! | [`dashboard`] | the Leptos side: SSR of the `app` crate and the in-process REST calls its pages make |
-//! | [`state`] | [`state::AppState`], the handles every request shares |
+//! | [`http`] | everything axum: the router, REST and WebSocket handlers, auth extractors and admin sessions, the JSON error type, access log, [`http::state::AppState`] (the handles every request shares) and [`http::dashboard`] (SSR of the `app` crate and the in-process REST calls its pages make) |
 //! | [`listener`] | accepting connections, with a header-read timeout against slowloris |
 //! | [`server`] | [`server::run`]: wires all of the above onto a bound listener until shutdown |
 //!
@@ -30,7 +28,6 @@
 pub mod api_client;
 pub mod config;
 pub mod consumer;
-pub mod dashboard;
 pub mod generate;
 pub mod health;
 pub mod http;
@@ -42,7 +39,6 @@ pub mod rates;
 pub mod relay;
 pub mod secrets;
 pub mod server;
-pub mod state;
 pub mod store;
 pub mod summary;
 pub mod telemetry;

@@ -5,14 +5,18 @@
 
 use crate::{
     config::ServerConfig,
-    dashboard::{leptos_options, revalidate_bundle, DashboardBackend},
     health::HealthMonitor,
-    http::{access_log, api_router, metrics, session::Sessions},
+    http::{
+        access_log, api_router,
+        dashboard::{leptos_options, revalidate_bundle, DashboardBackend},
+        metrics,
+        session::Sessions,
+        state::{AppState, Limits},
+    },
     kafka::{KafkaAdmin, KafkaError},
     rates::Rates,
     relay::Relay,
     secrets::{self, SecretError, SecretSource, ServerSecrets},
-    state::{AppState, Limits},
     store::{Store, StoreError, DATABASE_FILE},
 };
 use app::backend::SharedBackend;

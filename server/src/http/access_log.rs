@@ -5,7 +5,7 @@
 //! Two layers cooperate: [`tag_route`] runs after routing (as a route layer) and copies the
 //! matched pattern into the response; [`log_request`] wraps everything and reads it back.
 
-use crate::state::AppState;
+use super::state::AppState;
 use axum::{
     extract::{MatchedPath, Request, State},
     http::HeaderValue,

@@ -4,11 +4,9 @@
 //! (without the presented value, which may be a mistyped real secret).
 
 use super::error::ApiError;
+use super::state::AppState;
 use crate::secrets::Secret;
-use crate::{
-    state::AppState,
-    store::{Actor, NewAuditEntry},
-};
+use crate::store::{Actor, NewAuditEntry};
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{header, request::Parts, HeaderMap},

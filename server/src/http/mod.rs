@@ -6,6 +6,7 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod json;
 mod openapi;
@@ -13,18 +14,19 @@ pub mod path;
 pub mod query;
 pub mod read_cache;
 pub mod session;
+pub mod state;
 mod stream;
 mod subscriptions;
 mod system;
 pub mod topics;
 
-use crate::state::AppState;
 use axum::{
     extract::DefaultBodyLimit,
     routing::{get, post},
     Router,
 };
 use error::ApiError;
+use state::AppState;
 
 /// Largest request body the API reads.
 pub const BODY_LIMIT: usize = 64 * 1024;

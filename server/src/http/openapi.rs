@@ -5,8 +5,8 @@
 //! links from a created topic to the operations on it, so that a schema-driven client or fuzzer
 //! (schemathesis, in `.ci/fuzz-api`) knows precisely what is valid.
 
+use super::state::AppState;
 use super::{session, subscriptions, system, topics};
-use crate::state::AppState;
 use app::domain::{
     EventType, NOT_BLANK_PATTERN, TEXT_MAX_CHARS, TOPIC_NAME_MAX_LEN, TOPIC_NAME_PATTERN,
     USER_ID_MAX_LEN, USER_ID_PATTERN,

@@ -10,6 +10,7 @@
 //!   it nor make the browser send the session cookie (`SameSite=Strict`).
 //! - Signing out revokes the id on the server until it would have expired anyway.
 
+use super::state::AppState;
 use super::{
     auth::{deny, Check},
     error::ApiError,
@@ -17,7 +18,6 @@ use super::{
 };
 use crate::{
     secrets::Secret,
-    state::AppState,
     store::{Actor, NewAuditEntry},
 };
 use app::wire::{ErrorBody, MessageBody, SessionInfo, SignIn};

@@ -2,15 +2,13 @@
 //! open sockets here), the connection limits and who the client is, then hands the socket to
 //! [`crate::relay::serve`].
 
+use super::state::AppState;
 use super::{
     auth::{bearer_token, remote_addr},
     error::ApiError,
     query::ApiQuery,
 };
-use crate::{
-    relay::{serve, Peer, Refusal},
-    state::AppState,
-};
+use crate::relay::{serve, Peer, Refusal};
 use app::domain::UserId;
 use axum::{
     extract::{

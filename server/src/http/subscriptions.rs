@@ -1,7 +1,8 @@
 //! `/api/subscriptions`: users follow and unfollow topics, independently of the lifecycle.
 
+use super::state::AppState;
 use super::{auth::Caller, error::ApiError, json::ApiJson, query::ApiQuery};
-use crate::{state::AppState, store::Subscribed};
+use crate::store::Subscribed;
 use app::{
     domain::{TopicName, UserId},
     wire::{ErrorBody, MessageBody, Subscription, SubscriptionRequest},

@@ -1,7 +1,8 @@
 //! Health, statistics and the audit log: the read-only views of the system as a whole.
 
+use super::state::AppState;
 use super::{auth::Admin, error::ApiError, query::ApiQuery};
-use crate::{state::AppState, store::AuditFilter};
+use crate::store::AuditFilter;
 use app::wire::{AuditEntry, ErrorBody, Health, Stats};
 use axum::{extract::State, Json};
 use serde::Deserialize;

@@ -1,6 +1,7 @@
 //! `/api/topics…`: requesting topics, the admin's lifecycle actions, and activation by the
 //! producer daemon (which creates the topic in Kafka before the row says `active`).
 
+use super::state::AppState;
 use super::{
     auth::{Admin, Caller, Producer},
     error::ApiError,
@@ -11,7 +12,6 @@ use super::{
 };
 use crate::{
     kafka::TopicEnsured,
-    state::AppState,
     store::{Actor, AuditFilter, NewAuditEntry, NewTopic, StoreError, TopicKey, Transition},
 };
 use app::{

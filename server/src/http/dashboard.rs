@@ -2,7 +2,7 @@
 //! rendering calls the REST API in-process, and the options that tell leptos_axum where the
 //! built site is.
 
-use crate::{http::api_router, state::AppState};
+use super::{api_router, state::AppState};
 use app::{
     api::Method,
     backend::{ApiRequest, ApiResponse, Backend, BackendFuture},
@@ -54,7 +54,7 @@ impl Backend for DashboardBackend {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             }),
-            remote_addr: parts.as_ref().and_then(crate::http::auth::remote_addr),
+            remote_addr: parts.as_ref().and_then(super::auth::remote_addr),
         }
     }
 
@@ -103,7 +103,7 @@ impl Backend for DashboardBackend {
     fn cookie(&self, name: &str) -> Option<String> {
         page_request()
             .as_ref()
-            .and_then(|p| crate::http::session::cookie(&p.headers, name))
+            .and_then(|p| super::session::cookie(&p.headers, name))
             .map(str::to_owned)
     }
 }

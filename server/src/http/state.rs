@@ -1,14 +1,9 @@
 //! The state every handler and server function shares. Each field is a cheap handle.
 
+use super::{read_cache::ReadCache, session::Sessions};
 use crate::{
-    health::HealthMonitor,
-    http::{read_cache::ReadCache, session::Sessions},
-    kafka::KafkaAdmin,
-    metrics::Metrics,
-    rates::Rates,
-    relay::Relay,
-    secrets::ServerSecrets,
-    store::Store,
+    health::HealthMonitor, kafka::KafkaAdmin, metrics::Metrics, rates::Rates, relay::Relay,
+    secrets::ServerSecrets, store::Store,
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
