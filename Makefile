@@ -13,12 +13,12 @@ deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, wasm-split
 	@source .ci/lib.sh && phase "install dependencies" .ci/install-deps
 
 build-server: deps
-	@source .ci/lib.sh && phase "build server binaries" $(CARGO) build --locked -p streamhub --bins --examples
+	@source .ci/lib.sh && phase "build server binaries" $(CARGO) build --locked -p streamhub -p streamhub-testkit --bins --examples
 
 # What `make run` starts: optimised, the same binaries the benchmarks measure (`cargo bench`
 # shares the release profile's output). The tests use the dev profile above.
 build-release: deps
-	@source .ci/lib.sh && phase "build optimised server binaries (release)" $(CARGO) build --locked --release -p streamhub --bins
+	@source .ci/lib.sh && phase "build optimised server binaries (release)" $(CARGO) build --locked --release -p streamhub -p streamhub-testkit --bins
 
 build-site: deps
 	@source .ci/lib.sh && phase "build dashboard (WASM)" .ci/build-site
@@ -62,9 +62,10 @@ fuzz-api: build ## Hostile input: schemathesis over the OpenAPI document, connec
 soak: build ## 200 WebSocket clients coming and going at a steady rate (SOAK_SECONDS=1800 for 30 min)
 	.ci/soak
 
-lint: ## rustfmt and clippy, as CI wants them
+lint: ## rustfmt, clippy and the module graph (no cycles; only http/ knows axum), as CI wants them
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	.ci/module-graph --check server/src app/src testkit/src >/dev/null
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

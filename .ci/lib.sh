@@ -63,65 +63,29 @@ prefix() { trap '' INT; sed -u "s/^/[$1] /" >&2; }
 
 # start_broker LABEL DIR PORT: starts tansu with durable SQLite storage in DIR, listening on
 # 127.0.0.1:PORT (or $TANSU_LISTEN_HOST / $TANSU_ADVERTISED_HOST), and waits until it accepts
-# connections.
+# connections. `local-broker run` prepares the storage as the Rust tests' brokers are prepared
+# (streamhub_testkit::broker) and then becomes tansu. It runs in a session of its own so that
+# Ctrl-C in the terminal does not reach it: it is stopped last, after the producer has flushed
+# into it (stop_stack stops processes newest first).
 start_broker() {
   local label="$1" dir="$2" port="$3"
   local listen_host="${TANSU_LISTEN_HOST:-127.0.0.1}" adv_host="${TANSU_ADVERTISED_HOST:-127.0.0.1}"
-  prepare_broker_storage "$dir"
-  # tansu resolves a sqlite:// path against its working directory. It runs in a session of its
-  # own so that Ctrl-C in the terminal does not reach it: it is stopped last, after the producer
-  # has flushed into it (stop_stack stops processes newest first).
-  (cd "$dir" && exec setsid tansu broker --storage-engine=sqlite://tansu.db \
-      --listener-url="tcp://$listen_host:$port" \
-      --advertised-listener-url="tcp://$adv_host:$port" \
-      --cluster-id=streamhub) > >(prefix "$label") 2>&1 &
-  STACK_PIDS+=($!)
-  wait_for_port "$adv_host" "$port" 20 || die "the broker did not start on port $port (see its log above)"
-}
-
-# prepare_broker_storage DIR: makes sure tansu's SQLite store in DIR has the index tansu 0.6's
-# schema lacks. tansu looks up the headers of every record it fetches, and without an index each
-# lookup scans every header ever stored: the broker slows down in step with its log (see
-# RELIABILITY.md, soak). It must be added while tansu is stopped (a running tansu fails once its
-# schema changes under it), so a new store is first created by a short run of tansu on a spare
-# port. Same SQL as streamhub::kafka::local_broker::HEADER_INDEX_SQL.
-prepare_broker_storage() {
-  local dir="$1" db="$1/tansu.db"
   mkdir -p "$dir"
-  broker_storage_sql "$db" check && return 0
-  if ! broker_storage_sql "$db" has-tables; then
-    local port pid
-    port="$(free_port)"
-    (cd "$dir" && exec tansu broker --storage-engine=sqlite://tansu.db --listener-url="tcp://127.0.0.1:$port" \
-        --advertised-listener-url="tcp://127.0.0.1:$port" --cluster-id=streamhub) >/dev/null 2>&1 &
-    pid=$!
-    wait_for_port 127.0.0.1 "$port" 20 || { kill "$pid" 2>/dev/null; die "tansu did not start to create its storage in $dir"; }
-    for _ in $(seq 50); do broker_storage_sql "$db" has-tables && break; sleep 0.1; done
-    kill -TERM "$pid"
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  broker_storage_sql "$db" index \
-    || log "could not index the broker's headers (it works, but slows down as its log grows)"
+  (exec setsid "$(local_broker_path)" run "$dir" --listen "$listen_host:$port" \
+      --advertise "$adv_host:$port" --cluster-id streamhub) > >(prefix "$label") 2>&1 &
+  STACK_PIDS+=($!)
+  # Preparing a new store runs tansu once on a spare port first: allow for it.
+  wait_for_port "$adv_host" "$port" 40 || die "the broker did not start on port $port (see its log above)"
 }
 
-# broker_storage_sql DB check|has-tables|index
-broker_storage_sql() {
-  python3 - "$@" <<'PY'
-import sqlite3, sys
-db, action = sys.argv[1], sys.argv[2]
-connection = sqlite3.connect(db, timeout=10)
-def exists(kind, name):
-    query = "select 1 from sqlite_master where type = ? and name = ?"
-    return connection.execute(query, (kind, name)).fetchone() is not None
-if action == "check":
-    sys.exit(0 if exists("index", "streamhub_header_record") else 1)
-if action == "has-tables":
-    sys.exit(0 if exists("table", "header") else 1)
-connection.execute("create index if not exists streamhub_header_record on header (topition, offset_id)")
-connection.commit()
-PY
+# local_broker_path: the testkit's `local-broker` binary (built by `make build` and `make
+# build-release`), from the profile this script runs (PROFILE_DIR, default debug), else the other.
+local_broker_path() {
+  local profile
+  for profile in "${PROFILE_DIR:-debug}" release debug; do
+    [[ -x "$CARGO_TARGET_DIR/$profile/local-broker" ]] && { echo "$CARGO_TARGET_DIR/$profile/local-broker"; return; }
+  done
+  die "local-broker is not built (make build)"
 }
 
 # start_process LABEL COMMAND...: starts COMMAND in the background, its output prefixed with

@@ -9,6 +9,8 @@
 //! Every failure comes back as the API's [`ErrorBody`]; a server that does not answer is one too
 //! (`error: "unreachable"`), so pages show one kind of error.
 
+/// Every call names its method: re-exported so that callers of [`send`] find it here.
+pub use crate::http_method::Method;
 use crate::wire::ErrorBody;
 use serde::{de::DeserializeOwned, Serialize};
 use std::{future::Future, pin::Pin};
@@ -19,25 +21,6 @@ pub type ApiResult<T> = Result<T, ErrorBody>;
 /// A call in flight. `Send` because Leptos resources need it (in the browser, where nothing is
 /// sent across threads, a `SendWrapper` makes it so).
 pub type ApiFuture<T> = Pin<Box<dyn Future<Output = ApiResult<T>> + Send>>;
-
-/// The HTTP methods the dashboard uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Delete,
-}
-
-impl Method {
-    /// The method's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Delete => "DELETE",
-        }
-    }
-}
 
 /// `GET path` (path starts with `/api/`).
 pub fn get<T: DeserializeOwned + Send + 'static>(path: impl Into<String>) -> ApiFuture<T> {

@@ -6,7 +6,7 @@
 //! server implements [`Backend`] and hands it to Leptos as context. Only compiled with `ssr`: the
 //! browser never sees it.
 
-use crate::api::Method;
+use crate::http_method::Method;
 use std::{future::Future, pin::Pin, sync::Arc};
 
 /// A boxed future, so that [`Backend`] stays object-safe without an extra crate.

@@ -4,7 +4,7 @@
 
 use crate::{
     api::{self, ApiResult},
-    wire::{SessionInfo, Subscription, USER_COOKIE},
+    wire::{SessionInfo, Subscription},
 };
 use leptos::prelude::*;
 
@@ -60,7 +60,7 @@ impl Identity {
     pub fn set_user(&self, user: &str) {
         let user = user.trim().to_owned();
         #[cfg(feature = "hydrate")]
-        crate::browser::set_cookie(USER_COOKIE, &api::encode(&user));
+        crate::browser::set_cookie(crate::wire::USER_COOKIE, &api::encode(&user));
         self.user.set(user);
     }
 }
@@ -69,9 +69,10 @@ impl Identity {
 /// hydration sees what the server rendered.
 fn remembered_user() -> String {
     #[cfg(feature = "ssr")]
-    let raw = use_context::<crate::backend::SharedBackend>().and_then(|b| b.cookie(USER_COOKIE));
+    let raw = use_context::<crate::backend::SharedBackend>()
+        .and_then(|b| b.cookie(crate::wire::USER_COOKIE));
     #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-    let raw = crate::browser::cookie(USER_COOKIE);
+    let raw = crate::browser::cookie(crate::wire::USER_COOKIE);
     #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
     let raw: Option<String> = None;
     raw.map(|v| api::decode_component(&v)).unwrap_or_default()

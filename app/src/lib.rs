@@ -5,6 +5,7 @@
 //! | [`wire`] | JSON bodies of the REST API, the contract every client speaks |
 //! | [`domain`] | validated values (topic names, user ids, bounds) shared by form, API and CLI |
 //! | [`api`] | the dashboard's REST calls: `fetch` in the browser, in-process during SSR |
+//! | [`http_method`] | the HTTP methods of those calls (named by `api` and `backend` alike) |
 //! | [`backend`] | the one trait the server implements so that SSR can call its REST API in-process (`ssr` only) |
 //! | [`browser`] | cookies, clipboard, downloads, timing (`hydrate` only) |
 //! | [`identity`] | who is using the dashboard: the picked user id and the admin session |
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod components;
 pub mod domain;
+pub mod http_method;
 pub mod identity;
 pub mod pages;
 pub mod stream;

@@ -5,6 +5,7 @@
 //! This module must not depend on any runtime (it compiles to WASM as well).
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// Where a subscription starts reading.
@@ -88,6 +89,65 @@ pub enum ServerFrame {
     Error { error: String, message: String },
     /// The answer to a `ping` frame.
     Pong,
+}
+
+/// A [`ServerFrame`] read into one flat struct: the frame's `type` and every field any frame
+/// carries, each defaulted when the frame has none. The light way to read the relay's frames,
+/// for the browser's viewer (and for load generators and tests that must keep up with a fast
+/// stream).
+///
+/// Why not [`ServerFrame`]: serde reads an internally tagged enum by buffering it into a generic
+/// tree first, and that code, with the [`StartPosition`]s it would also parse, is a sizeable part
+/// of the browser bundle. A plain struct reads in one pass. What it leaves out: `hello`'s
+/// `user_id` and `max_batch`, `subscribed`'s `from`, and `error`'s `error` code (no reader uses
+/// them). A test keeps the fields in step with [`ServerFrame`]'s.
+#[derive(Debug, Deserialize)]
+pub struct ServerFrameFields {
+    /// The frame's `type`: `hello`, `records`, `subscribed`, `unsubscribed`, `lagged`,
+    /// `topic_state`, `error` or `pong`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `records`: the records, their values unparsed.
+    #[serde(default)]
+    pub records: Vec<RawStreamRecord>,
+    /// `subscribed`, `unsubscribed`, `lagged`, `topic_state`: the topic the frame is about.
+    #[serde(default)]
+    pub topic: String,
+    /// `subscribed`: where the live stream joins (partition → offset).
+    #[serde(default)]
+    pub next_offsets: PartitionOffsets,
+    /// `unsubscribed`: why the topic stopped.
+    #[serde(default)]
+    pub reason: String,
+    /// `lagged`: how many records were not sent.
+    #[serde(default)]
+    pub skipped: u64,
+    /// `topic_state`: the topic's new state.
+    #[serde(default)]
+    pub state: String,
+    /// `error`: what was refused, for people.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A [`StreamRecord`] with its value (and headers) left as the JSON text the relay sent: what
+/// [`ServerFrameFields`] reads. Building a JSON tree for every record would cost more than the
+/// browser spends showing it; whoever needs the tree parses [`RawStreamRecord::value`] then.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RawStreamRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// Milliseconds since the Unix epoch (the record's create or log-append time).
+    pub timestamp: Option<i64>,
+    pub key: Option<String>,
+    /// The headers object as sent, unparsed (readers copy it whole, never look inside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Box<RawValue>>,
+    /// `null` for a tombstone.
+    pub value: Option<Box<RawValue>>,
+    /// `json`, `text` or `base64`: how `value` encodes the payload.
+    pub encoding: String,
 }
 
 /// Partition → offset, as a JSON object (`{"0": 5, "1": 9}`): where a subscription starts, or
@@ -329,6 +389,99 @@ mod tests {
             let offsets: PartitionOffsets = pairs.into_iter().collect();
             proptest::prop_assert_eq!(offsets.iter().collect::<Vec<_>>(), map.into_iter().collect::<Vec<_>>());
         }
+    }
+
+    /// Every [`ServerFrame`], as the relay writes it, reads into [`ServerFrameFields`] with its
+    /// fields where they belong. The `match` names every variant: a new frame fails to compile
+    /// here until the flat reader knows about it.
+    #[test]
+    fn every_server_frame_reads_into_the_flat_fields() {
+        let record = StreamRecord {
+            topic: "t".into(),
+            partition: 2,
+            offset: 8,
+            timestamp: Some(5),
+            key: Some("k".into()),
+            headers: BTreeMap::from([("h".to_owned(), "v".to_owned())]),
+            value: Some(serde_json::json!({"n": [1, "two"]})),
+            encoding: "json".into(),
+        };
+        let t = || "t".to_owned();
+        let frames = [
+            ServerFrame::Hello {
+                user_id: Some("u".into()),
+                max_batch: 5,
+            },
+            ServerFrame::Records {
+                records: vec![record],
+            },
+            ServerFrame::Subscribed {
+                topic: t(),
+                from: StartPosition::Offsets {
+                    offsets: PartitionOffsets::from([(1, 4)]),
+                },
+                next_offsets: PartitionOffsets::from([(0, 2), (3, 7)]),
+            },
+            ServerFrame::Unsubscribed {
+                topic: t(),
+                reason: "inactive".into(),
+            },
+            ServerFrame::Lagged {
+                topic: t(),
+                skipped: 9,
+            },
+            ServerFrame::TopicState {
+                topic: t(),
+                state: "inactive".into(),
+            },
+            ServerFrame::Error {
+                error: "not_subscribed".into(),
+                message: "subscribe first".into(),
+            },
+            ServerFrame::Pong,
+        ];
+        for frame in frames {
+            let json = serde_json::to_string(&frame).unwrap();
+            let flat: ServerFrameFields = serde_json::from_str(&json).unwrap();
+            let tag = serde_json::from_str::<serde_json::Value>(&json).unwrap()["type"].clone();
+            assert_eq!(flat.kind, tag.as_str().unwrap());
+            match frame {
+                ServerFrame::Hello { .. } | ServerFrame::Pong => {}
+                ServerFrame::Records { records } => {
+                    assert_eq!(flat.records.len(), records.len());
+                    for (raw, record) in flat.records.iter().zip(&records) {
+                        assert_eq!(raw.topic, record.topic);
+                        assert_eq!(
+                            (raw.partition, raw.offset),
+                            (record.partition, record.offset)
+                        );
+                        assert_eq!((raw.timestamp, &raw.key), (record.timestamp, &record.key));
+                        assert_eq!(raw.encoding, record.encoding);
+                        let value = raw.value.as_ref().map(|v| serde_json::from_str(v.get()));
+                        assert_eq!(value.transpose().unwrap(), record.value);
+                        let headers = raw.headers.as_ref().map(|h| serde_json::from_str(h.get()));
+                        assert_eq!(headers.transpose().unwrap(), Some(record.headers.clone()));
+                    }
+                }
+                ServerFrame::Subscribed {
+                    topic,
+                    from: _,
+                    next_offsets,
+                } => assert_eq!((flat.topic, flat.next_offsets), (topic, next_offsets)),
+                ServerFrame::Unsubscribed { topic, reason } => {
+                    assert_eq!((flat.topic, flat.reason), (topic, reason));
+                }
+                ServerFrame::Lagged { topic, skipped } => {
+                    assert_eq!((flat.topic, flat.skipped), (topic, skipped));
+                }
+                ServerFrame::TopicState { topic, state } => {
+                    assert_eq!((flat.topic, flat.state), (topic, state));
+                }
+                ServerFrame::Error { error: _, message } => assert_eq!(flat.message, message),
+            }
+        }
+        // Not a frame: no `type`.
+        assert!(serde_json::from_str::<ServerFrameFields>(r#"{"records": []}"#).is_err());
     }
 
     #[test]

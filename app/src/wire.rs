@@ -1,5 +1,5 @@
-//! Wire types: the JSON bodies of the REST API (`../shared/API.md`), defined once and used by the
-//! server, the browser and the CLI. Field names and status words here *are* the contract: rename
+//! Wire types: the JSON bodies of the REST API (the README's "The REST API" section), defined
+//! once and used by the server, the browser and the CLI. Field names and status words here *are* the contract: rename
 //! nothing, add freely. Timestamps travel as RFC 3339 UTC strings so that every client (Python
 //! scripts included) reads them without a date library.
 //!
@@ -81,6 +81,18 @@ pub struct Topic {
     pub updated_at: String,
     /// How many users subscribe to it.
     pub subscriber_count: i64,
+}
+
+impl Topic {
+    /// The kind of records the topic carries: its explicit choice, else a guess from its name.
+    /// The producer generates this kind and the CLI labels the topic with it, so both must agree.
+    pub fn event_type(&self) -> crate::domain::EventType {
+        use crate::domain::EventType;
+        self.event_type
+            .as_deref()
+            .and_then(|t| EventType::parse(t).ok().flatten())
+            .unwrap_or_else(|| EventType::guess_from_name(&self.topic_name))
+    }
 }
 
 /// Body of `POST /api/topics`. Optional fields take the original system's defaults.

@@ -14,15 +14,15 @@
 #[path = "support/server_process.rs"]
 mod server_process;
 
+use app::domain::{TopicName, UserId};
 use axum::{body::Bytes, routing::get, Router};
 use server_process::ServerProcess;
 use std::{path::PathBuf, process::Command, time::Duration};
 use streamhub::{
-    config::ServerConfig,
-    kafka::local_broker::LocalBroker,
     server,
     store::{Actor, NewTopic},
 };
+use streamhub_testkit::LocalBroker;
 
 const TOPICS: usize = 1000;
 const USERS: usize = 1000;
@@ -99,7 +99,7 @@ fn main() {
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
-    let config = ServerConfig::for_tests(
+    let config = streamhub_testkit::config::server_config(
         dir.path().join("data"),
         dir.path().join("site"),
         &broker.bootstrap(),
@@ -116,8 +116,8 @@ async fn run() {
     let actor = Actor::system("bench");
     for i in 0..TOPICS {
         let new = NewTopic {
-            name: format!("topic_{i:04}"),
-            created_by: format!("user_{}", i % 50),
+            name: TopicName::parse(&format!("topic_{i:04}")).unwrap(),
+            created_by: UserId::parse(&format!("user_{}", i % 50), "created_by").unwrap(),
             partitions: 3,
             replication_factor: 1,
             description: "Seeded by the API load benchmark: a description of typical length."
@@ -128,11 +128,9 @@ async fn run() {
     }
     for user in 0..USERS {
         for k in 0..SUBSCRIPTIONS_PER_USER {
-            let topic = format!("topic_{:04}", (user * 7 + k) % TOPICS);
-            store
-                .subscribe(&format!("user_{user}"), &topic, &actor)
-                .await
-                .unwrap();
+            let topic = TopicName::parse(&format!("topic_{:04}", (user * 7 + k) % TOPICS)).unwrap();
+            let user = UserId::parse(&format!("user_{user}"), "user_id").unwrap();
+            store.subscribe(&user, &topic, &actor).await.unwrap();
         }
     }
 

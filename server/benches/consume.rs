@@ -14,11 +14,8 @@ use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
-use streamhub::{
-    config::{KafkaArgs, ServerConfig},
-    kafka::{client_config, local_broker::LocalBroker},
-    server,
-};
+use streamhub::{kafka::client_config, kafka::KafkaArgs, server};
+use streamhub_testkit::LocalBroker;
 
 const PARTITIONS: i32 = 3;
 
@@ -35,8 +32,11 @@ async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
     let bootstrap = broker.bootstrap();
-    let config =
-        ServerConfig::for_tests(dir.path().join("data"), dir.path().join("site"), &bootstrap);
+    let config = streamhub_testkit::config::server_config(
+        dir.path().join("data"),
+        dir.path().join("site"),
+        &bootstrap,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(server::run(listener, config, std::future::pending()));

@@ -17,12 +17,13 @@ use rdkafka::{
 };
 use std::time::{Duration, Instant};
 use streamhub::{
-    config::{KafkaArgs, ServerConfig},
     generate::{generator, Record},
-    kafka::{client_config, local_broker::LocalBroker, KafkaAdmin},
-    producer::{self, ProducerConfig},
+    kafka::KafkaArgs,
+    kafka::{client_config, KafkaAdmin},
+    producer::{self},
     server,
 };
+use streamhub_testkit::LocalBroker;
 
 const PARTITIONS: i32 = 3;
 
@@ -141,8 +142,11 @@ async fn run() {
         .unwrap();
 
     // The server, with one approved topic for the daemon to activate and feed.
-    let config =
-        ServerConfig::for_tests(dir.path().join("data"), dir.path().join("site"), &bootstrap);
+    let config = streamhub_testkit::config::server_config(
+        dir.path().join("data"),
+        dir.path().join("site"),
+        &bootstrap,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let producer_secret = {
@@ -188,7 +192,8 @@ async fn run() {
             .await
             .unwrap();
 
-    let mut producer_config = ProducerConfig::for_tests(&api, &bootstrap, &producer_secret);
+    let mut producer_config =
+        streamhub_testkit::config::producer_config(&api, &bootstrap, &producer_secret);
     producer_config.max_rate = true;
     producer_config.count = Some(n);
     producer_config.poll_interval_ms = 50;

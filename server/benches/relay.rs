@@ -24,10 +24,8 @@ use rdkafka::{
 use server_process::ServerProcess;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use streamhub::relay::client::{connect as connect_async, RelaySocket};
-use streamhub::{
-    config::KafkaArgs,
-    kafka::{client_config, local_broker::LocalBroker},
-};
+use streamhub::{kafka::client_config, kafka::KafkaArgs};
+use streamhub_testkit::{relay_frames::FrameCount, LocalBroker};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -152,16 +150,6 @@ fn bare_consumer(bootstrap: &str, topic: &str, partitions: i32, n: u64) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-#[derive(serde::Deserialize)]
-struct Frame {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    records: Vec<serde::de::IgnoredAny>,
-    #[serde(default)]
-    skipped: u64,
-}
-
 async fn connect(server: &ServerProcess) -> RelaySocket {
     let mut request = format!("ws://{}/api/stream", server.addr)
         .into_client_request()
@@ -237,8 +225,8 @@ async fn run() {
     let mut got = 0_u64;
     while got < records {
         if let Some(Ok(Message::Text(text))) = socket.next().await {
-            let frame: Frame = serde_json::from_str(&text).unwrap();
-            got += frame.records.len() as u64;
+            let frame = FrameCount::read(&text).expect("a frame");
+            got += frame.records() as u64;
         }
     }
     let relay_rate = records as f64 / started.elapsed().as_secs_f64();
@@ -268,7 +256,7 @@ async fn run() {
                     latencies.extend(sent_us(&text).map(|sent| now.saturating_sub(sent)));
                     continue;
                 }
-                let frame: Frame = serde_json::from_str(&text).unwrap();
+                let frame = FrameCount::read(&text).expect("a frame");
                 match frame.kind.as_str() {
                     "subscribed" if !signalled => {
                         signalled = true;
@@ -289,10 +277,10 @@ async fn run() {
     // The broker's share: a bare consumer tails the topic as the relay's feed does.
     let b = bootstrap.clone();
     let until = Instant::now() + Duration::from_secs(seconds + 2);
-    let fetch_wait = streamhub::kafka::baseline::relay_fetch_wait_ms();
+    let fetch_wait = streamhub_testkit::baseline::relay_fetch_wait_ms();
     let baseline = tokio::task::spawn_blocking(move || {
         let mut latencies = Vec::new();
-        streamhub::kafka::baseline::tail(&b, "bench_fanout", fetch_wait, until, |message| {
+        streamhub_testkit::baseline::tail(&b, "bench_fanout", fetch_wait, until, |message| {
             let now = now_us();
             let payload = message.payload_view::<str>().and_then(Result::ok);
             latencies.extend(sent_us(payload.unwrap_or("")).map(|sent| now.saturating_sub(sent)));

@@ -185,8 +185,8 @@ async fn session(
 /// Reads the topic straight from the broker until `until`, as the relay's feed does, noting
 /// each record's latency.
 fn bare_consumer(bootstrap: &str, topic: &str, tally: &Tally, until: Instant) -> Result<()> {
-    let fetch_wait = streamhub::kafka::baseline::relay_fetch_wait_ms();
-    streamhub::kafka::baseline::tail(bootstrap, topic, fetch_wait, until, |message| {
+    let fetch_wait = streamhub_testkit::baseline::relay_fetch_wait_ms();
+    streamhub_testkit::baseline::tail(bootstrap, topic, fetch_wait, until, |message| {
         if let Some(at) = message.timestamp().to_millis() {
             let latency = (now_ms() - at).max(0) as u64;
             lock(&tally.broker_latencies_ms).push(latency);

@@ -1,6 +1,7 @@
 //! A typed client of StreamHub's REST API, for the producer daemon and the CLI consumer: the
 //! same wire types the server uses, and errors that say which address failed and how to fix it.
 
+use app::api::encode;
 use app::wire::{
     ActivateRequest, ActiveTopic, ErrorBody, MessageBody, Stats, Subscription, SubscriptionRequest,
     Topic,
@@ -8,6 +9,19 @@ use app::wire::{
 use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
+
+/// Where the StreamHub server is, for the processes that call it (the producer and the CLI
+/// flatten this into their command lines).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiArgs {
+    /// The StreamHub server's base URL.
+    #[arg(
+        long,
+        env = "STREAMHUB_API_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    pub api_url: String,
+}
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
@@ -198,27 +212,5 @@ impl ApiClient {
         self.call::<_, MessageBody>(Method::DELETE, "/api/subscriptions", Some(&body), &[])
             .await
             .map(|_| ())
-    }
-}
-
-/// Percent-encodes a query value (user ids may contain anything printable).
-pub(crate) fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(super::encode("user 1&x=ü"), "user%201%26x%3D%C3%BC");
-        assert_eq!(super::encode("user_1"), "user_1");
     }
 }

@@ -1,14 +1,10 @@
 //! The background health check: every few seconds it asks the broker for metadata and the
 //! database for a write lock, keeps the latest answer for `GET /api/health`, logs each change of
-//! state once (not every tick), and — each time the broker is reachable — reconciles: an `active`
-//! topic missing in Kafka (say, the broker's storage was wiped) is recreated and reported.
+//! state once (not every tick), and — each time the broker is reachable — has the
+//! [`TopicReconciler`] recreate `active` topics missing in Kafka, reporting what it did.
 
-use crate::{
-    kafka::KafkaAdmin,
-    now_rfc3339,
-    store::{Actor, NewAuditEntry, Store, StoreError},
-};
-use app::wire::{BrokerHealth, ComponentHealth, Health, Topic, TopicStatus};
+use crate::{kafka::KafkaAdmin, now_rfc3339, reconciler::TopicReconciler, store::Store};
+use app::wire::{BrokerHealth, ComponentHealth, Health, TopicStatus};
 use std::{
     sync::{Arc, RwLock},
     time::Duration,
@@ -24,6 +20,7 @@ pub struct HealthMonitor {
 struct Inner {
     kafka: KafkaAdmin,
     store: Store,
+    reconciler: TopicReconciler,
     latest: RwLock<Snapshot>,
     /// Wakes the loop early (after a request saw the broker fail, say).
     poke: Notify,
@@ -67,6 +64,7 @@ impl HealthMonitor {
         };
         Self {
             inner: Arc::new(Inner {
+                reconciler: TopicReconciler::new(kafka.clone(), store.clone()),
                 kafka,
                 store,
                 latest: RwLock::new(Snapshot {
@@ -141,7 +139,18 @@ impl HealthMonitor {
         broker.component = component(cluster.as_ref().map(|_| ()).map_err(|e| e.to_string()));
         if let Ok(info) = &cluster {
             broker.brokers = info.brokers;
-            self.reconcile(active, &info.topics, &mut broker).await;
+            match active {
+                Ok(active) => {
+                    let outcome = self.inner.reconciler.reconcile(active, &info.topics).await;
+                    for name in outcome.recreated {
+                        if !broker.recreated_topics.contains(&name) {
+                            broker.recreated_topics.push(name);
+                        }
+                    }
+                    broker.missing_topics = outcome.missing;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list active topics to reconcile"),
+            }
         } else {
             broker.brokers = 0;
         }
@@ -149,63 +158,6 @@ impl HealthMonitor {
         log_change("database", &previous.database, &database);
         *self.inner.latest.write().unwrap_or_else(|p| p.into_inner()) =
             Snapshot { broker, database };
-    }
-
-    async fn reconcile(
-        &self,
-        active: Result<Vec<Topic>, StoreError>,
-        in_kafka: &std::collections::HashMap<String, i32>,
-        broker: &mut BrokerHealth,
-    ) {
-        let active = match active {
-            Ok(active) => active,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list active topics to reconcile");
-                return;
-            }
-        };
-        let mut missing = Vec::new();
-        for topic in active {
-            if in_kafka.contains_key(&topic.topic_name) {
-                continue;
-            }
-            tracing::warn!(topic = %topic.topic_name, "active topic missing in Kafka; recreating");
-            let result = self
-                .inner
-                .kafka
-                .ensure_topic(
-                    &topic.topic_name,
-                    topic.partitions,
-                    topic.replication_factor,
-                )
-                .await;
-            let (outcome, detail) = match &result {
-                Ok(_) => ("ok", None),
-                Err(e) => ("failed", Some(e.to_string())),
-            };
-            let _ = self
-                .inner
-                .store
-                .record(
-                    &Actor::system("reconciler"),
-                    NewAuditEntry {
-                        action: "recreate",
-                        topic_name: Some(&topic.topic_name),
-                        outcome,
-                        detail: detail.as_deref(),
-                    },
-                )
-                .await;
-            match result {
-                Ok(_) => {
-                    if !broker.recreated_topics.contains(&topic.topic_name) {
-                        broker.recreated_topics.push(topic.topic_name);
-                    }
-                }
-                Err(_) => missing.push(topic.topic_name),
-            }
-        }
-        broker.missing_topics = missing;
     }
 }
 

@@ -8,6 +8,7 @@
 //! | [`config`] | every setting, from flags and env vars, with its default |
 //! | [`telemetry`] | `tracing` set-up (text or JSON lines, `RUST_LOG`) |
 //! | [`secrets`] | the admin token and producer secret: generated, stored 0600, compared in constant time, never printed |
+//! | [`sessions`] | dashboard admin sessions: signed cookies, CSRF tokens, revocation (no axum here) |
 //! | [`relay`] | the live relay: one Kafka read per topic fanned out to WebSocket clients |
 //! | [`consumer`] | the CLI consumer: interactive menu, script subcommands, Kafka and relay readers |
 //! | [`producer`] | the producer daemon: activation loop, per-topic feeding, delivery counting |
@@ -18,7 +19,8 @@
 //! | [`metrics`] | request counts and latencies for `GET /metrics` (Prometheus text) |
 //! | [`rates`] | recent message rates of active topics, sampled for the overview |
 //! | [`summary`] | the per-minute activity line of the server's log (routine requests log at DEBUG) |
-//! | [`health`] | the background check of broker and database, and the reconciling of Kafka topics |
+//! | [`health`] | the background check of broker and database behind `GET /api/health` |
+//! | [`reconciler`] | recreates `active` topics missing in Kafka, audited (run by the health check) |
 //! | [`http`] | everything axum: the router, REST and WebSocket handlers, auth extractors and admin sessions, the JSON error type, access log, [`http::state::AppState`] (the handles every request shares) and [`http::dashboard`] (SSR of the `app` crate and the in-process REST calls its pages make) |
 //! | [`listener`] | accepting connections, with a header-read timeout against slowloris |
 //! | [`server`] | [`server::run`]: wires all of the above onto a bound listener until shutdown |
@@ -36,9 +38,11 @@ pub mod listener;
 pub mod metrics;
 pub mod producer;
 pub mod rates;
+pub mod reconciler;
 pub mod relay;
 pub mod secrets;
 pub mod server;
+pub mod sessions;
 pub mod store;
 pub mod summary;
 pub mod telemetry;

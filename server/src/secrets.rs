@@ -12,6 +12,18 @@ use std::{
 };
 use subtle::ConstantTimeEq;
 
+/// Lower-case hexadecimal, two digits a byte: how generated secrets, session ids and MACs are
+/// written.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
 /// A secret string that does not leak through formatting and compares in constant time.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -26,7 +38,7 @@ impl Secret {
     pub fn generate() -> Result<Self, SecretError> {
         let mut bytes = [0_u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| SecretError::Random(e.to_string()))?;
-        Ok(Self(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+        Ok(Self(hex(&bytes)))
     }
 
     /// Whether `candidate` is this secret, in time independent of where they differ.

@@ -1,7 +1,7 @@
 //! [`run`]: builds the state (store, Kafka admin, secrets, health monitor), mounts the REST API,
-//! the dashboard (SSR + server functions + static files), and serves on an already-bound
-//! listener until `shutdown` resolves. Tests bind `127.0.0.1:0` and call it in-process; the
-//! binary passes Ctrl-C/SIGTERM.
+//! the dashboard (SSR with its in-process API calls, and static files), and serves on an
+//! already-bound listener until `shutdown` resolves. Tests bind `127.0.0.1:0` and call it
+//! in-process; the binary passes Ctrl-C/SIGTERM.
 
 use crate::{
     config::ServerConfig,
@@ -10,13 +10,13 @@ use crate::{
         access_log, api_router,
         dashboard::{leptos_options, revalidate_bundle, DashboardBackend},
         metrics,
-        session::Sessions,
         state::{AppState, Limits},
     },
     kafka::{KafkaAdmin, KafkaError},
     rates::Rates,
     relay::Relay,
     secrets::{self, SecretError, SecretSource, ServerSecrets},
+    sessions::Sessions,
     store::{Store, StoreError, DATABASE_FILE},
 };
 use app::backend::SharedBackend;
@@ -79,7 +79,7 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         },
         metrics: Arc::default(),
         read_cache: Arc::default(),
-        relay: Relay::new(config.kafka.clone(), config.relay_limits()),
+        relay: Relay::new(config.kafka.clone(), config.relay.limits()),
         sessions: Arc::new(sessions),
         rates: Rates::default(),
     };
@@ -105,7 +105,7 @@ fn load_secret(
     Ok(secret)
 }
 
-/// The whole HTTP surface: `/api`, the dashboard's pages and server functions, static files.
+/// The whole HTTP surface: `/api`, the dashboard's server-rendered pages, static files.
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(DashboardBackend::new(state.clone()));
     let routes = generate_route_list(app::App);

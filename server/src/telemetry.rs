@@ -2,8 +2,26 @@
 //! by `RUST_LOG` (default: our crates at `info`, chatty dependencies at `warn`). librdkafka's own
 //! log lines arrive through the `log` bridge and are filtered the same way.
 
-use crate::config::LogFormat;
+use clap::{Args, ValueEnum};
 use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The logging flags every binary flattens into its command line.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct LogArgs {
+    /// Log line format.
+    #[arg(long, env = "STREAMHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
 
 /// The filter used when `RUST_LOG` is unset.
 pub const DEFAULT_FILTER: &str =

@@ -7,7 +7,7 @@ use streamhub::{config::ServerConfig, server, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = ServerConfig::parse();
-    telemetry::init(config.log_format);
+    telemetry::init(config.log.log_format);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| {

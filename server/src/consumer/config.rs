@@ -1,7 +1,9 @@
 //! Command line of `streamhub-consumer`: the interactive menu when no subcommand is given, and
 //! script subcommands that stand in for `kcat -C` in pipelines.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::{api_client::ApiArgs, kafka::KafkaArgs};
+use app::stream::StartPosition;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// The whole command line.
 #[derive(Debug, Clone, Parser)]
@@ -12,33 +14,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "Examples:\n  streamhub-consumer --user user_1                    # the interactive menu\n  streamhub-consumer topics\n  streamhub-consumer --user user_1 subscribe sensor_data\n  streamhub-consumer consume -t sensor_data -o beginning -c 100 -e > records.ndjson\n  streamhub-consumer --user user_1 --via-relay consume -t payments -f pretty\n\nExit codes: 0 done, 1 usage, 2 server or broker unreachable, 3 topic not active or not\nsubscribed, 4 no such topic."
 )]
 pub struct ConsumerCli {
-    /// The StreamHub server.
-    #[arg(
-        long,
-        env = "STREAMHUB_API_URL",
-        default_value = "http://127.0.0.1:3000",
-        global = true
-    )]
-    pub api_url: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
 
     /// The Kafka cluster (direct reads; not needed with --via-relay).
-    #[arg(
-        long = "kafka-bootstrap-servers",
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092",
-        global = true
-    )]
-    pub bootstrap_servers: String,
-
-    /// Extra librdkafka settings, `key=value,...`.
-    #[arg(
-        long = "kafka-option",
-        env = "KAFKA_OPTIONS",
-        value_delimiter = ',',
-        hide_env_values = true,
-        global = true
-    )]
-    pub kafka_options: Vec<String>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 
     /// Who you are (the original's user_id); asked once by the menu when unset.
     #[arg(long, short = 'u', env = "STREAMHUB_USER", global = true)]
@@ -51,6 +32,33 @@ pub struct ConsumerCli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl ConsumerCli {
+    /// Parses the process's arguments. The flattened settings (API, Kafka) are made
+    /// global, so they may follow the subcommand as the CLI's own flags do
+    /// (`consume -t a --kafka-bootstrap-servers …`); derive cannot mark a flattened group so.
+    pub fn parse_args() -> Self {
+        Self::parse_with_globals(std::env::args_os())
+    }
+
+    /// [`Self::parse_args`] over given arguments (tests).
+    pub fn parse_with_globals<I, T>(args: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Self::command()
+            .mut_args(|arg| {
+                if arg.is_positional() {
+                    arg
+                } else {
+                    arg.global(true)
+                }
+            })
+            .get_matches_from(args);
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 /// Script mode.
@@ -117,31 +125,24 @@ pub enum Format {
     Value,
 }
 
-/// A parsed `--from`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartAt {
-    Earliest,
-    Latest,
-    /// This offset on every partition.
-    Offset(i64),
-    /// The last N of each partition.
-    Last(u64),
-}
-
-impl StartAt {
-    /// Reads `--from` / `-o`.
-    pub fn parse(raw: &str) -> Result<StartAt, String> {
-        match raw {
-            "earliest" | "beginning" => Ok(StartAt::Earliest),
-            "latest" | "end" => Ok(StartAt::Latest),
-            _ => match raw.parse::<i64>() {
-                Ok(n) if n < 0 => Ok(StartAt::Last(n.unsigned_abs())),
-                Ok(n) => Ok(StartAt::Offset(n)),
-                Err(_) => Err(format!(
-                    "--from takes earliest, latest, an offset or -N, not {raw:?}"
-                )),
-            },
-        }
+/// Where reading `partitions` partitions starts, as `--from` / `-o` spells it (kcat's words):
+/// the protocol's own [`StartPosition`], so direct and relay reads start alike. An offset `N`
+/// applies to every partition, hence the count.
+pub fn start_position(raw: &str, partitions: i32) -> Result<StartPosition, String> {
+    match raw {
+        "earliest" | "beginning" => Ok(StartPosition::Earliest),
+        "latest" | "end" => Ok(StartPosition::Latest),
+        _ => match raw.parse::<i64>() {
+            Ok(n) if n < 0 => Ok(StartPosition::Last {
+                n: n.unsigned_abs(),
+            }),
+            Ok(n) => Ok(StartPosition::Offsets {
+                offsets: (0..partitions).map(|p| (p, n)).collect(),
+            }),
+            Err(_) => Err(format!(
+                "--from takes earliest, latest, an offset or -N, not {raw:?}"
+            )),
+        },
     }
 }
 
@@ -150,13 +151,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shared_settings_may_follow_the_subcommand() {
+        let cli = ConsumerCli::parse_with_globals([
+            "streamhub-consumer",
+            "consume",
+            "-t",
+            "a",
+            "--kafka-bootstrap-servers",
+            "broker:19092",
+            "--api-url",
+            "http://dashboard:3000",
+        ]);
+        assert_eq!(cli.kafka.bootstrap_servers, "broker:19092");
+        assert_eq!(cli.api.api_url, "http://dashboard:3000");
+    }
+
+    #[test]
     fn kcat_spellings_parse() {
-        assert_eq!(StartAt::parse("beginning"), Ok(StartAt::Earliest));
-        assert_eq!(StartAt::parse("end"), Ok(StartAt::Latest));
-        assert_eq!(StartAt::parse("-10"), Ok(StartAt::Last(10)));
-        assert_eq!(StartAt::parse("42"), Ok(StartAt::Offset(42)));
-        assert!(StartAt::parse("yesterday").is_err());
-        let cli = ConsumerCli::parse_from([
+        assert_eq!(start_position("beginning", 2), Ok(StartPosition::Earliest));
+        assert_eq!(start_position("end", 2), Ok(StartPosition::Latest));
+        assert_eq!(start_position("-10", 2), Ok(StartPosition::Last { n: 10 }));
+        assert_eq!(
+            start_position("42", 2),
+            Ok(StartPosition::Offsets {
+                offsets: [(0, 42), (1, 42)].into()
+            })
+        );
+        assert!(start_position("yesterday", 2).is_err());
+        let cli = ConsumerCli::parse_with_globals([
             "streamhub-consumer",
             "consume",
             "-t",

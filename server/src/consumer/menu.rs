@@ -3,7 +3,7 @@
 //! here instead of ending the program.
 
 use super::{
-    config::{ConsumerCli, Format, StartAt},
+    config::{ConsumerCli, Format},
     output::Printer,
     script::{my_topics, open_reader, print_topics, pump},
     ConsumerError,
@@ -202,7 +202,7 @@ async fn consume(
     );
     let mut cli = cli.clone();
     cli.user = Some(user.to_owned());
-    let mut reader = open_reader(&cli, &topics, StartAt::Latest, None, false).await?;
+    let mut reader = open_reader(&cli, &topics, "latest", None, false).await?;
     let mut printer = Printer::new(Format::Pretty, true);
     let printed = pump(&mut reader, &mut printer, None, topics.len()).await?;
     println!(

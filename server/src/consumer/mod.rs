@@ -56,7 +56,7 @@ impl ConsumerError {
 
 /// Runs the command line: a subcommand, or the menu.
 pub async fn run(cli: ConsumerCli) -> Result<(), ConsumerError> {
-    let api = ApiClient::new(&cli.api_url);
+    let api = ApiClient::new(&cli.api.api_url);
     match cli.command.clone() {
         Some(command) => script::run(&cli, &api, command).await,
         None => menu::run(&cli, &api).await,

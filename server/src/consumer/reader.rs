@@ -1,9 +1,9 @@
 //! Where records come from: Kafka directly (a consumer group per user, so a user resumes where
 //! they stopped) or the server's WebSocket relay. Both yield the protocol's [`StreamRecord`].
 
-use super::{config::StartAt, ConsumerError};
+use super::{config::start_position, ConsumerError};
 use crate::{
-    config::KafkaArgs,
+    kafka::KafkaArgs,
     kafka::{apply_user_options, client_config},
     relay::record::to_stream_record,
 };
@@ -79,22 +79,18 @@ pub struct KafkaReader {
 }
 
 impl KafkaReader {
-    /// Reads `topics` (with their partition counts) from `start`. Earliest/latest join the
-    /// consumer group `group` and resume from its committed offsets; offsets and last-N are
-    /// explicit assignments.
+    /// Reads `topics` (with their partition counts) from `from` (`--from`'s spelling).
+    /// Earliest/latest join the consumer group `group` and resume from its committed offsets;
+    /// offsets and last-N are explicit assignments.
     pub fn open(
-        bootstrap: &str,
-        options: &[String],
+        kafka: &KafkaArgs,
         topics: &[(String, i32)],
-        start: StartAt,
+        from: &str,
         group: &str,
         exit_at_end: bool,
     ) -> Result<Self, ConsumerError> {
-        let args = KafkaArgs {
-            options: options.to_vec(),
-            ..KafkaArgs::for_bootstrap(bootstrap)
-        };
-        let mut config = client_config(&args);
+        let start = start_position(from, 0).map_err(ConsumerError::Usage)?;
+        let mut config = client_config(kafka);
         config
             .set("group.id", group)
             .set("client.id", "streamhub-consumer")
@@ -106,35 +102,44 @@ impl KafkaReader {
             )
             .set(
                 "auto.offset.reset",
-                if start == StartAt::Earliest {
+                if start == StartPosition::Earliest {
                     "earliest"
                 } else {
                     "latest"
                 },
             );
-        apply_user_options(&mut config, &args);
-        let consumer: StreamConsumer = config.create().map_err(kafka_error(bootstrap))?;
+        apply_user_options(&mut config, kafka);
+        let consumer: StreamConsumer = config
+            .create()
+            .map_err(kafka_error(&kafka.bootstrap_servers))?;
         let names: Vec<&str> = topics.iter().map(|(t, _)| t.as_str()).collect();
-        let grouped = matches!(start, StartAt::Earliest | StartAt::Latest);
+        let grouped = matches!(start, StartPosition::Earliest | StartPosition::Latest);
         if grouped {
-            consumer.subscribe(&names).map_err(kafka_error(bootstrap))?;
+            consumer
+                .subscribe(&names)
+                .map_err(kafka_error(&kafka.bootstrap_servers))?;
         } else {
             let mut assignment = TopicPartitionList::new();
             for (topic, partitions) in topics {
+                let start = start_position(from, *partitions).map_err(ConsumerError::Usage)?;
                 for p in 0..*partitions {
-                    let offset = match start {
-                        StartAt::Offset(o) => Offset::Offset(o),
-                        StartAt::Last(n) => Offset::OffsetTail(n as i64),
+                    let offset = match &start {
+                        StartPosition::Offsets { offsets } => {
+                            offsets.get(p).map_or(Offset::End, Offset::Offset)
+                        }
+                        StartPosition::Last { n } => {
+                            Offset::OffsetTail(i64::try_from(*n).unwrap_or(i64::MAX))
+                        }
                         _ => Offset::End,
                     };
                     assignment
                         .add_partition_offset(topic, p, offset)
-                        .map_err(kafka_error(bootstrap))?;
+                        .map_err(kafka_error(&kafka.bootstrap_servers))?;
                 }
             }
             consumer
                 .assign(&assignment)
-                .map_err(kafka_error(bootstrap))?;
+                .map_err(kafka_error(&kafka.bootstrap_servers))?;
         }
         Ok(Self {
             consumer,
@@ -209,7 +214,8 @@ pub struct RelayReader {
     socket: RelaySocket,
     url: String,
     topics: Vec<(String, i32)>,
-    start: StartAt,
+    /// `--from`, for topics nothing was read of yet.
+    from: String,
     /// Per topic and partition: the offset after the last record returned.
     next_offsets: HashMap<String, BTreeMap<i32, i64>>,
     pending: std::collections::VecDeque<Event>,
@@ -230,7 +236,7 @@ impl RelayReader {
         api_url: &str,
         user: Option<&str>,
         topics: &[(String, i32)],
-        start: StartAt,
+        from: &str,
         exit_at_end: bool,
     ) -> Result<Self, ConsumerError> {
         let ws_base = api_url
@@ -240,18 +246,18 @@ impl RelayReader {
             Some(user) => format!(
                 "{}/api/stream?follow=false&user_id={}",
                 ws_base.trim_end_matches('/'),
-                crate::api_client::encode(user)
+                app::api::encode(user)
             ),
             None => format!("{}/api/stream", ws_base.trim_end_matches('/')),
         };
         let topics = topics.to_vec();
         let next_offsets = HashMap::new();
-        let socket = Self::connect(&url, &topics, &start, &next_offsets).await?;
+        let socket = Self::connect(&url, &topics, from, &next_offsets).await?;
         Ok(Self {
             socket,
             url,
             topics,
-            start,
+            from: from.to_owned(),
             next_offsets,
             pending: Default::default(),
             exit_at_end,
@@ -265,7 +271,7 @@ impl RelayReader {
     async fn connect(
         url: &str,
         topics: &[(String, i32)],
-        start: &StartAt,
+        from: &str,
         next_offsets: &HashMap<String, BTreeMap<i32, i64>>,
     ) -> Result<RelaySocket, ConsumerError> {
         let unreachable = |e: tokio_tungstenite::tungstenite::Error| ConsumerError::Unreachable {
@@ -282,14 +288,7 @@ impl RelayReader {
                         .map(|p| (p, seen.get(&p).copied().unwrap_or(0)))
                         .collect(),
                 },
-                _ => match start {
-                    StartAt::Earliest => StartPosition::Earliest,
-                    StartAt::Latest => StartPosition::Latest,
-                    StartAt::Last(n) => StartPosition::Last { n: *n },
-                    StartAt::Offset(o) => StartPosition::Offsets {
-                        offsets: (0..*partitions).map(|p| (p, *o)).collect(),
-                    },
-                },
+                _ => start_position(from, *partitions).map_err(ConsumerError::Usage)?,
             };
             let frame = serde_json::to_string(&ClientFrame::Subscribe {
                 topics: vec![topic.clone()],
@@ -310,7 +309,7 @@ impl RelayReader {
         let mut wait = Duration::from_secs(1);
         loop {
             tokio::time::sleep(wait).await;
-            match Self::connect(&self.url, &self.topics, &self.start, &self.next_offsets).await {
+            match Self::connect(&self.url, &self.topics, &self.from, &self.next_offsets).await {
                 Ok(socket) => {
                     eprintln!("relay connection restored; resuming after the last record read");
                     self.socket = socket;

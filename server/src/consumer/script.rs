@@ -1,7 +1,7 @@
 //! Script mode: one subcommand, plain output on stdout, diagnostics on stderr, exit codes.
 
 use super::{
-    config::{Command, ConsumeArgs, ConsumerCli, StartAt},
+    config::{start_position, Command, ConsumeArgs, ConsumerCli},
     output::Printer,
     reader::{Event, KafkaReader, Reader, RelayReader},
     ConsumerError,
@@ -92,7 +92,7 @@ pub fn print_topics(topics: &[Topic], mine: &HashSet<String>, only_active: bool)
         .iter()
         .filter(|t| !only_active || t.status == TopicStatus::Active)
     {
-        let event_type = crate::producer::event_type_of(t);
+        let event_type = t.event_type();
         println!(
             "{:<1} {:<32} {:<9} {:>10} {:<14} {:>11}",
             if mine.contains(&t.topic_name) {
@@ -143,16 +143,16 @@ pub async fn readable_topics(
 pub async fn open_reader(
     cli: &ConsumerCli,
     topics: &[(String, i32)],
-    start: StartAt,
+    from: &str,
     group: Option<&str>,
     exit_at_end: bool,
 ) -> Result<Reader, ConsumerError> {
     if cli.via_relay {
         let reader = RelayReader::open(
-            &cli.api_url,
+            &cli.api.api_url,
             cli.user.as_deref(),
             topics,
-            start,
+            from,
             exit_at_end,
         )
         .await?;
@@ -163,10 +163,9 @@ pub async fn open_reader(
         None => "streamhub-cli".to_owned(),
     });
     Ok(Reader::Kafka(KafkaReader::open(
-        &cli.bootstrap_servers,
-        &cli.kafka_options,
+        &cli.kafka,
         topics,
-        start,
+        from,
         &group,
         exit_at_end,
     )?))
@@ -218,10 +217,16 @@ async fn consume(
     api: &ApiClient,
     args: &ConsumeArgs,
 ) -> Result<(), ConsumerError> {
-    let start = StartAt::parse(&args.from).map_err(ConsumerError::Usage)?;
+    start_position(&args.from, 1).map_err(ConsumerError::Usage)?;
     let topics = readable_topics(api, cli.user.as_deref(), &args.topic).await?;
-    let mut reader =
-        open_reader(cli, &topics, start, args.group.as_deref(), args.exit_at_end).await?;
+    let mut reader = open_reader(
+        cli,
+        &topics,
+        &args.from,
+        args.group.as_deref(),
+        args.exit_at_end,
+    )
+    .await?;
     let mut printer = Printer::new(args.format, args.count.is_none() && !args.exit_at_end);
     let printed = pump(&mut reader, &mut printer, args.count, topics.len()).await?;
     eprintln!("{printed} records");

@@ -1,12 +1,13 @@
-//! Who is calling: the admin (bearer token, or the dashboard's session cookie — see
-//! [`super::session`]), the producer daemon (`X-Producer-Key`), or anyone.
+//! Who is calling: the admin (bearer token, or the dashboard's session cookie of
+//! [`crate::sessions`], with its CSRF token), the producer daemon (`X-Producer-Key`), or anyone.
 //! The extractors check secrets in constant time and write every denied attempt to the audit log
 //! (without the presented value, which may be a mistyped real secret).
 
 use super::error::ApiError;
 use super::state::AppState;
 use crate::secrets::Secret;
-use crate::store::{Actor, NewAuditEntry};
+use crate::sessions::{Session, Sessions};
+use crate::store::{Actor, AuditOutcome, NewAuditEntry};
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{header, request::Parts, HeaderMap},
@@ -15,6 +16,52 @@ use std::net::SocketAddr;
 
 /// The header the producer daemon sends its secret in.
 pub const PRODUCER_KEY_HEADER: &str = "x-producer-key";
+
+/// The header a cookie-authorised mutating request repeats the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    crate::sessions::cookie(cookie_values(headers), name)
+}
+
+/// The session the request's cookie proves, if any.
+pub fn session_of(sessions: &Sessions, headers: &HeaderMap) -> Option<Session> {
+    sessions.from_cookie_headers(cookie_values(headers))
+}
+
+fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+}
+
+/// How a cookie-authorised request stands: `Ok(None)` without a session, `Err` when it has one
+/// but a mutating request lacks the CSRF token.
+pub async fn admin_from_cookie(state: &AppState, parts: &Parts) -> Result<Option<Actor>, ApiError> {
+    let Some(session) = session_of(&state.sessions, &parts.headers) else {
+        return Ok(None);
+    };
+    let actor = Actor {
+        name: "admin".into(),
+        remote_addr: remote_addr(parts),
+    };
+    if !parts.method.is_safe() {
+        let presented = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !state.sessions.csrf_matches(&session, presented) {
+            deny(state, parts, actor, "missing or wrong CSRF token").await;
+            return Err(ApiError::Forbidden(
+                "a signed-in request that changes something must repeat the session's CSRF token in `X-CSRF-Token`",
+            ));
+        }
+    }
+    Ok(Some(actor))
+}
 
 /// The peer address of a request (absent when the server runs without connect info, as in
 /// router-level tests).
@@ -60,7 +107,7 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = bearer_token(&parts.headers);
         if presented.is_none() {
-            if let Some(actor) = super::session::admin_from_cookie(state, parts).await? {
+            if let Some(actor) = admin_from_cookie(state, parts).await? {
                 return Ok(Admin { actor });
             }
         }
@@ -158,7 +205,7 @@ pub(super) async fn deny(state: &AppState, parts: &Parts, actor: Actor, why: &st
             NewAuditEntry {
                 action: &action,
                 topic_name: None,
-                outcome: "denied",
+                outcome: AuditOutcome::Denied,
                 detail: Some(why),
             },
         )

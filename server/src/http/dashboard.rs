@@ -103,7 +103,7 @@ impl Backend for DashboardBackend {
     fn cookie(&self, name: &str) -> Option<String> {
         page_request()
             .as_ref()
-            .and_then(|p| super::session::cookie(&p.headers, name))
+            .and_then(|p| super::auth::cookie(&p.headers, name))
             .map(str::to_owned)
     }
 }

@@ -1,18 +1,20 @@
-//! The REST API under `/api` (the contract of `../shared/API.md`, plus extras): routes, auth
-//! extractors, the JSON body extractor, the error type and the access log.
+//! The REST API under `/api` (the original contract, kept exactly, plus extras; the README's
+//! "The REST API" section and `GET /api/openapi.json` describe it): routes, auth extractors, the
+//! JSON body extractor, the error type and the access log. The only module that knows axum
+//! handlers; nothing below it imports from it.
 //!
 //! Unknown `/api` paths and wrong methods answer with the same JSON error body as everything
 //! else; bodies over [`BODY_LIMIT`] are refused with 413 before they are read whole.
 
 pub mod access_log;
 pub mod auth;
+mod cached;
 pub mod dashboard;
 pub mod error;
 pub mod json;
 mod openapi;
 pub mod path;
 pub mod query;
-pub mod read_cache;
 pub mod session;
 pub mod state;
 mod stream;

@@ -1,24 +1,15 @@
-//! Admin sign-in for the dashboard: the admin token, typed once, becomes a signed session cookie
-//! so that the browser never keeps the token itself.
-//!
-//! - The session cookie (`streamhub_session`) is `HttpOnly; SameSite=Strict`, holds a random id
-//!   and an expiry, and is signed with HMAC-SHA256 under a key derived from the admin token:
-//!   rotating the token signs everyone out, and a server restart does not.
-//! - Mutating requests authorised by the cookie must also carry `X-CSRF-Token`, whose value is a
-//!   second MAC of the session id. The page reads it from the `streamhub_csrf` cookie (readable
-//!   by scripts of this origin only) or from the sign-in answer; another site can neither read
-//!   it nor make the browser send the session cookie (`SameSite=Strict`).
-//! - Signing out revokes the id on the server until it would have expired anyway.
+//! The sign-in endpoints (`/api/session`). The sessions themselves (signing, CSRF tokens,
+//! revocation) are [`crate::sessions`]; reading one from a request is [`super::auth`]'s.
 
 use super::state::AppState;
 use super::{
-    auth::{deny, Check},
+    auth::{admin_from_cookie, session_of, Check},
     error::ApiError,
     json::ApiJson,
 };
 use crate::{
-    secrets::Secret,
-    store::{Actor, NewAuditEntry},
+    sessions::{unix_now, Session, Sessions},
+    store::{Actor, AuditOutcome, NewAuditEntry},
 };
 use app::wire::{ErrorBody, MessageBody, SessionInfo, SignIn};
 use axum::{
@@ -27,231 +18,15 @@ use axum::{
     response::{AppendHeaders, IntoResponse},
     Json,
 };
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
 
-/// The HttpOnly cookie that proves a signed-in admin.
-pub const SESSION_COOKIE: &str = "streamhub_session";
-pub use app::wire::CSRF_COOKIE;
-/// The header a cookie-authorised mutating request repeats the CSRF token in.
-pub const CSRF_HEADER: &str = "x-csrf-token";
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// A verified session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    id: String,
-    /// Seconds since the Unix epoch.
-    expires: i64,
-}
-
-/// Issues, verifies and revokes admin sessions.
-pub struct Sessions {
-    key: [u8; 32],
-    ttl: Duration,
-    secure_cookies: bool,
-    /// Signed-out ids → their expiry, forgotten once expired.
-    revoked: Mutex<HashMap<String, i64>>,
-}
-
-impl Sessions {
-    /// Sessions keyed on the admin token, lasting `ttl`; `secure_cookies` adds `Secure` (serve
-    /// over HTTPS, directly or behind a proxy, to use it).
-    pub fn new(admin_token: &Secret, ttl: Duration, secure_cookies: bool) -> Self {
-        let mut mac = new_mac(admin_token.expose().as_bytes());
-        mac.update(b"streamhub session key v1");
-        Self {
-            key: mac.finalize().into_bytes().into(),
-            ttl,
-            secure_cookies,
-            revoked: Mutex::default(),
-        }
-    }
-
-    fn sign(&self, parts: &[&str]) -> HmacSha256 {
-        let mut mac = new_mac(&self.key);
-        for part in parts {
-            mac.update(part.as_bytes());
-            mac.update(b"\0");
-        }
-        mac
-    }
-
-    /// A fresh session starting at `now` (seconds since the epoch): the cookie value and the
-    /// session.
-    pub fn issue(&self, now: i64) -> Result<(String, Session), ApiError> {
-        let id = Secret::generate()
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .expose()
-            .get(..32)
-            .unwrap_or_default()
-            .to_owned();
-        let expires = now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        let expires_text = expires.to_string();
-        let mac = hex(&self
-            .sign(&["session", &id, &expires_text])
-            .finalize()
-            .into_bytes());
-        Ok((format!("{id}.{expires}.{mac}"), Session { id, expires }))
-    }
-
-    /// The session a cookie value proves at `now`, if it is well signed, unexpired and not
-    /// revoked.
-    pub fn verify(&self, cookie: &str, now: i64) -> Option<Session> {
-        let mut fields = cookie.split('.');
-        let (id, expires_text, mac) = (fields.next()?, fields.next()?, fields.next()?);
-        if fields.next().is_some() {
-            return None;
-        }
-        let expires: i64 = expires_text.parse().ok()?;
-        let mac = unhex(mac)?;
-        // `verify_slice` compares in constant time.
-        self.sign(&["session", id, expires_text])
-            .verify_slice(&mac)
-            .ok()?;
-        if expires <= now || self.is_revoked(id) {
-            return None;
-        }
-        Some(Session {
-            id: id.to_owned(),
-            expires,
-        })
-    }
-
-    /// The CSRF token of a session.
-    pub fn csrf_token(&self, session: &Session) -> String {
-        hex(&self.sign(&["csrf", &session.id]).finalize().into_bytes())
-    }
-
-    /// Whether `presented` is the session's CSRF token (constant time).
-    pub fn csrf_matches(&self, session: &Session, presented: &str) -> bool {
-        unhex(presented)
-            .is_some_and(|mac| self.sign(&["csrf", &session.id]).verify_slice(&mac).is_ok())
-    }
-
-    /// Ends a session before its expiry.
-    pub fn revoke(&self, session: &Session, now: i64) {
-        let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-        revoked.retain(|_, expires| *expires > now);
-        revoked.insert(session.id.clone(), session.expires);
-    }
-
-    fn is_revoked(&self, id: &str) -> bool {
-        self.revoked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(id)
-    }
-
-    /// The session the request's cookie proves, if any.
-    pub fn from_headers(&self, headers: &HeaderMap) -> Option<Session> {
-        self.verify(cookie(headers, SESSION_COOKIE)?, unix_now())
-    }
-
-    /// The two `Set-Cookie` values that start (`Some`) or end (`None`) a session.
-    fn set_cookies(&self, session: Option<(&str, &Session)>) -> [(header::HeaderName, String); 2] {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
-        let (value, csrf, max_age) = match session {
-            Some((value, s)) => (
-                value.to_owned(),
-                self.csrf_token(s),
-                self.ttl.as_secs().to_string(),
-            ),
-            None => (String::new(), String::new(), "0".to_owned()),
-        };
-        [
-            (
-                header::SET_COOKIE,
-                format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"),
-            ),
-            (
-                header::SET_COOKIE,
-                format!("{CSRF_COOKIE}={csrf}; Path=/; Max-Age={max_age}; SameSite=Strict{secure}"),
-            ),
-        ]
-    }
-
-    fn info(&self, session: Option<&Session>) -> SessionInfo {
-        SessionInfo {
-            admin: session.is_some(),
-            expires_at: session.and_then(|s| {
-                chrono::DateTime::from_timestamp(s.expires, 0)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            }),
-            csrf_token: session.map(|s| self.csrf_token(s)),
-        }
-    }
-}
-
-fn new_mac(key: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-    <HmacSha256 as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// How a cookie-authorised request stands: `Ok(None)` without a session, `Err` when it has one
-/// but a mutating request lacks the CSRF token.
-pub async fn admin_from_cookie(state: &AppState, parts: &Parts) -> Result<Option<Actor>, ApiError> {
-    let Some(session) = state.sessions.from_headers(&parts.headers) else {
-        return Ok(None);
-    };
-    let actor = Actor {
-        name: "admin".into(),
-        remote_addr: super::auth::remote_addr(parts),
-    };
-    if !parts.method.is_safe() {
-        let presented = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !state.sessions.csrf_matches(&session, presented) {
-            deny(state, parts, actor, "missing or wrong CSRF token").await;
-            return Err(ApiError::Forbidden(
-                "a signed-in request that changes something must repeat the session's CSRF token in `X-CSRF-Token`",
-            ));
-        }
-    }
-    Ok(Some(actor))
+/// Both `Set-Cookie` headers for a session's start (`Some`) or end (`None`).
+fn set_cookie_headers(
+    sessions: &Sessions,
+    session: Option<(&str, &Session)>,
+) -> [(header::HeaderName, String); 2] {
+    sessions
+        .set_cookies(session)
+        .map(|value| (header::SET_COOKIE, value))
 }
 
 #[utoipa::path(get, path = "/api/session", tag = "session",
@@ -261,7 +36,7 @@ pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Json<
     Json(
         state
             .sessions
-            .info(state.sessions.from_headers(&headers).as_ref()),
+            .info(session_of(&state.sessions, &headers).as_ref()),
     )
 }
 
@@ -282,9 +57,12 @@ pub async fn sign_in(
     let actor = check
         .run(&state, &parts, Some(request.token.trim()))
         .await?;
-    let (value, session) = state.sessions.issue(unix_now())?;
+    let (value, session) = state
+        .sessions
+        .issue(unix_now())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     audit(&state, &actor, "sign_in").await;
-    let cookies = state.sessions.set_cookies(Some((&value, &session)));
+    let cookies = set_cookie_headers(&state.sessions, Some((&value, &session)));
     Ok((
         AppendHeaders(cookies),
         Json(state.sessions.info(Some(&session))),
@@ -300,13 +78,13 @@ pub async fn sign_out(
     parts: Parts,
 ) -> Result<impl IntoResponse, ApiError> {
     if let Some(actor) = admin_from_cookie(&state, &parts).await? {
-        if let Some(session) = state.sessions.from_headers(&parts.headers) {
+        if let Some(session) = session_of(&state.sessions, &parts.headers) {
             state.sessions.revoke(&session, unix_now());
         }
         audit(&state, &actor, "sign_out").await;
     }
     Ok((
-        AppendHeaders(state.sessions.set_cookies(None)),
+        AppendHeaders(set_cookie_headers(&state.sessions, None)),
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         Json(MessageBody::new("Signed out")),
     ))
@@ -316,7 +94,7 @@ async fn audit(state: &AppState, actor: &Actor, action: &str) {
     let entry = NewAuditEntry {
         action,
         topic_name: None,
-        outcome: "ok",
+        outcome: AuditOutcome::Ok,
         detail: None,
     };
     if let Err(e) = state.store.record(actor, entry).await {
@@ -327,63 +105,4 @@ async fn audit(state: &AppState, actor: &Actor, action: &str) {
         remote_addr = actor.remote_addr.as_deref().unwrap_or("-"),
         "admin session"
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sessions() -> Sessions {
-        Sessions::new(&Secret::new("admin-token"), Duration::from_secs(60), false)
-    }
-
-    #[test]
-    fn issued_sessions_verify_until_they_expire() {
-        let s = sessions();
-        let (cookie, session) = s.issue(1_000).unwrap();
-        assert_eq!(s.verify(&cookie, 1_000), Some(session.clone()));
-        assert_eq!(s.verify(&cookie, 1_059), Some(session));
-        assert_eq!(s.verify(&cookie, 1_060), None, "expired");
-    }
-
-    #[test]
-    fn tampered_or_foreign_cookies_do_not_verify() {
-        let s = sessions();
-        let (cookie, _) = s.issue(1_000).unwrap();
-        let (id, rest) = cookie.split_once('.').unwrap();
-        let (_, mac) = rest.split_once('.').unwrap();
-        // A later expiry with the old signature.
-        assert_eq!(s.verify(&format!("{id}.999999.{mac}"), 1_000), None);
-        assert_eq!(s.verify("garbage", 1_000), None);
-        assert_eq!(s.verify(&format!("{cookie}.x"), 1_000), None);
-        // Signed under another admin token.
-        let other = Sessions::new(&Secret::new("other"), Duration::from_secs(60), false);
-        assert_eq!(other.verify(&cookie, 1_000), None);
-    }
-
-    #[test]
-    fn revoked_sessions_stop_verifying_and_csrf_tokens_are_per_session() {
-        let s = sessions();
-        let (a_cookie, a) = s.issue(1_000).unwrap();
-        let (_, b) = s.issue(1_000).unwrap();
-        assert!(s.csrf_matches(&a, &s.csrf_token(&a)));
-        assert!(!s.csrf_matches(&a, &s.csrf_token(&b)));
-        assert!(!s.csrf_matches(&a, ""));
-        assert!(!s.csrf_matches(&a, "zz"));
-        s.revoke(&a, 1_000);
-        assert_eq!(s.verify(&a_cookie, 1_001), None);
-    }
-
-    #[test]
-    fn cookies_are_found_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.append(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; streamhub_session=x.y.z"),
-        );
-        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
-        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("x.y.z"));
-        assert_eq!(cookie(&headers, "b"), Some("2"));
-        assert_eq!(cookie(&headers, "c"), None);
-    }
 }

@@ -1,10 +1,10 @@
-//! The state every handler and server function shares. Each field is a cheap handle.
+//! The state every handler and the SSR backend share. Each field is a cheap handle.
 
-use super::{read_cache::ReadCache, session::Sessions};
 use crate::{
     health::HealthMonitor, kafka::KafkaAdmin, metrics::Metrics, rates::Rates, relay::Relay,
     secrets::ServerSecrets, store::Store,
 };
+use crate::{sessions::Sessions, store::read_cache::ReadCache};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;

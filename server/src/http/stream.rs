@@ -47,7 +47,7 @@ pub async fn stream(
     // session cookie (the origin check above stands in for CSRF protection on this GET).
     let admin = bearer_token(&parts.headers)
         .is_some_and(|token| state.secrets.admin_token.matches(token))
-        || state.sessions.from_headers(&parts.headers).is_some();
+        || super::auth::session_of(&state.sessions, &parts.headers).is_some();
     let upgrade =
         <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(
             &mut parts, &state,

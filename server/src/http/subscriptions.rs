@@ -55,11 +55,7 @@ pub async fn subscribe(
     let (user, topic) = parse(&req)?;
     let outcome = state
         .store
-        .subscribe(
-            user.as_str(),
-            topic.as_str(),
-            &caller.as_actor(user.as_str()),
-        )
+        .subscribe(&user, &topic, &caller.as_actor(user.as_str()))
         .await?;
     if outcome == Subscribed::Added {
         state
@@ -88,11 +84,7 @@ pub async fn unsubscribe(
     let (user, topic) = parse(&req)?;
     let removed = state
         .store
-        .unsubscribe(
-            user.as_str(),
-            topic.as_str(),
-            &caller.as_actor(user.as_str()),
-        )
+        .unsubscribe(&user, &topic, &caller.as_actor(user.as_str()))
         .await?;
     if removed {
         state

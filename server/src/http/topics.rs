@@ -8,11 +8,12 @@ use super::{
     json::ApiJson,
     path::ApiPath,
     query::ApiQuery,
-    read_cache::CachedJson,
 };
 use crate::{
     kafka::TopicEnsured,
-    store::{Actor, AuditFilter, NewAuditEntry, NewTopic, StoreError, TopicKey, Transition},
+    store::{
+        Actor, AuditFilter, AuditOutcome, NewAuditEntry, NewTopic, StoreError, TopicKey, Transition,
+    },
 };
 use app::{
     domain::{self, EventType, TopicName, UserId},
@@ -63,10 +64,11 @@ pub async fn list(
         .topics
         .get_or_compute(generation, async {
             let topics = state.store.list_topics(None).await?;
-            CachedJson::new(&topics).map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))
+            crate::store::read_cache::CachedJson::new(&topics)
+                .map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))
         })
         .await?;
-    Ok(entry.respond(&headers))
+    Ok(super::cached::respond(&entry, &headers))
 }
 
 #[utoipa::path(post, path = "/api/topics", tag = "topics", request_body = NewTopicRequest,
@@ -108,18 +110,16 @@ pub async fn submit_request(
     let replication_factor = domain::parse_replication_factor(req.replication_factor, max_rf)?;
     let description = domain::parse_description(&req.description)?;
     let event_type = EventType::parse(req.event_type.as_deref().unwrap_or(""))?;
+    let actor = caller.as_actor(created_by.as_str());
     let new = NewTopic {
-        name: name.to_string(),
-        created_by: created_by.to_string(),
+        name,
+        created_by,
         partitions,
         replication_factor,
         description,
-        event_type: event_type.map(|t| t.as_str().to_owned()),
+        event_type,
     };
-    Ok(state
-        .store
-        .create_topic(&new, &caller.as_actor(created_by.as_str()))
-        .await?)
+    Ok(state.store.create_topic(&new, &actor).await?)
 }
 
 #[utoipa::path(get, path = "/api/topics/active", tag = "topics",
@@ -383,9 +383,9 @@ async fn audit_failure(
     error: ApiError,
 ) -> ApiError {
     let outcome = if error.status().is_client_error() {
-        "rejected"
+        AuditOutcome::Rejected
     } else {
-        "failed"
+        AuditOutcome::Failed
     };
     let detail = error.to_string();
     if let Err(e) = state

@@ -4,7 +4,7 @@
 //!
 //! librdkafka's metadata calls block, so they run on tokio's blocking pool.
 
-use crate::config::KafkaArgs;
+use super::KafkaArgs;
 use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,

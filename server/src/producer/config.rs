@@ -1,6 +1,6 @@
 //! Settings of the `streamhub-producer` daemon.
 
-use crate::config::{KafkaArgs, LogFormat};
+use crate::{api_client::ApiArgs, kafka::KafkaArgs, telemetry::LogArgs};
 use app::domain::EventType;
 use clap::Parser;
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
@@ -15,12 +15,8 @@ use std::{collections::HashMap, net::SocketAddr, path::PathBuf, time::Duration};
 )]
 pub struct ProducerConfig {
     /// The StreamHub server to watch for topics.
-    #[arg(
-        long,
-        env = "STREAMHUB_API_URL",
-        default_value = "http://127.0.0.1:3000"
-    )]
-    pub api_url: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -75,9 +71,8 @@ pub struct ProducerConfig {
     #[arg(long, env = "PRODUCER_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
-    /// Log line format.
-    #[arg(long, env = "STREAMHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 fn parse_rate(raw: &str) -> Result<(EventType, f64), String> {
@@ -95,17 +90,6 @@ fn parse_rate(raw: &str) -> Result<(EventType, f64), String> {
 }
 
 impl ProducerConfig {
-    /// A configuration for tests: a given server and cluster, quick polling, a fixed seed.
-    pub fn for_tests(api_url: &str, bootstrap_servers: &str, producer_secret: &str) -> Self {
-        let mut config = ProducerConfig::parse_from(["streamhub-producer"]);
-        config.api_url = api_url.to_owned();
-        config.kafka = KafkaArgs::for_bootstrap(bootstrap_servers);
-        config.producer_secret = Some(producer_secret.to_owned());
-        config.poll_interval_ms = 200;
-        config.seed = Some(7);
-        config
-    }
-
     /// The rate for topics of `event_type`, in records per second.
     pub fn rate_for(&self, event_type: EventType) -> f64 {
         let overrides: HashMap<_, _> = self.rates.iter().copied().collect();

@@ -92,7 +92,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Summary, ProducerError> {
     let producer = Arc::new(kafka_out::producer(&config)?);
-    let api = ApiClient::new(&config.api_url);
+    let api = ApiClient::new(&config.api.api_url);
     let stats = StatsRegistry::default();
     let secret = config
         .producer_secret
@@ -111,7 +111,7 @@ pub async fn run(
     if let Some(addr) = config.metrics_addr {
         tokio::spawn(serve_metrics(addr, stats.clone()));
     }
-    tracing::info!(api = %config.api_url, bootstrap = %config.kafka.bootstrap_servers, rate = config.rate, max_rate = config.max_rate, "producer daemon started");
+    tracing::info!(api = %config.api.api_url, bootstrap = %config.kafka.bootstrap_servers, rate = config.rate, max_rate = config.max_rate, "producer daemon started");
 
     let mut feeding: HashMap<String, Feeding> = HashMap::new();
     let mut reported = Reported::default();
@@ -192,19 +192,10 @@ async fn poll_api(
             _ => false,
         };
         if active {
-            wanted.push((topic.topic_name.clone(), event_type_of(&topic)));
+            wanted.push((topic.topic_name.clone(), topic.event_type()));
         }
     }
     Some(wanted)
-}
-
-/// The type of records for a topic: its explicit choice, else a guess from its name.
-pub fn event_type_of(topic: &Topic) -> EventType {
-    topic
-        .event_type
-        .as_deref()
-        .and_then(|t| EventType::parse(t).ok().flatten())
-        .unwrap_or_else(|| EventType::guess_from_name(&topic.topic_name))
 }
 
 async fn activate(

@@ -11,7 +11,7 @@
 
 use super::record::{encode, EncodedRecord};
 use crate::{
-    config::KafkaArgs,
+    kafka::KafkaArgs,
     kafka::{apply_user_options, client_config},
 };
 use rdkafka::{

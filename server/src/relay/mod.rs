@@ -9,6 +9,7 @@
 //! duplicate. This module owns the feeds, the connection limits and the relay's counters; it
 //! reads the store only to authorise subscriptions.
 
+mod args;
 pub mod client;
 pub mod feed;
 mod outlet;
@@ -16,9 +17,10 @@ pub mod record;
 mod replay;
 mod socket;
 
+pub use args::RelayArgs;
 pub use socket::{serve, Peer};
 
-use crate::config::KafkaArgs;
+use crate::kafka::KafkaArgs;
 use feed::{FeedError, FeedHandle};
 use rdkafka::consumer::BaseConsumer;
 use std::{
@@ -422,7 +424,7 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::KafkaArgs;
+    use crate::kafka::KafkaArgs;
 
     #[test]
     fn sockets_are_refused_per_address_first_and_in_all_last_and_slots_come_back() {

@@ -6,7 +6,7 @@ use super::{
     feed::FeedError,
     record::{encode, EncodedRecord},
 };
-use crate::{config::KafkaArgs, kafka::client_config};
+use crate::kafka::{client_config, KafkaArgs};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     message::Message,

@@ -6,13 +6,38 @@ use crate::now_rfc3339;
 use app::wire::AuditEntry;
 use sqlx::{FromRow, SqliteConnection};
 
+/// How an audited action ended: the `outcome` column, a closed set so that queries and readers
+/// of the log can rely on its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// It took effect.
+    Ok,
+    /// The caller was not allowed to do it (bad or missing credentials).
+    Denied,
+    /// The request was refused as invalid (a 4xx).
+    Rejected,
+    /// It was allowed and valid but did not succeed (broker or database trouble).
+    Failed,
+}
+
+impl AuditOutcome {
+    /// The word stored in the `outcome` column and shown by `GET /api/audit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Ok => "ok",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Rejected => "rejected",
+            AuditOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// An event to record outside a lifecycle transaction (denials, failures).
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry<'a> {
     pub action: &'a str,
     pub topic_name: Option<&'a str>,
-    /// `ok`, `denied`, `rejected` or `failed`.
-    pub outcome: &'a str,
+    pub outcome: AuditOutcome,
     pub detail: Option<&'a str>,
 }
 
@@ -57,34 +82,17 @@ impl From<AuditRow> for AuditEntry {
 pub(super) async fn insert(
     conn: &mut SqliteConnection,
     at: &str,
-    actor: &Actor,
-    action: &str,
-    topic_name: Option<&str>,
-    outcome: &str,
-    detail: Option<&str>,
+    row: Row<'_>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, topic_name, remote_addr, outcome, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .bind(at)
-    .bind(&actor.name)
-    .bind(action)
-    .bind(topic_name)
-    .bind(&actor.remote_addr)
-    .bind(outcome)
-    .bind(detail)
-    .execute(conn)
-    .await?;
-    Ok(())
+    insert_many(conn, at, std::iter::once(row)).await
 }
 
-/// One row for [`insert_many`].
+/// One row for [`insert`] and [`insert_many`]: every audit row is written through these two.
 pub(super) struct Row<'a> {
     pub actor: &'a Actor,
     pub action: &'a str,
     pub topic_name: Option<&'a str>,
-    pub outcome: &'a str,
+    pub outcome: AuditOutcome,
     pub detail: Option<String>,
 }
 
@@ -111,7 +119,7 @@ pub(super) async fn insert_many<'a>(
                 .bind(row.action)
                 .bind(row.topic_name)
                 .bind(&row.actor.remote_addr)
-                .bind(row.outcome)
+                .bind(row.outcome.as_str())
                 .bind(row.detail.as_deref());
         }
         query.execute(&mut *conn).await?;
@@ -123,16 +131,14 @@ impl Store {
     /// Records an event on its own (a denied attempt, a failed activation, …).
     pub async fn record(&self, actor: &Actor, entry: NewAuditEntry<'_>) -> Result<(), StoreError> {
         let mut writer = super::WriterConn::acquire(&self.writer).await?;
-        let result = insert(
-            writer.conn(),
-            &now_rfc3339(),
+        let row = Row {
             actor,
-            entry.action,
-            entry.topic_name,
-            entry.outcome,
-            entry.detail,
-        )
-        .await;
+            action: entry.action,
+            topic_name: entry.topic_name,
+            outcome: entry.outcome,
+            detail: entry.detail.map(str::to_owned),
+        };
+        let result = insert(writer.conn(), &now_rfc3339(), row).await;
         writer.finish(result)
     }
 

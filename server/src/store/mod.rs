@@ -9,10 +9,11 @@
 //! our own transactions. Every state change and its audit row commit together or not at all.
 
 mod audit;
+pub mod read_cache;
 mod subscriptions;
 mod topics;
 
-pub use audit::{AuditFilter, NewAuditEntry};
+pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};
 pub use subscriptions::Subscribed;
 pub use topics::{NewTopic, TopicKey, Transition};
 

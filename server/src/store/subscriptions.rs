@@ -6,9 +6,12 @@
 //! them in one transaction (each with its audit row) and answers each caller after the commit.
 //! One commit then serves many requests instead of one, and nobody waits for a lock.
 
-use super::{audit, Actor, Store, StoreError};
+use super::{audit, Actor, AuditOutcome, Store, StoreError};
 use crate::now_rfc3339;
-use app::wire::{Subscription, TopicStatus};
+use app::{
+    domain::{TopicName, UserId},
+    wire::{Subscription, TopicStatus},
+};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::{
     collections::{HashMap, HashSet},
@@ -218,7 +221,7 @@ async fn subscribe_run(
             actor: &p.actor,
             action: "subscribe",
             topic_name: Some(&p.topic_name),
-            outcome: "ok",
+            outcome: AuditOutcome::Ok,
             detail: Some(format!("user_id={}", p.user_id)),
         }),
     )
@@ -241,30 +244,28 @@ async fn unsubscribe_one(
     .await?
     .rows_affected();
     if removed > 0 {
-        let detail = format!("user_id={}", p.user_id);
-        audit::insert(
-            conn,
-            now,
-            &p.actor,
-            "unsubscribe",
-            Some(&p.topic_name),
-            "ok",
-            Some(&detail),
-        )
-        .await?;
+        let row = audit::Row {
+            actor: &p.actor,
+            action: "unsubscribe",
+            topic_name: Some(&p.topic_name),
+            outcome: AuditOutcome::Ok,
+            detail: Some(format!("user_id={}", p.user_id)),
+        };
+        audit::insert(conn, now, row).await?;
     }
     Ok(Ok(removed > 0))
 }
 
 impl Store {
     /// Subscribes `user_id` to `topic_name`.
-    #[tracing::instrument(skip(self, actor))]
+    #[tracing::instrument(skip(self, actor), fields(user_id = %user_id, topic = %topic_name))]
     pub async fn subscribe(
         &self,
-        user_id: &str,
-        topic_name: &str,
+        user_id: &UserId,
+        topic_name: &TopicName,
         actor: &Actor,
     ) -> Result<Subscribed, StoreError> {
+        let (user_id, topic_name) = (user_id.as_str(), topic_name.as_str());
         let added = self
             .subscription_writer
             .submit(Change::Subscribe, user_id, topic_name, actor)
@@ -280,13 +281,14 @@ impl Store {
     }
 
     /// Removes the subscription; `false` when there was none.
-    #[tracing::instrument(skip(self, actor))]
+    #[tracing::instrument(skip(self, actor), fields(user_id = %user_id, topic = %topic_name))]
     pub async fn unsubscribe(
         &self,
-        user_id: &str,
-        topic_name: &str,
+        user_id: &UserId,
+        topic_name: &TopicName,
         actor: &Actor,
     ) -> Result<bool, StoreError> {
+        let (user_id, topic_name) = (user_id.as_str(), topic_name.as_str());
         let removed = self
             .subscription_writer
             .submit(Change::Unsubscribe, user_id, topic_name, actor)

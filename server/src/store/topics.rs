@@ -2,20 +2,24 @@
 //! `active ⇄ inactive`. Each transition is one `UPDATE … WHERE status IN (legal sources)`, so two
 //! racing requests cannot both win: the loser sees zero rows and gets the current status back.
 
-use super::{audit, Actor, Store, StoreError, WriterConn};
+use super::{audit, Actor, AuditOutcome, Store, StoreError, WriterConn};
 use crate::now_rfc3339;
-use app::wire::{ActiveTopic, Stats, Topic, TopicStatus};
+use app::{
+    domain::{EventType, TopicName, UserId},
+    wire::{ActiveTopic, Stats, Topic, TopicStatus},
+};
 use sqlx::{Connection, FromRow, SqliteConnection};
 
 /// A validated topic request, ready to insert.
 #[derive(Debug, Clone)]
 pub struct NewTopic {
-    pub name: String,
-    pub created_by: String,
+    pub name: TopicName,
+    pub created_by: UserId,
     pub partitions: i32,
     pub replication_factor: i32,
     pub description: String,
-    pub event_type: Option<String>,
+    /// The generator the producer uses; `None` guesses from the name.
+    pub event_type: Option<EventType>,
 }
 
 /// A lifecycle step.
@@ -308,31 +312,29 @@ async fn create_in(
          VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
          ON CONFLICT (topic_name) DO NOTHING RETURNING topic_id",
     )
-    .bind(&new.name)
+    .bind(new.name.as_str())
     .bind(new.partitions)
     .bind(new.replication_factor)
     .bind(&new.description)
-    .bind(&new.event_type)
-    .bind(&new.created_by)
+    .bind(new.event_type.map(EventType::as_str))
+    .bind(new.created_by.as_str())
     .bind(now)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(topic_id) = inserted else {
-        return Err(StoreError::DuplicateTopic(new.name.clone()));
+        return Err(StoreError::DuplicateTopic(new.name.to_string()));
     };
-    audit::insert(
-        &mut tx,
-        now,
+    let row = audit::Row {
         actor,
-        "request",
-        Some(&new.name),
-        "ok",
-        Some(&format!(
+        action: "request",
+        topic_name: Some(new.name.as_str()),
+        outcome: AuditOutcome::Ok,
+        detail: Some(format!(
             "partitions={} replication_factor={}",
             new.partitions, new.replication_factor
         )),
-    )
-    .await?;
+    };
+    audit::insert(&mut tx, now, row).await?;
     tx.commit().await?;
     Ok(topic_id)
 }
@@ -382,16 +384,14 @@ async fn transition_in(
             },
         });
     };
-    audit::insert(
-        &mut tx,
-        now,
+    let row = audit::Row {
         actor,
-        transition.action(),
-        Some(&topic_name),
-        "ok",
-        reason,
-    )
-    .await?;
+        action: transition.action(),
+        topic_name: Some(&topic_name),
+        outcome: AuditOutcome::Ok,
+        detail: reason.map(str::to_owned),
+    };
+    audit::insert(&mut tx, now, row).await?;
     tx.commit().await?;
     Ok(topic_name)
 }

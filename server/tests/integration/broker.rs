@@ -10,9 +10,10 @@ use rdkafka::{
 };
 use std::{collections::BTreeMap, time::Duration};
 use streamhub::{
-    config::KafkaArgs,
-    kafka::{client_config, local_broker::LocalBroker, KafkaAdmin, TopicEnsured},
+    kafka::KafkaArgs,
+    kafka::{client_config, KafkaAdmin, TopicEnsured},
 };
+use streamhub_testkit::LocalBroker;
 
 const RECORDS: usize = 1000;
 

@@ -5,7 +5,7 @@ use crate::helpers::{spawn_app, TestApp};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 use std::{process::Output, time::Duration};
-use streamhub::{config::KafkaArgs, kafka::client_config};
+use streamhub::kafka::{client_config, KafkaArgs};
 
 async fn cli(app: &TestApp, args: &[&str]) -> Output {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"))
@@ -20,6 +20,19 @@ async fn cli(app: &TestApp, args: &[&str]) -> Output {
         .await
         .expect("the consumer finishes")
         .expect("the consumer runs")
+}
+
+/// Runs the CLI with `args` (split on spaces), asserts that it succeeded, and returns its NDJSON
+/// lines.
+async fn cli_lines(app: &TestApp, args: &str) -> Vec<Value> {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let output = cli(app, &args).await;
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    lines(&output)
 }
 
 fn lines(output: &Output) -> Vec<Value> {
@@ -55,52 +68,13 @@ async fn subscribe_consume_resume_and_read_via_the_relay() {
     app.produce_numbered("cli_topic", 0..30).await;
 
     // A first run reads 10 and commits them for the group streamhub-ana …
-    let first = cli(
-        &app,
-        &[
-            "--user",
-            "ana",
-            "consume",
-            "-t",
-            "cli_topic",
-            "-o",
-            "beginning",
-            "-c",
-            "10",
-        ],
-    )
-    .await;
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    let first = lines(&first);
+    let first = cli_lines(&app, "--user ana consume -t cli_topic -o beginning -c 10").await;
     assert_eq!(first.len(), 10);
     assert!(first
         .iter()
         .all(|r| r["topic"] == "cli_topic" && r["encoding"] == "json"));
     // … a second resumes after them and reads to the end.
-    let rest = cli(
-        &app,
-        &[
-            "--user",
-            "ana",
-            "consume",
-            "-t",
-            "cli_topic",
-            "-o",
-            "beginning",
-            "-e",
-        ],
-    )
-    .await;
-    assert!(
-        rest.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rest.stderr)
-    );
-    let rest = lines(&rest);
+    let rest = cli_lines(&app, "--user ana consume -t cli_topic -o beginning -e").await;
     let mut all = first.clone();
     all.extend(rest.clone());
     assert_eq!(
@@ -110,27 +84,11 @@ async fn subscribe_consume_resume_and_read_via_the_relay() {
     );
 
     // Through the relay, from the beginning to the end: the same 30 records.
-    let relayed = cli(
+    let relayed = cli_lines(
         &app,
-        &[
-            "--user",
-            "ana",
-            "--via-relay",
-            "consume",
-            "-t",
-            "cli_topic",
-            "-o",
-            "beginning",
-            "-e",
-        ],
+        "--user ana --via-relay consume -t cli_topic -o beginning -e",
     )
     .await;
-    assert!(
-        relayed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&relayed.stderr)
-    );
-    let relayed = lines(&relayed);
     assert_eq!(values(&relayed), (0..30).collect::<Vec<_>>());
     let key = |r: &Value| {
         (
@@ -149,21 +107,7 @@ async fn subscribe_consume_resume_and_read_via_the_relay() {
     );
 
     // `-f value` prints payloads only; `-o -2` the last two of each partition.
-    let tail = cli(
-        &app,
-        &[
-            "consume",
-            "-t",
-            "cli_topic",
-            "-o",
-            "-2",
-            "-e",
-            "-f",
-            "value",
-        ],
-    )
-    .await;
-    let tail = lines(&tail);
+    let tail = cli_lines(&app, "consume -t cli_topic -o -2 -e -f value").await;
     let partitions: std::collections::HashSet<_> =
         all.iter().map(|r| r["partition"].as_i64()).collect();
     assert_eq!(
@@ -179,23 +123,20 @@ async fn failures_say_what_to_do_and_exit_non_zero() {
     let app = spawn_app().await;
     app.request_topic("not_yet", 1).await;
     app.active_topic("open_topic", 1).await;
-    let cases: [(&[&str], i32, &str); 5] = [
-        (&["consume", "-t", "nowhere", "-e"], 4, "no topic nowhere"),
-        (&["consume", "-t", "not_yet", "-e"], 3, "not active"),
+    // Arguments, the exit code, and what stderr must mention.
+    let cases = [
+        ("consume -t nowhere -e", 4, "no topic nowhere"),
+        ("consume -t not_yet -e", 3, "not active"),
         (
-            &["--user", "bob", "consume", "-t", "open_topic", "-e"],
+            "--user bob consume -t open_topic -e",
             3,
             "subscribe open_topic",
         ),
-        (&["subscribe", "open_topic"], 1, "--user"),
-        (
-            &["consume", "-t", "open_topic", "-o", "yesterday"],
-            1,
-            "--from",
-        ),
+        ("subscribe open_topic", 1, "--user"),
+        ("consume -t open_topic -o yesterday", 1, "--from"),
     ];
     for (args, code, hint) in cases {
-        let out = cli(&app, args).await;
+        let out = cli(&app, &args.split_whitespace().collect::<Vec<_>>()).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
         assert!(stderr.contains(hint), "{args:?}: {stderr}");

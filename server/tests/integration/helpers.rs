@@ -3,7 +3,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
-use streamhub::{config::ServerConfig, kafka::local_broker::LocalBroker, relay::Relay, server};
+use streamhub::{relay::Relay, server};
+use streamhub_testkit::LocalBroker;
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -29,7 +30,7 @@ fn site_dir() -> PathBuf {
 pub async fn spawn_app() -> TestApp {
     // `RUST_LOG=streamhub=debug cargo test …` shows the server's logs for a failing test.
     if std::env::var_os("RUST_LOG").is_some() {
-        streamhub::telemetry::init(streamhub::config::LogFormat::Text);
+        streamhub::telemetry::init(streamhub::telemetry::LogFormat::Text);
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = LocalBroker::start(&dir.path().join("kafka"))
@@ -53,7 +54,7 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     /// (Re)starts the server on the same data directory and broker.
     pub async fn start_server(&mut self) {
-        let config = ServerConfig::for_tests(
+        let config = streamhub_testkit::config::server_config(
             self.dir.path().join("data"),
             site_dir(),
             &self.broker.bootstrap(),
@@ -216,7 +217,7 @@ impl TestApp {
     pub async fn produce_numbered(&self, topic: &str, range: std::ops::Range<usize>) {
         use rdkafka::producer::{FutureProducer, FutureRecord};
         let producer: FutureProducer = streamhub::kafka::client_config(
-            &streamhub::config::KafkaArgs::for_bootstrap(self.broker.bootstrap()),
+            &streamhub::kafka::KafkaArgs::for_bootstrap(self.broker.bootstrap()),
         )
         .set("linger.ms", "1")
         .create()

@@ -3,7 +3,7 @@
 use crate::helpers::spawn_app;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use streamhub::{config::KafkaArgs, kafka::KafkaAdmin};
+use streamhub::kafka::{KafkaAdmin, KafkaArgs};
 
 #[tokio::test]
 async fn request_approve_activate_creates_the_kafka_topic() {
@@ -226,7 +226,7 @@ async fn an_active_topic_missing_in_kafka_is_recreated() {
     let port = app.broker.port();
     app.broker.kill().await.unwrap();
     let fresh = app.dir.path().join("kafka-fresh");
-    app.broker = streamhub::kafka::local_broker::LocalBroker::start_on(&fresh, port)
+    app.broker = streamhub_testkit::LocalBroker::start_on(&fresh, port)
         .await
         .unwrap();
 

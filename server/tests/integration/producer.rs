@@ -11,9 +11,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::{collections::HashSet, time::Duration};
 use streamhub::{
-    config::KafkaArgs,
     kafka::client_config,
-    producer::{self, ProducerConfig, Summary},
+    kafka::KafkaArgs,
+    producer::{self, Summary},
 };
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -23,8 +23,11 @@ struct RunningProducer {
 }
 
 fn start_producer(app: &TestApp, rate: f64) -> RunningProducer {
-    let mut config =
-        ProducerConfig::for_tests(&app.url(""), &app.broker.bootstrap(), &app.producer_secret);
+    let mut config = streamhub_testkit::config::producer_config(
+        &app.url(""),
+        &app.broker.bootstrap(),
+        &app.producer_secret,
+    );
     config.rate = rate;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -205,8 +208,11 @@ async fn a_broker_restart_loses_and_duplicates_nothing_acknowledged() {
 async fn a_wrong_secret_leaves_topics_approved_and_the_daemon_running() {
     let app = spawn_app().await;
     let id = request_and_approve(&app, "waiting", None).await;
-    let mut config =
-        ProducerConfig::for_tests(&app.url(""), &app.broker.bootstrap(), "wrong-secret");
+    let mut config = streamhub_testkit::config::producer_config(
+        &app.url(""),
+        &app.broker.bootstrap(),
+        "wrong-secret",
+    );
     config.rate = 10.0;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(producer::run(config, async {

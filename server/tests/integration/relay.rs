@@ -8,13 +8,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::{collections::BTreeMap, time::Duration};
 use streamhub::{
-    config::KafkaArgs,
     kafka::client_config,
+    kafka::KafkaArgs,
     relay::{
         client::{connect as connect_async, RelaySocket as Socket},
         Relay, RelayLimits,
     },
 };
+use streamhub_testkit::relay_frames::FrameCount;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
 struct Client {
@@ -49,6 +50,14 @@ impl Client {
         }
     }
 
+    /// Asserts that the next frame is an `error` frame with the word `expected` (after `what`).
+    async fn expect_error(&mut self, expected: &str, what: &str) {
+        match self.next().await {
+            ServerFrame::Error { error, .. } if error == expected => {}
+            other => panic!("after {what}: expected a {expected} error, got {other:?}"),
+        }
+    }
+
     /// Records until `n` have arrived; other frames are returned beside them.
     async fn records(&mut self, n: usize) -> (Vec<StreamRecord>, Vec<ServerFrame>) {
         let (mut records, mut others) = (Vec::new(), Vec::new());
@@ -64,15 +73,6 @@ impl Client {
     /// Counts records (and records reported skipped) until `n` arrived, without decoding the
     /// values: a debug-built client that parses every value cannot keep up with a fast feed.
     async fn count(&mut self, n: usize) -> (usize, u64) {
-        #[derive(serde::Deserialize)]
-        struct Light {
-            #[serde(rename = "type")]
-            kind: String,
-            #[serde(default)]
-            records: Vec<serde::de::IgnoredAny>,
-            #[serde(default)]
-            skipped: u64,
-        }
         let (mut received, mut skipped) = (0, 0);
         while received < n {
             let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
@@ -81,9 +81,9 @@ impl Client {
                 .expect("socket open")
                 .expect("frame");
             if let Message::Text(text) = message {
-                let frame: Light = serde_json::from_str(&text).unwrap();
+                let frame = FrameCount::read(&text).expect("a frame");
                 match frame.kind.as_str() {
-                    "records" => received += frame.records.len(),
+                    "records" => received += frame.records(),
                     "lagged" => skipped += frame.skipped,
                     other => panic!("unexpected {other} frame"),
                 }
@@ -314,9 +314,9 @@ async fn every_start_position_hands_over_to_live_without_gap_or_duplicate() {
             })
             .await;
         // Without ?user_id the client may not stream it.
-        assert!(
-            matches!(client.next().await, ServerFrame::Error { error, .. } if error == "not_subscribed")
-        );
+        client
+            .expect_error("not_subscribed", "an anonymous subscribe")
+            .await;
 
         let mut client = Client::connect(&app, "?user_id=h").await;
         // The user's subscription starts at latest; restart it at `from`.
@@ -583,9 +583,9 @@ async fn a_deactivated_topic_ends_its_stream() {
             from: StartPosition::Latest,
         })
         .await;
-    assert!(
-        matches!(client.next().await, ServerFrame::Error { error, .. } if error == "topic_not_active")
-    );
+    client
+        .expect_error("topic_not_active", "a subscribe to the inactive topic")
+        .await;
 }
 
 #[tokio::test]
@@ -593,44 +593,30 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_up() {
     let app = spawn_app().await;
     app.active_topic("guarded_stream", 1).await;
     let mut client = Client::connect(&app, "?user_id=nobody").await;
-    for bad in [
-        "not json",
-        r#"{"type": "dance"}"#,
-        r#"{"type": "subscribe"}"#,
-    ] {
-        client.socket.send(Message::Text(bad.into())).await.unwrap();
-        assert!(
-            matches!(client.next().await, ServerFrame::Error { error, .. } if error == "invalid_frame"),
-            "{bad}"
-        );
+    let subscribe = |topic: &str| {
+        serde_json::to_string(&ClientFrame::Subscribe {
+            topics: vec![topic.into()],
+            from: StartPosition::Latest,
+        })
+        .unwrap()
+    };
+    // What is sent, and the error word it must get back.
+    let refusals = [
+        ("not json".to_owned(), "invalid_frame"),
+        (r#"{"type": "dance"}"#.to_owned(), "invalid_frame"),
+        (r#"{"type": "subscribe"}"#.to_owned(), "invalid_frame"),
+        (subscribe("bad name!"), "invalid_topic"),
+        (subscribe("guarded_stream"), "not_subscribed"),
+        (subscribe("missing"), "topic_not_found"),
+    ];
+    for (frame, expected) in refusals {
+        client
+            .socket
+            .send(Message::Text(frame.clone().into()))
+            .await
+            .unwrap();
+        client.expect_error(expected, &frame).await;
     }
-    client
-        .send(&ClientFrame::Subscribe {
-            topics: vec!["bad name!".into()],
-            from: StartPosition::Latest,
-        })
-        .await;
-    assert!(
-        matches!(client.next().await, ServerFrame::Error { error, .. } if error == "invalid_topic")
-    );
-    client
-        .send(&ClientFrame::Subscribe {
-            topics: vec!["guarded_stream".into()],
-            from: StartPosition::Latest,
-        })
-        .await;
-    assert!(
-        matches!(client.next().await, ServerFrame::Error { error, .. } if error == "not_subscribed")
-    );
-    client
-        .send(&ClientFrame::Subscribe {
-            topics: vec!["missing".into()],
-            from: StartPosition::Latest,
-        })
-        .await;
-    assert!(
-        matches!(client.next().await, ServerFrame::Error { error, .. } if error == "topic_not_found")
-    );
     client.send(&ClientFrame::Ping).await;
     assert_eq!(client.next().await, ServerFrame::Pong);
 

@@ -10,9 +10,10 @@
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use super::{
-    feed::{Row, ViewRecord},
     json_html::{self, escape},
+    model::Row,
 };
+use crate::stream::RawStreamRecord;
 
 /// The viewer's counters, each in an element the tests read by its `data-testid`.
 pub fn counters_html(received: u64, rate: u64, skipped: u64, held: usize) -> String {
@@ -98,7 +99,7 @@ pub fn partition_options(partitions: &[i32], chosen: Option<i32>) -> String {
 }
 
 /// A record's value as highlighted JSON (or as escaped text if it is not JSON).
-pub fn record_body(record: &ViewRecord) -> String {
+pub fn record_body(record: &RawStreamRecord) -> String {
     match &record.value {
         None => "null".to_owned(),
         Some(raw) => json_html::render(raw.get()).unwrap_or_else(|| escape(raw.get())),
@@ -120,7 +121,7 @@ pub fn format_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pages::stream::feed::test_row;
+    use crate::pages::stream::model::test_row;
 
     #[test]
     fn a_row_is_written_as_escaped_html_with_its_head_and_an_empty_body() {

@@ -10,7 +10,7 @@
 // Only the browser keeps a list (the server renders it empty): the rest looks unused there.
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
-use super::{feed::Row, markup::row_html};
+use super::{markup::row_html, model::Row};
 
 /// One step of bringing the list from `shown` to `wanted` (both ascending arrival numbers).
 #[derive(Debug, PartialEq)]
@@ -102,7 +102,7 @@ pub fn sync(list: &web_sys::Element, shown: &[u64], wanted: &[Row]) -> Vec<u64> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pages::stream::feed::test_row;
+    use crate::pages::stream::model::test_row;
 
     /// Applies the steps to a list of arrival numbers, as the browser applies them to elements.
     fn apply(shown: &[u64], wanted: &[u64]) -> (Vec<u64>, usize) {

@@ -1,4 +1,6 @@
-//! Answers of the hottest reads (`GET /api/topics`, `GET /api/stats`) kept between writes.
+//! Answers of the hottest reads (`GET /api/topics`, `GET /api/stats`) kept between writes. It
+//! sits with the store because the store's write generation is what keeps it true; `http` only
+//! sends what it holds.
 //!
 //! The store's generation number changes with every committed write; an entry is valid while the
 //! generation it was computed at is current. The topic list is kept serialised and gzipped, so a
@@ -11,11 +13,7 @@
 //! cache that stampede made the API bench's p99 476 ms; BENCHMARKS.md).
 
 use app::wire::Stats;
-use axum::{
-    body::Bytes,
-    http::{header, HeaderMap, HeaderValue},
-    response::{IntoResponse, Response},
-};
+use bytes::Bytes;
 use std::{future::Future, io::Write, sync::RwLock, time::Duration};
 
 /// A JSON body in plain and gzipped form.
@@ -44,32 +42,14 @@ impl CachedJson {
         })
     }
 
-    /// The response: gzipped when the client accepts it.
-    pub fn respond(&self, request_headers: &HeaderMap) -> Response {
-        let accepts_gzip = request_headers
-            .get_all(header::ACCEPT_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|enc| enc.trim().starts_with("gzip")));
-        let json = HeaderValue::from_static("application/json");
-        let vary = HeaderValue::from_static("accept-encoding");
-        if accepts_gzip && !self.gzip.is_empty() {
-            (
-                [
-                    (header::CONTENT_TYPE, json),
-                    (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-                    (header::VARY, vary),
-                ],
-                self.gzip.clone(),
-            )
-                .into_response()
-        } else {
-            (
-                [(header::CONTENT_TYPE, json), (header::VARY, vary)],
-                self.plain.clone(),
-            )
-                .into_response()
-        }
+    /// The JSON text.
+    pub fn plain(&self) -> &Bytes {
+        &self.plain
+    }
+
+    /// The JSON text gzipped (empty if compression failed: send [`Self::plain`] then).
+    pub fn gzip(&self) -> &Bytes {
+        &self.gzip
     }
 }
 
@@ -186,22 +166,5 @@ mod tests {
             assert_eq!(reader.unwrap(), Ok(70));
         }
         assert_eq!(computations.load(Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn gzip_only_for_clients_that_accept_it() {
-        let entry = CachedJson::new(&vec!["x"; 100]).unwrap();
-        let mut headers = HeaderMap::new();
-        assert!(entry
-            .respond(&headers)
-            .headers()
-            .get(header::CONTENT_ENCODING)
-            .is_none());
-        headers.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("br, gzip;q=0.8"),
-        );
-        let response = entry.respond(&headers);
-        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
     }
 }

@@ -3,8 +3,6 @@
 //! nothing between it and the broker. Benchmarks and the soak run it beside their WebSocket
 //! clients, so the broker's share of a latency can be told apart from the relay's.
 
-use super::client_config;
-use crate::config::KafkaArgs;
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     error::KafkaError,
@@ -12,6 +10,7 @@ use rdkafka::{
     Offset, TopicPartitionList,
 };
 use std::time::{Duration, Instant};
+use streamhub::kafka::{client_config, KafkaArgs};
 
 /// The fetch wait the server's relay uses: `STREAMHUB_RELAY_FETCH_WAIT_MS` when set (the
 /// benchmark and the soak start the server with the same environment), else its default.
@@ -19,7 +18,7 @@ pub fn relay_fetch_wait_ms() -> u64 {
     std::env::var("STREAMHUB_RELAY_FETCH_WAIT_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(crate::relay::DEFAULT_FETCH_WAIT_MS.into())
+        .unwrap_or(streamhub::relay::DEFAULT_FETCH_WAIT_MS.into())
 }
 
 /// Reads `topic` from its current end until `until` (blocking), handing each record to `each`.

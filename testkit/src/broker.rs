@@ -1,14 +1,15 @@
-//! A throw-away `tansu` broker on a free loopback port with its own SQLite storage, for
-//! integration tests and benchmarks ("never mock Kafka"). `make run` starts its long-lived broker
-//! from `.ci/` scripts instead; both use the same flags.
+//! A `tansu` broker with its own SQLite storage: throw-away ones on a free loopback port for
+//! integration tests and benchmarks ("never mock Kafka"), and, through the `local-broker`
+//! binary, the long-lived one `make run` and the `.ci/` scripts start. Both are built by
+//! [`tansu_command`] on storage made ready by [`prepare_storage`]: one place.
 //!
 //! The binary is `$TANSU_BIN` if set, else `tansu` on `PATH` (installed by `make deps`).
 //!
 //! tansu 0.6's SQLite schema has no index on its `header` table, and it looks up the headers of
 //! every record it fetches: each fetched record scanned every header ever stored, so the broker
 //! slowed down in step with its log and stopped answering after about 20 minutes of the soak.
-//! Both ways of starting a broker add the index before tansu runs on the store
-//! ([`prepare_storage`], `.ci/lib.sh`): a running tansu fails once its schema changes under it.
+//! Every broker we start gets the index before tansu runs on the store ([`prepare_storage`]): a
+//! running tansu fails once its schema changes under it.
 
 use std::{
     io,
@@ -123,18 +124,31 @@ impl LocalBroker {
     }
 }
 
-/// `tansu broker` on `127.0.0.1:port`, storing in `dir`.
-fn run_tansu(dir: &Path, port: u16, stdout: Stdio, stderr: Stdio) -> io::Result<Child> {
-    let url = format!("tcp://127.0.0.1:{port}");
-    Command::new(LocalBroker::binary())
+/// The command line of `tansu broker` storing in `dir`, listening on `listen` (`host:port`) and
+/// telling clients to come to `advertised`.
+pub fn tansu_command(
+    dir: &Path,
+    listen: &str,
+    advertised: &str,
+    cluster_id: &str,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(LocalBroker::binary());
+    command
         .arg("broker")
         // tansu resolves a `sqlite://` path against its working directory (an absolute path
         // loses its leading slash), so it runs inside its storage directory.
         .current_dir(dir)
         .arg("--storage-engine=sqlite://tansu.db")
-        .arg(format!("--listener-url={url}"))
-        .arg(format!("--advertised-listener-url={url}"))
-        .arg("--cluster-id=streamhub-test")
+        .arg(format!("--listener-url=tcp://{listen}"))
+        .arg(format!("--advertised-listener-url=tcp://{advertised}"))
+        .arg(format!("--cluster-id={cluster_id}"));
+    command
+}
+
+/// `tansu broker` on `127.0.0.1:port`, storing in `dir`, killed with its handle.
+fn run_tansu(dir: &Path, port: u16, stdout: Stdio, stderr: Stdio) -> io::Result<Child> {
+    let addr = format!("127.0.0.1:{port}");
+    Command::from(tansu_command(dir, &addr, &addr, "streamhub-test"))
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)

@@ -1,0 +1,145 @@
+//! The record list and its toolbar: which rows are drawn (filtered by text and partition, the
+//! newest [`LIVE_ROWS`] while live, the whole window while paused), and what a click in the list
+//! does (copy a record, write an opened record's body).
+//!
+//! It reads the rows from the signals and edits the list's DOM only through
+//! [`super::record_list`]; it must not read frames or touch the socket (the buttons call the
+//! [`Connection`]).
+
+use super::{
+    connection::Connection,
+    markup::partition_options,
+    model::{Row, Status, MAX_ROWS},
+};
+use leptos::prelude::*;
+use std::collections::VecDeque;
+
+/// Rows drawn while live (the window keeps [`MAX_ROWS`]; pausing shows them all).
+const LIVE_ROWS: usize = 50;
+
+/// The list of records and its toolbar: pause and resume, clear, download, the text and
+/// partition filters, and how many rows are shown of those kept.
+#[component]
+pub(super) fn Records(connection: Connection) -> impl IntoView {
+    let s = connection.signals;
+    let text = RwSignal::new(String::new());
+    let partition = RwSignal::new(None::<i32>);
+    let visible = Memo::new(move |_| {
+        let needle = crate::text::lowercase(&text.get());
+        let part = partition.get();
+        // Live, only the newest rows are drawn: at thousands of records a second the rest would
+        // be created and replaced before anyone could read them. Paused, the whole window is.
+        let limit = if s.paused.get() { MAX_ROWS } else { LIVE_ROWS };
+        // Oldest first, as they arrive: each update appends at the end and drops from the start,
+        // the cheapest change for the keyed list. The list shows newest first by CSS
+        // (`column-reverse`).
+        s.rows.with(|rows| {
+            let mut shown: Vec<Row> = rows
+                .iter()
+                .filter(|r| part.is_none_or(|p| r.record.partition == p))
+                .filter(|r| r.matches(&needle))
+                .cloned()
+                .collect();
+            let older = shown.len().saturating_sub(limit);
+            shown.drain(..older);
+            shown
+        })
+    });
+    let partitions = Memo::new(move |_| {
+        let mut seen: Vec<i32> = s
+            .rows
+            .with(|rows| rows.iter().map(|r| r.record.partition).collect());
+        seen.sort_unstable();
+        seen.dedup();
+        seen
+    });
+    // The list's rows are kept in step with `visible` by hand (see `record_list`); the effect
+    // remembers which rows the list shows.
+    let list = NodeRef::<leptos::html::Ol>::new();
+    Effect::new(move |shown: Option<Vec<u64>>| {
+        let shown = shown.unwrap_or_default();
+        #[cfg(feature = "hydrate")]
+        if let Some(list) = list.get() {
+            return visible.with(|rows| super::record_list::sync(&list, &shown, rows));
+        }
+        shown
+    });
+    let download = move |_| {
+        let lines: String = visible.with_untracked(|rows| {
+            rows.iter()
+                .filter_map(|r| serde_json::to_string(&*r.record).ok())
+                .map(|l| l + "\n")
+                .collect()
+        });
+        #[cfg(feature = "hydrate")]
+        crate::browser::download("stream.ndjson", "application/x-ndjson", &lines);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = lines;
+    };
+    view! {
+        <div class="toolbar stream-toolbar">
+            <button type="button" data-testid="pause"
+                on:click=move |_| if s.paused.get_untracked() { connection.resume() } else { s.paused.set(true) }>
+                {move || if s.paused.get() { "Resume" } else { "Pause" }}
+            </button>
+            <button type="button" class="secondary" data-testid="clear" on:click=move |_| connection.clear()>"Clear"</button>
+            <button type="button" class="secondary" data-testid="download" on:click=download>"Download NDJSON"</button>
+            <label>"Filter " <input type="search" data-testid="filter" placeholder="text in key or value"
+                prop:value=text on:input=move |ev| text.set(event_target_value(&ev))/></label>
+            <label>"Partition "
+                <select data-testid="partition-filter"
+                    on:change=move |ev| partition.set(event_target_value(&ev).parse().ok())
+                    inner_html=move || partitions.with(|all| partition_options(all, partition.get()))></select>
+            </label>
+            <span class="muted" data-testid="shown">
+                {move || {
+                    let kept = s.rows.with(VecDeque::len);
+                    format!("{} shown of {kept} kept", visible.with(Vec::len))
+                }}
+            </span>
+        </div>
+        {move || (s.rows.with(|r| r.is_empty()) && s.status.get() == Status::Live)
+            .then(|| view! { <p class="empty-state">"Waiting for records…"</p> })}
+        <ol class="records" data-testid="records" node_ref=list on:click=move |ev| record_click(ev, visible)></ol>
+    }
+}
+
+/// A click in the record list: "copy" copies its record as JSON; the first opening of a record
+/// writes its JSON body. One handler for the whole list, not one per row.
+fn record_click(ev: leptos::ev::MouseEvent, rows: Memo<Vec<Row>>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(target) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        else {
+            return;
+        };
+        let within = |selector: &str| target.closest(selector).ok().flatten();
+        let Some(item) = within("li.record") else {
+            return;
+        };
+        let seq = item
+            .get_attribute("data-seq")
+            .and_then(|s| s.parse::<u64>().ok());
+        let Some(record) = rows.with_untracked(|rows| {
+            let i = rows.binary_search_by_key(&seq?, |r| r.seq).ok()?;
+            Some(std::sync::Arc::clone(&rows[i].record))
+        }) else {
+            return;
+        };
+        if within("[data-copy]").is_some() {
+            // Copying does not open or close the record.
+            ev.prevent_default();
+            crate::browser::copy(&serde_json::to_string(&*record).unwrap_or_default());
+        } else if within(".record-head").is_some() {
+            let body = item.query_selector(".json").ok().flatten();
+            if let Some(body) = body.filter(|b| b.child_nodes().length() == 0) {
+                body.set_inner_html(&super::markup::record_body(&record));
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ev, rows);
+}

@@ -1,0 +1,47 @@
+//! The relay's own settings: the flags and env vars that bound its sockets, replays and feeds.
+//! The server flattens them into its command line; nothing else declares them.
+
+use super::{RelayLimits, DEFAULT_FETCH_WAIT_MS};
+use clap::Args;
+
+/// The relay's flags (`STREAMHUB_WS_*`, `STREAMHUB_MAX_REPLAY`, `STREAMHUB_RELAY_*`,
+/// `STREAMHUB_ALLOWED_ORIGINS`).
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// Most open stream sockets in total.
+    #[arg(long, env = "STREAMHUB_WS_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub ws_max_connections: usize,
+
+    /// Most open stream sockets per client address.
+    #[arg(long, env = "STREAMHUB_WS_MAX_PER_ADDR", default_value_t = 500)]
+    pub ws_max_per_addr: usize,
+
+    /// Most records replayed per partition for `earliest`, `last` and `offsets` starts.
+    #[arg(long, env = "STREAMHUB_MAX_REPLAY", default_value_t = 10_000)]
+    pub max_replay: i64,
+
+    /// How long the broker may hold a relay fetch that found no data, in milliseconds: lower is
+    /// lower latency on tansu (which holds empty fetches for the whole wait) but more broker
+    /// load per streamed topic; real Kafka answers as soon as data arrives, so 500 suits it.
+    #[arg(long, env = "STREAMHUB_RELAY_FETCH_WAIT_MS", default_value_t = DEFAULT_FETCH_WAIT_MS,
+          value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub relay_fetch_wait_ms: u32,
+
+    /// Origins (`https://host:port`) besides the server's own whose pages may open streams.
+    #[arg(long, env = "STREAMHUB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}
+
+impl RelayArgs {
+    /// The relay's bounds from these settings (the rest at their defaults).
+    pub fn limits(&self) -> RelayLimits {
+        RelayLimits {
+            max_connections: self.ws_max_connections,
+            max_per_addr: self.ws_max_per_addr,
+            max_replay: self.max_replay,
+            allowed_origins: self.allowed_origins.clone(),
+            fetch_wait_ms: self.relay_fetch_wait_ms,
+            ..RelayLimits::default()
+        }
+    }
+}
