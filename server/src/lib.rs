@@ -21,7 +21,7 @@
 //! | [`summary`] | the per-minute activity line of the server's log (routine requests log at DEBUG) |
 //! | [`health`] | the background check of broker and database behind `GET /api/health` |
 //! | [`reconciler`] | recreates `active` topics missing in Kafka, audited (run by the health check) |
-//! | [`http`] | everything axum: the router, REST and WebSocket handlers, auth extractors and admin sessions, the JSON error type, access log, [`http::state::AppState`] (the handles every request shares) and [`http::dashboard`] (SSR of the `app` crate and the in-process REST calls its pages make) |
+//! | [`http`] | everything axum: the router, REST and WebSocket handlers, auth extractors, the sign-in endpoints, the JSON error type, access log, [`http::state::AppState`] (the handles every request shares) and [`http::ssr_backend`] (SSR of the `app` crate and the in-process REST calls its pages make) |
 //! | [`listener`] | accepting connections, with a header-read timeout against slowloris |
 //! | [`server`] | [`server::run`]: wires all of the above onto a bound listener until shutdown |
 //!

@@ -7,9 +7,8 @@ use crate::{
     config::ServerConfig,
     health::HealthMonitor,
     http::{
-        access_log, api_router,
-        dashboard::{leptos_options, revalidate_bundle, DashboardBackend},
-        metrics,
+        access_log, api_router, metrics,
+        ssr_backend::{leptos_options, revalidate_bundle, SsrBackend},
         state::{AppState, Limits},
     },
     kafka::{KafkaAdmin, KafkaError},
@@ -107,7 +106,7 @@ fn load_secret(
 
 /// The whole HTTP surface: `/api`, the dashboard's server-rendered pages, static files.
 pub fn router(state: AppState) -> Router {
-    let backend: SharedBackend = Arc::new(DashboardBackend::new(state.clone()));
+    let backend: SharedBackend = Arc::new(SsrBackend::new(state.clone()));
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
     Router::new()

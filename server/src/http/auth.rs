@@ -111,13 +111,10 @@ impl FromRequestParts<AppState> for Admin {
                 return Ok(Admin { actor });
             }
         }
-        let check = Check {
-            role: "admin",
-            secret: &state.secrets.admin_token,
-            what: "admin token",
-            help: "this action needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>` or sign in on the dashboard",
-        };
-        let actor = check.run(state, parts, presented).await?;
+        let help = "this action needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>` or sign in on the dashboard";
+        let actor = Check::admin(state, help)
+            .run(state, parts, presented)
+            .await?;
         Ok(Admin { actor })
     }
 }
@@ -140,8 +137,9 @@ impl FromRequestParts<AppState> for Producer {
             what: "producer key",
             help: "this action needs the producer secret in the `X-Producer-Key` header",
         };
-        let actor = check.run(state, parts, presented).await?;
-        Ok(Producer { actor })
+        Ok(Producer {
+            actor: check.run(state, parts, presented).await?,
+        })
     }
 }
 
@@ -165,7 +163,17 @@ pub(super) struct Check<'a> {
     pub(super) help: &'static str,
 }
 
-impl Check<'_> {
+impl<'a> Check<'a> {
+    /// The check of the admin token, refusing with `help`.
+    pub(super) fn admin(state: &'a AppState, help: &'static str) -> Self {
+        Check {
+            role: "admin",
+            secret: &state.secrets.admin_token,
+            what: "admin token",
+            help,
+        }
+    }
+
     /// The caller as `role` if `presented` is the secret; else the attempt is audited and
     /// refused with 401.
     pub(super) async fn run(

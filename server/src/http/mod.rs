@@ -9,13 +9,12 @@
 pub mod access_log;
 pub mod auth;
 mod cached;
-pub mod dashboard;
 pub mod error;
+pub mod extract;
 pub mod json;
 mod openapi;
-pub mod path;
-pub mod query;
 pub mod session;
+pub mod ssr_backend;
 pub mod state;
 mod stream;
 mod subscriptions;

@@ -48,13 +48,7 @@ pub async fn sign_in(
     parts: Parts,
     ApiJson(request): ApiJson<SignIn>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let check = Check {
-        role: "admin",
-        secret: &state.secrets.admin_token,
-        what: "admin token",
-        help: "that is not the admin token",
-    };
-    let actor = check
+    let actor = Check::admin(&state, "that is not the admin token")
         .run(&state, &parts, Some(request.token.trim()))
         .await?;
     let (value, session) = state

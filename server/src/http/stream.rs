@@ -6,7 +6,7 @@ use super::state::AppState;
 use super::{
     auth::{bearer_token, remote_addr},
     error::ApiError,
-    query::ApiQuery,
+    extract::ApiQuery,
 };
 use crate::relay::{serve, Peer, Refusal};
 use app::domain::UserId;

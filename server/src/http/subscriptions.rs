@@ -1,7 +1,7 @@
 //! `/api/subscriptions`: users follow and unfollow topics, independently of the lifecycle.
 
 use super::state::AppState;
-use super::{auth::Caller, error::ApiError, json::ApiJson, query::ApiQuery};
+use super::{auth::Caller, error::ApiError, extract::ApiQuery, json::ApiJson};
 use crate::store::Subscribed;
 use app::{
     domain::{TopicName, UserId},

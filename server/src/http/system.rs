@@ -1,7 +1,7 @@
 //! Health, statistics and the audit log: the read-only views of the system as a whole.
 
 use super::state::AppState;
-use super::{auth::Admin, error::ApiError, query::ApiQuery};
+use super::{auth::Admin, error::ApiError, extract::ApiQuery};
 use crate::store::AuditFilter;
 use app::wire::{AuditEntry, ErrorBody, Health, Stats};
 use axum::{extract::State, Json};

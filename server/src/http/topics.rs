@@ -5,9 +5,8 @@ use super::state::AppState;
 use super::{
     auth::{Admin, Caller, Producer},
     error::ApiError,
+    extract::{ApiPath, ApiQuery},
     json::ApiJson,
-    path::ApiPath,
-    query::ApiQuery,
 };
 use crate::{
     kafka::TopicEnsured,

@@ -373,48 +373,28 @@ impl Relay {
     pub fn render_metrics(&self) -> String {
         let s = &self.inner.stats;
         let mut out = String::new();
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let gauge = |g: &AtomicUsize| g.load(Ordering::Relaxed) as u64;
+        // Each name is `streamhub_relay_` and this.
         for (name, kind, value) in [
+            ("connections", "gauge", gauge(&s.connections)),
+            ("feeds", "gauge", gauge(&s.feeds)),
+            ("connections_total", "counter", count(&s.connections_total)),
             (
-                "streamhub_relay_connections",
-                "gauge",
-                s.connections.load(Ordering::Relaxed) as u64,
-            ),
-            (
-                "streamhub_relay_feeds",
-                "gauge",
-                s.feeds.load(Ordering::Relaxed) as u64,
-            ),
-            (
-                "streamhub_relay_connections_total",
+                "refused_connections_total",
                 "counter",
-                s.connections_total.load(Ordering::Relaxed),
+                count(&s.refused_connections),
             ),
+            ("records_sent_total", "counter", count(&s.records_sent)),
+            ("frames_sent_total", "counter", count(&s.frames_sent)),
+            ("lagged_events_total", "counter", count(&s.lagged_events)),
             (
-                "streamhub_relay_refused_connections_total",
+                "skipped_records_total",
                 "counter",
-                s.refused_connections.load(Ordering::Relaxed),
-            ),
-            (
-                "streamhub_relay_records_sent_total",
-                "counter",
-                s.records_sent.load(Ordering::Relaxed),
-            ),
-            (
-                "streamhub_relay_frames_sent_total",
-                "counter",
-                s.frames_sent.load(Ordering::Relaxed),
-            ),
-            (
-                "streamhub_relay_lagged_events_total",
-                "counter",
-                s.lagged_events.load(Ordering::Relaxed),
-            ),
-            (
-                "streamhub_relay_skipped_records_total",
-                "counter",
-                s.skipped_records.load(Ordering::Relaxed),
+                count(&s.skipped_records),
             ),
         ] {
+            let name = format!("streamhub_relay_{name}");
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
         }
         out

@@ -24,11 +24,11 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Server-side rendering reaches the REST API through this: the same router, handlers, checks
 /// and audit log as a request from outside.
-pub struct DashboardBackend {
+pub struct SsrBackend {
     api: Router,
 }
 
-impl DashboardBackend {
+impl SsrBackend {
     /// The `/api` router over the shared state.
     pub fn new(state: AppState) -> Self {
         Self {
@@ -41,7 +41,7 @@ fn page_request() -> Option<Parts> {
     use_context::<Parts>()
 }
 
-impl Backend for DashboardBackend {
+impl Backend for SsrBackend {
     fn prepare(&self, method: Method, path: String, body: Option<String>) -> ApiRequest {
         let parts = page_request();
         ApiRequest {

@@ -1,0 +1,48 @@
+//! `ApiPath<T>` and `ApiQuery<T>`: axum's `Path` and `Query` extractors with our error body, so
+//! that a path segment that does not decode (`/api/topics/%FF` is not UTF-8) or a query string
+//! that does not parse (a repeated or mistyped parameter) answers 400 with JSON like every other
+//! bad request, never axum's plain-text rejection. (`ApiJson`, which reads the body, is in
+//! [`super::json`].)
+
+use super::error::ApiError;
+use axum::{
+    extract::{FromRequestParts, Path, Query},
+    http::{request::Parts, StatusCode},
+};
+use serde::de::DeserializeOwned;
+
+/// Defines `$name<T>`: axum's `$inner<T>` whose rejection is a 400 with the error word `$word`.
+macro_rules! json_rejecting {
+    ($(#[$doc:meta])* $name:ident wraps $inner:ident, $word:literal) => {
+        $(#[$doc])*
+        pub struct $name<T>(pub T);
+
+        impl<S, T> FromRequestParts<S> for $name<T>
+        where
+            T: DeserializeOwned + Send,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                $inner::<T>::from_request_parts(parts, state)
+                    .await
+                    .map(|$inner(value)| $name(value))
+                    .map_err(|rejection| ApiError::BadRequest {
+                        status: StatusCode::BAD_REQUEST,
+                        error: $word,
+                        message: rejection.body_text(),
+                    })
+            }
+        }
+    };
+}
+
+json_rejecting!(
+    /// The path parameters of a request, read as `T`.
+    ApiPath wraps Path, "invalid_path"
+);
+json_rejecting!(
+    /// The query string of a request, read as `T`.
+    ApiQuery wraps Query, "invalid_query"
+);
