@@ -136,6 +136,7 @@ enum TopicAction {
     Reject,
     Deactivate,
     Reactivate,
+    Adopt,
 }
 
 impl TopicAction {
@@ -145,6 +146,7 @@ impl TopicAction {
             TopicAction::Reject => "reject",
             TopicAction::Deactivate => "deactivate",
             TopicAction::Reactivate => "reactivate",
+            TopicAction::Adopt => "adopt",
         }
     }
 
@@ -154,18 +156,23 @@ impl TopicAction {
             TopicAction::Reject => "Reject",
             TopicAction::Deactivate => "Deactivate",
             TopicAction::Reactivate => "Reactivate",
+            TopicAction::Adopt => "Adopt the existing Kafka topic",
         }
     }
 
-    /// Destructive actions ask first.
+    /// Destructive actions (and taking over another application's topic) ask first.
     fn needs_confirmation(self) -> bool {
-        matches!(self, TopicAction::Reject | TopicAction::Deactivate)
+        matches!(
+            self,
+            TopicAction::Reject | TopicAction::Deactivate | TopicAction::Adopt
+        )
     }
 
-    /// What an admin may do to a topic in `status`.
-    fn available(status: TopicStatus) -> &'static [TopicAction] {
-        match status {
+    /// What an admin may do to `topic`.
+    fn available(topic: &Topic) -> &'static [TopicAction] {
+        match topic.status {
             TopicStatus::Pending => &[TopicAction::Approve, TopicAction::Reject],
+            TopicStatus::Approved if topic.kafka_conflict => &[TopicAction::Adopt],
             TopicStatus::Active => &[TopicAction::Deactivate],
             TopicStatus::Inactive => &[TopicAction::Reactivate],
             _ => &[],
@@ -206,7 +213,7 @@ pub fn TopicActions(topic: Topic, on_done: Callback<()>) -> impl IntoView {
             run.dispatch(action);
         }
     };
-    let actions = TopicAction::available(topic.status);
+    let actions = TopicAction::available(&topic);
     move || {
         if !identity.is_admin() || actions.is_empty() {
             return ().into_any();

@@ -81,6 +81,11 @@ pub struct Topic {
     pub updated_at: String,
     /// How many users subscribe to it.
     pub subscriber_count: i64,
+    /// A topic of this name was already in Kafka when activation tried to create it (another
+    /// application's, perhaps): the topic stays approved until an admin adopts the existing one
+    /// (`POST /api/topics/{id}/adopt`) or rejects the request.
+    #[serde(default)]
+    pub kafka_conflict: bool,
 }
 
 impl Topic {

@@ -75,6 +75,11 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(1..=720))]
     pub session_hours: u64,
 
+    /// Host names (`Host` header, port left out) the server answers to; `*` for any. Unset: the
+    /// loopback names when listening on loopback (against DNS rebinding), any otherwise.
+    #[arg(long, env = "STREAMHUB_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// Mark session cookies `Secure` (only sent over HTTPS): set it when the dashboard is served
     /// over HTTPS, directly or behind a TLS-terminating proxy.
     #[arg(long, env = "STREAMHUB_COOKIE_SECURE", default_value_t = false)]

@@ -63,7 +63,18 @@ impl TopicReconciler {
                 outcome: audit_outcome,
                 detail: detail.as_deref(),
             };
-            if let Err(e) = self.store.record(&Actor::system("reconciler"), entry).await {
+            // Each recreation is an event; a failure repeats on every pass while the broker
+            // refuses, and is worth one row per change.
+            let actor = Actor::system("reconciler");
+            let recorded = match audit_outcome {
+                AuditOutcome::Ok => self.store.record(&actor, entry).await,
+                _ => self
+                    .store
+                    .record_unless_repeated(&actor, entry)
+                    .await
+                    .map(drop),
+            };
+            if let Err(e) = recorded {
                 tracing::warn!(error = %e, topic = %topic.topic_name, "could not audit a recreation");
             }
             match result {

@@ -7,7 +7,9 @@ use crate::{
     config::ServerConfig,
     health::HealthMonitor,
     http::{
-        access_log, api_router, metrics,
+        access_log, api_router,
+        host_check::{check_host, AllowedHosts},
+        metrics,
         ssr_backend::{leptos_options, revalidate_bundle, SsrBackend},
         state::{AppState, Limits},
     },
@@ -65,6 +67,8 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         Duration::from_secs(config.session_hours * 3600),
         config.cookie_secure,
     );
+    let now = crate::sessions::unix_now();
+    sessions.restore(store.revoked_sessions(now).await?, now);
     let kafka = KafkaAdmin::new(&config.kafka)?;
     let health = HealthMonitor::new(kafka.clone(), store.clone());
     let state = AppState {
@@ -76,6 +80,7 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         limits: Limits {
             max_partitions: config.max_partitions,
         },
+        allowed_hosts: Arc::new(AllowedHosts::new(&config.allowed_hosts, addr)),
         metrics: Arc::default(),
         read_cache: Arc::default(),
         relay: Relay::new(config.kafka.clone(), config.relay.limits()),
@@ -123,6 +128,7 @@ pub fn router(state: AppState) -> Router {
             app::shell,
         ))
         .layer(middleware::from_fn(revalidate_bundle))
+        .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             access_log::log_request,

@@ -38,6 +38,18 @@ pub struct Session {
     expires: i64,
 }
 
+impl Session {
+    /// Its random id (what a revocation names; not a secret on its own: the cookie's MAC is).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// When it expires, in seconds since the Unix epoch.
+    pub fn expires(&self) -> i64 {
+        self.expires
+    }
+}
+
 /// Issues, verifies and revokes admin sessions.
 pub struct Sessions {
     key: [u8; 32],
@@ -121,11 +133,17 @@ impl Sessions {
             .is_some_and(|mac| self.sign(&["csrf", &session.id]).verify_slice(&mac).is_ok())
     }
 
-    /// Ends a session before its expiry.
+    /// Ends a session before its expiry (the caller also stores it: see [`Self::restore`]).
     pub fn revoke(&self, session: &Session, now: i64) {
+        self.restore([(session.id.clone(), session.expires)], now);
+    }
+
+    /// Takes back revocations kept in the store (at start-up, so that a signed-out cookie stays
+    /// refused after a restart), forgetting those expired before `now`.
+    pub fn restore(&self, revocations: impl IntoIterator<Item = (String, i64)>, now: i64) {
         let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
         revoked.retain(|_, expires| *expires > now);
-        revoked.insert(session.id.clone(), session.expires);
+        revoked.extend(revocations);
     }
 
     fn is_revoked(&self, id: &str) -> bool {

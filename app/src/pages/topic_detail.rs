@@ -45,6 +45,13 @@ fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
             <h1 class="mono" data-testid="topic-name">{t.topic_name.clone()}</h1>
             <StatusBadge status=t.status/>
         </div>
+        {t.kafka_conflict.then(|| view! {
+            <p class="error" data-testid="kafka-conflict">
+                "A topic of this name already exists in Kafka, and StreamHub did not create it: "
+                "activation waits. An admin may adopt it (its records are then streamed, and the "
+                "producer writes into it) or reject the request."
+            </p>
+        })}
         <TopicActions topic=t.clone() on_done=on_change/>
         <dl class="facts">
             <dt>"Partitions"</dt><dd>{t.partitions}</dd>

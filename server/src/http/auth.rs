@@ -77,11 +77,16 @@ pub struct Caller {
     pub remote_addr: Option<String>,
 }
 
+/// What marks an audit actor's name as claimed by an unauthenticated caller: `user:ana`. Names
+/// without it (`admin`, `producer`, `anonymous`, `reconciler`) are only ever written by the
+/// server for callers it verified, so `{"user_id": "admin"}` cannot pass for the admin.
+pub const CLAIMED_ACTOR_PREFIX: &str = "user:";
+
 impl Caller {
-    /// The audit actor for a caller who says they are `name`.
+    /// The audit actor for a caller who says they are `name` (unverified: recorded as a claim).
     pub fn as_actor(&self, name: &str) -> Actor {
         Actor {
-            name: name.to_owned(),
+            name: format!("{CLAIMED_ACTOR_PREFIX}{name}"),
             remote_addr: self.remote_addr.clone(),
         }
     }
@@ -92,6 +97,30 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
         Ok(Caller {
             remote_addr: remote_addr(parts),
+        })
+    }
+}
+
+/// Who is reading: the admin (a valid bearer token, or a signed-in dashboard) or anyone. Reads
+/// that anyone may make but that show admins more (audit addresses, denied attempts) take it.
+/// A bearer token that is not the admin's is refused and audited like [`Admin`]'s, so the
+/// difference between the two answers cannot be used to guess the token.
+pub struct Viewer {
+    pub admin: bool,
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(token) = bearer_token(&parts.headers) {
+            let help = "that is not the admin token; send none to read as anyone";
+            Check::admin(state, help)
+                .run(state, parts, Some(token))
+                .await?;
+            return Ok(Viewer { admin: true });
+        }
+        Ok(Viewer {
+            admin: session_of(&state.sessions, &parts.headers).is_some(),
         })
     }
 }

@@ -125,6 +125,15 @@ impl ApiError {
                     Some("name".into()),
                     None,
                 ),
+                StoreError::CollidingTopic { .. } => (
+                    StatusCode::CONFLICT,
+                    "colliding_topic",
+                    Some("name".into()),
+                    None,
+                ),
+                StoreError::NothingToAdopt(_) => {
+                    (StatusCode::CONFLICT, "nothing_to_adopt", None, None)
+                }
                 StoreError::TopicNotFound(_) => {
                     (StatusCode::NOT_FOUND, "topic_not_found", None, None)
                 }

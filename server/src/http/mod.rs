@@ -11,6 +11,7 @@ pub mod auth;
 mod cached;
 pub mod error;
 pub mod extract;
+pub mod host_check;
 pub mod json;
 mod openapi;
 pub mod session;
@@ -101,6 +102,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/topics/{id}/reject", post(topics::reject))
         .route("/topics/{id}/deactivate", post(topics::deactivate))
         .route("/topics/{id}/reactivate", post(topics::reactivate))
+        .route("/topics/{id}/adopt", post(topics::adopt))
         .route(
             "/subscriptions",
             get(subscriptions::list)

@@ -36,7 +36,7 @@ use utoipa::{
     paths(
         system::health, system::stats, system::audit,
         topics::list, topics::create, topics::active, topics::rates, topics::detail, topics::approve,
-        topics::reject, topics::deactivate, topics::reactivate, topics::activate_by_name,
+        topics::reject, topics::deactivate, topics::reactivate, topics::adopt, topics::activate_by_name,
         subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe,
         session::current, session::sign_in, session::sign_out,
     ),

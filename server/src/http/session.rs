@@ -73,7 +73,15 @@ pub async fn sign_out(
 ) -> Result<impl IntoResponse, ApiError> {
     if let Some(actor) = admin_from_cookie(&state, &parts).await? {
         if let Some(session) = session_of(&state.sessions, &parts.headers) {
-            state.sessions.revoke(&session, unix_now());
+            let now = unix_now();
+            // Stored first: a sign-out that could not be kept across a restart fails (503)
+            // and may be retried, rather than seeming to work.
+            state
+                .store
+                .revoke_session(session.id(), session.expires(), now)
+                .await?;
+            state.sessions.revoke(&session, now);
+            state.relay.session_revoked(session.id());
         }
         audit(&state, &actor, "sign_out").await;
     }

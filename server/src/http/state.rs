@@ -1,5 +1,6 @@
 //! The state every handler and the SSR backend share. Each field is a cheap handle.
 
+use super::host_check::AllowedHosts;
 use crate::{
     health::HealthMonitor, kafka::KafkaAdmin, metrics::Metrics, rates::Rates, relay::Relay,
     secrets::ServerSecrets, store::Store,
@@ -31,6 +32,8 @@ pub struct AppState {
     pub secrets: Arc<ServerSecrets>,
     /// Request bounds.
     pub limits: Limits,
+    /// The names (`Host`) requests may reach this server by.
+    pub allowed_hosts: Arc<AllowedHosts>,
     /// Request counts and latencies for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Hot read answers, valid until the next write.

@@ -45,9 +45,14 @@ pub async fn stream(
     };
     // Browsers cannot set headers on a WebSocket: a signed-in dashboard proves itself with its
     // session cookie (the origin check above stands in for CSRF protection on this GET).
-    let admin = bearer_token(&parts.headers)
-        .is_some_and(|token| state.secrets.admin_token.matches(token))
-        || super::auth::session_of(&state.sessions, &parts.headers).is_some();
+    let by_token =
+        bearer_token(&parts.headers).is_some_and(|token| state.secrets.admin_token.matches(token));
+    let admin_session = match by_token {
+        true => None,
+        false => super::auth::session_of(&state.sessions, &parts.headers)
+            .map(|session| session.id().to_owned()),
+    };
+    let admin = by_token || admin_session.is_some();
     let upgrade =
         <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(
             &mut parts, &state,
@@ -74,6 +79,7 @@ pub async fn stream(
         user_id,
         follow: query.follow.unwrap_or(true),
         admin,
+        admin_session,
         slot,
     };
     Ok(upgrade

@@ -3,7 +3,7 @@
 
 use super::state::AppState;
 use super::{
-    auth::{Admin, Caller, Producer},
+    auth::{Admin, Caller, Producer, Viewer},
     error::ApiError,
     extract::{ApiPath, ApiQuery},
     json::ApiJson,
@@ -11,14 +11,15 @@ use super::{
 use crate::{
     kafka::TopicEnsured,
     store::{
-        Actor, AuditFilter, AuditOutcome, NewAuditEntry, NewTopic, StoreError, TopicKey, Transition,
+        Actor, AuditFilter, AuditOutcome, KafkaClaim, NewAuditEntry, NewTopic, StoreError,
+        TopicKey, Transition,
     },
 };
 use app::{
     domain::{self, EventType, TopicName, UserId},
     wire::{
-        ActivateRequest, ActiveTopic, ErrorBody, MessageBody, NewTopicRequest, RejectRequest,
-        Topic, TopicCreated, TopicDetail, TopicRate, TopicStatus,
+        ActivateRequest, ActiveTopic, AuditEntry, ErrorBody, MessageBody, NewTopicRequest,
+        RejectRequest, Topic, TopicCreated, TopicDetail, TopicRate, TopicStatus,
     },
 };
 use axum::{
@@ -137,14 +138,16 @@ pub async fn rates(State(state): State<AppState>) -> Json<Vec<TopicRate>> {
 
 #[utoipa::path(get, path = "/api/topics/{id}", tag = "topics",
     params(("id" = i64, Path, description = "Topic id")),
-    responses((status = 200, body = TopicDetail), (status = 404, body = ErrorBody)))]
+    description = "One topic with its history. Admins see every audit row with addresses; anyone else sees the lifecycle steps that succeeded, without addresses.",
+    responses((status = 200, body = TopicDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 /// `GET /api/topics/{id}`: one topic with its audit history.
 pub async fn detail(
     State(state): State<AppState>,
+    viewer: Viewer,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TopicDetail>, ApiError> {
     let topic = find(&state, parse_id(&id)?).await?;
-    let history = state
+    let mut history = state
         .store
         .audit(&AuditFilter {
             topic: Some(topic.topic_name.clone()),
@@ -152,7 +155,35 @@ pub async fn detail(
             ..AuditFilter::default()
         })
         .await?;
+    if !viewer.admin {
+        history = public_history(history);
+    }
     Ok(Json(TopicDetail { topic, history }))
+}
+
+/// The part of a topic's history anyone may read: its lifecycle steps that took effect, without
+/// addresses. Denied and failed attempts, and subscriptions (which name users), are for admins.
+fn public_history(history: Vec<AuditEntry>) -> Vec<AuditEntry> {
+    const LIFECYCLE: [&str; 8] = [
+        "request",
+        "adopt",
+        "approve",
+        "reject",
+        "activate",
+        "deactivate",
+        "reactivate",
+        "recreate",
+    ];
+    history
+        .into_iter()
+        .filter(|e| {
+            e.outcome == AuditOutcome::Ok.as_str() && LIFECYCLE.contains(&e.action.as_str())
+        })
+        .map(|e| AuditEntry {
+            remote_addr: None,
+            ..e
+        })
+        .collect()
 }
 
 /// Topic ids in paths are positive integers; anything else is a 404 like an unknown id (the
@@ -292,7 +323,34 @@ pub async fn activate_by_name(
             .await);
         }
     }
-    ensure_in_kafka(&state, &producer.actor, &topic, "activate").await?;
+    // A name that another application already uses in Kafka is not taken over silently: the
+    // first attempt that finds it there marks it, and activation waits for an admin.
+    let claim = state.store.claim_for_activation(topic.topic_id).await?;
+    if claim == KafkaClaim::Foreign {
+        let error = exists_in_kafka(&topic);
+        return Err(audit_failure(
+            &state,
+            &producer.actor,
+            "activate",
+            &topic.topic_name,
+            error,
+        )
+        .await);
+    }
+    let ensured = ensure_in_kafka(&state, &producer.actor, &topic, "activate").await?;
+    if ensured == TopicEnsured::Adopted && claim == KafkaClaim::Unclaimed {
+        state.store.mark_foreign_in_kafka(topic.topic_id).await?;
+        tracing::warn!(topic = %topic.topic_name, "a topic of this name already exists in Kafka; activation waits for an admin to adopt it");
+        let error = exists_in_kafka(&topic);
+        return Err(audit_failure(
+            &state,
+            &producer.actor,
+            "activate",
+            &topic.topic_name,
+            error,
+        )
+        .await);
+    }
     match state
         .store
         .transition(
@@ -316,6 +374,46 @@ pub async fn activate_by_name(
             e.into(),
         )
         .await),
+    }
+}
+
+/// Activation found the name taken in Kafka by a topic StreamHub did not create.
+fn exists_in_kafka(topic: &Topic) -> ApiError {
+    ApiError::Conflict {
+        error: "topic_exists_in_kafka",
+        message: format!(
+            "a topic named {} already exists in Kafka and StreamHub did not create it; an admin \
+             may adopt it (POST /api/topics/{}/adopt) or reject the request",
+            topic.topic_name, topic.topic_id
+        ),
+        current_status: Some(topic.status),
+    }
+}
+
+#[utoipa::path(post, path = "/api/topics/{id}/adopt", tag = "topics",
+    description = "Lets activation use the Kafka topic of this name that existed before StreamHub tried to create it (admin). Only for an approved topic whose activation found the name taken.",
+    params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
+    responses((status = 200, body = MessageBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+/// `POST /api/topics/{id}/adopt` (admin): the producer's next activation adopts the existing
+/// Kafka topic.
+pub async fn adopt(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let topic = find(&state, parse_id(&id)?).await?;
+    match state
+        .store
+        .allow_adoption(topic.topic_id, &admin.actor)
+        .await
+    {
+        Ok(_) => Ok(Json(MessageBody::new(
+            "Adoption allowed: the producer activates the topic with the existing Kafka topic",
+        ))),
+        Err(e) => {
+            Err(audit_failure(&state, &admin.actor, "adopt", &topic.topic_name, e.into()).await)
+        }
     }
 }
 
@@ -389,7 +487,7 @@ async fn audit_failure(
     let detail = error.to_string();
     if let Err(e) = state
         .store
-        .record(
+        .record_unless_repeated(
             actor,
             NewAuditEntry {
                 action,

@@ -188,6 +188,8 @@ async fn poll_api(
     for topic in topics {
         let active = match topic.status {
             TopicStatus::Active => true,
+            // Its name is another application's topic in Kafka: it waits for an admin.
+            TopicStatus::Approved if topic.kafka_conflict => false,
             TopicStatus::Approved => activate(api, secret, &topic, reported).await,
             _ => false,
         };

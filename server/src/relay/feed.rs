@@ -95,6 +95,8 @@ pub enum FeedError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("topic {0} was deactivated while its stream started")]
+    TopicEnded(String),
 }
 
 fn consumer_config(kafka: &KafkaArgs, fetch_wait_ms: u32) -> rdkafka::ClientConfig {

@@ -104,7 +104,12 @@ struct Inner {
     kafka: KafkaArgs,
     limits: RelayLimits,
     feeds: tokio::sync::Mutex<HashMap<String, FeedHandle>>,
+    /// Per topic, what serialises starting its feed (so one starts, not one per subscriber).
+    starts: Mutex<HashMap<String, Arc<FeedStart>>>,
     changes: broadcast::Sender<SubscriptionChange>,
+    /// Ids of dashboard sessions just signed out: sockets whose admin right came from one
+    /// give it up.
+    revoked_sessions: broadcast::Sender<String>,
     shutdown: watch::Sender<bool>,
     per_addr: Mutex<HashMap<IpAddr, usize>>,
     stats: RelayStats,
@@ -112,6 +117,13 @@ struct Inner {
     offsets: Mutex<Option<Arc<BaseConsumer>>>,
     /// Whether the idle sweeper runs (started with the first feed, ends with the relay).
     sweeping: AtomicBool,
+}
+
+/// The start of one topic's feed: one at a time, and whether the topic ended meanwhile.
+#[derive(Default)]
+struct FeedStart {
+    lock: tokio::sync::Mutex<()>,
+    ended: AtomicBool,
 }
 
 /// A socket's place in a topic's live feed, taken under the feed map's lock: the feed cannot
@@ -161,13 +173,16 @@ impl Relay {
     /// A relay reading from the cluster in `kafka`.
     pub fn new(kafka: KafkaArgs, limits: RelayLimits) -> Self {
         let (changes, _) = broadcast::channel(1024);
+        let (revoked_sessions, _) = broadcast::channel(64);
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
                 kafka,
                 limits,
                 feeds: tokio::sync::Mutex::new(HashMap::new()),
+                starts: Mutex::new(HashMap::new()),
                 changes,
+                revoked_sessions,
                 shutdown,
                 per_addr: Mutex::new(HashMap::new()),
                 stats: RelayStats::default(),
@@ -219,32 +234,66 @@ impl Relay {
     /// stopped). The receiver is taken while the feed map is held, where idle feeds are also
     /// retired, so the feed it belongs to is running and stays so while it is kept.
     pub async fn join(&self, topic: &str) -> Result<Joined, FeedError> {
+        if let Some(joined) = self.join_running(topic).await? {
+            return Ok(joined);
+        }
+        // Starting a feed asks the broker for metadata and watermarks (up to KAFKA_TIMEOUT_MS
+        // each when it is slow or down): that happens under this topic's own start lock, never
+        // under the feed map's, so other topics' subscribes, deactivations and sweeps go on.
+        let start = self.start_lock(topic);
+        let _starting = start.lock.lock().await;
+        if let Some(joined) = self.join_running(topic).await? {
+            return Ok(joined);
+        }
+        start.ended.store(false, Ordering::Release);
+        let offsets = self.offsets_client()?;
+        let limits = &self.inner.limits;
+        let feed = feed::start(&self.inner.kafka, limits.fetch_wait_ms, offsets, topic).await?;
         let mut feeds = self.inner.feeds.lock().await;
+        if *self.inner.shutdown.borrow() {
+            feed.stop();
+            return Err(FeedError::ShuttingDown);
+        }
+        // Deactivated while its feed started: the socket's check that it is active is stale.
+        if start.ended.load(Ordering::Acquire) {
+            feed.stop();
+            return Err(FeedError::TopicEnded(topic.to_owned()));
+        }
+        feeds.insert(topic.to_owned(), feed.clone());
+        self.inner.stats.feeds.store(feeds.len(), Ordering::Relaxed);
+        self.start_sweeping();
+        Ok(Self::listen(&feed))
+    }
+
+    /// A place in the topic's running feed, if it has one (taken under the feed map's lock).
+    async fn join_running(&self, topic: &str) -> Result<Option<Joined>, FeedError> {
+        let feeds = self.inner.feeds.lock().await;
         // After shutdown no feed would be retired or stopped any more.
         if *self.inner.shutdown.borrow() {
             return Err(FeedError::ShuttingDown);
         }
-        let feed = match feeds.get(topic) {
-            Some(feed) if !feed.is_stopped() => feed.clone(),
-            _ => {
-                let limits = &self.inner.limits;
-                let offsets = self.offsets_client()?;
-                let feed =
-                    feed::start(&self.inner.kafka, limits.fetch_wait_ms, offsets, topic).await?;
-                feeds.insert(topic.to_owned(), feed.clone());
-                self.inner.stats.feeds.store(feeds.len(), Ordering::Relaxed);
-                self.start_sweeping();
-                feed
-            }
-        };
+        Ok(feeds
+            .get(topic)
+            .filter(|feed| !feed.is_stopped())
+            .map(Self::listen))
+    }
+
+    /// Subscribes to `feed` (call with the feed map locked: it cannot be retired meanwhile).
+    fn listen(feed: &FeedHandle) -> Joined {
         // Receive first, then read where the feed is: see `FeedHandle::positions`.
         let receiver = feed.subscribe();
         feed.listened_to();
-        Ok(Joined {
+        Joined {
             receiver,
             positions: feed.positions(),
             partitions: feed.partitions,
-        })
+        }
+    }
+
+    /// The topic's start lock (made on first use; one per topic name ever streamed).
+    fn start_lock(&self, topic: &str) -> Arc<FeedStart> {
+        let mut starts = self.inner.starts.lock().unwrap_or_else(|p| p.into_inner());
+        starts.entry(topic.to_owned()).or_default().clone()
     }
 
     /// Starts the task that retires idle feeds, once. It holds the relay weakly and ends with
@@ -306,6 +355,15 @@ impl Relay {
     /// `topic_state` frame. (A socket whose topic is active again by the time it hears of it,
     /// as after a quick deactivate and reactivate, moves to a new feed instead.)
     pub async fn topic_ended(&self, topic: &str) {
+        if let Some(start) = self
+            .inner
+            .starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(topic)
+        {
+            start.ended.store(true, Ordering::Release);
+        }
         let mut feeds = self.inner.feeds.lock().await;
         if let Some(feed) = feeds.remove(topic) {
             feed.stop();
@@ -324,6 +382,16 @@ impl Relay {
 
     pub(crate) fn changes(&self) -> broadcast::Receiver<SubscriptionChange> {
         self.inner.changes.subscribe()
+    }
+
+    /// Announces that dashboard session `id` was signed out: sockets that stream as admin by
+    /// that session stop what they may no longer stream.
+    pub fn session_revoked(&self, id: &str) {
+        let _ = self.inner.revoked_sessions.send(id.to_owned());
+    }
+
+    pub(crate) fn revoked_sessions(&self) -> broadcast::Receiver<String> {
+        self.inner.revoked_sessions.subscribe()
     }
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {

@@ -4,7 +4,7 @@
 //! and the client is told how many records it skipped — nobody else waits.
 
 use super::{
-    feed::LiveRecord,
+    feed::{FeedError, LiveRecord},
     outlet::Outlet,
     record::{records_frame, EncodedRecord},
     replay::replay,
@@ -51,6 +51,9 @@ pub struct Peer {
     /// Stream the user's subscriptions by themselves (else only what the client asks for).
     pub follow: bool,
     pub admin: bool,
+    /// The dashboard session the admin right came from (`None` for the admin token, which
+    /// signing out does not revoke): when it is signed out, the right goes.
+    pub admin_session: Option<String>,
     pub slot: ConnectionSlot,
 }
 
@@ -77,6 +80,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
         })
         .await;
     let mut changes = relay.changes();
+    let mut revoked = relay.revoked_sessions();
     let following = peer.user_id.is_some() && peer.follow;
     if following {
         connection.reconcile_subscriptions(true).await;
@@ -116,6 +120,17 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
                 Err(RecvError::Lagged(_)) => connection.reconcile_subscriptions(following).await,
                 Err(RecvError::Closed) => {}
             },
+            // A lag may have hidden this socket's session among the revoked: assume it did.
+            id = revoked.recv(), if connection.admin && peer.admin_session.is_some() => {
+                let ended = match id {
+                    Ok(id) => Some(&id) == peer.admin_session.as_ref(),
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => false,
+                };
+                if ended {
+                    connection.lose_admin_right().await;
+                }
+            }
             _ = silence.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT {
                     break;
@@ -200,6 +215,13 @@ impl Connection {
                         .error("too_many_topics", "at most 100 topics per frame")
                         .await;
                 }
+                // Each entry may start a replay: the same name twice would replay it twice (a
+                // cheap way to multiply the broker reads one frame costs).
+                let mut seen = std::collections::HashSet::new();
+                if let Some(twice) = topics.iter().find(|t| !seen.insert(t.as_str())) {
+                    let message = format!("{twice} is named twice in one frame");
+                    return self.error("duplicate_topics", &message).await;
+                }
                 for topic in topics {
                     self.subscribe(&topic, from.clone(), false).await;
                 }
@@ -255,6 +277,18 @@ impl Connection {
         }
     }
 
+    /// The session that made this socket an admin's was signed out: streams the user does not
+    /// subscribe to end (`unsubscribed`, reason `signed_out`); the socket stays open.
+    async fn lose_admin_right(&mut self) {
+        self.admin = false;
+        let topics: Vec<String> = self.streams.keys().cloned().collect();
+        for topic in topics {
+            if !self.user_subscribes(&topic).await {
+                self.stop(&topic, "signed_out").await;
+            }
+        }
+    }
+
     /// Checks that this client may stream `topic` now, then starts (or restarts) its stream.
     async fn subscribe(&mut self, topic: &str, from: StartPosition, known_subscribed: bool) {
         let name = match TopicName::parse_field(topic, "topics") {
@@ -288,6 +322,9 @@ impl Connection {
         }
         let joined = match self.relay.join(name.as_str()).await {
             Ok(joined) => joined,
+            Err(e @ FeedError::TopicEnded(_)) => {
+                return self.error("topic_not_active", &e.to_string()).await
+            }
             Err(e) => return self.error("broker_unavailable", &e.to_string()).await,
         };
         let join = joined.positions;

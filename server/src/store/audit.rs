@@ -142,6 +142,47 @@ impl Store {
         writer.finish(result)
     }
 
+    /// Records an event unless the topic's latest row for the same action says the same (same
+    /// actor, outcome and detail): a failure that repeats on every poll (an activation while
+    /// the broker is down, a recreation it refuses) is written once per change of state, not
+    /// once per attempt. Returns whether a row was written.
+    pub async fn record_unless_repeated(
+        &self,
+        actor: &Actor,
+        entry: NewAuditEntry<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut writer = super::WriterConn::acquire(&self.writer).await?;
+        let result = async {
+            let latest: Option<(String, String, Option<String>)> = sqlx::query_as(
+                "SELECT actor, outcome, detail FROM audit_log \
+                 WHERE topic_name IS ?1 AND action = ?2 ORDER BY audit_id DESC LIMIT 1",
+            )
+            .bind(entry.topic_name)
+            .bind(entry.action)
+            .fetch_optional(&mut *writer.conn())
+            .await?;
+            let repeated = latest.is_some_and(|(a, outcome, detail)| {
+                a == actor.name
+                    && outcome == entry.outcome.as_str()
+                    && detail.as_deref() == entry.detail
+            });
+            if repeated {
+                return Ok(false);
+            }
+            let row = Row {
+                actor,
+                action: entry.action,
+                topic_name: entry.topic_name,
+                outcome: entry.outcome,
+                detail: entry.detail.map(str::to_owned),
+            };
+            insert(writer.conn(), &now_rfc3339(), row).await?;
+            Ok(true)
+        }
+        .await;
+        writer.finish(result)
+    }
+
     /// Audit rows matching `filter`, newest first.
     pub async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let rows: Vec<AuditRow> = sqlx::query_as(

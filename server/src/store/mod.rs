@@ -10,12 +10,13 @@
 
 mod audit;
 pub mod read_cache;
+mod revoked_sessions;
 mod subscriptions;
 mod topics;
 
 pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};
 pub use subscriptions::Subscribed;
-pub use topics::{NewTopic, TopicKey, Transition};
+pub use topics::{KafkaClaim, NewTopic, TopicKey, Transition};
 
 use sqlx::{
     pool::PoolConnection,
@@ -40,6 +41,14 @@ pub enum StoreError {
     /// A topic with this name already exists.
     #[error("a topic named {0} already exists")]
     DuplicateTopic(String),
+    /// Another topic's name differs from this one only by `.` against `_`: Kafka's metric names
+    /// would mix the two up (it warns about such names; it refuses them once both exist).
+    #[error("{name} collides with the existing topic {existing}: Kafka's metric names do not tell '.' from '_'")]
+    CollidingTopic { name: String, existing: String },
+    /// Adoption was asked for a topic whose name is not waiting for it (not approved, or not
+    /// found taken in Kafka).
+    #[error("topic {0} is not waiting for an adoption: only an approved topic whose name was found taken in Kafka is")]
+    NothingToAdopt(String),
     /// No such topic.
     #[error("no topic {0}")]
     TopicNotFound(String),

@@ -86,7 +86,7 @@ impl Transition {
             Transition::Approve => "approved_at = ?1, approved_by = ?2",
             Transition::Reject { .. } => "rejected_at = ?1, rejected_reason = ?3",
             Transition::Activate | Transition::Reactivate => {
-                "activated_at = ?1, deactivated_at = NULL"
+                "activated_at = ?1, deactivated_at = NULL, kafka_claim = 'created'"
             }
             Transition::Deactivate => "deactivated_at = ?1",
         }
@@ -112,6 +112,7 @@ struct TopicRow {
     deactivated_at: Option<String>,
     updated_at: String,
     subscriber_count: i64,
+    kafka_claim: Option<String>,
 }
 
 impl TryFrom<TopicRow> for Topic {
@@ -137,6 +138,7 @@ impl TryFrom<TopicRow> for Topic {
             deactivated_at: row.deactivated_at,
             updated_at: row.updated_at,
             subscriber_count: row.subscriber_count,
+            kafka_conflict: row.kafka_claim.as_deref() == Some(KafkaClaim::Foreign.as_str()),
         })
     }
 }
@@ -144,7 +146,7 @@ impl TryFrom<TopicRow> for Topic {
 const SELECT_TOPIC: &str = "SELECT t.topic_id, t.topic_name, t.status, t.partitions, \
      t.replication_factor, t.description, t.event_type, t.created_by, t.created_at, \
      t.approved_at, t.activated_at, t.rejected_at, t.rejected_reason, t.deactivated_at, \
-     t.updated_at, \
+     t.updated_at, t.kafka_claim, \
      (SELECT COUNT(*) FROM user_subscriptions s WHERE s.topic_id = t.topic_id) AS subscriber_count \
      FROM topics t";
 
@@ -161,6 +163,123 @@ impl std::fmt::Display for TopicKey<'_> {
             TopicKey::Id(id) => write!(f, "#{id}"),
             TopicKey::Name(name) => f.write_str(name),
         }
+    }
+}
+
+/// Whose the Kafka topic of a row's name is, as activation knows it (the `kafka_claim` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaClaim {
+    /// Activation has not tried to create it yet.
+    Unclaimed,
+    /// An activation started creating it (and may have).
+    Pending,
+    /// StreamHub made it, or adopted it with an admin's leave.
+    Created,
+    /// It was in Kafka before StreamHub tried: activation waits for an admin.
+    Foreign,
+    /// An admin allowed adopting the existing topic.
+    Adopt,
+}
+
+impl KafkaClaim {
+    fn parse(word: Option<&str>) -> KafkaClaim {
+        match word {
+            Some("pending") => KafkaClaim::Pending,
+            Some("created") => KafkaClaim::Created,
+            Some("foreign") => KafkaClaim::Foreign,
+            Some("adopt") => KafkaClaim::Adopt,
+            _ => KafkaClaim::Unclaimed,
+        }
+    }
+
+    /// The column's word (`NULL` for [`KafkaClaim::Unclaimed`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KafkaClaim::Unclaimed => "",
+            KafkaClaim::Pending => "pending",
+            KafkaClaim::Created => "created",
+            KafkaClaim::Foreign => "foreign",
+            KafkaClaim::Adopt => "adopt",
+        }
+    }
+}
+
+impl Store {
+    /// The topic's claim before this activation attempt; an unclaimed one is marked `pending`
+    /// first, so that a later attempt knows an earlier one may have created the Kafka topic.
+    pub async fn claim_for_activation(&self, topic_id: i64) -> Result<KafkaClaim, StoreError> {
+        let mut writer = WriterConn::acquire(&self.writer).await?;
+        let result = async {
+            let word: Option<Option<String>> =
+                sqlx::query_scalar("SELECT kafka_claim FROM topics WHERE topic_id = ?1")
+                    .bind(topic_id)
+                    .fetch_optional(&mut *writer.conn())
+                    .await?;
+            let claim = KafkaClaim::parse(word.flatten().as_deref());
+            if claim == KafkaClaim::Unclaimed {
+                sqlx::query("UPDATE topics SET kafka_claim = 'pending' WHERE topic_id = ?1")
+                    .bind(topic_id)
+                    .execute(writer.conn())
+                    .await?;
+            }
+            Ok(claim)
+        }
+        .await;
+        writer.finish(result)
+    }
+
+    /// Marks the topic's name as taken in Kafka by someone else: activation waits for an admin.
+    pub async fn mark_foreign_in_kafka(&self, topic_id: i64) -> Result<(), StoreError> {
+        let mut writer = WriterConn::acquire(&self.writer).await?;
+        let result = sqlx::query("UPDATE topics SET kafka_claim = 'foreign' WHERE topic_id = ?1")
+            .bind(topic_id)
+            .execute(writer.conn())
+            .await
+            .map(drop)
+            .map_err(StoreError::from);
+        let result = writer.finish(result);
+        if result.is_ok() {
+            self.changed();
+        }
+        result
+    }
+
+    /// An admin lets activation adopt the existing Kafka topic of an approved topic's name;
+    /// audited (`adopt`). Refused unless the topic is approved and its name was found taken.
+    pub async fn allow_adoption(&self, topic_id: i64, actor: &Actor) -> Result<Topic, StoreError> {
+        let now = now_rfc3339();
+        let mut writer = WriterConn::acquire(&self.writer).await?;
+        let result = async {
+            let mut tx = writer.conn().begin().await?;
+            let name: Option<String> = sqlx::query_scalar(
+                "UPDATE topics SET kafka_claim = 'adopt', updated_at = ?2 \
+                 WHERE topic_id = ?1 AND status = 'approved' AND kafka_claim = 'foreign' \
+                 RETURNING topic_name",
+            )
+            .bind(topic_id)
+            .bind(&now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(name) = name else {
+                return Err(StoreError::NothingToAdopt(format!("#{topic_id}")));
+            };
+            let row = audit::Row {
+                actor,
+                action: "adopt",
+                topic_name: Some(&name),
+                outcome: AuditOutcome::Ok,
+                detail: Some("the existing Kafka topic of this name is to be used".into()),
+            };
+            audit::insert(&mut tx, &now, row).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        writer.finish(result)?;
+        self.changed();
+        self.topic(TopicKey::Id(topic_id))
+            .await?
+            .ok_or_else(|| StoreError::TopicNotFound(format!("#{topic_id}")))
     }
 }
 
@@ -306,6 +425,19 @@ async fn create_in(
     now: &str,
 ) -> Result<i64, StoreError> {
     let mut tx = conn.begin().await?;
+    let colliding: Option<String> = sqlx::query_scalar(
+        "SELECT topic_name FROM topics \
+         WHERE replace(topic_name, '.', '_') = replace(?1, '.', '_') AND topic_name <> ?1 LIMIT 1",
+    )
+    .bind(new.name.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(existing) = colliding {
+        return Err(StoreError::CollidingTopic {
+            name: new.name.to_string(),
+            existing,
+        });
+    }
     let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO topics (topic_name, status, partitions, replication_factor, description, \
          event_type, created_by, created_at, updated_at) \

@@ -62,8 +62,11 @@ async fn request_approve_activate_creates_the_kafka_topic() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["current_status"], "active");
 
-    // The history tells the whole story, oldest last.
-    let actions: Vec<_> = app.topic(id).await["history"]
+    // The history tells the whole story to the admin, oldest last.
+    let (_, detail) = app
+        .as_admin(Method::GET, &format!("/api/topics/{id}"), None)
+        .await;
+    let actions: Vec<_> = detail["history"]
         .as_array()
         .unwrap()
         .iter()

@@ -5,6 +5,7 @@ mod broker;
 mod cli;
 mod errors;
 mod helpers;
+mod hostile;
 mod lifecycle;
 mod producer;
 mod relay;

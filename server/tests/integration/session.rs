@@ -7,7 +7,7 @@ use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
 /// Signs in and returns the `Cookie` header value and the CSRF token.
-async fn sign_in(app: &TestApp) -> (String, String) {
+pub async fn sign_in(app: &TestApp) -> (String, String) {
     let response = app
         .client
         .post(app.url("/api/session"))
