@@ -83,7 +83,7 @@ pub struct Topic {
     pub subscriber_count: i64,
     /// A topic of this name was already in Kafka when activation tried to create it (another
     /// application's, perhaps): the topic stays approved until an admin adopts the existing one
-    /// (`POST /api/topics/{id}/adopt`) or rejects the request.
+    /// (`POST /api/topics/{id}/adopt`); otherwise the requester asks for another name.
     #[serde(default)]
     pub kafka_conflict: bool,
 }

@@ -99,11 +99,15 @@ fn main() {
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
-    let config = streamhub_testkit::config::server_config(
+    let mut config = streamhub_testkit::config::server_config(
         dir.path().join("data"),
         dir.path().join("site"),
         &broker.bootstrap(),
     );
+    // The write rows measure the store's throughput from one address, which the per-address
+    // limit on anonymous writes (50/s by default) would otherwise measure instead.
+    config.write_rate = 1e9;
+    config.write_burst = u32::MAX;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let built = server::build(&config, addr).await.unwrap();

@@ -75,6 +75,27 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(1..=720))]
     pub session_hours: u64,
 
+    /// Anonymous writes (topic requests, subscription changes) per second per client address;
+    /// past it (and the burst) they are refused with 429 and `Retry-After`.
+    #[arg(long, env = "STREAMHUB_WRITE_RATE", default_value_t = 50.0,
+          value_parser = crate::rate_limit::parse_rate)]
+    pub write_rate: f64,
+
+    /// Anonymous writes one client address may make at once before the rate applies.
+    #[arg(long, env = "STREAMHUB_WRITE_BURST", default_value_t = 200)]
+    pub write_burst: u32,
+
+    /// Failed attempts at a secret (a wrong or missing admin token or producer key) per minute
+    /// per client address; past it (and the burst) further failures get 429 and are no longer
+    /// audited one by one. A right secret is always accepted.
+    #[arg(long, env = "STREAMHUB_FAILED_SECRETS_PER_MINUTE", default_value_t = 10.0,
+          value_parser = crate::rate_limit::parse_rate)]
+    pub failed_secrets_per_minute: f64,
+
+    /// Failed attempts at a secret one client address may make at once before the rate applies.
+    #[arg(long, env = "STREAMHUB_FAILED_SECRETS_BURST", default_value_t = 20)]
+    pub failed_secrets_burst: u32,
+
     /// Host names (`Host` header, port left out) the server answers to; `*` for any. Unset: the
     /// loopback names when listening on loopback (against DNS rebinding), any otherwise.
     #[arg(long, env = "STREAMHUB_ALLOWED_HOSTS", value_delimiter = ',')]

@@ -17,6 +17,7 @@
 //! | [`store`] | SQLite metadata through sqlx: topics and their lifecycle, subscriptions, the audit log |
 //! | [`kafka`] | librdkafka client settings, topic administration, and a local `tansu` broker for tests |
 //! | [`metrics`] | request counts and latencies for `GET /metrics` (Prometheus text) |
+//! | [`rate_limit`] | per-address token buckets: anonymous writes and failed secrets, 429 past them |
 //! | [`rates`] | recent message rates of active topics, sampled for the overview |
 //! | [`summary`] | the per-minute activity line of the server's log (routine requests log at DEBUG) |
 //! | [`health`] | the background check of broker and database behind `GET /api/health` |
@@ -37,6 +38,7 @@ pub mod kafka;
 pub mod listener;
 pub mod metrics;
 pub mod producer;
+pub mod rate_limit;
 pub mod rates;
 pub mod reconciler;
 pub mod relay;

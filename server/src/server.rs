@@ -14,6 +14,7 @@ use crate::{
         state::{AppState, Limits},
     },
     kafka::{KafkaAdmin, KafkaError},
+    rate_limit::RateLimit,
     rates::Rates,
     relay::Relay,
     secrets::{self, SecretError, SecretSource, ServerSecrets},
@@ -42,7 +43,9 @@ pub enum ServerError {
 
 /// Everything [`run`] builds before serving, exposed so that tests can reach the same handles.
 pub struct Built {
+    /// The handles every request shares (tests keep the relay and the store from it).
     pub state: AppState,
+    /// The whole HTTP surface over that state.
     pub router: Router,
 }
 
@@ -79,8 +82,14 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         secrets: Arc::new(secrets),
         limits: Limits {
             max_partitions: config.max_partitions,
+            writes: Arc::new(RateLimit::new(config.write_rate, config.write_burst)),
+            failed_secrets: Arc::new(RateLimit::new(
+                config.failed_secrets_per_minute / 60.0,
+                config.failed_secrets_burst,
+            )),
         },
         allowed_hosts: Arc::new(AllowedHosts::new(&config.allowed_hosts, addr)),
+        activations: Arc::default(),
         metrics: Arc::default(),
         read_cache: Arc::default(),
         relay: Relay::new(config.kafka.clone(), config.relay.limits()),
@@ -128,7 +137,10 @@ pub fn router(state: AppState) -> Router {
             app::shell,
         ))
         .layer(middleware::from_fn(revalidate_bundle))
-        .layer(middleware::from_fn_with_state(state.clone(), check_host))
+        .layer(middleware::from_fn_with_state(
+            state.allowed_hosts.clone(),
+            check_host,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             access_log::log_request,
@@ -175,6 +187,10 @@ pub async fn serve(
         crate::summary::SUMMARY_EVERY,
     ));
     tracing::info!(%addr, bootstrap = %config.kafka.bootstrap_servers, data_dir = %config.data_dir.display(), "StreamHub server listening");
+    match state.allowed_hosts.names() {
+        Some(names) => tracing::info!(hosts = %names.join(","), "answering requests for these host names only (STREAMHUB_ALLOWED_HOSTS)"),
+        None => tracing::warn!("answering requests for any host name: set STREAMHUB_ALLOWED_HOSTS to the names this server is reached by (protects against DNS rebinding)"),
+    }
     crate::listener::serve(
         listener,
         router,

@@ -25,8 +25,6 @@ use std::{
 /// The HttpOnly cookie that proves a signed-in admin.
 pub const SESSION_COOKIE: &str = "streamhub_session";
 pub use app::wire::CSRF_COOKIE;
-/// The header a cookie-authorised mutating request repeats the CSRF token in.
-pub const CSRF_HEADER: &str = "x-csrf-token";
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -49,7 +49,7 @@ fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
             <p class="error" data-testid="kafka-conflict">
                 "A topic of this name already exists in Kafka, and StreamHub did not create it: "
                 "activation waits. An admin may adopt it (its records are then streamed, and the "
-                "producer writes into it) or reject the request."
+                "producer writes into it); otherwise ask for another name."
             </p>
         })}
         <TopicActions topic=t.clone() on_done=on_change/>

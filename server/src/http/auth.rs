@@ -63,6 +63,14 @@ pub async fn admin_from_cookie(state: &AppState, parts: &Parts) -> Result<Option
     Ok(Some(actor))
 }
 
+/// The peer's IP address (what rate limits count by), when the server knows it.
+fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
 /// The peer address of a request (absent when the server runs without connect info, as in
 /// router-level tests).
 pub fn remote_addr(parts: &Parts) -> Option<String> {
@@ -72,8 +80,11 @@ pub fn remote_addr(parts: &Parts) -> Option<String> {
         .map(|ConnectInfo(addr)| addr.to_string())
 }
 
-/// Any caller, named by what they claim (a user id in the body, say) and their address.
+/// An unauthenticated writer (topic requests, subscription changes), named by what they claim
+/// (a user id in the body, say) and their address. Extracting it takes one of the address's
+/// write tokens: past `STREAMHUB_WRITE_RATE` the request is refused with 429 before it is read.
 pub struct Caller {
+    /// Where the request came from, for the audit row.
     pub remote_addr: Option<String>,
 }
 
@@ -94,7 +105,17 @@ impl Caller {
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(ip) = client_ip(parts) {
+            state
+                .limits
+                .writes
+                .take(ip)
+                .map_err(|retry_after| ApiError::TooManyRequests {
+                    what: "anonymous writes",
+                    retry_after,
+                })?;
+        }
         Ok(Caller {
             remote_addr: remote_addr(parts),
         })
@@ -106,6 +127,7 @@ impl FromRequestParts<AppState> for Caller {
 /// A bearer token that is not the admin's is refused and audited like [`Admin`]'s, so the
 /// difference between the two answers cannot be used to guess the token.
 pub struct Viewer {
+    /// Whether the reader proved to be the admin.
     pub admin: bool,
 }
 
@@ -128,6 +150,7 @@ impl FromRequestParts<AppState> for Viewer {
 /// Proof that the request carries the admin token, or comes from a signed-in dashboard (with the
 /// CSRF token when it changes something).
 pub struct Admin {
+    /// The admin as the audit log names them, with their address.
     pub actor: Actor,
 }
 
@@ -150,6 +173,7 @@ impl FromRequestParts<AppState> for Admin {
 
 /// Proof that the request carries the producer secret.
 pub struct Producer {
+    /// The producer daemon as the audit log names it, with its address.
     pub actor: Actor,
 }
 
@@ -185,7 +209,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// One secret check: the role it grants, the secret, and what to tell a caller without it.
-pub(super) struct Check<'a> {
+pub(crate) struct Check<'a> {
     pub(super) role: &'static str,
     pub(super) secret: &'a Secret,
     pub(super) what: &'static str,
@@ -194,7 +218,7 @@ pub(super) struct Check<'a> {
 
 impl<'a> Check<'a> {
     /// The check of the admin token, refusing with `help`.
-    pub(super) fn admin(state: &'a AppState, help: &'static str) -> Self {
+    pub(crate) fn admin(state: &'a AppState, help: &'static str) -> Self {
         Check {
             role: "admin",
             secret: &state.secrets.admin_token,
@@ -205,7 +229,7 @@ impl<'a> Check<'a> {
 
     /// The caller as `role` if `presented` is the secret; else the attempt is audited and
     /// refused with 401.
-    pub(super) async fn run(
+    pub(crate) async fn run(
         &self,
         state: &AppState,
         parts: &Parts,
@@ -217,6 +241,22 @@ impl<'a> Check<'a> {
                 name: self.role.into(),
                 remote_addr,
             });
+        }
+        // Failures are counted per address. Past the limit a wrong secret gets 429 and a missing
+        // one a plain 401, neither with an audit row of its own, so a loop of bad (or no)
+        // credentials cannot fill the store's writer. A right secret always passes (above): the
+        // secrets are long enough that guessing is hopeless, and a limit on right ones would let
+        // anyone behind the same address lock the admin out.
+        let over_limit = client_ip(parts).and_then(|ip| state.limits.failed_secrets.take(ip).err());
+        match (over_limit, presented) {
+            (Some(retry_after), Some(_)) => {
+                return Err(ApiError::TooManyRequests {
+                    what: "failed attempts at a secret",
+                    retry_after,
+                })
+            }
+            (Some(_), None) => return Err(ApiError::Unauthorized(self.help)),
+            (None, _) => {}
         }
         let why = match presented {
             Some(_) => format!("wrong {}", self.what),

@@ -5,7 +5,7 @@
 use crate::{kafka::KafkaError, store::StoreError};
 use app::{domain::FieldError, wire::ErrorBody, wire::TopicStatus};
 use axum::{
-    http::StatusCode,
+    http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -31,6 +31,12 @@ pub enum ApiError {
         status: StatusCode,
         error: &'static str,
         message: &'static str,
+    },
+    /// This address did this too often: 429 with `Retry-After` (`what` says what it did).
+    #[error("too many {what} from this address; wait {}s", retry_after.as_secs().max(1))]
+    TooManyRequests {
+        what: &'static str,
+        retry_after: std::time::Duration,
     },
     /// No or wrong credentials (401).
     #[error("{0}")]
@@ -91,6 +97,9 @@ impl ApiError {
             ),
             ApiError::BadRequest { status, error, .. } => (*status, error, None, None),
             ApiError::Limit { status, error, .. } => (*status, error, None, None),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None, None)
+            }
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None, None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None, None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None),
@@ -187,6 +196,13 @@ impl IntoResponse for ApiError {
         if status.is_server_error() && !matches!(self, ApiError::Limit { .. }) {
             tracing::error!(%status, error = %body.error, detail = %self, "request failed");
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

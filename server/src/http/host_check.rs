@@ -4,14 +4,14 @@
 //! origin check of the stream socket (which compares `Origin` with `Host`) passes. Checking
 //! `Host` against the names the server is really reached by closes that.
 
-use super::{error::ApiError, state::AppState};
+use super::error::ApiError;
 use axum::{
     extract::{Request, State},
     http::{header, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 /// Host names (no port) requests may name; `None` lets any through.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +24,7 @@ impl AllowedHosts {
     pub fn new(configured: &[String], listening: SocketAddr) -> Self {
         let configured: Vec<String> = configured
             .iter()
-            .map(|h| h.trim().to_ascii_lowercase())
+            .map(|h| host_name(h.trim()).to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
         if configured.iter().any(|h| h == "*") {
@@ -48,27 +48,51 @@ impl AllowedHosts {
         let name = host_name(host).to_ascii_lowercase();
         allowed.contains(&name)
     }
-}
 
-/// `example.org:3000` → `example.org`; `[::1]:3000` → `[::1]`.
-fn host_name(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_inclusive(']').next().unwrap_or(host);
+    /// For the start-up log: the names, or `None` when any host is answered.
+    pub fn names(&self) -> Option<&[String]> {
+        self.0.as_deref()
     }
-    host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
 
-/// Refuses requests whose `Host` is not allowed (403, JSON). Requests without one (HTTP/1.0,
-/// HTTP/2 with only `:authority`) are judged by the URI's authority, or let through without.
-pub async fn check_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+/// `example.org:3000` → `example.org`; `[::1]:3000` → `[::1]`; anything that is not a name with
+/// an optional numeric port (`[::1]junk`, `a:b:c`) → itself, which no allow-list holds.
+fn host_name(host: &str) -> &str {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((inside, port)) => (&host[..inside.len() + 2], port),
+            None => return host,
+        },
+        None => host.split_at(host.find(':').unwrap_or(host.len())),
+    };
+    let port_ok = match port.strip_prefix(':') {
+        Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+        None => port.is_empty(),
+    };
+    if port_ok {
+        name
+    } else {
+        host
+    }
+}
+
+/// Refuses requests whose host is not allowed (403, JSON). The host is the URI's authority when
+/// the request has one (HTTP/2's `:authority`, an absolute-form HTTP/1 target), else `Host`; a
+/// `Host` that is not text counts as not allowed. Requests naming none (HTTP/1.0) go through.
+pub async fn check_host(
+    State(allowed): State<Arc<AllowedHosts>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = match request.uri().authority() {
+        Some(authority) => Some(authority.as_str().to_owned()),
+        None => request
+            .headers()
+            .get(header::HOST)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned()),
+    };
     match host {
-        Some(host) if !state.allowed_hosts.allows(&host) => ApiError::BadRequest {
+        Some(host) if !allowed.allows(&host) => ApiError::BadRequest {
             status: StatusCode::FORBIDDEN,
             error: "host_not_allowed",
             message: format!(
@@ -95,7 +119,14 @@ mod tests {
         ] {
             assert!(hosts.allows(ok), "{ok}");
         }
-        for refused in ["evil.example:3000", "127.0.0.1.evil.example", "[::2]:3000"] {
+        for refused in [
+            "evil.example:3000",
+            "127.0.0.1.evil.example",
+            "[::2]:3000",
+            "[::1]junk",
+            "localhost:x",
+            "\u{fffd}",
+        ] {
             assert!(!hosts.allows(refused), "{refused}");
         }
     }
@@ -104,7 +135,7 @@ mod tests {
     fn configured_names_replace_the_default_and_a_star_allows_any() {
         let on_network: SocketAddr = "0.0.0.0:3000".parse().unwrap();
         assert!(AllowedHosts::new(&[], on_network).allows("anything:1"));
-        let named = AllowedHosts::new(&["StreamHub.example.org".into()], on_network);
+        let named = AllowedHosts::new(&["StreamHub.example.org:443".into()], on_network);
         assert!(named.allows("streamhub.example.org:443"));
         assert!(!named.allows("127.0.0.1:3000"));
         let any = AllowedHosts::new(&["*".into()], "127.0.0.1:3000".parse().unwrap());

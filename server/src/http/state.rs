@@ -1,6 +1,7 @@
 //! The state every handler and the SSR backend share. Each field is a cheap handle.
 
 use super::host_check::AllowedHosts;
+use crate::rate_limit::RateLimit;
 use crate::{
     health::HealthMonitor, kafka::KafkaAdmin, metrics::Metrics, rates::Rates, relay::Relay,
     secrets::ServerSecrets, store::Store,
@@ -8,13 +9,30 @@ use crate::{
 use crate::{sessions::Sessions, store::read_cache::ReadCache};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 /// Limits on what a request may ask for (from configuration).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Limits {
     /// Largest partition count of a topic request.
     pub max_partitions: i64,
+    /// Anonymous writes (topic requests, subscription changes) per client address.
+    pub writes: Arc<RateLimit>,
+    /// Wrong secrets presented (admin token, producer key) per client address.
+    pub failed_secrets: Arc<RateLimit>,
+}
+
+/// Per topic, the lock one activation at a time holds (made on first use; one per topic id
+/// ever activated in this process).
+#[derive(Default)]
+pub struct ActivationLocks(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>);
+
+impl ActivationLocks {
+    /// The lock of topic `id`.
+    pub fn of(&self, id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id).or_default().clone()
+    }
 }
 
 /// Everything a request may need. `LeptosOptions: FromRef<AppState>` is what leptos_axum asks.
@@ -34,6 +52,8 @@ pub struct AppState {
     pub limits: Limits,
     /// The names (`Host`) requests may reach this server by.
     pub allowed_hosts: Arc<AllowedHosts>,
+    /// Activations of one topic run one at a time.
+    pub activations: Arc<ActivationLocks>,
     /// Request counts and latencies for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Hot read answers, valid until the next write.

@@ -45,8 +45,20 @@ pub async fn stream(
     };
     // Browsers cannot set headers on a WebSocket: a signed-in dashboard proves itself with its
     // session cookie (the origin check above stands in for CSRF protection on this GET).
-    let by_token =
-        bearer_token(&parts.headers).is_some_and(|token| state.secrets.admin_token.matches(token));
+    // A wrong token is refused (and counted against the address) like on any admin route, so
+    // the upgrade is no way around the limit on guesses.
+    let by_token = match bearer_token(&parts.headers) {
+        None => false,
+        Some(token) => {
+            let help = "that is not the admin token; connect without it to stream your own topics";
+            super::auth::Check::admin(&state, help)
+                .run(&state, &parts, Some(token))
+                .await?;
+            true
+        }
+    };
+    // Listen for sign-outs before reading the session: one that lands between the two is heard.
+    let revocations = state.relay.revoked_sessions();
     let admin_session = match by_token {
         true => None,
         false => super::auth::session_of(&state.sessions, &parts.headers)
@@ -80,6 +92,7 @@ pub async fn stream(
         follow: query.follow.unwrap_or(true),
         admin,
         admin_session,
+        revocations,
         slot,
     };
     Ok(upgrade

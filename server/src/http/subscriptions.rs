@@ -45,7 +45,8 @@ fn parse(req: &SubscriptionRequest) -> Result<(UserId, TopicName), ApiError> {
 
 #[utoipa::path(post, path = "/api/subscriptions", tag = "subscriptions", request_body = SubscriptionRequest,
     responses((status = 201, body = MessageBody), (status = 200, description = "Already subscribed", body = MessageBody),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many writes from this address", body = ErrorBody)))]
 /// `POST /api/subscriptions`: 201 when added, 200 when the user already had it.
 pub async fn subscribe(
     State(state): State<AppState>,
@@ -74,7 +75,8 @@ pub async fn subscribe(
 }
 
 #[utoipa::path(delete, path = "/api/subscriptions", tag = "subscriptions", request_body = SubscriptionRequest,
-    responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many writes from this address", body = ErrorBody)))]
 /// `DELETE /api/subscriptions`: 404 when there was no such subscription.
 pub async fn unsubscribe(
     State(state): State<AppState>,

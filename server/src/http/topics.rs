@@ -9,7 +9,7 @@ use super::{
     json::ApiJson,
 };
 use crate::{
-    kafka::TopicEnsured,
+    kafka::{KafkaError, TopicEnsured},
     store::{
         Actor, AuditFilter, AuditOutcome, KafkaClaim, NewAuditEntry, NewTopic, StoreError,
         TopicKey, Transition,
@@ -73,7 +73,8 @@ pub async fn list(
 
 #[utoipa::path(post, path = "/api/topics", tag = "topics", request_body = NewTopicRequest,
     responses((status = 201, body = TopicCreated), (status = 400, body = ErrorBody),
-        (status = 409, description = "Duplicate name", body = ErrorBody)))]
+        (status = 409, description = "Duplicate name", body = ErrorBody),
+        (status = 429, description = "Too many writes from this address", body = ErrorBody)))]
 /// `POST /api/topics`: a new request, `pending` until an admin decides.
 pub async fn create(
     State(state): State<AppState>,
@@ -323,25 +324,40 @@ pub async fn activate_by_name(
             .await);
         }
     }
+    // One activation of a topic at a time (the producer retries; several may run): the claim
+    // below must see the previous attempt's outcome, not race it.
+    let lock = state.activations.of(topic.topic_id);
+    let _one_at_a_time = lock.lock().await;
+    let topic = find(&state, topic.topic_id).await?;
+    if topic.status == TopicStatus::Active {
+        return Ok(Json(MessageBody::new("Topic activated")));
+    }
     // A name that another application already uses in Kafka is not taken over silently: the
     // first attempt that finds it there marks it, and activation waits for an admin.
     let claim = state.store.claim_for_activation(topic.topic_id).await?;
     if claim == KafkaClaim::Foreign {
-        let error = exists_in_kafka(&topic);
-        return Err(audit_failure(
-            &state,
-            &producer.actor,
-            "activate",
-            &topic.topic_name,
-            error,
-        )
-        .await);
+        return Err(taken_in_kafka(&state, &producer.actor, &topic).await);
     }
-    let ensured = ensure_in_kafka(&state, &producer.actor, &topic, "activate").await?;
-    if ensured == TopicEnsured::Adopted && claim == KafkaClaim::Unclaimed {
+    let ensured = state
+        .kafka
+        .ensure_topic(
+            &topic.topic_name,
+            topic.partitions,
+            topic.replication_factor,
+        )
+        .await;
+    let found_there = match &ensured {
+        Ok(TopicEnsured::Adopted) | Err(KafkaError::ShapeMismatch { .. }) => true,
+        Ok(TopicEnsured::Created) | Err(_) => false,
+    };
+    if found_there && claim == KafkaClaim::Unclaimed {
         state.store.mark_foreign_in_kafka(topic.topic_id).await?;
         tracing::warn!(topic = %topic.topic_name, "a topic of this name already exists in Kafka; activation waits for an admin to adopt it");
-        let error = exists_in_kafka(&topic);
+        return Err(taken_in_kafka(&state, &producer.actor, &topic).await);
+    }
+    if let Err(e) = ensured {
+        state.health.poke();
+        let error = e.into();
         return Err(audit_failure(
             &state,
             &producer.actor,
@@ -377,13 +393,19 @@ pub async fn activate_by_name(
     }
 }
 
+/// Refuses (and audits, once) an activation whose name is taken in Kafka.
+async fn taken_in_kafka(state: &AppState, actor: &Actor, topic: &Topic) -> ApiError {
+    let error = exists_in_kafka(topic);
+    audit_failure(state, actor, "activate", &topic.topic_name, error).await
+}
+
 /// Activation found the name taken in Kafka by a topic StreamHub did not create.
 fn exists_in_kafka(topic: &Topic) -> ApiError {
     ApiError::Conflict {
         error: "topic_exists_in_kafka",
         message: format!(
             "a topic named {} already exists in Kafka and StreamHub did not create it; an admin \
-             may adopt it (POST /api/topics/{}/adopt) or reject the request",
+             may adopt it (POST /api/topics/{}/adopt), or the requester asks for another name",
             topic.topic_name, topic.topic_id
         ),
         current_status: Some(topic.status),

@@ -119,11 +119,11 @@ struct Inner {
     sweeping: AtomicBool,
 }
 
-/// The start of one topic's feed: one at a time, and whether the topic ended meanwhile.
+/// The start of one topic's feed: one at a time, and how many times the topic has ended.
 #[derive(Default)]
 struct FeedStart {
     lock: tokio::sync::Mutex<()>,
-    ended: AtomicBool,
+    epoch: AtomicU64,
 }
 
 /// A socket's place in a topic's live feed, taken under the feed map's lock: the feed cannot
@@ -233,19 +233,26 @@ impl Relay {
     /// Joins the live feed of `topic`, starting it if nobody streams it yet (or its last feed
     /// stopped). The receiver is taken while the feed map is held, where idle feeds are also
     /// retired, so the feed it belongs to is running and stays so while it is kept.
-    pub async fn join(&self, topic: &str) -> Result<Joined, FeedError> {
+    ///
+    /// `epoch` is [`Relay::topic_epoch`] as read before the caller checked that the topic is
+    /// active: if the topic ended since, the check is stale and the join is refused
+    /// ([`FeedError::TopicEnded`]) rather than start a feed nobody would stop.
+    pub async fn join(&self, topic: &str, epoch: u64) -> Result<Joined, FeedError> {
+        let start = self.start_lock(topic);
+        let current = |start: &FeedStart| start.epoch.load(Ordering::Acquire);
         if let Some(joined) = self.join_running(topic).await? {
             return Ok(joined);
         }
         // Starting a feed asks the broker for metadata and watermarks (up to KAFKA_TIMEOUT_MS
         // each when it is slow or down): that happens under this topic's own start lock, never
         // under the feed map's, so other topics' subscribes, deactivations and sweeps go on.
-        let start = self.start_lock(topic);
         let _starting = start.lock.lock().await;
+        if current(&start) != epoch {
+            return Err(FeedError::TopicEnded(topic.to_owned()));
+        }
         if let Some(joined) = self.join_running(topic).await? {
             return Ok(joined);
         }
-        start.ended.store(false, Ordering::Release);
         let offsets = self.offsets_client()?;
         let limits = &self.inner.limits;
         let feed = feed::start(&self.inner.kafka, limits.fetch_wait_ms, offsets, topic).await?;
@@ -254,8 +261,8 @@ impl Relay {
             feed.stop();
             return Err(FeedError::ShuttingDown);
         }
-        // Deactivated while its feed started: the socket's check that it is active is stale.
-        if start.ended.load(Ordering::Acquire) {
+        // Deactivated while its feed started (under this lock `topic_ended` cannot run).
+        if current(&start) != epoch {
             feed.stop();
             return Err(FeedError::TopicEnded(topic.to_owned()));
         }
@@ -288,6 +295,12 @@ impl Relay {
             positions: feed.positions(),
             partitions: feed.partitions,
         }
+    }
+
+    /// How many times `topic` has ended ([`Relay::topic_ended`]): read it before checking that
+    /// the topic is active, and pass it to [`Relay::join`].
+    pub fn topic_epoch(&self, topic: &str) -> u64 {
+        self.start_lock(topic).epoch.load(Ordering::Acquire)
     }
 
     /// The topic's start lock (made on first use; one per topic name ever streamed).
@@ -355,16 +368,11 @@ impl Relay {
     /// `topic_state` frame. (A socket whose topic is active again by the time it hears of it,
     /// as after a quick deactivate and reactivate, moves to a new feed instead.)
     pub async fn topic_ended(&self, topic: &str) {
-        if let Some(start) = self
-            .inner
-            .starts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(topic)
-        {
-            start.ended.store(true, Ordering::Release);
-        }
+        let start = self.start_lock(topic);
         let mut feeds = self.inner.feeds.lock().await;
+        // Under the feed map's lock: a join that started a feed meanwhile checks the epoch
+        // under it too, before inserting, so one of the two sees the other.
+        start.epoch.fetch_add(1, Ordering::AcqRel);
         if let Some(feed) = feeds.remove(topic) {
             feed.stop();
         }
@@ -390,7 +398,8 @@ impl Relay {
         let _ = self.inner.revoked_sessions.send(id.to_owned());
     }
 
-    pub(crate) fn revoked_sessions(&self) -> broadcast::Receiver<String> {
+    /// Sign-outs from now on ([`Relay::session_revoked`]), for a socket about to be served.
+    pub fn revoked_sessions(&self) -> broadcast::Receiver<String> {
         self.inner.revoked_sessions.subscribe()
     }
 

@@ -25,7 +25,10 @@ use std::{
 };
 use tokio::{
     sync::{
-        broadcast::error::{RecvError, TryRecvError},
+        broadcast::{
+            self,
+            error::{RecvError, TryRecvError},
+        },
         mpsc,
     },
     task::JoinHandle,
@@ -54,11 +57,13 @@ pub struct Peer {
     /// The dashboard session the admin right came from (`None` for the admin token, which
     /// signing out does not revoke): when it is signed out, the right goes.
     pub admin_session: Option<String>,
+    /// Sign-outs, listened to since before the session was read (see [`Relay::revoked_sessions`]).
+    pub revocations: broadcast::Receiver<String>,
     pub slot: ConnectionSlot,
 }
 
 /// Serves one socket until either side ends it.
-pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
+pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer) {
     let (sink, mut incoming) = socket.split();
     let outlet = Outlet::new(sink, relay.clone());
     let mut shutdown = relay.shutdown_signal();
@@ -80,7 +85,6 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
         })
         .await;
     let mut changes = relay.changes();
-    let mut revoked = relay.revoked_sessions();
     let following = peer.user_id.is_some() && peer.follow;
     if following {
         connection.reconcile_subscriptions(true).await;
@@ -121,7 +125,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, peer: Peer) {
                 Err(RecvError::Closed) => {}
             },
             // A lag may have hidden this socket's session among the revoked: assume it did.
-            id = revoked.recv(), if connection.admin && peer.admin_session.is_some() => {
+            id = peer.revocations.recv(), if connection.admin && peer.admin_session.is_some() => {
                 let ended = match id {
                     Ok(id) => Some(&id) == peer.admin_session.as_ref(),
                     Err(RecvError::Lagged(_)) => true,
@@ -295,6 +299,8 @@ impl Connection {
             Ok(name) => name,
             Err(e) => return self.error("invalid_topic", &e.message).await,
         };
+        // Read before the store says "active", so that a deactivation after it is noticed.
+        let epoch = self.relay.topic_epoch(name.as_str());
         match self.store.topic(TopicKey::Name(name.as_str())).await {
             Ok(Some(t)) if t.status == TopicStatus::Active => {}
             Ok(Some(t)) => {
@@ -320,7 +326,7 @@ impl Connection {
         if let Some(old) = self.streams.remove(name.as_str()) {
             end(old).await;
         }
-        let joined = match self.relay.join(name.as_str()).await {
+        let joined = match self.relay.join(name.as_str(), epoch).await {
             Ok(joined) => joined,
             Err(e @ FeedError::TopicEnded(_)) => {
                 return self.error("topic_not_active", &e.to_string()).await
@@ -604,6 +610,8 @@ async fn after_feed_closed(f: &mut Forward) -> AfterFeed {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+        // Read before the store says "active", so that a deactivation after it is noticed.
+        let epoch = f.relay.topic_epoch(&f.topic);
         match f.store.topic(TopicKey::Name(&f.topic)).await {
             Ok(Some(t)) if t.status == TopicStatus::Active => {}
             Ok(Some(_)) => {
@@ -618,7 +626,7 @@ async fn after_feed_closed(f: &mut Forward) -> AfterFeed {
                 continue;
             }
         }
-        match f.relay.join(&f.topic).await {
+        match f.relay.join(&f.topic, epoch).await {
             Ok(joined) => {
                 let max_replay = f.relay.limits().max_replay;
                 let (ranges, skipped) = resume_ranges(&f.next, &joined.positions, max_replay);

@@ -41,6 +41,19 @@ pub struct NewAuditEntry<'a> {
     pub detail: Option<&'a str>,
 }
 
+impl<'a> NewAuditEntry<'a> {
+    /// The row this entry makes when `actor` did it.
+    fn by(self, actor: &'a Actor) -> Row<'a> {
+        Row {
+            actor,
+            action: self.action,
+            topic_name: self.topic_name,
+            outcome: self.outcome,
+            detail: self.detail.map(str::to_owned),
+        }
+    }
+}
+
 /// Which rows `GET /api/audit` wants.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -131,14 +144,7 @@ impl Store {
     /// Records an event on its own (a denied attempt, a failed activation, …).
     pub async fn record(&self, actor: &Actor, entry: NewAuditEntry<'_>) -> Result<(), StoreError> {
         let mut writer = super::WriterConn::acquire(&self.writer).await?;
-        let row = Row {
-            actor,
-            action: entry.action,
-            topic_name: entry.topic_name,
-            outcome: entry.outcome,
-            detail: entry.detail.map(str::to_owned),
-        };
-        let result = insert(writer.conn(), &now_rfc3339(), row).await;
+        let result = insert(writer.conn(), &now_rfc3339(), entry.by(actor)).await;
         writer.finish(result)
     }
 
@@ -169,14 +175,7 @@ impl Store {
             if repeated {
                 return Ok(false);
             }
-            let row = Row {
-                actor,
-                action: entry.action,
-                topic_name: entry.topic_name,
-                outcome: entry.outcome,
-                detail: entry.detail.map(str::to_owned),
-            };
-            insert(writer.conn(), &now_rfc3339(), row).await?;
+            insert(writer.conn(), &now_rfc3339(), entry.by(actor)).await?;
             Ok(true)
         }
         .await;
@@ -188,7 +187,8 @@ impl Store {
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT audit_id, at, actor, action, topic_name, remote_addr, outcome, detail \
              FROM audit_log \
-             WHERE (?1 IS NULL OR topic_name = ?1) AND (?2 IS NULL OR actor = ?2) \
+             WHERE (?1 IS NULL OR topic_name = ?1) \
+               AND (?2 IS NULL OR actor = ?2 OR actor = 'user:' || ?2) \
                AND (?3 IS NULL OR action = ?3) \
              ORDER BY audit_id DESC LIMIT ?4",
         )

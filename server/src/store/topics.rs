@@ -231,12 +231,16 @@ impl Store {
     /// Marks the topic's name as taken in Kafka by someone else: activation waits for an admin.
     pub async fn mark_foreign_in_kafka(&self, topic_id: i64) -> Result<(), StoreError> {
         let mut writer = WriterConn::acquire(&self.writer).await?;
-        let result = sqlx::query("UPDATE topics SET kafka_claim = 'foreign' WHERE topic_id = ?1")
-            .bind(topic_id)
-            .execute(writer.conn())
-            .await
-            .map(drop)
-            .map_err(StoreError::from);
+        // Only over this attempt's own `pending` mark, of a topic still waiting for activation.
+        let result = sqlx::query(
+            "UPDATE topics SET kafka_claim = 'foreign' \
+             WHERE topic_id = ?1 AND status = 'approved' AND kafka_claim = 'pending'",
+        )
+        .bind(topic_id)
+        .execute(writer.conn())
+        .await
+        .map(drop)
+        .map_err(StoreError::from);
         let result = writer.finish(result);
         if result.is_ok() {
             self.changed();
@@ -427,7 +431,8 @@ async fn create_in(
     let mut tx = conn.begin().await?;
     let colliding: Option<String> = sqlx::query_scalar(
         "SELECT topic_name FROM topics \
-         WHERE replace(topic_name, '.', '_') = replace(?1, '.', '_') AND topic_name <> ?1 LIMIT 1",
+         WHERE replace(topic_name, '.', '_') = replace(?1, '.', '_') AND topic_name <> ?1 \
+           AND status <> 'rejected' LIMIT 1",
     )
     .bind(new.name.as_str())
     .fetch_optional(&mut *tx)

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
-use streamhub::{relay::Relay, server};
+use streamhub::{config::ServerConfig, relay::Relay, server};
 use streamhub_testkit::LocalBroker;
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -18,6 +18,8 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The running server's relay, for tests that act on it directly.
     pub relay: Option<Relay>,
+    /// Changes to the test configuration, applied at every (re)start.
+    configure: fn(&mut ServerConfig),
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -28,6 +30,11 @@ fn site_dir() -> PathBuf {
 
 /// Starts a broker, then the server, and waits until the server sees the broker.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `configure` (limits a test needs low, say).
+pub async fn spawn_app_with(configure: fn(&mut ServerConfig)) -> TestApp {
     // `RUST_LOG=streamhub=debug cargo test …` shows the server's logs for a failing test.
     if std::env::var_os("RUST_LOG").is_some() {
         streamhub::telemetry::init(streamhub::telemetry::LogFormat::Text);
@@ -45,6 +52,7 @@ pub async fn spawn_app() -> TestApp {
         dir,
         relay: None,
         server: None,
+        configure,
     };
     app.start_server().await;
     app.wait_for_broker_up().await;
@@ -54,11 +62,12 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     /// (Re)starts the server on the same data directory and broker.
     pub async fn start_server(&mut self) {
-        let config = streamhub_testkit::config::server_config(
+        let mut config = streamhub_testkit::config::server_config(
             self.dir.path().join("data"),
             site_dir(),
             &self.broker.bootstrap(),
         );
+        (self.configure)(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.addr = listener.local_addr().unwrap();
         let built = server::build(&config, self.addr)

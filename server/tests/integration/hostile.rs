@@ -2,7 +2,7 @@
 //! in its hostile-input phase (`.ci/fuzz-api`); RELIABILITY.md has a row per attack.
 
 use crate::{
-    helpers::{spawn_app, TestApp},
+    helpers::{spawn_app, spawn_app_with, TestApp},
     session::sign_in,
 };
 use app::stream::{ClientFrame, ServerFrame, StartPosition};
@@ -121,20 +121,25 @@ async fn a_claimed_name_cannot_pass_for_the_admin_in_the_audit_log() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, as_admin) = app
-        .as_admin(Method::GET, "/api/audit?actor=admin", None)
+    let (_, rows) = app
+        .as_admin(Method::GET, "/api/audit?topic=claimed", None)
         .await;
-    assert_eq!(as_admin.as_array().unwrap().len(), 0, "{as_admin}");
-    let (_, claimed) = app
-        .as_admin(Method::GET, "/api/audit?actor=user:admin", None)
-        .await;
-    let actions: Vec<&str> = claimed
+    let actors: Vec<(&str, &str)> = rows
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["action"].as_str().unwrap())
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
         .collect();
-    assert_eq!(actions, ["subscribe"], "{claimed}");
+    assert_eq!(
+        actors,
+        [("subscribe", "user:admin"), ("request", "user:tester")],
+        "{rows}"
+    );
+    // Filtering by the name a person gave still finds their rows.
+    let (_, mine) = app
+        .as_admin(Method::GET, "/api/audit?actor=tester", None)
+        .await;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
 }
 
 /// Item 9: revocations were kept in memory only: a signed-out cookie worked again after a
@@ -344,7 +349,8 @@ async fn a_feed_starting_against_a_dead_broker_holds_up_nobody_else() {
     app.active_topic("other", 1).await;
     app.broker.kill().await.unwrap();
     let relay = app.relay().clone();
-    let starting = tokio::spawn(async move { relay.join("slow_start").await.is_ok() });
+    let epoch = relay.topic_epoch("slow_start");
+    let starting = tokio::spawn(async move { relay.join("slow_start", epoch).await.is_ok() });
     // Let the start get to the broker (and wait there: KAFKA_TIMEOUT_MS is 5 s).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let began = std::time::Instant::now();
@@ -358,4 +364,119 @@ async fn a_feed_starting_against_a_dead_broker_holds_up_nobody_else() {
     assert_eq!(status, StatusCode::OK);
     starting.abort();
     app.broker.restart().await.unwrap();
+}
+
+/// Items 3 and 9: anonymous writes and wrong secrets had no limit: one client could queue the
+/// store's single writer (and the audit log) ahead of a real admin, or guess at speed.
+#[tokio::test]
+async fn one_address_is_slowed_down_past_its_writes_and_its_wrong_secrets() {
+    let app = spawn_app_with(|config| {
+        config.write_rate = 0.1;
+        config.write_burst = 5;
+        config.failed_secrets_per_minute = 1.0;
+        config.failed_secrets_burst = 3;
+    })
+    .await;
+    let id = app.request_topic("limited", 1).await;
+    let subscribe = |n: usize| json!({"user_id": format!("flood_{n}"), "topic_name": "limited"});
+    let mut refused = None;
+    for n in 0..10 {
+        let response = app
+            .client
+            .post(app.url("/api/subscriptions"))
+            .json(&subscribe(n))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body: Value = response.json().await.unwrap();
+            refused = Some((n, retry_after, body));
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let (n, retry_after, body) = refused.expect("the flood is refused");
+    // The topic request took the first token; four subscriptions the rest of the burst.
+    assert_eq!(n, 4, "{body}");
+    assert!(retry_after.parse::<u64>().unwrap() >= 1, "{retry_after}");
+    assert_eq!(body["error"], "rate_limited");
+    // The admin's own writes do not wait behind the anonymous ones.
+    let approve = format!("/api/topics/{id}/approve");
+    assert_eq!(
+        app.as_admin(Method::POST, &approve, None).await.0,
+        StatusCode::OK
+    );
+
+    // Three wrong tokens, then wrong ones wait (429); the right one still passes.
+    for _ in 0..3 {
+        let (status, _) = app
+            .call(
+                Method::GET,
+                "/api/audit",
+                None,
+                &[("authorization", "Bearer guess")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/api/audit",
+            None,
+            &[("authorization", "Bearer guess")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (status, rows) = app
+        .as_admin(Method::GET, "/api/audit?actor=anonymous", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        3,
+        "one row per failure within the limit: {rows}"
+    );
+    // Missing credentials past the limit: still 401, and no more rows.
+    let (status, _) = app.get("/api/audit").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The stream's upgrade is no way around it.
+    let mut request = format!("ws://{}/api/stream", app.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer guess".parse().unwrap());
+    match connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429)
+        }
+        other => panic!("the upgrade let a guess through: {other:?}"),
+    }
+}
+
+/// Item 5's other half: a topic deactivated while its feed was starting (or while a socket was
+/// checking that it is active) must not get a feed that nobody would stop.
+#[tokio::test]
+async fn a_topic_deactivated_while_its_feed_starts_gets_no_feed() {
+    let app = spawn_app().await;
+    app.active_topic("short_lived", 1).await;
+    let relay = app.relay().clone();
+    // A socket read the epoch, then checked that the topic is active; it is deactivated before
+    // the socket joins.
+    let epoch = relay.topic_epoch("short_lived");
+    relay.topic_ended("short_lived").await;
+    match relay.join("short_lived", epoch).await {
+        Err(streamhub::relay::feed::FeedError::TopicEnded(_)) => {}
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a feed started for a topic that had ended"),
+    }
+    assert!(!app.metrics().await.contains("streamhub_relay_feeds 1"));
+    // A join with a fresh epoch (the topic active again) works.
+    let epoch = relay.topic_epoch("short_lived");
+    assert!(relay.join("short_lived", epoch).await.is_ok());
 }

@@ -505,9 +505,15 @@ async fn a_joined_feed_keeps_streaming_however_long_its_socket_takes_to_read() {
             .feeds
             .load(std::sync::atomic::Ordering::Relaxed)
     };
-    let mut first = relay.join("patient").await.unwrap();
+    let mut first = relay
+        .join("patient", relay.topic_epoch("patient"))
+        .await
+        .unwrap();
     tokio::time::sleep(sweep * 6).await;
-    let second = relay.join("patient").await.unwrap();
+    let second = relay
+        .join("patient", relay.topic_epoch("patient"))
+        .await
+        .unwrap();
     assert_eq!(feeds(), 1, "both joined the one running feed");
     assert_eq!(first.positions, second.positions);
 
@@ -530,7 +536,10 @@ async fn a_joined_feed_keeps_streaming_however_long_its_socket_takes_to_read() {
         );
         tokio::time::sleep(sweep).await;
     }
-    let third = relay.join("patient").await.unwrap();
+    let third = relay
+        .join("patient", relay.topic_epoch("patient"))
+        .await
+        .unwrap();
     assert_eq!(feeds(), 1);
     assert_eq!(third.positions.values().sum::<i64>(), 10);
 }

@@ -1,6 +1,6 @@
 //! Subscriptions: add, list (all or one user's), remove; unknown topics refused.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -76,7 +76,8 @@ async fn subscribe_list_and_unsubscribe() {
 
 #[tokio::test]
 async fn a_crowd_of_concurrent_changes_each_gets_its_own_answer() {
-    let app = spawn_app().await;
+    // A crowd of users, here all at one address: past the per-address write limit.
+    let app = spawn_app_with(|config| config.write_burst = 1_000).await;
     app.request_topic("popular", 1).await;
     let sub = |user: String, topic: &str| json!({"user_id": user, "topic_name": topic});
     // 200 new users, each twice, plus requests for a topic that does not exist, all at once.
