@@ -4,7 +4,7 @@
 use app::api::encode;
 use app::wire::{
     ActivateRequest, ActiveTopic, ErrorBody, MessageBody, Stats, Subscription, SubscriptionRequest,
-    Topic,
+    Topic, TopicStatus,
 };
 use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Serialize};
@@ -145,6 +145,12 @@ impl ApiClient {
     /// `GET /api/topics`
     pub async fn topics(&self) -> Result<Vec<Topic>, ApiClientError> {
         self.get("/api/topics").await
+    }
+
+    /// `GET /api/topics?status=…`: only the topics in `status` (what the producer polls for,
+    /// rather than the whole list).
+    pub async fn topics_in(&self, status: TopicStatus) -> Result<Vec<Topic>, ApiClientError> {
+        self.get(&format!("/api/topics?status={status}")).await
     }
 
     /// `GET /api/topics/active`

@@ -30,14 +30,24 @@ use axum::{
 };
 use serde::Deserialize;
 
-/// `?status=` filter of `GET /api/topics`.
+/// `GET /api/topics` query: the `?status=` filter, and a page (`limit`, `before`) for callers
+/// that ask for one.
 #[derive(Debug, Deserialize)]
 pub struct TopicQuery {
     status: Option<String>,
+    limit: Option<i64>,
+    before: Option<i64>,
 }
 
+/// Topics per page when a page is asked for without a `limit`, and the most a page holds.
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 1000;
+
 #[utoipa::path(get, path = "/api/topics", tag = "topics", operation_id = "list_topics",
-    params(("status" = Option<String>, Query, description = "Only topics with this status")),
+    description = "All topics, newest first. With `limit` or `before`, one page of them: at most `limit` (100 by default, 1,000 at most) with ids below `before`, and a `Link: <…>; rel=\"next\"` header while more follow. Without either, the whole list, as the original answered.",
+    params(("status" = Option<String>, Query, description = "Only topics with this status"),
+        ("limit" = Option<i64>, Query, description = "Page size (1 to 1,000; clamped)"),
+        ("before" = Option<i64>, Query, description = "Only topics with smaller ids: the last id of the previous page")),
     responses((status = 200, body = Vec<Topic>), (status = 400, body = ErrorBody)))]
 /// `GET /api/topics`
 pub async fn list(
@@ -54,6 +64,9 @@ pub async fn list(
             ))
         })?),
     };
+    if query.limit.is_some() || query.before.is_some() {
+        return page_of_topics(&state, status, query.before, query.limit).await;
+    }
     if status.is_some() {
         return Ok(Json(state.store.list_topics(status).await?).into_response());
     }
@@ -121,6 +134,36 @@ pub async fn submit_request(
         event_type,
     };
     Ok(state.store.create_topic(&new, &actor).await?)
+}
+
+/// One page of the topic list, with a `Link` to the next while there is one.
+async fn page_of_topics(
+    state: &AppState,
+    status: Option<TopicStatus>,
+    before: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Response, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let mut page = state
+        .store
+        .list_topics_page(status, before, limit + 1)
+        .await?;
+    let more = page.len() as i64 > limit;
+    page.truncate(limit as usize);
+    let next = page.last().filter(|_| more).map(|last| {
+        let status = status.map_or(String::new(), |s| format!("&status={s}"));
+        format!(
+            "</api/topics?limit={limit}&before={}{status}>; rel=\"next\"",
+            last.topic_id
+        )
+    });
+    let mut response = Json(page).into_response();
+    if let Some(link) = next.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, link);
+    }
+    Ok(response)
 }
 
 #[utoipa::path(get, path = "/api/topics/active", tag = "topics",

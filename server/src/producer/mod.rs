@@ -170,7 +170,14 @@ async fn poll_api(
     secret: Option<&str>,
     reported: &mut Reported,
 ) -> Option<Vec<(String, EventType)>> {
-    let topics = match api.topics().await {
+    // Only what it acts on: the approved topics to activate and the active ones to feed (the
+    // whole list, with every pending and rejected request, can be very long).
+    let wanted = async {
+        let mut topics = api.topics_in(TopicStatus::Approved).await?;
+        topics.extend(api.topics_in(TopicStatus::Active).await?);
+        Ok::<_, crate::api_client::ApiClientError>(topics)
+    };
+    let topics = match wanted.await {
         Ok(topics) => {
             if std::mem::take(&mut reported.api_down) {
                 tracing::info!("API reachable again");

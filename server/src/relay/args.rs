@@ -20,6 +20,12 @@ pub struct RelayArgs {
     #[arg(long, env = "STREAMHUB_MAX_REPLAY", default_value_t = 10_000)]
     pub max_replay: i64,
 
+    /// Replays (`earliest`, `last`, `offsets`, `timestamp` starts) running at once across all
+    /// sockets; more wait their turn (each is a broker reader on a blocking thread).
+    #[arg(long, env = "STREAMHUB_MAX_CONCURRENT_REPLAYS", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrent_replays: u16,
+
     /// How long the broker may hold a relay fetch that found no data, in milliseconds: lower is
     /// lower latency on tansu (which holds empty fetches for the whole wait) but more broker
     /// load per streamed topic; real Kafka answers as soon as data arrives, so 500 suits it.
@@ -41,6 +47,7 @@ impl RelayArgs {
             max_replay: self.max_replay,
             allowed_origins: self.allowed_origins.clone(),
             fetch_wait_ms: self.relay_fetch_wait_ms,
+            max_concurrent_replays: self.max_concurrent_replays.into(),
             ..RelayLimits::default()
         }
     }

@@ -54,6 +54,8 @@ pub struct RelayLimits {
     pub allowed_origins: Vec<String>,
     /// `fetch.wait.max.ms` of the live feeds: latency against idle broker load.
     pub fetch_wait_ms: u32,
+    /// Replays running at once across all sockets (each is a broker reader on a blocking thread).
+    pub max_concurrent_replays: usize,
     /// How often idle feeds are looked for; a feed nobody listened to at two looks in a row
     /// stops (each costs the broker a fetch every `fetch_wait_ms`).
     pub idle_sweep: Duration,
@@ -67,6 +69,7 @@ impl Default for RelayLimits {
             max_replay: 10_000,
             allowed_origins: Vec::new(),
             fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
+            max_concurrent_replays: 16,
             idle_sweep: Duration::from_secs(5),
         }
     }
@@ -86,6 +89,8 @@ pub struct RelayStats {
     pub connections: AtomicUsize,
     /// Live feeds running (one Kafka read each).
     pub feeds: AtomicUsize,
+    /// Replays running (one broker reader on a blocking thread each).
+    pub replays: AtomicUsize,
     pub connections_total: AtomicU64,
     pub refused_connections: AtomicU64,
     pub records_sent: AtomicU64,
@@ -106,6 +111,8 @@ struct Inner {
     feeds: tokio::sync::Mutex<HashMap<String, FeedHandle>>,
     /// Per topic, what serialises starting its feed (so one starts, not one per subscriber).
     starts: Mutex<HashMap<String, Arc<FeedStart>>>,
+    /// Turns for replays, across all sockets.
+    replays: Arc<tokio::sync::Semaphore>,
     changes: broadcast::Sender<SubscriptionChange>,
     /// Ids of dashboard sessions just signed out: sockets whose admin right came from one
     /// give it up.
@@ -117,6 +124,20 @@ struct Inner {
     offsets: Mutex<Option<Arc<BaseConsumer>>>,
     /// Whether the idle sweeper runs (started with the first feed, ends with the relay).
     sweeping: AtomicBool,
+}
+
+/// A running replay's turn: counted in `streamhub_relay_replays` until dropped.
+pub(crate) struct ReplayTurn {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    relay: Weak<Inner>,
+}
+
+impl Drop for ReplayTurn {
+    fn drop(&mut self) {
+        if let Some(inner) = self.relay.upgrade() {
+            inner.stats.replays.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The start of one topic's feed: one at a time, and how many times the topic has ended.
@@ -174,6 +195,7 @@ impl Relay {
     pub fn new(kafka: KafkaArgs, limits: RelayLimits) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let (revoked_sessions, _) = broadcast::channel(64);
+        let replay_turns = limits.max_concurrent_replays.max(1);
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
@@ -181,6 +203,7 @@ impl Relay {
                 limits,
                 feeds: tokio::sync::Mutex::new(HashMap::new()),
                 starts: Mutex::new(HashMap::new()),
+                replays: Arc::new(tokio::sync::Semaphore::new(replay_turns)),
                 changes,
                 revoked_sessions,
                 shutdown,
@@ -190,6 +213,16 @@ impl Relay {
                 sweeping: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Waits for a replay turn (held while the replay runs); `Err` only if the relay closed it.
+    pub(crate) async fn replay_turn(&self) -> Result<ReplayTurn, tokio::sync::AcquireError> {
+        let permit = self.inner.replays.clone().acquire_owned().await?;
+        self.inner.stats.replays.fetch_add(1, Ordering::Relaxed);
+        Ok(ReplayTurn {
+            _permit: permit,
+            relay: Arc::downgrade(&self.inner),
+        })
     }
 
     /// The relay's limits.
@@ -456,6 +489,7 @@ impl Relay {
         for (name, kind, value) in [
             ("connections", "gauge", gauge(&s.connections)),
             ("feeds", "gauge", gauge(&s.feeds)),
+            ("replays", "gauge", gauge(&s.replays)),
             ("connections_total", "counter", count(&s.connections_total)),
             (
                 "refused_connections_total",

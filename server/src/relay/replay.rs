@@ -16,8 +16,9 @@ use std::{collections::BTreeMap, time::Duration};
 use tokio::sync::mpsc;
 
 /// Reads `[start, end)` of each partition in `ranges` and sends the records (those stamped at or
-/// after `not_before`, when given, in ms since the epoch) in batches of at most `max_batch`. Blocking: run it on the blocking pool. Stops early when the receiver is
-/// gone (the socket closed).
+/// after `not_before`, when given, in ms since the epoch) in batches of at most `max_batch`.
+/// Blocking: run it on the blocking pool, under a replay turn of the relay's. Stops within a
+/// poll (100 ms) of the receiver going away (the stream ended, the socket closed).
 pub fn replay(
     kafka: &KafkaArgs,
     topic: &str,
@@ -55,6 +56,11 @@ pub fn replay(
                 "replay did not reach the live stream in time; joining live"
             );
             break;
+        }
+        // The stream was replaced, unsubscribed or its socket closed: stop reading now (a
+        // replay that matches nothing would otherwise scan to its end unseen).
+        if out.is_closed() {
+            return Ok(());
         }
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
             continue;

@@ -20,7 +20,7 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::StreamExt;
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    sync::atomic::Ordering,
+    sync::{atomic::Ordering, Arc},
     time::Duration,
 };
 use tokio::{
@@ -29,7 +29,7 @@ use tokio::{
             self,
             error::{RecvError, TryRecvError},
         },
-        mpsc,
+        mpsc, Semaphore,
     },
     task::JoinHandle,
     time::Instant,
@@ -44,6 +44,8 @@ const MAX_FRAME_BYTES: usize = 256 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// A client that sends nothing (not even a pong) for this long is gone.
 const SILENCE_LIMIT: Duration = Duration::from_secs(75);
+/// Replays one socket runs at once; its other streams wait their turn.
+const REPLAYS_PER_SOCKET: usize = 2;
 /// Control frames: a burst of this many, refilled at this rate per second.
 const CONTROL_BURST: f64 = 20.0;
 const CONTROL_RATE: f64 = 5.0;
@@ -75,6 +77,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer
         outlet: outlet.clone(),
         streams: HashMap::new(),
         by_subscription: HashSet::new(),
+        replays: Arc::new(Semaphore::new(REPLAYS_PER_SOCKET)),
         tokens: CONTROL_BURST,
         refilled: Instant::now(),
     };
@@ -166,6 +169,8 @@ struct Connection {
     /// Streams this socket has because its user subscribes to them (not by admin right): a
     /// REST unsubscribe ends them.
     by_subscription: HashSet<String>,
+    /// Replays this socket may run at once (its streams wait for a turn beyond that).
+    replays: Arc<Semaphore>,
     tokens: f64,
     refilled: Instant,
 }
@@ -366,6 +371,7 @@ impl Connection {
             ranges,
             not_before,
             outlet: self.outlet.clone(),
+            replays: self.replays.clone(),
         }));
         self.streams.insert(name.to_string(), task);
         if subscribed {
@@ -452,6 +458,8 @@ struct Forward {
     /// Replayed records stamped before this (ms since the epoch) are not sent.
     not_before: Option<i64>,
     outlet: Outlet,
+    /// The socket's replay turns (see [`REPLAYS_PER_SOCKET`]).
+    replays: Arc<Semaphore>,
 }
 
 /// How the live part of a stream ended.
@@ -518,10 +526,21 @@ async fn send_replay(f: &Forward) -> bool {
     if !f.ranges.values().any(|(start, end)| start < end) {
         return true;
     }
+    // A turn of this socket's, then one of the relay's: each replay is a broker reader on a
+    // blocking thread, and those are shared with everything else the server does.
+    // Both are held by the reader itself: a stream that is replaced releases its turns only
+    // once its reader has stopped.
+    let (Ok(socket_turn), Ok(relay_turn)) = (
+        f.replays.clone().acquire_owned().await,
+        f.relay.replay_turn().await,
+    ) else {
+        return true;
+    };
     let (batches, mut replayed) = mpsc::channel::<Vec<EncodedRecord>>(4);
     let (kafka, topic, ranges) = (f.relay.kafka().clone(), f.topic.clone(), f.ranges.clone());
     let not_before = f.not_before;
     let reader = tokio::task::spawn_blocking(move || {
+        let _turns = (socket_turn, relay_turn);
         replay(&kafka, &topic, &ranges, not_before, MAX_BATCH, batches)
     });
     while let Some(batch) = replayed.recv().await {

@@ -302,21 +302,27 @@ impl Store {
 
     /// All topics, newest first, optionally only those with `status`.
     pub async fn list_topics(&self, status: Option<TopicStatus>) -> Result<Vec<Topic>, StoreError> {
-        let rows: Vec<TopicRow> = match status {
-            Some(status) => {
-                sqlx::query_as(&format!(
-                    "{SELECT_TOPIC} WHERE t.status = ?1 ORDER BY t.topic_id DESC"
-                ))
-                .bind(status.as_str())
-                .fetch_all(&self.reader)
-                .await?
-            }
-            None => {
-                sqlx::query_as(&format!("{SELECT_TOPIC} ORDER BY t.topic_id DESC"))
-                    .fetch_all(&self.reader)
-                    .await?
-            }
-        };
+        // SQLite reads a negative LIMIT as "no limit".
+        self.list_topics_page(status, None, -1).await
+    }
+
+    /// At most `limit` topics (of `status`, if given), newest first, with ids below `before`:
+    /// one page of the list, for callers that cannot take it whole.
+    pub async fn list_topics_page(
+        &self,
+        status: Option<TopicStatus>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Topic>, StoreError> {
+        let rows: Vec<TopicRow> = sqlx::query_as(&format!(
+            "{SELECT_TOPIC} WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.topic_id < ?2) \
+             ORDER BY t.topic_id DESC LIMIT ?3"
+        ))
+        .bind(status.map(TopicStatus::as_str))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
         rows.into_iter().map(Topic::try_from).collect()
     }
 

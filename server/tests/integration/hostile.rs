@@ -480,3 +480,89 @@ async fn a_topic_deactivated_while_its_feed_starts_gets_no_feed() {
     let epoch = relay.topic_epoch("short_lived");
     assert!(relay.join("short_lived", epoch).await.is_ok());
 }
+
+/// Item 3: the topic list had no pagination: past about 150,000 topics the pages and the
+/// producer, which read it whole, failed. Pages for those who ask; the whole list (the
+/// original's answer) for those who do not; the producer asks only for what it acts on.
+#[tokio::test]
+async fn the_topic_list_comes_in_pages_to_those_who_ask() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(app.request_topic(&format!("paged_{n}"), 1).await);
+    }
+    ids.reverse(); // newest first, as the list is
+    let (_, whole) = app.get("/api/topics").await;
+    assert_eq!(whole.as_array().unwrap().len(), 5);
+
+    let mut seen = Vec::new();
+    let mut next = Some("/api/topics?limit=2".to_owned());
+    while let Some(path) = next.take() {
+        let response = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        next = response.headers().get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            assert!(link.ends_with(r#">; rel="next""#), "{link}");
+            link.trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap()
+                .to_owned()
+        });
+        let page: Value = response.json().await.unwrap();
+        let page = page.as_array().unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|t| t["topic_id"].as_i64().unwrap()));
+    }
+    assert_eq!(
+        seen, ids,
+        "every topic once, newest first, over three pages"
+    );
+
+    let (_, approved) = app.get("/api/topics?status=approved&limit=10").await;
+    assert_eq!(approved.as_array().unwrap().len(), 0);
+}
+
+/// Item 2: a replay that matched nothing (a far-future `timestamp`) scanned to its end on a
+/// blocking thread even after its stream was replaced; a socket could stack them up.
+#[tokio::test]
+async fn replays_are_few_at_a_time_and_stop_with_their_stream() {
+    let app = spawn_app().await;
+    app.active_topic("deep", 1).await;
+    app.produce_numbered("deep", 0..3000).await;
+    let auth = app.admin_header();
+    let mut socket = socket(&app, &[("authorization", &auth)]).await;
+    let far_future = ClientFrame::Subscribe {
+        topics: vec!["deep".into()],
+        from: StartPosition::Timestamp { at: i64::MAX / 2 },
+    };
+    let text = serde_json::to_string(&far_future).unwrap();
+    for _ in 0..10 {
+        socket
+            .send(Message::Text(text.clone().into()))
+            .await
+            .unwrap();
+    }
+    let replays = |metrics: String| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("streamhub_relay_replays "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("the replays gauge")
+    };
+    let mut most = 0;
+    for _ in 0..10 {
+        most = most.max(replays(app.metrics().await));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(most <= 2, "{most} replays ran at once for one socket");
+    socket.close(None).await.unwrap();
+    let closed = std::time::Instant::now();
+    while replays(app.metrics().await) > 0 {
+        assert!(
+            closed.elapsed() < Duration::from_secs(2),
+            "replays went on after their socket closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
