@@ -70,6 +70,12 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub max_connections: u64,
 
+    /// Connections served at once from one client address (WebSockets count while their
+    /// handshake runs; open sockets have their own cap); more from it are closed at once.
+    #[arg(long, env = "STREAMHUB_MAX_CONNECTIONS_PER_ADDR", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections_per_addr: u64,
+
     /// How long a dashboard admin sign-in lasts, in hours.
     #[arg(long, env = "STREAMHUB_SESSION_HOURS", default_value_t = 8,
           value_parser = clap::value_parser!(u64).range(1..=720))]

@@ -12,7 +12,7 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-use std::{future::Future, pin::pin, sync::Arc, time::Duration};
+use std::{future::Future, net::IpAddr, pin::pin, sync::Arc, time::Duration};
 use tokio::{
     net::TcpListener,
     sync::{watch, Semaphore},
@@ -30,7 +30,13 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// Connections served at once (WebSockets included).
     pub max_connections: usize,
+    /// Connections served at once from one client address: one address cannot take all of
+    /// `max_connections` (more from it are closed at once).
+    pub max_per_addr: usize,
 }
+
+/// The first bytes of every HTTP/2 connection without TLS.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl ConnectionLimits {
     /// `max_connections` lowered, if need be, to what the open files limit allows. Raises the
@@ -88,6 +94,7 @@ pub async fn serve(
     // Each connection task holds a clone; when all are dropped, every connection is done.
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_addr = Arc::new(PerAddress::default());
     let mut saturated = false;
     loop {
         if slots.available_permits() == 0 && !saturated {
@@ -116,18 +123,20 @@ pub async fn serve(
             },
             _ = stop_rx_main.changed() => break,
         };
+        let Some(from_addr) = per_addr.admit(addr.ip(), limits.max_per_addr) else {
+            tracing::debug!(%addr, "closed a connection: its address has the most it may open");
+            continue;
+        };
         let service = TowerToHyperService::new(router.clone().layer(Extension(ConnectInfo(addr))));
         let mut stop = stop_rx.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
-            // Both are released when the task ends, however it ends.
-            let (_slot, _done) = (slot, done);
-            // `peek` waits for a byte (or the end) without taking it from hyper.
-            if tokio::time::timeout(limits.header_timeout, stream.peek(&mut [0_u8; 1]))
-                .await
-                .is_err()
-            {
-                tracing::debug!(%addr, "closed a connection that sent nothing");
+            // All are released when the task ends, however it ends.
+            let (_slot, _done, _from_addr) = (slot, done, from_addr);
+            // hyper's header timer starts at the first byte, and its protocol detection waits
+            // for the whole HTTP/2 preface: both are bounded here.
+            if !sniff_protocol(&stream, limits.header_timeout).await {
+                tracing::debug!(%addr, "closed a connection that sent too little in time");
                 return;
             }
             let mut builder = Builder::new(TokioExecutor::new());
@@ -135,7 +144,13 @@ pub async fn serve(
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout);
-            builder.http2().enable_connect_protocol();
+            // An HTTP/2 connection that stops answering pings is closed.
+            builder
+                .http2()
+                .enable_connect_protocol()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(limits.header_timeout))
+                .keep_alive_timeout(limits.header_timeout);
             let mut connection =
                 pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
             loop {
@@ -154,6 +169,69 @@ pub async fn serve(
     drop(listener);
     drop(done_tx);
     let _ = done_rx.recv().await;
+}
+
+/// Waits (at most `deadline`) until the client has sent enough to tell its protocol: a byte
+/// that does not start the HTTP/2 preface (HTTP/1, whose headers hyper then times), or the whole
+/// preface. `false` when it sent nothing, a part of the preface only, or closed. `peek` leaves
+/// the bytes for hyper.
+async fn sniff_protocol(stream: &tokio::net::TcpStream, deadline: Duration) -> bool {
+    let sniffing = async {
+        let mut seen = [0_u8; H2_PREFACE.len()];
+        loop {
+            let n = stream.peek(&mut seen).await.unwrap_or(0);
+            if n == 0 {
+                return false;
+            }
+            if seen[..n] != H2_PREFACE[..n] || n == H2_PREFACE.len() {
+                return true;
+            }
+            // A part of the preface: wait for the rest (peek returns at once while bytes wait).
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(deadline, sniffing)
+        .await
+        .unwrap_or(false)
+}
+
+/// Connections open per client address.
+#[derive(Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>);
+
+/// One connection's place in its address's count; given back when dropped.
+struct FromAddress {
+    counts: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    /// A place for one more connection from `ip`, unless it has `max` already.
+    fn admit(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<FromAddress> {
+        let ip = ip.to_canonical();
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(ip).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(FromAddress {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for FromAddress {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +254,7 @@ mod tests {
         let limits = ConnectionLimits {
             header_timeout: TIMEOUT,
             max_connections,
+            max_per_addr: 1_000,
         };
         tokio::spawn(serve(listener, router, limits, std::future::pending()));
         addr
@@ -207,6 +286,63 @@ mod tests {
         let started = Instant::now();
         assert!(read_to_close(&mut silent).await.is_empty());
         assert!(started.elapsed() >= TIMEOUT - Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_sends_part_of_the_http2_preface_is_closed_in_time() {
+        let addr = spawn(8).await;
+        for part in [&b"P"[..], b"PRI * HTTP/2.0\r\n"] {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream.write_all(part).await.unwrap();
+            let started = Instant::now();
+            read_to_close(&mut stream).await;
+            assert!(started.elapsed() < TIMEOUT * 3, "{:?}", started.elapsed());
+        }
+        // HTTP/1 still works, also when its first byte is the preface's.
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        assert!(read_to_close(&mut stream)
+            .await
+            .starts_with(b"HTTP/1.1 405"));
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_take_every_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        let limits = ConnectionLimits {
+            header_timeout: Duration::from_secs(30),
+            max_connections: 100,
+            max_per_addr: 3,
+        };
+        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        let _held: Vec<TcpStream> =
+            futures::future::join_all((0..3).map(|_| TcpStream::connect(addr)))
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A fourth from the same address is closed at once.
+        let mut fourth = TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        assert!(read_to_close(&mut fourth).await.is_empty());
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // Another address (127.0.0.2 is loopback too) is served.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut other = socket.connect(addr).await.unwrap();
+        other
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_to_close(&mut other).await.starts_with(b"HTTP/1.1 200"));
     }
 
     #[tokio::test]

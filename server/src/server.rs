@@ -87,6 +87,7 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
                 config.failed_secrets_per_minute / 60.0,
                 config.failed_secrets_burst,
             )),
+            body_timeout: Duration::from_millis(config.header_timeout_ms),
         },
         allowed_hosts: Arc::new(AllowedHosts::new(&config.allowed_hosts, addr)),
         activations: Arc::default(),
@@ -137,6 +138,9 @@ pub fn router(state: AppState) -> Router {
             app::shell,
         ))
         .layer(middleware::from_fn(revalidate_bundle))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.limits.body_timeout,
+        ))
         .layer(middleware::from_fn_with_state(
             state.allowed_hosts.clone(),
             check_host,
@@ -197,6 +201,7 @@ pub async fn serve(
         crate::listener::ConnectionLimits {
             header_timeout: Duration::from_millis(config.header_timeout_ms),
             max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+            max_per_addr: usize::try_from(config.max_connections_per_addr).unwrap_or(usize::MAX),
         }
         .fitted_to_open_files(),
         {

@@ -20,6 +20,9 @@ pub struct Limits {
     pub writes: Arc<RateLimit>,
     /// Wrong secrets presented (admin token, producer key) per client address.
     pub failed_secrets: Arc<RateLimit>,
+    /// How long reading a request's body may take (a declared body that never comes would
+    /// hold its connection otherwise).
+    pub body_timeout: std::time::Duration,
 }
 
 /// Per topic, the lock one activation at a time holds (made on first use; one per topic id

@@ -566,3 +566,67 @@ async fn replays_are_few_at_a_time_and_stop_with_their_stream() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Item 1: silent and half-sent connections held their slots: a partial HTTP/2 preface, or
+/// headers announcing a body that never comes; and one address could open them all.
+#[tokio::test]
+async fn half_sent_requests_and_crowds_from_one_address_do_not_hold_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|config| config.max_connections_per_addr = 20).await;
+    let id = app.request_topic("held_up", 1).await;
+    // A body announced and never sent: answered (4xx, JSON) within the body timeout (1 s here).
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = "POST /api/topics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 65536\r\n\r\n{";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0_u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer within the body timeout")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+
+    // 100 silent connections and partial HTTP/2 prefaces from each of 5 loopback addresses.
+    let mut held = Vec::new();
+    for host in 2..7 {
+        for n in 0..100 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket
+                .bind(format!("127.0.0.{host}:0").parse().unwrap())
+                .unwrap();
+            if let Ok(mut stream) = socket.connect(app.addr).await {
+                if n % 2 == 0 {
+                    let _ = stream.write_all(b"PRI * HTTP/2.0\r\n").await;
+                }
+                held.push(stream);
+            }
+        }
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(app.get("/api/health").await.0, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    let approve = format!("/api/topics/{id}/approve");
+    assert_eq!(
+        app.as_admin(Method::POST, &approve, None).await.0,
+        StatusCode::OK
+    );
+    // Each address got no more than its share: the rest were closed at once (well before the
+    // 1 s header timeout closes the ones held).
+    let reads = held.iter_mut().map(|stream| async move {
+        let mut byte = [0_u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    });
+    let closed = futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .filter(|closed| *closed)
+        .count();
+    assert_eq!(closed, 5 * 80, "refused at once: 80 of each address's 100");
+}
