@@ -45,14 +45,7 @@ impl TopicReconciler {
                 continue;
             }
             tracing::warn!(topic = %topic.topic_name, "active topic missing in Kafka; recreating");
-            let result = self
-                .kafka
-                .ensure_topic(
-                    &topic.topic_name,
-                    topic.partitions,
-                    topic.replication_factor,
-                )
-                .await;
+            let result = self.kafka.ensure(&topic).await;
             let (audit_outcome, detail) = match &result {
                 Ok(_) => (AuditOutcome::Ok, None),
                 Err(e) => (AuditOutcome::Failed, Some(e.to_string())),

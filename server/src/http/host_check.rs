@@ -45,8 +45,8 @@ impl AllowedHosts {
         let Some(allowed) = &self.0 else {
             return true;
         };
-        let name = host_name(host).to_ascii_lowercase();
-        allowed.contains(&name)
+        let name = host_name(host);
+        allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
     }
 
     /// For the start-up log: the names, or `None` when any host is answered.
@@ -84,15 +84,16 @@ pub async fn check_host(
     request: Request,
     next: Next,
 ) -> Response {
+    // Judged on the borrowed name; a string is made only for a refusal's message.
     let host = match request.uri().authority() {
-        Some(authority) => Some(authority.as_str().to_owned()),
+        Some(authority) => Some(authority.as_str()),
         None => request
             .headers()
             .get(header::HOST)
-            .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned()),
+            .map(|v| v.to_str().unwrap_or("\u{fffd}")),
     };
     match host {
-        Some(host) if !allowed.allows(&host) => ApiError::BadRequest {
+        Some(host) if !allowed.allows(host) => ApiError::BadRequest {
             status: StatusCode::FORBIDDEN,
             error: "host_not_allowed",
             message: format!(

@@ -381,14 +381,7 @@ pub async fn activate_by_name(
     if claim == KafkaClaim::Foreign {
         return Err(taken_in_kafka(&state, &producer.actor, &topic).await);
     }
-    let ensured = state
-        .kafka
-        .ensure_topic(
-            &topic.topic_name,
-            topic.partitions,
-            topic.replication_factor,
-        )
-        .await;
+    let ensured = state.kafka.ensure(&topic).await;
     let found_there = match &ensured {
         Ok(TopicEnsured::Adopted) | Err(KafkaError::ShapeMismatch { .. }) => true,
         Ok(TopicEnsured::Created) | Err(_) => false,
@@ -399,16 +392,7 @@ pub async fn activate_by_name(
         return Err(taken_in_kafka(&state, &producer.actor, &topic).await);
     }
     if let Err(e) = ensured {
-        state.health.poke();
-        let error = e.into();
-        return Err(audit_failure(
-            &state,
-            &producer.actor,
-            "activate",
-            &topic.topic_name,
-            error,
-        )
-        .await);
+        return Err(kafka_failure(&state, &producer.actor, "activate", &topic, e).await);
     }
     match state
         .store
@@ -473,7 +457,7 @@ pub async fn adopt(
         .allow_adoption(topic.topic_id, &admin.actor)
         .await
     {
-        Ok(_) => Ok(Json(MessageBody::new(
+        Ok(()) => Ok(Json(MessageBody::new(
             "Adoption allowed: the producer activates the topic with the existing Kafka topic",
         ))),
         Err(e) => {
@@ -500,21 +484,23 @@ async fn ensure_in_kafka(
     topic: &Topic,
     action: &str,
 ) -> Result<TopicEnsured, ApiError> {
-    match state
-        .kafka
-        .ensure_topic(
-            &topic.topic_name,
-            topic.partitions,
-            topic.replication_factor,
-        )
-        .await
-    {
+    match state.kafka.ensure(topic).await {
         Ok(outcome) => Ok(outcome),
-        Err(e) => {
-            state.health.poke();
-            Err(audit_failure(state, actor, action, &topic.topic_name, e.into()).await)
-        }
+        Err(e) => Err(kafka_failure(state, actor, action, topic, e).await),
     }
+}
+
+/// A Kafka call for `topic` failed: the health check looks again now, and the failure is
+/// audited (once per change) and answered.
+async fn kafka_failure(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    topic: &Topic,
+    error: KafkaError,
+) -> ApiError {
+    state.health.poke();
+    audit_failure(state, actor, action, &topic.topic_name, error.into()).await
 }
 
 /// Applies a transition; a refused one is audited as `rejected` (the success is audited by the

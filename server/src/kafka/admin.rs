@@ -120,6 +120,16 @@ impl KafkaAdmin {
         .await
     }
 
+    /// [`Self::ensure_topic`] with a topic row's own name, partitions and replication factor.
+    pub async fn ensure(&self, topic: &app::wire::Topic) -> Result<TopicEnsured, KafkaError> {
+        self.ensure_topic(
+            &topic.topic_name,
+            topic.partitions,
+            topic.replication_factor,
+        )
+        .await
+    }
+
     /// Makes sure `topic` exists with `partitions` partitions: creates it, or adopts an existing
     /// one of the same shape, then waits until metadata shows it (so that producers and
     /// consumers started right after see it too).

@@ -271,11 +271,11 @@ impl Relay {
     /// active: if the topic ended since, the check is stale and the join is refused
     /// ([`FeedError::TopicEnded`]) rather than start a feed nobody would stop.
     pub async fn join(&self, topic: &str, epoch: u64) -> Result<Joined, FeedError> {
-        let start = self.start_lock(topic);
-        let current = |start: &FeedStart| start.epoch.load(Ordering::Acquire);
         if let Some(joined) = self.join_running(topic).await? {
             return Ok(joined);
         }
+        let start = self.start_lock(topic);
+        let current = |start: &FeedStart| start.epoch.load(Ordering::Acquire);
         // Starting a feed asks the broker for metadata and watermarks (up to KAFKA_TIMEOUT_MS
         // each when it is slow or down): that happens under this topic's own start lock, never
         // under the feed map's, so other topics' subscribes, deactivations and sweeps go on.
@@ -339,7 +339,10 @@ impl Relay {
     /// The topic's start lock (made on first use; one per topic name ever streamed).
     fn start_lock(&self, topic: &str) -> Arc<FeedStart> {
         let mut starts = self.inner.starts.lock().unwrap_or_else(|p| p.into_inner());
-        starts.entry(topic.to_owned()).or_default().clone()
+        match starts.get(topic) {
+            Some(start) => start.clone(),
+            None => starts.entry(topic.to_owned()).or_default().clone(),
+        }
     }
 
     /// Starts the task that retires idle feeds, once. It holds the relay weakly and ends with

@@ -151,12 +151,12 @@ impl Store {
     /// Records an event unless the topic's latest row for the same action says the same (same
     /// actor, outcome and detail): a failure that repeats on every poll (an activation while
     /// the broker is down, a recreation it refuses) is written once per change of state, not
-    /// once per attempt. Returns whether a row was written.
+    /// once per attempt.
     pub async fn record_unless_repeated(
         &self,
         actor: &Actor,
         entry: NewAuditEntry<'_>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(), StoreError> {
         let mut writer = super::WriterConn::acquire(&self.writer).await?;
         let result = async {
             let latest: Option<(String, String, Option<String>)> = sqlx::query_as(
@@ -173,10 +173,9 @@ impl Store {
                     && detail.as_deref() == entry.detail
             });
             if repeated {
-                return Ok(false);
+                return Ok(());
             }
-            insert(writer.conn(), &now_rfc3339(), entry.by(actor)).await?;
-            Ok(true)
+            insert(writer.conn(), &now_rfc3339(), entry.by(actor)).await
         }
         .await;
         writer.finish(result)

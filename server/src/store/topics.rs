@@ -250,7 +250,7 @@ impl Store {
 
     /// An admin lets activation adopt the existing Kafka topic of an approved topic's name;
     /// audited (`adopt`). Refused unless the topic is approved and its name was found taken.
-    pub async fn allow_adoption(&self, topic_id: i64, actor: &Actor) -> Result<Topic, StoreError> {
+    pub async fn allow_adoption(&self, topic_id: i64, actor: &Actor) -> Result<(), StoreError> {
         let now = now_rfc3339();
         let mut writer = WriterConn::acquire(&self.writer).await?;
         let result = async {
@@ -281,9 +281,7 @@ impl Store {
         .await;
         writer.finish(result)?;
         self.changed();
-        self.topic(TopicKey::Id(topic_id))
-            .await?
-            .ok_or_else(|| StoreError::TopicNotFound(format!("#{topic_id}")))
+        Ok(())
     }
 }
 

@@ -3,55 +3,28 @@
 
 use crate::{
     helpers::{spawn_app, spawn_app_with, TestApp},
-    session::sign_in,
+    relay::Client,
+    session::{sign_in, sign_out},
 };
-use app::stream::{ClientFrame, ServerFrame, StartPosition};
-use futures::{SinkExt, StreamExt};
+use app::stream::{ServerFrame, StartPosition};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 use streamhub::kafka::{KafkaAdmin, KafkaArgs};
-use tokio_tungstenite::{
-    connect_async,
-    tungstenite::{client::IntoClientRequest, Message},
-};
+use tokio_tungstenite::{connect_async, tungstenite::client::IntoClientRequest};
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A stream socket with these extra request headers; the `hello` frame is read.
-async fn socket(app: &TestApp, headers: &[(&'static str, &str)]) -> Socket {
+/// The status a stream upgrade with these headers is refused with (panics if it is accepted).
+async fn refused_upgrade(app: &TestApp, headers: &[(&'static str, &str)]) -> u16 {
     let mut request = format!("ws://{}/api/stream", app.addr)
         .into_client_request()
         .unwrap();
     for (name, value) in headers {
         request.headers_mut().insert(*name, value.parse().unwrap());
     }
-    let (mut socket, _) = connect_async(request).await.expect("websocket connects");
-    assert!(matches!(next(&mut socket).await, ServerFrame::Hello { .. }));
-    socket
-}
-
-async fn next(socket: &mut Socket) -> ServerFrame {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a frame in time")
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).expect("protocol frame");
-        }
+    match connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        other => panic!("the upgrade with {headers:?} was not refused: {other:?}"),
     }
-}
-
-async fn subscribe(socket: &mut Socket, topics: &[&str]) {
-    let frame = ClientFrame::Subscribe {
-        topics: topics.iter().map(|t| t.to_string()).collect(),
-        from: StartPosition::Latest,
-    };
-    let text = serde_json::to_string(&frame).unwrap();
-    socket.send(Message::Text(text.into())).await.unwrap();
 }
 
 fn history(detail: &Value) -> &Vec<Value> {
@@ -148,15 +121,7 @@ async fn a_claimed_name_cannot_pass_for_the_admin_in_the_audit_log() {
 async fn a_signed_out_cookie_stays_refused_after_a_restart() {
     let mut app = spawn_app().await;
     let (cookie, csrf) = sign_in(&app).await;
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            "/api/session",
-            None,
-            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    sign_out(&app, &cookie, &csrf).await;
     app.stop_server().await;
     app.start_server().await;
     let (_, session) = app
@@ -180,20 +145,9 @@ async fn requests_naming_another_host_are_refused() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "host_not_allowed");
-    let mut request = format!("ws://{}/api/stream", app.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert("host", evil.parse().unwrap());
     let origin = format!("http://{evil}");
-    request
-        .headers_mut()
-        .insert("origin", origin.parse().unwrap());
-    match connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 403)
-        }
-        other => panic!("a rebound page opened a stream: {other:?}"),
-    }
+    let refused = refused_upgrade(&app, &[("host", &evil), ("origin", &origin)]).await;
+    assert_eq!(refused, 403, "a rebound page opened a stream");
     let localhost = format!("localhost:{}", app.addr.port());
     let (status, _) = app
         .call(Method::GET, "/api/health", None, &[("host", &localhost)])
@@ -225,12 +179,13 @@ async fn a_frame_naming_a_topic_twice_is_refused() {
     let app = spawn_app().await;
     app.active_topic("twice", 1).await;
     let auth = app.admin_header();
-    let mut socket = socket(&app, &[("authorization", &auth)]).await;
-    subscribe(&mut socket, &["twice", "twice"]).await;
-    match next(&mut socket).await {
-        ServerFrame::Error { error, .. } => assert_eq!(error, "duplicate_topics"),
-        other => panic!("{other:?}"),
-    }
+    let mut socket = Client::connect_with(&app, "", &[("authorization", &auth)]).await;
+    socket
+        .subscribe(&["twice", "twice"], StartPosition::Latest)
+        .await;
+    socket
+        .expect_error("duplicate_topics", "a topic named twice")
+        .await;
 }
 
 /// Item 7: admin rights were decided once at upgrade: a signed-out dashboard kept streaming
@@ -240,32 +195,28 @@ async fn signing_out_ends_the_streams_the_session_allowed() {
     let app = spawn_app().await;
     app.active_topic("admin_only", 1).await;
     let (cookie, csrf) = sign_in(&app).await;
-    let mut socket = socket(&app, &[("cookie", &cookie)]).await;
-    subscribe(&mut socket, &["admin_only"]).await;
+    let mut socket = Client::connect_with(&app, "", &[("cookie", &cookie)]).await;
+    socket
+        .subscribe(&["admin_only"], StartPosition::Latest)
+        .await;
     assert!(matches!(
-        next(&mut socket).await,
+        socket.next().await,
         ServerFrame::Subscribed { .. }
     ));
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            "/api/session",
-            None,
-            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    sign_out(&app, &cookie, &csrf).await;
     assert_eq!(
-        next(&mut socket).await,
+        socket.next().await,
         ServerFrame::Unsubscribed {
             topic: "admin_only".into(),
             reason: "signed_out".into()
         }
     );
-    subscribe(&mut socket, &["admin_only"]).await;
-    assert!(
-        matches!(next(&mut socket).await, ServerFrame::Error { error, .. } if error == "not_subscribed")
-    );
+    socket
+        .subscribe(&["admin_only"], StartPosition::Latest)
+        .await;
+    socket
+        .expect_error("not_subscribed", "a subscribe after signing out")
+        .await;
 }
 
 /// Item 6: a request for a name another application uses in Kafka was activated by adopting
@@ -445,18 +396,8 @@ async fn one_address_is_slowed_down_past_its_writes_and_its_wrong_secrets() {
     let (status, _) = app.get("/api/audit").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // The stream's upgrade is no way around it.
-    let mut request = format!("ws://{}/api/stream", app.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", "Bearer guess".parse().unwrap());
-    match connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 429)
-        }
-        other => panic!("the upgrade let a guess through: {other:?}"),
-    }
+    let refused = refused_upgrade(&app, &[("authorization", "Bearer guess")]).await;
+    assert_eq!(refused, 429, "the upgrade let a guess through");
 }
 
 /// Item 5's other half: a topic deactivated while its feed was starting (or while a socket was
@@ -531,17 +472,10 @@ async fn replays_are_few_at_a_time_and_stop_with_their_stream() {
     app.active_topic("deep", 1).await;
     app.produce_numbered("deep", 0..3000).await;
     let auth = app.admin_header();
-    let mut socket = socket(&app, &[("authorization", &auth)]).await;
-    let far_future = ClientFrame::Subscribe {
-        topics: vec!["deep".into()],
-        from: StartPosition::Timestamp { at: i64::MAX / 2 },
-    };
-    let text = serde_json::to_string(&far_future).unwrap();
+    let mut socket = Client::connect_with(&app, "", &[("authorization", &auth)]).await;
+    let far_future = StartPosition::Timestamp { at: i64::MAX / 2 };
     for _ in 0..10 {
-        socket
-            .send(Message::Text(text.clone().into()))
-            .await
-            .unwrap();
+        socket.subscribe(&["deep"], far_future.clone()).await;
     }
     let replays = |metrics: String| -> u64 {
         metrics
@@ -556,7 +490,7 @@ async fn replays_are_few_at_a_time_and_stop_with_their_stream() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(most <= 2, "{most} replays ran at once for one socket");
-    socket.close(None).await.unwrap();
+    socket.socket.close(None).await.unwrap();
     let closed = std::time::Instant::now();
     while replays(app.metrics().await) > 0 {
         assert!(

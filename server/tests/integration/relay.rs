@@ -18,26 +18,47 @@ use streamhub::{
 use streamhub_testkit::relay_frames::FrameCount;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
-struct Client {
-    socket: Socket,
+/// A stream client for tests (also the hostile-input tests'): connected, `hello` read.
+pub(crate) struct Client {
+    pub(crate) socket: Socket,
 }
 
 impl Client {
-    async fn connect(app: &TestApp, query: &str) -> Client {
-        let url = format!("ws://{}/api/stream{query}", app.addr);
-        let (socket, _) = connect_async(url).await.expect("websocket connects");
+    pub(crate) async fn connect(app: &TestApp, query: &str) -> Client {
+        Self::connect_with(app, query, &[]).await
+    }
+
+    /// Connects with these extra headers on the upgrade (a token, a cookie).
+    pub(crate) async fn connect_with(
+        app: &TestApp,
+        query: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Client {
+        let mut request = format!("ws://{}/api/stream{query}", app.addr)
+            .into_client_request()
+            .unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().unwrap());
+        }
+        let (socket, _) = connect_async(request).await.expect("websocket connects");
         let mut client = Client { socket };
         assert!(matches!(client.next().await, ServerFrame::Hello { .. }));
         client
     }
 
-    async fn send(&mut self, frame: &ClientFrame) {
+    /// Asks for `topics` from `from`.
+    pub(crate) async fn subscribe(&mut self, topics: &[&str], from: StartPosition) {
+        let topics = topics.iter().map(|t| t.to_string()).collect();
+        self.send(&ClientFrame::Subscribe { topics, from }).await;
+    }
+
+    pub(crate) async fn send(&mut self, frame: &ClientFrame) {
         let text = serde_json::to_string(frame).unwrap();
         self.socket.send(Message::Text(text.into())).await.unwrap();
     }
 
     /// The next protocol frame (pings are skipped), within 10 s.
-    async fn next(&mut self) -> ServerFrame {
+    pub(crate) async fn next(&mut self) -> ServerFrame {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
                 .await
@@ -51,7 +72,7 @@ impl Client {
     }
 
     /// Asserts that the next frame is an `error` frame with the word `expected` (after `what`).
-    async fn expect_error(&mut self, expected: &str, what: &str) {
+    pub(crate) async fn expect_error(&mut self, expected: &str, what: &str) {
         match self.next().await {
             ServerFrame::Error { error, .. } if error == expected => {}
             other => panic!("after {what}: expected a {expected} error, got {other:?}"),
@@ -635,15 +656,8 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_up() {
     assert_eq!(app.get("/api/health").await.0, StatusCode::OK);
 
     // An admin may stream any active topic.
-    let mut request = format!("ws://{}/api/stream", app.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", app.admin_header().parse().unwrap());
-    let (socket, _) = connect_async(request).await.unwrap();
-    let mut admin = Client { socket };
-    admin.next().await;
+    let auth = app.admin_header();
+    let mut admin = Client::connect_with(&app, "", &[("authorization", &auth)]).await;
     admin
         .send(&ClientFrame::Subscribe {
             topics: vec!["guarded_stream".into()],

@@ -44,6 +44,19 @@ pub async fn sign_in(app: &TestApp) -> (String, String) {
     (cookie, csrf)
 }
 
+/// Signs out the session of `cookie` (with its CSRF token), asserting that it worked.
+pub async fn sign_out(app: &TestApp, cookie: &str, csrf: &str) {
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/session",
+            None,
+            &[("cookie", cookie), ("x-csrf-token", csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_session_cookie_acts_as_admin_only_with_the_csrf_token_until_sign_out() {
     let app = spawn_app().await;
@@ -122,15 +135,7 @@ async fn a_session_cookie_acts_as_admin_only_with_the_csrf_token_until_sign_out(
         .call(Method::DELETE, "/api/session", None, &[("cookie", &cookie)])
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            "/api/session",
-            None,
-            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    sign_out(&app, &cookie, &csrf).await;
     let (status, body) = app
         .call(Method::GET, "/api/session", None, &[("cookie", &cookie)])
         .await;
