@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-release build-site run test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-dashboard bench
+.PHONY: help deps build build-server build-release build-site run test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-dashboard bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -83,10 +83,13 @@ bench-relay: deps ## Relay benchmark: single client vs bare consumer, 1,000-clie
 bench-consume: deps ## CLI consumer benchmark: consume to the end vs bare rdkafka loop
 	$(CARGO) bench --locked -p streamhub --bench consume
 
+bench-flood: deps ## Flood benchmark: an admin's approve latency under 2,000 flooding connections vs quiet
+	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench flood
+
 bench-dashboard: deps build ## Dashboard budgets in Chromium: overview paint, viewer main thread under load
 	bash .ci/bench-dashboard
 
-bench: bench-api bench-produce bench-relay bench-consume bench-dashboard ## Every benchmark (see BENCHMARKS.md)
+bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-dashboard ## Every benchmark (see BENCHMARKS.md)
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean

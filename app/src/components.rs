@@ -48,6 +48,38 @@ where
     })
 }
 
+/// Rows a long list shows at first, and how many more each "Show more" adds.
+pub const LIST_STEP: i64 = 100;
+/// The most rows a list shows (the API's largest page); past it, a search narrows the list.
+pub const LIST_MAX: i64 = 1000;
+
+/// Under a list read `shown` rows at a time: a button that asks for more while the last read
+/// filled its page, and a note once the list shows as many as it may.
+#[component]
+pub fn ShowMore(shown: RwSignal<i64>, count: usize, what: &'static str) -> impl IntoView {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let limit = shown.get_untracked();
+    if count < limit {
+        return None;
+    }
+    Some(if limit < LIST_MAX {
+        view! {
+            <button type="button" class="secondary" data-testid="show-more"
+                on:click=move |_| shown.update(|n| *n = (*n + LIST_STEP).min(LIST_MAX))>
+                {format!("Show more {what}")}
+            </button>
+        }
+        .into_any()
+    } else {
+        view! {
+            <p class="muted" data-testid="list-capped">
+                {format!("Showing the first {LIST_MAX} {what}; search to find others.")}
+            </p>
+        }
+        .into_any()
+    })
+}
+
 /// The "you are" field: the user id the dashboard acts for, remembered in this browser.
 #[component]
 pub fn UserPicker() -> impl IntoView {

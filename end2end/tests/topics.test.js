@@ -37,7 +37,14 @@ test('request a topic through the form', async () => {
   await page.getByRole('button', { name: 'Request topic' }).click();
   await page.getByTestId('name-error').getByText('already exists').waitFor();
 
-  // Search narrows the table.
+  // Search narrows the table (the server searches, past the first page too).
+  await page.fill('[data-testid="topic-search"]', 'E2E_ORD');
+  await row.waitFor();
+  await page.selectOption('[data-testid="topic-status"]', 'active');
+  await row.waitFor({ state: 'detached' });
+  await page.getByTestId('no-match').waitFor();
+  await page.selectOption('[data-testid="topic-status"]', 'pending');
+  await row.waitFor();
   await page.fill('[data-testid="topic-search"]', 'nothing-matches');
   await row.waitFor({ state: 'detached' });
   await page.getByText('No topic matches the search.').waitFor();

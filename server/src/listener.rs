@@ -4,23 +4,34 @@
 //! it, connections that send nothing or trickle bytes (slowloris) would each hold a file
 //! descriptor forever. And at most so many connections are served at once: the rest wait in the
 //! kernel's backlog until a slot frees, instead of the process running out of descriptors.
+//! A connection that has no request in flight for as long as the header timeout is closed too:
+//! hyper closes an idle HTTP/1 keep-alive connection by itself, but an HTTP/2 connection that
+//! answers pings and opens no stream would otherwise hold its slot forever.
 
-use axum::{extract::ConnectInfo, Extension, Router};
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    middleware::{self, Next},
+    response::Response,
+    Extension, Router,
+};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto::Builder,
     service::TowerToHyperService,
 };
-use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-use std::{future::Future, net::IpAddr, pin::pin, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::IpAddr,
+    pin::{pin, Pin},
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 use tokio::{
     net::TcpListener,
-    sync::{watch, Semaphore},
+    sync::{watch, OwnedSemaphorePermit, Semaphore},
 };
-
-/// Descriptors kept for the process's own use (database, Kafka sockets, files) when the open
-/// files limit bounds the number of connections.
-const RESERVED_DESCRIPTORS: u64 = 512;
 
 /// How many connections one server takes, and how long each may stay silent.
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +39,7 @@ pub struct ConnectionLimits {
     /// How long a client may take to send a request's headers, from connecting or from the end
     /// of its previous request.
     pub header_timeout: Duration,
-    /// Connections served at once (WebSockets included).
+    /// Connections served at once (stream sockets included: they keep their [`ConnectionSlot`]).
     pub max_connections: usize,
     /// Connections served at once from one client address: one address cannot take all of
     /// `max_connections` (more from it are closed at once).
@@ -38,43 +49,13 @@ pub struct ConnectionLimits {
 /// The first bytes of every HTTP/2 connection without TLS.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-impl ConnectionLimits {
-    /// `max_connections` lowered, if need be, to what the open files limit allows. Raises the
-    /// soft limit to the hard one first, as servers do: the usual soft limit of 1,024 would
-    /// otherwise cap the relay far below its configured sockets.
-    pub fn fitted_to_open_files(mut self) -> Self {
-        let Ok(limit) = raise_open_files_limit() else {
-            return self;
-        };
-        let room =
-            usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS)).unwrap_or(usize::MAX);
-        if room < self.max_connections {
-            tracing::info!(
-                configured = self.max_connections,
-                open_files_limit = limit,
-                serving = room.max(1),
-                "the open files limit bounds the connections served at once"
-            );
-            self.max_connections = room.max(1);
-        }
-        self
-    }
-}
-
-/// Sets the soft limit on open files to the hard limit; returns the limit now in force.
-fn raise_open_files_limit() -> Result<u64, rustix::io::Errno> {
-    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
-    if current != maximum {
-        setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: maximum,
-                maximum,
-            },
-        )?;
-    }
-    Ok(maximum.unwrap_or(u64::MAX))
-}
+/// A connection's place among the `max_connections` served at once. A stream socket keeps its
+/// connection's place after the upgrade (hyper is done with it then), so that sockets and plain
+/// requests together stay within the limit the open files budget set.
+#[derive(Clone)]
+pub struct ConnectionSlot(
+    #[allow(dead_code, reason = "held, never read")] Arc<OwnedSemaphorePermit>,
+);
 
 /// Serves `router` until `shutdown` resolves, then stops accepting and waits for requests in
 /// flight. Handlers see the peer address as `ConnectInfo<SocketAddr>`, as with
@@ -106,7 +87,7 @@ pub async fn serve(
         saturated = slots.available_permits() == 0;
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
+                Ok(slot) => ConnectionSlot(Arc::new(slot)),
                 Err(_) => break, // never closed
             },
             _ = stop_rx_main.changed() => break,
@@ -127,8 +108,15 @@ pub async fn serve(
             tracing::debug!(%addr, "closed a connection: its address has the most it may open");
             continue;
         };
-        let service = TowerToHyperService::new(router.clone().layer(Extension(ConnectInfo(addr))));
-        let mut stop = stop_rx.clone();
+        let (busy_tx, busy_rx) = watch::channel(0_usize);
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(middleware::from_fn_with_state(Arc::new(busy_tx), track))
+                .layer(Extension(slot.clone()))
+                .layer(Extension(ConnectInfo(addr))),
+        );
+        let stop = stop_rx.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
             // All are released when the task ends, however it ends.
@@ -151,24 +139,112 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .keep_alive_interval(Some(limits.header_timeout))
                 .keep_alive_timeout(limits.header_timeout);
-            let mut connection =
-                pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
-            loop {
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(%addr, error = %e, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    _ = stop.changed() => connection.as_mut().graceful_shutdown(),
-                }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let ended = drive(
+                connection,
+                |c| c.graceful_shutdown(),
+                busy_rx,
+                stop,
+                limits.header_timeout,
+            )
+            .await;
+            if let Err(e) = ended {
+                tracing::debug!(%addr, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
     drop(done_tx);
     let _ = done_rx.recv().await;
+}
+
+/// Runs one connection to its end. Once the server stops, or once the connection has had no
+/// request in flight for `idle_timeout`, it is shut down gracefully: requests in flight (and
+/// HTTP/2 streams, WebSockets among them) finish, no new ones start.
+async fn drive<C, E>(
+    connection: C,
+    shut_down: impl FnOnce(Pin<&mut C>),
+    mut busy: watch::Receiver<usize>,
+    mut stop: watch::Receiver<bool>,
+    idle_timeout: Duration,
+) -> Result<(), E>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    let mut connection = pin!(connection);
+    loop {
+        let is_idle = *busy.borrow_and_update() == 0;
+        let idle = async {
+            if is_idle {
+                tokio::time::sleep(idle_timeout).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let close = tokio::select! {
+            result = connection.as_mut() => return result,
+            // Ends the wait on every change: the idle timer starts again from now.
+            changed = busy.changed() => changed.is_err(),
+            _ = stop.wait_for(|stopped| *stopped) => true,
+            () = idle => true,
+        };
+        if close {
+            shut_down(connection.as_mut());
+            return connection.await;
+        }
+    }
+}
+
+/// Counts the connection's request in flight until its response body is dropped (sent or
+/// abandoned).
+async fn track(
+    State(busy): State<Arc<watch::Sender<usize>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    busy.send_modify(|n| *n += 1);
+    let in_flight = InFlight(busy);
+    next.run(request).await.map(|body| {
+        Body::new(TrackedBody {
+            body,
+            _in_flight: in_flight,
+        })
+    })
+}
+
+/// One request in flight on a connection; counted off when dropped.
+struct InFlight(Arc<watch::Sender<usize>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// A response body that keeps its request counted as in flight while it lives.
+struct TrackedBody {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Waits (at most `deadline`) until the client has sent enough to tell its protocol: a byte
@@ -309,6 +385,66 @@ mod tests {
         assert!(read_to_close(&mut stream)
             .await
             .starts_with(b"HTTP/1.1 405"));
+    }
+
+    #[tokio::test]
+    async fn a_keep_alive_connection_left_idle_is_closed_after_the_header_timeout() {
+        let addr = spawn(8).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let seen = read_to_close(&mut stream).await;
+        assert!(seen.starts_with(b"HTTP/1.1 200"), "{seen:?}");
+        assert!(seen.ends_with(b"ok"), "{seen:?}");
+        let waited = started.elapsed();
+        assert!(waited >= TIMEOUT - Duration::from_millis(50), "{waited:?}");
+        assert!(waited < TIMEOUT * 4, "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn an_http2_connection_that_answers_pings_but_opens_no_stream_is_closed() {
+        let addr = spawn(8).await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        // h2's client answers the server's pings by itself.
+        let (mut client, connection) = h2::client::handshake(tcp).await.unwrap();
+        let connection = tokio::spawn(connection);
+        // One request, to show the connection works; then nothing.
+        let request = axum::http::Request::get(format!("http://{addr}/"))
+            .body(())
+            .unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        assert_eq!(response.await.unwrap().status(), 200);
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), connection)
+            .await
+            .expect("the server closes the idle connection")
+            .unwrap()
+            .unwrap();
+        assert!(started.elapsed() < TIMEOUT * 4, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_request_slower_than_the_idle_timeout_is_not_cut() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new().route(
+            "/",
+            get(|| async {
+                tokio::time::sleep(TIMEOUT * 3).await;
+                "slow"
+            }),
+        );
+        let limits = ConnectionLimits {
+            header_timeout: TIMEOUT,
+            max_connections: 8,
+            max_per_addr: 8,
+        };
+        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        let answer = get_root(addr).await;
+        assert!(answer.ends_with(b"slow"), "{answer:?}");
     }
 
     #[tokio::test]

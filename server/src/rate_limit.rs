@@ -19,6 +19,12 @@ use std::{
 const PRUNE_ABOVE: usize = 50_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
+/// How long a refusal takes to arrive. A flood retries the moment it is refused: answered at
+/// once, each connection would cost the server a full request cycle thousands of times a second
+/// (the admin's approve then waited behind them for CPU); answered after a pause, it costs a
+/// timer. A client that honours `Retry-After` never sees the pause.
+pub const REFUSAL_PAUSE: Duration = Duration::from_secs(1);
+
 /// One limit: `burst` at once, refilled at `per_second`.
 pub struct RateLimit {
     per_second: f64,
@@ -53,6 +59,15 @@ impl RateLimit {
                 pruned: Instant::now(),
             }),
         }
+    }
+
+    /// [`RateLimit::take`], with a refusal held back for [`REFUSAL_PAUSE`] first.
+    pub async fn take_or_pause(&self, addr: IpAddr) -> Result<(), Duration> {
+        let taken = self.take(addr);
+        if taken.is_err() {
+            tokio::time::sleep(REFUSAL_PAUSE).await;
+        }
+        taken
     }
 
     /// Takes one token for `addr`: `Err(wait)` when it has none, with how long until it will.
@@ -111,6 +126,18 @@ fn client_of(addr: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_refusal_arrives_after_the_pause_and_a_grant_at_once() {
+        let limit = RateLimit::new(0.001, 1);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let started = Instant::now();
+        assert!(limit.take_or_pause(a).await.is_ok());
+        assert!(started.elapsed() < REFUSAL_PAUSE / 10);
+        let started = Instant::now();
+        assert!(limit.take_or_pause(a).await.is_err());
+        assert!(started.elapsed() >= REFUSAL_PAUSE);
+    }
 
     #[test]
     fn a_burst_then_the_rate_per_address() {

@@ -14,9 +14,10 @@ use crate::{
         state::{AppState, Limits},
     },
     kafka::{KafkaAdmin, KafkaError},
+    open_files::{Budget, Wanted},
     rate_limit::RateLimit,
     rates::Rates,
-    relay::Relay,
+    relay::{Relay, RelayLimits},
     secrets::{self, SecretError, SecretSource, ServerSecrets},
     sessions::Sessions,
     store::{Store, StoreError, DATABASE_FILE},
@@ -47,6 +48,8 @@ pub struct Built {
     pub state: AppState,
     /// The whole HTTP surface over that state.
     pub router: Router,
+    /// How the open files are shared out (connections served at once, stream sockets).
+    pub open_files: Budget,
 }
 
 /// Opens the store, loads or generates the secrets, and assembles the router.
@@ -72,6 +75,15 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
     );
     let now = crate::sessions::unix_now();
     sessions.restore(store.revoked_sessions(now).await?, now);
+    let open_files = Budget::for_this_process(Wanted {
+        connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        sockets: config.relay.ws_max_connections,
+        replays: config.relay.max_concurrent_replays.into(),
+    });
+    let relay_limits = RelayLimits {
+        max_connections: open_files.sockets,
+        ..config.relay.limits()
+    };
     let kafka = KafkaAdmin::new(&config.kafka)?;
     let health = HealthMonitor::new(kafka.clone(), store.clone());
     let state = AppState {
@@ -93,12 +105,16 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         activations: Arc::default(),
         metrics: Arc::default(),
         read_cache: Arc::default(),
-        relay: Relay::new(config.kafka.clone(), config.relay.limits()),
+        relay: Relay::new(config.kafka.clone(), relay_limits),
         sessions: Arc::new(sessions),
         rates: Rates::default(),
     };
     let router = router(state.clone());
-    Ok(Built { state, router })
+    Ok(Built {
+        state,
+        router,
+        open_files,
+    })
 }
 
 fn load_secret(
@@ -173,7 +189,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr()?;
-    let Built { state, router } = built;
+    let Built {
+        state,
+        router,
+        open_files,
+    } = built;
     let monitor = tokio::spawn(
         state
             .health
@@ -200,10 +220,9 @@ pub async fn serve(
         router,
         crate::listener::ConnectionLimits {
             header_timeout: Duration::from_millis(config.header_timeout_ms),
-            max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+            max_connections: open_files.connections,
             max_per_addr: usize::try_from(config.max_connections_per_addr).unwrap_or(usize::MAX),
-        }
-        .fitted_to_open_files(),
+        },
         {
             let relay = state.relay.clone();
             async move {

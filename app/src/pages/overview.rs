@@ -23,7 +23,7 @@ pub fn Overview() -> impl IntoView {
     );
     let topics = Resource::new(
         move || ticks.get(),
-        |_| api::get::<Vec<Topic>>("/api/topics"),
+        |_| api::get::<Vec<Topic>>("/api/topics?status=active"),
     );
     // Effects only run in the browser: the server renders one snapshot.
     Effect::new(move |_| {

@@ -3,7 +3,7 @@
 
 use crate::{
     api::{self, ApiFuture, Method},
-    components::{loaded, ErrorNote, StatusBadge},
+    components::{loaded, ErrorNote, ShowMore, StatusBadge, LIST_STEP},
     identity::Identity,
     wire::{ActiveTopic, MessageBody, Subscription, SubscriptionRequest},
 };
@@ -32,9 +32,10 @@ pub fn Subscriptions() -> impl IntoView {
     let identity = Identity::get();
     let user = identity.user;
     let mine = identity.subscriptions();
+    let shown = RwSignal::new(LIST_STEP);
     let everyone = Resource::new(
-        || (),
-        |_| api::get::<Vec<Subscription>>("/api/subscriptions"),
+        move || shown.get(),
+        |shown| api::get::<Vec<Subscription>>(format!("/api/subscriptions?limit={shown}")),
     );
     let active = Resource::new(
         || (),
@@ -78,7 +79,13 @@ pub fn Subscriptions() -> impl IntoView {
                         .then(|| {
                             view! {
                                 <h2>"Everyone's subscriptions"</h2>
-                                {loaded(everyone.get(), "Could not load subscriptions", move |all| view! { <Everyone all toggle busy/> })}
+                                {loaded(everyone.get(), "Could not load subscriptions", move |all| {
+                                    let count = all.len();
+                                    view! {
+                                        <Everyone all toggle busy/>
+                                        <ShowMore shown count what="subscriptions"/>
+                                    }
+                                })}
                             }
                         })
                 }}

@@ -5,10 +5,10 @@
 
 use crate::{
     api::{self, Method},
-    components::{loaded, StatusBadge, TopicActions},
+    components::{loaded, ShowMore, StatusBadge, TopicActions, LIST_STEP},
     domain::{self, EventType, TopicName, UserId},
     identity::Identity,
-    wire::{ErrorBody, NewTopicRequest, Topic, TopicCreated},
+    wire::{ErrorBody, NewTopicRequest, Topic, TopicCreated, TopicStatus},
 };
 use leptos::prelude::*;
 
@@ -23,8 +23,19 @@ enum SortBy {
 /// The page.
 #[component]
 pub fn Topics() -> impl IntoView {
-    let topics = Resource::new(|| (), |_| api::get::<Vec<Topic>>("/api/topics"));
     let query = RwSignal::new(String::new());
+    let status = RwSignal::new(None::<TopicStatus>);
+    let shown = RwSignal::new(LIST_STEP);
+    // The newest `shown` topics that match: the server searches, so a topic past the first page
+    // is found however long the list is.
+    let topics = Resource::new(
+        move || (query.get(), status.get(), shown.get()),
+        |(query, status, shown)| {
+            let status = status.map_or(String::new(), |s| format!("&status={s}"));
+            let query = api::encode(query.trim());
+            api::get::<Vec<Topic>>(format!("/api/topics?limit={shown}&q={query}{status}"))
+        },
+    );
     let sort = RwSignal::new(SortBy::Newest);
     view! {
         <section class="page">
@@ -41,8 +52,27 @@ pub fn Topics() -> impl IntoView {
                         data-testid="topic-search"
                         placeholder="name or creator"
                         prop:value=query
-                        on:input=move |ev| query.set(event_target_value(&ev))
+                        on:input=move |ev| {
+                            shown.set(LIST_STEP);
+                            query.set(event_target_value(&ev));
+                        }
                     />
+                </label>
+                <label>
+                    "Status "
+                    <select
+                        data-testid="topic-status"
+                        on:change=move |ev| {
+                            shown.set(LIST_STEP);
+                            status.set(TopicStatus::parse(&event_target_value(&ev)));
+                        }
+                    >
+                        <option value="">"any"</option>
+                        {TopicStatus::ALL
+                            .iter()
+                            .map(|s| view! { <option value=s.as_str()>{s.as_str()}</option> })
+                            .collect_view()}
+                    </select>
                 </label>
                 <label>
                     "Sort "
@@ -65,7 +95,13 @@ pub fn Topics() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
                     loaded(topics.get(), "Could not load topics", |list| {
-                        view! { <TopicTable topics=list query sort on_change=Callback::new(move |_| topics.refetch())/> }
+                        let count = list.len();
+                        let filtered = !query.get_untracked().trim().is_empty()
+                            || status.get_untracked().is_some();
+                        view! {
+                            <TopicTable topics=list query filtered sort on_change=Callback::new(move |_| topics.refetch())/>
+                            <ShowMore shown count what="topics"/>
+                        }
                     })
                 }}
             </Transition>
@@ -77,10 +113,18 @@ pub fn Topics() -> impl IntoView {
 fn TopicTable(
     topics: Vec<Topic>,
     query: RwSignal<String>,
+    /// Whether `topics` is a search's or a status filter's result (empty then means no match).
+    filtered: bool,
     sort: RwSignal<SortBy>,
     on_change: Callback<()>,
 ) -> impl IntoView {
     let identity = Identity::get();
+    if topics.is_empty() && filtered {
+        return view! {
+            <p class="empty-state" data-testid="no-match">"No topic matches the search."</p>
+        }
+        .into_any();
+    }
     if topics.is_empty() {
         return view! {
             <p class="empty-state" data-testid="no-topics">

@@ -110,7 +110,8 @@ impl FromRequestParts<AppState> for Caller {
             state
                 .limits
                 .writes
-                .take(ip)
+                .take_or_pause(ip)
+                .await
                 .map_err(|retry_after| ApiError::TooManyRequests {
                     what: "anonymous writes",
                     retry_after,
@@ -247,7 +248,10 @@ impl<'a> Check<'a> {
         // credentials cannot fill the store's writer. A right secret always passes (above): the
         // secrets are long enough that guessing is hopeless, and a limit on right ones would let
         // anyone behind the same address lock the admin out.
-        let over_limit = client_ip(parts).and_then(|ip| state.limits.failed_secrets.take(ip).err());
+        let over_limit = match client_ip(parts) {
+            Some(ip) => state.limits.failed_secrets.take_or_pause(ip).await.err(),
+            None => None,
+        };
         match (over_limit, presented) {
             (Some(retry_after), Some(_)) => {
                 return Err(ApiError::TooManyRequests {

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod host_check;
 pub mod json;
 mod openapi;
+mod pages;
 pub mod session;
 pub mod ssr_backend;
 pub mod state;

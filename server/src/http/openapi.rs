@@ -93,6 +93,13 @@ impl Modify for InputRules {
             rule.pattern = Some(format!("^({whole})?$"));
             rule.max_length = Some(USER_ID_MAX_LEN);
         }
+        if let Some(rule) = query_parameter(openapi, "/api/subscriptions", "after") {
+            // A position: a user id (anything), `/`, a topic name (which has no `/`).
+            rule.pattern = Some("^(.*/.*)?$".to_owned());
+        }
+        if let Some(rule) = query_parameter(openapi, "/api/topics", "q") {
+            rule.max_length = Some(super::topics::MAX_SEARCH_LEN);
+        }
         if let Some(rule) = property(openapi, "NewTopicRequest", "description") {
             rule.max_length = Some(TEXT_MAX_CHARS);
         }

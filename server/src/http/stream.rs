@@ -8,6 +8,7 @@ use super::{
     error::ApiError,
     extract::ApiQuery,
 };
+use crate::listener::ConnectionSlot;
 use crate::relay::{serve, Peer, Refusal};
 use app::domain::UserId;
 use axum::{
@@ -87,6 +88,9 @@ pub async fn stream(
         },
     })?;
     let (relay, store) = (state.relay.clone(), state.store.clone());
+    // The socket keeps its connection's place among those served at once (absent when the
+    // router is served by something other than the listener, as in some tests).
+    let connection = parts.extensions.get::<ConnectionSlot>().cloned();
     let peer = Peer {
         user_id,
         follow: query.follow.unwrap_or(true),
@@ -102,7 +106,10 @@ pub async fn stream(
         // socket would dominate the memory of idle connections.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
-        .on_upgrade(move |socket| serve(socket, relay, store, peer)))
+        .on_upgrade(move |socket| async move {
+            let _connection = connection;
+            serve(socket, relay, store, peer).await
+        }))
 }
 
 fn upgrade_error(rejection: WebSocketUpgradeRejection) -> ApiError {

@@ -7,12 +7,13 @@ use super::{
     error::ApiError,
     extract::{ApiPath, ApiQuery},
     json::ApiJson,
+    pages::{page_size, with_next_link},
 };
 use crate::{
     kafka::{KafkaError, TopicEnsured},
     store::{
         Actor, AuditFilter, AuditOutcome, KafkaClaim, NewAuditEntry, NewTopic, StoreError,
-        TopicKey, Transition,
+        TopicKey, TopicPage, Transition,
     },
 };
 use app::{
@@ -30,22 +31,23 @@ use axum::{
 };
 use serde::Deserialize;
 
-/// `GET /api/topics` query: the `?status=` filter, and a page (`limit`, `before`) for callers
-/// that ask for one.
+/// `GET /api/topics` query: the `?status=` filter, and a page (`limit`, `before`, `q`) for
+/// callers that ask for one.
 #[derive(Debug, Deserialize)]
 pub struct TopicQuery {
     status: Option<String>,
     limit: Option<i64>,
     before: Option<i64>,
+    q: Option<String>,
 }
 
-/// Topics per page when a page is asked for without a `limit`, and the most a page holds.
-const DEFAULT_PAGE: i64 = 100;
-const MAX_PAGE: i64 = 1000;
+/// The longest search text `q` may be (a topic name's longest, 249, and some).
+pub(super) const MAX_SEARCH_LEN: usize = 256;
 
 #[utoipa::path(get, path = "/api/topics", tag = "topics", operation_id = "list_topics",
-    description = "All topics, newest first. With `limit` or `before`, one page of them: at most `limit` (100 by default, 1,000 at most) with ids below `before`, and a `Link: <…>; rel=\"next\"` header while more follow. Without either, the whole list, as the original answered.",
+    description = "All topics, newest first. With `limit`, `before` or `q`, one page of them: at most `limit` (100 by default, 1,000 at most) with ids below `before`, and a `Link: <…>; rel=\"next\"` header while more follow. Without any of them, the whole list, as the original answered.",
     params(("status" = Option<String>, Query, description = "Only topics with this status"),
+        ("q" = Option<String>, Query, description = "Only topics whose name or requester contains this text (ASCII case ignored; at most 256 characters)"),
         ("limit" = Option<i64>, Query, description = "Page size (1 to 1,000; clamped)"),
         ("before" = Option<i64>, Query, description = "Only topics with smaller ids: the last id of the previous page")),
     responses((status = 200, body = Vec<Topic>), (status = 400, body = ErrorBody)))]
@@ -64,8 +66,24 @@ pub async fn list(
             ))
         })?),
     };
-    if query.limit.is_some() || query.before.is_some() {
-        return page_of_topics(&state, status, query.before, query.limit).await;
+    let search = match query.q.as_deref().map(str::trim) {
+        Some(q) if q.chars().count() > MAX_SEARCH_LEN => {
+            return Err(ApiError::InvalidField(domain::FieldError::new(
+                "q",
+                format!("must have at most {MAX_SEARCH_LEN} characters"),
+            )))
+        }
+        Some("") => None,
+        q => q,
+    };
+    if query.limit.is_some() || query.before.is_some() || search.is_some() {
+        let page = TopicPage {
+            status,
+            search,
+            before: query.before,
+            limit: page_size(query.limit),
+        };
+        return page_of_topics(&state, page).await;
     }
     if status.is_some() {
         return Ok(Json(state.store.list_topics(status).await?).into_response());
@@ -137,33 +155,30 @@ pub async fn submit_request(
 }
 
 /// One page of the topic list, with a `Link` to the next while there is one.
-async fn page_of_topics(
-    state: &AppState,
-    status: Option<TopicStatus>,
-    before: Option<i64>,
-    limit: Option<i64>,
-) -> Result<Response, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    let mut page = state
+async fn page_of_topics(state: &AppState, page: TopicPage<'_>) -> Result<Response, ApiError> {
+    let limit = page.limit;
+    let mut topics = state
         .store
-        .list_topics_page(status, before, limit + 1)
+        .list_topics_page(&TopicPage {
+            limit: limit + 1,
+            ..page
+        })
         .await?;
-    let more = page.len() as i64 > limit;
-    page.truncate(limit as usize);
-    let next = page.last().filter(|_| more).map(|last| {
-        let status = status.map_or(String::new(), |s| format!("&status={s}"));
+    let more = topics.len() as i64 > limit;
+    topics.truncate(limit as usize);
+    let next = topics.last().filter(|_| more).map(|last| {
+        let status = page
+            .status
+            .map_or(String::new(), |s| format!("&status={s}"));
+        let search = page
+            .search
+            .map_or(String::new(), |q| format!("&q={}", app::api::encode(q)));
         format!(
-            "</api/topics?limit={limit}&before={}{status}>; rel=\"next\"",
+            "/api/topics?limit={limit}&before={}{status}{search}",
             last.topic_id
         )
     });
-    let mut response = Json(page).into_response();
-    if let Some(link) = next.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LINK, link);
-    }
-    Ok(response)
+    Ok(with_next_link(Json(topics).into_response(), next))
 }
 
 #[utoipa::path(get, path = "/api/topics/active", tag = "topics",

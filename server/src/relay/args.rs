@@ -8,7 +8,8 @@ use clap::Args;
 /// `STREAMHUB_ALLOWED_ORIGINS`).
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
-    /// Most open stream sockets in total.
+    /// Most open stream sockets in total (lowered, with the connections served at once, to what
+    /// the open files limit allows).
     #[arg(long, env = "STREAMHUB_WS_MAX_CONNECTIONS", default_value_t = 20_000)]
     pub ws_max_connections: usize,
 

@@ -16,7 +16,7 @@ mod topics;
 
 pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};
 pub use subscriptions::Subscribed;
-pub use topics::{KafkaClaim, NewTopic, TopicKey, Transition};
+pub use topics::{KafkaClaim, NewTopic, TopicKey, TopicPage, Transition};
 
 use sqlx::{
     pool::PoolConnection,

@@ -304,12 +304,30 @@ impl Store {
         &self,
         user_id: Option<&str>,
     ) -> Result<Vec<Subscription>, StoreError> {
+        // SQLite reads a negative LIMIT as "no limit".
+        self.subscriptions_page(user_id, None, -1).await
+    }
+
+    /// At most `limit` subscriptions (of `user_id`, if given) in the order of the whole list,
+    /// from just after `after` (a user id and topic name, the last of the previous page).
+    pub async fn subscriptions_page(
+        &self,
+        user_id: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let (after_user, after_topic) = after.unzip();
         let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
             "SELECT s.user_id, t.topic_name, s.status, s.subscribed_at, t.status \
              FROM user_subscriptions s JOIN topics t ON t.topic_id = s.topic_id \
-             WHERE (?1 IS NULL OR s.user_id = ?1) ORDER BY s.user_id, t.topic_name",
+             WHERE (?1 IS NULL OR s.user_id = ?1) \
+             AND (?2 IS NULL OR s.user_id > ?2 OR (s.user_id = ?2 AND t.topic_name > ?3)) \
+             ORDER BY s.user_id, t.topic_name LIMIT ?4",
         )
         .bind(user_id)
+        .bind(after_user)
+        .bind(after_topic)
+        .bind(limit)
         .fetch_all(&self.reader)
         .await?;
         Ok(rows

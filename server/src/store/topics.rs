@@ -204,6 +204,19 @@ impl KafkaClaim {
     }
 }
 
+/// Which page of the topic list to read.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicPage<'a> {
+    /// Only topics with this status.
+    pub status: Option<TopicStatus>,
+    /// Only topics whose name or requester contains this text (ASCII case ignored).
+    pub search: Option<&'a str>,
+    /// Only topics with smaller ids: the last id of the previous page.
+    pub before: Option<i64>,
+    /// At most this many (negative: all).
+    pub limit: i64,
+}
+
 impl Store {
     /// The topic's claim before this activation attempt; an unclaimed one is marked `pending`
     /// first, so that a later attempt knows an earlier one may have created the Kafka topic.
@@ -301,24 +314,27 @@ impl Store {
     /// All topics, newest first, optionally only those with `status`.
     pub async fn list_topics(&self, status: Option<TopicStatus>) -> Result<Vec<Topic>, StoreError> {
         // SQLite reads a negative LIMIT as "no limit".
-        self.list_topics_page(status, None, -1).await
+        self.list_topics_page(&TopicPage {
+            status,
+            search: None,
+            before: None,
+            limit: -1,
+        })
+        .await
     }
 
-    /// At most `limit` topics (of `status`, if given), newest first, with ids below `before`:
-    /// one page of the list, for callers that cannot take it whole.
-    pub async fn list_topics_page(
-        &self,
-        status: Option<TopicStatus>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<Topic>, StoreError> {
+    /// One page of the topic list, newest first, for callers that cannot take it whole.
+    pub async fn list_topics_page(&self, page: &TopicPage<'_>) -> Result<Vec<Topic>, StoreError> {
         let rows: Vec<TopicRow> = sqlx::query_as(&format!(
             "{SELECT_TOPIC} WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.topic_id < ?2) \
-             ORDER BY t.topic_id DESC LIMIT ?3"
+             AND (?3 IS NULL OR instr(lower(t.topic_name), lower(?3)) > 0 \
+                  OR instr(lower(t.created_by), lower(?3)) > 0) \
+             ORDER BY t.topic_id DESC LIMIT ?4"
         ))
-        .bind(status.map(TopicStatus::as_str))
-        .bind(before)
-        .bind(limit)
+        .bind(page.status.map(TopicStatus::as_str))
+        .bind(page.before)
+        .bind(page.search)
+        .bind(page.limit)
         .fetch_all(&self.reader)
         .await?;
         rows.into_iter().map(Topic::try_from).collect()

@@ -436,11 +436,39 @@ async fn the_topic_list_comes_in_pages_to_those_who_ask() {
     let (_, whole) = app.get("/api/topics").await;
     assert_eq!(whole.as_array().unwrap().len(), 5);
 
-    let mut seen = Vec::new();
-    let mut next = Some("/api/topics?limit=2".to_owned());
+    let pages = follow_pages(&app, "/api/topics?limit=2").await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+    let seen: Vec<i64> = pages
+        .iter()
+        .flatten()
+        .map(|t| t["topic_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seen, ids,
+        "every topic once, newest first, over three pages"
+    );
+    // A search is paged too, and its next pages keep searching.
+    app.request_topic("other_name", 1).await;
+    let found = follow_pages(&app, "/api/topics?q=AGED_&limit=3").await;
+    assert_eq!(found.iter().map(Vec::len).collect::<Vec<_>>(), [3, 2]);
+    assert!(found
+        .iter()
+        .flatten()
+        .all(|t| t["topic_name"].as_str().unwrap().starts_with("paged_")));
+    let long = format!("/api/topics?q={}", "x".repeat(257));
+    assert_eq!(app.get(&long).await.0, StatusCode::BAD_REQUEST);
+
+    let (_, approved) = app.get("/api/topics?status=approved&limit=10").await;
+    assert_eq!(approved.as_array().unwrap().len(), 0);
+}
+
+/// Every page of a paged list from `first` on, following `Link: <…>; rel="next"`.
+async fn follow_pages(app: &TestApp, first: &str) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut next = Some(first.to_owned());
     while let Some(path) = next.take() {
         let response = app.client.get(app.url(&path)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
         next = response.headers().get("link").map(|link| {
             let link = link.to_str().unwrap();
             assert!(link.ends_with(r#">; rel="next""#), "{link}");
@@ -451,17 +479,49 @@ async fn the_topic_list_comes_in_pages_to_those_who_ask() {
                 .to_owned()
         });
         let page: Value = response.json().await.unwrap();
-        let page = page.as_array().unwrap();
-        assert!(page.len() <= 2);
-        seen.extend(page.iter().map(|t| t["topic_id"].as_i64().unwrap()));
+        pages.push(page.as_array().unwrap().clone());
+        assert!(pages.len() < 100, "the pages end");
     }
-    assert_eq!(
-        seen, ids,
-        "every topic once, newest first, over three pages"
-    );
+    pages
+}
 
-    let (_, approved) = app.get("/api/topics?status=approved&limit=10").await;
-    assert_eq!(approved.as_array().unwrap().len(), 0);
+/// Item 3: the subscription list had no pages either.
+#[tokio::test]
+async fn the_subscription_list_comes_in_pages_to_those_who_ask() {
+    let app = spawn_app().await;
+    for name in ["sub_a", "sub_b"] {
+        let id = app.request_topic(name, 1).await;
+        assert_eq!(
+            app.as_admin(Method::POST, &format!("/api/topics/{id}/approve"), None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    // User ids may hold `/` and spaces; topic names cannot hold `/`.
+    for user in ["ana", "a/b c", "zoe"] {
+        for topic in ["sub_a", "sub_b"] {
+            let body = json!({"user_id": user, "topic_name": topic});
+            assert_eq!(
+                app.post("/api/subscriptions", body).await.0,
+                StatusCode::CREATED
+            );
+        }
+    }
+    let (_, whole) = app.get("/api/subscriptions").await;
+    let whole = whole.as_array().unwrap().clone();
+    assert_eq!(whole.len(), 6);
+    let pages = follow_pages(&app, "/api/subscriptions?limit=4").await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [4, 2]);
+    assert_eq!(pages.concat(), whole, "the same rows in the same order");
+    let mine = follow_pages(&app, "/api/subscriptions?user_id=a%2Fb%20c&limit=1").await;
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().flatten().all(|s| s["user_id"] == "a/b c"));
+    let (status, body) = app.get("/api/subscriptions?after=no-slash").await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("after"))
+    );
 }
 
 /// Item 2: a replay that matched nothing (a far-future `timestamp`) scanned to its end on a
@@ -563,4 +623,75 @@ async fn half_sent_requests_and_crowds_from_one_address_do_not_hold_the_server()
         .filter(|closed| *closed)
         .count();
     assert_eq!(closed, 5 * 80, "refused at once: 80 of each address's 100");
+}
+
+/// Item 1: an HTTP/2 connection that answers the server's pings but opens no stream held its
+/// slot for ever; enough of them and nobody else was served.
+#[tokio::test]
+async fn http2_connections_that_only_answer_pings_do_not_hold_the_server() {
+    let app = spawn_app_with(|config| config.max_connections = 8).await;
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        // The h2 client answers pings by itself, and is never asked for a request.
+        let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+        idle.push((client, tokio::spawn(connection)));
+    }
+    // Every slot is held; the next request is served once the idle ones are closed (the header
+    // timeout, 1 s in tests).
+    let started = std::time::Instant::now();
+    let health = tokio::time::timeout(Duration::from_secs(5), app.get("/api/health")).await;
+    assert_eq!(
+        health.expect("served once idle slots free").0,
+        StatusCode::OK
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    for (_client, connection) in idle {
+        tokio::time::timeout(Duration::from_secs(5), connection)
+            .await
+            .expect("each idle connection is closed")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Item 1: upgraded stream sockets left the connection count, so sockets came on top of the
+/// connection limit (and of the open files the limit was fitted to). They keep their
+/// connection's slot now, and a tenth of the slots stay for plain requests.
+#[tokio::test]
+async fn stream_sockets_count_among_the_connections_served_at_once() {
+    use tokio::io::AsyncReadExt;
+    let app = spawn_app_with(|config| config.max_connections = 10).await;
+    // Nine of the ten slots may be sockets; the tenth socket is refused, plain requests served.
+    let mut sockets = Vec::new();
+    for _ in 0..9 {
+        sockets.push(Client::connect(&app, "").await);
+    }
+    assert_eq!(refused_upgrade(&app, &[]).await, 503);
+    // A client that keeps no connection open between requests.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let health = || client.get(app.url("/api/health")).send();
+    assert_eq!(health().await.unwrap().status(), StatusCode::OK);
+    // A silent connection takes the last slot: the next request waits until the header timeout
+    // (1 s in tests) frees it, because the nine sockets still hold theirs.
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(health().await.unwrap().status(), StatusCode::OK);
+    let waited = started.elapsed();
+    assert!(waited > Duration::from_millis(500), "{waited:?}");
+    let mut byte = [0_u8; 1];
+    assert_eq!(
+        silent.read(&mut byte).await.unwrap(),
+        0,
+        "the silent one was closed"
+    );
+    drop(sockets);
 }

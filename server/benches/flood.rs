@@ -1,0 +1,391 @@
+//! Flood benchmark (issue 18): how long a real admin's approve takes while 2,000 connections
+//! from 40 client addresses flood anonymous writes (topic requests, subscriptions) and denied
+//! approves (a wrong admin token), beside the same approves on a quiet server in the same run
+//! (the baseline). The server is the `streamhub` binary as `make run` starts it, in a process of
+//! its own, on a real broker.
+//!
+//! `BENCH_BEFORE_BINARY=path` runs the same against another build too (the figures in
+//! BENCHMARKS.md compare the build before issue 18 with this one).
+//!
+//! Run: `make bench-flood` (or `cargo bench -p streamhub --bench flood`).
+//! Settings: `BENCH_FLOOD_CONNECTIONS` (2,000), `BENCH_APPROVES` (200).
+
+#[path = "support/server_process.rs"]
+mod server_process;
+
+use server_process::ServerProcess;
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+use streamhub_testkit::LocalBroker;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::TcpSocket,
+};
+
+/// Client addresses the flood comes from (127.0.1.1 and up; all loopback on Linux).
+const FLOOD_ADDRESSES: u32 = 40;
+/// How long any one admin approve may take before it counts as failed.
+const APPROVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest the flooded approves may take in all; the rest count as not done.
+const FLOODED_PHASE: Duration = Duration::from_secs(120);
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let connections = env_or("BENCH_FLOOD_CONNECTIONS", 2_000);
+    let approves = env_or("BENCH_APPROVES", 200);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let broker = LocalBroker::start(&dir.path().join("kafka"))
+        .await
+        .expect("the broker starts");
+    let mut binaries = vec![("this build", PathBuf::from(env!("CARGO_BIN_EXE_streamhub")))];
+    if let Ok(before) = std::env::var("BENCH_BEFORE_BINARY") {
+        binaries.insert(0, ("before", PathBuf::from(before)));
+    }
+    let mut rows = Vec::new();
+    for (n, (label, binary)) in binaries.iter().enumerate() {
+        eprintln!("{label}: {}", binary.display());
+        let data = dir.path().join(format!("data-{n}"));
+        let row = measure(binary, &data, &broker.bootstrap(), connections, approves).await;
+        rows.push((*label, row));
+    }
+    println!();
+    println!(
+        "Admin approve latency, {approves} approves each, quiet and under a flood of {connections} \
+         connections from {FLOOD_ADDRESSES} addresses (anonymous writes and denied approves):"
+    );
+    println!(
+        "{:<11} {:>15} {:>22} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "binary",
+        "quiet p50/p99",
+        "flooded p50/p99/max",
+        "ratio",
+        "failed",
+        "flood r/s",
+        "2xx",
+        "4xx",
+        "429",
+        "5xx",
+        "broken"
+    );
+    for (label, row) in &rows {
+        println!(
+            "{label:<11} {:>15} {:>22} {:>7.1} {:>7} {:>10.0} {:>9} {:>9} {:>9} {:>7} {:>7}",
+            format!("{:.1}/{:.1}", row.quiet.p(0.50), row.quiet.p(0.99)),
+            format!(
+                "{:.1}/{:.1}/{:.1}",
+                row.flooded.p(0.50),
+                row.flooded.p(0.99),
+                row.flooded.p(1.0)
+            ),
+            row.flooded.p(0.99) / row.quiet.p(0.99),
+            row.failed,
+            row.flood.total() as f64 / row.flood_seconds,
+            row.flood.ok.load(Ordering::Relaxed),
+            row.flood.refused.load(Ordering::Relaxed),
+            row.flood.limited.load(Ordering::Relaxed),
+            row.flood.failed.load(Ordering::Relaxed),
+            row.flood.broken.load(Ordering::Relaxed),
+        );
+    }
+    println!("(ratio: flooded p99 / quiet p99 of the same binary; times in ms)");
+}
+
+/// Approve latencies in milliseconds.
+#[derive(Default)]
+struct Latencies(Vec<f64>);
+
+impl Latencies {
+    fn p(&self, q: f64) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        let Some(last) = sorted.len().checked_sub(1) else {
+            return f64::NAN;
+        };
+        sorted[((last as f64) * q).round() as usize]
+    }
+}
+
+/// The flood's answers, by class.
+#[derive(Default)]
+struct FloodCounts {
+    ok: AtomicU64,
+    refused: AtomicU64,
+    limited: AtomicU64,
+    /// 5xx answers.
+    failed: AtomicU64,
+    /// Connections refused, reset or closed without an answer.
+    broken: AtomicU64,
+}
+
+impl FloodCounts {
+    fn total(&self) -> u64 {
+        [
+            &self.ok,
+            &self.refused,
+            &self.limited,
+            &self.failed,
+            &self.broken,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+
+    fn count(&self, status: u16) {
+        let class = match status {
+            200..=299 => &self.ok,
+            429 => &self.limited,
+            400..=499 => &self.refused,
+            _ => &self.failed,
+        };
+        class.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+struct Row {
+    quiet: Latencies,
+    flooded: Latencies,
+    /// Flooded approves that failed or did not finish in time.
+    failed: usize,
+    flood: Arc<FloodCounts>,
+    flood_seconds: f64,
+}
+
+async fn measure(
+    binary: &Path,
+    data: &Path,
+    bootstrap: &str,
+    connections: usize,
+    approves: usize,
+) -> Row {
+    let server = ServerProcess::start(binary, data, bootstrap, &[("RUST_LOG", "error")]).await;
+    let token = server.admin_token();
+    let ids = request_topics(server.addr, 2 * approves).await;
+    let admin = reqwest::Client::builder()
+        .timeout(APPROVE_TIMEOUT)
+        .build()
+        .expect("an HTTP client");
+    let (quiet_ids, flooded_ids) = ids.split_at(approves);
+    let (quiet, _) = approve_each(&admin, server.addr, &token, quiet_ids, None).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = Arc::new(FloodCounts::default());
+    let started = Instant::now();
+    let floods: Vec<_> = (0..connections)
+        .map(|n| {
+            let from = Ipv4Addr::new(127, 0, 1, 1 + (n as u32 % FLOOD_ADDRESSES) as u8);
+            tokio::spawn(flood_one(server.addr, from, n, stop.clone(), flood.clone()))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let deadline = Instant::now() + FLOODED_PHASE;
+    let (flooded, failed) =
+        approve_each(&admin, server.addr, &token, flooded_ids, Some(deadline)).await;
+    stop.store(true, Ordering::Relaxed);
+    let flood_seconds = started.elapsed().as_secs_f64();
+    for task in floods {
+        let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+    }
+    Row {
+        quiet,
+        flooded,
+        failed,
+        flood,
+        flood_seconds,
+    }
+}
+
+/// Requests `count` topics, from a few setup addresses so that no per-address limit on
+/// anonymous writes applies; their ids.
+async fn request_topics(addr: SocketAddr, count: usize) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(count);
+    for chunk in 0..count.div_ceil(100) {
+        let from = IpAddr::V4(Ipv4Addr::new(127, 0, 2, 1 + chunk as u8));
+        let client = reqwest::Client::builder()
+            .local_address(from)
+            .build()
+            .expect("an HTTP client");
+        for n in chunk * 100..(chunk * 100 + 100).min(count) {
+            let body = serde_json::json!({
+                "name": format!("flood_bench_{n}"),
+                "created_by": "bench",
+                "partitions": 1,
+                "replication_factor": 1,
+            });
+            let response = client
+                .post(format!("http://{addr}/api/topics"))
+                .json(&body)
+                .send()
+                .await
+                .expect("a topic request");
+            assert!(response.status().is_success(), "{}", response.status());
+            let created: serde_json::Value = response.json().await.expect("JSON");
+            ids.push(created["topic_id"].as_i64().expect("an id"));
+        }
+    }
+    ids
+}
+
+/// Approves each topic in turn as the admin; the latencies of those that succeeded, and how
+/// many failed or were not reached by `deadline`.
+async fn approve_each(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    token: &str,
+    ids: &[i64],
+    deadline: Option<Instant>,
+) -> (Latencies, usize) {
+    let mut latencies = Latencies::default();
+    let mut failed = 0;
+    for id in ids {
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            failed += 1;
+            continue;
+        }
+        let started = Instant::now();
+        let response = client
+            .post(format!("http://{addr}/api/topics/{id}/approve"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({}))
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status().is_success() => {
+                latencies.0.push(started.elapsed().as_secs_f64() * 1000.0)
+            }
+            _ => failed += 1,
+        }
+    }
+    (latencies, failed)
+}
+
+/// One flooding connection from `from`: topic requests, subscriptions and approves with a
+/// wrong token, back to back over keep-alive, reconnecting whenever the server closes.
+async fn flood_one(
+    server: SocketAddr,
+    from: Ipv4Addr,
+    n: usize,
+    stop: Arc<AtomicBool>,
+    counts: Arc<FloodCounts>,
+) {
+    let mut sent = 0_u64;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(socket) = TcpSocket::new_v4() else {
+            return;
+        };
+        let connected = match socket.bind(SocketAddr::new(IpAddr::V4(from), 0)) {
+            Ok(()) => socket.connect(server).await,
+            Err(e) => Err(e),
+        };
+        let Ok(stream) = connected else {
+            counts.broken.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let mut stream = BufReader::new(stream);
+        while !stop.load(Ordering::Relaxed) {
+            sent += 1;
+            let request = flood_request(n, sent);
+            if stream
+                .get_mut()
+                .write_all(request.as_bytes())
+                .await
+                .is_err()
+            {
+                counts.broken.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            match read_response(&mut stream).await {
+                Some((status, keep_alive)) => {
+                    counts.count(status);
+                    if !keep_alive {
+                        break;
+                    }
+                }
+                None => {
+                    counts.broken.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The `sent`th request of flooding connection `n`.
+fn flood_request(n: usize, sent: u64) -> String {
+    let (path, auth, body) = match sent % 3 {
+        0 => (
+            "/api/topics".to_owned(),
+            "",
+            format!(
+                r#"{{"name":"flood_{n}_{sent}","created_by":"flood","partitions":1,"replication_factor":1}}"#
+            ),
+        ),
+        1 => (
+            "/api/subscriptions".to_owned(),
+            "",
+            format!(r#"{{"user_id":"flood_{n}","topic_name":"flood_bench_0"}}"#),
+        ),
+        _ => (
+            "/api/topics/1/approve".to_owned(),
+            "Authorization: Bearer not-the-admin-token-at-all\r\n",
+            "{}".to_owned(),
+        ),
+    };
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Reads one response: its status, and whether the connection stays open. `None` when the
+/// connection failed or closed first.
+async fn read_response(stream: &mut BufReader<tokio::net::TcpStream>) -> Option<(u16, bool)> {
+    let read = async {
+        let mut line = String::new();
+        stream.read_line(&mut line).await.ok()?;
+        let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
+        let (mut length, mut keep_alive) = (0_usize, true);
+        loop {
+            line.clear();
+            if stream.read_line(&mut line).await.ok()? == 0 {
+                return None;
+            }
+            let header = line.trim_end().to_ascii_lowercase();
+            if header.is_empty() {
+                break;
+            }
+            if let Some(value) = header.strip_prefix("content-length:") {
+                length = value.trim().parse().ok()?;
+            } else if header == "connection: close" {
+                keep_alive = false;
+            }
+        }
+        let mut body = vec![0_u8; length];
+        stream.read_exact(&mut body).await.ok()?;
+        Some((status, keep_alive))
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .ok()
+        .flatten()
+}
