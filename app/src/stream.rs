@@ -30,11 +30,15 @@ pub enum StartPosition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    /// Start streaming these topics from `from`.
+    /// Start streaming these topics from `from`, only the records that match `filter` (a CEL
+    /// expression over `key`, `value`, `headers`, `partition`, `offset` and `timestamp`) when
+    /// one is given.
     Subscribe {
         topics: Vec<String>,
         #[serde(default)]
         from: StartPosition,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
     },
     /// Stop streaming these topics.
     Unsubscribe { topics: Vec<String> },
@@ -77,6 +81,16 @@ pub enum ServerFrame {
     Subscribed {
         topic: String,
         from: StartPosition,
+        next_offsets: PartitionOffsets,
+        /// The filter expression the stream applies, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+    },
+    /// Sent to a filtered stream when its replay is over: every record before `next_offsets`
+    /// has been looked at, and those not sent did not match. A reader that waits for the end of
+    /// the replay (or resumes later) counts from here, since the records it got cannot tell it.
+    CaughtUp {
+        topic: String,
         next_offsets: PartitionOffsets,
     },
     /// A topic no longer streams (`reason`: `requested`, `unsubscribed`, `inactive`).
@@ -261,7 +275,8 @@ mod tests {
             frame,
             ClientFrame::Subscribe {
                 topics: vec!["a".into()],
-                from: StartPosition::Last { n: 10 }
+                from: StartPosition::Last { n: 10 },
+                filter: None,
             }
         );
         let frame: ClientFrame =
@@ -283,13 +298,15 @@ mod tests {
                 topics: vec!["a".into()],
                 from: StartPosition::Offsets {
                     offsets: PartitionOffsets::from([(0, 5)])
-                }
+                },
+                filter: None,
             }
         );
         let subscribed = ServerFrame::Subscribed {
             topic: "t".into(),
             from: StartPosition::Latest,
             next_offsets: PartitionOffsets::from([(0, 1), (2, 3)]),
+            filter: Some("offset > 1".into()),
         };
         let json = serde_json::to_string(&subscribed).unwrap();
         assert_eq!(
@@ -343,8 +360,9 @@ mod tests {
         fn every_subscribe_frame_round_trips(
             topics in proptest::collection::vec("[a-z0-9._-]{1,20}", 0..4),
             from in start_position(),
+            filter in proptest::option::of("[ -~]{0,40}"),
         ) {
-            let frame = ClientFrame::Subscribe { topics, from };
+            let frame = ClientFrame::Subscribe { topics, from, filter };
             let json = serde_json::to_string(&frame).unwrap();
             proptest::prop_assert_eq!(serde_json::from_str::<ClientFrame>(&json).unwrap(), frame);
         }
@@ -421,6 +439,11 @@ mod tests {
                     offsets: PartitionOffsets::from([(1, 4)]),
                 },
                 next_offsets: PartitionOffsets::from([(0, 2), (3, 7)]),
+                filter: Some("value.n > 1".into()),
+            },
+            ServerFrame::CaughtUp {
+                topic: t(),
+                next_offsets: PartitionOffsets::from([(0, 4)]),
             },
             ServerFrame::Unsubscribed {
                 topic: t(),
@@ -466,6 +489,11 @@ mod tests {
                 ServerFrame::Subscribed {
                     topic,
                     from: _,
+                    next_offsets,
+                    filter: _,
+                }
+                | ServerFrame::CaughtUp {
+                    topic,
                     next_offsets,
                 } => assert_eq!((flat.topic, flat.next_offsets), (topic, next_offsets)),
                 ServerFrame::Unsubscribed { topic, reason } => {

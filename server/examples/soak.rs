@@ -126,6 +126,7 @@ async fn session(
         let subscribe = ClientFrame::Subscribe {
             topics: vec![settings.topic.clone()],
             from: StartPosition::Latest,
+            filter: None,
         };
         socket
             .send(Message::Text(serde_json::to_string(&subscribe)?.into()))

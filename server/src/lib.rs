@@ -31,6 +31,7 @@
 pub mod api_client;
 pub mod config;
 pub mod consumer;
+pub mod filter;
 pub mod generate;
 pub mod health;
 pub mod http;

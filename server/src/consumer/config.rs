@@ -115,6 +115,12 @@ pub struct ConsumeArgs {
     /// Consumer group for direct reads (default `streamhub-<user>`, or `streamhub-cli`).
     #[arg(long, short = 'G')]
     pub group: Option<String>,
+
+    /// Only records this CEL expression matches, over `key`, `value`, `headers`, `partition`,
+    /// `offset` and `timestamp` (e.g. `value.amount > 500.0 && headers.event_type == "payment"`):
+    /// evaluated here for direct reads, by the relay with --via-relay, with the same results.
+    #[arg(long, short = 'F')]
+    pub filter: Option<String>,
 }
 
 /// How records are printed.

@@ -202,7 +202,7 @@ async fn consume(
     );
     let mut cli = cli.clone();
     cli.user = Some(user.to_owned());
-    let mut reader = open_reader(&cli, &topics, "latest", None, false).await?;
+    let mut reader = open_reader(&cli, &topics, "latest", None, false, None).await?;
     let mut printer = Printer::new(Format::Pretty, true);
     let printed = pump(&mut reader, &mut printer, None, topics.len()).await?;
     println!(

@@ -3,6 +3,7 @@
 
 use super::{config::start_position, ConsumerError};
 use crate::{
+    filter::Filter,
     kafka::KafkaArgs,
     kafka::{apply_user_options, client_config},
     relay::record::to_stream_record,
@@ -72,6 +73,8 @@ impl Reader {
 /// Direct reads from Kafka.
 pub struct KafkaReader {
     consumer: StreamConsumer,
+    /// Records it does not match are read (and committed) but not returned.
+    filter: Option<Filter>,
     exit_at_end: bool,
     at_end: HashSet<(String, i32)>,
     partitions: usize,
@@ -88,6 +91,7 @@ impl KafkaReader {
         from: &str,
         group: &str,
         exit_at_end: bool,
+        filter: Option<Filter>,
     ) -> Result<Self, ConsumerError> {
         let start = start_position(from, 0).map_err(ConsumerError::Usage)?;
         let mut config = client_config(kafka);
@@ -143,6 +147,7 @@ impl KafkaReader {
         }
         Ok(Self {
             consumer,
+            filter,
             exit_at_end,
             at_end: HashSet::new(),
             partitions: topics.iter().map(|(_, p)| *p as usize).sum(),
@@ -156,7 +161,12 @@ impl KafkaReader {
                 Ok(message) => {
                     self.at_end
                         .remove(&(message.topic().to_owned(), message.partition()));
-                    return Ok(Event::Record(to_stream_record(&message)));
+                    let record = to_stream_record(&message);
+                    if self.filter.as_ref().is_some_and(|f| !f.matches(&record)) {
+                        self.done(&record);
+                        continue;
+                    }
+                    return Ok(Event::Record(record));
                 }
                 Err(KafkaError::PartitionEOF(partition)) => {
                     if !self.exit_at_end {
@@ -223,6 +233,8 @@ pub struct RelayReader {
     /// Per topic and partition: the offset at which the replay ends (the join point).
     remaining: HashMap<String, BTreeMap<i32, i64>>,
     subscribed: HashSet<String>,
+    /// The filter expression the relay applies, if any.
+    filter: Option<String>,
 }
 
 use crate::relay::client::RelaySocket;
@@ -238,6 +250,7 @@ impl RelayReader {
         topics: &[(String, i32)],
         from: &str,
         exit_at_end: bool,
+        filter: Option<String>,
     ) -> Result<Self, ConsumerError> {
         let ws_base = api_url
             .replacen("https://", "wss://", 1)
@@ -252,7 +265,7 @@ impl RelayReader {
         };
         let topics = topics.to_vec();
         let next_offsets = HashMap::new();
-        let socket = Self::connect(&url, &topics, from, &next_offsets).await?;
+        let socket = Self::connect(&url, &topics, from, &next_offsets, filter.as_deref()).await?;
         Ok(Self {
             socket,
             url,
@@ -263,16 +276,18 @@ impl RelayReader {
             exit_at_end,
             remaining: HashMap::new(),
             subscribed: HashSet::new(),
+            filter,
         })
     }
 
-    /// Opens a socket and subscribes every topic: after the offsets already seen, or from
-    /// `start` for a topic nothing was read of yet.
+    /// Opens a socket and subscribes every topic (through `filter`): after the offsets already
+    /// seen, or from `start` for a topic nothing was read of yet.
     async fn connect(
         url: &str,
         topics: &[(String, i32)],
         from: &str,
         next_offsets: &HashMap<String, BTreeMap<i32, i64>>,
+        filter: Option<&str>,
     ) -> Result<RelaySocket, ConsumerError> {
         let unreachable = |e: tokio_tungstenite::tungstenite::Error| ConsumerError::Unreachable {
             url: url.to_owned(),
@@ -293,6 +308,7 @@ impl RelayReader {
             let frame = serde_json::to_string(&ClientFrame::Subscribe {
                 topics: vec![topic.clone()],
                 from,
+                filter: filter.map(str::to_owned),
             })
             .unwrap_or_default();
             socket
@@ -309,7 +325,14 @@ impl RelayReader {
         let mut wait = Duration::from_secs(1);
         loop {
             tokio::time::sleep(wait).await;
-            match Self::connect(&self.url, &self.topics, &self.from, &self.next_offsets).await {
+            let connected = Self::connect(
+                &self.url,
+                &self.topics,
+                &self.from,
+                &self.next_offsets,
+                self.filter.as_deref(),
+            );
+            match connected.await {
                 Ok(socket) => {
                     eprintln!("relay connection restored; resuming after the last record read");
                     self.socket = socket;
@@ -374,6 +397,7 @@ impl RelayReader {
                     topic,
                     next_offsets,
                     from,
+                    filter: _,
                 } => {
                     // What has to arrive before "the end": the replayed range of each partition.
                     let parts = next_offsets
@@ -388,6 +412,18 @@ impl RelayReader {
                         .collect();
                     self.remaining.insert(topic.clone(), parts);
                     self.subscribed.insert(topic);
+                }
+                ServerFrame::CaughtUp {
+                    topic,
+                    next_offsets,
+                } => {
+                    // The replay is over: records up to here that did not come did not match.
+                    let seen = self.next_offsets.entry(topic.clone()).or_default();
+                    for (partition, next) in next_offsets.iter() {
+                        let at = seen.entry(partition).or_insert(next);
+                        *at = (*at).max(next);
+                    }
+                    self.remaining.insert(topic, BTreeMap::new());
                 }
                 ServerFrame::Lagged { topic, skipped } => {
                     self.pending.push_back(Event::Lagged { topic, skipped })

@@ -6,7 +6,10 @@ use super::{
     reader::{Event, KafkaReader, Reader, RelayReader},
     ConsumerError,
 };
-use crate::api_client::{ApiClient, SubscribeOutcome};
+use crate::{
+    api_client::{ApiClient, SubscribeOutcome},
+    filter::Filter,
+};
 use app::wire::{Topic, TopicStatus};
 use std::collections::HashSet;
 
@@ -139,13 +142,14 @@ pub async fn readable_topics(
         .collect()
 }
 
-/// Opens the reader for `topics` as the command line asks.
+/// Opens the reader for `topics` as the command line asks, of the records `filter` matches.
 pub async fn open_reader(
     cli: &ConsumerCli,
     topics: &[(String, i32)],
     from: &str,
     group: Option<&str>,
     exit_at_end: bool,
+    filter: Option<Filter>,
 ) -> Result<Reader, ConsumerError> {
     if cli.via_relay {
         let reader = RelayReader::open(
@@ -154,6 +158,7 @@ pub async fn open_reader(
             topics,
             from,
             exit_at_end,
+            filter.map(|f| f.source().to_owned()),
         )
         .await?;
         return Ok(Reader::Relay(Box::new(reader)));
@@ -168,6 +173,7 @@ pub async fn open_reader(
         from,
         &group,
         exit_at_end,
+        filter,
     )?))
 }
 
@@ -218,6 +224,12 @@ async fn consume(
     args: &ConsumeArgs,
 ) -> Result<(), ConsumerError> {
     start_position(&args.from, 1).map_err(ConsumerError::Usage)?;
+    let filter = args
+        .filter
+        .as_deref()
+        .map(Filter::compile)
+        .transpose()
+        .map_err(|e| ConsumerError::Usage(format!("--filter: {e}")))?;
     let topics = readable_topics(api, cli.user.as_deref(), &args.topic).await?;
     let mut reader = open_reader(
         cli,
@@ -225,6 +237,7 @@ async fn consume(
         &args.from,
         args.group.as_deref(),
         args.exit_at_end,
+        filter,
     )
     .await?;
     let mut printer = Printer::new(args.format, args.count.is_none() && !args.exit_at_end);

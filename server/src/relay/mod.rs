@@ -12,6 +12,7 @@
 mod args;
 pub mod client;
 pub mod feed;
+mod filters;
 mod outlet;
 pub mod record;
 mod replay;
@@ -97,6 +98,11 @@ pub struct RelayStats {
     pub frames_sent: AtomicU64,
     pub lagged_events: AtomicU64,
     pub skipped_records: AtomicU64,
+    /// Filter evaluations: at most one per record per distinct expression, however many
+    /// streams share it.
+    pub filter_evaluations: AtomicU64,
+    /// Records a filter kept from a stream.
+    pub filtered_records: AtomicU64,
 }
 
 /// The relay's shared state; cheap to clone.
@@ -124,6 +130,8 @@ struct Inner {
     offsets: Mutex<Option<Arc<BaseConsumer>>>,
     /// Whether the idle sweeper runs (started with the first feed, ends with the relay).
     sweeping: AtomicBool,
+    /// The filter expressions streams use, compiled once each.
+    filters: filters::Filters,
 }
 
 /// A running replay's turn: counted in `streamhub_relay_replays` until dropped.
@@ -209,6 +217,7 @@ impl Relay {
                 shutdown,
                 per_addr: Mutex::new(HashMap::new()),
                 stats: RelayStats::default(),
+                filters: filters::Filters::default(),
                 offsets: Mutex::new(None),
                 sweeping: AtomicBool::new(false),
             }),
@@ -482,6 +491,15 @@ impl Relay {
         })
     }
 
+    /// The compiled filter for `source` (shared with every stream that uses the same one), or
+    /// why it is refused.
+    pub(crate) fn filter(
+        &self,
+        source: &str,
+    ) -> Result<Arc<filters::SharedFilter>, crate::filter::FilterError> {
+        self.inner.filters.get(source)
+    }
+
     /// The relay's counters in Prometheus text format.
     pub fn render_metrics(&self) -> String {
         let s = &self.inner.stats;
@@ -506,6 +524,16 @@ impl Relay {
                 "skipped_records_total",
                 "counter",
                 count(&s.skipped_records),
+            ),
+            (
+                "filter_evaluations_total",
+                "counter",
+                count(&s.filter_evaluations),
+            ),
+            (
+                "filtered_records_total",
+                "counter",
+                count(&s.filtered_records),
             ),
         ] {
             let name = format!("streamhub_relay_{name}");

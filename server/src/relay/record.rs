@@ -3,6 +3,7 @@
 //! sends that very frame (a reference count, no copy); one that sends several copies their JSON
 //! out of their frames into one.
 
+use super::filters::Verdicts;
 use app::stream::StreamRecord;
 use axum::extract::ws::Utf8Bytes;
 use rdkafka::message::{Headers, Message};
@@ -15,6 +16,8 @@ pub struct EncodedRecord {
     pub partition: i32,
     pub offset: i64,
     pub frame: Utf8Bytes,
+    /// What filter expressions said of it, for the streams that share it.
+    pub verdicts: Verdicts,
 }
 
 impl EncodedRecord {
@@ -73,6 +76,7 @@ pub fn encode<M: Message>(message: &M) -> EncodedRecord {
         offset: record.offset,
         // A struct of strings, numbers and JSON values always serialises.
         frame: records_frame([serde_json::to_string(&record).unwrap_or_default().as_str()]).into(),
+        verdicts: Verdicts::default(),
     }
 }
 

@@ -5,12 +5,16 @@
 
 use super::{
     feed::{FeedError, LiveRecord},
+    filters::SharedFilter,
     outlet::Outlet,
     record::{records_frame, EncodedRecord},
     replay::replay,
     ConnectionSlot, Relay,
 };
-use crate::store::{Store, TopicKey};
+use crate::{
+    filter::{Verdict, EVALUATION_BUDGET},
+    store::{Store, TopicKey},
+};
 use app::{
     domain::TopicName,
     stream::{ClientFrame, ServerFrame, StartPosition},
@@ -19,6 +23,7 @@ use app::{
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::StreamExt;
 use std::{
+    borrow::Borrow,
     collections::{BTreeMap, HashMap, HashSet},
     sync::{atomic::Ordering, Arc},
     time::Duration,
@@ -114,7 +119,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer
             change = changes.recv(), if peer.user_id.is_some() => match change {
                 Ok(change) if Some(&change.user_id) == peer.user_id.as_ref() => {
                     if change.added && following {
-                        connection.subscribe(&change.topic, StartPosition::Latest, true).await;
+                        connection.subscribe(&change.topic, StartPosition::Latest, true, None).await;
                     } else if !change.added
                         && (following || connection.by_subscription.contains(&change.topic))
                     {
@@ -218,7 +223,11 @@ impl Connection {
         };
         match frame {
             ClientFrame::Ping => self.send(&ServerFrame::Pong).await,
-            ClientFrame::Subscribe { topics, from } => {
+            ClientFrame::Subscribe {
+                topics,
+                from,
+                filter,
+            } => {
                 if topics.len() > 100 {
                     return self
                         .error("too_many_topics", "at most 100 topics per frame")
@@ -231,8 +240,18 @@ impl Connection {
                     let message = format!("{twice} is named twice in one frame");
                     return self.error("duplicate_topics", &message).await;
                 }
+                // Compiled once for all the frame's topics (and shared with every other stream
+                // that uses the same expression).
+                let filter = match filter.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(source) => match self.relay.filter(source) {
+                        Ok(filter) => Some(filter),
+                        Err(e) => return self.error("invalid_filter", &e.to_string()).await,
+                    },
+                };
                 for topic in topics {
-                    self.subscribe(&topic, from.clone(), false).await;
+                    self.subscribe(&topic, from.clone(), false, filter.clone())
+                        .await;
                 }
             }
             ClientFrame::Unsubscribe { topics } => {
@@ -268,7 +287,7 @@ impl Connection {
         }
         for s in subscriptions {
             if s.topic_status == TopicStatus::Active && !self.streams.contains_key(&s.topic_name) {
-                self.subscribe(&s.topic_name, StartPosition::Latest, true)
+                self.subscribe(&s.topic_name, StartPosition::Latest, true, None)
                     .await;
             }
         }
@@ -298,8 +317,15 @@ impl Connection {
         }
     }
 
-    /// Checks that this client may stream `topic` now, then starts (or restarts) its stream.
-    async fn subscribe(&mut self, topic: &str, from: StartPosition, known_subscribed: bool) {
+    /// Checks that this client may stream `topic` now, then starts (or restarts) its stream, of
+    /// the records `filter` matches when there is one.
+    async fn subscribe(
+        &mut self,
+        topic: &str,
+        from: StartPosition,
+        known_subscribed: bool,
+        filter: Option<Arc<SharedFilter>>,
+    ) {
         let name = match TopicName::parse_field(topic, "topics") {
             Ok(name) => name,
             Err(e) => return self.error("invalid_topic", &e.message).await,
@@ -359,6 +385,7 @@ impl Connection {
             topic: name.to_string(),
             from,
             next_offsets: join.iter().map(|(p, o)| (*p, *o)).collect(),
+            filter: filter.as_ref().map(|f| f.source().to_owned()),
         })
         .await;
         let task = tokio::spawn(forward(Forward {
@@ -372,6 +399,7 @@ impl Connection {
             not_before,
             outlet: self.outlet.clone(),
             replays: self.replays.clone(),
+            filter,
         }));
         self.streams.insert(name.to_string(), task);
         if subscribed {
@@ -460,6 +488,8 @@ struct Forward {
     outlet: Outlet,
     /// The socket's replay turns (see [`REPLAYS_PER_SOCKET`]).
     replays: Arc<Semaphore>,
+    /// Only the records this matches are sent (positions still advance past the others).
+    filter: Option<Arc<SharedFilter>>,
 }
 
 /// How the live part of a stream ended.
@@ -468,6 +498,8 @@ enum LiveEnd {
     SocketGone,
     /// The feed closed: the topic was deactivated, or its feed stopped for another reason.
     FeedClosed,
+    /// The stream's filter went over its budget; the client was told.
+    FilterStopped,
 }
 
 /// How a stream goes on after its feed closed.
@@ -507,8 +539,18 @@ async fn forward(mut f: Forward) {
             return;
         }
         f.next.clone_from(&f.join);
-        if let LiveEnd::SocketGone = send_live(&mut f).await {
-            return;
+        if f.filter.is_some() {
+            let frame = ServerFrame::CaughtUp {
+                topic: f.topic.clone(),
+                next_offsets: f.join.iter().map(|(p, o)| (*p, *o)).collect(),
+            };
+            if !f.outlet.send_frame(&frame).await {
+                return;
+            }
+        }
+        match send_live(&mut f).await {
+            LiveEnd::SocketGone | LiveEnd::FilterStopped => return,
+            LiveEnd::FeedClosed => {}
         }
         match after_feed_closed(&mut f).await {
             AfterFeed::Resumed => continue,
@@ -543,8 +585,11 @@ async fn send_replay(f: &Forward) -> bool {
         let _turns = (socket_turn, relay_turn);
         replay(&kafka, &topic, &ranges, not_before, MAX_BATCH, batches)
     });
-    while let Some(batch) = replayed.recv().await {
-        if !send_records(f, batch.iter()).await {
+    while let Some(mut batch) = replayed.recv().await {
+        if !keep_matching(f, &mut batch).await {
+            return false;
+        }
+        if !batch.is_empty() && !send_records(f, batch.iter()).await {
             return false;
         }
     }
@@ -557,6 +602,52 @@ async fn send_replay(f: &Forward) -> bool {
             .await;
     }
     true
+}
+
+/// Keeps the records of `batch` that the stream's filter (if any) matches. `false` when an
+/// evaluation went over its budget: the client is told, and the stream must end.
+async fn keep_matching<R: Borrow<EncodedRecord>>(f: &Forward, batch: &mut Vec<R>) -> bool {
+    let Some(filter) = &f.filter else {
+        return true;
+    };
+    let stats = f.relay.stats();
+    let before = batch.len();
+    let mut over_budget = false;
+    batch.retain(|r| {
+        let r: &EncodedRecord = r.borrow();
+        match (!over_budget).then(|| r.verdicts.of(filter, r.json(), &stats.filter_evaluations)) {
+            Some(Verdict::Match) => true,
+            Some(Verdict::NoMatch) => false,
+            Some(Verdict::OverBudget) | None => {
+                over_budget = true;
+                false
+            }
+        }
+    });
+    stats
+        .filtered_records
+        .fetch_add((before - batch.len()) as u64, Ordering::Relaxed);
+    if !over_budget {
+        return true;
+    }
+    let message = format!(
+        "the filter took longer than {} ms on one record of {}: simplify it",
+        EVALUATION_BUDGET.as_millis(),
+        f.topic
+    );
+    f.outlet
+        .send_frame(&ServerFrame::Error {
+            error: "filter_too_costly".into(),
+            message,
+        })
+        .await;
+    f.outlet
+        .send_frame(&ServerFrame::Unsubscribed {
+            topic: f.topic.clone(),
+            reason: "filter_too_costly".into(),
+        })
+        .await;
+    false
 }
 
 /// Tells the client it misses `skipped` records of this stream (if any), and counts them.
@@ -602,9 +693,13 @@ async fn send_live(f: &mut Forward) -> LiveEnd {
         report_skipped(f, skipped).await;
         // Records the replay already sent (or older than where this stream joined) are dropped.
         batch.retain(|r| r.offset >= f.join.get(&r.partition).copied().unwrap_or(0));
-        // Each partition's records come in order: the last one sent says where it stands.
+        // Each partition's records come in order: the last one taken says where it stands,
+        // whether or not the filter lets it through.
         for r in &batch {
             f.next.insert(r.partition, r.offset + 1);
+        }
+        if !keep_matching(f, &mut batch).await {
+            return LiveEnd::FilterStopped;
         }
         if !batch.is_empty() {
             if !send_records(f, batch.iter().map(|r| &**r)).await {

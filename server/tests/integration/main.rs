@@ -4,6 +4,7 @@
 mod broker;
 mod cli;
 mod errors;
+mod filters;
 mod helpers;
 mod hostile;
 mod lifecycle;

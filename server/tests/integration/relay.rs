@@ -49,7 +49,12 @@ impl Client {
     /// Asks for `topics` from `from`.
     pub(crate) async fn subscribe(&mut self, topics: &[&str], from: StartPosition) {
         let topics = topics.iter().map(|t| t.to_string()).collect();
-        self.send(&ClientFrame::Subscribe { topics, from }).await;
+        self.send(&ClientFrame::Subscribe {
+            topics,
+            from,
+            filter: None,
+        })
+        .await;
     }
 
     pub(crate) async fn send(&mut self, frame: &ClientFrame) {
@@ -270,6 +275,7 @@ async fn an_unsubscribe_stops_a_topic_the_socket_asked_for_itself() {
         .send(&ClientFrame::Subscribe {
             topics: vec!["asked".into()],
             from: StartPosition::Latest,
+            filter: None,
         })
         .await;
     assert!(matches!(
@@ -298,6 +304,7 @@ async fn a_timestamp_start_replays_only_records_from_that_time_on() {
         .send(&ClientFrame::Subscribe {
             topics: vec!["timed".into()],
             from: StartPosition::Timestamp { at },
+            filter: None,
         })
         .await;
     assert!(matches!(
@@ -332,6 +339,7 @@ async fn every_start_position_hands_over_to_live_without_gap_or_duplicate() {
             .send(&ClientFrame::Subscribe {
                 topics: vec!["history".into()],
                 from: from.clone(),
+                filter: None,
             })
             .await;
         // Without ?user_id the client may not stream it.
@@ -349,6 +357,7 @@ async fn every_start_position_hands_over_to_live_without_gap_or_duplicate() {
             .send(&ClientFrame::Subscribe {
                 topics: vec!["history".into()],
                 from: from.clone(),
+                filter: None,
             })
             .await;
         let next_offsets = match client.next().await {
@@ -397,6 +406,7 @@ async fn every_start_position_hands_over_to_live_without_gap_or_duplicate() {
             from: StartPosition::Offsets {
                 offsets: [(0, 3)].into(),
             },
+            filter: None,
         })
         .await;
     let next_offsets = match client.next().await {
@@ -611,6 +621,7 @@ async fn a_deactivated_topic_ends_its_stream() {
         .send(&ClientFrame::Subscribe {
             topics: vec!["ending".into()],
             from: StartPosition::Latest,
+            filter: None,
         })
         .await;
     client
@@ -627,6 +638,7 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_up() {
         serde_json::to_string(&ClientFrame::Subscribe {
             topics: vec![topic.into()],
             from: StartPosition::Latest,
+            filter: None,
         })
         .unwrap()
     };
@@ -662,6 +674,7 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_up() {
         .send(&ClientFrame::Subscribe {
             topics: vec!["guarded_stream".into()],
             from: StartPosition::Latest,
+            filter: None,
         })
         .await;
     assert!(matches!(admin.next().await, ServerFrame::Subscribed { .. }));

@@ -180,6 +180,7 @@ mod tests {
                 topic: "t".into(),
                 from: StartPosition::Last { n: 3 },
                 next_offsets: PartitionOffsets::from([(0, 5), (1, 9)]),
+                filter: None,
             }),
             &signals,
             &mut next,
@@ -213,6 +214,7 @@ mod tests {
                 topic: "t".into(),
                 from: StartPosition::Latest,
                 next_offsets: PartitionOffsets::from([(0, 100), (1, 100)]),
+                filter: None,
             }),
             &signals,
             &mut next,
@@ -257,6 +259,7 @@ mod tests {
                 offsets: PartitionOffsets::from([(1, 4)]),
             },
             next_offsets: PartitionOffsets::from([(0, 2), (3, 7)]),
+            filter: None,
         });
         assert!(
             matches!(subscribed, Incoming::Subscribed { topic, next_offsets }

@@ -1,0 +1,409 @@
+//! Filter expressions over records: CEL (the Common Expression Language, as Kafbat UI's "smart
+//! filters" use) on `key`, `value` (the parsed JSON), `headers`, `partition`, `offset` and
+//! `timestamp`. The relay compiles each distinct expression once and evaluates it once per
+//! record however many sockets share it; the CLI evaluates the same language on what it reads
+//! straight from Kafka, so both give the same results.
+//!
+//! CEL has no loops but its list macros, no I/O and no functions beyond those it is given: an
+//! expression can reach nothing but the record. What it can do is cost time, so an expression
+//! is refused at compile time when it is too long, names a function or variable the language
+//! does not have, or nests list macros (a macro inside a macro walks a list once per element of
+//! another); and each evaluation has a time budget, past which the stream is told and stopped.
+
+use app::stream::StreamRecord;
+use cel::{
+    common::ast::{EntryExpr, Expr, IdedExpr},
+    Context, Env, Program, Value,
+};
+use std::{
+    collections::HashSet,
+    sync::{Arc, LazyLock},
+    time::{Duration, Instant},
+};
+
+/// The longest expression accepted, in characters.
+pub const MAX_FILTER_LEN: usize = 1_000;
+
+/// How long one evaluation may take. Generous (a typical one takes microseconds): only an
+/// expression that walks a huge list in a huge record gets near it.
+pub const EVALUATION_BUDGET: Duration = Duration::from_millis(20);
+
+/// What a filter reads.
+pub const VARIABLES: [&str; 6] = [
+    "key",
+    "value",
+    "headers",
+    "partition",
+    "offset",
+    "timestamp",
+];
+
+/// The functions a filter may call (CEL's standard ones; operators are always allowed).
+const FUNCTIONS: &[&str] = &[
+    "size",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "string",
+    "int",
+    "uint",
+    "double",
+    "bool",
+    "bytes",
+    "dyn",
+    "type",
+    "timestamp",
+    "duration",
+    "getFullYear",
+    "getMonth",
+    "getDate",
+    "getDayOfMonth",
+    "getDayOfWeek",
+    "getDayOfYear",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+];
+
+/// Type names an expression may mention (`type(value.amount) == double`).
+const TYPE_NAMES: &[&str] = &[
+    "int",
+    "uint",
+    "double",
+    "bool",
+    "string",
+    "bytes",
+    "list",
+    "map",
+    "null_type",
+    "type",
+];
+
+/// The environment every filter compiles and runs in: CEL's standard library, nothing more.
+static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
+
+/// Why an expression was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("the filter has {0} characters; at most {MAX_FILTER_LEN} are allowed")]
+    TooLong(usize),
+    #[error("the filter is empty")]
+    Empty,
+    #[error("line {line}, column {column}: {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("unknown function `{0}`: a filter may call {list}", list = FUNCTIONS.join(", "))]
+    UnknownFunction(String),
+    #[error(
+        "unknown name `{0}`: a filter reads key, value, headers, partition, offset and timestamp"
+    )]
+    UnknownVariable(String),
+    #[error("a list macro (all, exists, exists_one, map, filter) inside another is too costly per record: use one at a time")]
+    TooCostly,
+}
+
+/// A compiled filter expression.
+pub struct Filter {
+    source: String,
+    program: Program,
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Filter").field(&self.source).finish()
+    }
+}
+
+/// What one evaluation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The expression is `true` for the record.
+    Match,
+    /// It is `false`, not a boolean, or an error (a missing field, a type mismatch) for it.
+    NoMatch,
+    /// It took longer than [`EVALUATION_BUDGET`]: the stream should stop.
+    OverBudget,
+}
+
+impl Filter {
+    /// Compiles `source`, or says what is wrong with it and where.
+    pub fn compile(source: &str) -> Result<Filter, FilterError> {
+        let length = source.chars().count();
+        if length > MAX_FILTER_LEN {
+            return Err(FilterError::TooLong(length));
+        }
+        if source.trim().is_empty() {
+            return Err(FilterError::Empty);
+        }
+        let program = ENV.compile(source).map_err(|errors| {
+            let first = errors.errors.first();
+            FilterError::Syntax {
+                line: first.map_or(1, |e| usize::try_from(e.pos.0).unwrap_or(1)),
+                column: first.map_or(0, |e| usize::try_from(e.pos.1).unwrap_or(0) + 1),
+                message: first.map_or_else(|| errors.to_string(), |e| e.msg.clone()),
+            }
+        })?;
+        check(program.expression(), &mut Vec::new(), 0)?;
+        Ok(Filter {
+            source: source.to_owned(),
+            program,
+        })
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates the filter against one record's variables.
+    pub fn evaluate(&self, record: &RecordVariables) -> Verdict {
+        let started = Instant::now();
+        let mut context = Context::with_env(ENV.clone());
+        for (name, value) in VARIABLES.iter().zip(&record.0) {
+            context.add_variable_from_value(*name, value.clone());
+        }
+        let result = self.program.execute(&context);
+        if started.elapsed() > EVALUATION_BUDGET {
+            return Verdict::OverBudget;
+        }
+        match result {
+            Ok(Value::Bool(true)) => Verdict::Match,
+            _ => Verdict::NoMatch,
+        }
+    }
+
+    /// Whether the filter matches `record` (an evaluation over budget does not).
+    pub fn matches(&self, record: &StreamRecord) -> bool {
+        self.evaluate(&RecordVariables::of(record)) == Verdict::Match
+    }
+}
+
+/// One record as a filter sees it, converted once however many filters read it.
+pub struct RecordVariables([Value; 6]);
+
+impl std::fmt::Debug for RecordVariables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordVariables")
+    }
+}
+
+impl RecordVariables {
+    /// `record`'s variables, in the order of [`VARIABLES`].
+    pub fn of(record: &StreamRecord) -> RecordVariables {
+        let key = record.key.as_deref().map_or(Value::Null, Value::from);
+        let value = record.value.as_ref().map_or(Value::Null, json_to_value);
+        let headers = Value::Map(
+            record
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), Value::from(v.as_str())))
+                .collect::<std::collections::HashMap<_, _>>()
+                .into(),
+        );
+        let timestamp = record
+            .timestamp
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map_or(Value::Null, |t| Value::Timestamp(t.fixed_offset()));
+        RecordVariables([
+            key,
+            value,
+            headers,
+            Value::Int(record.partition.into()),
+            Value::Int(record.offset),
+            timestamp,
+        ])
+    }
+}
+
+/// A JSON value as CEL sees it: integers as `int` (or `uint` past `i64`), other numbers as
+/// `double`, objects as maps with string keys.
+fn json_to_value(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Value::Int(i),
+            (None, Some(u)) => Value::UInt(u),
+            _ => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(items) => {
+            Value::List(Arc::new(items.iter().map(json_to_value).collect()))
+        }
+        serde_json::Value::Object(fields) => Value::Map(
+            fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), json_to_value(v)))
+                .collect::<std::collections::HashMap<_, _>>()
+                .into(),
+        ),
+    }
+}
+
+/// Refuses what a filter may not use: unknown functions and names, and list macros inside list
+/// macros. `scope` holds the macros' own variables; `macros` how many macros enclose `expr`.
+fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), FilterError> {
+    match &expr.expr {
+        Expr::Unspecified | Expr::Literal(_) => Ok(()),
+        Expr::Ident(name) => {
+            let known = VARIABLES.contains(&name.as_str())
+                || TYPE_NAMES.contains(&name.as_str())
+                || scope.iter().any(|v| v == name);
+            match known {
+                true => Ok(()),
+                false => Err(FilterError::UnknownVariable(name.clone())),
+            }
+        }
+        Expr::Select(select) => check(&select.operand, scope, macros),
+        Expr::Call(call) => {
+            let operator = call.func_name.starts_with('_')
+                || call.func_name.starts_with('@')
+                || call.func_name.starts_with('!')
+                || call.func_name.starts_with('-');
+            if !operator && !FUNCTIONS.contains(&call.func_name.as_str()) {
+                return Err(FilterError::UnknownFunction(call.func_name.clone()));
+            }
+            if let Some(target) = &call.target {
+                check(target, scope, macros)?;
+            }
+            call.args.iter().try_for_each(|a| check(a, scope, macros))
+        }
+        Expr::List(list) => list
+            .elements
+            .iter()
+            .try_for_each(|e| check(e, scope, macros)),
+        Expr::Map(map) => map.entries.iter().try_for_each(|entry| match &entry.expr {
+            EntryExpr::MapEntry(e) => {
+                check(&e.key, scope, macros)?;
+                check(&e.value, scope, macros)
+            }
+            EntryExpr::StructField(f) => check(&f.value, scope, macros),
+        }),
+        Expr::Struct(_) => Err(FilterError::UnknownFunction("a message literal".into())),
+        Expr::Comprehension(c) => {
+            if macros > 0 {
+                return Err(FilterError::TooCostly);
+            }
+            check(&c.iter_range, scope, macros)?;
+            let added: HashSet<&String> =
+                [Some(&c.iter_var), c.iter_var2.as_ref(), Some(&c.accu_var)]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+            let depth = scope.len();
+            scope.extend(added.into_iter().cloned());
+            let inner = [&c.accu_init, &c.loop_cond, &c.loop_step, &c.result]
+                .into_iter()
+                .try_for_each(|e| check(e, scope, macros + 1));
+            scope.truncate(depth);
+            inner
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn payment(amount: serde_json::Value, level: &str) -> StreamRecord {
+        StreamRecord {
+            topic: "payments".into(),
+            partition: 2,
+            offset: 41,
+            timestamp: Some(1_764_460_800_000), // 2025-11-30T00:00:00Z
+            key: Some("order-7".into()),
+            headers: BTreeMap::from([("event_type".into(), "payment".into())]),
+            value: Some(serde_json::json!({
+                "amount": amount,
+                "level": level,
+                "items": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 5}],
+                "customer": {"country": "PT"},
+            })),
+            encoding: "json".into(),
+        }
+    }
+
+    fn matches(source: &str, record: &StreamRecord) -> bool {
+        Filter::compile(source)
+            .unwrap_or_else(|e| panic!("{source}: {e}"))
+            .matches(record)
+    }
+
+    #[test]
+    fn each_variable_and_the_forms_people_write() {
+        let r = payment(serde_json::json!(612.5), "ERROR");
+        for yes in [
+            r#"value.amount > 500.0 && headers.event_type == "payment""#,
+            "value.amount > 500",
+            r#"value.level in ["ERROR", "WARN"]"#,
+            r#"key == "order-7""#,
+            r#"key.startsWith("order-")"#,
+            "partition == 2 && offset >= 41",
+            r#"value.customer.country == "PT""#,
+            r#"value.items.exists(i, i.qty > 4)"#,
+            r#"value.items.all(i, i.sku.matches("^[a-z]$"))"#,
+            r#"size(value.items) == 2"#,
+            r#"timestamp >= timestamp("2025-11-30T00:00:00Z")"#,
+            r#"timestamp.getFullYear() == 2025"#,
+            r#"has(value.customer) && !has(value.refund)"#,
+            r#""event_type" in headers"#,
+        ] {
+            assert!(matches(yes, &r), "{yes}");
+        }
+        for no in [
+            "value.amount > 1000",
+            r#"value.level == "INFO""#,
+            r#"headers.event_type == "sensor""#,
+            "partition == 0",
+            // A missing field is an error for this record: no match, not a failure.
+            "value.refund.amount > 0",
+            // Not a boolean.
+            "value.amount",
+        ] {
+            assert!(!matches(no, &r), "{no}");
+        }
+        // A tombstone and a keyless record.
+        let mut empty = payment(serde_json::Value::Null, "");
+        empty.value = None;
+        empty.key = None;
+        assert!(matches("value == null && key == null", &empty));
+    }
+
+    #[test]
+    fn refusals_say_what_and_where() {
+        let syntax = Filter::compile("value.amount >").unwrap_err();
+        assert!(
+            matches!(syntax, FilterError::Syntax { line: 1, column, .. } if column > 10),
+            "{syntax:?}"
+        );
+        assert_eq!(
+            Filter::compile(r#"readFile("/etc/passwd") == """#).unwrap_err(),
+            FilterError::UnknownFunction("readFile".into())
+        );
+        assert_eq!(
+            Filter::compile("env.HOME == \"/root\"").unwrap_err(),
+            FilterError::UnknownVariable("env".into())
+        );
+        assert_eq!(
+            Filter::compile(&"1 == 1 && ".repeat(200)).unwrap_err(),
+            FilterError::TooLong(2000)
+        );
+        assert_eq!(
+            Filter::compile("value.items.all(i, value.items.exists(j, j.qty == i.qty))")
+                .unwrap_err(),
+            FilterError::TooCostly
+        );
+        assert_eq!(Filter::compile("  ").unwrap_err(), FilterError::Empty);
+        // A macro's own variables are known inside it only.
+        assert_eq!(
+            Filter::compile("value.items.exists(i, i.qty > 1) && i.qty > 1").unwrap_err(),
+            FilterError::UnknownVariable("i".into())
+        );
+    }
+}
