@@ -53,16 +53,15 @@ pub const LIST_STEP: i64 = 100;
 /// The most rows a list shows (the API's largest page); past it, a search narrows the list.
 pub const LIST_MAX: i64 = 1000;
 
-/// Under a list read `shown` rows at a time: a button that asks for more while the last read
-/// filled its page, and a note once the list shows as many as it may.
+/// Under a list read `shown` rows at a time (asked for one more, to know whether more
+/// follow): a button that asks for more while `more`, and a note once the list shows as many as
+/// it may.
 #[component]
-pub fn ShowMore(shown: RwSignal<i64>, count: usize, what: &'static str) -> impl IntoView {
-    let count = i64::try_from(count).unwrap_or(i64::MAX);
-    let limit = shown.get_untracked();
-    if count < limit {
+pub fn ShowMore(shown: RwSignal<i64>, more: bool, what: &'static str) -> impl IntoView {
+    if !more {
         return None;
     }
-    Some(if limit < LIST_MAX {
+    Some(if shown.get_untracked() < LIST_MAX {
         view! {
             <button type="button" class="secondary" data-testid="show-more"
                 on:click=move |_| shown.update(|n| *n = (*n + LIST_STEP).min(LIST_MAX))>
@@ -78,6 +77,15 @@ pub fn ShowMore(shown: RwSignal<i64>, count: usize, what: &'static str) -> impl 
         }
         .into_any()
     })
+}
+
+/// The first `shown` of `rows`, and whether there were more (the list asks for one more row
+/// than it shows).
+pub fn first_shown<T>(mut rows: Vec<T>, shown: i64) -> (Vec<T>, bool) {
+    let shown = usize::try_from(shown).unwrap_or(usize::MAX);
+    let more = rows.len() > shown;
+    rows.truncate(shown);
+    (rows, more)
 }
 
 /// The "you are" field: the user id the dashboard acts for, remembered in this browser.

@@ -46,6 +46,34 @@ pub enum ClientFrame {
     Ping,
 }
 
+/// What a filter expression reads; [`looks_like_filter_expression`] and the server's filter
+/// language agree on these names.
+pub const FILTER_VARIABLES: [&str; 6] = [
+    "key",
+    "value",
+    "headers",
+    "partition",
+    "offset",
+    "timestamp",
+];
+
+/// Whether what someone typed into a filter box is meant as an expression (sent to the relay)
+/// rather than text to find: it starts with a name a filter reads (`value.level == "ERROR"`,
+/// `offset > 5`) or with `has(`/`size(`/`!`, and has an operator or a call in it. `payment` or
+/// `order-7` stay text.
+pub fn looks_like_filter_expression(typed: &str) -> bool {
+    let typed = typed.trim();
+    let starts = FILTER_VARIABLES.iter().any(|name| {
+        typed.strip_prefix(name).is_some_and(|rest| {
+            rest.starts_with(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        })
+    }) || ["has(", "size(", "!"].iter().any(|p| typed.starts_with(p));
+    let operator = ["==", "!=", "<", ">", "&&", "||", " in ", "("]
+        .iter()
+        .any(|op| typed.contains(op));
+    starts && operator
+}
+
 /// One Kafka record as the relay sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamRecord {
@@ -142,6 +170,9 @@ pub struct ServerFrameFields {
     /// `error`: what was refused, for people.
     #[serde(default)]
     pub message: String,
+    /// `error`: what was refused, as a code (`invalid_filter`, `not_subscribed`, …).
+    #[serde(default)]
+    pub error: String,
 }
 
 /// A [`StreamRecord`] with its value (and headers) left as the JSON text the relay sent: what
@@ -505,11 +536,37 @@ mod tests {
                 ServerFrame::TopicState { topic, state } => {
                     assert_eq!((flat.topic, flat.state), (topic, state));
                 }
-                ServerFrame::Error { error: _, message } => assert_eq!(flat.message, message),
+                ServerFrame::Error { error, message } => {
+                    assert_eq!((flat.error, flat.message), (error, message))
+                }
             }
         }
         // Not a frame: no `type`.
         assert!(serde_json::from_str::<ServerFrameFields>(r#"{"records": []}"#).is_err());
+    }
+
+    #[test]
+    fn expressions_are_told_from_text() {
+        for expression in [
+            r#"value.level == "ERROR""#,
+            "offset>5",
+            "partition == 1 && key.startsWith(\"a\")",
+            r#"headers.event_type in ["payment"]"#,
+            "has(value.refund)",
+            "timestamp > timestamp(\"2026-01-01T00:00:00Z\")",
+        ] {
+            assert!(looks_like_filter_expression(expression), "{expression}");
+        }
+        for text in [
+            "payment",
+            "order-7",
+            "value",
+            "keyboard == 1",
+            "",
+            "error (timeout)",
+        ] {
+            assert!(!looks_like_filter_expression(text), "{text}");
+        }
     }
 
     #[test]

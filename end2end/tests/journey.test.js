@@ -1,8 +1,9 @@
 // The whole journey through the real stack, with its own server and producer daemon (so that it
 // can restart the server mid-stream): request a topic → sign in as admin (a wrong token first) →
 // approve → the producer activates it → pick a user and subscribe → the viewer shows records
-// arriving → pause holds them → the filter narrows them → the server restarts and the viewer
-// reconnects and resumes → unsubscribe stops the stream. No console errors anywhere.
+// arriving → pause holds them → the filter narrows them (text here, an expression on the
+// server) → the server restarts and the viewer reconnects and resumes → unsubscribe stops the
+// stream. No console errors anywhere.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, openPage, ARTIFACTS } from './browser.js';
@@ -164,6 +165,24 @@ test('request → approve → active → subscribe → watch → pause → filte
     return rows.length > 0 && rows.every((r) => r.dataset.partition === '1');
   });
   await page.selectOption('[data-testid="partition-filter"]', '');
+
+  // An expression is filtered on the server (on Enter): a wrong one is refused at the field,
+  // a right one keeps only what it matches, and plain text again drops it.
+  const says = page.getByTestId('filter-says');
+  await page.fill('[data-testid="filter"]', 'partition == 1 &&');
+  await says.getByText('press Enter').waitFor();
+  await page.press('[data-testid="filter"]', 'Enter');
+  await says.getByText('not a valid expression').waitFor();
+  await page.fill('[data-testid="filter"]', 'partition == 1');
+  await page.press('[data-testid="filter"]', 'Enter');
+  await says.getByText('filtered on the server').waitFor();
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('[data-testid="records"] li.record')];
+    return rows.length > 2 && rows.every((r) => r.dataset.partition === '1');
+  });
+  await page.fill('[data-testid="filter"]', '');
+  await page.press('[data-testid="filter"]', 'Enter');
+  await page.waitForFunction(() => document.querySelector('[data-testid="filter-says"]').textContent === '');
 
   // The server restarts: the viewer says it is reconnecting, then resumes where it was.
   await stack.stopServer();

@@ -57,19 +57,28 @@ pub struct Budget {
 impl Budget {
     /// Fits `wanted` into `limit` open files. Connections get what is left after the reserve;
     /// stream sockets get at most nine tenths of the connections, so plain requests always have
-    /// room.
+    /// room. A configured number already within the budget is kept as it is (0 sockets turns
+    /// streaming off); one the budget lowers is lowered to no less than 2 connections and 1
+    /// socket.
     pub fn plan(limit: u64, wanted: Wanted) -> Budget {
         let kafka =
             PER_KAFKA_CLIENT * (LONG_LIVED_KAFKA_CLIENTS + ASSUMED_FEEDS + wanted.replays as u64);
         let reserved = DATABASE + kafka + PROCESS;
         let room = usize::try_from(limit.saturating_sub(reserved)).unwrap_or(usize::MAX);
-        let connections = wanted.connections.min(room).max(2);
-        let sockets_room = connections - (connections / HTTP_SHARE_DIVISOR).max(1);
+        let connections = match wanted.connections <= room {
+            true => wanted.connections,
+            false => room.max(2),
+        };
+        let sockets_room = connections.saturating_sub((connections / HTTP_SHARE_DIVISOR).max(1));
+        let sockets = match wanted.sockets <= sockets_room {
+            true => wanted.sockets,
+            false => sockets_room.max(1),
+        };
         Budget {
             limit,
             reserved,
             connections,
-            sockets: wanted.sockets.min(sockets_room).max(1),
+            sockets,
         }
     }
 
@@ -160,6 +169,19 @@ mod tests {
             },
         );
         assert_eq!(many.reserved - few.reserved, PER_KAFKA_CLIENT * 984);
+    }
+
+    #[test]
+    fn configured_numbers_within_the_budget_are_kept() {
+        let budget = Budget::plan(
+            1_048_576,
+            Wanted {
+                connections: 1,
+                sockets: 0,
+                replays: 16,
+            },
+        );
+        assert_eq!((budget.connections, budget.sockets), (1, 0));
     }
 
     #[test]

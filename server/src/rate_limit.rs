@@ -22,8 +22,15 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// How long a refusal takes to arrive. A flood retries the moment it is refused: answered at
 /// once, each connection would cost the server a full request cycle thousands of times a second
 /// (the admin's approve then waited behind them for CPU); answered after a pause, it costs a
-/// timer. A client that honours `Retry-After` never sees the pause.
+/// timer. `Retry-After` counts from the answer, so a client that honours it waits no longer.
 pub const REFUSAL_PAUSE: Duration = Duration::from_secs(1);
+
+/// Refusals held back at once, across all limits and addresses. Each is a parked task; past
+/// this many (a flood over many HTTP/2 streams), refusals are answered at once.
+const MAX_PAUSED: usize = 10_000;
+
+/// Turns for paused refusals, shared by every limit.
+static PAUSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_PAUSED);
 
 /// One limit: `burst` at once, refilled at `per_second`.
 pub struct RateLimit {
@@ -63,11 +70,17 @@ impl RateLimit {
 
     /// [`RateLimit::take`], with a refusal held back for [`REFUSAL_PAUSE`] first.
     pub async fn take_or_pause(&self, addr: IpAddr) -> Result<(), Duration> {
-        let taken = self.take(addr);
-        if taken.is_err() {
+        let Err(wait) = self.take(addr) else {
+            return Ok(());
+        };
+        if let Ok(_turn) = PAUSES.try_acquire() {
             tokio::time::sleep(REFUSAL_PAUSE).await;
+            // The wait was counted from before the pause.
+            return Err(wait
+                .saturating_sub(REFUSAL_PAUSE)
+                .max(Duration::from_millis(1)));
         }
-        taken
+        Err(wait)
     }
 
     /// Takes one token for `addr`: `Err(wait)` when it has none, with how long until it will.

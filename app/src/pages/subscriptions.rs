@@ -3,7 +3,7 @@
 
 use crate::{
     api::{self, ApiFuture, Method},
-    components::{loaded, ErrorNote, ShowMore, StatusBadge, LIST_STEP},
+    components::{first_shown, loaded, ErrorNote, ShowMore, StatusBadge, LIST_STEP},
     identity::Identity,
     wire::{ActiveTopic, MessageBody, Subscription, SubscriptionRequest},
 };
@@ -35,7 +35,10 @@ pub fn Subscriptions() -> impl IntoView {
     let shown = RwSignal::new(LIST_STEP);
     let everyone = Resource::new(
         move || shown.get(),
-        |shown| api::get::<Vec<Subscription>>(format!("/api/subscriptions?limit={shown}")),
+        |shown| {
+            let limit = shown + 1;
+            api::get::<Vec<Subscription>>(format!("/api/subscriptions?limit={limit}"))
+        },
     );
     let active = Resource::new(
         || (),
@@ -80,10 +83,10 @@ pub fn Subscriptions() -> impl IntoView {
                             view! {
                                 <h2>"Everyone's subscriptions"</h2>
                                 {loaded(everyone.get(), "Could not load subscriptions", move |all| {
-                                    let count = all.len();
+                                    let (all, more) = first_shown(all, shown.get_untracked());
                                     view! {
                                         <Everyone all toggle busy/>
-                                        <ShowMore shown count what="subscriptions"/>
+                                        <ShowMore shown more what="subscriptions"/>
                                     }
                                 })}
                             }

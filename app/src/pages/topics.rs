@@ -5,7 +5,7 @@
 
 use crate::{
     api::{self, Method},
-    components::{loaded, ShowMore, StatusBadge, TopicActions, LIST_STEP},
+    components::{first_shown, loaded, ShowMore, StatusBadge, TopicActions, LIST_STEP},
     domain::{self, EventType, TopicName, UserId},
     identity::Identity,
     wire::{ErrorBody, NewTopicRequest, Topic, TopicCreated, TopicStatus},
@@ -33,7 +33,8 @@ pub fn Topics() -> impl IntoView {
         |(query, status, shown)| {
             let status = status.map_or(String::new(), |s| format!("&status={s}"));
             let query = api::encode(query.trim());
-            api::get::<Vec<Topic>>(format!("/api/topics?limit={shown}&q={query}{status}"))
+            let limit = shown + 1;
+            api::get::<Vec<Topic>>(format!("/api/topics?limit={limit}&q={query}{status}"))
         },
     );
     let sort = RwSignal::new(SortBy::Newest);
@@ -95,12 +96,12 @@ pub fn Topics() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
                     loaded(topics.get(), "Could not load topics", |list| {
-                        let count = list.len();
+                        let (list, more) = first_shown(list, shown.get_untracked());
                         let filtered = !query.get_untracked().trim().is_empty()
                             || status.get_untracked().is_some();
                         view! {
-                            <TopicTable topics=list query filtered sort on_change=Callback::new(move |_| topics.refetch())/>
-                            <ShowMore shown count what="topics"/>
+                            <TopicTable topics=list filtered sort on_change=Callback::new(move |_| topics.refetch())/>
+                            <ShowMore shown more what="topics"/>
                         }
                     })
                 }}
@@ -112,7 +113,6 @@ pub fn Topics() -> impl IntoView {
 #[component]
 fn TopicTable(
     topics: Vec<Topic>,
-    query: RwSignal<String>,
     /// Whether `topics` is a search's or a status filter's result (empty then means no match).
     filtered: bool,
     sort: RwSignal<SortBy>,
@@ -133,17 +133,9 @@ fn TopicTable(
         }
         .into_any();
     }
+    // The server searched: every row it sent matches.
     let rows = move || {
-        let q = crate::text::lowercase(&query.get());
-        let mut rows: Vec<Topic> = topics
-            .iter()
-            .filter(|t| {
-                q.is_empty()
-                    || crate::text::lowercase(&t.topic_name).contains(&q)
-                    || crate::text::lowercase(&t.created_by).contains(&q)
-            })
-            .cloned()
-            .collect();
+        let mut rows = topics.clone();
         // One sort call whatever the column: each distinct `sort_by` is its own copy of the
         // sorting code in the bundle.
         let by = sort.get();
@@ -172,16 +164,8 @@ fn TopicTable(
                 </thead>
                 <tbody>
                     {move || {
-                        let rows = rows();
-                        if rows.is_empty() {
-                            return view! {
-                                <tr>
-                                    <td colspan="9" class="muted">"No topic matches the search."</td>
-                                </tr>
-                            }
-                                .into_any();
-                        }
-                        rows.into_iter()
+                        rows()
+                            .into_iter()
                             .map(|t| {
                                 let event_type = t
                                     .event_type

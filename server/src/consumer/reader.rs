@@ -73,8 +73,9 @@ impl Reader {
 /// Direct reads from Kafka.
 pub struct KafkaReader {
     consumer: StreamConsumer,
-    /// Records it does not match are read (and committed) but not returned.
-    filter: Option<Filter>,
+    /// Records it does not match are read (and committed) but not returned. Boxed: a compiled
+    /// expression is several times the size of the rest.
+    filter: Option<Box<Filter>>,
     exit_at_end: bool,
     at_end: HashSet<(String, i32)>,
     partitions: usize,
@@ -147,7 +148,7 @@ impl KafkaReader {
         }
         Ok(Self {
             consumer,
-            filter,
+            filter: filter.map(Box::new),
             exit_at_end,
             at_end: HashSet::new(),
             partitions: topics.iter().map(|(_, p)| *p as usize).sum(),

@@ -8,7 +8,7 @@ use super::{
     error::ApiError,
     extract::ApiQuery,
 };
-use crate::listener::ConnectionSlot;
+use crate::listener::{ConnectionActivity, ConnectionSlot};
 use crate::relay::{serve, Peer, Refusal};
 use app::domain::UserId;
 use axum::{
@@ -91,6 +91,8 @@ pub async fn stream(
     // The socket keeps its connection's place among those served at once (absent when the
     // router is served by something other than the listener, as in some tests).
     let connection = parts.extensions.get::<ConnectionSlot>().cloned();
+    // Over HTTP/2 the connection carries the socket on after the upgrade: it is not idle.
+    let activity = parts.extensions.get::<ConnectionActivity>().cloned();
     let peer = Peer {
         user_id,
         follow: query.follow.unwrap_or(true),
@@ -107,7 +109,7 @@ pub async fn stream(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
-            let _connection = connection;
+            let _connection = (connection, activity.map(|a| a.hold()));
             serve(socket, relay, store, peer).await
         }))
 }

@@ -24,12 +24,13 @@ use app::{
     },
 };
 use axum::{
-    extract::State,
+    extract::{ConnectInfo, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Json,
+    Extension, Json,
 };
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 /// `GET /api/topics` query: the `?status=` filter, and a page (`limit`, `before`, `q`) for
 /// callers that ask for one.
@@ -56,6 +57,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<TopicQuery>,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
@@ -76,6 +78,19 @@ pub async fn list(
         Some("") => None,
         q => q,
     };
+    // A search reads every topic (no index helps `instr`): it counts against the address's
+    // allowance of costly anonymous requests, as writes do.
+    if let (Some(_), Some(Extension(ConnectInfo(peer)))) = (search, peer) {
+        state
+            .limits
+            .writes
+            .take_or_pause(peer.ip())
+            .await
+            .map_err(|retry_after| ApiError::TooManyRequests {
+                what: "searches and anonymous writes",
+                retry_after,
+            })?;
+    }
     if query.limit.is_some() || query.before.is_some() || search.is_some() {
         let page = TopicPage {
             status,

@@ -325,18 +325,28 @@ impl Store {
 
     /// One page of the topic list, newest first, for callers that cannot take it whole.
     pub async fn list_topics_page(&self, page: &TopicPage<'_>) -> Result<Vec<Topic>, StoreError> {
-        let rows: Vec<TopicRow> = sqlx::query_as(&format!(
-            "{SELECT_TOPIC} WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.topic_id < ?2) \
-             AND (?3 IS NULL OR instr(lower(t.topic_name), lower(?3)) > 0 \
-                  OR instr(lower(t.created_by), lower(?3)) > 0) \
-             ORDER BY t.topic_id DESC LIMIT ?4"
-        ))
-        .bind(page.status.map(TopicStatus::as_str))
-        .bind(page.before)
-        .bind(page.search)
-        .bind(page.limit)
-        .fetch_all(&self.reader)
-        .await?;
+        // Only the conditions asked for, so that SQLite walks the ids down from `before`
+        // instead of testing every row.
+        let mut query = sqlx::QueryBuilder::new(SELECT_TOPIC);
+        query.push(" WHERE 1 = 1");
+        if let Some(status) = page.status {
+            query.push(" AND t.status = ").push_bind(status.as_str());
+        }
+        if let Some(before) = page.before {
+            query.push(" AND t.topic_id < ").push_bind(before);
+        }
+        if let Some(search) = page.search {
+            query
+                .push(" AND (instr(lower(t.topic_name), lower(")
+                .push_bind(search)
+                .push(")) > 0 OR instr(lower(t.created_by), lower(")
+                .push_bind(search)
+                .push(")) > 0)");
+        }
+        query
+            .push(" ORDER BY t.topic_id DESC LIMIT ")
+            .push_bind(page.limit);
+        let rows: Vec<TopicRow> = query.build_query_as().fetch_all(&self.reader).await?;
         rows.into_iter().map(Topic::try_from).collect()
     }
 

@@ -88,12 +88,15 @@ fn n_of(record: &StreamRecord) -> i64 {
     record.value.as_ref().unwrap()["n"].as_i64().unwrap()
 }
 
+/// Which `n`s a filter should let through.
+type Expected = fn(i64) -> bool;
+
 #[tokio::test]
 async fn each_form_of_filter_streams_what_it_matches_from_the_real_broker() {
     let app = spawn_app().await;
     app.active_topic("filtered", 2).await;
     produce(&app, "filtered", 0..60).await;
-    let forms: [(&str, fn(i64) -> bool); 9] = [
+    let forms: [(&str, Expected); 9] = [
         (r#"key == "k3""#, |n| n % 7 == 3),
         ("value.amount > 300.0", |n| n as f64 * 10.5 > 300.0),
         ("value.n >= 55", |n| n >= 55),

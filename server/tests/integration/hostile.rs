@@ -498,8 +498,8 @@ async fn the_subscription_list_comes_in_pages_to_those_who_ask() {
             StatusCode::OK
         );
     }
-    // User ids may hold `/` and spaces; topic names cannot hold `/`.
-    for user in ["ana", "a/b c", "zoe"] {
+    // User ids may hold `/`, `%`, `&` and spaces; topic names cannot hold `/`.
+    for user in ["ana", "a/b c", "p%q&r=s", "zoe"] {
         for topic in ["sub_a", "sub_b"] {
             let body = json!({"user_id": user, "topic_name": topic});
             assert_eq!(
@@ -510,13 +510,16 @@ async fn the_subscription_list_comes_in_pages_to_those_who_ask() {
     }
     let (_, whole) = app.get("/api/subscriptions").await;
     let whole = whole.as_array().unwrap().clone();
-    assert_eq!(whole.len(), 6);
-    let pages = follow_pages(&app, "/api/subscriptions?limit=4").await;
-    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [4, 2]);
+    assert_eq!(whole.len(), 8);
+    let pages = follow_pages(&app, "/api/subscriptions?limit=3").await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 2]);
     assert_eq!(pages.concat(), whole, "the same rows in the same order");
     let mine = follow_pages(&app, "/api/subscriptions?user_id=a%2Fb%20c&limit=1").await;
     assert_eq!(mine.len(), 2);
     assert!(mine.iter().flatten().all(|s| s["user_id"] == "a/b c"));
+    let theirs = follow_pages(&app, "/api/subscriptions?user_id=p%25q%26r%3Ds&limit=1").await;
+    assert_eq!(theirs.len(), 2);
+    assert!(theirs.iter().flatten().all(|s| s["user_id"] == "p%q&r=s"));
     let (status, body) = app.get("/api/subscriptions?after=no-slash").await;
     assert_eq!(
         (status, body["field"].as_str()),

@@ -22,6 +22,8 @@ pub(super) struct Want {
     pub(super) user_id: String,
     pub(super) topics: Vec<String>,
     pub(super) from: StartPosition,
+    /// A filter expression for the relay to apply.
+    pub(super) filter: Option<String>,
 }
 
 /// The viewer's connection: what the page's buttons call, and the signals it updates.
@@ -49,6 +51,16 @@ impl Connection {
         self.socket.with_value(|s| s.start(want));
         #[cfg(not(feature = "hydrate"))]
         let _ = want;
+    }
+
+    /// Streams the same topics again from where they were first asked for, now only the
+    /// records `filter` matches (all with `None`); the window starts empty.
+    pub(super) fn set_filter(&self, filter: Option<String>) {
+        self.signals.filter_error.set(None);
+        self.signals.server_filter.set(filter.clone());
+        self.clear();
+        #[cfg(feature = "hydrate")]
+        self.socket.with_value(|s| s.refilter(filter));
     }
 
     /// Disconnects for good.
@@ -155,6 +167,14 @@ mod browser_socket {
                 inner.attempt = 0;
             }
             connect(&self.inner);
+        }
+
+        /// Restarts what streams with another filter (nothing when nothing streams).
+        pub fn refilter(&self, filter: Option<String>) {
+            let want = self.inner.borrow().want.clone();
+            if let Some(want) = want {
+                self.start(Want { filter, ..want });
+            }
         }
 
         pub fn stop(&self) {
@@ -315,6 +335,7 @@ mod browser_socket {
                 let frame = crate::stream::ClientFrame::Subscribe {
                     topics: vec![topic.clone()],
                     from,
+                    filter: want.filter.clone(),
                 };
                 serde_json::to_string(&frame).unwrap_or_default()
             })

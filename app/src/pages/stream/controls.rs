@@ -58,6 +58,8 @@ pub(super) fn Controls(
                     user_id: user.clone(),
                     topics,
                     from,
+                    // A filter in force goes on applying.
+                    filter: connection.signals.server_filter.get_untracked(),
                 });
             }
             Err(e) => problem.set(Some(e)),

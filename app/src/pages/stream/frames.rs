@@ -12,7 +12,7 @@
 
 use super::model::{Row, ViewerSignals};
 use crate::stream::{PartitionOffsets, RawStreamRecord, ServerFrameFields};
-use leptos::prelude::Update;
+use leptos::prelude::{Set, Update};
 
 /// A relay frame as the viewer reads it: only what the viewer acts on, so that [`absorb`] has
 /// one case per thing to do.
@@ -24,6 +24,14 @@ pub(super) enum Incoming {
         topic: String,
         next_offsets: PartitionOffsets,
     },
+    /// A filtered stream's replay is over: records up to `next_offsets` that did not come did
+    /// not match (a reconnection resumes from there).
+    CaughtUp {
+        topic: String,
+        next_offsets: PartitionOffsets,
+    },
+    /// The relay refused the filter expression, saying why.
+    FilterRefused(String),
     /// Something to tell the user (a topic stopped or changed state, a refusal).
     Notice(String),
     /// The relay skipped `skipped` records of `topic` for this socket.
@@ -56,6 +64,11 @@ pub(super) fn parse_frame(text: &str) -> Option<Incoming> {
             skipped: frame.skipped,
         },
         "topic_state" => Incoming::Notice(format!("{topic} is now {}", frame.state)),
+        "caught_up" => Incoming::CaughtUp {
+            topic,
+            next_offsets: frame.next_offsets,
+        },
+        "error" if frame.error == "invalid_filter" => Incoming::FilterRefused(frame.message),
         "error" => Incoming::Notice(format!("refused: {}", frame.message)),
         _ => Incoming::Other,
     })
@@ -128,6 +141,21 @@ pub(super) fn absorb(
                 known.set_if_absent(p, o);
             }
             signals.notice(format!("streaming {topic}"));
+        }
+        Incoming::CaughtUp {
+            topic,
+            next_offsets,
+        } => {
+            let known = next.topic(&topic);
+            for (p, o) in next_offsets.iter() {
+                if known.get(p).is_none_or(|seen| seen < o) {
+                    known.set(p, o);
+                }
+            }
+        }
+        Incoming::FilterRefused(why) => {
+            signals.filter_error.set(Some(why));
+            signals.server_filter.set(None);
         }
         Incoming::Lagged { topic, skipped } => {
             signals.skipped.update(|n| *n += skipped);

@@ -94,6 +94,10 @@ pub(super) struct ViewerSignals {
     pub(super) held: RwSignal<usize>,
     /// The relay's control messages (subscribed, unsubscribed, errors), newest last.
     pub(super) notices: RwSignal<VecDeque<String>>,
+    /// The filter expression the relay applies to this viewer's streams, if any.
+    pub(super) server_filter: RwSignal<Option<String>>,
+    /// Why the relay refused the last filter expression.
+    pub(super) filter_error: RwSignal<Option<String>>,
 }
 
 impl ViewerSignals {
@@ -108,6 +112,8 @@ impl ViewerSignals {
             paused: RwSignal::new(false),
             held: RwSignal::new(0),
             notices: RwSignal::new(VecDeque::new()),
+            server_filter: RwSignal::new(None),
+            filter_error: RwSignal::new(None),
         }
     }
 

@@ -11,6 +11,7 @@ use super::{
     markup::partition_options,
     model::{Row, Status, MAX_ROWS},
 };
+use crate::stream::looks_like_filter_expression;
 use leptos::prelude::*;
 use std::collections::VecDeque;
 
@@ -24,8 +25,13 @@ pub(super) fn Records(connection: Connection) -> impl IntoView {
     let s = connection.signals;
     let text = RwSignal::new(String::new());
     let partition = RwSignal::new(None::<i32>);
+    // An expression is the relay's to apply (on Enter); only text is matched here.
+    let expression = Memo::new(move |_| looks_like_filter_expression(&text.get()));
     let visible = Memo::new(move |_| {
-        let needle = crate::text::lowercase(&text.get());
+        let needle = match expression.get() {
+            true => String::new(),
+            false => crate::text::lowercase(&text.get()),
+        };
         let part = partition.get();
         // Live, only the newest rows are drawn: at thousands of records a second the rest would
         // be created and replaced before anyone could read them. Paused, the whole window is.
@@ -84,8 +90,30 @@ pub(super) fn Records(connection: Connection) -> impl IntoView {
             </button>
             <button type="button" class="secondary" data-testid="clear" on:click=move |_| connection.clear()>"Clear"</button>
             <button type="button" class="secondary" data-testid="download" on:click=download>"Download NDJSON"</button>
-            <label>"Filter " <input type="search" data-testid="filter" placeholder="text in key or value"
-                prop:value=text on:input=move |ev| text.set(event_target_value(&ev))/></label>
+            <label>"Filter " <input type="search" data-testid="filter"
+                placeholder=r#"text, or an expression: value.amount > 500"#
+                aria-describedby="filter-says"
+                aria-invalid=move || s.filter_error.with(Option::is_some).to_string()
+                prop:value=text on:input=move |ev| text.set(event_target_value(&ev))
+                on:change=move |_| {
+                    // Enter (or leaving the box): an expression goes to the relay; text takes a
+                    // filter in force away.
+                    let typed = text.get_untracked();
+                    let wanted = expression.get_untracked().then(|| typed.trim().to_owned());
+                    if wanted != s.server_filter.get_untracked() {
+                        connection.set_filter(wanted);
+                    }
+                }/></label>
+            <span id="filter-says" data-testid="filter-says"
+                class=move || if s.filter_error.with(Option::is_some) { "error" } else { "muted" }>
+                {move || match (s.filter_error.get(), expression.get(), s.server_filter.get()) {
+                    (Some(why), _, _) => format!("not a valid expression: {why}"),
+                    (None, true, Some(f)) if f == text.get().trim() => "expression, filtered on the server".to_owned(),
+                    (None, true, _) => "expression: press Enter to filter on the server".to_owned(),
+                    (None, false, Some(_)) => "text, matched here; press Enter to drop the server filter".to_owned(),
+                    (None, false, None) => String::new(),
+                }}
+            </span>
             <label>"Partition "
                 <select data-testid="partition-filter"
                     on:change=move |ev| partition.set(event_target_value(&ev).parse().ok())

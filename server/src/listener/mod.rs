@@ -8,30 +8,22 @@
 //! hyper closes an idle HTTP/1 keep-alive connection by itself, but an HTTP/2 connection that
 //! answers pings and opens no stream would otherwise hold its slot forever.
 
-use axum::{
-    body::Body,
-    extract::{ConnectInfo, Request, State},
-    middleware::{self, Next},
-    response::Response,
-    Extension, Router,
-};
+mod activity;
+
+use activity::{drive, track, PerConnection};
+pub use activity::{Busy, ConnectionActivity};
+use axum::{middleware, Router};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto::Builder,
     service::TowerToHyperService,
 };
-use std::{
-    future::Future,
-    net::IpAddr,
-    pin::{pin, Pin},
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
 use tokio::{
     net::TcpListener,
     sync::{watch, OwnedSemaphorePermit, Semaphore},
 };
+use tower::ServiceBuilder;
 
 /// How many connections one server takes, and how long each may stay silent.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +37,9 @@ pub struct ConnectionLimits {
     /// `max_connections` (more from it are closed at once).
     pub max_per_addr: usize,
 }
+
+/// Requests one HTTP/2 connection may have in flight at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 32;
 
 /// The first bytes of every HTTP/2 connection without TLS.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -108,13 +103,16 @@ pub async fn serve(
             tracing::debug!(%addr, "closed a connection: its address has the most it may open");
             continue;
         };
-        let (busy_tx, busy_rx) = watch::channel(0_usize);
+        let connection = PerConnection::new(addr, slot.clone());
+        let activity = connection.activity.clone();
+        // One layer around the whole router (`Router::layer` would wrap every route anew).
         let service = TowerToHyperService::new(
-            router
-                .clone()
-                .layer(middleware::from_fn_with_state(Arc::new(busy_tx), track))
-                .layer(Extension(slot.clone()))
-                .layer(Extension(ConnectInfo(addr))),
+            ServiceBuilder::new()
+                .map_request(|request: hyper::Request<hyper::body::Incoming>| {
+                    request.map(axum::body::Body::new)
+                })
+                .layer(middleware::from_fn_with_state(connection, track))
+                .service(router.clone()),
         );
         let stop = stop_rx.clone();
         let done = done_tx.clone();
@@ -133,8 +131,11 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout);
             // An HTTP/2 connection that stops answering pings is closed.
+            // Streams at once per HTTP/2 connection (hyper's default is 200): a connection's
+            // requests are what one HTTP/1 connection does one at a time, within reason.
             builder
                 .http2()
+                .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
                 .enable_connect_protocol()
                 .timer(TokioTimer::new())
                 .keep_alive_interval(Some(limits.header_timeout))
@@ -143,7 +144,7 @@ pub async fn serve(
             let ended = drive(
                 connection,
                 |c| c.graceful_shutdown(),
-                busy_rx,
+                &activity,
                 stop,
                 limits.header_timeout,
             )
@@ -156,95 +157,6 @@ pub async fn serve(
     drop(listener);
     drop(done_tx);
     let _ = done_rx.recv().await;
-}
-
-/// Runs one connection to its end. Once the server stops, or once the connection has had no
-/// request in flight for `idle_timeout`, it is shut down gracefully: requests in flight (and
-/// HTTP/2 streams, WebSockets among them) finish, no new ones start.
-async fn drive<C, E>(
-    connection: C,
-    shut_down: impl FnOnce(Pin<&mut C>),
-    mut busy: watch::Receiver<usize>,
-    mut stop: watch::Receiver<bool>,
-    idle_timeout: Duration,
-) -> Result<(), E>
-where
-    C: Future<Output = Result<(), E>>,
-{
-    let mut connection = pin!(connection);
-    loop {
-        let is_idle = *busy.borrow_and_update() == 0;
-        let idle = async {
-            if is_idle {
-                tokio::time::sleep(idle_timeout).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        let close = tokio::select! {
-            result = connection.as_mut() => return result,
-            // Ends the wait on every change: the idle timer starts again from now.
-            changed = busy.changed() => changed.is_err(),
-            _ = stop.wait_for(|stopped| *stopped) => true,
-            () = idle => true,
-        };
-        if close {
-            shut_down(connection.as_mut());
-            return connection.await;
-        }
-    }
-}
-
-/// Counts the connection's request in flight until its response body is dropped (sent or
-/// abandoned).
-async fn track(
-    State(busy): State<Arc<watch::Sender<usize>>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    busy.send_modify(|n| *n += 1);
-    let in_flight = InFlight(busy);
-    next.run(request).await.map(|body| {
-        Body::new(TrackedBody {
-            body,
-            _in_flight: in_flight,
-        })
-    })
-}
-
-/// One request in flight on a connection; counted off when dropped.
-struct InFlight(Arc<watch::Sender<usize>>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
-    }
-}
-
-/// A response body that keeps its request counted as in flight while it lives.
-struct TrackedBody {
-    body: Body,
-    _in_flight: InFlight,
-}
-
-impl http_body::Body for TrackedBody {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
 }
 
 /// Waits (at most `deadline`) until the client has sent enough to tell its protocol: a byte
@@ -424,6 +336,43 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(started.elapsed() < TIMEOUT * 4, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_a_response_loses_its_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // 256 MB in 1 MB chunks: far more than the socket buffers hold.
+        let chunks = || {
+            futures::stream::iter(
+                (0..256).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 1 << 20]))),
+            )
+        };
+        let router = Router::new().route("/", get(|| async { "ok" })).route(
+            "/big",
+            get(move || async move { axum::body::Body::from_stream(chunks()) }),
+        );
+        let limits = ConnectionLimits {
+            header_timeout: TIMEOUT,
+            max_connections: 1,
+            max_per_addr: 8,
+        };
+        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        stalled
+            .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The only slot is the stalled reader's until it is judged stalled and dropped.
+        let started = Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(10), get_root(addr))
+            .await
+            .expect("served once the stalled connection is dropped");
+        assert!(answer.ends_with(b"ok"));
+        let waited = started.elapsed();
+        assert!(waited >= TIMEOUT * activity::STALL_FACTOR / 2, "{waited:?}");
+        drop(stalled);
     }
 
     #[tokio::test]
