@@ -183,6 +183,29 @@ pub struct ActivateRequest {
     pub topic_name: String,
 }
 
+/// Body of `POST /api/topics/<id>/records`: one test record, composed by a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ProduceRequest {
+    /// The record's key (none: Kafka spreads keyless records over the partitions).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Header names and values.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The payload, sent as its JSON text.
+    pub value: serde_json::Value,
+}
+
+/// Where a produced record landed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Produced {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
 /// Body of `POST /api/topics/<id>/reject`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

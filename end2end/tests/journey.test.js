@@ -184,6 +184,27 @@ test('request → approve → active → subscribe → watch → pause → filte
   await page.press('[data-testid="filter"]', 'Enter');
   await page.waitForFunction(() => document.querySelector('[data-testid="filter-says"]').textContent === '');
 
+  // Produce a test record from the topic's page (another tab): the value is checked as it is
+  // typed, the page says where it landed, and the open viewer shows it.
+  const topicPage = await page.context().newPage();
+  await topicPage.goto(`${URL_}/topics`, { waitUntil: 'networkidle' });
+  await topicPage.locator(`tr[data-topic="${TOPIC}"]`).getByRole('link', { name: TOPIC }).click();
+  await topicPage.getByTestId('composer').locator('summary').click();
+  await topicPage.fill('#record-key', 'e2e-composed');
+  await topicPage.fill('#record-headers', 'source: e2e');
+  await topicPage.fill('#record-value', '{"composed": ');
+  await topicPage.getByTestId('value-error').getByText('not JSON').waitFor();
+  assert.equal(await topicPage.getByTestId('send-record').isDisabled(), true);
+  await topicPage.fill('#record-value', '{"composed": true}');
+  await topicPage.getByTestId('value-error').getByText('not JSON').waitFor({ state: 'detached' });
+  await topicPage.getByTestId('send-record').click();
+  await topicPage.getByTestId('record-sent').getByText(/Sent to partition \d+ at offset \d+/).waitFor();
+  await topicPage.getByTestId('audit-table').getByText('produce').first().waitFor();
+  await topicPage.close();
+  await page.fill('[data-testid="filter"]', 'e2e-composed');
+  await page.locator('[data-testid="records"] li.record').first().waitFor();
+  await page.fill('[data-testid="filter"]', '');
+
   // The server restarts: the viewer says it is reconnecting, then resumes where it was.
   await stack.stopServer();
   await page.getByTestId('stream-status').getByText('retrying').waitFor();

@@ -3,8 +3,8 @@
 
 use app::api::encode;
 use app::wire::{
-    ActivateRequest, ActiveTopic, ErrorBody, MessageBody, Stats, Subscription, SubscriptionRequest,
-    Topic, TopicStatus,
+    ActivateRequest, ActiveTopic, ErrorBody, MessageBody, ProduceRequest, Produced, Stats,
+    Subscription, SubscriptionRequest, Topic, TopicStatus,
 };
 use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Serialize};
@@ -187,6 +187,26 @@ impl ApiClient {
         )
         .await
         .map(|_| ())
+    }
+
+    /// `POST /api/topics/{id}/records` with the admin token: where the record landed.
+    pub async fn produce(
+        &self,
+        topic_id: i64,
+        record: &ProduceRequest,
+        admin_token: &str,
+    ) -> Result<Produced, ApiClientError> {
+        let auth = format!("Bearer {admin_token}");
+        let path = format!("/api/topics/{topic_id}/records");
+        let (_, produced) = self
+            .call(
+                Method::POST,
+                &path,
+                Some(record),
+                &[("authorization", &auth)],
+            )
+            .await?;
+        Ok(produced)
     }
 
     /// `POST /api/subscriptions`

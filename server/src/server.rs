@@ -13,7 +13,7 @@ use crate::{
         ssr_backend::{leptos_options, revalidate_bundle, SsrBackend},
         state::{AppState, Limits},
     },
-    kafka::{KafkaAdmin, KafkaError},
+    kafka::{KafkaAdmin, KafkaError, RecordSender},
     open_files::{Budget, Wanted},
     rate_limit::RateLimit,
     rates::Rates,
@@ -89,6 +89,7 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
     let state = AppState {
         leptos_options: leptos_options(&config.site_dir, addr),
         store,
+        records: RecordSender::new(&config.kafka)?,
         kafka,
         health,
         secrets: Arc::new(secrets),

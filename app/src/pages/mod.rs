@@ -1,6 +1,7 @@
 //! The dashboard's pages, one module each.
 
 mod audit;
+mod compose;
 mod not_found;
 mod overview;
 mod signin;

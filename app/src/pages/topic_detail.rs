@@ -3,7 +3,8 @@
 use crate::{
     api,
     components::{loaded, StatusBadge, TopicActions},
-    wire::{AuditEntry, TopicDetail},
+    identity::Identity,
+    wire::{AuditEntry, TopicDetail, TopicStatus},
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -53,6 +54,11 @@ fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
             </p>
         })}
         <TopicActions topic=t.clone() on_done=on_change/>
+        {
+            let (active, topic_id, identity) = (t.status == TopicStatus::Active, t.topic_id, Identity::get());
+            move || (active && identity.is_admin())
+                .then(|| view! { <super::compose::Composer topic_id on_sent=on_change/> })
+        }
         <dl class="facts">
             <dt>"Partitions"</dt><dd>{t.partitions}</dd>
             <dt>"Replication factor"</dt><dd>{t.replication_factor}</dd>

@@ -79,6 +79,29 @@ pub enum Command {
     Stats,
     /// Print records as they arrive (NDJSON on stdout, diagnostics on stderr).
     Consume(ConsumeArgs),
+    /// Send test records, one per line of stdin (a JSON value, after `KEY<delimiter>` with
+    /// -K), through the server (audited); needs the admin token. Prints where each landed.
+    Produce(ProduceArgs),
+}
+
+/// `produce`: kcat's `-P` spellings (`-t`, `-K`, `-H`).
+#[derive(Debug, Clone, Args)]
+pub struct ProduceArgs {
+    /// The topic to send to (an active one).
+    #[arg(long, short = 't')]
+    pub topic: String,
+
+    /// Each line is `KEY<this>VALUE` (as kcat's -K); without it, lines are values only.
+    #[arg(long, short = 'K')]
+    pub key_delimiter: Option<String>,
+
+    /// A header on every record, `name=value` (repeatable).
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+
+    /// The server's admin token.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: String,
 }
 
 /// `consume`: kcat's `-C` spellings work too (`-o beginning|end|-N`, `-c`, `-e`).

@@ -1,7 +1,7 @@
 //! Script mode: one subcommand, plain output on stdout, diagnostics on stderr, exit codes.
 
 use super::{
-    config::{start_position, Command, ConsumeArgs, ConsumerCli},
+    config::{start_position, Command, ConsumeArgs, ConsumerCli, ProduceArgs},
     output::Printer,
     reader::{Event, KafkaReader, Reader, RelayReader},
     ConsumerError,
@@ -10,8 +10,9 @@ use crate::{
     api_client::{ApiClient, SubscribeOutcome},
     filter::Filter,
 };
-use app::wire::{Topic, TopicStatus};
-use std::collections::HashSet;
+use app::wire::{ProduceRequest, Topic, TopicStatus};
+use std::collections::{BTreeMap, HashSet};
+use tokio::io::AsyncBufReadExt;
 
 pub async fn run(
     cli: &ConsumerCli,
@@ -50,6 +51,7 @@ pub async fn run(
                 );
             }
         }
+        Command::Produce(args) => produce(api, &args).await?,
         Command::Stats => {
             let stats = api.stats().await?;
             println!("total_topics\t{}", stats.total_topics);
@@ -243,5 +245,59 @@ async fn consume(
     let mut printer = Printer::new(args.format, args.count.is_none() && !args.exit_at_end);
     let printed = pump(&mut reader, &mut printer, args.count, topics.len()).await?;
     eprintln!("{printed} records");
+    Ok(())
+}
+
+/// Sends one record per line of stdin to `args.topic`; prints `partition<TAB>offset` for each.
+/// A line that is not JSON (after its key) stops it with a usage error naming the line.
+async fn produce(api: &ApiClient, args: &ProduceArgs) -> Result<(), ConsumerError> {
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| {
+            h.split_once('=')
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .ok_or_else(|| ConsumerError::Usage(format!("-H {h}: write it as name=value")))
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    let topic = api
+        .topics()
+        .await?
+        .into_iter()
+        .find(|t| t.topic_name == args.topic)
+        .ok_or_else(|| ConsumerError::NoSuchTopic(format!("no topic {}", args.topic)))?;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let (mut number, mut sent) = (0_u64, 0_u64);
+    while let Some(line) = lines
+        .next_line()
+        .await
+        .map_err(|e| ConsumerError::Usage(format!("reading stdin: {e}")))?
+    {
+        number += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (key, value) = match &args.key_delimiter {
+            Some(delimiter) => match line.split_once(delimiter.as_str()) {
+                Some((key, value)) => (Some(key.to_owned()), value),
+                None => (None, line.as_str()),
+            },
+            None => (None, line.as_str()),
+        };
+        let value = serde_json::from_str(value).map_err(|e| {
+            ConsumerError::Usage(format!("line {number}: the value is not JSON ({e})"))
+        })?;
+        let record = ProduceRequest {
+            key,
+            headers: headers.clone(),
+            value,
+        };
+        let produced = api
+            .produce(topic.topic_id, &record, &args.admin_token)
+            .await?;
+        println!("{}\t{}", produced.partition, produced.offset);
+        sent += 1;
+    }
+    eprintln!("{sent} records sent to {}", args.topic);
     Ok(())
 }

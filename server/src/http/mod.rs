@@ -15,6 +15,7 @@ pub mod host_check;
 pub mod json;
 mod openapi;
 mod pages;
+mod records;
 pub mod session;
 pub mod ssr_backend;
 pub mod state;
@@ -104,6 +105,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/topics/{id}/deactivate", post(topics::deactivate))
         .route("/topics/{id}/reactivate", post(topics::reactivate))
         .route("/topics/{id}/adopt", post(topics::adopt))
+        .route("/topics/{id}/records", post(records::produce))
         .route(
             "/subscriptions",
             get(subscriptions::list)

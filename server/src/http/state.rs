@@ -3,8 +3,13 @@
 use super::host_check::AllowedHosts;
 use crate::rate_limit::RateLimit;
 use crate::{
-    health::HealthMonitor, kafka::KafkaAdmin, metrics::Metrics, rates::Rates, relay::Relay,
-    secrets::ServerSecrets, store::Store,
+    health::HealthMonitor,
+    kafka::{KafkaAdmin, RecordSender},
+    metrics::Metrics,
+    rates::Rates,
+    relay::Relay,
+    secrets::ServerSecrets,
+    store::Store,
 };
 use crate::{sessions::Sessions, store::read_cache::ReadCache};
 use axum::extract::FromRef;
@@ -47,6 +52,8 @@ pub struct AppState {
     pub store: Store,
     /// Creating topics and reading cluster metadata.
     pub kafka: KafkaAdmin,
+    /// Sends the records people compose.
+    pub records: RecordSender,
     /// The latest broker and database checks.
     pub health: HealthMonitor,
     /// Admin token and producer secret.

@@ -262,14 +262,14 @@ fn public_history(history: Vec<AuditEntry>) -> Vec<AuditEntry> {
 
 /// Topic ids in paths are positive integers; anything else is a 404 like an unknown id (the
 /// resource named does not exist), with the JSON body.
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::not_found(format!("no topic with id {raw:?}")))
 }
 
-async fn find(state: &AppState, id: i64) -> Result<Topic, ApiError> {
+pub(super) async fn find(state: &AppState, id: i64) -> Result<Topic, ApiError> {
     state
         .store
         .topic(TopicKey::Id(id))

@@ -7,11 +7,13 @@
 //! timestamp offset lookups.
 
 pub mod admin;
+mod produce;
 
 use clap::Args;
 use rdkafka::ClientConfig;
 
 pub use admin::{KafkaAdmin, KafkaError, TopicEnsured};
+pub use produce::{OutgoingRecord, RecordSender};
 
 /// Where the Kafka-compatible cluster is and how to talk to it. Shared by all three binaries.
 #[derive(Debug, Clone, Args)]

@@ -1,0 +1,139 @@
+//! `POST /api/topics/{id}/records`: a person sends one test record to an active topic (the
+//! dashboard's composer, the CLI's `produce`). Admin only until people have identities of their
+//! own; every record sent is audited with where it landed.
+
+use super::{
+    auth::Admin,
+    error::ApiError,
+    extract::ApiPath,
+    json::ApiJson,
+    state::AppState,
+    topics::{find, parse_id},
+};
+use crate::{
+    kafka::OutgoingRecord,
+    store::{AuditOutcome, NewAuditEntry},
+};
+use app::{
+    domain::FieldError,
+    wire::{ErrorBody, ProduceRequest, Produced, TopicStatus},
+};
+use axum::{extract::State, http::StatusCode, Json};
+
+/// The longest key, in characters.
+const MAX_KEY_CHARS: usize = 1_024;
+/// The most headers on one record.
+const MAX_HEADERS: usize = 32;
+/// The longest header name and value, in characters.
+const MAX_HEADER_NAME_CHARS: usize = 256;
+const MAX_HEADER_VALUE_CHARS: usize = 4_096;
+
+#[utoipa::path(post, path = "/api/topics/{id}/records", tag = "topics",
+    description = "Sends one record to an active topic (admin): `value` as its JSON text, with an optional key and headers. Answers where it landed once every in-sync replica has it; audited as `produce`.",
+    params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])), request_body = ProduceRequest,
+    responses((status = 201, body = Produced), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "The topic is not active", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// `POST /api/topics/{id}/records` (admin)
+pub async fn produce(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<ProduceRequest>,
+) -> Result<(StatusCode, Json<Produced>), ApiError> {
+    let topic = find(&state, parse_id(&id)?).await?;
+    check(&request)?;
+    if topic.status != TopicStatus::Active {
+        return Err(ApiError::Conflict {
+            error: "topic_not_active",
+            message: format!(
+                "topic {} is {}: records go only to active topics",
+                topic.topic_name, topic.status
+            ),
+            current_status: Some(topic.status),
+        });
+    }
+    let payload = request.value.to_string();
+    let sent = state
+        .records
+        .send(OutgoingRecord {
+            topic: &topic.topic_name,
+            key: request.key.as_deref(),
+            headers: &request.headers,
+            payload: payload.as_bytes(),
+        })
+        .await;
+    let (outcome, detail) = match &sent {
+        Ok((partition, offset)) => (
+            AuditOutcome::Ok,
+            format!(
+                "partition {partition}, offset {offset}, {} bytes",
+                payload.len()
+            ),
+        ),
+        Err(e) => (AuditOutcome::Failed, e.to_string()),
+    };
+    state
+        .store
+        .record(
+            &admin.actor,
+            NewAuditEntry {
+                action: "produce",
+                topic_name: Some(&topic.topic_name),
+                outcome,
+                detail: Some(&detail),
+            },
+        )
+        .await?;
+    let (partition, offset) = sent?;
+    tracing::info!(topic = %topic.topic_name, partition, offset, actor = %admin.actor.name, "test record produced");
+    Ok((
+        StatusCode::CREATED,
+        Json(Produced {
+            topic: topic.topic_name,
+            partition,
+            offset,
+        }),
+    ))
+}
+
+/// The bounds on what a composed record may carry.
+fn check(request: &ProduceRequest) -> Result<(), FieldError> {
+    if request
+        .key
+        .as_ref()
+        .is_some_and(|k| k.chars().count() > MAX_KEY_CHARS)
+    {
+        return Err(FieldError::new(
+            "key",
+            format!("must have at most {MAX_KEY_CHARS} characters"),
+        ));
+    }
+    if request.headers.len() > MAX_HEADERS {
+        return Err(FieldError::new(
+            "headers",
+            format!("at most {MAX_HEADERS} headers"),
+        ));
+    }
+    for (name, value) in &request.headers {
+        let name_chars = name.chars().count();
+        if name_chars == 0
+            || name_chars > MAX_HEADER_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(FieldError::new(
+                "headers",
+                format!("header names must have 1 to {MAX_HEADER_NAME_CHARS} characters, none of them control characters"),
+            ));
+        }
+        if value.chars().count() > MAX_HEADER_VALUE_CHARS {
+            return Err(FieldError::new(
+                "headers",
+                format!(
+                    "header {name}: values must have at most {MAX_HEADER_VALUE_CHARS} characters"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
