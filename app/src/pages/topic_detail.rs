@@ -17,6 +17,16 @@ pub fn TopicPage() -> impl IntoView {
     let detail = Resource::new(id, |id| {
         api::get::<TopicDetail>(format!("/api/topics/{}", api::encode(&id)))
     });
+    // The composer outlives the detail's reloads (each record sent reloads the history): it
+    // is made again only when the topic, or whether it is active, changes.
+    let composable = Memo::new(move |_| {
+        detail
+            .get()
+            .and_then(Result::ok)
+            .filter(|d| d.topic.status == TopicStatus::Active)
+            .map(|d| d.topic.topic_id)
+    });
+    let identity = Identity::get();
     view! {
         <section class="page">
             <p><a href="/topics">"← All topics"</a></p>
@@ -27,6 +37,11 @@ pub fn TopicPage() -> impl IntoView {
                     })
                 }}
             </Transition>
+            {move || {
+                let topic_id = composable.get().filter(|_| identity.is_admin())?;
+                let on_sent = Callback::new(move |_| detail.refetch());
+                Some(view! { <super::compose::Composer topic_id on_sent/> })
+            }}
         </section>
     }
 }
@@ -54,11 +69,6 @@ fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
             </p>
         })}
         <TopicActions topic=t.clone() on_done=on_change/>
-        {
-            let (active, topic_id, identity) = (t.status == TopicStatus::Active, t.topic_id, Identity::get());
-            move || (active && identity.is_admin())
-                .then(|| view! { <super::compose::Composer topic_id on_sent=on_change/> })
-        }
         <dl class="facts">
             <dt>"Partitions"</dt><dd>{t.partitions}</dd>
             <dt>"Replication factor"</dt><dd>{t.replication_factor}</dd>
