@@ -19,7 +19,7 @@ use utoipa::{
         self,
         extensions::Extensions,
         link::LinkBuilder,
-        schema::Object,
+        schema::{AdditionalProperties, Object, Type},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
         ContentBuilder, Ref, RefOr, ResponseBuilder, Schema,
     },
@@ -100,6 +100,22 @@ impl Modify for InputRules {
         }
         if let Some(rule) = query_parameter(openapi, "/api/topics", "q") {
             rule.max_length = Some(super::topics::MAX_SEARCH_LEN);
+        }
+        if let Some(rule) = property(openapi, "ProduceRequest", "key") {
+            rule.max_length = Some(records::MAX_KEY_CHARS);
+        }
+        if let Some(rule) = property(openapi, "ProduceRequest", "headers") {
+            rule.max_properties = Some(records::MAX_HEADERS);
+            let mut name = Object::with_type(Type::String);
+            name.min_length = Some(1);
+            name.max_length = Some(records::MAX_HEADER_NAME_CHARS);
+            name.pattern = Some(records::HEADER_NAME_PATTERN.to_owned());
+            rule.property_names = Some(Box::new(Schema::Object(name)));
+            let mut value = Object::with_type(Type::String);
+            value.max_length = Some(records::MAX_HEADER_VALUE_CHARS);
+            rule.additional_properties = Some(Box::new(AdditionalProperties::RefOr(RefOr::T(
+                Schema::Object(value),
+            ))));
         }
         if let Some(rule) = property(openapi, "NewTopicRequest", "description") {
             rule.max_length = Some(TEXT_MAX_CHARS);

@@ -21,12 +21,14 @@ use app::{
 use axum::{extract::State, http::StatusCode, Json};
 
 /// The longest key, in characters.
-const MAX_KEY_CHARS: usize = 1_024;
+pub(super) const MAX_KEY_CHARS: usize = 1_024;
 /// The most headers on one record.
-const MAX_HEADERS: usize = 32;
+pub(super) const MAX_HEADERS: usize = 32;
 /// The longest header name and value, in characters.
-const MAX_HEADER_NAME_CHARS: usize = 256;
-const MAX_HEADER_VALUE_CHARS: usize = 4_096;
+pub(super) const MAX_HEADER_NAME_CHARS: usize = 256;
+pub(super) const MAX_HEADER_VALUE_CHARS: usize = 4_096;
+/// What a header name may be, as the OpenAPI document says it: no control characters.
+pub(super) const HEADER_NAME_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
 
 #[utoipa::path(post, path = "/api/topics/{id}/records", tag = "topics",
     description = "Sends one record to an active topic (admin): `value` as its JSON text, with an optional key and headers. Answers where it landed once every in-sync replica has it; audited as `produce`.",
