@@ -42,6 +42,10 @@ pub enum ClientFrame {
     },
     /// Stop streaming these topics.
     Unsubscribe { topics: Vec<String> },
+    /// Search a topic's history (replaces this socket's running search).
+    Search(SearchRequest),
+    /// Stop the search `id`.
+    CancelSearch { id: String },
     /// Asks for a `pong` (application-level liveness check).
     Ping,
 }
@@ -72,6 +76,36 @@ pub fn looks_like_filter_expression(typed: &str) -> bool {
         .iter()
         .any(|op| typed.contains(op));
     starts && operator
+}
+
+/// A search of a topic's history: which records to scan (all of the topic by default), which
+/// to return (those `filter` matches, at most `max_matches`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// Names the search in the frames about it.
+    pub id: String,
+    pub topic: String,
+    /// A filter expression (every record in scope without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Only this partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<i32>,
+    /// Only offsets at or after this one, in every partition scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_offset: Option<i64>,
+    /// Only offsets before this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_offset: Option<i64>,
+    /// Only records stamped at or after this time (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// Only records stamped before this time (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+    /// Stop after this many matches (1,000 by default, 10,000 at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_matches: Option<u64>,
 }
 
 /// One Kafka record as the relay sends it.
@@ -131,6 +165,30 @@ pub enum ServerFrame {
     Error { error: String, message: String },
     /// The answer to a `ping` frame.
     Pong,
+    /// How the search `id` goes: records looked at of those in scope, matches so far, and
+    /// records looked at per second.
+    SearchProgress {
+        id: String,
+        scanned: u64,
+        total: u64,
+        matches: u64,
+        rate: f64,
+    },
+    /// Matches of the search `id`, in offset order per partition.
+    SearchResults {
+        id: String,
+        records: Vec<StreamRecord>,
+    },
+    /// The search `id` ended: `complete`, `limit` (the cap on matches), `cancelled`,
+    /// `filter_too_costly` or `failed` (with a `message`).
+    SearchDone {
+        id: String,
+        scanned: u64,
+        matches: u64,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
 }
 
 /// A [`ServerFrame`] read into one flat struct: the frame's `type` and every field any frame
@@ -493,6 +551,20 @@ mod tests {
                 message: "subscribe first".into(),
             },
             ServerFrame::Pong,
+            ServerFrame::SearchProgress {
+                id: "s".into(),
+                scanned: 5,
+                total: 9,
+                matches: 1,
+                rate: 2.5,
+            },
+            ServerFrame::SearchDone {
+                id: "s".into(),
+                scanned: 9,
+                matches: 1,
+                reason: "complete".into(),
+                message: None,
+            },
         ];
         for frame in frames {
             let json = serde_json::to_string(&frame).unwrap();
@@ -501,6 +573,10 @@ mod tests {
             assert_eq!(flat.kind, tag.as_str().unwrap());
             match frame {
                 ServerFrame::Hello { .. } | ServerFrame::Pong => {}
+                // The viewer does not search yet: only their type is read.
+                ServerFrame::SearchProgress { .. }
+                | ServerFrame::SearchResults { .. }
+                | ServerFrame::SearchDone { .. } => {}
                 ServerFrame::Records { records } => {
                     assert_eq!(flat.records.len(), records.len());
                     for (raw, record) in flat.records.iter().zip(&records) {

@@ -445,7 +445,11 @@ impl RelayReader {
                         _ => ConsumerError::Relay(message),
                     })
                 }
-                ServerFrame::Hello { .. } | ServerFrame::Pong => {}
+                ServerFrame::Hello { .. }
+                | ServerFrame::Pong
+                | ServerFrame::SearchProgress { .. }
+                | ServerFrame::SearchResults { .. }
+                | ServerFrame::SearchDone { .. } => {}
             }
         }
     }

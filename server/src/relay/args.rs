@@ -27,6 +27,17 @@ pub struct RelayArgs {
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_concurrent_replays: u16,
 
+    /// Searches of topic histories running at once across all sockets (each a broker reader on
+    /// a thread of its own); more are refused.
+    #[arg(long, env = "STREAMHUB_MAX_CONCURRENT_SEARCHES", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_concurrent_searches: u16,
+
+    /// Searches one user (or, without one, one address) may run at once.
+    #[arg(long, env = "STREAMHUB_MAX_SEARCHES_PER_USER", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_searches_per_user: u16,
+
     /// How long the broker may hold a relay fetch that found no data, in milliseconds: lower is
     /// lower latency on tansu (which holds empty fetches for the whole wait) but more broker
     /// load per streamed topic; real Kafka answers as soon as data arrives, so 500 suits it.
@@ -49,6 +60,8 @@ impl RelayArgs {
             allowed_origins: self.allowed_origins.clone(),
             fetch_wait_ms: self.relay_fetch_wait_ms,
             max_concurrent_replays: self.max_concurrent_replays.into(),
+            max_concurrent_searches: self.max_concurrent_searches.into(),
+            max_searches_per_user: self.max_searches_per_user.into(),
             ..RelayLimits::default()
         }
     }

@@ -24,6 +24,12 @@ impl SharedFilter {
     pub fn source(&self) -> &str {
         self.filter.source()
     }
+
+    /// Evaluates it against one record, without keeping the verdict (a search's records are
+    /// its own).
+    pub fn evaluate(&self, record: &RecordVariables) -> Verdict {
+        self.filter.evaluate(record)
+    }
 }
 
 /// Every filter in use, by expression.

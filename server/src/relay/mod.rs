@@ -16,6 +16,7 @@ mod filters;
 mod outlet;
 pub mod record;
 mod replay;
+mod search;
 mod socket;
 
 pub use args::RelayArgs;
@@ -57,6 +58,10 @@ pub struct RelayLimits {
     pub fetch_wait_ms: u32,
     /// Replays running at once across all sockets (each is a broker reader on a blocking thread).
     pub max_concurrent_replays: usize,
+    /// Searches running at once across all sockets, and per user (or per address for sockets
+    /// without one); more are refused (`too_many_searches`).
+    pub max_concurrent_searches: usize,
+    pub max_searches_per_user: usize,
     /// How often idle feeds are looked for; a feed nobody listened to at two looks in a row
     /// stops (each costs the broker a fetch every `fetch_wait_ms`).
     pub idle_sweep: Duration,
@@ -71,6 +76,8 @@ impl Default for RelayLimits {
             allowed_origins: Vec::new(),
             fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
             max_concurrent_replays: 16,
+            max_concurrent_searches: 4,
+            max_searches_per_user: 1,
             idle_sweep: Duration::from_secs(5),
         }
     }
@@ -92,6 +99,8 @@ pub struct RelayStats {
     pub feeds: AtomicUsize,
     /// Replays running (one broker reader on a blocking thread each).
     pub replays: AtomicUsize,
+    /// Searches running (one broker reader on a blocking thread each).
+    pub searches: AtomicUsize,
     pub connections_total: AtomicU64,
     pub refused_connections: AtomicU64,
     pub records_sent: AtomicU64,
@@ -132,6 +141,30 @@ struct Inner {
     sweeping: AtomicBool,
     /// The filter expressions streams use, compiled once each.
     filters: filters::Filters,
+    /// Searches running, by who asked.
+    searches: Mutex<HashMap<String, usize>>,
+}
+
+/// A running search's turn: counted (for its user and in `streamhub_relay_searches`) until
+/// dropped.
+pub(crate) struct SearchTurn {
+    who: String,
+    relay: Weak<Inner>,
+}
+
+impl Drop for SearchTurn {
+    fn drop(&mut self) {
+        if let Some(inner) = self.relay.upgrade() {
+            inner.stats.searches.fetch_sub(1, Ordering::Relaxed);
+            let mut running = inner.searches.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = running.get_mut(&self.who) {
+                *count -= 1;
+                if *count == 0 {
+                    running.remove(&self.who);
+                }
+            }
+        }
+    }
 }
 
 /// A running replay's turn: counted in `streamhub_relay_replays` until dropped.
@@ -218,6 +251,7 @@ impl Relay {
                 per_addr: Mutex::new(HashMap::new()),
                 stats: RelayStats::default(),
                 filters: filters::Filters::default(),
+                searches: Mutex::default(),
                 offsets: Mutex::new(None),
                 sweeping: AtomicBool::new(false),
             }),
@@ -230,6 +264,28 @@ impl Relay {
         self.inner.stats.replays.fetch_add(1, Ordering::Relaxed);
         Ok(ReplayTurn {
             _permit: permit,
+            relay: Arc::downgrade(&self.inner),
+        })
+    }
+
+    /// A turn for a search by `who` (a user id, or an address), held while its reader runs;
+    /// `None` when `who` or the relay runs as many as they may.
+    pub(crate) fn search_turn(&self, who: &str) -> Option<SearchTurn> {
+        let mut running = self
+            .inner
+            .searches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let total: usize = running.values().sum();
+        let mine = running.get(who).copied().unwrap_or(0);
+        let limits = &self.inner.limits;
+        if total >= limits.max_concurrent_searches || mine >= limits.max_searches_per_user {
+            return None;
+        }
+        *running.entry(who.to_owned()).or_default() += 1;
+        self.inner.stats.searches.fetch_add(1, Ordering::Relaxed);
+        Some(SearchTurn {
+            who: who.to_owned(),
             relay: Arc::downgrade(&self.inner),
         })
     }
@@ -511,6 +567,7 @@ impl Relay {
             ("connections", "gauge", gauge(&s.connections)),
             ("feeds", "gauge", gauge(&s.feeds)),
             ("replays", "gauge", gauge(&s.replays)),
+            ("searches", "gauge", gauge(&s.searches)),
             ("connections_total", "counter", count(&s.connections_total)),
             (
                 "refused_connections_total",

@@ -70,12 +70,16 @@ pub fn to_stream_record<M: Message>(message: &M) -> StreamRecord {
 
 /// Encodes a message once for all sockets.
 pub fn encode<M: Message>(message: &M) -> EncodedRecord {
-    let record = to_stream_record(message);
+    encode_record(&to_stream_record(message))
+}
+
+/// Encodes a protocol record (one already read for a filter, say).
+pub fn encode_record(record: &StreamRecord) -> EncodedRecord {
     EncodedRecord {
         partition: record.partition,
         offset: record.offset,
         // A struct of strings, numbers and JSON values always serialises.
-        frame: records_frame([serde_json::to_string(&record).unwrap_or_default().as_str()]).into(),
+        frame: records_frame([serde_json::to_string(record).unwrap_or_default().as_str()]).into(),
         verdicts: Verdicts::default(),
     }
 }

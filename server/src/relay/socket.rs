@@ -9,6 +9,7 @@ use super::{
     outlet::Outlet,
     record::{records_frame, EncodedRecord},
     replay::replay,
+    search::{self, RunningSearch},
     ConnectionSlot, Relay,
 };
 use crate::{
@@ -17,7 +18,7 @@ use crate::{
 };
 use app::{
     domain::TopicName,
-    stream::{ClientFrame, ServerFrame, StartPosition},
+    stream::{ClientFrame, SearchRequest, ServerFrame, StartPosition},
     wire::TopicStatus,
 };
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
@@ -83,6 +84,12 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer
         streams: HashMap::new(),
         by_subscription: HashSet::new(),
         replays: Arc::new(Semaphore::new(REPLAYS_PER_SOCKET)),
+        search: None,
+        searcher: match (&peer.user_id, peer.slot.addr) {
+            (Some(user), _) => format!("user:{user}"),
+            (None, Some(addr)) => format!("addr:{addr}"),
+            (None, None) => "anyone".to_owned(),
+        },
         tokens: CONTROL_BURST,
         refilled: Instant::now(),
     };
@@ -176,6 +183,10 @@ struct Connection {
     by_subscription: HashSet<String>,
     /// Replays this socket may run at once (its streams wait for a turn beyond that).
     replays: Arc<Semaphore>,
+    /// This socket's search, if it started one (cancelled when replaced or dropped).
+    search: Option<RunningSearch>,
+    /// Who this socket's searches count against: its user, else its address.
+    searcher: String,
     tokens: f64,
     refilled: Instant,
 }
@@ -257,6 +268,12 @@ impl Connection {
             ClientFrame::Unsubscribe { topics } => {
                 for topic in topics {
                     self.stop(&topic, "requested").await;
+                }
+            }
+            ClientFrame::Search(request) => self.search(request).await,
+            ClientFrame::CancelSearch { id } => {
+                if let Some(search) = self.search.as_ref().filter(|s| s.id == id) {
+                    search.cancel();
                 }
             }
         }
@@ -407,6 +424,98 @@ impl Connection {
         } else {
             self.by_subscription.remove(name.as_str());
         }
+    }
+
+    /// Starts a search of a topic's history for this socket, replacing its running one. The
+    /// same rule as for streaming applies: an active topic the user subscribes to, or any for
+    /// an admin.
+    async fn search(&mut self, request: SearchRequest) {
+        if let Some(previous) = self.search.take() {
+            previous.cancel();
+        }
+        let name = match TopicName::parse_field(&request.topic, "topic") {
+            Ok(name) => name,
+            Err(e) => return self.error("invalid_topic", &e.message).await,
+        };
+        let topic = match self.store.topic(TopicKey::Name(name.as_str())).await {
+            Ok(Some(t)) if t.status == TopicStatus::Active => t,
+            Ok(Some(t)) => {
+                return self
+                    .error("topic_not_active", &format!("topic {name} is {}", t.status))
+                    .await
+            }
+            Ok(None) => {
+                return self
+                    .error("topic_not_found", &format!("no topic {name}"))
+                    .await
+            }
+            Err(e) => return self.error("database_unavailable", &e.to_string()).await,
+        };
+        if !self.admin && !self.user_subscribes(name.as_str()).await {
+            let message = format!("subscribe to {name} first to search it");
+            return self.error("not_subscribed", &message).await;
+        }
+        let filter = match request.filter.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(source) => match self.relay.filter(source) {
+                Ok(filter) => Some(filter),
+                Err(e) => return self.error("invalid_filter", &e.to_string()).await,
+            },
+        };
+        let partitions = i32::try_from(topic.partitions).unwrap_or(i32::MAX);
+        if request
+            .partition
+            .is_some_and(|p| !(0..partitions).contains(&p))
+        {
+            let message = format!("{name} has partitions 0 to {}", partitions - 1);
+            return self.error("invalid_partition", &message).await;
+        }
+        let (relay, topic_name) = (self.relay.clone(), name.to_string());
+        let marks =
+            match tokio::task::spawn_blocking(move || relay.watermarks(&topic_name, partitions))
+                .await
+            {
+                Ok(Ok(marks)) => marks,
+                Ok(Err(e)) => return self.error("broker_unavailable", &e.to_string()).await,
+                Err(e) => return self.error("broker_unavailable", &e.to_string()).await,
+            };
+        let ranges = marks
+            .into_iter()
+            .filter(|(p, _)| request.partition.is_none_or(|only| only == *p))
+            .map(|(p, (low, high))| {
+                let start = request
+                    .from_offset
+                    .map_or(low, |from| from.clamp(low, high));
+                let end = request.to_offset.map_or(high, |to| to.clamp(start, high));
+                (p, (start, end))
+            })
+            .collect();
+        let Some(turn) = self.relay.search_turn(&self.searcher) else {
+            let limits = self.relay.limits();
+            let message = format!(
+                "at most {} search(es) per user and {} in all run at once; wait for one to end",
+                limits.max_searches_per_user, limits.max_concurrent_searches
+            );
+            return self.error("too_many_searches", &message).await;
+        };
+        let scope = search::Scope {
+            topic: name.to_string(),
+            ranges,
+            since: request.since,
+            until: request.until,
+            max_matches: request
+                .max_matches
+                .unwrap_or(search::DEFAULT_MATCHES)
+                .clamp(1, search::MAX_MATCHES),
+            filter,
+        };
+        self.search = Some(search::start(
+            &self.relay,
+            self.outlet.clone(),
+            request.id,
+            scope,
+            turn,
+        ));
     }
 
     /// Whether the socket's user (if it named one) subscribes to `topic`.

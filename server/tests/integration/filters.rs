@@ -16,12 +16,12 @@ use std::{collections::BTreeSet, time::Duration};
 use streamhub::kafka::{client_config, KafkaArgs};
 
 /// The first record's timestamp: 2026-01-01T00:00:00Z; record `n` is stamped `n` seconds later.
-const BASE_MS: i64 = 1_767_225_600_000;
+pub(crate) const BASE_MS: i64 = 1_767_225_600_000;
 
 /// Produces record `n` for each `n` in `range` into `topic`, partition `n % 2`: key `k{n % 7}`,
 /// header `event_type` `payment` (even `n`) or `sensor` (odd), and a value whose fields each
 /// form of filter can pick on.
-async fn produce(app: &TestApp, topic: &str, range: std::ops::Range<i64>) {
+pub(crate) async fn produce(app: &TestApp, topic: &str, range: std::ops::Range<i64>) {
     let producer: FutureProducer = client_config(&KafkaArgs::for_bootstrap(app.broker.bootstrap()))
         .set("linger.ms", "1")
         .create()
@@ -55,7 +55,7 @@ async fn produce(app: &TestApp, topic: &str, range: std::ops::Range<i64>) {
 }
 
 /// An admin's socket (which may stream any active topic).
-async fn admin_client(app: &TestApp) -> Client {
+pub(crate) async fn admin_client(app: &TestApp) -> Client {
     let auth = app.admin_header();
     Client::connect_with(app, "?follow=false", &[("authorization", &auth)]).await
 }
@@ -84,7 +84,7 @@ async fn replayed(client: &mut Client) -> (BTreeSet<i64>, PartitionOffsets) {
     }
 }
 
-fn n_of(record: &StreamRecord) -> i64 {
+pub(crate) fn n_of(record: &StreamRecord) -> i64 {
     record.value.as_ref().unwrap()["n"].as_i64().unwrap()
 }
 

@@ -11,6 +11,7 @@ mod lifecycle;
 mod produce;
 mod producer;
 mod relay;
+mod search;
 mod session;
 mod subscriptions;
 mod system;

@@ -1,0 +1,356 @@
+//! Searching a topic's history: a scan of a range of a topic (all of it, a partition, an offset
+//! range, a time window) with a filter expression, on a blocking thread of its own under the
+//! relay's search turns. The socket that asked gets progress (scanned of total, matches, rate)
+//! every [`PROGRESS_EVERY`], the matches as they are found, and the end; a cap on matches ends
+//! it early, and a `cancel_search` frame, a new search, or the socket closing stops the reader
+//! within a poll (100 ms).
+
+use super::{
+    feed::FeedError,
+    filters::SharedFilter,
+    outlet::Outlet,
+    record::{encode_record, to_stream_record, EncodedRecord},
+    Relay,
+};
+use crate::{
+    filter::{RecordVariables, Verdict},
+    kafka::{client_config, KafkaArgs},
+};
+use app::stream::ServerFrame;
+use axum::extract::ws::Message as WsMessage;
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    message::Message,
+    Offset, TopicPartitionList,
+};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+use tokio::sync::mpsc;
+
+/// How often a running search reports its progress.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// Matches sent at most per `search_results` frame.
+const RESULTS_BATCH: usize = 200;
+/// The most matches a search returns when the client names no cap.
+pub const DEFAULT_MATCHES: u64 = 1_000;
+/// The most matches a client may ask a search for.
+pub const MAX_MATCHES: u64 = 10_000;
+
+/// How a search ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchEnd {
+    /// Every record in scope was looked at.
+    Complete,
+    /// The cap on matches was reached.
+    Limit,
+    /// The client cancelled it, started another, or went away.
+    Cancelled,
+    /// One evaluation of the filter took longer than its budget.
+    TooCostly,
+    /// The broker failed it.
+    Failed(String),
+}
+
+impl SearchEnd {
+    /// The `reason` of the `search_done` frame, and what it has to say.
+    fn reason(&self) -> (&'static str, Option<String>) {
+        match self {
+            SearchEnd::Complete => ("complete", None),
+            SearchEnd::Limit => ("limit", None),
+            SearchEnd::Cancelled => ("cancelled", None),
+            SearchEnd::TooCostly => (
+                "filter_too_costly",
+                Some(format!(
+                    "the filter took longer than {} ms on one record: simplify it",
+                    crate::filter::EVALUATION_BUDGET.as_millis()
+                )),
+            ),
+            SearchEnd::Failed(why) => ("failed", Some(why.clone())),
+        }
+    }
+}
+
+/// What one search covers.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub topic: String,
+    /// Per partition, `[start, end)`.
+    pub ranges: BTreeMap<i32, (i64, i64)>,
+    /// Only records stamped in `[since, until)`, in ms since the epoch.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub max_matches: u64,
+    /// Only records this matches (all without one).
+    pub filter: Option<Arc<SharedFilter>>,
+}
+
+impl Scope {
+    /// Records in the ranges: what "scanned of total" counts towards.
+    pub fn total(&self) -> u64 {
+        self.ranges
+            .values()
+            .map(|(start, end)| u64::try_from(end - start).unwrap_or(0))
+            .sum()
+    }
+}
+
+/// A search's counters, updated by its reader and read by its reporter.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub scanned: AtomicU64,
+    pub matches: AtomicU64,
+    pub cancelled: AtomicBool,
+}
+
+/// A running search, held by its socket; cancelled (and its reader stopped) when dropped. Its
+/// task goes on until the reader has stopped, and ends by telling the client how it ended.
+pub struct RunningSearch {
+    pub id: String,
+    progress: Arc<Progress>,
+}
+
+impl RunningSearch {
+    /// Stops the search: its reader within a poll, and its reporter (which says `cancelled`).
+    pub fn cancel(&self) {
+        self.progress.cancelled.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for RunningSearch {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// Starts `scope`'s search for a socket: `turns` are held until its reader has stopped.
+pub fn start<T: Send + 'static>(
+    relay: &Relay,
+    outlet: Outlet,
+    id: String,
+    scope: Scope,
+    turns: T,
+) -> RunningSearch {
+    let progress = Arc::new(Progress::default());
+    tokio::spawn(report(
+        relay.clone(),
+        outlet,
+        id.clone(),
+        scope,
+        progress.clone(),
+        turns,
+    ));
+    RunningSearch { id, progress }
+}
+
+/// Runs the reader and tells the client how it goes, until the end.
+async fn report<T: Send + 'static>(
+    relay: Relay,
+    outlet: Outlet,
+    id: String,
+    scope: Scope,
+    progress: Arc<Progress>,
+    turns: T,
+) {
+    let total = scope.total();
+    let (batches, mut found) = mpsc::channel::<Vec<EncodedRecord>>(4);
+    let reader = {
+        let (kafka, progress) = (relay.kafka().clone(), progress.clone());
+        let evaluations = relay.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turns = turns;
+            scan(
+                &kafka,
+                &scope,
+                &progress,
+                &evaluations.stats().filter_evaluations,
+                batches,
+            )
+        })
+    };
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let progress_frame = |progress: &Progress| {
+        let scanned = progress.scanned.load(Ordering::Relaxed);
+        ServerFrame::SearchProgress {
+            id: id.clone(),
+            scanned,
+            total,
+            matches: progress.matches.load(Ordering::Relaxed),
+            rate: scanned as f64 / started.elapsed().as_secs_f64().max(1e-3),
+        }
+    };
+    loop {
+        tokio::select! {
+            batch = found.recv() => match batch {
+                Some(batch) => {
+                    if !outlet.send(WsMessage::Text(results_frame(&id, &batch).into())).await {
+                        progress.cancelled.store(true, Ordering::Relaxed);
+                    }
+                }
+                None => break,
+            },
+            _ = ticker.tick() => {
+                if !outlet.send_frame(&progress_frame(&progress)).await {
+                    progress.cancelled.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    let end = match reader.await {
+        Ok(Ok(end)) => end,
+        Ok(Err(e)) => SearchEnd::Failed(e.to_string()),
+        Err(e) => SearchEnd::Failed(e.to_string()),
+    };
+    let (reason, message) = end.reason();
+    outlet.send_frame(&progress_frame(&progress)).await;
+    outlet
+        .send_frame(&ServerFrame::SearchDone {
+            id: id.clone(),
+            scanned: progress.scanned.load(Ordering::Relaxed),
+            matches: progress.matches.load(Ordering::Relaxed),
+            reason: reason.to_owned(),
+            message,
+        })
+        .await;
+}
+
+/// `{"type":"search_results","id":…,"records":[…]}` from records encoded once.
+fn results_frame(id: &str, records: &[EncodedRecord]) -> String {
+    let id = serde_json::to_string(id).unwrap_or_default();
+    let mut frame = format!(r#"{{"type":"search_results","id":{id},"records":["#);
+    for (n, record) in records.iter().enumerate() {
+        if n > 0 {
+            frame.push(',');
+        }
+        frame.push_str(record.json());
+    }
+    frame.push_str("]}");
+    frame
+}
+
+/// Reads `scope` on this (blocking) thread and sends the matches in batches; stops within a
+/// poll of a cancel or of the receiver going away, at the cap on matches, or when the broker has
+/// not answered for six Kafka timeouts.
+pub fn scan(
+    kafka: &KafkaArgs,
+    scope: &Scope,
+    progress: &Progress,
+    evaluations: &AtomicU64,
+    out: mpsc::Sender<Vec<EncodedRecord>>,
+) -> Result<SearchEnd, FeedError> {
+    let mut pending: BTreeMap<i32, i64> = scope
+        .ranges
+        .iter()
+        .filter(|(_, (start, end))| start < end)
+        .map(|(p, (_, end))| (*p, *end))
+        .collect();
+    if pending.is_empty() {
+        return Ok(SearchEnd::Complete);
+    }
+    let consumer: BaseConsumer = client_config(kafka)
+        .set("group.id", "streamhub-relay-search")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for (partition, (start, end)) in &scope.ranges {
+        if start < end {
+            assignment.add_partition_offset(&scope.topic, *partition, Offset::Offset(*start))?;
+        }
+    }
+    consumer.assign(&assignment)?;
+    let silence = kafka.timeout() * 6;
+    let mut heard = Instant::now();
+    let mut found = Found {
+        batch: Vec::with_capacity(RESULTS_BATCH),
+        flushed: Instant::now(),
+        out,
+    };
+    while !pending.is_empty() {
+        if progress.cancelled.load(Ordering::Relaxed) || found.out.is_closed() {
+            return Ok(SearchEnd::Cancelled);
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            if heard.elapsed() > silence {
+                return Ok(SearchEnd::Failed(
+                    "the broker sent nothing for the search in time".into(),
+                ));
+            }
+            continue;
+        };
+        heard = Instant::now();
+        let message = message?;
+        let partition = message.partition();
+        let Some(end) = pending.get(&partition).copied() else {
+            continue;
+        };
+        if message.offset() + 1 >= end {
+            pending.remove(&partition);
+        }
+        if message.offset() >= end {
+            continue;
+        }
+        progress.scanned.fetch_add(1, Ordering::Relaxed);
+        let stamped = message.timestamp().to_millis();
+        let in_window = scope
+            .since
+            .is_none_or(|since| stamped.is_some_and(|t| t >= since))
+            && scope
+                .until
+                .is_none_or(|until| stamped.is_some_and(|t| t < until));
+        if !in_window {
+            continue;
+        }
+        let record = to_stream_record(&message);
+        if let Some(filter) = &scope.filter {
+            evaluations.fetch_add(1, Ordering::Relaxed);
+            match filter.evaluate(&RecordVariables::of(&record)) {
+                Verdict::Match => {}
+                Verdict::NoMatch => continue,
+                Verdict::OverBudget => return Ok(SearchEnd::TooCostly),
+            }
+        }
+        found.batch.push(encode_record(&record));
+        let matches = progress.matches.fetch_add(1, Ordering::Relaxed) + 1;
+        if matches >= scope.max_matches {
+            found.flush();
+            return Ok(SearchEnd::Limit);
+        }
+        if found.due() && !found.flush() {
+            return Ok(SearchEnd::Cancelled);
+        }
+    }
+    found.flush();
+    Ok(SearchEnd::Complete)
+}
+
+/// Matches on their way to the socket: sent when a batch is full, and at least every
+/// [`PROGRESS_EVERY`], so that a rare match shows as soon as it is found.
+struct Found {
+    batch: Vec<EncodedRecord>,
+    flushed: Instant,
+    out: mpsc::Sender<Vec<EncodedRecord>>,
+}
+
+impl Found {
+    fn due(&self) -> bool {
+        self.batch.len() >= RESULTS_BATCH || self.flushed.elapsed() >= PROGRESS_EVERY
+    }
+
+    /// Sends what is waiting; `false` when nobody listens any more.
+    fn flush(&mut self) -> bool {
+        self.flushed = Instant::now();
+        self.batch.is_empty()
+            || self
+                .out
+                .blocking_send(std::mem::take(&mut self.batch))
+                .is_ok()
+    }
+}
