@@ -79,9 +79,63 @@ pub enum Command {
     Stats,
     /// Print records as they arrive (NDJSON on stdout, diagnostics on stderr).
     Consume(ConsumeArgs),
+    /// Search a topic's history on the server (through the relay): matches as NDJSON on stdout,
+    /// progress on stderr; Ctrl-C cancels it.
+    Search(SearchArgs),
     /// Send test records, one per line of stdin (a JSON value, after `KEY<delimiter>` with
     /// -K), through the server (audited); needs the admin token. Prints where each landed.
     Produce(ProduceArgs),
+}
+
+/// `search`: which part of the topic, which records.
+#[derive(Debug, Clone, Args)]
+pub struct SearchArgs {
+    /// The topic to search.
+    #[arg(long, short = 't')]
+    pub topic: String,
+
+    /// Only records this filter expression matches (the language of `consume --filter`).
+    #[arg(long, short = 'F')]
+    pub filter: Option<String>,
+
+    /// Only this partition.
+    #[arg(long, short = 'p')]
+    pub partition: Option<i32>,
+
+    /// Only offsets at or after this one.
+    #[arg(long)]
+    pub from_offset: Option<i64>,
+
+    /// Only offsets before this one.
+    #[arg(long)]
+    pub to_offset: Option<i64>,
+
+    /// Only records stamped at or after this time (RFC 3339, e.g. 2026-11-30T09:00:00Z, or ms
+    /// since the epoch).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<i64>,
+
+    /// Only records stamped before this time (same forms as --since).
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<i64>,
+
+    /// Stop after this many matches (at most 10,000).
+    #[arg(long, short = 'c', default_value_t = 1_000)]
+    pub max: u64,
+
+    /// Output: `json` (one record object per line), `pretty`, or `value` (the payload only).
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+}
+
+/// A time as `--since`/`--until` take it: RFC 3339, or milliseconds since the epoch.
+pub fn parse_time(raw: &str) -> Result<i64, String> {
+    if let Ok(ms) = raw.parse::<i64>() {
+        return Ok(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("{raw}: not RFC 3339 (2026-11-30T09:00:00Z) nor milliseconds: {e}"))
 }
 
 /// `produce`: kcat's `-P` spellings (`-t`, `-K`, `-H`).

@@ -10,6 +10,7 @@ mod menu;
 mod output;
 pub mod reader;
 mod script;
+mod search;
 
 use crate::api_client::{ApiClient, ApiClientError};
 use config::ConsumerCli;

@@ -52,6 +52,7 @@ pub async fn run(
             }
         }
         Command::Produce(args) => produce(api, &args).await?,
+        Command::Search(args) => super::search::run(cli, &args).await?,
         Command::Stats => {
             let stats = api.stats().await?;
             println!("total_topics\t{}", stats.total_topics);

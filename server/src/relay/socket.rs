@@ -462,7 +462,7 @@ impl Connection {
                 Err(e) => return self.error("invalid_filter", &e.to_string()).await,
             },
         };
-        let partitions = i32::try_from(topic.partitions).unwrap_or(i32::MAX);
+        let partitions = topic.partitions;
         if request
             .partition
             .is_some_and(|p| !(0..partitions).contains(&p))

@@ -203,7 +203,10 @@ async fn a_search_stops_when_cancelled_or_its_socket_closes_and_one_user_runs_on
     // A search (its first progress says it runs), and its cancel: it ends `cancelled`, short
     // of the end. Meanwhile the same user cannot start another.
     first.send(&ClientFrame::Search(nothing())).await;
-    assert!(matches!(first.next().await, ServerFrame::SearchProgress { .. }));
+    assert!(matches!(
+        first.next().await,
+        ServerFrame::SearchProgress { .. }
+    ));
     second.send(&ClientFrame::Search(nothing())).await;
     second
         .expect_error("too_many_searches", "a second search by ana")
@@ -252,4 +255,49 @@ async fn evaluations(app: &TestApp) -> u64 {
         .find_map(|l| l.strip_prefix("streamhub_relay_filter_evaluations_total "))
         .and_then(|v| v.parse().ok())
         .expect("the counter")
+}
+
+#[tokio::test]
+async fn the_cli_searches_on_the_server_and_prints_the_matches() {
+    let app = spawn_app().await;
+    app.active_topic("cli_history", 2).await;
+    produce(&app, "cli_history", 0..60).await;
+    let (status, _) = app
+        .post(
+            "/api/subscriptions",
+            json!({"user_id": "ana", "topic_name": "cli_history"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let cli = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"));
+        command
+            .args(["--user", "ana", "search", "-t", "cli_history"])
+            .args(args)
+            .env("STREAMHUB_API_URL", app.url(""))
+            .kill_on_drop(true);
+        command.output()
+    };
+    let output = cli(&[
+        "--filter",
+        "value.n >= 50",
+        "--until",
+        "2026-01-01T00:00:58Z",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let found: BTreeSet<i64> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| n_of(&serde_json::from_str(l).unwrap()))
+        .collect();
+    assert_eq!(found, (50..58).collect());
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains("8 match(es) in 60 records scanned (complete)"));
+    let output = cli(&["--filter", "value.n >"]).await.unwrap();
+    assert_eq!(output.status.code(), Some(1));
 }
