@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-release build-site run test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-dashboard bench
+.PHONY: help deps build build-server build-release build-site run test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-dashboard bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -86,10 +86,13 @@ bench-consume: deps ## CLI consumer benchmark: consume to the end vs bare rdkafk
 bench-flood: deps ## Flood benchmark: an admin's approve latency under 2,000 flooding connections vs quiet
 	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench flood
 
+bench-filters: deps ## Filter and search benchmark: fan-out with 0, 50 and 1,000 distinct filters; search vs bare consumer
+	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench filters
+
 bench-dashboard: deps build ## Dashboard budgets in Chromium: overview paint, viewer main thread under load
 	bash .ci/bench-dashboard
 
-bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-dashboard ## Every benchmark (see BENCHMARKS.md)
+bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-dashboard ## Every benchmark (see BENCHMARKS.md)
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean

@@ -24,6 +24,9 @@ pub enum StartPosition {
     /// From the first record stamped at or after `at` (milliseconds since the Unix epoch),
     /// within the replay limit.
     Timestamp { at: i64 },
+    /// From where the socket's user last stood: their consumer group's (`streamhub-<user>`)
+    /// committed offsets, within the replay limit; partitions without one start at latest.
+    Stored,
 }
 
 /// A frame from the client.

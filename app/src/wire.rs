@@ -197,6 +197,40 @@ pub struct ProduceRequest {
     pub value: serde_json::Value,
 }
 
+/// How far a person's consumer group (`streamhub-<user>`) is behind in one topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TopicLag {
+    pub topic: String,
+    pub partitions: Vec<PartitionLag>,
+    /// Records behind over the partitions with a stored position (`None`: none has one).
+    pub total: Option<i64>,
+}
+
+/// One partition of a [`TopicLag`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PartitionLag {
+    pub partition: i32,
+    /// The next offset the group reads (`None`: it never stored one).
+    pub committed: Option<i64>,
+    /// The offset the next record will get.
+    pub end: i64,
+    /// `end - committed`.
+    pub lag: Option<i64>,
+}
+
+/// Body of `PUT /api/positions`: where a person is in a topic (partition → the next offset to
+/// read), stored as their consumer group's committed offsets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SavePosition {
+    pub user_id: String,
+    pub topic_name: String,
+    /// Partition (as a string key) → the next offset to read.
+    pub offsets: std::collections::BTreeMap<String, i64>,
+}
+
 /// Where a produced record landed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -12,181 +12,21 @@
 //! Run: `make bench-relay`. `BENCH_RECORDS` (default 200,000), `BENCH_CLIENTS` (1,000),
 //! `BENCH_IDLE` (10,000), `BENCH_SECONDS` (10) change the sizes.
 
+#[path = "support/relay_load.rs"]
+mod relay_load;
 #[path = "support/server_process.rs"]
 mod server_process;
 
 use futures::{SinkExt, StreamExt};
 use rdkafka::{
-    consumer::{BaseConsumer, Consumer},
-    producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer},
-    Message as _, Offset, TopicPartitionList,
+    producer::{BaseRecord, Producer},
+    Message as _,
 };
-use server_process::ServerProcess;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use streamhub::relay::client::{connect as connect_async, RelaySocket};
-use streamhub::{kafka::client_config, kafka::KafkaArgs};
+use relay_load::*;
+use std::time::{Duration, Instant};
+use streamhub::relay::client::connect as connect_async;
 use streamhub_testkit::{relay_frames::FrameCount, LocalBroker};
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_micros() as u64
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("VmRSS:")
-                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
-        })
-        .unwrap_or(0)
-}
-
-async fn start_server(dir: &std::path::Path, bootstrap: &str) -> ServerProcess {
-    ServerProcess::start(
-        std::path::Path::new(env!("CARGO_BIN_EXE_streamhub")),
-        &dir.join("data"),
-        bootstrap,
-        &[
-            ("STREAMHUB_WS_MAX_CONNECTIONS", "50000"),
-            ("STREAMHUB_WS_MAX_PER_ADDR", "50000"),
-            ("STREAMHUB_MAX_REPLAY", "10000000"),
-        ],
-    )
-    .await
-}
-
-async fn active_topic(server: &ServerProcess, name: &str, partitions: i32) {
-    let client = reqwest::Client::new();
-    let base = format!("http://{}", server.addr);
-    let created: serde_json::Value = client
-        .post(format!("{base}/api/topics"))
-        .json(&serde_json::json!({"name": name, "created_by": "bench", "partitions": partitions}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["topic_id"].as_i64().unwrap();
-    client
-        .post(format!("{base}/api/topics/{id}/approve"))
-        .bearer_auth(server.admin_token())
-        .send()
-        .await
-        .unwrap();
-    let secret = std::fs::read_to_string(server.data_dir.join("producer_secret")).unwrap();
-    let status = client
-        .post(format!("{base}/api/topics/activate_by_name"))
-        .header("x-producer-key", secret.trim())
-        .json(&serde_json::json!({"topic_name": name}))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "activate {name}: {status}");
-}
-
-fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
-    client_config(&KafkaArgs::for_bootstrap(bootstrap))
-        .set("linger.ms", "5")
-        .set("compression.type", "none")
-        .create()
-        .unwrap()
-}
-
-fn fill(bootstrap: &str, topic: &str, n: u64) {
-    let producer = producer(bootstrap);
-    let pad = "p".repeat(220);
-    for i in 0..n {
-        let payload = format!(r#"{{"n":{i},"sent_us":{},"pad":"{pad}"}}"#, now_us());
-        let key = format!("k{}", i % 16);
-        let mut record = BaseRecord::to(topic).key(&key).payload(&payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
-}
-
-/// The ceiling: a bare consumer reading the whole topic.
-fn bare_consumer(bootstrap: &str, topic: &str, partitions: i32, n: u64) -> f64 {
-    let consumer: BaseConsumer = client_config(&KafkaArgs::for_bootstrap(bootstrap))
-        .set("group.id", "bench-bare")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let started = Instant::now();
-    let mut count = 0;
-    while count < n {
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            message.unwrap();
-            count += 1;
-        }
-    }
-    n as f64 / started.elapsed().as_secs_f64()
-}
-
-async fn connect(server: &ServerProcess) -> RelaySocket {
-    let mut request = format!("ws://{}/api/stream", server.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", server.admin_token()).parse().unwrap(),
-    );
-    connect_async(request).await.expect("connect").0
-}
-
-fn subscribe(topic: &str, position: &str) -> Message {
-    Message::Text(
-        format!(
-            r#"{{"type":"subscribe","topics":["{topic}"],"from":{{"position":"{position}"}}}}"#
-        )
-        .into(),
-    )
-}
-
-/// The produce times (`sent_us`) in a payload or frame, found by scanning rather than parsing:
-/// the load generator must stay light so that it does not starve the server it measures.
-fn sent_us(text: &str) -> impl Iterator<Item = u64> + '_ {
-    text.split(r#""sent_us":"#).skip(1).filter_map(|part| {
-        let end = part
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(part.len());
-        part[..end].parse().ok()
-    })
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p) as usize] as f64 / 1000.0
-}
+use tokio_tungstenite::tungstenite::Message;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -233,7 +73,7 @@ async fn run() {
     drop(socket);
 
     // 2. Fan-out.
-    active_topic(&server, "bench_fanout", 1).await;
+    let fanout_id = active_topic(&server, "bench_fanout", 1).await;
     let mut tasks = Vec::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(clients);
     for _ in 0..clients {
@@ -315,7 +155,10 @@ async fn run() {
     // Deactivating ends every stream, which ends each client task.
     let client = reqwest::Client::new();
     client
-        .post(format!("http://{}/api/topics/2/deactivate", server.addr))
+        .post(format!(
+            "http://{}/api/topics/{fanout_id}/deactivate",
+            server.addr
+        ))
         .bearer_auth(server.admin_token())
         .send()
         .await

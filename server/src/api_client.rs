@@ -4,7 +4,7 @@
 use app::api::encode;
 use app::wire::{
     ActivateRequest, ActiveTopic, ErrorBody, MessageBody, ProduceRequest, Produced, Stats,
-    Subscription, SubscriptionRequest, Topic, TopicStatus,
+    Subscription, SubscriptionRequest, Topic, TopicLag, TopicStatus,
 };
 use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Serialize};
@@ -207,6 +207,15 @@ impl ApiClient {
             )
             .await?;
         Ok(produced)
+    }
+
+    /// `GET /api/subscriptions/lag?user_id=…`
+    pub async fn lag(&self, user_id: &str) -> Result<Vec<TopicLag>, ApiClientError> {
+        self.get(&format!(
+            "/api/subscriptions/lag?user_id={}",
+            app::api::encode(user_id)
+        ))
+        .await
     }
 
     /// `POST /api/subscriptions`

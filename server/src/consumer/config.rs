@@ -77,6 +77,12 @@ pub enum Command {
     Subscriptions,
     /// Print the server's statistics.
     Stats,
+    /// How far `--user`'s consumer group is behind in each subscribed topic, per partition
+    /// (`--watch`: again every 2 s until Ctrl-C).
+    Lag {
+        #[arg(long)]
+        watch: bool,
+    },
     /// Print records as they arrive (NDJSON on stdout, diagnostics on stderr).
     Consume(ConsumeArgs),
     /// Search a topic's history on the server (through the relay): matches as NDJSON on stdout,
@@ -170,8 +176,9 @@ pub struct ConsumeArgs {
     pub count: Option<u64>,
 
     /// Where to start: `earliest`/`beginning`, `latest`/`end` (for a consumer group without
-    /// committed offsets; a group resumes where it stopped), an offset `N` on every partition,
-    /// or `-N` for the last N records of each partition.
+    /// committed offsets; a group resumes where it stopped), `stored` (where your group stands,
+    /// as the viewer saved it or a direct read left it; latest where it has none), an offset `N`
+    /// on every partition, or `-N` for the last N records of each partition.
     #[arg(
         long,
         short = 'o',
@@ -215,6 +222,7 @@ pub fn start_position(raw: &str, partitions: i32) -> Result<StartPosition, Strin
     match raw {
         "earliest" | "beginning" => Ok(StartPosition::Earliest),
         "latest" | "end" => Ok(StartPosition::Latest),
+        "stored" => Ok(StartPosition::Stored),
         _ => match raw.parse::<i64>() {
             Ok(n) if n < 0 => Ok(StartPosition::Last {
                 n: n.unsigned_abs(),
@@ -223,7 +231,7 @@ pub fn start_position(raw: &str, partitions: i32) -> Result<StartPosition, Strin
                 offsets: (0..partitions).map(|p| (p, n)).collect(),
             }),
             Err(_) => Err(format!(
-                "--from takes earliest, latest, an offset or -N, not {raw:?}"
+                "--from takes earliest, latest, stored, an offset or -N, not {raw:?}"
             )),
         },
     }

@@ -118,7 +118,11 @@ impl KafkaReader {
             .create()
             .map_err(kafka_error(&kafka.bootstrap_servers))?;
         let names: Vec<&str> = topics.iter().map(|(t, _)| t.as_str()).collect();
-        let grouped = matches!(start, StartPosition::Earliest | StartPosition::Latest);
+        // A group resumes from its committed offsets: what `stored` asks for.
+        let grouped = matches!(
+            start,
+            StartPosition::Earliest | StartPosition::Latest | StartPosition::Stored
+        );
         if grouped {
             consumer
                 .subscribe(&names)

@@ -52,6 +52,7 @@ pub async fn run(
             }
         }
         Command::Produce(args) => produce(api, &args).await?,
+        Command::Lag { watch } => lag(api, need_user(cli)?, watch).await?,
         Command::Search(args) => super::search::run(cli, &args).await?,
         Command::Stats => {
             let stats = api.stats().await?;
@@ -301,4 +302,35 @@ async fn produce(api: &ApiClient, args: &ProduceArgs) -> Result<(), ConsumerErro
     }
     eprintln!("{sent} records sent to {}", args.topic);
     Ok(())
+}
+
+/// Prints `user`'s lag per subscribed topic and partition (`-` where nothing is stored), once
+/// or, with `watch`, every 2 s until Ctrl-C.
+async fn lag(api: &ApiClient, user: &str, watch: bool) -> Result<(), ConsumerError> {
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let lags = api.lag(user).await?;
+        println!("topic\tpartition\tcommitted\tend\tlag");
+        for topic in &lags {
+            for p in &topic.partitions {
+                let show = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    topic.topic,
+                    p.partition,
+                    show(p.committed),
+                    p.end,
+                    show(p.lag)
+                );
+            }
+        }
+        if !watch {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => println!(),
+            _ = &mut interrupted => return Ok(()),
+        }
+    }
 }

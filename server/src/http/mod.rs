@@ -15,6 +15,7 @@ pub mod host_check;
 pub mod json;
 mod openapi;
 mod pages;
+mod positions;
 mod records;
 pub mod session;
 pub mod ssr_backend;
@@ -112,6 +113,8 @@ pub fn api_router() -> Router<AppState> {
                 .post(subscriptions::subscribe)
                 .delete(subscriptions::unsubscribe),
         )
+        .route("/subscriptions/lag", get(positions::lag))
+        .route("/positions", axum::routing::put(positions::save))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -6,7 +6,7 @@
 //! (schemathesis, in `.ci/fuzz-api`) knows precisely what is valid.
 
 use super::state::AppState;
-use super::{records, session, subscriptions, system, topics};
+use super::{positions, records, session, subscriptions, system, topics};
 use app::domain::{
     EventType, NOT_BLANK_PATTERN, TEXT_MAX_CHARS, TOPIC_NAME_MAX_LEN, TOPIC_NAME_PATTERN,
     USER_ID_MAX_LEN, USER_ID_PATTERN,
@@ -39,6 +39,7 @@ use utoipa::{
         topics::reject, topics::deactivate, topics::reactivate, topics::adopt, topics::activate_by_name,
         records::produce,
         subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe,
+        positions::lag, positions::save,
         session::current, session::sign_in, session::sign_out,
     ),
     modifiers(&SecuritySchemes, &InputRules, &CommonErrors, &TopicLinks)

@@ -7,6 +7,7 @@
 //! timestamp offset lookups.
 
 pub mod admin;
+pub mod groups;
 mod produce;
 
 use clap::Args;

@@ -18,7 +18,7 @@ use crate::{
 };
 use app::{
     domain::TopicName,
-    stream::{ClientFrame, SearchRequest, ServerFrame, StartPosition},
+    stream::{ClientFrame, PartitionOffsets, SearchRequest, ServerFrame, StartPosition},
     wire::TopicStatus,
 };
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
@@ -382,7 +382,17 @@ impl Connection {
             Err(e) => return self.error("broker_unavailable", &e.to_string()).await,
         };
         let join = joined.positions;
-        let marks = match from {
+        // A stored position is where the user's consumer group stands: its committed offsets.
+        let start = match &from {
+            StartPosition::Stored => {
+                match self.stored_position(name.as_str(), joined.partitions).await {
+                    Ok(offsets) => StartPosition::Offsets { offsets },
+                    Err((error, message)) => return self.error(error, &message).await,
+                }
+            }
+            other => other.clone(),
+        };
+        let marks = match start {
             // Nothing to replay: no need to ask the broker where the log begins.
             StartPosition::Latest => join.iter().map(|(p, next)| (*p, (*next, *next))).collect(),
             _ => match log_starts(&self.relay, name.as_str(), joined.partitions).await {
@@ -393,8 +403,8 @@ impl Connection {
                 Err(e) => return self.error("broker_unavailable", &e).await,
             },
         };
-        let ranges = replay_ranges(&from, &marks, self.relay.limits().max_replay);
-        let not_before = match from {
+        let ranges = replay_ranges(&start, &marks, self.relay.limits().max_replay);
+        let not_before = match start {
             StartPosition::Timestamp { at } => Some(at),
             _ => None,
         };
@@ -518,6 +528,35 @@ impl Connection {
         ));
     }
 
+    /// Where the socket's user stands in `topic`: their consumer group's committed offsets (the
+    /// partitions without one are left out, and start at latest).
+    async fn stored_position(
+        &self,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<PartitionOffsets, (&'static str, String)> {
+        let Some(user) = self.user_id.clone() else {
+            let message = "connect with ?user_id=<you> to start from your stored position";
+            return Err(("no_user", message.to_owned()));
+        };
+        let (kafka, topics) = (
+            self.relay.kafka().clone(),
+            vec![(topic.to_owned(), partitions)],
+        );
+        let committed = tokio::task::spawn_blocking(move || {
+            crate::kafka::groups::committed(&kafka, &crate::kafka::groups::group_of(&user), &topics)
+        })
+        .await;
+        match committed {
+            Ok(Ok(committed)) => Ok(committed
+                .into_iter()
+                .filter_map(|((_, partition), offset)| offset.map(|o| (partition, o)))
+                .collect()),
+            Ok(Err(e)) => Err(("broker_unavailable", e.to_string())),
+            Err(e) => Err(("broker_unavailable", e.to_string())),
+        }
+    }
+
     /// Whether the socket's user (if it named one) subscribes to `topic`.
     async fn user_subscribes(&self, topic: &str) -> bool {
         let Some(user) = &self.user_id else {
@@ -556,7 +595,8 @@ fn replay_ranges(
         .map(|(p, (low, high))| {
             let bounded_low = (*low).max(high - max_replay);
             let start = match from {
-                StartPosition::Latest => *high,
+                // A stored position arrives here as the offsets it stands for.
+                StartPosition::Latest | StartPosition::Stored => *high,
                 // Older records are skipped while replaying (see `replay`'s `not_before`): exact
                 // on any broker, whether or not it answers offsets-for-times lookups.
                 StartPosition::Earliest | StartPosition::Timestamp { .. } => bounded_low,

@@ -8,6 +8,7 @@ mod filters;
 mod helpers;
 mod hostile;
 mod lifecycle;
+mod positions;
 mod produce;
 mod producer;
 mod relay;

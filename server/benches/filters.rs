@@ -1,0 +1,242 @@
+//! Filter and search benchmark (issue 21), one run against one local broker and the real
+//! `streamhub` binary (a separate process, so that its CPU time can be measured):
+//!
+//! a. fan-out: 1,000 sockets on one topic fed 100 records/s, three ways: no filter; every socket
+//!    with one of 50 distinct filters; every socket with a filter of its own. The filters match
+//!    every record (`value.n >= -k`), so that each way delivers the same records and the
+//!    difference is the filtering: deliveries/s, produce→socket p99, server CPU;
+//! b. search: a filter over 500,000 records scanned by the relay, beside a bare rdkafka consumer
+//!    reading the same records (the ceiling on this broker); target ratio ≥ 0.8.
+//!
+//! Run: `make bench-filters`. `BENCH_CLIENTS` (1,000), `BENCH_SECONDS` (10), `BENCH_SEARCH`
+//! (500,000) change the sizes.
+
+#[path = "support/relay_load.rs"]
+mod relay_load;
+#[path = "support/server_process.rs"]
+mod server_process;
+
+use futures::{SinkExt, StreamExt};
+use rdkafka::producer::{BaseRecord, Producer};
+use relay_load::*;
+use server_process::ServerProcess;
+use std::time::{Duration, Instant};
+use streamhub_testkit::{relay_frames::FrameCount, LocalBroker};
+use tokio_tungstenite::tungstenite::Message;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+/// One way of fanning out: its name and how many distinct filters (none: no filter).
+struct Way {
+    name: &'static str,
+    distinct: Option<usize>,
+}
+
+struct FanOut {
+    delivered: usize,
+    expected: u64,
+    p50: f64,
+    p99: f64,
+    cpu: f64,
+    seconds: f64,
+}
+
+async fn run() {
+    let clients = env_or("BENCH_CLIENTS", 1000) as usize;
+    let seconds = env_or("BENCH_SECONDS", 10);
+    let search_records = env_or("BENCH_SEARCH", 500_000);
+    let dir = tempfile::tempdir().unwrap();
+    let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
+    let bootstrap = broker.bootstrap();
+    let server = start_server(dir.path(), &bootstrap).await;
+
+    let ways = [
+        Way {
+            name: "no filter",
+            distinct: None,
+        },
+        Way {
+            name: "50 distinct filters",
+            distinct: Some(50),
+        },
+        Way {
+            name: "a filter per socket",
+            distinct: Some(clients),
+        },
+    ];
+    let mut fanouts = Vec::new();
+    for (n, way) in ways.iter().enumerate() {
+        let topic = format!("bench_filter_{n}");
+        fanouts.push(fan_out(&server, &bootstrap, &topic, clients, seconds, way).await);
+    }
+
+    // b. Search.
+    active_topic(&server, "bench_search", 1).await;
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || fill(&b, "bench_search", search_records))
+        .await
+        .unwrap();
+    let b = bootstrap.clone();
+    let bare =
+        tokio::task::spawn_blocking(move || bare_consumer(&b, "bench_search", 1, search_records))
+            .await
+            .unwrap();
+    let mut socket = connect(&server).await;
+    let request = serde_json::json!({"type": "search", "id": "bench", "topic": "bench_search",
+        "filter": "value.n % 100 == 0", "max_matches": 10000});
+    let started = Instant::now();
+    socket
+        .send(Message::Text(request.to_string().into()))
+        .await
+        .unwrap();
+    let (mut matches, mut scanned) = (0_u64, 0_u64);
+    while let Some(Ok(message)) = socket.next().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        if text.starts_with(r#"{"type":"search_done""#) {
+            let done: serde_json::Value = serde_json::from_str(&text).unwrap();
+            matches = done["matches"].as_u64().unwrap_or(0);
+            scanned = done["scanned"].as_u64().unwrap_or(0);
+            break;
+        }
+    }
+    let search_rate = scanned as f64 / started.elapsed().as_secs_f64();
+
+    println!();
+    println!(
+        "Filter benchmark (tansu 0.6 local broker, server as a separate process, release build)"
+    );
+    println!("a. fan-out: {clients} sockets, 100 records/s in for {seconds} s; every filter matches every record:");
+    println!(
+        "   {:<22} {:>12} {:>14} {:>10} {:>10} {:>12}",
+        "way", "delivered", "deliveries/s", "p50 ms", "p99 ms", "server CPU"
+    );
+    for (way, f) in ways.iter().zip(&fanouts) {
+        println!(
+            "   {:<22} {:>12} {:>14.0} {:>10.1} {:>10.1} {:>11.0}%",
+            way.name,
+            format!("{}/{}", f.delivered, f.expected),
+            f.delivered as f64 / f.seconds,
+            f.p50,
+            f.p99,
+            f.cpu * 100.0
+        );
+    }
+    println!("b. search: {scanned} records scanned with `value.n % 100 == 0` ({matches} matches):");
+    println!("   bare rdkafka consumer loop (baseline) {bare:>10.0} records/s");
+    println!("   relay search                          {search_rate:>10.0} records/s");
+    println!(
+        "   ratio search / baseline: {:.2} (target ≥ 0.80)",
+        search_rate / bare
+    );
+}
+
+/// Runs one way of fanning out on its own topic.
+async fn fan_out(
+    server: &ServerProcess,
+    bootstrap: &str,
+    topic: &str,
+    clients: usize,
+    seconds: u64,
+    way: &Way,
+) -> FanOut {
+    let id = active_topic(server, topic, 1).await;
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(clients);
+    let mut tasks = Vec::new();
+    for n in 0..clients {
+        let mut socket = connect(server).await;
+        let mut frame = serde_json::json!({"type": "subscribe", "topics": [topic],
+            "from": {"position": "latest"}});
+        if let Some(distinct) = way.distinct {
+            frame["filter"] = format!("value.n >= -{}", n % distinct).into();
+        }
+        let ready = ready_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            socket
+                .send(Message::Text(frame.to_string().into()))
+                .await
+                .unwrap();
+            let mut latencies = Vec::new();
+            let mut signalled = false;
+            while let Some(Ok(message)) = socket.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                if text.starts_with(r#"{"type":"records""#) {
+                    let now = now_us();
+                    latencies.extend(sent_us(&text).map(|sent| now.saturating_sub(sent)));
+                    continue;
+                }
+                let frame = FrameCount::read(&text).expect("a frame");
+                match frame.kind.as_str() {
+                    "subscribed" if !signalled => {
+                        signalled = true;
+                        let _ = ready.send(()).await;
+                    }
+                    "unsubscribed" | "topic_state" => break,
+                    _ => {}
+                }
+            }
+            latencies
+        }));
+    }
+    for _ in 0..clients {
+        ready_rx.recv().await;
+    }
+    let rate = 100_u64;
+    let cpu_before = cpu_seconds(server.pid());
+    let started = Instant::now();
+    let (b, t) = (bootstrap.to_owned(), topic.to_owned());
+    let produced = tokio::task::spawn_blocking(move || {
+        let producer = producer(&b);
+        let pad = "p".repeat(220);
+        let start = Instant::now();
+        let total = rate * seconds;
+        for i in 0..total {
+            let due = start + Duration::from_micros(i * 1_000_000 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let payload = format!(r#"{{"n":{i},"sent_us":{},"pad":"{pad}"}}"#, now_us());
+            let _ = producer.send(BaseRecord::<(), _>::to(&t).payload(&payload));
+            producer.poll(Duration::ZERO);
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+        total
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(server.pid()) - cpu_before) / elapsed;
+    reqwest::Client::new()
+        .post(format!("http://{}/api/topics/{id}/deactivate", server.addr))
+        .bearer_auth(server.admin_token())
+        .send()
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    for task in tasks {
+        let latencies = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .unwrap()
+            .unwrap();
+        all.extend(latencies);
+    }
+    all.sort_unstable();
+    FanOut {
+        delivered: all.len(),
+        expected: produced * clients as u64,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+        cpu,
+        seconds: seconds as f64,
+    }
+}

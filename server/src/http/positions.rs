@@ -1,0 +1,145 @@
+//! Where people are in their topics: `GET /api/subscriptions/lag` (how far each of a user's
+//! subscriptions is behind, per partition) and `PUT /api/positions` (store where they are). A
+//! position is the committed offsets of the user's consumer group, `streamhub-<user>`: the CLI's
+//! direct reads move it as they go, the viewer saves it, and `{"position": "stored"}` starts
+//! there, from any device.
+
+use super::{auth::Caller, error::ApiError, extract::ApiQuery, json::ApiJson, state::AppState};
+use crate::kafka::{
+    groups::{commit, committed, group_of},
+    KafkaError,
+};
+use app::{
+    domain::{FieldError, TopicName, UserId},
+    wire::{ErrorBody, MessageBody, PartitionLag, SavePosition, TopicLag, TopicStatus},
+};
+use axum::{extract::State, Json};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `?user_id=` (required).
+#[derive(Debug, Deserialize)]
+pub struct LagQuery {
+    user_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/subscriptions/lag", tag = "subscriptions", operation_id = "subscription_lag",
+    description = "How far `user_id`'s consumer group (`streamhub-<user>`) is behind in each of their subscriptions to an active topic, per partition.",
+    params(("user_id" = String, Query, description = "Whose subscriptions")),
+    responses((status = 200, body = Vec<TopicLag>), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// `GET /api/subscriptions/lag?user_id=…`
+pub async fn lag(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<LagQuery>,
+) -> Result<Json<Vec<TopicLag>>, ApiError> {
+    let user = match query.user_id.as_deref() {
+        None | Some("") => return Err(FieldError::new("user_id", "must name whose lag").into()),
+        Some(raw) => UserId::parse(raw, "user_id")?,
+    };
+    let mut topics = Vec::new();
+    for s in state.store.subscriptions(Some(user.as_str())).await? {
+        if s.topic_status != TopicStatus::Active {
+            continue;
+        }
+        if let Some(partitions) = state.kafka.topic_partitions(&s.topic_name).await? {
+            topics.push((s.topic_name, partitions));
+        }
+    }
+    if topics.is_empty() {
+        return Ok(Json(Vec::new()));
+    }
+    let (kafka, relay, group) = (
+        state.relay.kafka().clone(),
+        state.relay.clone(),
+        group_of(user.as_str()),
+    );
+    let lags = tokio::task::spawn_blocking(move || -> Result<Vec<TopicLag>, KafkaError> {
+        let stored = committed(&kafka, &group, &topics)?;
+        topics
+            .iter()
+            .map(|(topic, partitions)| {
+                let marks = relay
+                    .watermarks(topic, *partitions)
+                    .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
+                let partitions: Vec<PartitionLag> = marks
+                    .iter()
+                    .map(|(partition, (_, end))| {
+                        let committed = stored.get(&(topic.clone(), *partition)).copied().flatten();
+                        PartitionLag {
+                            partition: *partition,
+                            committed,
+                            end: *end,
+                            lag: committed.map(|c| (end - c).max(0)),
+                        }
+                    })
+                    .collect();
+                let total = partitions.iter().filter_map(|p| p.lag).reduce(|a, b| a + b);
+                Ok(TopicLag {
+                    topic: topic.clone(),
+                    partitions,
+                    total,
+                })
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
+    Ok(Json(lags))
+}
+
+#[utoipa::path(put, path = "/api/positions", tag = "subscriptions", request_body = SavePosition,
+    description = "Stores where `user_id` is in a topic they subscribe to: partition → the next offset to read, as the committed offsets of their consumer group. Refused (409 `group_active`) while a reader of that group is connected to the broker.",
+    responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// `PUT /api/positions`
+pub async fn save(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiJson(request): ApiJson<SavePosition>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let user = UserId::parse(&request.user_id, "user_id")?;
+    let topic = TopicName::parse_field(&request.topic_name, "topic_name")?;
+    let subscribed = state
+        .store
+        .subscriptions(Some(user.as_str()))
+        .await?
+        .into_iter()
+        .any(|s| s.topic_name == topic.as_str());
+    if !subscribed {
+        return Err(ApiError::not_found(format!(
+            "{user} does not subscribe to {topic}"
+        )));
+    }
+    let mut offsets = BTreeMap::new();
+    for (partition, offset) in &request.offsets {
+        let partition = partition
+            .parse::<i32>()
+            .ok()
+            .filter(|p| *p >= 0)
+            .ok_or_else(|| FieldError::new("offsets", "keys must be partition numbers"))?;
+        if *offset < 0 {
+            return Err(FieldError::new("offsets", "offsets must not be negative").into());
+        }
+        offsets.insert(partition, *offset);
+    }
+    let (kafka, group, name) = (
+        state.relay.kafka().clone(),
+        group_of(user.as_str()),
+        topic.to_string(),
+    );
+    let saved = tokio::task::spawn_blocking(move || commit(&kafka, &group, &name, &offsets))
+        .await
+        .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
+    match saved {
+        Ok(()) => {
+            tracing::info!(user = %user, topic = %topic, "position saved");
+            Ok(Json(MessageBody::new("Position saved")))
+        }
+        Err(KafkaError::Refused(why)) => Err(ApiError::Conflict {
+            error: "group_active",
+            message: format!("{}'s position cannot be stored while one of their readers is connected to the broker ({why})", user),
+            current_status: None,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
