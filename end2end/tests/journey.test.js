@@ -216,10 +216,16 @@ test('request → approve → active → subscribe → watch → pause → filte
   const keys = await page.$$eval('[data-testid="records"] li.record', (rows) => rows.map((r) => `${r.dataset.partition}/${r.dataset.offset}`));
   assert.equal(new Set(keys).size, keys.length, 'a record was shown twice after the reconnect');
 
+  // Save the position: the subscriptions page then shows how far behind it is, live.
+  await page.getByTestId('save-position').click();
+  await page.getByTestId('notices').getByText(`position saved for ${TOPIC}`).waitFor();
+
   // Unsubscribe (from another tab, through the subscriptions page): the stream stops.
   const other = await page.context().newPage();
   await other.goto(`${URL_}/subscriptions`, { waitUntil: 'networkidle' });
-  await other.locator(`[data-testid="my-subscriptions"] li[data-topic="${TOPIC}"]`).getByTestId('unsubscribe').click();
+  const subscription = other.locator(`[data-testid="my-subscriptions"] li[data-topic="${TOPIC}"]`);
+  await subscription.getByTestId('lag').getByText(/\d+ behind/).waitFor();
+  await subscription.getByTestId('unsubscribe').click();
   await other.getByTestId('no-subscriptions').waitFor();
   await other.close();
   await page.bringToFront();

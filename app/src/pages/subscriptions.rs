@@ -5,7 +5,7 @@ use crate::{
     api::{self, ApiFuture, Method},
     components::{first_shown, loaded, ErrorNote, ShowMore, StatusBadge, LIST_STEP},
     identity::Identity,
-    wire::{ActiveTopic, MessageBody, Subscription, SubscriptionRequest},
+    wire::{ActiveTopic, MessageBody, Subscription, SubscriptionRequest, TopicLag},
 };
 use leptos::prelude::*;
 
@@ -44,6 +44,30 @@ pub fn Subscriptions() -> impl IntoView {
         || (),
         |_| api::get::<Vec<ActiveTopic>>("/api/topics/active"),
     );
+    // Each subscription's lag, read in the browser only (it changes by the second: a rendered
+    // figure would be stale on arrival) and again every few seconds.
+    let ticks = RwSignal::new(0_u32);
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || ticks.update(|n| *n += 1),
+            std::time::Duration::from_millis(LAG_REFRESH_MS),
+        );
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    });
+    let lags = LocalResource::new(move || -> ApiFuture<Vec<TopicLag>> {
+        let (user, _) = (user.get(), ticks.get());
+        if user.is_empty() {
+            return Box::pin(std::future::ready(Ok(Vec::new())));
+        }
+        api::get(format!(
+            "/api/subscriptions/lag?user_id={}",
+            api::encode(&user)
+        ))
+    });
     let toggle = Action::new(|(subscribe, user, topic): &(bool, String, String)| {
         change(*subscribe, user.clone(), topic.clone())
     });
@@ -71,7 +95,7 @@ pub fn Subscriptions() -> impl IntoView {
                     Some(
                         loaded(Some(mine), "Could not load your subscriptions", move |mine| {
                             let active = active.unwrap_or_default();
-                            view! { <Mine user mine active toggle busy/> }
+                            view! { <Mine user mine active toggle busy lags/> }
                         })
                             .into_any(),
                     )
@@ -120,6 +144,18 @@ fn PickUser(known: Vec<Subscription>) -> impl IntoView {
     }
 }
 
+/// How often the lag of one's subscriptions is read again.
+const LAG_REFRESH_MS: u64 = 5_000;
+
+/// A subscription's lag as the list shows it: records behind, or that no position is stored.
+fn lag_text(lags: Option<&Vec<TopicLag>>, topic: &str) -> String {
+    match lags.and_then(|all| all.iter().find(|l| l.topic == topic)) {
+        Some(TopicLag { total: Some(n), .. }) => format!("{n} behind"),
+        Some(_) => "no position saved".to_owned(),
+        None => String::new(),
+    }
+}
+
 #[component]
 fn Mine(
     user: String,
@@ -127,6 +163,7 @@ fn Mine(
     active: Vec<ActiveTopic>,
     toggle: Toggle,
     busy: Memo<bool>,
+    lags: LocalResource<api::ApiResult<Vec<TopicLag>>>,
 ) -> impl IntoView {
     let others: Vec<ActiveTopic> = active
         .into_iter()
@@ -148,6 +185,14 @@ fn Mine(
                             <li data-topic=s.topic_name.clone()>
                                 <span class="mono">{s.topic_name.clone()}</span>
                                 " " <StatusBadge status=s.topic_status/>
+                                {
+                                    let topic = s.topic_name.clone();
+                                    view! {
+                                        <span class="muted" data-testid="lag">
+                                            {move || lags.with(|l| lag_text(l.as_ref().and_then(|r| r.as_ref().ok()), &topic))}
+                                        </span>
+                                    }
+                                }
                                 {streaming.then(|| view! { <a class="button-link" href=watch>"Watch"</a> })}
                                 <button type="button" class="secondary" data-testid="unsubscribe"
                                     disabled=move || busy.get()

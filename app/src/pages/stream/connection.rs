@@ -12,7 +12,7 @@
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use super::model::{Status, ViewerSignals};
-use crate::stream::StartPosition;
+use crate::stream::{PartitionOffsets, StartPosition};
 use leptos::prelude::*;
 use std::collections::VecDeque;
 
@@ -61,6 +61,15 @@ impl Connection {
         self.clear();
         #[cfg(feature = "hydrate")]
         self.socket.with_value(|s| s.refilter(filter));
+    }
+
+    /// Per topic streamed, the offsets after the last records seen: where "save position"
+    /// stores the user as being.
+    pub(super) fn positions(&self) -> Vec<(String, PartitionOffsets)> {
+        #[cfg(feature = "hydrate")]
+        return self.socket.with_value(|s| s.positions());
+        #[cfg(not(feature = "hydrate"))]
+        Vec::new()
     }
 
     /// Disconnects for good.
@@ -167,6 +176,19 @@ mod browser_socket {
                 inner.attempt = 0;
             }
             connect(&self.inner);
+        }
+
+        pub fn positions(&self) -> Vec<(String, PartitionOffsets)> {
+            let inner = self.inner.borrow();
+            let topics = inner
+                .want
+                .as_ref()
+                .map(|w| w.topics.clone())
+                .unwrap_or_default();
+            topics
+                .into_iter()
+                .filter_map(|t| inner.next.get(&t).cloned().map(|o| (t, o)))
+                .collect()
         }
 
         /// Restarts what streams with another filter (nothing when nothing streams).

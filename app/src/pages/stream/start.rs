@@ -15,17 +15,19 @@ pub(super) enum StartKind {
     Last,
     Offset,
     Time,
+    Stored,
 }
 
 impl StartKind {
     /// Every kind with its word (the option's value) and label, in declaration order, so that
     /// `kind as usize` indexes the form's value fields.
-    pub(super) const ALL: [(StartKind, &'static str, &'static str); 5] = [
+    pub(super) const ALL: [(StartKind, &'static str, &'static str); 6] = [
         (StartKind::Latest, "latest", "new records only"),
         (StartKind::Earliest, "earliest", "from the beginning"),
         (StartKind::Last, "last", "the last N per partition"),
         (StartKind::Offset, "offset", "from an offset"),
         (StartKind::Time, "time", "from a time"),
+        (StartKind::Stored, "stored", "where I left off (saved)"),
     ];
 
     /// The choices as `<option>`s (the first one selected), written once for the select.
@@ -56,6 +58,7 @@ pub(super) fn start_position(
     match kind {
         StartKind::Latest => Ok(StartPosition::Latest),
         StartKind::Earliest => Ok(StartPosition::Earliest),
+        StartKind::Stored => Ok(StartPosition::Stored),
         StartKind::Last => value
             .parse::<u64>()
             .ok()
