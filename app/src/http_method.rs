@@ -9,7 +9,6 @@
 pub enum Method {
     Get,
     Post,
-    Put,
     Delete,
 }
 
@@ -19,7 +18,6 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
-            Method::Put => "PUT",
             Method::Delete => "DELETE",
         }
     }

@@ -49,6 +49,9 @@ pub enum ClientFrame {
     Search(SearchRequest),
     /// Stop the search `id`.
     CancelSearch { id: String },
+    /// Store where each of this socket's streams stands as its user's position (their consumer
+    /// group's committed offsets), where `{"position": "stored"}` starts.
+    SavePosition,
     /// Asks for a `pong` (application-level liveness check).
     Ping,
 }
@@ -158,6 +161,8 @@ pub enum ServerFrame {
         topic: String,
         next_offsets: PartitionOffsets,
     },
+    /// `topic`'s position was saved (after a `save_position`).
+    PositionSaved { topic: String },
     /// A topic no longer streams (`reason`: `requested`, `unsubscribed`, `inactive`).
     Unsubscribed { topic: String, reason: String },
     /// This socket fell behind and `skipped` records of `topic` were not sent to it.
@@ -609,6 +614,7 @@ mod tests {
                 ServerFrame::Unsubscribed { topic, reason } => {
                     assert_eq!((flat.topic, flat.reason), (topic, reason));
                 }
+                ServerFrame::PositionSaved { topic } => assert_eq!(flat.topic, topic),
                 ServerFrame::Lagged { topic, skipped } => {
                     assert_eq!((flat.topic, flat.skipped), (topic, skipped));
                 }

@@ -228,7 +228,8 @@ pub struct SavePosition {
     pub user_id: String,
     pub topic_name: String,
     /// Partition (as a string key) → the next offset to read.
-    pub offsets: std::collections::BTreeMap<String, i64>,
+    #[cfg_attr(feature = "ssr", schema(value_type = std::collections::BTreeMap<String, i64>))]
+    pub offsets: crate::stream::PartitionOffsets,
 }
 
 /// Where a produced record landed.

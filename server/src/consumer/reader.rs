@@ -453,7 +453,8 @@ impl RelayReader {
                 | ServerFrame::Pong
                 | ServerFrame::SearchProgress { .. }
                 | ServerFrame::SearchResults { .. }
-                | ServerFrame::SearchDone { .. } => {}
+                | ServerFrame::SearchDone { .. }
+                | ServerFrame::PositionSaved { .. } => {}
             }
         }
     }

@@ -111,16 +111,12 @@ pub async fn save(
         )));
     }
     let mut offsets = BTreeMap::new();
-    for (partition, offset) in &request.offsets {
-        let partition = partition
-            .parse::<i32>()
-            .ok()
-            .filter(|p| *p >= 0)
-            .ok_or_else(|| FieldError::new("offsets", "keys must be partition numbers"))?;
-        if *offset < 0 {
-            return Err(FieldError::new("offsets", "offsets must not be negative").into());
+    for (partition, offset) in request.offsets.iter() {
+        if partition < 0 || offset < 0 {
+            let message = "partitions and offsets must not be negative";
+            return Err(FieldError::new("offsets", message).into());
         }
-        offsets.insert(partition, *offset);
+        offsets.insert(partition, offset);
     }
     let (kafka, group, name) = (
         state.relay.kafka().clone(),

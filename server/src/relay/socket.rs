@@ -85,6 +85,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer
         by_subscription: HashSet::new(),
         replays: Arc::new(Semaphore::new(REPLAYS_PER_SOCKET)),
         search: None,
+        positions: HashMap::new(),
         searcher: match (&peer.user_id, peer.slot.addr) {
             (Some(user), _) => format!("user:{user}"),
             (None, Some(addr)) => format!("addr:{addr}"),
@@ -185,6 +186,8 @@ struct Connection {
     replays: Arc<Semaphore>,
     /// This socket's search, if it started one (cancelled when replaced or dropped).
     search: Option<RunningSearch>,
+    /// Where each of its streams stands.
+    positions: HashMap<String, Position>,
     /// Who this socket's searches count against: its user, else its address.
     searcher: String,
     tokens: f64,
@@ -271,6 +274,7 @@ impl Connection {
                 }
             }
             ClientFrame::Search(request) => self.search(request).await,
+            ClientFrame::SavePosition => self.save_positions().await,
             ClientFrame::CancelSearch { id } => {
                 if let Some(search) = self.search.as_ref().filter(|s| s.id == id) {
                     search.cancel();
@@ -312,6 +316,7 @@ impl Connection {
 
     async fn stop(&mut self, topic: &str, reason: &str) {
         self.by_subscription.remove(topic);
+        self.positions.remove(topic);
         if let Some(task) = self.streams.remove(topic) {
             end(task).await;
             self.send(&ServerFrame::Unsubscribed {
@@ -415,6 +420,12 @@ impl Connection {
             filter: filter.as_ref().map(|f| f.source().to_owned()),
         })
         .await;
+        // Until the replay moves it, the stream stands where it starts.
+        let position: Position = Arc::new(std::sync::Mutex::new(
+            join.iter()
+                .map(|(p, next)| (*p, ranges.get(p).map_or(*next, |(start, _)| *start)))
+                .collect(),
+        ));
         let task = tokio::spawn(forward(Forward {
             relay: self.relay.clone(),
             store: self.store.clone(),
@@ -427,8 +438,10 @@ impl Connection {
             outlet: self.outlet.clone(),
             replays: self.replays.clone(),
             filter,
+            position: position.clone(),
         }));
         self.streams.insert(name.to_string(), task);
+        self.positions.insert(name.to_string(), position);
         if subscribed {
             self.by_subscription.insert(name.to_string());
         } else {
@@ -526,6 +539,49 @@ impl Connection {
             scope,
             turn,
         ));
+    }
+
+    /// Stores where each of this socket's streams stands as its user's position (their consumer
+    /// group's committed offsets): `position_saved` per topic, or why not.
+    async fn save_positions(&mut self) {
+        let Some(user) = self.user_id.clone() else {
+            let message = "connect with ?user_id=<you> to save your position";
+            return self.error("no_user", message).await;
+        };
+        let positions: Vec<(String, BTreeMap<i32, i64>)> = self
+            .positions
+            .iter()
+            .map(|(topic, p)| {
+                (
+                    topic.clone(),
+                    p.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                )
+            })
+            .collect();
+        if positions.is_empty() {
+            return self
+                .error("nothing_streamed", "no stream to save the position of")
+                .await;
+        }
+        let group = crate::kafka::groups::group_of(&user);
+        for (topic, offsets) in positions {
+            let (kafka, group, name) = (self.relay.kafka().clone(), group.clone(), topic.clone());
+            let saved = tokio::task::spawn_blocking(move || {
+                crate::kafka::groups::commit(&kafka, &group, &name, &offsets)
+            })
+            .await;
+            match saved {
+                Ok(Ok(())) => self.send(&ServerFrame::PositionSaved { topic }).await,
+                Ok(Err(e)) => {
+                    self.error("position_not_saved", &format!("{topic}: {e}"))
+                        .await
+                }
+                Err(e) => {
+                    self.error("position_not_saved", &format!("{topic}: {e}"))
+                        .await
+                }
+            }
+        }
     }
 
     /// Where the socket's user stands in `topic`: their consumer group's committed offsets (the
@@ -639,6 +695,20 @@ struct Forward {
     replays: Arc<Semaphore>,
     /// Only the records this matches are sent (positions still advance past the others).
     filter: Option<Arc<SharedFilter>>,
+    /// Where the stream stands (partition → the next offset it hands out), for the socket to
+    /// save as its user's position.
+    position: Position,
+}
+
+/// A stream's position, shared between its task and its socket.
+type Position = Arc<std::sync::Mutex<BTreeMap<i32, i64>>>;
+
+impl Forward {
+    /// Makes `next` (for the partitions it names) the stream's published position.
+    fn publish(&self, next: impl IntoIterator<Item = (i32, i64)>) {
+        let mut position = self.position.lock().unwrap_or_else(|p| p.into_inner());
+        position.extend(next);
+    }
 }
 
 /// How the live part of a stream ended.
@@ -688,6 +758,7 @@ async fn forward(mut f: Forward) {
             return;
         }
         f.next.clone_from(&f.join);
+        f.publish(f.join.clone());
         if f.filter.is_some() {
             let frame = ServerFrame::CaughtUp {
                 topic: f.topic.clone(),
@@ -735,6 +806,7 @@ async fn send_replay(f: &Forward) -> bool {
         replay(&kafka, &topic, &ranges, not_before, MAX_BATCH, batches)
     });
     while let Some(mut batch) = replayed.recv().await {
+        f.publish(batch.iter().map(|r| (r.partition, r.offset + 1)));
         if !keep_matching(f, &mut batch).await {
             return false;
         }
@@ -847,6 +919,7 @@ async fn send_live(f: &mut Forward) -> LiveEnd {
         for r in &batch {
             f.next.insert(r.partition, r.offset + 1);
         }
+        f.publish(batch.iter().map(|r| (r.partition, r.offset + 1)));
         if !keep_matching(f, &mut batch).await {
             return LiveEnd::FilterStopped;
         }

@@ -128,6 +128,29 @@ async fn a_saved_position_is_where_the_relay_and_the_cli_start_and_lag_follows_i
     assert!(table.contains("positions\t0\t20\t20\t0"), "{table}");
     assert!(table.contains("positions\t1\t20\t20\t0"), "{table}");
 
+    // The viewer's "save position": the socket's own streams, where they stand.
+    produce(&app, "positions", 40..50).await;
+    let mut live = 0;
+    while live < 10 {
+        if let ServerFrame::Records { records } = client.next().await {
+            live += records.len();
+        }
+    }
+    client.send(&ClientFrame::SavePosition).await;
+    assert_eq!(
+        client.next().await,
+        ServerFrame::PositionSaved {
+            topic: "positions".into()
+        }
+    );
+    let bootstrap = app.broker.bootstrap();
+    let direct = tokio::task::spawn_blocking(move || {
+        committed_in_kafka(&bootstrap, "streamhub-ana", "positions")
+    })
+    .await
+    .unwrap();
+    assert_eq!(direct, [Some(25), Some(25)]);
+
     // Refusals.
     let (status, _) = app
         .call(
@@ -142,7 +165,7 @@ async fn a_saved_position_is_where_the_relay_and_the_cli_start_and_lag_follows_i
         .call(
             Method::PUT,
             "/api/positions",
-            Some(json!({"user_id": "ana", "topic_name": "positions", "offsets": {"x": 1}})),
+            Some(json!({"user_id": "ana", "topic_name": "positions", "offsets": {"0": -1}})),
             &[],
         )
         .await;
@@ -161,5 +184,9 @@ async fn a_saved_position_is_where_the_relay_and_the_cli_start_and_lag_follows_i
     // Without a user the topic is not streamable anyway: refused before the position is read.
     anonymous
         .expect_error("not_subscribed", "a stored start without a user")
+        .await;
+    anonymous.send(&ClientFrame::SavePosition).await;
+    anonymous
+        .expect_error("no_user", "saving a position without a user")
         .await;
 }

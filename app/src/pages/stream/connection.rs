@@ -12,7 +12,7 @@
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use super::model::{Status, ViewerSignals};
-use crate::stream::{PartitionOffsets, StartPosition};
+use crate::stream::StartPosition;
 use leptos::prelude::*;
 use std::collections::VecDeque;
 
@@ -24,6 +24,20 @@ pub(super) struct Want {
     pub(super) from: StartPosition,
     /// A filter expression for the relay to apply.
     pub(super) filter: Option<String>,
+}
+
+/// A `subscribe` frame as the protocol's `ClientFrame::Subscribe` writes it, without that
+/// enum: serialising it would bring every other frame's code (searches among them) into the
+/// viewer's bundle. A test checks that both write the same JSON.
+#[derive(serde::Serialize)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(super) struct SubscribeFrame<'a> {
+    #[serde(rename = "type")]
+    pub(super) kind: &'static str,
+    pub(super) topics: [&'a str; 1],
+    pub(super) from: &'a StartPosition,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) filter: Option<&'a str>,
 }
 
 /// The viewer's connection: what the page's buttons call, and the signals it updates.
@@ -63,13 +77,12 @@ impl Connection {
         self.socket.with_value(|s| s.refilter(filter));
     }
 
-    /// Per topic streamed, the offsets after the last records seen: where "save position"
-    /// stores the user as being.
-    pub(super) fn positions(&self) -> Vec<(String, PartitionOffsets)> {
+    /// Asks the relay to store where each stream stands as the user's position (it answers
+    /// `position_saved` per topic, shown as a notice).
+    pub(super) fn save_position(&self) {
         #[cfg(feature = "hydrate")]
-        return self.socket.with_value(|s| s.positions());
-        #[cfg(not(feature = "hydrate"))]
-        Vec::new()
+        self.socket
+            .with_value(|s| s.send(r#"{"type":"save_position"}"#));
     }
 
     /// Disconnects for good.
@@ -178,17 +191,11 @@ mod browser_socket {
             connect(&self.inner);
         }
 
-        pub fn positions(&self) -> Vec<(String, PartitionOffsets)> {
-            let inner = self.inner.borrow();
-            let topics = inner
-                .want
-                .as_ref()
-                .map(|w| w.topics.clone())
-                .unwrap_or_default();
-            topics
-                .into_iter()
-                .filter_map(|t| inner.next.get(&t).cloned().map(|o| (t, o)))
-                .collect()
+        /// Sends a control frame on the open socket (nothing when none is open).
+        pub fn send(&self, frame: &str) {
+            if let Some(ws) = &self.inner.borrow().ws {
+                let _ = ws.send_with_str(frame);
+            }
         }
 
         /// Restarts what streams with another filter (nothing when nothing streams).
@@ -354,10 +361,11 @@ mod browser_socket {
                     },
                     _ => want.from.clone(),
                 };
-                let frame = crate::stream::ClientFrame::Subscribe {
-                    topics: vec![topic.clone()],
-                    from,
-                    filter: want.filter.clone(),
+                let frame = SubscribeFrame {
+                    kind: "subscribe",
+                    topics: [topic],
+                    from: &from,
+                    filter: want.filter.as_deref(),
                 };
                 serde_json::to_string(&frame).unwrap_or_default()
             })
@@ -423,6 +431,41 @@ mod browser_socket {
             signals.held.set(inner.held.len());
         } else {
             signals.rows.update(|rows| push_bounded(rows, batch));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::{ClientFrame, PartitionOffsets};
+
+    #[test]
+    fn the_viewers_subscribe_frame_is_the_protocols() {
+        for (from, filter) in [
+            (StartPosition::Latest, None),
+            (
+                StartPosition::Offsets {
+                    offsets: PartitionOffsets::from([(0, 5)]),
+                },
+                Some("value.n > 1"),
+            ),
+        ] {
+            let ours = SubscribeFrame {
+                kind: "subscribe",
+                topics: ["t"],
+                from: &from,
+                filter,
+            };
+            let protocol = ClientFrame::Subscribe {
+                topics: vec!["t".into()],
+                from: from.clone(),
+                filter: filter.map(str::to_owned),
+            };
+            assert_eq!(
+                serde_json::to_string(&ours).unwrap(),
+                serde_json::to_string(&protocol).unwrap()
+            );
         }
     }
 }

@@ -44,7 +44,6 @@ pub(super) fn Controls(
             c.push(names[0].clone());
         }
     });
-    let saver = user.clone();
     let start = move || {
         let topics = chosen.get_untracked();
         if topics.is_empty() {
@@ -75,33 +74,6 @@ pub(super) fn Controls(
         true
     });
     let s = connection.signals;
-    // Stores where the viewer stands in each topic (the offsets after the last records seen),
-    // so that "where I left off" continues there, here or in the terminal.
-    let save = move |_| {
-        let positions = connection.positions();
-        if positions.is_empty() {
-            s.notice("nothing read yet: no position to save".into());
-            return;
-        }
-        for (topic, offsets) in positions {
-            let body = crate::wire::SavePosition {
-                user_id: saver.clone(),
-                topic_name: topic.clone(),
-                offsets: offsets.iter().map(|(p, o)| (p.to_string(), o)).collect(),
-            };
-            let call = crate::api::send::<_, crate::wire::MessageBody>(
-                crate::api::Method::Put,
-                "/api/positions",
-                &body,
-            );
-            leptos::task::spawn_local(async move {
-                s.notice(match call.await {
-                    Ok(_) => format!("position saved for {topic}"),
-                    Err(e) => format!("position not saved for {topic}: {}", e.message),
-                });
-            });
-        }
-    };
     view! {
         <form class="card stream-controls" data-testid="stream-controls" on:submit=move |ev| { ev.prevent_default(); start(); }>
             <fieldset>
@@ -135,7 +107,7 @@ pub(super) fn Controls(
                     <input type="datetime-local" step="1" on:input=move |ev| values[StartKind::Time as usize].set(event_target_value(&ev))/></label>
                 <button type="submit" data-testid="start">"Start"</button>
                 <button type="button" class="secondary" data-testid="stop" on:click=move |_| connection.stop()>"Stop"</button>
-                <button type="button" class="secondary" data-testid="save-position" on:click=save>"Save position"</button>
+                <button type="button" class="secondary" data-testid="save-position" on:click=move |_| connection.save_position()>"Save position"</button>
             </div>
             {move || problem.get().map(|p| view! { <p class="error" role="alert">{p}</p> })}
             <ul class="notices muted" data-testid="notices"

@@ -59,6 +59,7 @@ pub(super) fn parse_frame(text: &str) -> Option<Incoming> {
             next_offsets: frame.next_offsets,
         },
         "unsubscribed" => Incoming::Notice(format!("stopped {topic} ({})", frame.reason)),
+        "position_saved" => Incoming::Notice(format!("position saved for {topic}")),
         "lagged" => Incoming::Lagged {
             topic,
             skipped: frame.skipped,

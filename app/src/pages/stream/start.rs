@@ -27,7 +27,7 @@ impl StartKind {
         (StartKind::Last, "last", "the last N per partition"),
         (StartKind::Offset, "offset", "from an offset"),
         (StartKind::Time, "time", "from a time"),
-        (StartKind::Stored, "stored", "where I left off (saved)"),
+        (StartKind::Stored, "stored", "where I left off"),
     ];
 
     /// The choices as `<option>`s (the first one selected), written once for the select.
