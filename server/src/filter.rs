@@ -103,8 +103,10 @@ pub enum FilterError {
         "unknown name `{0}`: a filter reads key, value, headers, partition, offset and timestamp"
     )]
     UnknownVariable(String),
-    #[error("a list macro (all, exists, exists_one, map, filter) inside another is too costly per record: use one at a time")]
+    #[error("too costly per record: a list macro (all, exists, exists_one, map, filter) may not contain another, nor read the record again (only its own variable)")]
     TooCostly,
+    #[error("the pattern of `matches` must be a string written in the filter")]
+    PatternNotLiteral,
 }
 
 /// A compiled filter expression.
@@ -251,9 +253,14 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
     match &expr.expr {
         Expr::Unspecified | Expr::Literal(_) => Ok(()),
         Expr::Ident(name) => {
-            let known = VARIABLES.contains(&name.as_str())
-                || TYPE_NAMES.contains(&name.as_str())
-                || scope.iter().any(|v| v == name);
+            let own = scope.iter().any(|v| v == name);
+            // Inside a macro, the record again (`value.items.exists(i, i in value.items)`)
+            // would be walked once per element: quadratic in the record's size.
+            if macros > 0 && !own && VARIABLES.contains(&name.as_str()) {
+                return Err(FilterError::TooCostly);
+            }
+            let known =
+                own || VARIABLES.contains(&name.as_str()) || TYPE_NAMES.contains(&name.as_str());
             match known {
                 true => Ok(()),
                 false => Err(FilterError::UnknownVariable(name.clone())),
@@ -267,6 +274,13 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
                 || call.func_name.starts_with('-');
             if !operator && !FUNCTIONS.contains(&call.func_name.as_str()) {
                 return Err(FilterError::UnknownFunction(call.func_name.clone()));
+            }
+            // A pattern is compiled on every call: it must be written in the expression, not
+            // taken from the record.
+            if call.func_name == "matches"
+                && !matches!(call.args.last().map(|a| &a.expr), Some(Expr::Literal(_)))
+            {
+                return Err(FilterError::PatternNotLiteral);
             }
             if let Some(target) = &call.target {
                 check(target, scope, macros)?;
@@ -400,6 +414,19 @@ mod tests {
             FilterError::TooCostly
         );
         assert_eq!(Filter::compile("  ").unwrap_err(), FilterError::Empty);
+        // Quadratic in the record: the record read again inside a macro.
+        assert_eq!(
+            Filter::compile("value.items.exists(i, i in value.items)").unwrap_err(),
+            FilterError::TooCostly
+        );
+        assert_eq!(
+            Filter::compile("value.items.map(i, value.items + value.items) != []").unwrap_err(),
+            FilterError::TooCostly
+        );
+        assert_eq!(
+            Filter::compile("key.matches(value.pattern)").unwrap_err(),
+            FilterError::PatternNotLiteral
+        );
         // A macro's own variables are known inside it only.
         assert_eq!(
             Filter::compile("value.items.exists(i, i.qty > 1) && i.qty > 1").unwrap_err(),

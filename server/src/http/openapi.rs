@@ -95,6 +95,28 @@ impl Modify for InputRules {
             rule.pattern = Some(format!("^({whole})?$"));
             rule.max_length = Some(USER_ID_MAX_LEN);
         }
+        if let Some(rule) = query_parameter(openapi, "/api/subscriptions/lag", "user_id") {
+            user_id_rule(rule);
+            rule.min_length = Some(1);
+        }
+        if let Some(rule) = property(openapi, "SavePosition", "user_id") {
+            user_id_rule(rule);
+        }
+        if let Some(rule) = property(openapi, "SavePosition", "topic_name") {
+            rule.pattern = Some(TOPIC_NAME_PATTERN.to_owned());
+            rule.min_length = Some(1);
+            rule.max_length = Some(TOPIC_NAME_MAX_LEN);
+        }
+        if let Some(rule) = property(openapi, "SavePosition", "offsets") {
+            let mut partition = Object::with_type(Type::String);
+            partition.pattern = Some("^[0-9]{1,9}$".to_owned());
+            rule.property_names = Some(Box::new(Schema::Object(partition)));
+            let mut offset = Object::with_type(Type::Integer);
+            offset.minimum = Some(0.0.into());
+            rule.additional_properties = Some(Box::new(AdditionalProperties::RefOr(RefOr::T(
+                Schema::Object(offset),
+            ))));
+        }
         if let Some(rule) = query_parameter(openapi, "/api/subscriptions", "after") {
             // A position: a user id (anything), `/`, a topic name (which has no `/`).
             rule.pattern = Some("^(.*/.*)?$".to_owned());
@@ -155,9 +177,14 @@ impl Modify for CommonErrors {
                 path.as_str(),
                 "/api/health" | "/api/topics/rates" | "/api/session"
             );
-            for operation in [&mut item.get, &mut item.post, &mut item.delete]
-                .into_iter()
-                .flatten()
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
             {
                 let mut answers = Vec::new();
                 if operation.request_body.is_some() {

@@ -35,8 +35,9 @@ use tokio::sync::mpsc;
 
 /// How often a running search reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
-/// Matches sent at most per `search_results` frame.
+/// Matches sent at most per `search_results` frame, and the most bytes of records in one.
 const RESULTS_BATCH: usize = 200;
+const RESULTS_BYTES: usize = 256 * 1024;
 /// The most matches a search returns when the client names no cap.
 pub const DEFAULT_MATCHES: u64 = 1_000;
 /// The most matches a client may ask a search for.
@@ -270,6 +271,7 @@ pub fn scan(
     let mut heard = Instant::now();
     let mut found = Found {
         batch: Vec::with_capacity(RESULTS_BATCH),
+        bytes: 0,
         flushed: Instant::now(),
         out,
     };
@@ -317,7 +319,7 @@ pub fn scan(
                 Verdict::OverBudget => return Ok(SearchEnd::TooCostly),
             }
         }
-        found.batch.push(encode_record(&record));
+        found.push(encode_record(&record));
         let matches = progress.matches.fetch_add(1, Ordering::Relaxed) + 1;
         if matches >= scope.max_matches {
             found.flush();
@@ -331,22 +333,31 @@ pub fn scan(
     Ok(SearchEnd::Complete)
 }
 
-/// Matches on their way to the socket: sent when a batch is full, and at least every
-/// [`PROGRESS_EVERY`], so that a rare match shows as soon as it is found.
+/// Matches on their way to the socket: sent when a batch is full (in records or bytes), and at
+/// least every [`PROGRESS_EVERY`], so that a rare match shows as soon as it is found.
 struct Found {
     batch: Vec<EncodedRecord>,
+    bytes: usize,
     flushed: Instant,
     out: mpsc::Sender<Vec<EncodedRecord>>,
 }
 
 impl Found {
+    fn push(&mut self, record: EncodedRecord) {
+        self.bytes += record.frame.len();
+        self.batch.push(record);
+    }
+
     fn due(&self) -> bool {
-        self.batch.len() >= RESULTS_BATCH || self.flushed.elapsed() >= PROGRESS_EVERY
+        self.batch.len() >= RESULTS_BATCH
+            || self.bytes >= RESULTS_BYTES
+            || self.flushed.elapsed() >= PROGRESS_EVERY
     }
 
     /// Sends what is waiting; `false` when nobody listens any more.
     fn flush(&mut self) -> bool {
         self.flushed = Instant::now();
+        self.bytes = 0;
         self.batch.is_empty()
             || self
                 .out

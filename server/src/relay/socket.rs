@@ -754,12 +754,16 @@ async fn send_records<'a>(
 /// positions: no gap, no duplicate.
 async fn forward(mut f: Forward) {
     loop {
-        if !send_replay(&f).await {
+        let Some(complete) = send_replay(&f).await else {
             return;
-        }
+        };
         f.next.clone_from(&f.join);
-        f.publish(f.join.clone());
-        if f.filter.is_some() {
+        // A replay that stopped early leaves the position where it got to, and says nothing
+        // of having caught up.
+        if complete {
+            f.publish(f.join.clone());
+        }
+        if complete && f.filter.is_some() {
             let frame = ServerFrame::CaughtUp {
                 topic: f.topic.clone(),
                 next_offsets: f.join.iter().map(|(p, o)| (*p, *o)).collect(),
@@ -782,11 +786,12 @@ async fn forward(mut f: Forward) {
     }
 }
 
-/// Sends the records of `f.ranges` (those not stamped before `f.not_before`); `false` when the
-/// socket is gone.
-async fn send_replay(f: &Forward) -> bool {
+/// Sends the records of `f.ranges` (those not stamped before `f.not_before`): `Some(true)` when
+/// all were looked at, `Some(false)` when the replay stopped early (the client was told),
+/// `None` when the socket is gone.
+async fn send_replay(f: &Forward) -> Option<bool> {
     if !f.ranges.values().any(|(start, end)| start < end) {
-        return true;
+        return Some(true);
     }
     // A turn of this socket's, then one of the relay's: each replay is a broker reader on a
     // blocking thread, and those are shared with everything else the server does.
@@ -796,7 +801,7 @@ async fn send_replay(f: &Forward) -> bool {
         f.replays.clone().acquire_owned().await,
         f.relay.replay_turn().await,
     ) else {
-        return true;
+        return Some(true);
     };
     let (batches, mut replayed) = mpsc::channel::<Vec<EncodedRecord>>(4);
     let (kafka, topic, ranges) = (f.relay.kafka().clone(), f.topic.clone(), f.ranges.clone());
@@ -806,13 +811,14 @@ async fn send_replay(f: &Forward) -> bool {
         replay(&kafka, &topic, &ranges, not_before, MAX_BATCH, batches)
     });
     while let Some(mut batch) = replayed.recv().await {
-        f.publish(batch.iter().map(|r| (r.partition, r.offset + 1)));
+        let taken: Vec<(i32, i64)> = batch.iter().map(|r| (r.partition, r.offset + 1)).collect();
         if !keep_matching(f, &mut batch).await {
-            return false;
+            return None;
         }
         if !batch.is_empty() && !send_records(f, batch.iter()).await {
-            return false;
+            return None;
         }
+        f.publish(taken);
     }
     if let Ok(Err(e)) = reader.await {
         f.outlet
@@ -821,8 +827,9 @@ async fn send_replay(f: &Forward) -> bool {
                 message: format!("replay of {} stopped early: {e}", f.topic),
             })
             .await;
+        return Some(false);
     }
-    true
+    Some(true)
 }
 
 /// Keeps the records of `batch` that the stream's filter (if any) matches. `false` when an
@@ -919,7 +926,7 @@ async fn send_live(f: &mut Forward) -> LiveEnd {
         for r in &batch {
             f.next.insert(r.partition, r.offset + 1);
         }
-        f.publish(batch.iter().map(|r| (r.partition, r.offset + 1)));
+        let taken: Vec<(i32, i64)> = batch.iter().map(|r| (r.partition, r.offset + 1)).collect();
         if !keep_matching(f, &mut batch).await {
             return LiveEnd::FilterStopped;
         }
@@ -929,6 +936,8 @@ async fn send_live(f: &mut Forward) -> LiveEnd {
             }
             batch.clear();
         }
+        // Only what was handed to the socket counts as where the stream stands.
+        f.publish(taken);
         if ended {
             return LiveEnd::FeedClosed;
         }
