@@ -227,9 +227,10 @@ pub struct PartitionLag {
 pub struct SavePosition {
     pub user_id: String,
     pub topic_name: String,
-    /// Partition (as a string key) → the next offset to read.
+    /// Partition (as a string key) → the next offset to read (a whole number; JSON readers
+    /// may write it `42.0`).
     #[cfg_attr(feature = "ssr", schema(value_type = std::collections::BTreeMap<String, i64>))]
-    pub offsets: crate::stream::PartitionOffsets,
+    pub offsets: std::collections::BTreeMap<String, f64>,
 }
 
 /// Where a produced record landed.

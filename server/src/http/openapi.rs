@@ -19,7 +19,7 @@ use utoipa::{
         self,
         extensions::Extensions,
         link::LinkBuilder,
-        schema::{AdditionalProperties, Object, Type},
+        schema::{AdditionalProperties, KnownFormat, Object, SchemaFormat, Type},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
         ContentBuilder, Ref, RefOr, ResponseBuilder, Schema,
     },
@@ -112,7 +112,9 @@ impl Modify for InputRules {
             partition.pattern = Some("^[0-9]{1,9}$".to_owned());
             rule.property_names = Some(Box::new(Schema::Object(partition)));
             let mut offset = Object::with_type(Type::Integer);
+            offset.format = Some(SchemaFormat::KnownFormat(KnownFormat::Int64));
             offset.minimum = Some(0.0.into());
+            offset.maximum = Some((positions::MAX_EXACT_OFFSET as f64).into());
             rule.additional_properties = Some(Box::new(AdditionalProperties::RefOr(RefOr::T(
                 Schema::Object(offset),
             ))));

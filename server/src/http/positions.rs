@@ -17,6 +17,10 @@ use axum::{extract::State, Json};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// The largest offset a position may name: 2^53 − 1, the largest whole number a JSON reader's
+/// double holds exactly.
+pub(super) const MAX_EXACT_OFFSET: i64 = (1 << 53) - 1;
+
 /// `?user_id=` (required).
 #[derive(Debug, Deserialize)]
 pub struct LagQuery {
@@ -111,11 +115,15 @@ pub async fn save(
         )));
     }
     let mut offsets = BTreeMap::new();
-    for (partition, offset) in request.offsets.iter() {
-        if partition < 0 || offset < 0 {
-            let message = "partitions and offsets must not be negative";
+    for (partition, offset) in &request.offsets {
+        let partition = partition.parse::<i32>().ok().filter(|p| *p >= 0);
+        // Whole, not negative, and within what a double holds exactly.
+        let exact = (0.0..=MAX_EXACT_OFFSET as f64).contains(offset) && offset.fract() == 0.0;
+        let offset = exact.then_some(*offset as i64);
+        let (Some(partition), Some(offset)) = (partition, offset) else {
+            let message = "keys must be partition numbers and values offsets (whole, not negative)";
             return Err(FieldError::new("offsets", message).into());
-        }
+        };
         offsets.insert(partition, offset);
     }
     let (kafka, group, name) = (
