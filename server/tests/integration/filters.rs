@@ -195,13 +195,9 @@ async fn sockets_sharing_a_filter_share_its_evaluation_of_each_live_record() {
     );
 }
 
-async fn evaluations(app: &TestApp) -> u64 {
-    app.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix("streamhub_relay_filter_evaluations_total "))
-        .and_then(|v| v.parse().ok())
-        .expect("the counter")
+/// Filter evaluations the relay has made.
+pub(crate) async fn evaluations(app: &TestApp) -> u64 {
+    app.metric("streamhub_relay_filter_evaluations_total").await
 }
 
 /// The CLI, reading Kafka itself and through the relay, prints the same records for a filter.

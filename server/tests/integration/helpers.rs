@@ -221,6 +221,16 @@ impl TestApp {
         response.text().await.unwrap()
     }
 
+    /// One counter or gauge of `GET /metrics` (a series without labels).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let prefix = format!("{name} ");
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).and_then(|v| v.parse().ok()))
+            .unwrap_or_else(|| panic!("no metric {name}"))
+    }
+
     /// Produces `{"n": i}` for each `i` in `range` into `topic` (keys `k0`…`k6`) and waits for
     /// every delivery.
     pub async fn produce_numbered(&self, topic: &str, range: std::ops::Range<usize>) {

@@ -3,7 +3,7 @@
 //! socket going away, and the limit per user.
 
 use crate::{
-    filters::{admin_client, n_of, produce, BASE_MS},
+    filters::{admin_client, evaluations, n_of, produce, BASE_MS},
     helpers::{spawn_app, TestApp},
     relay::Client,
 };
@@ -173,12 +173,7 @@ async fn produce_many(app: &TestApp, topic: &str, count: usize) {
 }
 
 async fn searches_running(app: &TestApp) -> u64 {
-    app.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix("streamhub_relay_searches "))
-        .and_then(|v| v.parse().ok())
-        .expect("the gauge")
+    app.metric("streamhub_relay_searches").await
 }
 
 #[tokio::test]
@@ -246,15 +241,6 @@ async fn a_search_stops_when_cancelled_or_its_socket_closes_and_one_user_runs_on
     }
     let evaluated = evaluations(&app).await - evaluated_before;
     assert!(evaluated < 20_000, "{evaluated} records looked at");
-}
-
-async fn evaluations(app: &TestApp) -> u64 {
-    app.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix("streamhub_relay_filter_evaluations_total "))
-        .and_then(|v| v.parse().ok())
-        .expect("the counter")
 }
 
 #[tokio::test]
