@@ -17,11 +17,10 @@ mod relay_load;
 mod server_process;
 
 use futures::{SinkExt, StreamExt};
-use rdkafka::producer::{BaseRecord, Producer};
 use relay_load::*;
 use server_process::ServerProcess;
 use std::time::{Duration, Instant};
-use streamhub_testkit::{relay_frames::FrameCount, LocalBroker};
+use streamhub_testkit::LocalBroker;
 use tokio_tungstenite::tungstenite::Message;
 
 fn main() {
@@ -151,41 +150,18 @@ async fn fan_out(
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(clients);
     let mut tasks = Vec::new();
     for n in 0..clients {
-        let mut socket = connect(server).await;
+        let socket = connect(server).await;
         let mut frame = serde_json::json!({"type": "subscribe", "topics": [topic],
             "from": {"position": "latest"}});
         if let Some(distinct) = way.distinct {
             frame["filter"] = format!("value.n >= -{}", n % distinct).into();
         }
-        let ready = ready_tx.clone();
-        tasks.push(tokio::spawn(async move {
-            socket
-                .send(Message::Text(frame.to_string().into()))
-                .await
-                .unwrap();
-            let mut latencies = Vec::new();
-            let mut signalled = false;
-            while let Some(Ok(message)) = socket.next().await {
-                let Message::Text(text) = message else {
-                    continue;
-                };
-                if text.starts_with(r#"{"type":"records""#) {
-                    let now = now_us();
-                    latencies.extend(sent_us(&text).map(|sent| now.saturating_sub(sent)));
-                    continue;
-                }
-                let frame = FrameCount::read(&text).expect("a frame");
-                match frame.kind.as_str() {
-                    "subscribed" if !signalled => {
-                        signalled = true;
-                        let _ = ready.send(()).await;
-                    }
-                    "unsubscribed" | "topic_state" => break,
-                    _ => {}
-                }
-            }
-            latencies
-        }));
+        let subscribe = Message::Text(frame.to_string().into());
+        tasks.push(tokio::spawn(fanout_client(
+            socket,
+            subscribe,
+            ready_tx.clone(),
+        )));
     }
     for _ in 0..clients {
         ready_rx.recv().await;
@@ -194,25 +170,9 @@ async fn fan_out(
     let cpu_before = cpu_seconds(server.pid());
     let started = Instant::now();
     let (b, t) = (bootstrap.to_owned(), topic.to_owned());
-    let produced = tokio::task::spawn_blocking(move || {
-        let producer = producer(&b);
-        let pad = "p".repeat(220);
-        let start = Instant::now();
-        let total = rate * seconds;
-        for i in 0..total {
-            let due = start + Duration::from_micros(i * 1_000_000 / rate);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            let payload = format!(r#"{{"n":{i},"sent_us":{},"pad":"{pad}"}}"#, now_us());
-            let _ = producer.send(BaseRecord::<(), _>::to(&t).payload(&payload));
-            producer.poll(Duration::ZERO);
-        }
-        producer.flush(Duration::from_secs(30)).unwrap();
-        total
-    })
-    .await
-    .unwrap();
+    let produced = tokio::task::spawn_blocking(move || produce_paced(&b, &t, rate, seconds))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = (cpu_seconds(server.pid()) - cpu_before) / elapsed;
@@ -224,7 +184,7 @@ async fn fan_out(
         .unwrap();
     let mut all = Vec::new();
     for task in tasks {
-        let latencies = tokio::time::timeout(Duration::from_secs(30), task)
+        let (latencies, _) = tokio::time::timeout(Duration::from_secs(30), task)
             .await
             .unwrap()
             .unwrap();

@@ -18,10 +18,7 @@ mod relay_load;
 mod server_process;
 
 use futures::{SinkExt, StreamExt};
-use rdkafka::{
-    producer::{BaseRecord, Producer},
-    Message as _,
-};
+use rdkafka::Message as _;
 use relay_load::*;
 use std::time::{Duration, Instant};
 use streamhub::relay::client::connect as connect_async;
@@ -77,38 +74,13 @@ async fn run() {
     let mut tasks = Vec::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(clients);
     for _ in 0..clients {
-        let mut socket = connect(&server).await;
-        let ready = ready_tx.clone();
-        tasks.push(tokio::spawn(async move {
-            socket
-                .send(subscribe("bench_fanout", "latest"))
-                .await
-                .unwrap();
-            let mut latencies = Vec::new();
-            let mut skipped = 0;
-            let mut signalled = false;
-            while let Some(Ok(message)) = socket.next().await {
-                let Message::Text(text) = message else {
-                    continue;
-                };
-                if text.starts_with(r#"{"type":"records""#) {
-                    let now = now_us();
-                    latencies.extend(sent_us(&text).map(|sent| now.saturating_sub(sent)));
-                    continue;
-                }
-                let frame = FrameCount::read(&text).expect("a frame");
-                match frame.kind.as_str() {
-                    "subscribed" if !signalled => {
-                        signalled = true;
-                        let _ = ready.send(()).await;
-                    }
-                    "lagged" => skipped += frame.skipped,
-                    "unsubscribed" | "topic_state" => break,
-                    _ => {}
-                }
-            }
-            (latencies, skipped)
-        }));
+        let socket = connect(&server).await;
+        let subscribe = subscribe("bench_fanout", "latest");
+        tasks.push(tokio::spawn(fanout_client(
+            socket,
+            subscribe,
+            ready_tx.clone(),
+        )));
     }
     for _ in 0..clients {
         ready_rx.recv().await;
@@ -132,25 +104,10 @@ async fn run() {
     // Let the baseline reach the end of the topic before production starts.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let b = bootstrap.clone();
-    let produced = tokio::task::spawn_blocking(move || {
-        let producer = producer(&b);
-        let pad = "p".repeat(220);
-        let start = Instant::now();
-        let total = rate * seconds;
-        for i in 0..total {
-            let due = start + Duration::from_micros(i * 1_000_000 / rate);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            let payload = format!(r#"{{"n":{i},"sent_us":{},"pad":"{pad}"}}"#, now_us());
-            let _ = producer.send(BaseRecord::<(), _>::to("bench_fanout").payload(&payload));
-            producer.poll(Duration::ZERO);
-        }
-        producer.flush(Duration::from_secs(30)).unwrap();
-        total
-    })
-    .await
-    .unwrap();
+    let produced =
+        tokio::task::spawn_blocking(move || produce_paced(&b, "bench_fanout", rate, seconds))
+            .await
+            .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Deactivating ends every stream, which ends each client task.
     let client = reqwest::Client::new();

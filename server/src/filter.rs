@@ -28,15 +28,8 @@ pub const MAX_FILTER_LEN: usize = 1_000;
 /// expression that walks a huge list in a huge record gets near it.
 pub const EVALUATION_BUDGET: Duration = Duration::from_millis(20);
 
-/// What a filter reads.
-pub const VARIABLES: [&str; 6] = [
-    "key",
-    "value",
-    "headers",
-    "partition",
-    "offset",
-    "timestamp",
-];
+/// What a filter reads (the viewer tells expressions from text by the same names).
+pub use app::stream::FILTER_VARIABLES as VARIABLES;
 
 /// The functions a filter may call (CEL's standard ones; operators are always allowed).
 const FUNCTIONS: &[&str] = &[

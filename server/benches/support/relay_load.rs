@@ -5,6 +5,7 @@
 #![allow(dead_code, reason = "each bench that includes this uses a part of it")]
 
 use super::server_process::ServerProcess;
+use futures::{SinkExt, StreamExt};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer},
@@ -13,6 +14,7 @@ use rdkafka::{
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use streamhub::relay::client::{connect as connect_async, RelaySocket};
 use streamhub::{kafka::client_config, kafka::KafkaArgs};
+use streamhub_testkit::relay_frames::FrameCount;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
 pub fn env_or(name: &str, default: u64) -> u64 {
@@ -193,4 +195,59 @@ pub fn percentile(sorted: &[u64], p: f64) -> f64 {
         return f64::NAN;
     }
     sorted[((sorted.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+}
+
+/// One fan-out client: sends `subscribe`, says `ready` once subscribed, and records each
+/// record's produce→arrival latency (µs) until its stream ends; with the records it was told
+/// it missed (`lagged`).
+pub async fn fanout_client(
+    mut socket: RelaySocket,
+    subscribe: Message,
+    ready: tokio::sync::mpsc::Sender<()>,
+) -> (Vec<u64>, u64) {
+    socket.send(subscribe).await.unwrap();
+    let mut latencies = Vec::new();
+    let mut skipped = 0;
+    let mut signalled = false;
+    while let Some(Ok(message)) = socket.next().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        if text.starts_with(r#"{"type":"records""#) {
+            let now = now_us();
+            latencies.extend(sent_us(&text).map(|sent| now.saturating_sub(sent)));
+            continue;
+        }
+        let frame = FrameCount::read(&text).expect("a frame");
+        match frame.kind.as_str() {
+            "subscribed" if !signalled => {
+                signalled = true;
+                let _ = ready.send(()).await;
+            }
+            "lagged" => skipped += frame.skipped,
+            "unsubscribed" | "topic_state" => break,
+            _ => {}
+        }
+    }
+    (latencies, skipped)
+}
+
+/// Produces `rate` records a second into `topic` for `seconds`, each stamped with its send
+/// time (`sent_us`); blocking. How many it produced.
+pub fn produce_paced(bootstrap: &str, topic: &str, rate: u64, seconds: u64) -> u64 {
+    let producer = producer(bootstrap);
+    let pad = "p".repeat(220);
+    let start = Instant::now();
+    let total = rate * seconds;
+    for i in 0..total {
+        let due = start + Duration::from_micros(i * 1_000_000 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let payload = format!(r#"{{"n":{i},"sent_us":{},"pad":"{pad}"}}"#, now_us());
+        let _ = producer.send(BaseRecord::<(), _>::to(topic).payload(&payload));
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    total
 }

@@ -19,7 +19,7 @@ use crate::{
 use app::{
     domain::TopicName,
     stream::{ClientFrame, PartitionOffsets, SearchRequest, ServerFrame, StartPosition},
-    wire::TopicStatus,
+    wire::{Topic, TopicStatus},
 };
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::StreamExt;
@@ -354,19 +354,8 @@ impl Connection {
         };
         // Read before the store says "active", so that a deactivation after it is noticed.
         let epoch = self.relay.topic_epoch(name.as_str());
-        match self.store.topic(TopicKey::Name(name.as_str())).await {
-            Ok(Some(t)) if t.status == TopicStatus::Active => {}
-            Ok(Some(t)) => {
-                return self
-                    .error("topic_not_active", &format!("topic {name} is {}", t.status))
-                    .await
-            }
-            Ok(None) => {
-                return self
-                    .error("topic_not_found", &format!("no topic {name}"))
-                    .await
-            }
-            Err(e) => return self.error("database_unavailable", &e.to_string()).await,
+        if self.active_topic(&name).await.is_none() {
+            return;
         }
         let subscribed = known_subscribed || self.user_subscribes(name.as_str()).await;
         if !self.admin && !subscribed {
@@ -449,6 +438,20 @@ impl Connection {
         }
     }
 
+    /// The topic `name` when it is active; else the client is told why not (`topic_not_active`,
+    /// `topic_not_found`, `database_unavailable`) and there is none. Streams and searches
+    /// both start only on an active topic.
+    async fn active_topic(&self, name: &TopicName) -> Option<Topic> {
+        let why = match self.store.topic(TopicKey::Name(name.as_str())).await {
+            Ok(Some(t)) if t.status == TopicStatus::Active => return Some(t),
+            Ok(Some(t)) => ("topic_not_active", format!("topic {name} is {}", t.status)),
+            Ok(None) => ("topic_not_found", format!("no topic {name}")),
+            Err(e) => ("database_unavailable", e.to_string()),
+        };
+        self.error(why.0, &why.1).await;
+        None
+    }
+
     /// Starts a search of a topic's history for this socket, replacing its running one. The
     /// same rule as for streaming applies: an active topic the user subscribes to, or any for
     /// an admin.
@@ -460,19 +463,8 @@ impl Connection {
             Ok(name) => name,
             Err(e) => return self.error("invalid_topic", &e.message).await,
         };
-        let topic = match self.store.topic(TopicKey::Name(name.as_str())).await {
-            Ok(Some(t)) if t.status == TopicStatus::Active => t,
-            Ok(Some(t)) => {
-                return self
-                    .error("topic_not_active", &format!("topic {name} is {}", t.status))
-                    .await
-            }
-            Ok(None) => {
-                return self
-                    .error("topic_not_found", &format!("no topic {name}"))
-                    .await
-            }
-            Err(e) => return self.error("database_unavailable", &e.to_string()).await,
+        let Some(topic) = self.active_topic(&name).await else {
+            return;
         };
         if !self.admin && !self.user_subscribes(name.as_str()).await {
             let message = format!("subscribe to {name} first to search it");
