@@ -83,6 +83,7 @@ pub fn App() -> impl IntoView {
                     <A href="/topics">"Topics"</A>
                     <A href="/subscriptions">"Subscriptions"</A>
                     <A href="/stream">"Stream"</A>
+                    <A href="/search">"Search"</A>
                     <Transition fallback=|| ()>
                         {move || identity.is_admin().then(|| view! { <A href="/audit">"Audit"</A> })}
                     </Transition>
@@ -100,6 +101,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("topics/:id") view={Lazy::<TopicRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("subscriptions") view={Lazy::<SubscriptionsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("stream") view={Lazy::<StreamRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("search") view={Lazy::<SearchRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("signin") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>
@@ -136,6 +138,7 @@ lazy_page! {
     TopicRoute => pages::TopicPage,
     SubscriptionsRoute => pages::Subscriptions,
     StreamRoute => pages::Stream,
+    SearchRoute => pages::Search,
     AuditRoute => pages::Audit,
     SignInRoute => pages::SignIn,
 }

@@ -241,6 +241,43 @@ pub struct ServerFrameFields {
     pub error: String,
 }
 
+/// The search frames (`search_progress`, `search_results`, `search_done`, and `error` for a
+/// refused search) read into one flat struct, as [`ServerFrameFields`] reads the streaming
+/// ones: the viewer's search page reads these, the live page the others, and neither carries
+/// the other's reader. `search_progress`'s `rate` is left out (the page times the scan itself,
+/// so no float parsing comes into its bundle). A test keeps the fields in step with
+/// [`ServerFrame`]'s.
+#[derive(Debug, Deserialize)]
+pub struct SearchFrameFields {
+    /// The frame's `type`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The search the frame is about (none on `error`).
+    #[serde(default)]
+    pub id: String,
+    /// `search_results`: matches, their values unparsed.
+    #[serde(default)]
+    pub records: Vec<RawStreamRecord>,
+    /// `search_progress`, `search_done`: records looked at so far.
+    #[serde(default)]
+    pub scanned: u64,
+    /// `search_progress`: records in scope.
+    #[serde(default)]
+    pub total: u64,
+    /// `search_progress`, `search_done`: matches so far.
+    #[serde(default)]
+    pub matches: u64,
+    /// `search_done`: how it ended (`complete`, `limit`, `cancelled`, …).
+    #[serde(default)]
+    pub reason: String,
+    /// `search_done` (some reasons), `error`: what to tell people.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// `error`: what was refused, as a code (`invalid_filter`, `too_many_searches`, …).
+    #[serde(default)]
+    pub error: String,
+}
+
 /// A [`StreamRecord`] with its value (and headers) left as the JSON text the relay sent: what
 /// [`ServerFrameFields`] reads. Building a JSON tree for every record would cost more than the
 /// browser spends showing it; whoever needs the tree parses [`RawStreamRecord::value`] then.
@@ -308,12 +345,13 @@ impl PartitionOffsets {
 /// Pairs in any order; when a partition repeats, the last pair given wins (as in a JSON object).
 impl FromIterator<(i32, i64)> for PartitionOffsets {
     fn from_iter<I: IntoIterator<Item = (i32, i64)>>(pairs: I) -> Self {
-        let mut numbered: Vec<(usize, (i32, i64))> = pairs.into_iter().enumerate().collect();
-        // By partition, the latest first, then the first of each partition is kept. Unstable
-        // sort: the viewer already carries its code, not the stable sort's.
-        numbered.sort_unstable_by_key(|(n, (p, _))| (*p, std::cmp::Reverse(*n)));
-        numbered.dedup_by_key(|(_, (p, _))| *p);
-        Self(numbered.into_iter().map(|(_, pair)| pair).collect())
+        // Inserted one by one: a topic has a handful of partitions (a few thousand at most), and
+        // a sort would bring its code into the viewer's WASM.
+        let mut offsets = Self::default();
+        for (partition, offset) in pairs {
+            offsets.set(partition, offset);
+        }
+        offsets
     }
 }
 
@@ -510,6 +548,67 @@ mod tests {
     /// fields where they belong. The `match` names every variant: a new frame fails to compile
     /// here until the flat reader knows about it.
     #[test]
+    fn the_search_pages_reader_keeps_step_with_the_search_frames() {
+        let record = StreamRecord {
+            topic: "t".into(),
+            partition: 1,
+            offset: 41,
+            timestamp: Some(7),
+            key: Some("k".into()),
+            headers: BTreeMap::new(),
+            value: Some(serde_json::json!({"amount": 12})),
+            encoding: "json".into(),
+        };
+        let read = |frame: ServerFrame| -> SearchFrameFields {
+            serde_json::from_str(&serde_json::to_string(&frame).unwrap()).unwrap()
+        };
+        let progress = read(ServerFrame::SearchProgress {
+            id: "s1".into(),
+            scanned: 5,
+            total: 9,
+            matches: 2,
+            rate: 2.5,
+        });
+        assert_eq!(
+            (progress.kind.as_str(), progress.id.as_str()),
+            ("search_progress", "s1")
+        );
+        assert_eq!(
+            (progress.scanned, progress.total, progress.matches),
+            (5, 9, 2)
+        );
+        let results = read(ServerFrame::SearchResults {
+            id: "s1".into(),
+            records: vec![record],
+        });
+        assert_eq!(results.records.len(), 1);
+        assert_eq!(
+            (results.records[0].partition, results.records[0].offset),
+            (1, 41)
+        );
+        let done = read(ServerFrame::SearchDone {
+            id: "s1".into(),
+            scanned: 9,
+            matches: 2,
+            reason: "failed".into(),
+            message: Some("broker gone".into()),
+        });
+        assert_eq!((done.scanned, done.matches), (9, 2));
+        assert_eq!(
+            (done.reason.as_str(), done.message.as_deref()),
+            ("failed", Some("broker gone"))
+        );
+        let refused = read(ServerFrame::Error {
+            error: "invalid_filter".into(),
+            message: "syntax".into(),
+        });
+        assert_eq!(
+            (refused.error.as_str(), refused.message.as_deref()),
+            ("invalid_filter", Some("syntax"))
+        );
+    }
+
+    #[test]
     fn every_server_frame_reads_into_the_flat_fields() {
         let record = StreamRecord {
             topic: "t".into(),
@@ -581,7 +680,7 @@ mod tests {
             assert_eq!(flat.kind, tag.as_str().unwrap());
             match frame {
                 ServerFrame::Hello { .. } | ServerFrame::Pong => {}
-                // The viewer does not search yet: only their type is read.
+                // The search page reads these (see the next test).
                 ServerFrame::SearchProgress { .. }
                 | ServerFrame::SearchResults { .. }
                 | ServerFrame::SearchDone { .. } => {}

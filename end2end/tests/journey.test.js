@@ -6,6 +6,7 @@
 // stream. No console errors anywhere.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import { launch, openPage, ARTIFACTS } from './browser.js';
 import { OwnStack, ADMIN_TOKEN } from './stack.js';
 
@@ -220,6 +221,45 @@ test('request → approve → active → subscribe → watch → pause → filte
   await page.getByTestId('save-position').click();
   await page.getByTestId('notices').getByText(`position saved for ${TOPIC}`).waitFor();
 
+  // Search the topic's history (another tab): a wrong expression is refused at its field; a
+  // right one finds only what it matches, up to the cap; results open like live records and
+  // download as NDJSON; a bounded scan completes with exact counts.
+  const search = await page.context().newPage();
+  await search.goto(`${URL_}/search?topic=${TOPIC}`, { waitUntil: 'networkidle' });
+  const phase = search.getByTestId('search-phase');
+  await search.fill('[data-testid="search-filter"]', 'partition ==');
+  await search.getByTestId('search-start').click();
+  await search.getByTestId('search-filter-error').getByText('not a valid expression').waitFor();
+  await phase.getByText('refused').waitFor();
+  await search.fill('[data-testid="search-filter"]', 'partition == 1');
+  await search.fill('[data-testid="search-max"]', '5');
+  await search.getByTestId('search-start').click();
+  await phase.getByText('stopped at the cap of 5 match(es)').waitFor();
+  assert.equal(await search.getByTestId('search-filter-error').count(), 0);
+  const results = search.locator('[data-testid="search-results"] li.record');
+  assert.equal(await results.count(), 5);
+  const partitions = await results.evaluateAll((rows) => rows.map((r) => r.dataset.partition));
+  assert.deepEqual(partitions, ['1', '1', '1', '1', '1']);
+  await results.first().locator('summary').click();
+  await results.first().locator('.json .j-key').first().waitFor();
+  const [download] = await Promise.all([
+    search.waitForEvent('download'),
+    search.getByTestId('search-download').click(),
+  ]);
+  const lines = (await fs.readFile(await download.path(), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((r) => [r.topic, r.partition]), Array(5).fill([TOPIC, 1]));
+  await search.fill('[data-testid="search-filter"]', '');
+  await search.fill('[data-testid="search-max"]', '');
+  await search.fill('[data-testid="search-partition"]', '0');
+  await search.fill('[data-testid="search-from-offset"]', '0');
+  await search.fill('[data-testid="search-to-offset"]', '3');
+  await search.getByTestId('search-start').click();
+  await phase.getByText('done: 3 match(es) in 3 record(s)').waitFor();
+  assert.deepEqual(await results.evaluateAll((rows) => rows.map((r) => r.dataset.offset)), ['0', '1', '2']);
+  await search.screenshot({ path: `${ARTIFACTS}search-desktop.png`, fullPage: true });
+  await search.close();
+  await page.bringToFront();
+
   // Unsubscribe (from another tab, through the subscriptions page): the stream stops.
   const other = await page.context().newPage();
   await other.goto(`${URL_}/subscriptions`, { waitUntil: 'networkidle' });
@@ -249,7 +289,7 @@ test('request → approve → active → subscribe → watch → pause → filte
   // Every page at phone width (signed in, so that the admin parts show too).
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [name, path] of [['overview', '/'], ['topics', '/topics'], ['subscriptions', '/subscriptions'],
-    ['stream', `/stream?topic=${TOPIC}`], ['audit', '/audit'], ['signin', '/signin']]) {
+    ['stream', `/stream?topic=${TOPIC}`], ['search', `/search?topic=${TOPIC}`], ['audit', '/audit'], ['signin', '/signin']]) {
     await page.goto(`${URL_}${path}`, { waitUntil: 'networkidle' });
     await page.screenshot({ path: `${ARTIFACTS}${name}-phone.png`, fullPage: true });
   }

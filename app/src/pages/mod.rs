@@ -14,7 +14,7 @@ pub use audit::Audit;
 pub use not_found::NotFound;
 pub use overview::Overview;
 pub use signin::SignIn;
-pub use stream::Stream;
+pub use stream::{Search, Stream};
 pub use subscriptions::Subscriptions;
 pub use topic_detail::TopicPage;
 pub use topics::Topics;

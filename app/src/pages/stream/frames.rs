@@ -119,17 +119,8 @@ pub(super) fn absorb(
             for record in records {
                 next.topic(&record.topic)
                     .set(record.partition, record.offset + 1);
-                let text = match &record.value {
-                    // Text and base64 payloads travel as JSON strings: show them unquoted.
-                    Some(raw) if record.encoding != "json" => {
-                        serde_json::from_str::<String>(raw.get())
-                            .unwrap_or_else(|_| raw.get().to_owned())
-                    }
-                    Some(raw) => raw.get().to_owned(),
-                    None => "null".to_owned(),
-                };
                 *seq += 1;
-                out.push(Row::new(*seq, record, text));
+                out.push(Row::from_record(*seq, record));
             }
         }
         Incoming::Subscribed {

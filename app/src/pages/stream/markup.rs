@@ -98,6 +98,18 @@ pub fn partition_options(partitions: &[i32], chosen: Option<i32>) -> String {
     html
 }
 
+/// A topic `<select>`'s options, `chosen` selected.
+pub fn topic_options(names: &[String], chosen: &str) -> String {
+    names
+        .iter()
+        .map(|name| {
+            let selected = if name == chosen { " selected" } else { "" };
+            let name = escape(name);
+            format!("<option value=\"{name}\"{selected}>{name}</option>")
+        })
+        .collect()
+}
+
 /// A record's value as highlighted JSON (or as escaped text if it is not JSON).
 pub fn record_body(record: &RawStreamRecord) -> String {
     match &record.value {
@@ -122,6 +134,15 @@ pub fn format_ms(ms: i64) -> String {
 mod tests {
     use super::*;
     use crate::pages::stream::model::test_row;
+
+    #[test]
+    fn topic_options_are_escaped_and_one_is_selected() {
+        let names = ["a".to_owned(), "<b>".to_owned()];
+        assert_eq!(
+            topic_options(&names, "<b>"),
+            "<option value=\"a\">a</option><option value=\"&lt;b&gt;\" selected>&lt;b&gt;</option>"
+        );
+    }
 
     #[test]
     fn a_row_is_written_as_escaped_html_with_its_head_and_an_empty_body() {

@@ -23,6 +23,8 @@ mod markup;
 mod model;
 mod record_list;
 mod records;
+mod search;
+mod search_run;
 mod start;
 
 use crate::{
@@ -38,18 +40,12 @@ use leptos_router::hooks::use_query_map;
 use markup::counters_html;
 use model::Status;
 use records::Records;
+pub use search::Search;
 
 /// `/stream[?topic=a&topic=b]`.
 #[component]
 pub fn Stream() -> impl IntoView {
-    let identity = Identity::get();
-    let user = identity.user;
     let query = use_query_map();
-    let mine = identity.subscriptions();
-    let active = Resource::new(
-        || (),
-        |_| api::get::<Vec<ActiveTopic>>("/api/topics/active"),
-    );
     let chosen = RwSignal::new(query.get_untracked().get_all("topic").unwrap_or_default());
     let connection = Connection::new();
     on_cleanup(move || connection.stop());
@@ -60,36 +56,54 @@ pub fn Stream() -> impl IntoView {
                 <h1>"Stream"</h1>
                 <StatusLine connection/>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || {
-                    let user = user.get();
-                    let admin = identity.is_admin();
-                    if user.is_empty() && !admin {
-                        return Some(view! {
-                            <p class="empty-state" data-testid="stream-pick-user">
-                                "Type who you are in the “You are” field at the top: the viewer streams your subscribed topics."
-                            </p>
-                        }.into_any());
-                    }
-                    let mine = mine.get()?;
-                    let active = active.get()?;
-                    Some(loaded(Some(active), "Could not load the active topics", move |active: Vec<ActiveTopic>| {
-                        let subscribed: Vec<String> = mine
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter(|s| s.topic_status == TopicStatus::Active)
-                            .map(|s| s.topic_name)
-                            .collect();
-                        let choices: Vec<ActiveTopic> = active
-                            .into_iter()
-                            .filter(|a| admin || subscribed.contains(&a.topic_name))
-                            .collect();
-                        view! { <Controls user choices chosen connection/> }
-                    }).into_any())
-                }}
-            </Transition>
+            {streamable_topics(move |user, choices| view! { <Controls user choices chosen connection/> })}
             <Records connection/>
         </section>
+    }
+}
+
+/// The active topics the current user may stream or search (those they subscribe to; every
+/// one for an admin), handed with the user to `choose` once loaded; or what to do when nobody
+/// is picked yet.
+fn streamable_topics<V: IntoView + 'static>(
+    choose: impl Fn(String, Vec<ActiveTopic>) -> V + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let identity = Identity::get();
+    let mine = identity.subscriptions();
+    let active = Resource::new(
+        || (),
+        |_| api::get::<Vec<ActiveTopic>>("/api/topics/active"),
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let user = identity.user.get();
+                let admin = identity.is_admin();
+                if user.is_empty() && !admin {
+                    return Some(view! {
+                        <p class="empty-state" data-testid="stream-pick-user">
+                            "Type who you are in the “You are” field at the top: the viewer streams your subscribed topics."
+                        </p>
+                    }.into_any());
+                }
+                let mine = mine.get()?;
+                let active = active.get()?;
+                let choose = choose.clone();
+                Some(loaded(Some(active), "Could not load the active topics", move |active: Vec<ActiveTopic>| {
+                    let subscribed: Vec<String> = mine
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|s| s.topic_status == TopicStatus::Active)
+                        .map(|s| s.topic_name)
+                        .collect();
+                    let choices: Vec<ActiveTopic> = active
+                        .into_iter()
+                        .filter(|a| admin || subscribed.contains(&a.topic_name))
+                        .collect();
+                    choose(user, choices)
+                }).into_any())
+            }}
+        </Transition>
     }
 }
 

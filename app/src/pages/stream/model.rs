@@ -46,6 +46,19 @@ impl Row {
         }
     }
 
+    /// The `seq`-th arrival, showing its value: JSON as sent, text and base64 payloads (which
+    /// travel as JSON strings) unquoted.
+    pub(super) fn from_record(seq: u64, record: RawStreamRecord) -> Self {
+        let text = match &record.value {
+            Some(raw) if record.encoding != "json" => {
+                serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_owned())
+            }
+            Some(raw) => raw.get().to_owned(),
+            None => "null".to_owned(),
+        };
+        Self::new(seq, record, text)
+    }
+
     /// Whether the key or the value contains `needle`, which is in lower case: the text filter.
     pub(super) fn matches(&self, needle: &str) -> bool {
         needle.is_empty()

@@ -11,6 +11,7 @@
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use super::{markup::row_html, model::Row};
+use leptos::prelude::*;
 
 /// One step of bringing the list from `shown` to `wanted` (both ascending arrival numbers).
 #[derive(Debug, PartialEq)]
@@ -97,6 +98,66 @@ pub fn sync(list: &web_sys::Element, shown: &[u64], wanted: &[Row]) -> Vec<u64> 
         }
     }
     wanted.iter().map(|r| r.seq).collect()
+}
+
+/// The `<ol>` showing `rows`, kept in step with them by hand (see the module's doc), with one
+/// click handler for the whole list: the live viewer's list and the search's results.
+pub(super) fn record_list(
+    rows: Memo<Vec<Row>>,
+    class: &'static str,
+    testid: &'static str,
+) -> impl IntoView {
+    let list = NodeRef::<leptos::html::Ol>::new();
+    // The effect remembers which rows the list shows.
+    Effect::new(move |shown: Option<Vec<u64>>| {
+        let shown = shown.unwrap_or_default();
+        #[cfg(feature = "hydrate")]
+        if let Some(list) = list.get() {
+            return rows.with(|rows| sync(&list, &shown, rows));
+        }
+        shown
+    });
+    view! { <ol class=class data-testid=testid node_ref=list on:click=move |ev| record_click(ev, rows)></ol> }
+}
+
+/// A click in the record list: "copy" copies its record as JSON; the first opening of a record
+/// writes its JSON body. One handler for the whole list, not one per row.
+fn record_click(ev: leptos::ev::MouseEvent, rows: Memo<Vec<Row>>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(target) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        else {
+            return;
+        };
+        let within = |selector: &str| target.closest(selector).ok().flatten();
+        let Some(item) = within("li.record") else {
+            return;
+        };
+        let seq = item
+            .get_attribute("data-seq")
+            .and_then(|s| s.parse::<u64>().ok());
+        let Some(record) = rows.with_untracked(|rows| {
+            let i = rows.binary_search_by_key(&seq?, |r| r.seq).ok()?;
+            Some(std::sync::Arc::clone(&rows[i].record))
+        }) else {
+            return;
+        };
+        if within("[data-copy]").is_some() {
+            // Copying does not open or close the record.
+            ev.prevent_default();
+            crate::browser::copy(&serde_json::to_string(&*record).unwrap_or_default());
+        } else if within(".record-head").is_some() {
+            let body = item.query_selector(".json").ok().flatten();
+            if let Some(body) = body.filter(|b| b.child_nodes().length() == 0) {
+                body.set_inner_html(&super::markup::record_body(&record));
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ev, rows);
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use super::{
     connection::Connection,
     markup::partition_options,
     model::{Row, Status, MAX_ROWS},
+    record_list::record_list,
 };
 use crate::stream::looks_like_filter_expression;
 use leptos::prelude::*;
@@ -52,23 +53,16 @@ pub(super) fn Records(connection: Connection) -> impl IntoView {
         })
     });
     let partitions = Memo::new(move |_| {
-        let mut seen: Vec<i32> = s
-            .rows
-            .with(|rows| rows.iter().map(|r| r.record.partition).collect());
-        seen.sort_unstable();
-        seen.dedup();
+        // A handful of partitions: kept in order as found (a sort would bring its code here).
+        let mut seen: Vec<i32> = Vec::new();
+        s.rows.with(|rows| {
+            for row in rows {
+                if let Err(at) = seen.binary_search(&row.record.partition) {
+                    seen.insert(at, row.record.partition);
+                }
+            }
+        });
         seen
-    });
-    // The list's rows are kept in step with `visible` by hand (see `record_list`); the effect
-    // remembers which rows the list shows.
-    let list = NodeRef::<leptos::html::Ol>::new();
-    Effect::new(move |shown: Option<Vec<u64>>| {
-        let shown = shown.unwrap_or_default();
-        #[cfg(feature = "hydrate")]
-        if let Some(list) = list.get() {
-            return visible.with(|rows| super::record_list::sync(&list, &shown, rows));
-        }
-        shown
     });
     let download = move |_| {
         let lines: String = visible.with_untracked(|rows| {
@@ -128,46 +122,6 @@ pub(super) fn Records(connection: Connection) -> impl IntoView {
         </div>
         {move || (s.rows.with(|r| r.is_empty()) && s.status.get() == Status::Live)
             .then(|| view! { <p class="empty-state">"Waiting for records…"</p> })}
-        <ol class="records" data-testid="records" node_ref=list on:click=move |ev| record_click(ev, visible)></ol>
+        {record_list(visible, "records", "records")}
     }
-}
-
-/// A click in the record list: "copy" copies its record as JSON; the first opening of a record
-/// writes its JSON body. One handler for the whole list, not one per row.
-fn record_click(ev: leptos::ev::MouseEvent, rows: Memo<Vec<Row>>) {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::JsCast;
-        let Some(target) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-        else {
-            return;
-        };
-        let within = |selector: &str| target.closest(selector).ok().flatten();
-        let Some(item) = within("li.record") else {
-            return;
-        };
-        let seq = item
-            .get_attribute("data-seq")
-            .and_then(|s| s.parse::<u64>().ok());
-        let Some(record) = rows.with_untracked(|rows| {
-            let i = rows.binary_search_by_key(&seq?, |r| r.seq).ok()?;
-            Some(std::sync::Arc::clone(&rows[i].record))
-        }) else {
-            return;
-        };
-        if within("[data-copy]").is_some() {
-            // Copying does not open or close the record.
-            ev.prevent_default();
-            crate::browser::copy(&serde_json::to_string(&*record).unwrap_or_default());
-        } else if within(".record-head").is_some() {
-            let body = item.query_selector(".json").ok().flatten();
-            if let Some(body) = body.filter(|b| b.child_nodes().length() == 0) {
-                body.set_inner_html(&super::markup::record_body(&record));
-            }
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (ev, rows);
 }
