@@ -121,6 +121,9 @@ impl ApiError {
                 None,
                 None,
             ),
+            ApiError::Kafka(KafkaError::GroupActive(_)) => {
+                (StatusCode::CONFLICT, "group_active", None, None)
+            }
             ApiError::Kafka(KafkaError::ShapeMismatch { .. }) => {
                 (StatusCode::CONFLICT, "kafka_topic_mismatch", None, None)
             }

@@ -13,9 +13,12 @@ use app::{
     domain::{FieldError, TopicName, UserId},
     wire::{ErrorBody, MessageBody, PartitionLag, SavePosition, TopicLag, TopicStatus},
 };
-use axum::{extract::State, Json};
+use axum::{
+    extract::{ConnectInfo, State},
+    Extension, Json,
+};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, net::SocketAddr};
 
 /// The largest offset a position may name: 2^53 − 1, the largest whole number a JSON reader's
 /// double holds exactly.
@@ -30,16 +33,31 @@ pub struct LagQuery {
 #[utoipa::path(get, path = "/api/subscriptions/lag", tag = "subscriptions", operation_id = "subscription_lag",
     description = "How far `user_id`'s consumer group (`streamhub-<user>`) is behind in each of their subscriptions to an active topic, per partition.",
     params(("user_id" = String, Query, description = "Whose subscriptions")),
-    responses((status = 200, body = Vec<TopicLag>), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Vec<TopicLag>), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 /// `GET /api/subscriptions/lag?user_id=…`
 pub async fn lag(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ApiQuery(query): ApiQuery<LagQuery>,
 ) -> Result<Json<Vec<TopicLag>>, ApiError> {
     let user = match query.user_id.as_deref() {
         None | Some("") => return Err(FieldError::new("user_id", "must name whose lag").into()),
         Some(raw) => UserId::parse(raw, "user_id")?,
     };
+    // Each answer asks the broker for a group's offsets and every partition's end (a client
+    // and several round trips): it counts against the address's allowance of costly requests,
+    // as writes do. A subscriptions page open reads it every 5 s, well within it.
+    if let Some(Extension(ConnectInfo(peer))) = peer {
+        state
+            .limits
+            .writes
+            .take_or_pause(peer.ip())
+            .await
+            .map_err(|retry_after| ApiError::TooManyRequests {
+                what: "lag reads and anonymous writes",
+                retry_after,
+            })?;
+    }
     let mut topics = Vec::new();
     for s in state.store.subscriptions(Some(user.as_str())).await? {
         if s.topic_status != TopicStatus::Active {
@@ -131,7 +149,7 @@ pub async fn save(
         group_of(user.as_str()),
         topic.to_string(),
     );
-    let saved = tokio::task::spawn_blocking(move || commit(&kafka, &group, &name, &offsets))
+    let saved = tokio::task::spawn_blocking(move || commit(&kafka, &group, &[(name, offsets)]))
         .await
         .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
     match saved {
@@ -139,7 +157,7 @@ pub async fn save(
             tracing::info!(user = %user, topic = %topic, "position saved");
             Ok(Json(MessageBody::new("Position saved")))
         }
-        Err(KafkaError::Refused(why)) => Err(ApiError::Conflict {
+        Err(KafkaError::GroupActive(why)) => Err(ApiError::Conflict {
             error: "group_active",
             message: format!("{}'s position cannot be stored while one of their readers is connected to the broker ({why})", user),
             current_status: None,

@@ -28,6 +28,10 @@ pub enum KafkaError {
         expected: i32,
         actual: i32,
     },
+    /// A consumer group's offsets were not changed because the group has active members (a
+    /// reader of it is connected): only they may move its position while they read.
+    #[error("the consumer group has active members: {0}")]
+    GroupActive(String),
     /// The client could not be built from the configuration.
     #[error("invalid Kafka client configuration: {0}")]
     Config(String),

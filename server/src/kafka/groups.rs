@@ -57,31 +57,70 @@ pub fn committed(
         .collect())
 }
 
-/// Makes `offsets` (partition → the next offset to read) `group`'s position in `topic`.
-/// Refused by the broker while the group has active members (a CLI reading as that user).
+/// Makes `positions` (per topic, partition → the next offset to read) `group`'s position, in
+/// one commit. Refused ([`KafkaError::GroupActive`]) while the group has active members (a CLI
+/// reading as that user).
 pub fn commit(
     kafka: &KafkaArgs,
     group: &str,
-    topic: &str,
-    offsets: &BTreeMap<i32, i64>,
+    positions: &[(String, BTreeMap<i32, i64>)],
 ) -> Result<(), KafkaError> {
     let consumer = group_client(kafka, group)?;
-    let mut positions = TopicPartitionList::new();
-    for (partition, offset) in offsets {
-        positions
-            .add_partition_offset(topic, *partition, Offset::Offset(*offset))
-            .map_err(|e| KafkaError::Refused(e.to_string()))?;
+    let mut list = TopicPartitionList::new();
+    for (topic, offsets) in positions {
+        for (partition, offset) in offsets {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|e| KafkaError::Refused(e.to_string()))?;
+        }
     }
     consumer
-        .commit(&positions, CommitMode::Sync)
-        .map_err(|e| match e.rdkafka_error_code() {
-            Some(
-                RDKafkaErrorCode::RequestTimedOut
-                | RDKafkaErrorCode::OperationTimedOut
-                | RDKafkaErrorCode::AllBrokersDown
-                | RDKafkaErrorCode::BrokerTransportFailure
-                | RDKafkaErrorCode::CoordinatorNotAvailable,
-            ) => unavailable(e),
-            _ => KafkaError::Refused(e.to_string()),
-        })
+        .commit(&list, CommitMode::Sync)
+        .map_err(commit_refusal)
+}
+
+/// What a refused commit means for the caller: the broker away, the group busy with members of
+/// its own, or a plain refusal.
+fn commit_refusal(e: rdkafka::error::KafkaError) -> KafkaError {
+    match e.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::CoordinatorNotAvailable,
+        ) => unavailable(e),
+        // What a broker answers a commit from outside a group that has members.
+        Some(
+            RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::RebalanceInProgress,
+        ) => KafkaError::GroupActive(e.to_string()),
+        _ => KafkaError::Refused(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::KafkaError as Rd;
+
+    /// Apache Kafka refuses a commit from outside a group that has members with one of these
+    /// (tansu accepts it, so the integration tests cannot show it).
+    #[test]
+    fn a_busy_group_is_told_from_an_absent_broker_and_a_refusal() {
+        for code in [
+            RDKafkaErrorCode::UnknownMemberId,
+            RDKafkaErrorCode::IllegalGeneration,
+            RDKafkaErrorCode::RebalanceInProgress,
+        ] {
+            let refusal = commit_refusal(Rd::ConsumerCommit(code));
+            assert!(matches!(refusal, KafkaError::GroupActive(_)), "{code:?}");
+        }
+        let away = commit_refusal(Rd::ConsumerCommit(RDKafkaErrorCode::AllBrokersDown));
+        assert!(matches!(away, KafkaError::Unavailable(_)));
+        let other = commit_refusal(Rd::ConsumerCommit(
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+        ));
+        assert!(matches!(other, KafkaError::Refused(_)));
+    }
 }

@@ -62,31 +62,39 @@ impl Filters {
 pub struct Verdicts {
     /// The record as filters read it, parsed on the first evaluation (`None`: not a record).
     variables: OnceLock<Option<RecordVariables>>,
-    by_filter: Mutex<Vec<(u64, Verdict)>>,
+    /// One slot per filter asked about: the list is locked only to find or add a slot, so
+    /// streams with different filters evaluate side by side, and a stream asking for a verdict
+    /// being evaluated waits for it in that filter's slot alone.
+    by_filter: Mutex<Vec<(u64, Arc<OnceLock<Verdict>>)>>,
 }
 
 impl Verdicts {
     /// `filter`'s verdict on the record whose JSON is `json`: evaluated by the first stream that
     /// asks (counted in `evaluations`), remembered for the others.
     pub fn of(&self, filter: &SharedFilter, json: &str, evaluations: &AtomicU64) -> Verdict {
-        // Held while evaluating, so a second stream asking at the same moment waits for the
-        // verdict instead of evaluating again.
-        let mut by_filter = self.by_filter.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, verdict)) = by_filter.iter().find(|(id, _)| *id == filter.id) {
-            return *verdict;
-        }
-        let variables = self.variables.get_or_init(|| {
-            serde_json::from_str::<StreamRecord>(json)
-                .ok()
-                .map(|record| RecordVariables::of(&record))
-        });
-        let verdict = match variables {
-            Some(variables) => filter.filter.evaluate(variables),
-            None => Verdict::NoMatch,
+        let slot = {
+            let mut by_filter = self.by_filter.lock().unwrap_or_else(|p| p.into_inner());
+            match by_filter.iter().find(|(id, _)| *id == filter.id) {
+                Some((_, slot)) => Arc::clone(slot),
+                None => {
+                    let slot = Arc::new(OnceLock::new());
+                    by_filter.push((filter.id, Arc::clone(&slot)));
+                    slot
+                }
+            }
         };
-        evaluations.fetch_add(1, Ordering::Relaxed);
-        by_filter.push((filter.id, verdict));
-        verdict
+        *slot.get_or_init(|| {
+            let variables = self.variables.get_or_init(|| {
+                serde_json::from_str::<StreamRecord>(json)
+                    .ok()
+                    .map(|record| RecordVariables::of(&record))
+            });
+            evaluations.fetch_add(1, Ordering::Relaxed);
+            match variables {
+                Some(variables) => filter.filter.evaluate(variables),
+                None => Verdict::NoMatch,
+            }
+        })
     }
 }
 
@@ -122,5 +130,30 @@ mod tests {
             assert_eq!(verdicts.of(&small, json, &evaluations), Verdict::NoMatch);
         }
         assert_eq!(evaluations.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn streams_asking_at_once_get_one_evaluation_per_filter() {
+        let filters = Filters::default();
+        let expressions: Vec<_> = (0..8)
+            .map(|n| filters.get(&format!("value.n > {n}")).unwrap())
+            .collect();
+        let json = r#"{"topic":"t","partition":0,"offset":3,"timestamp":null,"key":null,"headers":{},"value":{"n":4},"encoding":"json"}"#;
+        let (verdicts, evaluations) = (Verdicts::default(), AtomicU64::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for (n, filter) in expressions.iter().enumerate() {
+                        let expected = if n < 4 {
+                            Verdict::Match
+                        } else {
+                            Verdict::NoMatch
+                        };
+                        assert_eq!(verdicts.of(filter, json, &evaluations), expected);
+                    }
+                });
+            }
+        });
+        assert_eq!(evaluations.load(Ordering::Relaxed), 8);
     }
 }

@@ -114,12 +114,25 @@ pub struct Progress {
 pub struct RunningSearch {
     pub id: String,
     progress: Arc<Progress>,
+    /// The reporter, which ends after the reader (and so after the search's turn is given back).
+    reporter: tokio::task::JoinHandle<()>,
 }
+
+/// How long [`RunningSearch::stop`] waits for a cancelled search to wind down: its reader stops
+/// within a poll, so this is only reached when the broker hangs.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 impl RunningSearch {
     /// Stops the search: its reader within a poll, and its reporter (which says `cancelled`).
     pub fn cancel(&self) {
         self.progress.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Cancels the search and waits (a little) until it has ended and given its turn back, so
+    /// that a search replacing it is not refused for the turn it still held.
+    pub async fn stop(mut self) {
+        self.cancel();
+        let _ = tokio::time::timeout(STOP_WAIT, &mut self.reporter).await;
     }
 }
 
@@ -138,7 +151,7 @@ pub fn start<T: Send + 'static>(
     turns: T,
 ) -> RunningSearch {
     let progress = Arc::new(Progress::default());
-    tokio::spawn(report(
+    let reporter = tokio::spawn(report(
         relay.clone(),
         outlet,
         id.clone(),
@@ -146,7 +159,11 @@ pub fn start<T: Send + 'static>(
         progress.clone(),
         turns,
     ));
-    RunningSearch { id, progress }
+    RunningSearch {
+        id,
+        progress,
+        reporter,
+    }
 }
 
 /// Runs the reader and tells the client how it goes, until the end.
@@ -190,6 +207,9 @@ async fn report<T: Send + 'static>(
     loop {
         tokio::select! {
             batch = found.recv() => match batch {
+                // A cancelled search's matches still in the channel are not sent: the client
+                // asked for it to stop, or started another.
+                Some(_) if progress.cancelled.load(Ordering::Relaxed) => {}
                 Some(batch) => {
                     if !outlet.send(WsMessage::Text(results_frame(&id, &batch).into())).await {
                         progress.cancelled.store(true, Ordering::Relaxed);

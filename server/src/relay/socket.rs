@@ -457,7 +457,7 @@ impl Connection {
     /// an admin.
     async fn search(&mut self, request: SearchRequest) {
         if let Some(previous) = self.search.take() {
-            previous.cancel();
+            previous.stop().await;
         }
         let name = match TopicName::parse_field(&request.topic, "topic") {
             Ok(name) => name,
@@ -555,25 +555,46 @@ impl Connection {
                 .error("nothing_streamed", "no stream to save the position of")
                 .await;
         }
-        let group = crate::kafka::groups::group_of(&user);
-        for (topic, offsets) in positions {
-            let (kafka, group, name) = (self.relay.kafka().clone(), group.clone(), topic.clone());
-            let saved = tokio::task::spawn_blocking(move || {
-                crate::kafka::groups::commit(&kafka, &group, &name, &offsets)
-            })
-            .await;
-            match saved {
-                Ok(Ok(())) => self.send(&ServerFrame::PositionSaved { topic }).await,
-                Ok(Err(e)) => {
-                    self.error("position_not_saved", &format!("{topic}: {e}"))
-                        .await
-                }
-                Err(e) => {
-                    self.error("position_not_saved", &format!("{topic}: {e}"))
-                        .await
-                }
-            }
+        // Only the user's own topics: an admin's socket may stream others, which are not part
+        // of the user's position.
+        let (mine, others): (Vec<_>, Vec<_>) = match self.store.subscriptions(Some(&user)).await {
+            Ok(subscriptions) => positions
+                .into_iter()
+                .partition(|(topic, _)| subscriptions.iter().any(|s| s.topic_name == *topic)),
+            Err(e) => return self.error("database_unavailable", &e.to_string()).await,
+        };
+        for (topic, _) in &others {
+            let message =
+                format!("{user} does not subscribe to {topic}: its position is not theirs to keep");
+            self.error("not_subscribed", &message).await;
         }
+        if mine.is_empty() {
+            return;
+        }
+        let (kafka, group) = (
+            self.relay.kafka().clone(),
+            crate::kafka::groups::group_of(&user),
+        );
+        let topics: Vec<String> = mine.iter().map(|(topic, _)| topic.clone()).collect();
+        let saved = tokio::task::spawn_blocking(move || {
+            crate::kafka::groups::commit(&kafka, &group, &mine)
+        })
+        .await;
+        let why = match saved {
+            Ok(Ok(())) => {
+                for topic in topics {
+                    self.send(&ServerFrame::PositionSaved { topic }).await;
+                }
+                return;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.error(
+            "position_not_saved",
+            &format!("{}: {why}", topics.join(", ")),
+        )
+        .await;
     }
 
     /// Where the socket's user stands in `topic`: their consumer group's committed offsets (the

@@ -241,6 +241,39 @@ async fn a_search_stops_when_cancelled_or_its_socket_closes_and_one_user_runs_on
     }
     let evaluated = evaluations(&app).await - evaluated_before;
     assert!(evaluated < 20_000, "{evaluated} records looked at");
+
+    // A new search on a socket replaces its running one, even at the limit of one per user: the
+    // old one ends `cancelled` first, and the new one runs (not refused for the old one's turn).
+    first
+        .send(&ClientFrame::Search(SearchRequest {
+            id: "one".into(),
+            ..nothing()
+        }))
+        .await;
+    loop {
+        if let ServerFrame::SearchProgress { .. } = first.next().await {
+            break;
+        }
+    }
+    first
+        .send(&ClientFrame::Search(SearchRequest {
+            id: "two".into(),
+            ..nothing()
+        }))
+        .await;
+    let mut one_ended = false;
+    loop {
+        match first.next().await {
+            ServerFrame::SearchDone { id, reason, .. } if id == "one" => {
+                assert_eq!(reason, "cancelled");
+                one_ended = true;
+            }
+            ServerFrame::SearchProgress { id, .. } if id == "two" => break,
+            ServerFrame::Error { error, message } => panic!("{error}: {message}"),
+            _ => {}
+        }
+    }
+    assert!(one_ended, "the replaced search never said it ended");
 }
 
 #[tokio::test]
