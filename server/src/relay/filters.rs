@@ -62,39 +62,47 @@ impl Filters {
 pub struct Verdicts {
     /// The record as filters read it, parsed on the first evaluation (`None`: not a record).
     variables: OnceLock<Option<RecordVariables>>,
-    /// One slot per filter asked about: the list is locked only to find or add a slot, so
-    /// streams with different filters evaluate side by side, and a stream asking for a verdict
-    /// being evaluated waits for it in that filter's slot alone.
-    by_filter: Mutex<Vec<(u64, Arc<OnceLock<Verdict>>)>>,
+    /// Verdicts by filter id: locked only to look one up or keep one, never while evaluating,
+    /// so that streams with different filters evaluate side by side. Sixteen bytes a verdict:
+    /// the relay's ring keeps thousands of records, each with a verdict per distinct filter.
+    by_filter: Mutex<Vec<(u64, Verdict)>>,
 }
 
 impl Verdicts {
     /// `filter`'s verdict on the record whose JSON is `json`: evaluated by the first stream that
     /// asks (counted in `evaluations`), remembered for the others.
     pub fn of(&self, filter: &SharedFilter, json: &str, evaluations: &AtomicU64) -> Verdict {
-        let slot = {
-            let mut by_filter = self.by_filter.lock().unwrap_or_else(|p| p.into_inner());
-            match by_filter.iter().find(|(id, _)| *id == filter.id) {
-                Some((_, slot)) => Arc::clone(slot),
-                None => {
-                    let slot = Arc::new(OnceLock::new());
-                    by_filter.push((filter.id, Arc::clone(&slot)));
-                    slot
-                }
-            }
+        let known = |by_filter: &[(u64, Verdict)]| {
+            by_filter
+                .iter()
+                .find(|(id, _)| *id == filter.id)
+                .map(|(_, verdict)| *verdict)
         };
-        *slot.get_or_init(|| {
-            let variables = self.variables.get_or_init(|| {
-                serde_json::from_str::<StreamRecord>(json)
-                    .ok()
-                    .map(|record| RecordVariables::of(&record))
-            });
-            evaluations.fetch_add(1, Ordering::Relaxed);
-            match variables {
-                Some(variables) => filter.filter.evaluate(variables),
-                None => Verdict::NoMatch,
-            }
-        })
+        if let Some(verdict) = known(&self.lock()) {
+            return verdict;
+        }
+        let variables = self.variables.get_or_init(|| {
+            serde_json::from_str::<StreamRecord>(json)
+                .ok()
+                .map(|record| RecordVariables::of(&record))
+        });
+        let verdict = match variables {
+            Some(variables) => filter.filter.evaluate(variables),
+            None => Verdict::NoMatch,
+        };
+        // Two streams of one filter may have evaluated the record at the same moment: the first
+        // verdict kept is the one (and the only one counted).
+        let mut by_filter = self.lock();
+        if let Some(first) = known(&by_filter) {
+            return first;
+        }
+        by_filter.push((filter.id, verdict));
+        evaluations.fetch_add(1, Ordering::Relaxed);
+        verdict
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Verdict)>> {
+        self.by_filter.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -133,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn streams_asking_at_once_get_one_evaluation_per_filter() {
+    fn streams_asking_at_once_get_one_verdict_per_filter() {
         let filters = Filters::default();
         let expressions: Vec<_> = (0..8)
             .map(|n| filters.get(&format!("value.n > {n}")).unwrap())
