@@ -544,9 +544,8 @@ mod tests {
         }
     }
 
-    /// Every [`ServerFrame`], as the relay writes it, reads into [`ServerFrameFields`] with its
-    /// fields where they belong. The `match` names every variant: a new frame fails to compile
-    /// here until the flat reader knows about it.
+    /// The search frames read into [`SearchFrameFields`] with their fields where they belong
+    /// (the test below names every frame, so a new one is checked there first).
     #[test]
     fn the_search_pages_reader_keeps_step_with_the_search_frames() {
         let record = StreamRecord {
@@ -608,6 +607,9 @@ mod tests {
         );
     }
 
+    /// Every [`ServerFrame`], as the relay writes it, reads into [`ServerFrameFields`] with its
+    /// fields where they belong. The `match` names every variant: a new frame fails to compile
+    /// here until the flat reader knows about it.
     #[test]
     fn every_server_frame_reads_into_the_flat_fields() {
         let record = StreamRecord {

@@ -111,6 +111,7 @@ impl Modify for InputRules {
             let mut partition = Object::with_type(Type::String);
             partition.pattern = Some("^[0-9]{1,9}$".to_owned());
             rule.property_names = Some(Box::new(Schema::Object(partition)));
+            rule.min_properties = Some(1);
             let mut offset = Object::with_type(Type::Integer);
             offset.format = Some(SchemaFormat::KnownFormat(KnownFormat::Int64));
             offset.minimum = Some(0.0.into());

@@ -110,7 +110,7 @@ pub async fn lag(
 }
 
 #[utoipa::path(put, path = "/api/positions", tag = "subscriptions", request_body = SavePosition,
-    description = "Stores where `user_id` is in a topic they subscribe to: partition → the next offset to read, as the committed offsets of their consumer group. Refused (409 `group_active`) while a reader of that group is connected to the broker.",
+    description = "Stores where `user_id` is in a topic they subscribe to: partition → the next offset to read, as the committed offsets of their consumer group. Refused (409 `group_active`) while a reader of that group is connected to the broker (on brokers that enforce it), 409 `position_refused` when the broker refuses it otherwise.",
     responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 /// `PUT /api/positions`
@@ -144,6 +144,9 @@ pub async fn save(
         };
         offsets.insert(partition, offset);
     }
+    if offsets.is_empty() {
+        return Err(FieldError::new("offsets", "name at least one partition's offset").into());
+    }
     let (kafka, group, name) = (
         state.relay.kafka().clone(),
         group_of(user.as_str()),
@@ -160,6 +163,12 @@ pub async fn save(
         Err(KafkaError::GroupActive(why)) => Err(ApiError::Conflict {
             error: "group_active",
             message: format!("{}'s position cannot be stored while one of their readers is connected to the broker ({why})", user),
+            current_status: None,
+        }),
+        // The broker refused this position (not the request's form, not its own health).
+        Err(KafkaError::Refused(why)) => Err(ApiError::Conflict {
+            error: "position_refused",
+            message: format!("the broker refused {user}'s position in {topic}: {why}"),
             current_status: None,
         }),
         Err(e) => Err(e.into()),

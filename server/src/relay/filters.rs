@@ -1,6 +1,8 @@
 //! Filter expressions as the relay holds them: one compiled filter per distinct expression,
 //! shared by every stream that asked for it, and each record's verdict per filter kept on the
-//! record, so that an expression is evaluated once per record however many sockets share it.
+//! record, so that an expression is evaluated about once per record however many sockets share
+//! it (streams of one filter that reach a record at the same instant may each evaluate it; the
+//! first verdict kept is the one, and the only one counted).
 
 use crate::filter::{Filter, FilterError, RecordVariables, Verdict};
 use app::stream::StreamRecord;
@@ -70,7 +72,8 @@ pub struct Verdicts {
 
 impl Verdicts {
     /// `filter`'s verdict on the record whose JSON is `json`: evaluated by the first stream that
-    /// asks (counted in `evaluations`), remembered for the others.
+    /// asks, remembered for the others; `evaluations` counts the verdicts kept (a stream that
+    /// raced another to the same record evaluates it too, uncounted).
     pub fn of(&self, filter: &SharedFilter, json: &str, evaluations: &AtomicU64) -> Verdict {
         let known = |by_filter: &[(u64, Verdict)]| {
             by_filter

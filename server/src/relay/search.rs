@@ -204,6 +204,9 @@ async fn report<T: Send + 'static>(
             rate: scanned as f64 / started.elapsed().as_secs_f64().max(1e-3),
         }
     };
+    // Matches sent: what `search_done` reports (a cancelled search's last matches are found
+    // but not sent).
+    let mut sent = 0_u64;
     loop {
         tokio::select! {
             batch = found.recv() => match batch {
@@ -211,7 +214,9 @@ async fn report<T: Send + 'static>(
                 // asked for it to stop, or started another.
                 Some(_) if progress.cancelled.load(Ordering::Relaxed) => {}
                 Some(batch) => {
-                    if !outlet.send(WsMessage::Text(results_frame(&id, &batch).into())).await {
+                    if outlet.send(WsMessage::Text(results_frame(&id, &batch).into())).await {
+                        sent += batch.len() as u64;
+                    } else {
                         progress.cancelled.store(true, Ordering::Relaxed);
                     }
                 }
@@ -235,7 +240,7 @@ async fn report<T: Send + 'static>(
         .send_frame(&ServerFrame::SearchDone {
             id: id.clone(),
             scanned: progress.scanned.load(Ordering::Relaxed),
-            matches: progress.matches.load(Ordering::Relaxed),
+            matches: sent,
             reason: reason.to_owned(),
             message,
         })

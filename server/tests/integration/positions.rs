@@ -173,6 +173,18 @@ async fn a_saved_position_is_where_the_relay_and_the_cli_start_and_lag_follows_i
         (status, body["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("offsets"))
     );
+    let (status, body): (StatusCode, Value) = app
+        .call(
+            Method::PUT,
+            "/api/positions",
+            Some(json!({"user_id": "ana", "topic_name": "positions", "offsets": {}})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("offsets"))
+    );
     let mut anonymous = Client::connect(&app, "").await;
     anonymous
         .send(&ClientFrame::Subscribe {

@@ -53,7 +53,7 @@ fn SearchControls(
     if choices.is_empty() {
         return view! {
             <p class="empty-state" data-testid="search-nothing">
-                "None of your subscribed topics is active. Subscribe on the " <a href="/subscriptions">"Subscriptions"</a> " page."
+                "No topic you may search is active: you search the active topics you subscribe to (on the " <a href="/subscriptions">"Subscriptions"</a> " page)."
             </p>
         }
         .into_any();
@@ -110,7 +110,7 @@ fn SearchControls(
                     on:input=field(|f, v| f.partition = v)/></label>
                 <label>"Offsets from " <input size="10" inputmode="numeric" placeholder="first" data-testid="search-from-offset"
                     on:input=field(|f, v| f.from_offset = v)/></label>
-                <label>"to " <input size="10" inputmode="numeric" placeholder="last" data-testid="search-to-offset"
+                <label>"before " <input size="10" inputmode="numeric" placeholder="the end" data-testid="search-to-offset"
                     on:input=field(|f, v| f.to_offset = v)/></label>
                 <label>"From (UTC) " <input type="datetime-local" step="1" data-testid="search-since"
                     on:input=field(|f, v| f.since = v)/></label>

@@ -101,11 +101,17 @@ pub(super) fn search_request(id: String, form: &SearchForm) -> Result<SearchRequ
         return Err("choose a topic".into());
     }
     let partition = number::<u16>(&form.partition, "the partition")?;
-    let from_offset = number::<u64>(&form.from_offset, "the first offset")?;
-    let to_offset = number::<u64>(&form.to_offset, "the end offset")?;
+    let offset = |typed: &str, what: &str| -> Result<Option<i64>, String> {
+        let offset = number::<u64>(typed, what)?;
+        offset
+            .map(|o| i64::try_from(o).map_err(|_| format!("{what} is past any offset")))
+            .transpose()
+    };
+    let from_offset = offset(&form.from_offset, "the first offset")?;
+    let to_offset = offset(&form.to_offset, "the end offset")?;
     if let (Some(from), Some(to)) = (from_offset, to_offset) {
         if to <= from {
-            return Err("the end offset must be after the first offset".into());
+            return Err("the end offset (not included) must be after the first offset".into());
         }
     }
     let (since, until) = (time(&form.since, "from")?, time(&form.until, "until")?);
@@ -126,8 +132,8 @@ pub(super) fn search_request(id: String, form: &SearchForm) -> Result<SearchRequ
         topic: form.topic.clone(),
         filter,
         partition: partition.map(i32::from),
-        from_offset: from_offset.and_then(|o| i64::try_from(o).ok()),
-        to_offset: to_offset.and_then(|o| i64::try_from(o).ok()),
+        from_offset,
+        to_offset,
         since,
         until,
         max_matches,
@@ -221,6 +227,9 @@ pub(super) struct SearchRun {
     pub(super) signals: SearchSignals,
     #[cfg(feature = "hydrate")]
     socket: StoredValue<Option<browser_socket::SearchSocket>, LocalStorage>,
+    /// Searches started on this page.
+    #[cfg(feature = "hydrate")]
+    searches: StoredValue<u64>,
 }
 
 impl SearchRun {
@@ -229,6 +238,8 @@ impl SearchRun {
             signals: SearchSignals::new(),
             #[cfg(feature = "hydrate")]
             socket: StoredValue::new_local(None),
+            #[cfg(feature = "hydrate")]
+            searches: StoredValue::new(0),
         }
     }
 
@@ -238,7 +249,11 @@ impl SearchRun {
         self.signals.reset();
         #[cfg(feature = "hydrate")]
         {
-            let socket = browser_socket::SearchSocket::open(user, request, self.signals);
+            // Rows of different searches never share an arrival number (at most 10,000 matches
+            // each).
+            self.searches.update_value(|n| *n += 1);
+            let first_seq = self.searches.get_value() * 1_000_000;
+            let socket = browser_socket::SearchSocket::open(user, request, self.signals, first_seq);
             if socket.is_none() {
                 let why = "could not open a connection to the relay".to_owned();
                 self.signals.phase.set(Phase::Ended(why));
@@ -252,11 +267,17 @@ impl SearchRun {
     /// Asks the relay to stop the running search; it answers `cancelled` with what it found.
     pub(super) fn cancel(&self) {
         #[cfg(feature = "hydrate")]
-        self.socket.with_value(|s| {
-            if let Some(s) = s {
-                s.cancel();
+        {
+            let sent = self
+                .socket
+                .with_value(|s| s.as_ref().is_some_and(|s| s.cancel()));
+            // Not connected yet: the search has not started, closing the socket is the cancel.
+            if !sent && self.signals.phase.get_untracked() == Phase::Running {
+                self.stop();
+                let why = "cancelled before it started".to_owned();
+                self.signals.phase.set(Phase::Ended(why));
             }
-        });
+        }
     }
 
     /// Closes the socket (which stops the search on the relay too).
@@ -284,14 +305,19 @@ mod browser_socket {
 
     impl SearchSocket {
         /// Opens a socket as `user` and sends `request` once it is open.
-        pub fn open(user: &str, request: SearchRequest, signals: SearchSignals) -> Option<Self> {
+        pub fn open(
+            user: &str,
+            request: SearchRequest,
+            signals: SearchSignals,
+            first_seq: u64,
+        ) -> Option<Self> {
             let location = web_sys::window()?.location();
             let scheme = match location.protocol().ok()?.as_str() {
                 "https:" => "wss",
                 _ => "ws",
             };
             let url = format!(
-                "{scheme}://{}/api/stream?user_id={}",
+                "{scheme}://{}/api/stream?follow=false&user_id={}",
                 location.host().ok()?,
                 crate::api::encode(user)
             );
@@ -308,7 +334,7 @@ mod browser_socket {
             };
             let on_message = {
                 let (ws, id, over) = (ws.clone(), id.clone(), Rc::clone(&over));
-                let mut seq = 0;
+                let mut seq = first_seq;
                 Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
                     let Some(text) = event
                         .dyn_ref::<MessageEvent>()
@@ -344,9 +370,10 @@ mod browser_socket {
             })
         }
 
-        /// Asks the relay to stop this search.
-        pub fn cancel(&self) {
-            let _ = self.ws.send_with_str(&cancel_frame(&self.id));
+        /// Asks the relay to stop this search; `false` when the socket is not open (yet).
+        pub fn cancel(&self) -> bool {
+            self.ws.ready_state() == WebSocket::OPEN
+                && self.ws.send_with_str(&cancel_frame(&self.id)).is_ok()
         }
     }
 
@@ -439,6 +466,11 @@ mod tests {
             ..form("t")
         };
         assert!(wrong(backwards).contains("after the first"));
+        let huge = SearchForm {
+            to_offset: "18446744073709551615".into(),
+            ..form("t")
+        };
+        assert!(wrong(huge).contains("past any offset"));
         assert!(wrong(SearchForm {
             since: "yesterday".into(),
             ..form("t")
