@@ -243,9 +243,8 @@ impl SearchRun {
         }
     }
 
-    /// Starts `request` as `user`, ending the search that runs (its socket closes).
+    /// Starts `request` as `user`, replacing the search that runs.
     pub(super) fn start(&self, user: &str, request: SearchRequest) {
-        self.stop();
         self.signals.reset();
         #[cfg(feature = "hydrate")]
         {
@@ -253,6 +252,14 @@ impl SearchRun {
             // each).
             self.searches.update_value(|n| *n += 1);
             let first_seq = self.searches.get_value() * 1_000_000;
+            // A running search is replaced on its own socket (see `SearchSocket::replace`).
+            let replaced = self
+                .socket
+                .with_value(|s| s.as_ref().is_some_and(|s| s.replace(&request, first_seq)));
+            if replaced {
+                return;
+            }
+            self.stop();
             let socket = browser_socket::SearchSocket::open(user, request, self.signals, first_seq);
             if socket.is_none() {
                 let why = "could not open a connection to the relay".to_owned();
@@ -290,7 +297,10 @@ impl SearchRun {
 #[cfg(feature = "hydrate")]
 mod browser_socket {
     use super::*;
-    use std::{cell::Cell, rc::Rc};
+    use std::{
+        cell::{Cell, RefCell},
+        rc::Rc,
+    };
     use wasm_bindgen::{closure::Closure, JsCast};
     use web_sys::{MessageEvent, WebSocket};
 
@@ -299,12 +309,23 @@ mod browser_socket {
     /// A search's socket; closed (its handlers detached first) when dropped.
     pub struct SearchSocket {
         ws: WebSocket,
-        id: String,
+        current: Rc<Current>,
         _handlers: [Handler; 3],
     }
 
+    /// The search the socket runs now (a new one may replace it on the same socket).
+    struct Current {
+        id: RefCell<String>,
+        /// The last row number given.
+        seq: Cell<u64>,
+        started: Cell<f64>,
+        /// It ended (the socket is closing, and its close is no news).
+        over: Cell<bool>,
+    }
+
     impl SearchSocket {
-        /// Opens a socket as `user` and sends `request` once it is open.
+        /// Opens a socket as `user` and sends `request` once it is open; rows are numbered
+        /// after `first_seq`.
         pub fn open(
             user: &str,
             request: SearchRequest,
@@ -322,10 +343,13 @@ mod browser_socket {
                 crate::api::encode(user)
             );
             let ws = WebSocket::new(&url).ok()?;
-            let id = request.id.clone();
+            let current = Rc::new(Current {
+                id: RefCell::new(request.id.clone()),
+                seq: Cell::new(first_seq),
+                started: Cell::new(crate::browser::now_ms()),
+                over: Cell::new(false),
+            });
             let frame = search_frame(&request);
-            let started = crate::browser::now_ms();
-            let over = Rc::new(Cell::new(false));
             let on_open = {
                 let ws = ws.clone();
                 Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
@@ -333,8 +357,7 @@ mod browser_socket {
                 })
             };
             let on_message = {
-                let (ws, id, over) = (ws.clone(), id.clone(), Rc::clone(&over));
-                let mut seq = first_seq;
+                let (ws, current) = (ws.clone(), Rc::clone(&current));
                 Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
                     let Some(text) = event
                         .dyn_ref::<MessageEvent>()
@@ -345,35 +368,60 @@ mod browser_socket {
                     let Ok(frame) = serde_json::from_str::<SearchFrameFields>(&text) else {
                         return;
                     };
-                    let elapsed = crate::browser::now_ms() - started;
-                    if absorb(frame, &id, &signals, elapsed, &mut seq) {
-                        over.set(true);
+                    let elapsed = crate::browser::now_ms() - current.started.get();
+                    let mut seq = current.seq.get();
+                    let id = current.id.borrow().clone();
+                    let ended = absorb(frame, &id, &signals, elapsed, &mut seq);
+                    current.seq.set(seq);
+                    if ended {
+                        current.over.set(true);
                         let _ = ws.close();
                     }
                 })
             };
-            let on_close = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-                if !over.get() {
-                    let (scanned, _, _) = signals.progress.get_untracked();
-                    let why =
-                        format!("the connection was lost after {scanned} record(s): search again");
-                    signals.phase.set(Phase::Ended(why));
-                }
-            });
+            let on_close = {
+                let current = Rc::clone(&current);
+                Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+                    if !current.over.get() {
+                        let (scanned, _, _) = signals.progress.get_untracked();
+                        let why = format!(
+                            "the connection was lost after {scanned} record(s): search again"
+                        );
+                        signals.phase.set(Phase::Ended(why));
+                    }
+                })
+            };
             ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
             ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
             Some(Self {
                 ws,
-                id,
+                current,
                 _handlers: [on_open, on_message, on_close],
             })
+        }
+
+        /// Sends `request` on this socket while its search runs: the relay ends that search
+        /// (and gives its turn back) before it starts this one, so the user's limit of searches
+        /// cannot refuse it. `false` when the socket is not open or its search is over (open a
+        /// new one then).
+        pub fn replace(&self, request: &SearchRequest, first_seq: u64) -> bool {
+            if self.ws.ready_state() != WebSocket::OPEN || self.current.over.get() {
+                return false;
+            }
+            *self.current.id.borrow_mut() = request.id.clone();
+            self.current.seq.set(first_seq);
+            self.current.started.set(crate::browser::now_ms());
+            self.ws.send_with_str(&search_frame(request)).is_ok()
         }
 
         /// Asks the relay to stop this search; `false` when the socket is not open (yet).
         pub fn cancel(&self) -> bool {
             self.ws.ready_state() == WebSocket::OPEN
-                && self.ws.send_with_str(&cancel_frame(&self.id)).is_ok()
+                && self
+                    .ws
+                    .send_with_str(&cancel_frame(&self.current.id.borrow()))
+                    .is_ok()
         }
     }
 
