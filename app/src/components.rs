@@ -146,9 +146,17 @@ pub fn SessionBadge() -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || {
-                if identity.is_admin() {
+                let session = identity.session.get().and_then(Result::ok);
+                if let Some(session) = session.filter(|s| s.admin || s.user.is_some()) {
+                    // One badge: who (a person signed in through the identity provider) and
+                    // whether an admin; the admin token's session is just "admin".
+                    let (testid, label) = match (session.user, session.admin) {
+                        (Some(user), true) => ("admin-badge", format!("{user} · admin")),
+                        (Some(user), false) => ("signed-in-user", user),
+                        (None, _) => ("admin-badge", "admin".to_owned()),
+                    };
                     view! {
-                        <span class="badge badge-admin" data-testid="admin-badge">"admin"</span>
+                        <span class="badge badge-admin" data-testid=testid>{label}</span>
                         <button
                             type="button"
                             class="link"

@@ -419,10 +419,24 @@ pub struct SignIn {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     pub admin: bool,
+    /// Who is signed in, when a person is (`oidc` mode); none for the admin token's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// How people are known here: `open` (they name themselves) or `oidc` (they sign in through
+    /// an identity provider).
+    #[serde(default = "open_mode")]
+    pub auth: String,
+    /// The identity provider's name, in `oidc` mode (the sign-in button's "Sign in with …").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     /// When the session ends (RFC 3339), when signed in.
     pub expires_at: Option<String>,
     /// What mutating requests must send in `X-CSRF-Token`, when signed in.
     pub csrf_token: Option<String>,
+}
+
+fn open_mode() -> String {
+    "open".to_owned()
 }
 
 /// One active topic's recent message rates (`GET /api/topics/rates`).

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 export const ADMIN_TOKEN = 'own-stack-admin-token-0123456789';
 
 export class OwnStack {
-  constructor({ port, producerEnv = {} }) {
+  // `env`: more settings for every process it starts (the producer's included).
+  constructor({ port, producerEnv = {}, env = {} }) {
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
     this.dataDir = mkdtempSync(join(tmpdir(), 'streamhub-own-stack-'));
@@ -25,6 +26,7 @@ export class OwnStack {
       STREAMHUB_RATES_INTERVAL_SECS: '1',
       RUST_LOG: process.env.RUST_LOG ?? 'warn',
       ...producerEnv,
+      ...env,
     };
   }
 

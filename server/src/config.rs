@@ -35,6 +35,9 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub log: LogArgs,
 
+    #[command(flatten)]
+    pub auth: crate::oidc::AuthArgs,
+
     /// Admin bearer token. Unset: generated at first start and kept in `<data dir>/admin_token`.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,

@@ -38,6 +38,7 @@ pub mod http;
 pub mod kafka;
 pub mod listener;
 pub mod metrics;
+pub mod oidc;
 pub mod open_files;
 pub mod producer;
 pub mod rate_limit;

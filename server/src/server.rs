@@ -3,6 +3,7 @@
 //! already-bound listener until `shutdown` resolves. Tests bind `127.0.0.1:0` and call it
 //! in-process; the binary passes Ctrl-C/SIGTERM.
 
+use crate::oidc::{AuthMode, Oidc};
 use crate::{
     config::ServerConfig,
     health::HealthMonitor,
@@ -40,6 +41,8 @@ pub enum ServerError {
     Kafka(#[from] KafkaError),
     #[error("server I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("identity provider settings: {0}")]
+    Auth(String),
 }
 
 /// Everything [`run`] builds before serving, exposed so that tests can reach the same handles.
@@ -86,6 +89,14 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
     };
     let kafka = KafkaAdmin::new(&config.kafka)?;
     let health = HealthMonitor::new(kafka.clone(), store.clone());
+    let oidc = match config.auth.mode {
+        AuthMode::Open => None,
+        AuthMode::Oidc => {
+            let oidc = Oidc::new(&config.auth).map_err(ServerError::Auth)?;
+            tracing::info!(provider = %oidc.provider_name, "people sign in through an OpenID Connect provider");
+            Some(Arc::new(oidc))
+        }
+    };
     let state = AppState {
         leptos_options: leptos_options(&config.site_dir, addr),
         store,
@@ -109,6 +120,8 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         relay: Relay::new(config.kafka.clone(), relay_limits),
         sessions: Arc::new(sessions),
         rates: Rates::default(),
+        auth: config.auth.mode,
+        oidc,
     };
     let router = router(state.clone());
     Ok(Built {
@@ -143,6 +156,11 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .nest("/api", api_router())
+        .route("/auth/login", axum::routing::get(crate::http::oidc::login))
+        .route(
+            "/auth/callback",
+            axum::routing::get(crate::http::oidc::callback),
+        )
         .leptos_routes_with_context(
             &state,
             routes,

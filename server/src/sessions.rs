@@ -28,15 +28,51 @@ pub use app::wire::CSRF_COOKIE;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Who a session is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// Whoever typed the admin token: the admin of `open` mode, the break-glass admin of `oidc`.
+    AdminToken,
+    /// A person the identity provider vouched for (`oidc` mode).
+    Person { user: String, admin: bool },
+}
+
 /// A verified session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     id: String,
     /// Seconds since the Unix epoch.
     expires: i64,
+    holder: Holder,
 }
 
 impl Session {
+    /// Who it is.
+    pub fn holder(&self) -> &Holder {
+        &self.holder
+    }
+
+    /// Whether it may act as an admin.
+    pub fn admin(&self) -> bool {
+        match &self.holder {
+            Holder::AdminToken => true,
+            Holder::Person { admin, .. } => *admin,
+        }
+    }
+
+    /// The person's user id (none for the admin token's session).
+    pub fn user(&self) -> Option<&str> {
+        match &self.holder {
+            Holder::AdminToken => None,
+            Holder::Person { user, .. } => Some(user),
+        }
+    }
+
+    /// The name the audit log gives its actions: the person's user id, or `admin`.
+    pub fn actor_name(&self) -> &str {
+        self.user().unwrap_or("admin")
+    }
+
     /// Its random id (what a revocation names; not a secret on its own: the cookie's MAC is).
     pub fn id(&self) -> &str {
         &self.id
@@ -71,6 +107,11 @@ impl Sessions {
         }
     }
 
+    /// Whether its cookies are marked `Secure` (served over HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies
+    }
+
     fn sign(&self, parts: &[&str]) -> HmacSha256 {
         let mut mac = new_mac(&self.key);
         for part in parts {
@@ -83,6 +124,11 @@ impl Sessions {
     /// A fresh session starting at `now` (seconds since the epoch): the cookie value and the
     /// session. Fails only when the OS has no randomness to give.
     pub fn issue(&self, now: i64) -> Result<(String, Session), SecretError> {
+        self.issue_as(Holder::AdminToken, now)
+    }
+
+    /// A new session for `holder`, starting `now`: the cookie value and the session.
+    pub fn issue_as(&self, holder: Holder, now: i64) -> Result<(String, Session), SecretError> {
         let id = Secret::generate()?
             .expose()
             .get(..32)
@@ -90,34 +136,84 @@ impl Sessions {
             .to_owned();
         let expires = now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let expires_text = expires.to_string();
-        let mac = hex(&self
-            .sign(&["session", &id, &expires_text])
-            .finalize()
-            .into_bytes());
-        Ok((format!("{id}.{expires}.{mac}"), Session { id, expires }))
+        let mut fields = vec![id.clone(), expires_text];
+        if let Holder::Person { user, admin } = &holder {
+            fields.push(hex(user.as_bytes()));
+            fields.push(if *admin { "a" } else { "u" }.to_owned());
+        }
+        let mac = self.session_mac(&fields);
+        fields.push(mac);
+        let session = Session {
+            id,
+            expires,
+            holder,
+        };
+        Ok((fields.join("."), session))
     }
 
-    /// The session a cookie value proves at `now`, if it is well signed, unexpired and not
-    /// revoked.
+    /// The MAC over a session cookie's fields.
+    fn session_mac(&self, fields: &[String]) -> String {
+        let mut parts = vec!["session"];
+        parts.extend(fields.iter().map(String::as_str));
+        hex(&self.sign(&parts).finalize().into_bytes())
+    }
+
+    /// The session `cookie` proves at `now`: signed by this server, not expired, not revoked.
     pub fn verify(&self, cookie: &str, now: i64) -> Option<Session> {
-        let mut fields = cookie.split('.');
-        let (id, expires_text, mac) = (fields.next()?, fields.next()?, fields.next()?);
-        if fields.next().is_some() {
-            return None;
-        }
-        let expires: i64 = expires_text.parse().ok()?;
-        let mac = unhex(mac)?;
-        // `verify_slice` compares in constant time.
-        self.sign(&["session", id, expires_text])
-            .verify_slice(&mac)
-            .ok()?;
+        let mut fields: Vec<&str> = cookie.split('.').collect();
+        let mac = unhex(fields.pop()?)?;
+        let holder = match fields[..] {
+            [_, _] => Holder::AdminToken,
+            [_, _, user, role] => Holder::Person {
+                user: String::from_utf8(unhex(user)?).ok()?,
+                admin: match role {
+                    "a" => true,
+                    "u" => false,
+                    _ => return None,
+                },
+            },
+            _ => return None,
+        };
+        let mut parts = vec!["session"];
+        parts.extend(fields.iter().copied());
+        self.sign(&parts).verify_slice(&mac).ok()?;
+        let (id, expires) = (fields[0], fields[1].parse::<i64>().ok()?);
         if expires <= now || self.is_revoked(id) {
             return None;
         }
         Some(Session {
             id: id.to_owned(),
             expires,
+            holder,
         })
+    }
+
+    /// `fields` sealed for `purpose` until `expires`: readable and checkable only by this server
+    /// (what a sign-in carries through the identity provider in a cookie).
+    pub fn seal(&self, purpose: &str, fields: &[&str], expires: i64) -> String {
+        let mut sealed: Vec<String> = fields.iter().map(|f| hex(f.as_bytes())).collect();
+        sealed.push(expires.to_string());
+        let mut parts = vec![purpose];
+        parts.extend(sealed.iter().map(String::as_str));
+        sealed.push(hex(&self.sign(&parts).finalize().into_bytes()));
+        sealed.join(".")
+    }
+
+    /// The fields [`Sessions::seal`] sealed for `purpose`, if `sealed` is intact and not expired.
+    pub fn unseal(&self, purpose: &str, sealed: &str, now: i64) -> Option<Vec<String>> {
+        let mut fields: Vec<&str> = sealed.split('.').collect();
+        let mac = unhex(fields.pop()?)?;
+        let mut parts = vec![purpose];
+        parts.extend(fields.iter().copied());
+        self.sign(&parts).verify_slice(&mac).ok()?;
+        let expires: i64 = fields.pop()?.parse().ok()?;
+        if expires <= now {
+            return None;
+        }
+        fields
+            .into_iter()
+            .map(|f| String::from_utf8(unhex(f)?).ok())
+            .collect()
     }
 
     /// The CSRF token of a session.
@@ -179,7 +275,10 @@ impl Sessions {
     /// What `GET /api/session` tells the page about a (missing) session.
     pub fn info(&self, session: Option<&Session>) -> SessionInfo {
         SessionInfo {
-            admin: session.is_some(),
+            admin: session.is_some_and(Session::admin),
+            user: session.and_then(|s| s.user().map(str::to_owned)),
+            auth: "open".to_owned(),
+            provider: None,
             expires_at: session.and_then(|s| {
                 chrono::DateTime::from_timestamp(s.expires, 0)
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -231,6 +330,58 @@ mod tests {
 
     fn sessions() -> Sessions {
         Sessions::new(&Secret::new("admin-token"), Duration::from_secs(60), false)
+    }
+
+    #[test]
+    fn a_persons_session_carries_who_and_whether_an_admin_and_cannot_be_edited() {
+        let s = sessions();
+        let ben = Holder::Person {
+            user: "ben.o'neil".into(),
+            admin: false,
+        };
+        let (cookie, session) = s.issue_as(ben.clone(), 1_000).unwrap();
+        let verified = s.verify(&cookie, 1_001).unwrap();
+        assert_eq!(verified, session);
+        assert_eq!(verified.holder(), &ben);
+        assert_eq!(
+            (verified.user(), verified.admin()),
+            (Some("ben.o'neil"), false)
+        );
+        // Promoting oneself (`u` → `a`) or renaming breaks the MAC.
+        let mut fields: Vec<&str> = cookie.split('.').collect();
+        fields[3] = "a";
+        assert_eq!(s.verify(&fields.join("."), 1_001), None);
+        let mut fields: Vec<&str> = cookie.split('.').collect();
+        let ana = hex(b"ana");
+        fields[2] = &ana;
+        assert_eq!(s.verify(&fields.join("."), 1_001), None);
+        // The admin token's session is an admin with no user.
+        let (cookie, _) = s.issue(1_000).unwrap();
+        let admin = s.verify(&cookie, 1_001).unwrap();
+        assert_eq!(
+            (admin.user(), admin.admin(), admin.actor_name()),
+            (None, true, "admin")
+        );
+    }
+
+    #[test]
+    fn sealed_values_open_only_intact_unexpired_and_for_their_purpose() {
+        let s = sessions();
+        let sealed = s.seal("login", &["state.with.dots", "", "/next?a=b"], 2_000);
+        assert_eq!(
+            s.unseal("login", &sealed, 1_999),
+            Some(vec![
+                "state.with.dots".to_owned(),
+                String::new(),
+                "/next?a=b".to_owned()
+            ])
+        );
+        assert_eq!(s.unseal("login", &sealed, 2_000), None, "expired");
+        assert_eq!(s.unseal("other", &sealed, 1_000), None, "another purpose");
+        let tampered = sealed.replacen('7', "8", 1);
+        assert_ne!(tampered, sealed);
+        assert_eq!(s.unseal("login", &tampered, 1_000), None);
+        assert_eq!(s.unseal("login", "garbage", 1_000), None);
     }
 
     #[test]

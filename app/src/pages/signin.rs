@@ -32,9 +32,58 @@ pub fn SignIn() -> impl IntoView {
             navigate(&next, Default::default());
         }
     });
+    // `oidc` mode: people sign in through their identity provider (a full page navigation:
+    // `rel="external"` keeps the router out of it); the admin token stays as the way in when the
+    // provider is away.
+    let provider = move || {
+        identity
+            .session
+            .get()
+            .and_then(Result::ok)
+            .filter(|s| s.auth == "oidc")
+            .map(|s| {
+                s.provider
+                    .unwrap_or_else(|| "your identity provider".into())
+            })
+    };
+    let next = move || {
+        query
+            .get()
+            .get("next")
+            .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+            .unwrap_or_else(|| "/".to_owned())
+    };
+    let refused = move || {
+        query.get().get("error").map(|code| match code.as_str() {
+            "login_expired" => {
+                "The sign-in took too long or was started in another browser: try again."
+            }
+            "provider_refused" => "Your identity provider did not sign you in.",
+            "provider_unavailable" => {
+                "Your identity provider cannot be reached right now: try again in a moment."
+            }
+            "not_verified" => {
+                "Your identity provider's answer could not be verified, so you are not signed in."
+            }
+            "state_mismatch" => "That answer was not for this browser's sign-in: start again here.",
+            _ => "You are not signed in: try again.",
+        })
+    };
     view! {
         <section class="page narrow">
-            <h1>"Admin sign-in"</h1>
+            <h1>"Sign in"</h1>
+            {move || refused().map(|why| view! { <p class="error" role="alert" data-testid="sign-in-refused">{why}</p> })}
+            <Transition fallback=|| ()>
+                {move || provider().map(|name| view! {
+                    <p>
+                        <a class="button" rel="external" data-testid="sign-in-provider"
+                            href=format!("/auth/login?next={}", api::encode(&next()))>
+                            {format!("Sign in with {name}")}
+                        </a>
+                    </p>
+                    <p class="muted">"Or, as the admin, with the admin token:"</p>
+                })}
+            </Transition>
             <p class="muted">
                 "Approving, rejecting and deactivating topics needs the admin token (the server prints where it keeps it at start). "
                 "It is exchanged for a session cookie; this page does not store it."

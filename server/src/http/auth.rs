@@ -37,14 +37,17 @@ fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter_map(|v| v.to_str().ok())
 }
 
-/// How a cookie-authorised request stands: `Ok(None)` without a session, `Err` when it has one
-/// but a mutating request lacks the CSRF token.
-pub async fn admin_from_cookie(state: &AppState, parts: &Parts) -> Result<Option<Actor>, ApiError> {
+/// The session a cookie-authorised request carries, with its audit actor: `Ok(None)` without
+/// one, `Err` when it has one but a mutating request lacks the CSRF token.
+pub async fn session_from_cookie(
+    state: &AppState,
+    parts: &Parts,
+) -> Result<Option<(Session, Actor)>, ApiError> {
     let Some(session) = session_of(&state.sessions, &parts.headers) else {
         return Ok(None);
     };
     let actor = Actor {
-        name: "admin".into(),
+        name: session.actor_name().to_owned(),
         remote_addr: remote_addr(parts),
     };
     if !parts.method.is_safe() {
@@ -59,6 +62,21 @@ pub async fn admin_from_cookie(state: &AppState, parts: &Parts) -> Result<Option
                 "a signed-in request that changes something must repeat the session's CSRF token in `X-CSRF-Token`",
             ));
         }
+    }
+    Ok(Some((session, actor)))
+}
+
+/// How a cookie-authorised request stands for an admin action: `Ok(None)` without a session,
+/// `Err` when the session is not an admin's or a mutating request lacks the CSRF token.
+pub async fn admin_from_cookie(state: &AppState, parts: &Parts) -> Result<Option<Actor>, ApiError> {
+    let Some((session, actor)) = session_from_cookie(state, parts).await? else {
+        return Ok(None);
+    };
+    if !session.admin() {
+        deny(state, parts, actor, "signed in, not an admin").await;
+        return Err(ApiError::Forbidden(
+            "this action is an admin's: your identity provider does not make you one",
+        ));
     }
     Ok(Some(actor))
 }
@@ -143,7 +161,7 @@ impl FromRequestParts<AppState> for Viewer {
             return Ok(Viewer { admin: true });
         }
         Ok(Viewer {
-            admin: session_of(&state.sessions, &parts.headers).is_some(),
+            admin: session_of(&state.sessions, &parts.headers).is_some_and(|s| s.admin()),
         })
     }
 }

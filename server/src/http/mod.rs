@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod host_check;
 pub mod json;
+pub mod oidc;
 mod openapi;
 mod pages;
 mod positions;

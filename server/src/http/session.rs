@@ -3,7 +3,7 @@
 
 use super::state::AppState;
 use super::{
-    auth::{admin_from_cookie, session_of, Check},
+    auth::{session_from_cookie, session_of, Check},
     error::ApiError,
     json::ApiJson,
 };
@@ -33,11 +33,16 @@ fn set_cookie_headers(
     responses((status = 200, body = SessionInfo)))]
 /// `GET /api/session`: whether this browser is signed in as admin (and its CSRF token).
 pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Json<SessionInfo> {
-    Json(
-        state
-            .sessions
-            .info(session_of(&state.sessions, &headers).as_ref()),
-    )
+    Json(info(&state, session_of(&state.sessions, &headers).as_ref()))
+}
+
+/// What `/api/session` says of `session`, with how people sign in here.
+fn info(state: &AppState, session: Option<&Session>) -> SessionInfo {
+    SessionInfo {
+        auth: state.auth.as_str().to_owned(),
+        provider: state.oidc.as_ref().map(|o| o.provider_name.clone()),
+        ..state.sessions.info(session)
+    }
 }
 
 #[utoipa::path(post, path = "/api/session", tag = "session", request_body = SignIn,
@@ -57,10 +62,7 @@ pub async fn sign_in(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     audit(&state, &actor, "sign_in").await;
     let cookies = set_cookie_headers(&state.sessions, Some((&value, &session)));
-    Ok((
-        AppendHeaders(cookies),
-        Json(state.sessions.info(Some(&session))),
-    ))
+    Ok((AppendHeaders(cookies), Json(info(&state, Some(&session)))))
 }
 
 #[utoipa::path(delete, path = "/api/session", tag = "session",
@@ -71,18 +73,16 @@ pub async fn sign_out(
     State(state): State<AppState>,
     parts: Parts,
 ) -> Result<impl IntoResponse, ApiError> {
-    if let Some(actor) = admin_from_cookie(&state, &parts).await? {
-        if let Some(session) = session_of(&state.sessions, &parts.headers) {
-            let now = unix_now();
-            // Stored first: a sign-out that could not be kept across a restart fails (503)
-            // and may be retried, rather than seeming to work.
-            state
-                .store
-                .revoke_session(session.id(), session.expires(), now)
-                .await?;
-            state.sessions.revoke(&session, now);
-            state.relay.session_revoked(session.id());
-        }
+    if let Some((session, actor)) = session_from_cookie(&state, &parts).await? {
+        let now = unix_now();
+        // Stored first: a sign-out that could not be kept across a restart fails (503) and may
+        // be retried, rather than seeming to work.
+        state
+            .store
+            .revoke_session(session.id(), session.expires(), now)
+            .await?;
+        state.sessions.revoke(&session, now);
+        state.relay.session_revoked(session.id());
         audit(&state, &actor, "sign_out").await;
     }
     Ok((

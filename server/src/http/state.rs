@@ -72,6 +72,10 @@ pub struct AppState {
     pub relay: Relay,
     /// Recent message rates of active topics.
     pub rates: Rates,
-    /// Signed-in dashboard admins.
+    /// Signed-in dashboard admins and (`oidc` mode) people.
     pub sessions: Arc<Sessions>,
+    /// How callers are known: `open` (they name themselves) or `oidc`.
+    pub auth: crate::oidc::AuthMode,
+    /// The identity provider, in `oidc` mode.
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
 }

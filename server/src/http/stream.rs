@@ -62,7 +62,9 @@ pub async fn stream(
     let revocations = state.relay.revoked_sessions();
     let admin_session = match by_token {
         true => None,
+        // Only an admin's session makes the socket an admin's (a person's is theirs alone).
         false => super::auth::session_of(&state.sessions, &parts.headers)
+            .filter(|session| session.admin())
             .map(|session| session.id().to_owned()),
     };
     let admin = by_token || admin_session.is_some();

@@ -1,0 +1,262 @@
+//! The browser's way through the identity provider (`STREAMHUB_AUTH=oidc`): `GET /auth/login`
+//! sends it there with a fresh state, nonce and PKCE challenge (kept sealed in a short-lived
+//! cookie), and `GET /auth/callback` checks what comes back, lets [`crate::oidc`] verify the
+//! person, and starts their session. Failures land on the sign-in page with a reason.
+
+use super::{auth::remote_addr, state::AppState};
+use crate::{
+    oidc::PendingLogin,
+    sessions::{cookie, unix_now, Holder},
+    store::{Actor, AuditOutcome, NewAuditEntry},
+};
+use axum::{
+    extract::{Query, State},
+    http::{header, request::Parts, HeaderValue, StatusCode},
+    response::{AppendHeaders, Html, IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+/// The cookie a sign-in in progress travels in (sealed; `SameSite=Lax`, since the provider's
+/// redirect back is a navigation from another site).
+const LOGIN_COOKIE: &str = "streamhub_login";
+/// What the sealed cookie is for (a sealed value for another purpose does not open).
+const LOGIN_PURPOSE: &str = "oidc login v1";
+/// How long someone may take at the provider.
+const LOGIN_SECONDS: i64 = 600;
+
+/// `?next=` of `/auth/login`.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// `GET /auth/login[?next=/path]`: off to the provider.
+pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+    let Some(oidc) = state.oidc.as_ref() else {
+        return not_in_oidc_mode();
+    };
+    let next = local_path(query.next.as_deref());
+    match oidc.begin(next).await {
+        Ok((url, pending)) => {
+            let sealed = state.sessions.seal(
+                LOGIN_PURPOSE,
+                &[
+                    &pending.state,
+                    &pending.nonce,
+                    &pending.verifier,
+                    &pending.next,
+                ],
+                unix_now() + LOGIN_SECONDS,
+            );
+            let cookie = login_cookie(&state, &sealed, LOGIN_SECONDS);
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in could not start");
+            back_to_sign_in("provider_unavailable")
+        }
+    }
+}
+
+/// The provider's answer: `code` and `state`, or `error`.
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/callback?code=…&state=…`: the person's session, or the sign-in page with why not.
+pub async fn callback(
+    State(state): State<AppState>,
+    parts: Parts,
+    Query(answer): Query<CallbackQuery>,
+) -> Response {
+    let Some(oidc) = state.oidc.as_ref() else {
+        return not_in_oidc_mode();
+    };
+    let pending = cookie(
+        parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        LOGIN_COOKIE,
+    )
+    .and_then(|sealed| state.sessions.unseal(LOGIN_PURPOSE, sealed, unix_now()))
+    .and_then(|fields| match <[String; 4]>::try_from(fields) {
+        Ok([state, nonce, verifier, next]) => Some(PendingLogin {
+            state,
+            nonce,
+            verifier,
+            next,
+        }),
+        Err(_) => None,
+    });
+    let failure = |reason: &'static str, detail: String| {
+        let actor = Actor {
+            name: "anonymous".into(),
+            remote_addr: remote_addr(&parts),
+        };
+        (actor, reason, detail)
+    };
+    let outcome = match (pending, answer) {
+        (None, _) => Err(failure(
+            "login_expired",
+            "no sign-in in progress in this browser (expired, or started elsewhere)".into(),
+        )),
+        (Some(_), CallbackQuery { error: Some(e), .. }) => Err(failure(
+            "provider_refused",
+            format!("the provider said {e}"),
+        )),
+        (
+            Some(pending),
+            CallbackQuery {
+                code: Some(code),
+                state: Some(returned),
+                ..
+            },
+        ) if bool::from(returned.as_bytes().ct_eq(pending.state.as_bytes())) => {
+            match oidc.finish(code, &pending).await {
+                Ok(person) => Ok((person, pending.next)),
+                Err(e) => Err(failure("not_verified", e.to_string())),
+            }
+        }
+        (Some(_), _) => Err(failure(
+            "state_mismatch",
+            "the answer does not belong to this browser's sign-in".into(),
+        )),
+    };
+    let (person, next) = match outcome {
+        Ok(signed_in) => signed_in,
+        Err((actor, reason, detail)) => {
+            tracing::warn!(reason, %detail, "sign-in refused");
+            audit(
+                &state,
+                &actor,
+                "sign_in",
+                AuditOutcome::Denied,
+                Some(&detail),
+            )
+            .await;
+            return back_to_sign_in(reason);
+        }
+    };
+    let holder = Holder::Person {
+        user: person.user.clone(),
+        admin: person.admin,
+    };
+    let (value, session) = match state.sessions.issue_as(holder, unix_now()) {
+        Ok(issued) => issued,
+        Err(e) => {
+            tracing::error!(error = %e, "no session could be issued");
+            return back_to_sign_in("server_error");
+        }
+    };
+    let actor = Actor {
+        name: person.user.clone(),
+        remote_addr: remote_addr(&parts),
+    };
+    let role = if person.admin { "admin" } else { "user" };
+    audit(&state, &actor, "sign_in", AuditOutcome::Ok, Some(role)).await;
+    tracing::info!(user = %person.user, admin = person.admin, "signed in through the identity provider");
+    let [session_cookie, csrf_cookie] = state.sessions.set_cookies(Some((&value, &session)));
+    // The dashboard acts for the user its "you are" cookie names: the person, from now on.
+    let user_cookie = format!(
+        "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        app::wire::USER_COOKIE,
+        app::api::encode(&person.user)
+    );
+    // A page, not a redirect: the session cookie is `SameSite=Strict`, and a redirect chain that
+    // began at the provider counts as cross-site, so the next page would arrive without it. The
+    // page's own navigation is same-site.
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed in</title>\
+         <meta http-equiv=\"refresh\" content=\"0;url={href}\"></head><body>\
+         <p>Signed in as {user}. <a href=\"{href}\">Continue</a></p></body></html>",
+        href = html_escape(&next),
+        user = html_escape(&person.user),
+    );
+    (
+        StatusCode::OK,
+        // Appended: an array of headers would keep only the last `Set-Cookie`.
+        AppendHeaders([
+            (header::SET_COOKIE, session_cookie),
+            (header::SET_COOKIE, csrf_cookie),
+            (header::SET_COOKIE, user_cookie),
+            (header::SET_COOKIE, login_cookie(&state, "", 0)),
+        ]),
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Html(page),
+    )
+        .into_response()
+}
+
+/// The login cookie with `value`, kept `max_age` seconds (0 clears it).
+fn login_cookie(state: &AppState, value: &str, max_age: i64) -> String {
+    let secure = if state.sessions.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{LOGIN_COOKIE}={value}; Path=/auth; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// `next` if it is a path of this site, else `/` (a crafted link cannot send people elsewhere).
+fn local_path(next: Option<&str>) -> String {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .map_or_else(|| "/".to_owned(), str::to_owned)
+}
+
+/// The sign-in page, saying why the sign-in did not happen.
+fn back_to_sign_in(reason: &str) -> Response {
+    Redirect::to(&format!("/signin?error={reason}")).into_response()
+}
+
+/// What `/auth/*` answers when people name themselves (`STREAMHUB_AUTH=open`).
+fn not_in_oidc_mode() -> Response {
+    super::error::ApiError::not_found(
+        "sign-in through an identity provider is off here (STREAMHUB_AUTH=open)",
+    )
+    .into_response()
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn audit(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    outcome: AuditOutcome,
+    detail: Option<&str>,
+) {
+    let entry = NewAuditEntry {
+        action,
+        topic_name: None,
+        outcome,
+        detail,
+    };
+    if let Err(e) = state.store.record(actor, entry).await {
+        tracing::warn!(error = %e, action, "could not audit a sign-in");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(local_path(Some("/topics?x=1")), "/topics?x=1");
+        assert_eq!(local_path(Some("//evil.example/")), "/");
+        assert_eq!(local_path(Some("https://evil.example/")), "/");
+        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+}

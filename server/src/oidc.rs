@@ -1,0 +1,374 @@
+//! Signing people in through an OpenID Connect provider (`STREAMHUB_AUTH=oidc`): the
+//! authorization code flow with PKCE, the provider found by discovery, and an ID token verified
+//! (signature against the provider's keys, issuer, audience, expiry, nonce) before anything in it
+//! is believed. What comes out is a [`Person`]: the user id the configured claim names, and
+//! whether the configured claim makes them an admin.
+//!
+//! It knows nothing of axum or cookies: `http::oidc` carries the pending login through the
+//! browser (sealed by [`crate::sessions`]) and turns a [`Person`] into a session.
+
+use crate::secrets::Secret;
+use base64::Engine;
+use openidconnect::{
+    core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata},
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
+};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// How StreamHub knows who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// The original contract: anyone names themself (`user_id`), one admin token.
+    Open,
+    /// People sign in through an OpenID Connect provider; every action is a verified person's.
+    Oidc,
+}
+
+impl AuthMode {
+    /// The word `/api/session` and the logs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Open => "open",
+            AuthMode::Oidc => "oidc",
+        }
+    }
+}
+
+/// How people sign in, from flags and env vars (the README's table lists them).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthArgs {
+    /// `open` (anyone names themself; the original contract) or `oidc` (sign-in through an
+    /// OpenID Connect provider).
+    #[arg(long = "auth", env = "STREAMHUB_AUTH", value_enum, default_value_t = AuthMode::Open)]
+    pub mode: AuthMode,
+
+    /// The provider's issuer URL (discovery reads `<issuer>/.well-known/openid-configuration`).
+    #[arg(long, env = "STREAMHUB_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The client id StreamHub is registered under at the provider.
+    #[arg(long, env = "STREAMHUB_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// The client's secret (none for a public client).
+    #[arg(long, env = "STREAMHUB_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+
+    /// Where the provider sends people back: `<StreamHub's public URL>/auth/callback`, as
+    /// registered at the provider.
+    #[arg(long, env = "STREAMHUB_OIDC_REDIRECT_URL")]
+    pub oidc_redirect_url: Option<String>,
+
+    /// The ID token claim that names the user (`sub` when the token lacks it).
+    #[arg(
+        long,
+        env = "STREAMHUB_OIDC_USER_CLAIM",
+        default_value = "preferred_username"
+    )]
+    pub oidc_user_claim: String,
+
+    /// The ID token claim that carries roles or groups.
+    #[arg(long, env = "STREAMHUB_OIDC_ADMIN_CLAIM", default_value = "groups")]
+    pub oidc_admin_claim: String,
+
+    /// Values of that claim that make someone an admin (comma-separated).
+    #[arg(
+        long,
+        env = "STREAMHUB_OIDC_ADMIN_VALUES",
+        default_value = "streamhub-admins",
+        value_delimiter = ','
+    )]
+    pub oidc_admin_values: Vec<String>,
+
+    /// The name the sign-in button shows ("Sign in with <name>"); the issuer's host by default.
+    #[arg(long, env = "STREAMHUB_OIDC_PROVIDER_NAME")]
+    pub oidc_provider_name: Option<String>,
+}
+
+/// Why a sign-in did not happen; each says what to do, none carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("the identity provider could not be reached or described itself wrongly: {0}")]
+    Discovery(String),
+    #[error("the identity provider refused the sign-in: {0}")]
+    Exchange(String),
+    #[error("the identity provider sent no ID token")]
+    NoIdToken,
+    #[error("the ID token is not valid: {0}")]
+    InvalidToken(String),
+    #[error("the ID token names nobody StreamHub can use: {0}")]
+    NoUser(String),
+}
+
+/// A person the provider vouched for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// Their user id in StreamHub (from the configured claim).
+    pub user: String,
+    /// Whether the configured claim makes them an admin.
+    pub admin: bool,
+}
+
+/// A sign-in on its way through the provider: what the callback checks the answer against.
+/// Travels sealed in a cookie, never readable or changeable by the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLogin {
+    /// The `state` the provider must send back (CSRF).
+    pub state: String,
+    /// The nonce the ID token must carry (replay).
+    pub nonce: String,
+    /// The PKCE verifier the code exchange proves possession with.
+    pub verifier: String,
+    /// The local path to return to.
+    pub next: String,
+}
+
+/// The client with the provider's endpoints, as discovery left it.
+type DiscoveredClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Discovery is read again after this long, so that rotated signing keys are picked up.
+const REDISCOVER_AFTER: Duration = Duration::from_secs(600);
+
+/// The configured provider, discovered on first use (and again every [`REDISCOVER_AFTER`]):
+/// the server starts, and keeps serving, while the provider is away.
+pub struct Oidc {
+    issuer: IssuerUrl,
+    client_id: ClientId,
+    client_secret: Option<Secret>,
+    redirect: RedirectUrl,
+    user_claim: String,
+    admin_claim: String,
+    admin_values: Vec<String>,
+    /// What the sign-in button calls the provider.
+    pub provider_name: String,
+    http: reqwest::Client,
+    discovered: Mutex<Option<(Instant, DiscoveredClient)>>,
+}
+
+impl Oidc {
+    /// The provider `args` describe; `Err` names the missing or malformed setting.
+    pub fn new(args: &AuthArgs) -> Result<Self, String> {
+        let required = |value: &Option<String>, name: &str| {
+            value
+                .clone()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| format!("STREAMHUB_AUTH=oidc needs {name}"))
+        };
+        let issuer = IssuerUrl::new(required(&args.oidc_issuer, "STREAMHUB_OIDC_ISSUER")?)
+            .map_err(|e| format!("STREAMHUB_OIDC_ISSUER: {e}"))?;
+        let redirect = RedirectUrl::new(required(
+            &args.oidc_redirect_url,
+            "STREAMHUB_OIDC_REDIRECT_URL",
+        )?)
+        .map_err(|e| format!("STREAMHUB_OIDC_REDIRECT_URL: {e}"))?;
+        let client_id = ClientId::new(required(&args.oidc_client_id, "STREAMHUB_OIDC_CLIENT_ID")?);
+        let provider_name = args.oidc_provider_name.clone().unwrap_or_else(|| {
+            issuer
+                .url()
+                .host_str()
+                .unwrap_or("your identity provider")
+                .to_owned()
+        });
+        let http = reqwest::Client::builder()
+            // Following redirects would let a provider's answer point the server anywhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("the HTTP client for the identity provider: {e}"))?;
+        Ok(Self {
+            issuer,
+            client_id,
+            client_secret: args.oidc_client_secret.clone().map(Secret::new),
+            redirect,
+            user_claim: args.oidc_user_claim.clone(),
+            admin_claim: args.oidc_admin_claim.clone(),
+            admin_values: args.oidc_admin_values.clone(),
+            provider_name,
+            http,
+            discovered: Mutex::new(None),
+        })
+    }
+
+    /// The client for the provider, discovering it if not known or known for too long.
+    async fn client(&self) -> Result<DiscoveredClient, OidcError> {
+        let mut discovered = self.discovered.lock().await;
+        if let Some((at, client)) = discovered.as_ref() {
+            if at.elapsed() < REDISCOVER_AFTER {
+                return Ok(client.clone());
+            }
+        }
+        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+            .await
+            .map_err(|e| OidcError::Discovery(e.to_string()))?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            self.client_id.clone(),
+            self.client_secret
+                .as_ref()
+                .map(|s| ClientSecret::new(s.expose().to_owned())),
+        )
+        .set_redirect_uri(self.redirect.clone());
+        *discovered = Some((Instant::now(), client.clone()));
+        Ok(client)
+    }
+
+    /// Where to send the browser to sign in, and what the callback must check; `next` is the
+    /// local path to return to afterwards.
+    pub async fn begin(&self, next: String) -> Result<(String, PendingLogin), OidcError> {
+        let client = self.client().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("profile".to_owned()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let pending = PendingLogin {
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            verifier: verifier.secret().clone(),
+            next,
+        };
+        Ok((url.to_string(), pending))
+    }
+
+    /// The person the provider's answer (`code`) vouches for: the code exchanged with the PKCE
+    /// verifier, the ID token verified. The caller has checked `state` already.
+    pub async fn finish(&self, code: String, pending: &PendingLogin) -> Result<Person, OidcError> {
+        let client = self.client().await?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| OidcError::Discovery(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| OidcError::Exchange(e.to_string()))?;
+        let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
+        let claims = id_token
+            .claims(
+                &client.id_token_verifier(),
+                &Nonce::new(pending.nonce.clone()),
+            )
+            .map_err(|e| OidcError::InvalidToken(e.to_string()))?;
+        // The token is verified: its payload (signed as a whole) can be read for the claims
+        // the standard set lacks (groups, roles).
+        let payload = token_payload(&id_token.to_string())
+            .ok_or_else(|| OidcError::InvalidToken("its payload is not JSON".into()))?;
+        person_of(
+            &payload,
+            claims.subject().as_str(),
+            &self.user_claim,
+            &self.admin_claim,
+            &self.admin_values,
+        )
+    }
+}
+
+/// The JSON payload of a compact JWT (not verified here: only read after verification).
+fn token_payload(jwt: &str) -> Option<Value> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The person a verified token's `payload` names: the user from `user_claim` (else `subject`),
+/// an admin when `admin_claim` (a string or a list of them) holds one of `admin_values`.
+fn person_of(
+    payload: &Value,
+    subject: &str,
+    user_claim: &str,
+    admin_claim: &str,
+    admin_values: &[String],
+) -> Result<Person, OidcError> {
+    let user = payload
+        .get(user_claim)
+        .and_then(Value::as_str)
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or(subject);
+    let user = app::domain::UserId::parse(user, "user")
+        .map_err(|e| OidcError::NoUser(format!("{user:?}: {}", e.message)))?;
+    let holds = |v: &Value| {
+        v.as_str()
+            .is_some_and(|v| admin_values.iter().any(|a| a == v))
+    };
+    let admin = match payload.get(admin_claim) {
+        Some(Value::Array(values)) => values.iter().any(holds),
+        Some(value) => holds(value),
+        None => false,
+    };
+    Ok(Person {
+        user: user.to_string(),
+        admin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn person(payload: Value) -> Result<Person, OidcError> {
+        let admins = ["streamhub-admins".to_owned()];
+        person_of(&payload, "sub-1", "preferred_username", "groups", &admins)
+    }
+
+    #[test]
+    fn the_user_claim_names_the_user_and_the_admin_claim_makes_admins() {
+        let ana = person(json!({"preferred_username": "ana", "groups": ["x", "streamhub-admins"]}));
+        assert_eq!(
+            ana.unwrap(),
+            Person {
+                user: "ana".into(),
+                admin: true
+            }
+        );
+        let ben = person(json!({"preferred_username": "ben", "groups": ["streamhub-users"]}));
+        assert_eq!(
+            ben.unwrap(),
+            Person {
+                user: "ben".into(),
+                admin: false
+            }
+        );
+        let single = person(json!({"preferred_username": "cy", "groups": "streamhub-admins"}));
+        assert!(single.unwrap().admin);
+        // No user claim: the subject.
+        let anonymous = person(json!({"groups": []})).unwrap();
+        assert_eq!(anonymous.user, "sub-1");
+    }
+
+    #[test]
+    fn a_user_id_streamhub_cannot_take_is_refused() {
+        let long = "x".repeat(500);
+        assert!(matches!(
+            person(json!({"preferred_username": long})),
+            Err(OidcError::NoUser(_))
+        ));
+    }
+
+    #[test]
+    fn a_compact_tokens_payload_reads_as_json() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"sub":"a"}"#);
+        assert_eq!(
+            token_payload(&format!("e30.{payload}.sig")),
+            Some(json!({"sub": "a"}))
+        );
+        assert_eq!(token_payload("not a token"), None);
+    }
+}
