@@ -348,6 +348,9 @@ pub struct AuditEntry {
     /// `ok`, `denied`, `rejected`, or `failed`.
     pub outcome: String,
     pub detail: Option<String>,
+    /// The user an admin acted for, when they acted for someone (`oidc` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 /// A topic with its history (`GET /api/topics/<id>`): the topic's fields and `history`.
@@ -487,6 +490,7 @@ mod tests {
                 remote_addr: None,
                 outcome: "ok".into(),
                 detail: None,
+                on_behalf_of: None,
             }],
         };
         let json = serde_json::to_value(&detail).unwrap();

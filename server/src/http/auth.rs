@@ -5,9 +5,11 @@
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::oidc::AuthMode;
 use crate::secrets::Secret;
 use crate::sessions::{Session, Sessions};
 use crate::store::{Actor, AuditOutcome, NewAuditEntry};
+use app::domain::UserId;
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{header, request::Parts, HeaderMap},
@@ -46,10 +48,7 @@ pub async fn session_from_cookie(
     let Some(session) = session_of(&state.sessions, &parts.headers) else {
         return Ok(None);
     };
-    let actor = Actor {
-        name: session.actor_name().to_owned(),
-        remote_addr: remote_addr(parts),
-    };
+    let actor = Actor::new(session.actor_name(), remote_addr(parts));
     if !parts.method.is_safe() {
         let presented = parts
             .headers
@@ -98,12 +97,52 @@ pub fn remote_addr(parts: &Parts) -> Option<String> {
         .map(|ConnectInfo(addr)| addr.to_string())
 }
 
-/// An unauthenticated writer (topic requests, subscription changes), named by what they claim
-/// (a user id in the body, say) and their address. Extracting it takes one of the address's
+/// A writer of topic requests, subscription changes and positions. In `open` mode anyone,
+/// named by what they claim (a user id in the body) and their address; in `oidc` mode a
+/// verified person (their session) or the admin token. Extracting it takes one of the address's
 /// write tokens: past `STREAMHUB_WRITE_RATE` the request is refused with 429 before it is read.
 pub struct Caller {
     /// Where the request came from, for the audit row.
     pub remote_addr: Option<String>,
+    /// Who they proved to be (`oidc` mode only; `open` mode takes the claim).
+    pub verified: Option<Verified>,
+}
+
+/// A caller the server verified (`oidc` mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Their user id (none for the admin token, which is nobody in particular).
+    pub user: Option<String>,
+    pub admin: bool,
+}
+
+/// A reader of people's data (subscriptions, lag): in `oidc` mode a verified person or the
+/// admin token (else 401); in `open` mode anyone. Takes no write token.
+pub struct Reader(pub Option<Verified>);
+
+impl Reader {
+    /// Whose data may be read, for a request that names `named` (or nobody): `open` mode and
+    /// admins read whom they name (everyone's for nobody); others read their own, and naming
+    /// someone else is refused with 403.
+    pub fn whose(&self, named: Option<UserId>) -> Result<Option<UserId>, ApiError> {
+        let Some(verified) = self.0.as_ref().filter(|v| !v.admin) else {
+            return Ok(named);
+        };
+        let own = verified.user.as_deref().unwrap_or_default();
+        match named {
+            Some(user) if user.as_str() != own => Err(ApiError::Forbidden(
+                "only admins read other people's subscriptions and positions",
+            )),
+            _ => Ok(Some(UserId::parse(own, "user_id")?)),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Reader(verified(state, parts).await?))
+    }
 }
 
 /// What marks an audit actor's name as claimed by an unauthenticated caller: `user:ana`. Names
@@ -114,10 +153,78 @@ pub const CLAIMED_ACTOR_PREFIX: &str = "user:";
 impl Caller {
     /// The audit actor for a caller who says they are `name` (unverified: recorded as a claim).
     pub fn as_actor(&self, name: &str) -> Actor {
-        Actor {
-            name: format!("{CLAIMED_ACTOR_PREFIX}{name}"),
-            remote_addr: self.remote_addr.clone(),
+        Actor::new(
+            &format!("{CLAIMED_ACTOR_PREFIX}{name}"),
+            self.remote_addr.clone(),
+        )
+    }
+
+    /// The user a write is for, from the body's `field` (`named`), and the audit actor.
+    ///
+    /// - `open` mode: whoever `named` names, recorded as a claim.
+    /// - `oidc` mode: the caller's own user (`named` may be empty, or their own id); an admin may
+    ///   name anyone, recorded as acting on their behalf. Anyone else naming another is refused
+    ///   with 403.
+    pub fn acting_for(
+        &self,
+        named: &str,
+        field: &'static str,
+    ) -> Result<(UserId, Actor), ApiError> {
+        let Some(verified) = &self.verified else {
+            let user = UserId::parse(named, field)?;
+            let actor = self.as_actor(user.as_str());
+            return Ok((user, actor));
+        };
+        let own = verified.user.as_deref();
+        let user = match (named.trim(), own) {
+            ("", Some(own)) => UserId::parse(own, field)?,
+            (named, _) => UserId::parse(named, field)?,
+        };
+        let name = own.unwrap_or("admin");
+        let mut actor = Actor::new(name, self.remote_addr.clone());
+        if own != Some(user.as_str()) {
+            if !verified.admin {
+                return Err(ApiError::Forbidden(
+                    "you act for yourself: leave the user out or name yourself (only admins act for others)",
+                ));
+            }
+            actor.on_behalf_of = Some(user.to_string());
         }
+        Ok((user, actor))
+    }
+
+    /// Whether the caller may see everyone's data (`open` mode: everyone may, as the original
+    /// contract has it; `oidc` mode: admins).
+    pub fn sees_everyone(&self) -> bool {
+        self.verified.as_ref().is_none_or(|v| v.admin)
+    }
+}
+
+/// Who a request proves to be in `oidc` mode: the admin token (bearer), a person's session (with
+/// the CSRF token when it changes something), or 401 `unauthenticated`. `None` in `open` mode,
+/// where nobody has to.
+pub async fn verified(state: &AppState, parts: &Parts) -> Result<Option<Verified>, ApiError> {
+    if state.auth == AuthMode::Open {
+        return Ok(None);
+    }
+    if let Some(token) = bearer_token(&parts.headers) {
+        let help = "that is not the admin token (sign in on the dashboard instead)";
+        Check::admin(state, help)
+            .run(state, parts, Some(token))
+            .await?;
+        return Ok(Some(Verified {
+            user: None,
+            admin: true,
+        }));
+    }
+    match session_from_cookie(state, parts).await? {
+        Some((session, _)) => Ok(Some(Verified {
+            user: session.user().map(str::to_owned),
+            admin: session.admin(),
+        })),
+        None => Err(ApiError::Unauthenticated(
+            "sign in first: this server knows people through their identity provider",
+        )),
     }
 }
 
@@ -137,6 +244,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller {
             remote_addr: remote_addr(parts),
+            verified: verified(state, parts).await?,
         })
     }
 }
@@ -256,10 +364,7 @@ impl<'a> Check<'a> {
     ) -> Result<Actor, ApiError> {
         let remote_addr = remote_addr(parts);
         if presented.is_some_and(|p| self.secret.matches(p)) {
-            return Ok(Actor {
-                name: self.role.into(),
-                remote_addr,
-            });
+            return Ok(Actor::new(self.role, remote_addr));
         }
         // Failures are counted per address. Past the limit a wrong secret gets 429 and a missing
         // one a plain 401, neither with an audit row of its own, so a loop of bad (or no)
@@ -284,10 +389,7 @@ impl<'a> Check<'a> {
             Some(_) => format!("wrong {}", self.what),
             None => format!("missing {}", self.what),
         };
-        let anonymous = Actor {
-            name: "anonymous".into(),
-            remote_addr,
-        };
+        let anonymous = Actor::new("anonymous", remote_addr);
         deny(state, parts, anonymous, &why).await;
         Err(ApiError::Unauthorized(self.help))
     }

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// No or wrong credentials (401).
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// `oidc` mode: the request carries no identity (no session, no token), and needs one.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
     /// Credentials present but the request may not go ahead (403), e.g. a missing CSRF token.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -101,6 +104,9 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None, None)
             }
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None, None),
+            ApiError::Unauthenticated(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthenticated", None, None)
+            }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None, None),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None),
             ApiError::NotFound { error, .. } => (StatusCode::NOT_FOUND, error, None, None),

@@ -95,10 +95,7 @@ pub async fn callback(
         Err(_) => None,
     });
     let failure = |reason: &'static str, detail: String| {
-        let actor = Actor {
-            name: "anonymous".into(),
-            remote_addr: remote_addr(&parts),
-        };
+        let actor = Actor::new("anonymous", remote_addr(&parts));
         (actor, reason, detail)
     };
     let outcome = match (pending, answer) {
@@ -154,10 +151,7 @@ pub async fn callback(
             return back_to_sign_in("server_error");
         }
     };
-    let actor = Actor {
-        name: person.user.clone(),
-        remote_addr: remote_addr(&parts),
-    };
+    let actor = Actor::new(&person.user, remote_addr(&parts));
     let role = if person.admin { "admin" } else { "user" };
     audit(&state, &actor, "sign_in", AuditOutcome::Ok, Some(role)).await;
     tracing::info!(user = %person.user, admin = person.admin, "signed in through the identity provider");

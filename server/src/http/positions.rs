@@ -4,7 +4,13 @@
 //! direct reads move it as they go, the viewer saves it, and `{"position": "stored"}` starts
 //! there, from any device.
 
-use super::{auth::Caller, error::ApiError, extract::ApiQuery, json::ApiJson, state::AppState};
+use super::{
+    auth::{Caller, Reader},
+    error::ApiError,
+    extract::ApiQuery,
+    json::ApiJson,
+    state::AppState,
+};
 use crate::kafka::{
     groups::{commit, committed, group_of},
     KafkaError,
@@ -38,11 +44,16 @@ pub struct LagQuery {
 pub async fn lag(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    reader: Reader,
     ApiQuery(query): ApiQuery<LagQuery>,
 ) -> Result<Json<Vec<TopicLag>>, ApiError> {
-    let user = match query.user_id.as_deref() {
-        None | Some("") => return Err(FieldError::new("user_id", "must name whose lag").into()),
-        Some(raw) => UserId::parse(raw, "user_id")?,
+    let named = match query.user_id.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(UserId::parse(raw, "user_id")?),
+    };
+    // `oidc` mode: one's own lag (named or not); an admin's of whom they name.
+    let Some(user) = reader.whose(named)? else {
+        return Err(FieldError::new("user_id", "must name whose lag").into());
     };
     // Each answer asks the broker for a group's offsets and every partition's end (a client
     // and several round trips): it counts against the address's allowance of costly requests,
@@ -116,10 +127,10 @@ pub async fn lag(
 /// `PUT /api/positions`
 pub async fn save(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiJson(request): ApiJson<SavePosition>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let user = UserId::parse(&request.user_id, "user_id")?;
+    let (user, _) = caller.acting_for(&request.user_id, "user_id")?;
     let topic = TopicName::parse_field(&request.topic_name, "topic_name")?;
     let subscribed = state
         .store

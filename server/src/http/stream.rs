@@ -60,14 +60,35 @@ pub async fn stream(
     };
     // Listen for sign-outs before reading the session: one that lands between the two is heard.
     let revocations = state.relay.revoked_sessions();
-    let admin_session = match by_token {
+    let session = match by_token {
         true => None,
-        // Only an admin's session makes the socket an admin's (a person's is theirs alone).
-        false => super::auth::session_of(&state.sessions, &parts.headers)
-            .filter(|session| session.admin())
-            .map(|session| session.id().to_owned()),
+        false => super::auth::session_of(&state.sessions, &parts.headers),
     };
+    // Only an admin's session makes the socket an admin's (a person's is theirs alone).
+    let admin_session = session
+        .as_ref()
+        .filter(|session| session.admin())
+        .map(|session| session.id().to_owned());
     let admin = by_token || admin_session.is_some();
+    // `oidc` mode: the socket is bound to who signed in. A person streams as themself (naming
+    // nobody, or themself) and is told and cut off when they sign out.
+    let mut user_id = user_id;
+    let mut person_session = None;
+    if state.auth == crate::oidc::AuthMode::Oidc && !admin {
+        let Some(person) = session.as_ref().and_then(|s| s.user().map(|u| (s, u))) else {
+            return Err(ApiError::Unauthenticated(
+                "sign in first: streams are for people signed in through the identity provider",
+            ));
+        };
+        let (session, own) = person;
+        if user_id.as_deref().is_some_and(|named| named != own) {
+            return Err(ApiError::Forbidden(
+                "you stream as yourself: only admins stream as someone else",
+            ));
+        }
+        user_id = Some(own.to_owned());
+        person_session = Some(session.id().to_owned());
+    }
     let upgrade =
         <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(
             &mut parts, &state,
@@ -100,6 +121,7 @@ pub async fn stream(
         follow: query.follow.unwrap_or(true),
         admin,
         admin_session,
+        person_session,
         revocations,
         slot,
     };

@@ -2,12 +2,13 @@
 
 use super::state::AppState;
 use super::{
-    auth::Caller,
+    auth::{Caller, Reader},
     error::ApiError,
     extract::ApiQuery,
     json::ApiJson,
     pages::{page_size, with_next_link},
 };
+use crate::store::Actor;
 use crate::store::Subscribed;
 use app::{
     api::encode,
@@ -39,12 +40,15 @@ pub struct SubscriptionQuery {
 /// `GET /api/subscriptions[?user_id=…][&limit=…&after=…]`
 pub async fn list(
     State(state): State<AppState>,
+    reader: Reader,
     ApiQuery(query): ApiQuery<SubscriptionQuery>,
 ) -> Result<Response, ApiError> {
     let user = match query.user_id.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(UserId::parse(raw, "user_id")?),
     };
+    // `oidc` mode: people list their own; admins anyone's.
+    let user = reader.whose(user)?;
     let user = user.as_ref().map(UserId::as_str);
     if query.limit.is_none() && query.after.is_none() {
         return Ok(Json(state.store.subscriptions(user).await?).into_response());
@@ -74,11 +78,14 @@ pub async fn list(
     Ok(with_next_link(Json(page).into_response(), next))
 }
 
-fn parse(req: &SubscriptionRequest) -> Result<(UserId, TopicName), ApiError> {
-    Ok((
-        UserId::parse(&req.user_id, "user_id")?,
-        TopicName::parse_field(&req.topic_name, "topic_name")?,
-    ))
+/// The subscription a request names, for whom, and the audit actor (see [`Caller::acting_for`]).
+fn parse(
+    req: &SubscriptionRequest,
+    caller: &Caller,
+) -> Result<(UserId, TopicName, Actor), ApiError> {
+    let (user, actor) = caller.acting_for(&req.user_id, "user_id")?;
+    let topic = TopicName::parse_field(&req.topic_name, "topic_name")?;
+    Ok((user, topic, actor))
 }
 
 #[utoipa::path(post, path = "/api/subscriptions", tag = "subscriptions", request_body = SubscriptionRequest,
@@ -91,11 +98,8 @@ pub async fn subscribe(
     caller: Caller,
     ApiJson(req): ApiJson<SubscriptionRequest>,
 ) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
-    let (user, topic) = parse(&req)?;
-    let outcome = state
-        .store
-        .subscribe(&user, &topic, &caller.as_actor(user.as_str()))
-        .await?;
+    let (user, topic, actor) = parse(&req, &caller)?;
+    let outcome = state.store.subscribe(&user, &topic, &actor).await?;
     if outcome == Subscribed::Added {
         state
             .relay
@@ -121,11 +125,8 @@ pub async fn unsubscribe(
     caller: Caller,
     ApiJson(req): ApiJson<SubscriptionRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let (user, topic) = parse(&req)?;
-    let removed = state
-        .store
-        .unsubscribe(&user, &topic, &caller.as_actor(user.as_str()))
-        .await?;
+    let (user, topic, actor) = parse(&req, &caller)?;
+    let removed = state.store.unsubscribe(&user, &topic, &actor).await?;
     if removed {
         state
             .relay

@@ -17,7 +17,7 @@ use crate::{
     },
 };
 use app::{
-    domain::{self, EventType, TopicName, UserId},
+    domain::{self, EventType, TopicName},
     wire::{
         ActivateRequest, ActiveTopic, AuditEntry, ErrorBody, MessageBody, NewTopicRequest,
         RejectRequest, Topic, TopicCreated, TopicDetail, TopicRate, TopicStatus,
@@ -145,7 +145,7 @@ pub async fn submit_request(
     caller: &Caller,
 ) -> Result<i64, ApiError> {
     let name = TopicName::parse(&req.name)?;
-    let created_by = UserId::parse(&req.created_by, "created_by")?;
+    let (created_by, actor) = caller.acting_for(&req.created_by, "created_by")?;
     let partitions = domain::parse_partitions(req.partitions, state.limits.max_partitions)?;
     // The broker count bounds the replication factor when we know it; while the broker is
     // unreachable, activation will refuse an impossible one instead.
@@ -157,7 +157,6 @@ pub async fn submit_request(
     let replication_factor = domain::parse_replication_factor(req.replication_factor, max_rf)?;
     let description = domain::parse_description(&req.description)?;
     let event_type = EventType::parse(req.event_type.as_deref().unwrap_or(""))?;
-    let actor = caller.as_actor(created_by.as_str());
     let new = NewTopic {
         name,
         created_by,

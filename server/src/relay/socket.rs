@@ -65,6 +65,9 @@ pub struct Peer {
     /// The dashboard session the admin right came from (`None` for the admin token, which
     /// signing out does not revoke): when it is signed out, the right goes.
     pub admin_session: Option<String>,
+    /// The session of the person the socket is bound to (`oidc` mode): when it is signed out,
+    /// the socket is told and closed.
+    pub person_session: Option<String>,
     /// Sign-outs, listened to since before the session was read (see [`Relay::revoked_sessions`]).
     pub revocations: broadcast::Receiver<String>,
     pub slot: ConnectionSlot,
@@ -141,13 +144,19 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer
                 Err(RecvError::Closed) => {}
             },
             // A lag may have hidden this socket's session among the revoked: assume it did.
-            id = peer.revocations.recv(), if connection.admin && peer.admin_session.is_some() => {
-                let ended = match id {
-                    Ok(id) => Some(&id) == peer.admin_session.as_ref(),
-                    Err(RecvError::Lagged(_)) => true,
+            id = peer.revocations.recv(),
+                if (connection.admin && peer.admin_session.is_some()) || peer.person_session.is_some() => {
+                let ended = |session: &Option<String>| match &id {
+                    Ok(id) => Some(id) == session.as_ref(),
+                    Err(RecvError::Lagged(_)) => session.is_some(),
                     Err(RecvError::Closed) => false,
                 };
-                if ended {
+                if ended(&peer.person_session) {
+                    let message = "you signed out: sign in again to stream";
+                    connection.error("signed_out", message).await;
+                    break;
+                }
+                if connection.admin && ended(&peer.admin_session) {
                     connection.lose_admin_right().await;
                 }
             }

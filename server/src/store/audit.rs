@@ -74,6 +74,7 @@ struct AuditRow {
     remote_addr: Option<String>,
     outcome: String,
     detail: Option<String>,
+    on_behalf_of: Option<String>,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -87,6 +88,7 @@ impl From<AuditRow> for AuditEntry {
             remote_addr: r.remote_addr,
             outcome: r.outcome,
             detail: r.detail,
+            on_behalf_of: r.on_behalf_of,
         }
     }
 }
@@ -117,11 +119,12 @@ pub(super) async fn insert_many<'a>(
     rows: impl Iterator<Item = Row<'a>>,
 ) -> Result<(), StoreError> {
     let rows: Vec<Row<'a>> = rows.collect();
-    // SQLite allows 32,766 bound values per statement; a row binds 7.
+    // SQLite allows 32,766 bound values per statement; a row binds 8.
     for chunk in rows.chunks(4000) {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(",");
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(",");
         let sql = format!(
-            "INSERT INTO audit_log (at, actor, action, topic_name, remote_addr, outcome, detail) \
+            "INSERT INTO audit_log \
+             (at, actor, action, topic_name, remote_addr, outcome, detail, on_behalf_of) \
              VALUES {values}"
         );
         let mut query = sqlx::query(&sql);
@@ -133,7 +136,8 @@ pub(super) async fn insert_many<'a>(
                 .bind(row.topic_name)
                 .bind(&row.actor.remote_addr)
                 .bind(row.outcome.as_str())
-                .bind(row.detail.as_deref());
+                .bind(row.detail.as_deref())
+                .bind(&row.actor.on_behalf_of);
         }
         query.execute(&mut *conn).await?;
     }
@@ -184,7 +188,8 @@ impl Store {
     /// Audit rows matching `filter`, newest first.
     pub async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT audit_id, at, actor, action, topic_name, remote_addr, outcome, detail \
+            "SELECT audit_id, at, actor, action, topic_name, remote_addr, outcome, detail, \
+                    on_behalf_of \
              FROM audit_log \
              WHERE (?1 IS NULL OR topic_name = ?1) \
                AND (?2 IS NULL OR actor = ?2 OR actor = 'user:' || ?2) \

@@ -127,14 +127,22 @@ pub struct Actor {
     pub name: String,
     /// The peer address of the request, when known.
     pub remote_addr: Option<String>,
+    /// The user an admin acted for (`oidc` mode: an admin subscribing someone, say).
+    pub on_behalf_of: Option<String>,
 }
 
 impl Actor {
     /// An actor without an address (internal jobs such as reconciling).
     pub fn system(name: &str) -> Self {
+        Self::new(name, None)
+    }
+
+    /// `name` acting for themself, from `remote_addr`.
+    pub fn new(name: &str, remote_addr: Option<String>) -> Self {
         Self {
             name: name.to_owned(),
-            remote_addr: None,
+            remote_addr,
+            on_behalf_of: None,
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The running server's relay, for tests that act on it directly.
     pub relay: Option<Relay>,
+    /// The running server's sessions, for tests that need a signed-in person.
+    pub sessions: Option<std::sync::Arc<streamhub::sessions::Sessions>>,
     /// Changes to the test configuration, applied at every (re)start.
     configure: fn(&mut ServerConfig),
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
@@ -51,6 +53,7 @@ pub async fn spawn_app_with(configure: fn(&mut ServerConfig)) -> TestApp {
         broker,
         dir,
         relay: None,
+        sessions: None,
         server: None,
         configure,
     };
@@ -74,6 +77,7 @@ impl TestApp {
             .await
             .expect("server builds");
         self.relay = Some(built.state.relay.clone());
+        self.sessions = Some(built.state.sessions.clone());
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(async move {
             server::serve(listener, &config, built, async {
@@ -93,6 +97,26 @@ impl TestApp {
         };
         self.admin_token = read("admin_token");
         self.producer_secret = read("producer_secret");
+    }
+
+    /// The headers of a browser where `user` signed in through the identity provider (`oidc`
+    /// mode): the session cookie and the CSRF token its writes repeat.
+    pub fn person(&self, user: &str, admin: bool) -> [(String, String); 2] {
+        let sessions = self.sessions.as_ref().expect("the server runs");
+        let holder = streamhub::sessions::Holder::Person {
+            user: user.to_owned(),
+            admin,
+        };
+        let (cookie, session) = sessions
+            .issue_as(holder, streamhub::sessions::unix_now())
+            .unwrap();
+        [
+            (
+                "cookie".to_owned(),
+                format!("{}={cookie}", streamhub::sessions::SESSION_COOKIE),
+            ),
+            ("x-csrf-token".to_owned(), sessions.csrf_token(&session)),
+        ]
     }
 
     /// The running server's relay.

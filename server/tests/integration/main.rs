@@ -7,6 +7,7 @@ mod errors;
 mod filters;
 mod helpers;
 mod hostile;
+mod identity;
 mod lifecycle;
 mod positions;
 mod produce;

@@ -1,0 +1,251 @@
+//! `STREAMHUB_AUTH=oidc` (issue 19): every write is a verified person's. The sessions here are
+//! the server's own (issued by its `Sessions`, as its `/auth/callback` issues them after the
+//! provider vouched for someone); the sign-in through a real provider is the browser suite's
+//! (`end2end/tests/oidc.test.js`).
+
+use crate::helpers::{spawn_app_with, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use streamhub::{config::ServerConfig, oidc::AuthMode};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Error as WsError};
+
+fn oidc_mode(config: &mut ServerConfig) {
+    config.auth.mode = AuthMode::Oidc;
+    // Discovered on the first sign-in only: nothing needs to answer here for these tests.
+    config.auth.oidc_issuer = Some("http://127.0.0.1:9/".into());
+    config.auth.oidc_client_id = Some("streamhub".into());
+    config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
+}
+
+/// `method path body` as `user` signed in (an admin or not).
+async fn as_person(
+    app: &TestApp,
+    user: &str,
+    admin: bool,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let headers = app.person(user, admin);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    app.call(method, path, body, &headers).await
+}
+
+fn topic(name: &str, created_by: &str) -> Value {
+    json!({"name": name, "created_by": created_by, "partitions": 1, "replication_factor": 1})
+}
+
+#[tokio::test]
+async fn without_an_identity_nothing_is_written_and_people_act_only_for_themselves() {
+    let app = spawn_app_with(oidc_mode).await;
+
+    // Nobody signed in: 401 `unauthenticated`, nothing written.
+    let (status, body) = app.post("/api/topics", topic("anon_topic", "ana")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+    let sub = json!({"user_id": "ana", "topic_name": "anon_topic"});
+    assert_eq!(
+        app.post("/api/subscriptions", sub).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/subscriptions").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, topics) = app.as_admin(Method::GET, "/api/topics", None).await;
+    assert_eq!(topics, json!([]));
+
+    // Ben requests a topic: as himself when he names nobody or himself, never as Ana.
+    let (status, created) = as_person(
+        &app,
+        "ben",
+        false,
+        Method::POST,
+        "/api/topics",
+        Some(topic("bens_topic", "")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["topic_id"].as_i64().unwrap();
+    let (_, detail) = app.get(&format!("/api/topics/{id}")).await;
+    assert_eq!(detail["created_by"], "ben");
+    let (status, body) = as_person(
+        &app,
+        "ben",
+        false,
+        Method::POST,
+        "/api/topics",
+        Some(topic("as_ana", "ana")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "{body}"
+    );
+    // A write without the session's CSRF token is refused too.
+    let [cookie, _] = app.person("ben", false);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/topics",
+            Some(topic("no_csrf", "")),
+            &[(&cookie.0, &cookie.1)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Not an admin: approving is refused with a reason.
+    let (status, body) = as_person(
+        &app,
+        "ben",
+        false,
+        Method::POST,
+        &format!("/api/topics/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+
+    // Ana (an admin) approves and subscribes Ben: recorded as Ana acting for Ben.
+    let (status, _) = as_person(
+        &app,
+        "ana",
+        true,
+        Method::POST,
+        &format!("/api/topics/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let for_ben = json!({"user_id": "ben", "topic_name": "bens_topic"});
+    let (status, body) = as_person(
+        &app,
+        "ana",
+        true,
+        Method::POST,
+        "/api/subscriptions",
+        Some(for_ben),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, audit) = app
+        .as_admin(Method::GET, "/api/audit?action=subscribe", None)
+        .await;
+    assert_eq!(audit[0]["actor"], "ana");
+    assert_eq!(audit[0]["on_behalf_of"], "ben");
+    let (_, audit) = app
+        .as_admin(Method::GET, "/api/audit?action=request", None)
+        .await;
+    let requested = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["topic_name"] == "bens_topic")
+        .unwrap();
+    assert_eq!(requested["actor"], "ben", "verified, so not `user:ben`");
+    assert!(requested.get("on_behalf_of").is_none());
+
+    // Ben reads his own subscriptions (naming nobody, or himself), not Ana's.
+    let (status, mine) =
+        as_person(&app, "ben", false, Method::GET, "/api/subscriptions", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["user_id"], "ben");
+    let (status, _) = as_person(
+        &app,
+        "ben",
+        false,
+        Method::GET,
+        "/api/subscriptions?user_id=ana",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = as_person(
+        &app,
+        "ana",
+        true,
+        Method::GET,
+        "/api/subscriptions?user_id=ben",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // Ben cannot unsubscribe Ana from anything, nor save her position.
+    let as_ana = json!({"user_id": "ana", "topic_name": "bens_topic"});
+    let (status, _) = as_person(
+        &app,
+        "ben",
+        false,
+        Method::DELETE,
+        "/api/subscriptions",
+        Some(as_ana),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_socket_is_bound_to_who_signed_in() {
+    let app = spawn_app_with(oidc_mode).await;
+    let connect = |query: &str, headers: Option<[(String, String); 2]>| {
+        let mut request = format!("ws://{}/api/stream{query}", app.addr)
+            .into_client_request()
+            .unwrap();
+        if let Some([(name, value), _]) = headers {
+            request.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    let status = |result: Result<_, WsError>| match result {
+        Err(WsError::Http(response)) => response.status().as_u16(),
+        Ok(_) => 101,
+        Err(e) => panic!("{e}"),
+    };
+    // Nobody: 401. Ben as Ana: 403. Ben as himself (named or not): streams.
+    assert_eq!(status(connect("?user_id=ana", None).await.map(|_| ())), 401);
+    assert_eq!(
+        status(
+            connect("?user_id=ana", Some(app.person("ben", false)))
+                .await
+                .map(|_| ())
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            connect("?user_id=ben", Some(app.person("ben", false)))
+                .await
+                .map(|_| ())
+        ),
+        101
+    );
+    assert_eq!(
+        status(
+            connect("", Some(app.person("ben", false)))
+                .await
+                .map(|_| ())
+        ),
+        101
+    );
+    // An admin streams as anyone.
+    assert_eq!(
+        status(
+            connect("?user_id=ben", Some(app.person("ana", true)))
+                .await
+                .map(|_| ())
+        ),
+        101
+    );
+}
