@@ -198,6 +198,73 @@ pub struct ProduceRequest {
     pub value: serde_json::Value,
 }
 
+/// What a personal access token may do, capped at its owner's role when it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    /// Read what its owner may read (subscriptions, lag, streams).
+    Read,
+    /// And write as its owner (requests, subscriptions, positions).
+    Write,
+    /// And act as an admin (only an admin's token).
+    Admin,
+}
+
+impl TokenScope {
+    /// The word the API and the store use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Read => "read",
+            TokenScope::Write => "write",
+            TokenScope::Admin => "admin",
+        }
+    }
+
+    /// The scope `word` names.
+    pub fn parse(word: &str) -> Option<Self> {
+        [TokenScope::Read, TokenScope::Write, TokenScope::Admin]
+            .into_iter()
+            .find(|s| s.as_str() == word)
+    }
+}
+
+/// A personal access token as its owner sees it (never the token itself, after creation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AccessToken {
+    pub token_id: i64,
+    pub user_id: String,
+    pub name: String,
+    pub scope: TokenScope,
+    pub created_at: String,
+    /// Seconds since the epoch; none: it does not expire.
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<String>,
+    pub revoked: bool,
+}
+
+/// Body of `POST /api/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewAccessToken {
+    /// What it is for ("laptop CLI").
+    pub name: String,
+    pub scope: TokenScope,
+    /// Days until it expires (1 to 366); none: it does not expire.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// Answer of `POST /api/tokens`: the token, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CreatedAccessToken {
+    pub token: String,
+    #[serde(flatten)]
+    pub about: AccessToken,
+}
+
 /// How far a person's consumer group (`streamhub-<user>`) is behind in one topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

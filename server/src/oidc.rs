@@ -84,6 +84,12 @@ pub struct AuthArgs {
     )]
     pub oidc_admin_values: Vec<String>,
 
+    /// Four-eyes approval: an admin may not approve or reject a topic they requested themself
+    /// (applies to people known by name: `oidc` sessions; the admin token is nobody in particular).
+    #[arg(long, env = "STREAMHUB_FOUR_EYES", default_value_t = false,
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub four_eyes: bool,
+
     /// The name the sign-in button shows ("Sign in with <name>"); the issuer's host by default.
     #[arg(long, env = "STREAMHUB_OIDC_PROVIDER_NAME")]
     pub oidc_provider_name: Option<String>,

@@ -122,6 +122,7 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         rates: Rates::default(),
         auth: config.auth.mode,
         oidc,
+        four_eyes: config.auth.four_eyes,
     };
     let router = router(state.clone());
     Ok(Built {

@@ -109,7 +109,7 @@ pub struct Caller {
 }
 
 /// A caller the server verified (`oidc` mode).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verified {
     /// Their user id (none for the admin token, which is nobody in particular).
     pub user: Option<String>,
@@ -200,6 +200,49 @@ impl Caller {
     }
 }
 
+/// The person a personal access token proves, for this request: 401 when it is unknown,
+/// revoked or expired (counted against the address like a wrong secret), 403 when a `read`
+/// token is used to change something.
+async fn personal_token(
+    state: &AppState,
+    parts: &Parts,
+    token: &str,
+) -> Result<Verified, ApiError> {
+    let hash = super::tokens::token_hash(token);
+    let holder = state
+        .store
+        .token_holder(&hash, crate::sessions::unix_now())
+        .await?;
+    let Some(holder) = holder else {
+        if let Some(ip) = client_ip(parts) {
+            if let Err(retry_after) = state.limits.failed_secrets.take_or_pause(ip).await {
+                return Err(ApiError::TooManyRequests {
+                    what: "failed attempts at a secret",
+                    retry_after,
+                });
+            }
+        }
+        let anonymous = Actor::new("anonymous", remote_addr(parts));
+        deny(
+            state,
+            parts,
+            anonymous,
+            "unknown, revoked or expired personal access token",
+        )
+        .await;
+        return Err(ApiError::Unauthenticated(
+            "that token is unknown, revoked or expired: make a new one on the Tokens page",
+        ));
+    };
+    if holder.scope == app::wire::TokenScope::Read && !parts.method.is_safe() {
+        return Err(ApiError::Forbidden("that token may only read"));
+    }
+    Ok(Verified {
+        user: Some(holder.user_id),
+        admin: holder.scope == app::wire::TokenScope::Admin,
+    })
+}
+
 /// Who a request proves to be in `oidc` mode: the admin token (bearer), a person's session (with
 /// the CSRF token when it changes something), or 401 `unauthenticated`. `None` in `open` mode,
 /// where nobody has to.
@@ -208,6 +251,9 @@ pub async fn verified(state: &AppState, parts: &Parts) -> Result<Option<Verified
         return Ok(None);
     }
     if let Some(token) = bearer_token(&parts.headers) {
+        if token.starts_with(super::tokens::TOKEN_PREFIX) {
+            return personal_token(state, parts, token).await.map(Some);
+        }
         let help = "that is not the admin token (sign in on the dashboard instead)";
         Check::admin(state, help)
             .run(state, parts, Some(token))
@@ -289,6 +335,28 @@ impl FromRequestParts<AppState> for Admin {
             if let Some(actor) = admin_from_cookie(state, parts).await? {
                 return Ok(Admin { actor });
             }
+        }
+        let personal =
+            |t: &&str| state.auth == AuthMode::Oidc && t.starts_with(super::tokens::TOKEN_PREFIX);
+        if let Some(token) = presented.filter(personal) {
+            let verified = personal_token(state, parts, token).await?;
+            let actor = Actor::new(
+                verified.user.as_deref().unwrap_or("admin"),
+                remote_addr(parts),
+            );
+            if !verified.admin {
+                deny(
+                    state,
+                    parts,
+                    actor,
+                    "a personal access token without the admin scope",
+                )
+                .await;
+                return Err(ApiError::Forbidden(
+                    "this action needs a token with the admin scope",
+                ));
+            }
+            return Ok(Admin { actor });
         }
         let help = "this action needs the admin token: send `Authorization: Bearer <ADMIN_TOKEN>` or sign in on the dashboard";
         let actor = Check::admin(state, help)

@@ -24,6 +24,7 @@ pub mod state;
 mod stream;
 mod subscriptions;
 mod system;
+pub mod tokens;
 pub mod topics;
 
 use axum::{
@@ -116,6 +117,8 @@ pub fn api_router() -> Router<AppState> {
         )
         .route("/subscriptions/lag", get(positions::lag))
         .route("/positions", axum::routing::put(positions::save))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -78,4 +78,6 @@ pub struct AppState {
     pub auth: crate::oidc::AuthMode,
     /// The identity provider, in `oidc` mode.
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
+    /// Four-eyes approval: nobody approves or rejects their own topic request.
+    pub four_eyes: bool,
 }

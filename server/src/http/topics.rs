@@ -287,6 +287,7 @@ pub async fn approve(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let id = parse_id(&id)?;
+    four_eyes(&state, &admin.actor, id, "approve").await?;
     transition_audited(&state, &admin.actor, TopicKey::Id(id), Transition::Approve).await?;
     Ok(Json(MessageBody::new("Topic approved successfully")))
 }
@@ -303,6 +304,7 @@ pub async fn reject(
     ApiJson(req): ApiJson<RejectRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let id = parse_id(&id)?;
+    four_eyes(&state, &admin.actor, id, "reject").await?;
     let transition = Transition::Reject {
         reason: domain::parse_reason(&req.reason)?,
     };
@@ -534,6 +536,23 @@ async fn kafka_failure(
 
 /// Applies a transition; a refused one is audited as `rejected` (the success is audited by the
 /// store in the same transaction as the change).
+/// Four-eyes approval (`STREAMHUB_FOUR_EYES`): the admin deciding on topic `id` must not be the
+/// person who requested it. The refusal says why and is audited. Admins known by no name (the
+/// admin token) are not checked: they are nobody in particular.
+async fn four_eyes(state: &AppState, actor: &Actor, id: i64, action: &str) -> Result<(), ApiError> {
+    if !state.four_eyes || actor.name == "admin" {
+        return Ok(());
+    }
+    let topic = find(state, id).await?;
+    if topic.created_by != actor.name {
+        return Ok(());
+    }
+    let error = ApiError::Forbidden(
+        "four-eyes approval: you requested this topic, so another admin must approve or reject it",
+    );
+    Err(audit_failure(state, actor, action, &topic.topic_name, error).await)
+}
+
 async fn transition_audited(
     state: &AppState,
     actor: &Actor,

@@ -12,6 +12,7 @@ mod audit;
 pub mod read_cache;
 mod revoked_sessions;
 mod subscriptions;
+pub mod tokens;
 mod topics;
 
 pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};

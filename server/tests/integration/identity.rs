@@ -249,3 +249,191 @@ async fn a_socket_is_bound_to_who_signed_in() {
         101
     );
 }
+
+fn oidc_four_eyes(config: &mut ServerConfig) {
+    oidc_mode(config);
+    config.auth.four_eyes = true;
+}
+
+#[tokio::test]
+async fn four_eyes_an_admin_cannot_decide_on_their_own_request() {
+    let app = spawn_app_with(oidc_four_eyes).await;
+    let (status, created) = as_person(
+        &app,
+        "ana",
+        true,
+        Method::POST,
+        "/api/topics",
+        Some(topic("anas_topic", "")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["topic_id"].as_i64().unwrap();
+    for action in ["approve", "reject"] {
+        let body = (action == "reject").then(|| json!({"reason": "not needed"}));
+        let (status, refused) = as_person(
+            &app,
+            "ana",
+            true,
+            Method::POST,
+            &format!("/api/topics/{id}/{action}"),
+            body,
+        )
+        .await;
+        assert_eq!(
+            (status, refused["error"].as_str()),
+            (StatusCode::FORBIDDEN, Some("forbidden"))
+        );
+        assert!(
+            refused["message"].as_str().unwrap().contains("four-eyes"),
+            "{refused}"
+        );
+    }
+    let (_, audit) = app
+        .as_admin(Method::GET, "/api/audit?action=approve", None)
+        .await;
+    assert_eq!(
+        (audit[0]["actor"].as_str(), audit[0]["outcome"].as_str()),
+        (Some("ana"), Some("rejected"))
+    );
+    // Another admin decides.
+    let (status, _) = as_person(
+        &app,
+        "cy",
+        true,
+        Method::POST,
+        &format!("/api/topics/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn personal_access_tokens_act_as_their_owner_within_their_scope_until_revoked() {
+    let app = spawn_app_with(oidc_mode).await;
+    let make = |user: &'static str, admin: bool, scope: &'static str| {
+        let app = &app;
+        async move {
+            let body =
+                json!({"name": format!("{user}'s CLI"), "scope": scope, "expires_in_days": 30});
+            as_person(app, user, admin, Method::POST, "/api/tokens", Some(body)).await
+        }
+    };
+    let (status, created) = make("ben", false, "write").await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("shp_"));
+    assert_eq!(
+        (created["user_id"].as_str(), created["scope"].as_str()),
+        (Some("ben"), Some("write"))
+    );
+    // A token may do at most what its owner may.
+    let (status, _) = make("ben", false, "admin").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let bearer = |token: &str| format!("Bearer {token}");
+    let with = |token: &str, method: Method, path: &str, body: Option<Value>| {
+        let (app, auth) = (&app, bearer(token));
+        let path = path.to_owned();
+        async move {
+            app.call(method, &path, body, &[("authorization", &auth)])
+                .await
+        }
+    };
+
+    // Ben's write token requests a topic as Ben (CSRF is for cookies; a token needs none).
+    let (status, body) = with(
+        &token,
+        Method::POST,
+        "/api/topics",
+        Some(topic("via_token", "")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["topic_id"].as_i64().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/topics/{id}")).await.1["created_by"],
+        "ben"
+    );
+    // It cannot approve, nor make tokens.
+    let (status, _) = with(
+        &token,
+        Method::POST,
+        &format!("/api/topics/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let again = json!({"name": "x", "scope": "read"});
+    let (status, _) = with(&token, Method::POST, "/api/tokens", Some(again)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A read token reads, and writes nothing.
+    let (_, read) = make("ben", false, "read").await;
+    let read = read["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        with(&read, Method::GET, "/api/subscriptions", None).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = with(
+        &read,
+        Method::POST,
+        "/api/topics",
+        Some(topic("read_only", "")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+
+    // An admin's admin token approves.
+    let (_, anas) = make("ana", true, "admin").await;
+    let admin = anas["token"].as_str().unwrap().to_owned();
+    let (status, _) = with(
+        &admin,
+        Method::POST,
+        &format!("/api/topics/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Ben lists his tokens (last use noted), revokes the write one: it stops working.
+    let (_, mine) = as_person(&app, "ben", false, Method::GET, "/api/tokens", None).await;
+    let mine = mine.as_array().unwrap();
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(mine
+        .iter()
+        .all(|t| t["user_id"] == "ben" && t.get("token").is_none()));
+    let write_id = created["token_id"].as_i64().unwrap();
+    let used = mine.iter().find(|t| t["token_id"] == write_id).unwrap();
+    assert!(used["last_used_at"].is_string(), "{used}");
+    // Not Ana's to revoke as Ben.
+    let admin_id = anas["token_id"].as_i64().unwrap();
+    let (status, _) = as_person(
+        &app,
+        "ben",
+        false,
+        Method::DELETE,
+        &format!("/api/tokens/{admin_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = as_person(
+        &app,
+        "ben",
+        false,
+        Method::DELETE,
+        &format!("/api/tokens/{write_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = with(&token, Method::GET, "/api/subscriptions", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+}

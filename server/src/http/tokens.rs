@@ -1,0 +1,169 @@
+//! Personal access tokens (`oidc` mode): `GET /api/tokens` (your own; an admin's `?all=true`
+//! lists everyone's), `POST /api/tokens` (made by a signed-in person, shown once, its scope
+//! capped at their role), `DELETE /api/tokens/{id}` (yours; an admin revokes anyone's). Sent as
+//! `Authorization: Bearer shp_…`, a token proves its owner (see [`super::auth::verified`]).
+
+use super::{
+    auth::{session_from_cookie, Reader},
+    error::ApiError,
+    extract::{ApiPath, ApiQuery},
+    json::ApiJson,
+    state::AppState,
+};
+use crate::{
+    oidc::AuthMode,
+    secrets::{hex, Secret},
+    sessions::unix_now,
+    store::tokens::NewToken,
+};
+use app::{
+    domain::FieldError,
+    wire::{AccessToken, CreatedAccessToken, MessageBody, NewAccessToken, TokenScope},
+};
+use axum::{extract::State, http::request::Parts, http::StatusCode, Json};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// What every personal access token starts with (so a leaked one is easy to recognise).
+pub const TOKEN_PREFIX: &str = "shp_";
+
+/// The hash a token is kept and looked up by.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn oidc_only(state: &AppState) -> Result<(), ApiError> {
+    match state.auth {
+        AuthMode::Oidc => Ok(()),
+        AuthMode::Open => Err(ApiError::not_found(
+            "personal access tokens belong to people signed in through an identity provider (STREAMHUB_AUTH=oidc)",
+        )),
+    }
+}
+
+/// `?all=true` (an admin's: everyone's tokens).
+#[derive(Debug, Deserialize)]
+pub struct TokensQuery {
+    all: Option<bool>,
+}
+
+/// `GET /api/tokens`
+pub async fn list(
+    State(state): State<AppState>,
+    reader: Reader,
+    ApiQuery(query): ApiQuery<TokensQuery>,
+) -> Result<Json<Vec<AccessToken>>, ApiError> {
+    oidc_only(&state)?;
+    let verified = reader.0.unwrap_or_default();
+    let whose = match (query.all.unwrap_or(false) && verified.admin, &verified.user) {
+        (true, _) => None,
+        (false, Some(user)) => Some(user.as_str()),
+        (false, None) => return Ok(Json(Vec::new())),
+    };
+    Ok(Json(state.store.tokens(whose).await?))
+}
+
+/// `POST /api/tokens`: a signed-in person makes one (a token cannot make tokens).
+pub async fn create(
+    State(state): State<AppState>,
+    parts: Parts,
+    ApiJson(request): ApiJson<NewAccessToken>,
+) -> Result<(StatusCode, Json<CreatedAccessToken>), ApiError> {
+    oidc_only(&state)?;
+    let Some((session, actor)) = session_from_cookie(&state, &parts).await? else {
+        return Err(ApiError::Unauthenticated(
+            "sign in on the dashboard to make a token (a token cannot make tokens)",
+        ));
+    };
+    let Some(user) = session.user() else {
+        return Err(ApiError::Forbidden(
+            "the admin token's session is nobody in particular: sign in as a person to make a token",
+        ));
+    };
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(FieldError::new("name", "give the token a name of 1 to 100 characters").into());
+    }
+    if request.scope == TokenScope::Admin && !session.admin() {
+        return Err(ApiError::Forbidden(
+            "only admins make admin tokens: a token may do at most what you may",
+        ));
+    }
+    let expires_at = match request.expires_in_days {
+        None => None,
+        Some(days @ 1..=366) => Some(unix_now() + days * 86_400),
+        Some(_) => {
+            return Err(FieldError::new("expires_in_days", "must be 1 to 366 (or left out)").into())
+        }
+    };
+    let secret = Secret::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let token = format!("{TOKEN_PREFIX}{}", secret.expose());
+    let token_id = state
+        .store
+        .create_token(&NewToken {
+            user_id: user,
+            name,
+            scope: request.scope,
+            token_hash: &token_hash(&token),
+            expires_at,
+        })
+        .await?;
+    let about = state
+        .store
+        .tokens(Some(user))
+        .await?
+        .into_iter()
+        .find(|t| t.token_id == token_id)
+        .ok_or_else(|| ApiError::Internal("the new token was not found".into()))?;
+    let detail = format!(
+        "#{} {:?} ({})",
+        about.token_id,
+        about.name,
+        about.scope.as_str()
+    );
+    audit(&state, &actor, "create_token", &detail).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAccessToken { token, about }),
+    ))
+}
+
+/// `DELETE /api/tokens/{id}`: yours, or anyone's for an admin.
+pub async fn revoke(
+    State(state): State<AppState>,
+    reader: Reader,
+    parts: Parts,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<MessageBody>, ApiError> {
+    oidc_only(&state)?;
+    let verified = reader.0.unwrap_or_default();
+    let whose = if verified.admin {
+        None
+    } else {
+        verified.user.as_deref()
+    };
+    if !state.store.revoke_token(id, whose).await? {
+        return Err(ApiError::NotFound {
+            error: "token_not_found",
+            message: format!("no token #{id} of yours is in use"),
+        });
+    }
+    let actor = crate::store::Actor::new(
+        verified.user.as_deref().unwrap_or("admin"),
+        super::auth::remote_addr(&parts),
+    );
+    audit(&state, &actor, "revoke_token", &format!("#{id}")).await;
+    Ok(Json(MessageBody::new("Token revoked")))
+}
+
+async fn audit(state: &AppState, actor: &crate::store::Actor, action: &str, detail: &str) {
+    let entry = crate::store::NewAuditEntry {
+        action,
+        topic_name: None,
+        outcome: crate::store::AuditOutcome::Ok,
+        detail: Some(detail),
+    };
+    if let Err(e) = state.store.record(actor, entry).await {
+        tracing::warn!(error = %e, action, "could not audit a token change");
+    }
+}
