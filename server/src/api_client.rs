@@ -70,6 +70,9 @@ pub enum SubscribeOutcome {
 pub struct ApiClient {
     base: String,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer` on every call that names no other (a personal access
+    /// token, in `oidc` mode).
+    bearer: Option<String>,
 }
 
 impl ApiClient {
@@ -83,7 +86,14 @@ impl ApiClient {
         Self {
             base: base_url.trim_end_matches('/').to_owned(),
             http,
+            bearer: None,
         }
+    }
+
+    /// The same client, proving itself with `token` (a personal access token) on every call.
+    pub fn with_bearer(mut self, token: Option<String>) -> Self {
+        self.bearer = token.filter(|t| !t.trim().is_empty());
+        self
     }
 
     /// The server's base URL (for messages).
@@ -102,6 +112,12 @@ impl ApiClient {
         let mut request = self.http.request(method, &url);
         for (name, value) in headers {
             request = request.header(*name, *value);
+        }
+        let named = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+        if let (Some(token), false) = (&self.bearer, named) {
+            request = request.bearer_auth(token);
         }
         if let Some(body) = body {
             request = request.json(body);
@@ -140,6 +156,11 @@ impl ApiClient {
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiClientError> {
         Ok(self.call::<(), T>(Method::GET, path, None, &[]).await?.1)
+    }
+
+    /// `GET /api/tokens`: the caller's personal access tokens (proves a token works).
+    pub async fn tokens(&self) -> Result<Vec<app::wire::AccessToken>, ApiClientError> {
+        self.get("/api/tokens").await
     }
 
     /// `GET /api/topics`

@@ -30,6 +30,11 @@ pub struct ConsumerCli {
     #[arg(long, env = "STREAMHUB_VIA_RELAY", global = true)]
     pub via_relay: bool,
 
+    /// A personal access token (`oidc` mode), sent as `Authorization: Bearer`; overrides the
+    /// one `login` saved.
+    #[arg(long, env = "STREAMHUB_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -77,6 +82,13 @@ pub enum Command {
     Subscriptions,
     /// Print the server's statistics.
     Stats,
+    /// Keep a personal access token (made on the dashboard's Tokens page) for the next
+    /// commands: checked with the server, then saved in your config directory (mode 0600).
+    /// Without `--with-token`, it is read from stdin.
+    Login {
+        #[arg(long = "with-token")]
+        with_token: Option<String>,
+    },
     /// How far `--user`'s consumer group is behind in each subscribed topic, per partition
     /// (`--watch`: again every 2 s until Ctrl-C).
     Lag {

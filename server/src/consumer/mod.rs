@@ -6,6 +6,7 @@
 //! code (`ConsumerError::exit_code`).
 
 pub mod config;
+mod login;
 mod menu;
 mod output;
 pub mod reader;
@@ -57,7 +58,8 @@ impl ConsumerError {
 
 /// Runs the command line: a subcommand, or the menu.
 pub async fn run(cli: ConsumerCli) -> Result<(), ConsumerError> {
-    let api = ApiClient::new(&cli.api.api_url);
+    let token = cli.token.clone().or_else(login::saved_token);
+    let api = ApiClient::new(&cli.api.api_url).with_bearer(token);
     match cli.command.clone() {
         Some(command) => script::run(&cli, &api, command).await,
         None => menu::run(&cli, &api).await,

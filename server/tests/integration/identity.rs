@@ -437,3 +437,63 @@ async fn personal_access_tokens_act_as_their_owner_within_their_scope_until_revo
         (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
     );
 }
+
+#[tokio::test]
+async fn the_cli_logs_in_with_a_token_keeps_it_to_itself_and_is_refused_once_it_is_revoked() {
+    let app = spawn_app_with(oidc_mode).await;
+    let body = json!({"name": "laptop", "scope": "write"});
+    let (_, created) = as_person(&app, "ben", false, Method::POST, "/api/tokens", Some(body)).await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    let config = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"));
+        command
+            .args(args)
+            .env("STREAMHUB_API_URL", app.url(""))
+            .env("XDG_CONFIG_HOME", config.path())
+            .env_remove("STREAMHUB_TOKEN")
+            .kill_on_drop(true);
+        command.output()
+    };
+    // Before logging in: refused, and says so.
+    let output = cli(&["subscriptions"]).await.unwrap();
+    assert!(!output.status.success());
+    let output = cli(&["login", "--with-token", &token]).await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Logged in as ben"));
+    let saved = config.path().join("streamhub").join("token");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let output = cli(&["subscriptions"]).await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Revoked on the dashboard: the CLI is refused again.
+    let id = created["token_id"].as_i64().unwrap();
+    let (status, _) = as_person(
+        &app,
+        "ben",
+        false,
+        Method::DELETE,
+        &format!("/api/tokens/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let output = cli(&["subscriptions"]).await.unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("revoked"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

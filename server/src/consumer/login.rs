@@ -1,0 +1,100 @@
+//! `streamhub-consumer login`: a personal access token (made on the dashboard's Tokens page,
+//! `oidc` mode) kept in the user's config directory for the next commands, readable by its
+//! owner alone. `--token` / `STREAMHUB_TOKEN` override it.
+
+use super::ConsumerError;
+use crate::api_client::ApiClient;
+use std::{io::Write, path::PathBuf};
+
+/// Where the token is kept: `$XDG_CONFIG_HOME/streamhub/token`, else `~/.config/streamhub/token`.
+pub fn token_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("streamhub").join("token"))
+}
+
+/// The token `login` saved, if any.
+pub fn saved_token() -> Option<String> {
+    let token = std::fs::read_to_string(token_file()?).ok()?;
+    Some(token.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// Checks `token` (or one line of stdin) with the server and keeps it.
+pub async fn login(api: &ApiClient, token: Option<String>) -> Result<(), ConsumerError> {
+    let token = match token {
+        Some(token) => token,
+        None => {
+            eprintln!("Paste a personal access token (Tokens page of the dashboard):");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
+    };
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        return Err(ConsumerError::Usage("no token given".into()));
+    }
+    let tokens = api
+        .clone()
+        .with_bearer(Some(token.clone()))
+        .tokens()
+        .await?;
+    let who = tokens
+        .first()
+        .map_or_else(|| "you".to_owned(), |t| t.user_id.clone());
+    let path = token_file().ok_or_else(|| {
+        ConsumerError::Usage("no config directory: set HOME or XDG_CONFIG_HOME".into())
+    })?;
+    save(&path, &token)?;
+    eprintln!(
+        "Logged in as {who}: the token is kept in {}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Writes `token` to `path`, readable and writable by its owner alone (0600 from the start: it
+/// is never readable by others, not even for a moment).
+fn save(path: &std::path::Path, token: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        // An older file keeps its mode through `open`: set it again.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        writeln!(file, "{token}")
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path)?;
+        writeln!(file, "{token}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_saved_token_is_its_owners_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streamhub").join("token");
+        save(&path, "shp_abc").unwrap();
+        save(&path, "shp_def").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "shp_def\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
