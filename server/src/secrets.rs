@@ -12,6 +12,16 @@ use std::{
 };
 use subtle::ConstantTimeEq;
 
+/// What every personal access token starts with (so a leaked one is easy to recognise).
+pub const TOKEN_PREFIX: &str = "shp_";
+
+/// The hash a personal access token is kept and looked up by: SHA-256, enough for a long random
+/// token (nothing to guess, so no slow hash is needed).
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
 /// Lower-case hexadecimal, two digits a byte: how generated secrets, session ids and MACs are
 /// written.
 pub fn hex(bytes: &[u8]) -> String {

@@ -56,10 +56,15 @@ impl ConsumerError {
     }
 }
 
+/// The personal access token the CLI proves itself with: `--token` / `STREAMHUB_TOKEN`, else
+/// the one `login` kept.
+fn bearer(cli: &ConsumerCli) -> Option<String> {
+    cli.token.clone().or_else(login::saved_token)
+}
+
 /// Runs the command line: a subcommand, or the menu.
 pub async fn run(cli: ConsumerCli) -> Result<(), ConsumerError> {
-    let token = cli.token.clone().or_else(login::saved_token);
-    let api = ApiClient::new(&cli.api.api_url).with_bearer(token);
+    let api = ApiClient::new(&cli.api.api_url).with_bearer(bearer(&cli));
     match cli.command.clone() {
         Some(command) => script::run(&cli, &api, command).await,
         None => menu::run(&cli, &api).await,

@@ -228,6 +228,8 @@ fn kafka_error(bootstrap: &str) -> impl Fn(KafkaError) -> ConsumerError + '_ {
 pub struct RelayReader {
     socket: RelaySocket,
     url: String,
+    /// Sent as `Authorization: Bearer` (a personal access token, in `oidc` mode).
+    bearer: Option<String>,
     topics: Vec<(String, i32)>,
     /// `--from`, for topics nothing was read of yet.
     from: String,
@@ -256,6 +258,7 @@ impl RelayReader {
         from: &str,
         exit_at_end: bool,
         filter: Option<String>,
+        bearer: Option<String>,
     ) -> Result<Self, ConsumerError> {
         let ws_base = api_url
             .replacen("https://", "wss://", 1)
@@ -270,10 +273,19 @@ impl RelayReader {
         };
         let topics = topics.to_vec();
         let next_offsets = HashMap::new();
-        let socket = Self::connect(&url, &topics, from, &next_offsets, filter.as_deref()).await?;
+        let socket = Self::connect(
+            &url,
+            bearer.as_deref(),
+            &topics,
+            from,
+            &next_offsets,
+            filter.as_deref(),
+        )
+        .await?;
         Ok(Self {
             socket,
             url,
+            bearer,
             topics,
             from: from.to_owned(),
             next_offsets,
@@ -289,6 +301,7 @@ impl RelayReader {
     /// seen, or from `start` for a topic nothing was read of yet.
     async fn connect(
         url: &str,
+        bearer: Option<&str>,
         topics: &[(String, i32)],
         from: &str,
         next_offsets: &HashMap<String, BTreeMap<i32, i64>>,
@@ -298,7 +311,8 @@ impl RelayReader {
             url: url.to_owned(),
             message: e.to_string(),
         };
-        let (mut socket, _) = crate::relay::client::connect(url)
+        let request = crate::relay::client::request(url, bearer).map_err(unreachable)?;
+        let (mut socket, _) = crate::relay::client::connect(request)
             .await
             .map_err(unreachable)?;
         for (topic, partitions) in topics {
@@ -332,6 +346,7 @@ impl RelayReader {
             tokio::time::sleep(wait).await;
             let connected = Self::connect(
                 &self.url,
+                self.bearer.as_deref(),
                 &self.topics,
                 &self.from,
                 &self.next_offsets,

@@ -164,6 +164,7 @@ pub async fn open_reader(
             from,
             exit_at_end,
             filter.map(|f| f.source().to_owned()),
+            super::bearer(cli),
         )
         .await?;
         return Ok(Reader::Relay(Box::new(reader)));

@@ -33,12 +33,13 @@ pub async fn run(cli: &ConsumerCli, args: &SearchArgs) -> Result<(), ConsumerErr
         ),
         None => format!("{}/api/stream", base.trim_end_matches('/')),
     };
-    let (mut socket, _) = connect(&url)
-        .await
-        .map_err(|e| ConsumerError::Unreachable {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
+    let unreachable = |e: tokio_tungstenite::tungstenite::Error| ConsumerError::Unreachable {
+        url: url.clone(),
+        message: e.to_string(),
+    };
+    let request =
+        crate::relay::client::request(&url, super::bearer(cli).as_deref()).map_err(unreachable)?;
+    let (mut socket, _) = connect(request).await.map_err(unreachable)?;
     let id = "cli".to_owned();
     let request = ClientFrame::Search(SearchRequest {
         id: id.clone(),

@@ -203,12 +203,12 @@ impl Caller {
 /// The person a personal access token proves, for this request: 401 when it is unknown,
 /// revoked or expired (counted against the address like a wrong secret), 403 when a `read`
 /// token is used to change something.
-async fn personal_token(
+pub(super) async fn personal_token(
     state: &AppState,
     parts: &Parts,
     token: &str,
 ) -> Result<Verified, ApiError> {
-    let hash = super::tokens::token_hash(token);
+    let hash = crate::secrets::token_hash(token);
     let holder = state
         .store
         .token_holder(&hash, crate::sessions::unix_now())
@@ -251,7 +251,7 @@ pub async fn verified(state: &AppState, parts: &Parts) -> Result<Option<Verified
         return Ok(None);
     }
     if let Some(token) = bearer_token(&parts.headers) {
-        if token.starts_with(super::tokens::TOKEN_PREFIX) {
+        if token.starts_with(crate::secrets::TOKEN_PREFIX) {
             return personal_token(state, parts, token).await.map(Some);
         }
         let help = "that is not the admin token (sign in on the dashboard instead)";
@@ -337,7 +337,7 @@ impl FromRequestParts<AppState> for Admin {
             }
         }
         let personal =
-            |t: &&str| state.auth == AuthMode::Oidc && t.starts_with(super::tokens::TOKEN_PREFIX);
+            |t: &&str| state.auth == AuthMode::Oidc && t.starts_with(crate::secrets::TOKEN_PREFIX);
         if let Some(token) = presented.filter(personal) {
             let verified = personal_token(state, parts, token).await?;
             let actor = Actor::new(

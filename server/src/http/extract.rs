@@ -46,3 +46,22 @@ json_rejecting!(
     /// The query string of a request, read as `T`.
     ApiQuery wraps Query, "invalid_query"
 );
+
+/// Takes one of the peer's tokens of costly requests (the allowance anonymous writes draw on),
+/// or refuses with 429 after the pause: for reads that cost the server much (a topic search, a
+/// lag read that asks the broker). `what` names what the allowance covers, for the refusal.
+pub async fn take_costly(
+    state: &super::state::AppState,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    what: &'static str,
+) -> Result<(), ApiError> {
+    let Some(axum::Extension(axum::extract::ConnectInfo(peer))) = peer else {
+        return Ok(());
+    };
+    state
+        .limits
+        .writes
+        .take_or_pause(peer.ip())
+        .await
+        .map_err(|retry_after| ApiError::TooManyRequests { what, retry_after })
+}

@@ -58,17 +58,7 @@ pub async fn lag(
     // Each answer asks the broker for a group's offsets and every partition's end (a client
     // and several round trips): it counts against the address's allowance of costly requests,
     // as writes do. A subscriptions page open reads it every 5 s, well within it.
-    if let Some(Extension(ConnectInfo(peer))) = peer {
-        state
-            .limits
-            .writes
-            .take_or_pause(peer.ip())
-            .await
-            .map_err(|retry_after| ApiError::TooManyRequests {
-                what: "lag reads and anonymous writes",
-                retry_after,
-            })?;
-    }
+    super::extract::take_costly(&state, peer, "lag reads and anonymous writes").await?;
     let mut topics = Vec::new();
     for s in state.store.subscriptions(Some(user.as_str())).await? {
         if s.topic_status != TopicStatus::Active {

@@ -48,8 +48,17 @@ pub async fn stream(
     // session cookie (the origin check above stands in for CSRF protection on this GET).
     // A wrong token is refused (and counted against the address) like on any admin route, so
     // the upgrade is no way around the limit on guesses.
+    // `oidc` mode: a personal access token (the CLI's) proves its owner, as a session does.
+    let mut by_personal_token = None;
     let by_token = match bearer_token(&parts.headers) {
         None => false,
+        Some(token)
+            if state.auth == crate::oidc::AuthMode::Oidc
+                && token.starts_with(crate::secrets::TOKEN_PREFIX) =>
+        {
+            by_personal_token = Some(super::auth::personal_token(&state, &parts, token).await?);
+            false
+        }
         Some(token) => {
             let help = "that is not the admin token; connect without it to stream your own topics";
             super::auth::Check::admin(&state, help)
@@ -60,7 +69,7 @@ pub async fn stream(
     };
     // Listen for sign-outs before reading the session: one that lands between the two is heard.
     let revocations = state.relay.revoked_sessions();
-    let session = match by_token {
+    let session = match by_token || by_personal_token.is_some() {
         true => None,
         false => super::auth::session_of(&state.sessions, &parts.headers),
     };
@@ -69,25 +78,32 @@ pub async fn stream(
         .as_ref()
         .filter(|session| session.admin())
         .map(|session| session.id().to_owned());
-    let admin = by_token || admin_session.is_some();
+    let admin =
+        by_token || admin_session.is_some() || by_personal_token.as_ref().is_some_and(|v| v.admin);
     // `oidc` mode: the socket is bound to who signed in. A person streams as themself (naming
     // nobody, or themself) and is told and cut off when they sign out.
     let mut user_id = user_id;
     let mut person_session = None;
     if state.auth == crate::oidc::AuthMode::Oidc && !admin {
-        let Some(person) = session.as_ref().and_then(|s| s.user().map(|u| (s, u))) else {
+        let own = match (&session, &by_personal_token) {
+            (Some(session), _) if session.user().is_some() => {
+                person_session = Some(session.id().to_owned());
+                session.user()
+            }
+            (_, Some(token)) => token.user.as_deref(),
+            _ => None,
+        };
+        let Some(own) = own.map(str::to_owned) else {
             return Err(ApiError::Unauthenticated(
                 "sign in first: streams are for people signed in through the identity provider",
             ));
         };
-        let (session, own) = person;
-        if user_id.as_deref().is_some_and(|named| named != own) {
+        if user_id.as_deref().is_some_and(|named| *named != own) {
             return Err(ApiError::Forbidden(
                 "you stream as yourself: only admins stream as someone else",
             ));
         }
-        user_id = Some(own.to_owned());
-        person_session = Some(session.id().to_owned());
+        user_id = Some(own);
     }
     let upgrade =
         <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     oidc::AuthMode,
-    secrets::{hex, Secret},
+    secrets::{token_hash, Secret, TOKEN_PREFIX},
     sessions::unix_now,
     store::tokens::NewToken,
 };
@@ -22,15 +22,6 @@ use app::{
 };
 use axum::{extract::State, http::request::Parts, http::StatusCode, Json};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-
-/// What every personal access token starts with (so a leaked one is easy to recognise).
-pub const TOKEN_PREFIX: &str = "shp_";
-
-/// The hash a token is kept and looked up by.
-pub fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
 
 fn oidc_only(state: &AppState) -> Result<(), ApiError> {
     match state.auth {

@@ -80,16 +80,8 @@ pub async fn list(
     };
     // A search reads every topic (no index helps `instr`): it counts against the address's
     // allowance of costly anonymous requests, as writes do.
-    if let (Some(_), Some(Extension(ConnectInfo(peer)))) = (search, peer) {
-        state
-            .limits
-            .writes
-            .take_or_pause(peer.ip())
-            .await
-            .map_err(|retry_after| ApiError::TooManyRequests {
-                what: "searches and anonymous writes",
-                retry_after,
-            })?;
+    if search.is_some() {
+        super::extract::take_costly(&state, peer, "searches and anonymous writes").await?;
     }
     if query.limit.is_some() || query.before.is_some() || search.is_some() {
         let page = TopicPage {

@@ -28,3 +28,21 @@ pub async fn connect(
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
     tokio_tungstenite::connect_async_with_config(request, Some(config), false).await
 }
+
+/// A request for a socket at `url`, proving itself with `bearer` when given (the admin token or,
+/// in `oidc` mode, a personal access token).
+pub fn request(
+    url: &str,
+    bearer: Option<&str>,
+) -> Result<tungstenite::handshake::client::Request, tungstenite::Error> {
+    let mut request = url.into_client_request()?;
+    if let Some(token) = bearer {
+        let value = format!("Bearer {token}").parse().map_err(|_| {
+            tungstenite::Error::Url(tungstenite::error::UrlError::UnsupportedUrlScheme)
+        })?;
+        request
+            .headers_mut()
+            .insert(tungstenite::http::header::AUTHORIZATION, value);
+    }
+    Ok(request)
+}

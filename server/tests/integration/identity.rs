@@ -7,7 +7,7 @@ use crate::helpers::{spawn_app_with, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use streamhub::{config::ServerConfig, oidc::AuthMode};
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Error as WsError};
+use tokio_tungstenite::tungstenite::Error as WsError;
 
 fn oidc_mode(config: &mut ServerConfig) {
     config.auth.mode = AuthMode::Oidc;
@@ -193,59 +193,45 @@ async fn without_an_identity_nothing_is_written_and_people_act_only_for_themselv
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+/// The HTTP status of a stream upgrade with `query`, a browser's session cookie or a bearer
+/// token (101: it streams).
+async fn upgrade(
+    app: &TestApp,
+    query: &str,
+    cookie: Option<[(String, String); 2]>,
+    bearer: Option<&str>,
+) -> u16 {
+    let url = format!("ws://{}/api/stream{query}", app.addr);
+    let mut request = streamhub::relay::client::request(&url, bearer).unwrap();
+    if let Some([(name, value), _]) = cookie {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(WsError::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 #[tokio::test]
 async fn a_socket_is_bound_to_who_signed_in() {
     let app = spawn_app_with(oidc_mode).await;
-    let connect = |query: &str, headers: Option<[(String, String); 2]>| {
-        let mut request = format!("ws://{}/api/stream{query}", app.addr)
-            .into_client_request()
-            .unwrap();
-        if let Some([(name, value), _]) = headers {
-            request.headers_mut().insert(
-                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
-        }
-        tokio_tungstenite::connect_async(request)
-    };
-    let status = |result: Result<_, WsError>| match result {
-        Err(WsError::Http(response)) => response.status().as_u16(),
-        Ok(_) => 101,
-        Err(e) => panic!("{e}"),
-    };
+    let ben = || Some(app.person("ben", false));
     // Nobody: 401. Ben as Ana: 403. Ben as himself (named or not): streams.
-    assert_eq!(status(connect("?user_id=ana", None).await.map(|_| ())), 401);
-    assert_eq!(
-        status(
-            connect("?user_id=ana", Some(app.person("ben", false)))
-                .await
-                .map(|_| ())
-        ),
-        403
-    );
-    assert_eq!(
-        status(
-            connect("?user_id=ben", Some(app.person("ben", false)))
-                .await
-                .map(|_| ())
-        ),
-        101
-    );
-    assert_eq!(
-        status(
-            connect("", Some(app.person("ben", false)))
-                .await
-                .map(|_| ())
-        ),
-        101
-    );
+    assert_eq!(upgrade(&app, "?user_id=ana", None, None).await, 401);
+    assert_eq!(upgrade(&app, "?user_id=ana", ben(), None).await, 403);
+    assert_eq!(upgrade(&app, "?user_id=ben", ben(), None).await, 101);
+    assert_eq!(upgrade(&app, "", ben(), None).await, 101);
+    // Ben's personal access token (the CLI's way) binds the socket to him as his session does.
+    let body = json!({"name": "cli", "scope": "read"});
+    let (_, created) = as_person(&app, "ben", false, Method::POST, "/api/tokens", Some(body)).await;
+    let token = created["token"].as_str().unwrap();
+    assert_eq!(upgrade(&app, "", None, Some(token)).await, 101);
+    assert_eq!(upgrade(&app, "?user_id=ana", None, Some(token)).await, 403);
     // An admin streams as anyone.
     assert_eq!(
-        status(
-            connect("?user_id=ben", Some(app.person("ana", true)))
-                .await
-                .map(|_| ())
-        ),
+        upgrade(&app, "?user_id=ben", Some(app.person("ana", true)), None).await,
         101
     );
 }
