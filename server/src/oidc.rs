@@ -284,6 +284,9 @@ impl Oidc {
     }
 }
 
+/// The audit log's names for the server's own actors: no person may sign in as one.
+const RESERVED_NAMES: [&str; 5] = ["admin", "producer", "reconciler", "anonymous", "system"];
+
 /// The JSON payload of a compact JWT (not verified here: only read after verification).
 fn token_payload(jwt: &str) -> Option<Value> {
     let payload = jwt.split('.').nth(1)?;
@@ -309,6 +312,13 @@ fn person_of(
         .unwrap_or(subject);
     let user = app::domain::UserId::parse(user, "user")
         .map_err(|e| OidcError::NoUser(format!("{user:?}: {}", e.message)))?;
+    // Names the audit log gives the server's own actors, and the mark of unverified claims:
+    // nobody signs in as one of them.
+    if RESERVED_NAMES.contains(&user.as_str()) || user.as_str().starts_with("user:") {
+        return Err(OidcError::NoUser(format!(
+            "{user:?} is a name StreamHub keeps for itself"
+        )));
+    }
     let holds = |v: &Value| {
         v.as_str()
             .is_some_and(|v| admin_values.iter().any(|a| a == v))
@@ -357,6 +367,19 @@ mod tests {
         // No user claim: the subject.
         let anonymous = person(json!({"groups": []})).unwrap();
         assert_eq!(anonymous.user, "sub-1");
+    }
+
+    #[test]
+    fn names_the_server_keeps_for_itself_are_refused() {
+        for name in ["admin", "producer", "user:ana"] {
+            assert!(
+                matches!(
+                    person(json!({"preferred_username": name})),
+                    Err(OidcError::NoUser(_))
+                ),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub fn SignIn() -> impl IntoView {
         query
             .get()
             .get("next")
-            .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+            .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+            .filter(|n| !n.chars().any(|c| c.is_control() || c.is_whitespace()))
             .unwrap_or_else(|| "/".to_owned())
     };
     let refused = move || {

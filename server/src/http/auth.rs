@@ -81,7 +81,7 @@ pub async fn admin_from_cookie(state: &AppState, parts: &Parts) -> Result<Option
 }
 
 /// The peer's IP address (what rate limits count by), when the server knows it.
-fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+pub(super) fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -114,6 +114,8 @@ pub struct Verified {
     /// Their user id (none for the admin token, which is nobody in particular).
     pub user: Option<String>,
     pub admin: bool,
+    /// Proven by a `read` personal access token: may change nothing.
+    pub read_only: bool,
 }
 
 /// A reader of people's data (subscriptions, lag): in `oidc` mode a verified person or the
@@ -240,6 +242,7 @@ pub(super) async fn personal_token(
     Ok(Verified {
         user: Some(holder.user_id),
         admin: holder.scope == app::wire::TokenScope::Admin,
+        read_only: holder.scope == app::wire::TokenScope::Read,
     })
 }
 
@@ -261,12 +264,14 @@ pub async fn verified(state: &AppState, parts: &Parts) -> Result<Option<Verified
         return Ok(Some(Verified {
             user: None,
             admin: true,
+            read_only: false,
         }));
     }
     match session_from_cookie(state, parts).await? {
         Some((session, _)) => Ok(Some(Verified {
             user: session.user().map(str::to_owned),
             admin: session.admin(),
+            read_only: false,
         })),
         None => Err(ApiError::Unauthenticated(
             "sign in first: this server knows people through their identity provider",

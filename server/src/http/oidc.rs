@@ -129,14 +129,24 @@ pub async fn callback(
         Ok(signed_in) => signed_in,
         Err((actor, reason, detail)) => {
             tracing::warn!(reason, %detail, "sign-in refused");
-            audit(
-                &state,
-                &actor,
-                "sign_in",
-                AuditOutcome::Denied,
-                Some(&detail),
-            )
-            .await;
+            // Audited within the address's allowance of failed attempts (as wrong secrets are),
+            // and not for a callback with no sign-in behind it (anyone can send one): a loop of
+            // them cannot fill the store's writer. The detail is cut short.
+            let counted = match super::auth::client_ip(&parts) {
+                Some(ip) => state.limits.failed_secrets.take(ip).is_ok(),
+                None => true,
+            };
+            if counted && reason != "login_expired" {
+                let detail: String = detail.chars().take(300).collect();
+                audit(
+                    &state,
+                    &actor,
+                    "sign_in",
+                    AuditOutcome::Denied,
+                    Some(&detail),
+                )
+                .await;
+            }
             return back_to_sign_in(reason);
         }
     };
@@ -197,10 +207,17 @@ fn login_cookie(state: &AppState, value: &str, max_age: i64) -> String {
     format!("{LOGIN_COOKIE}={value}; Path=/auth; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
-/// `next` if it is a path of this site, else `/` (a crafted link cannot send people elsewhere).
+/// `next` if it is a path of this site, else `/`, so that a crafted link cannot send people
+/// elsewhere: no `//` or `\` (another host), and no whitespace or control character anywhere
+/// (browsers drop tabs and newlines from URLs, which would turn `/<tab>/evil` into `//evil`).
 fn local_path(next: Option<&str>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .map_or_else(|| "/".to_owned(), str::to_owned)
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.contains('\\')
+            && !n.chars().any(|c| c.is_control() || c.is_whitespace())
+    })
+    .map_or_else(|| "/".to_owned(), str::to_owned)
 }
 
 /// The sign-in page, saying why the sign-in did not happen.
@@ -251,6 +268,9 @@ mod tests {
         assert_eq!(local_path(Some("//evil.example/")), "/");
         assert_eq!(local_path(Some("https://evil.example/")), "/");
         assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(Some("/\t/evil.example")), "/");
+        assert_eq!(local_path(Some("/\n/evil.example")), "/");
+        assert_eq!(local_path(Some("/ /evil.example")), "/");
         assert_eq!(local_path(None), "/");
     }
 }

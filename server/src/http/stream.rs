@@ -138,6 +138,7 @@ pub async fn stream(
         admin,
         admin_session,
         person_session,
+        read_only: by_personal_token.as_ref().is_some_and(|v| v.read_only),
         revocations,
         slot,
     };

@@ -526,8 +526,6 @@ async fn kafka_failure(
     audit_failure(state, actor, action, &topic.topic_name, error.into()).await
 }
 
-/// Applies a transition; a refused one is audited as `rejected` (the success is audited by the
-/// store in the same transaction as the change).
 /// Four-eyes approval (`STREAMHUB_FOUR_EYES`): the admin deciding on topic `id` must not be the
 /// person who requested it. The refusal says why and is audited. Admins known by no name (the
 /// admin token) are not checked: they are nobody in particular.
@@ -536,7 +534,21 @@ async fn four_eyes(state: &AppState, actor: &Actor, id: i64, action: &str) -> Re
         return Ok(());
     }
     let topic = find(state, id).await?;
-    if topic.created_by != actor.name {
+    // Who it was requested for, and who filed the request (an admin may file one for someone
+    // else: that admin must not decide on it either).
+    let filed_by = state
+        .store
+        .audit(&AuditFilter {
+            topic: Some(topic.topic_name.clone()),
+            action: Some("request".into()),
+            limit: 1,
+            ..AuditFilter::default()
+        })
+        .await?
+        .into_iter()
+        .next()
+        .map(|row| row.actor);
+    if topic.created_by != actor.name && filed_by.as_deref() != Some(actor.name.as_str()) {
         return Ok(());
     }
     let error = ApiError::Forbidden(
@@ -545,6 +557,8 @@ async fn four_eyes(state: &AppState, actor: &Actor, id: i64, action: &str) -> Re
     Err(audit_failure(state, actor, action, &topic.topic_name, error).await)
 }
 
+/// Applies a transition; a refused one is audited as `rejected` (the success is audited by the
+/// store in the same transaction as the change).
 async fn transition_audited(
     state: &AppState,
     actor: &Actor,

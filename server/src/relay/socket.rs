@@ -68,6 +68,9 @@ pub struct Peer {
     /// The session of the person the socket is bound to (`oidc` mode): when it is signed out,
     /// the socket is told and closed.
     pub person_session: Option<String>,
+    /// The socket was opened with a `read` personal access token: it changes nothing (no
+    /// `save_position`).
+    pub read_only: bool,
     /// Sign-outs, listened to since before the session was read (see [`Relay::revoked_sessions`]).
     pub revocations: broadcast::Receiver<String>,
     pub slot: ConnectionSlot,
@@ -83,6 +86,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer
         store,
         user_id: peer.user_id.clone(),
         admin: peer.admin,
+        read_only: peer.read_only,
         outlet: outlet.clone(),
         streams: HashMap::new(),
         by_subscription: HashSet::new(),
@@ -186,6 +190,8 @@ struct Connection {
     store: Store,
     user_id: Option<String>,
     admin: bool,
+    /// Opened with a `read` token: nothing it asks may change anything.
+    read_only: bool,
     outlet: Outlet,
     streams: HashMap<String, JoinHandle<()>>,
     /// Streams this socket has because its user subscribes to them (not by admin right): a
@@ -283,6 +289,13 @@ impl Connection {
                 }
             }
             ClientFrame::Search(request) => self.search(request).await,
+            ClientFrame::SavePosition if self.read_only => {
+                self.error(
+                    "forbidden",
+                    "this socket was opened with a token that may only read",
+                )
+                .await
+            }
             ClientFrame::SavePosition => self.save_positions().await,
             ClientFrame::CancelSearch { id } => {
                 if let Some(search) = self.search.as_ref().filter(|s| s.id == id) {

@@ -229,6 +229,22 @@ async fn a_socket_is_bound_to_who_signed_in() {
     let token = created["token"].as_str().unwrap();
     assert_eq!(upgrade(&app, "", None, Some(token)).await, 101);
     assert_eq!(upgrade(&app, "?user_id=ana", None, Some(token)).await, 403);
+    // A read token's socket changes nothing: no saved position.
+    let url = format!("ws://{}/api/stream?follow=false", app.addr);
+    let request = streamhub::relay::client::request(&url, Some(token)).unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    use futures::{SinkExt, StreamExt};
+    let save = serde_json::to_string(&app::stream::ClientFrame::SavePosition).unwrap();
+    socket.send(save.into()).await.unwrap();
+    let refused = loop {
+        let frame = socket.next().await.unwrap().unwrap();
+        if let Ok(app::stream::ServerFrame::Error { error, .. }) =
+            serde_json::from_str(frame.to_text().unwrap_or_default())
+        {
+            break error;
+        }
+    };
+    assert_eq!(refused, "forbidden");
     // An admin streams as anyone.
     assert_eq!(
         upgrade(&app, "?user_id=ben", Some(app.person("ana", true)), None).await,
@@ -282,6 +298,27 @@ async fn four_eyes_an_admin_cannot_decide_on_their_own_request() {
         (audit[0]["actor"].as_str(), audit[0]["outcome"].as_str()),
         (Some("ana"), Some("rejected"))
     );
+    // Filing a request for someone else does not get around it: Ana files one as Bob.
+    let (_, for_bob) = as_person(
+        &app,
+        "ana",
+        true,
+        Method::POST,
+        "/api/topics",
+        Some(topic("bobs_topic", "bob")),
+    )
+    .await;
+    let bobs = for_bob["topic_id"].as_i64().unwrap();
+    let (status, _) = as_person(
+        &app,
+        "ana",
+        true,
+        Method::POST,
+        &format!("/api/topics/{bobs}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     // Another admin decides.
     let (status, _) = as_person(
         &app,
