@@ -116,6 +116,8 @@ pub struct Verified {
     pub admin: bool,
     /// Proven by a `read` personal access token: may change nothing.
     pub read_only: bool,
+    /// The personal access token that proved it, if one did (its revocation ends its sockets).
+    pub token_id: Option<i64>,
 }
 
 /// A reader of people's data (subscriptions, lag): in `oidc` mode a verified person or the
@@ -243,6 +245,7 @@ pub(super) async fn personal_token(
         user: Some(holder.user_id),
         admin: holder.scope == app::wire::TokenScope::Admin,
         read_only: holder.scope == app::wire::TokenScope::Read,
+        token_id: Some(holder.token_id),
     })
 }
 
@@ -265,6 +268,7 @@ pub async fn verified(state: &AppState, parts: &Parts) -> Result<Option<Verified
             user: None,
             admin: true,
             read_only: false,
+            token_id: None,
         }));
     }
     match session_from_cookie(state, parts).await? {
@@ -272,6 +276,7 @@ pub async fn verified(state: &AppState, parts: &Parts) -> Result<Option<Verified
             user: session.user().map(str::to_owned),
             admin: session.admin(),
             read_only: false,
+            token_id: None,
         })),
         None => Err(ApiError::Unauthenticated(
             "sign in first: this server knows people through their identity provider",
@@ -313,6 +318,12 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(token) = bearer_token(&parts.headers) {
+            if state.auth == AuthMode::Oidc && token.starts_with(crate::secrets::TOKEN_PREFIX) {
+                let verified = personal_token(state, parts, token).await?;
+                return Ok(Viewer {
+                    admin: verified.admin,
+                });
+            }
             let help = "that is not the admin token; send none to read as anyone";
             Check::admin(state, help)
                 .run(state, parts, Some(token))

@@ -168,9 +168,14 @@ pub async fn callback(
     let [session_cookie, csrf_cookie] = state.sessions.set_cookies(Some((&value, &session)));
     // The dashboard acts for the user its "you are" cookie names: the person, from now on.
     let user_cookie = format!(
-        "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        "{}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
         app::wire::USER_COOKIE,
-        app::api::encode(&person.user)
+        app::api::encode(&person.user),
+        if state.sessions.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     // A page, not a redirect: the session cookie is `SameSite=Strict`, and a redirect chain that
     // began at the provider counts as cross-site, so the next page would arrive without it. The

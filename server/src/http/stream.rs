@@ -90,7 +90,10 @@ pub async fn stream(
                 person_session = Some(session.id().to_owned());
                 session.user()
             }
-            (_, Some(token)) => token.user.as_deref(),
+            (_, Some(token)) => {
+                person_session = token.token_id.map(crate::relay::revoked_token_key);
+                token.user.as_deref()
+            }
             _ => None,
         };
         let Some(own) = own.map(str::to_owned) else {

@@ -139,6 +139,10 @@ pub async fn revoke(
             message: format!("no token #{id} of yours is in use"),
         });
     }
+    // Its open sockets end now, not at their next connect.
+    state
+        .relay
+        .session_revoked(&crate::relay::revoked_token_key(id));
     let actor = crate::store::Actor::new(
         verified.user.as_deref().unwrap_or("admin"),
         super::auth::remote_addr(&parts),

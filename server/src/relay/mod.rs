@@ -500,6 +500,8 @@ impl Relay {
     }
 
     /// Sign-outs from now on ([`Relay::session_revoked`]), for a socket about to be served.
+    /// A revoked personal access token is announced the same way, under
+    /// [`revoked_token_key`].
     pub fn revoked_sessions(&self) -> broadcast::Receiver<String> {
         self.inner.revoked_sessions.subscribe()
     }
@@ -598,6 +600,12 @@ impl Relay {
         }
         out
     }
+}
+
+/// What a revoked personal access token is announced as on the relay's revocations (beside
+/// signed-out session ids, which never contain `:`): its sockets end as a signed-out person's do.
+pub fn revoked_token_key(token_id: i64) -> String {
+    format!("token:{token_id}")
 }
 
 #[cfg(test)]

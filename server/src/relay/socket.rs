@@ -65,8 +65,9 @@ pub struct Peer {
     /// The dashboard session the admin right came from (`None` for the admin token, which
     /// signing out does not revoke): when it is signed out, the right goes.
     pub admin_session: Option<String>,
-    /// The session of the person the socket is bound to (`oidc` mode): when it is signed out,
-    /// the socket is told and closed.
+    /// What the person's socket rides on (`oidc` mode): their session's id, or
+    /// `token:<id>` for a personal access token. When it is signed out or revoked, the socket
+    /// is told and closed.
     pub person_session: Option<String>,
     /// The socket was opened with a `read` personal access token: it changes nothing (no
     /// `save_position`).
@@ -156,7 +157,7 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer
                     Err(RecvError::Closed) => false,
                 };
                 if ended(&peer.person_session) {
-                    let message = "you signed out: sign in again to stream";
+                    let message = "your sign-in ended (signed out, or its token revoked): sign in again to stream";
                     connection.error("signed_out", message).await;
                     break;
                 }

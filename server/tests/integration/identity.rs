@@ -245,6 +245,31 @@ async fn a_socket_is_bound_to_who_signed_in() {
         }
     };
     assert_eq!(refused, "forbidden");
+    // Revoked on the dashboard: its open socket is told and closed, not left streaming.
+    let id = created["token_id"].as_i64().unwrap();
+    let (status, _) = as_person(
+        &app,
+        "ben",
+        false,
+        Method::DELETE,
+        &format!("/api/tokens/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let ended = loop {
+        match socket.next().await {
+            Some(Ok(frame)) => {
+                if let Ok(app::stream::ServerFrame::Error { error, .. }) =
+                    serde_json::from_str(frame.to_text().unwrap_or_default())
+                {
+                    break error;
+                }
+            }
+            other => panic!("the socket ended without a word: {other:?}"),
+        }
+    };
+    assert_eq!(ended, "signed_out");
     // An admin streams as anyone.
     assert_eq!(
         upgrade(&app, "?user_id=ben", Some(app.person("ana", true)), None).await,
