@@ -154,6 +154,14 @@ impl FromRequestParts<AppState> for Reader {
 /// server for callers it verified, so `{"user_id": "admin"}` cannot pass for the admin.
 pub const CLAIMED_ACTOR_PREFIX: &str = "user:";
 
+impl Verified {
+    /// The name the audit log gives its actions: the person's user id, or `admin` for the admin
+    /// token (as [`Session::actor_name`] names a session's).
+    pub fn actor_name(&self) -> &str {
+        self.user.as_deref().unwrap_or("admin")
+    }
+}
+
 impl Caller {
     /// The audit actor for a caller who says they are `name` (unverified: recorded as a claim).
     pub fn as_actor(&self, name: &str) -> Actor {
@@ -184,8 +192,7 @@ impl Caller {
             ("", Some(own)) => UserId::parse(own, field)?,
             (named, _) => UserId::parse(named, field)?,
         };
-        let name = own.unwrap_or("admin");
-        let mut actor = Actor::new(name, self.remote_addr.clone());
+        let mut actor = Actor::new(verified.actor_name(), self.remote_addr.clone());
         if own != Some(user.as_str()) {
             if !verified.admin {
                 return Err(ApiError::Forbidden(
@@ -356,10 +363,7 @@ impl FromRequestParts<AppState> for Admin {
             |t: &&str| state.auth == AuthMode::Oidc && t.starts_with(crate::secrets::TOKEN_PREFIX);
         if let Some(token) = presented.filter(personal) {
             let verified = personal_token(state, parts, token).await?;
-            let actor = Actor::new(
-                verified.user.as_deref().unwrap_or("admin"),
-                remote_addr(parts),
-            );
+            let actor = Actor::new(verified.actor_name(), remote_addr(parts));
             if !verified.admin {
                 deny(
                     state,

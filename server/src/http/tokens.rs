@@ -89,7 +89,7 @@ pub async fn create(
     };
     let secret = Secret::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
     let token = format!("{TOKEN_PREFIX}{}", secret.expose());
-    let token_id = state
+    let about = state
         .store
         .create_token(&NewToken {
             user_id: user,
@@ -99,13 +99,6 @@ pub async fn create(
             expires_at,
         })
         .await?;
-    let about = state
-        .store
-        .tokens(Some(user))
-        .await?
-        .into_iter()
-        .find(|t| t.token_id == token_id)
-        .ok_or_else(|| ApiError::Internal("the new token was not found".into()))?;
     let detail = format!(
         "#{} {:?} ({})",
         about.token_id,
@@ -143,10 +136,7 @@ pub async fn revoke(
     state
         .relay
         .session_revoked(&crate::relay::revoked_token_key(id));
-    let actor = crate::store::Actor::new(
-        verified.user.as_deref().unwrap_or("admin"),
-        super::auth::remote_addr(&parts),
-    );
+    let actor = crate::store::Actor::new(verified.actor_name(), super::auth::remote_addr(&parts));
     audit(&state, &actor, "revoke_token", &format!("#{id}")).await;
     Ok(Json(MessageBody::new("Token revoked")))
 }

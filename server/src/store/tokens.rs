@@ -53,12 +53,13 @@ pub struct NewToken<'a> {
 }
 
 impl Store {
-    /// Keeps a new token; its id.
-    pub async fn create_token(&self, token: &NewToken<'_>) -> Result<i64, StoreError> {
+    /// Keeps a new token; the token as kept.
+    pub async fn create_token(&self, token: &NewToken<'_>) -> Result<AccessToken, StoreError> {
         let mut writer = WriterConn::acquire(&self.writer).await?;
-        let result = sqlx::query_scalar(
+        let result = sqlx::query_as::<_, TokenRow>(
             "INSERT INTO access_tokens (user_id, name, scope, token_hash, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING token_id",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             RETURNING token_id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at",
         )
         .bind(token.user_id)
         .bind(token.name)
@@ -68,6 +69,7 @@ impl Store {
         .bind(token.expires_at)
         .fetch_one(writer.conn())
         .await
+        .map(AccessToken::from)
         .map_err(StoreError::from);
         writer.finish(result)
     }
