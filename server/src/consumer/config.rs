@@ -82,7 +82,7 @@ pub enum Command {
     Subscriptions,
     /// Print the server's statistics.
     Stats,
-    /// Keep a personal access token (made on the dashboard's Tokens page) for the next
+    /// Keep a personal access token (made with `POST /api/tokens` while signed in) for the next
     /// commands: checked with the server, then saved in your config directory (mode 0600).
     /// Without `--with-token`, it is read from stdin.
     Login {

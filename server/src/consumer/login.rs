@@ -1,4 +1,4 @@
-//! `streamhub-consumer login`: a personal access token (made on the dashboard's Tokens page,
+//! `streamhub-consumer login`: a personal access token (made with `POST /api/tokens`,
 //! `oidc` mode) kept in the user's config directory for the next commands, readable by its
 //! owner alone. `--token` / `STREAMHUB_TOKEN` override it.
 
@@ -26,7 +26,7 @@ pub async fn login(api: &ApiClient, token: Option<String>) -> Result<(), Consume
     let token = match token {
         Some(token) => token,
         None => {
-            eprintln!("Paste a personal access token (Tokens page of the dashboard):");
+            eprintln!("Paste a personal access token (from POST /api/tokens, signed in):");
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             line
