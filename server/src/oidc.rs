@@ -316,7 +316,8 @@ fn person_of(
     // nobody signs in as one of them.
     if RESERVED_NAMES.contains(&user.as_str()) || user.as_str().starts_with("user:") {
         return Err(OidcError::NoUser(format!(
-            "{user:?} is a name StreamHub keeps for itself"
+            "{:?} is a name StreamHub keeps for itself",
+            user.as_str()
         )));
     }
     let holds = |v: &Value| {

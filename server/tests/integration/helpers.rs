@@ -21,7 +21,7 @@ pub struct TestApp {
     /// The running server's sessions, for tests that need a signed-in person.
     pub sessions: Option<std::sync::Arc<streamhub::sessions::Sessions>>,
     /// Changes to the test configuration, applied at every (re)start.
-    configure: fn(&mut ServerConfig),
+    configure: Box<dyn Fn(&mut ServerConfig) + Send + Sync>,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -36,7 +36,9 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// [`spawn_app`] with settings changed by `configure` (limits a test needs low, say).
-pub async fn spawn_app_with(configure: fn(&mut ServerConfig)) -> TestApp {
+pub async fn spawn_app_with(
+    configure: impl Fn(&mut ServerConfig) + Send + Sync + 'static,
+) -> TestApp {
     // `RUST_LOG=streamhub=debug cargo test …` shows the server's logs for a failing test.
     if std::env::var_os("RUST_LOG").is_some() {
         streamhub::telemetry::init(streamhub::telemetry::LogFormat::Text);
@@ -55,7 +57,7 @@ pub async fn spawn_app_with(configure: fn(&mut ServerConfig)) -> TestApp {
         relay: None,
         sessions: None,
         server: None,
-        configure,
+        configure: Box::new(configure),
     };
     app.start_server().await;
     app.wait_for_broker_up().await;

@@ -15,5 +15,6 @@ mod producer;
 mod relay;
 mod search;
 mod session;
+mod sign_in;
 mod subscriptions;
 mod system;
