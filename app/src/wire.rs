@@ -238,8 +238,8 @@ pub struct AccessToken {
     pub name: String,
     pub scope: TokenScope,
     pub created_at: String,
-    /// Seconds since the epoch; none: it does not expire.
-    pub expires_at: Option<i64>,
+    /// When it stops working (RFC 3339); none: it does not expire.
+    pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
     pub revoked: bool,
 }

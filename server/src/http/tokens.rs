@@ -80,10 +80,19 @@ pub async fn create(
             "only admins make admin tokens: a token may do at most what you may",
         ));
     }
-    let expires_at = match request.expires_in_days {
-        None => None,
-        Some(days @ 1..=366) => Some(unix_now() + days * 86_400),
-        Some(_) => {
+    let expires_at = match (request.scope, request.expires_in_days) {
+        // The role is read once, here: an admin token would outlive its owner's removal from
+        // the admins' group at the provider, so it must end within a bounded time.
+        (TokenScope::Admin, days) if !matches!(days, Some(1..=90)) => {
+            return Err(FieldError::new(
+                "expires_in_days",
+                "an admin token must expire within 1 to 90 days",
+            )
+            .into())
+        }
+        (_, None) => None,
+        (_, Some(days @ 1..=366)) => Some(unix_now() + days * 86_400),
+        (_, Some(_)) => {
             return Err(FieldError::new("expires_in_days", "must be 1 to 366 (or left out)").into())
         }
     };

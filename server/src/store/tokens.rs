@@ -28,7 +28,10 @@ impl From<TokenRow> for AccessToken {
             name: r.name,
             scope: TokenScope::parse(&r.scope).unwrap_or(TokenScope::Read),
             created_at: r.created_at,
-            expires_at: r.expires_at,
+            expires_at: r.expires_at.and_then(|at| {
+                chrono::DateTime::from_timestamp(at, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            }),
             last_used_at: r.last_used_at,
             revoked: r.revoked_at.is_some(),
         }

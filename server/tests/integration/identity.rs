@@ -435,8 +435,25 @@ async fn personal_access_tokens_act_as_their_owner_within_their_scope_until_revo
         (StatusCode::FORBIDDEN, Some("forbidden"))
     );
 
+    // An admin token must expire (it would outlive its owner's role), within 90 days.
+    for days in [json!(null), json!(91)] {
+        let body = json!({"name": "forever", "scope": "admin", "expires_in_days": days});
+        let (status, body) =
+            as_person(&app, "ana", true, Method::POST, "/api/tokens", Some(body)).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("expires_in_days")),
+            "{body}"
+        );
+    }
     // An admin's admin token approves.
     let (_, anas) = make("ana", true, "admin").await;
+    assert!(
+        anas["expires_at"]
+            .as_str()
+            .is_some_and(|at| at.ends_with('Z')),
+        "{anas}"
+    );
     let admin = anas["token"].as_str().unwrap().to_owned();
     let (status, _) = with(
         &admin,
