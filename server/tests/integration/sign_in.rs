@@ -237,6 +237,9 @@ async fn finish(app: &TestApp, sign_in: &SignIn, code: &str) -> Result<String, S
     }
 }
 
+/// An ID token made for a sign-in in progress.
+type Mint<'a> = Box<dyn Fn(&SignIn) -> String + 'a>;
+
 #[tokio::test]
 async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in() {
     let provider = StandInProvider::start().await;
@@ -251,7 +254,7 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
     .await;
 
     // Each refused token, and why an honest provider would never send it.
-    let refusals: Vec<(&str, Box<dyn Fn(&SignIn) -> String>)> = vec![
+    let refusals: Vec<(&str, Mint)> = vec![
         (
             "signed by a key the provider does not publish",
             Box::new(|s| {
