@@ -23,6 +23,7 @@ pub fn ErrorNote(#[prop(into)] what: String, error: ErrorBody) -> impl IntoView 
         }
         "database_unavailable" => Some("The database is unavailable; reads may still work."),
         "broker_unavailable" => Some("The Kafka broker is unreachable; the server keeps retrying."),
+        "unauthenticated" => Some("Your session has ended, or you have not signed in: sign in (top right) and try again."),
         _ => None,
     };
     view! {
@@ -147,16 +148,20 @@ pub fn SessionBadge() -> impl IntoView {
         <Transition fallback=|| ()>
             {move || {
                 let session = identity.session.get().and_then(Result::ok);
+                let oidc = session.as_ref().is_some_and(|s| s.auth == "oidc");
                 if let Some(session) = session.filter(|s| s.admin || s.user.is_some()) {
                     // One badge: who (a person signed in through the identity provider) and
                     // whether an admin; the admin token's session is just "admin".
+                    let person = session.user.is_some();
                     let (testid, label) = match (session.user, session.admin) {
                         (Some(user), true) => ("admin-badge", format!("{user} · admin")),
                         (Some(user), false) => ("signed-in-user", user),
                         (None, _) => ("admin-badge", "admin".to_owned()),
                     };
+                    // A person's badge leads to their tokens.
+                    let tokens = person.then_some("/tokens");
                     view! {
-                        <span class="badge badge-admin" data-testid=testid>{label}</span>
+                        <a class="badge badge-admin" data-testid=testid href=tokens>{label}</a>
                         <button
                             type="button"
                             class="link"
@@ -170,7 +175,8 @@ pub fn SessionBadge() -> impl IntoView {
                     }
                         .into_any()
                 } else {
-                    view! { <a href="/signin" data-testid="sign-in-link">"Admin sign-in"</a> }.into_any()
+                    let label = if oidc { "Sign in" } else { "Admin sign-in" };
+                    view! { <a href="/signin" data-testid="sign-in-link">{label}</a> }.into_any()
                 }
             }}
         </Transition>

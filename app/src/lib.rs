@@ -89,7 +89,10 @@ pub fn App() -> impl IntoView {
                     </Transition>
                 </nav>
                 <div class="who">
-                    <components::UserPicker/>
+                    // With an identity provider you are who you signed in as: nothing to pick.
+                    <Transition fallback=|| ()>
+                        {move || identity.session.get().and_then(Result::ok).is_none_or(|s| s.auth != "oidc").then(components::UserPicker)}
+                    </Transition>
                     <components::SessionBadge/>
                 </div>
             </header>
@@ -103,7 +106,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("stream") view={Lazy::<StreamRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("search") view={Lazy::<SearchRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("signin") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("signin") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tokens") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -140,5 +144,5 @@ lazy_page! {
     StreamRoute => pages::Stream,
     SearchRoute => pages::Search,
     AuditRoute => pages::Audit,
-    SignInRoute => pages::SignIn,
+    AccountRoute => pages::Account,
 }

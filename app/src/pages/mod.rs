@@ -8,13 +8,15 @@ mod signin;
 mod stream;
 mod subscriptions;
 mod topic_detail;
+mod tokens;
 mod topics;
 
 pub use audit::Audit;
 pub use not_found::NotFound;
 pub use overview::Overview;
-pub use signin::SignIn;
+pub use signin::{Account, SignIn};
 pub use stream::{Search, Stream};
 pub use subscriptions::Subscriptions;
+pub use tokens::Tokens;
 pub use topic_detail::TopicPage;
 pub use topics::Topics;

@@ -7,7 +7,19 @@ use crate::{
     wire::{SessionInfo, SignIn as SignInBody},
 };
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
+
+/// The pages about who you are, `/signin` and `/tokens`: one route in one WASM chunk. They share
+/// most of their code, and a chunk of its own would cost the first visit to every other page
+/// some 3 KB (wasm-opt cannot inline across chunks, so code they share stops being inlined).
+#[component]
+pub fn Account() -> impl IntoView {
+    if use_location().pathname.get_untracked() == "/tokens" {
+        view! { <super::Tokens/> }.into_any()
+    } else {
+        view! { <SignIn/> }.into_any()
+    }
+}
 
 /// `/signin[?next=/path]`.
 #[component]
