@@ -23,7 +23,9 @@ pub fn ErrorNote(#[prop(into)] what: String, error: ErrorBody) -> impl IntoView 
         }
         "database_unavailable" => Some("The database is unavailable; reads may still work."),
         "broker_unavailable" => Some("The Kafka broker is unreachable; the server keeps retrying."),
-        "unauthenticated" => Some("Your session has ended, or you have not signed in: sign in (top right) and try again."),
+        "unauthenticated" => Some(
+            "Your session has ended, or you have not signed in: sign in (top right) and try again.",
+        ),
         _ => None,
     };
     view! {

@@ -1,6 +1,6 @@
 // A real OpenID Connect provider for the tests (npm `oidc-provider`, a certified
-// implementation), on a loopback port: one confidential client (StreamHub) and two people,
-// `ana` (an admin by group) and `ben`. Its development login page takes any password.
+// implementation), on a loopback port: one confidential client (StreamHub) and three people,
+// `ana` and `cai` (admins by group) and `ben`. Its development login page takes any password.
 //
 //   OIDC_PORT=… OIDC_CLIENT_ID=… OIDC_CLIENT_SECRET=… OIDC_REDIRECT_URL=… node oidc/provider.js
 //
@@ -13,6 +13,7 @@ const issuer = `http://127.0.0.1:${port}`;
 export const PEOPLE = {
   ana: { sub: 'ana-subject', preferred_username: 'ana', name: 'Ana Admin', groups: ['streamhub-admins', 'staff'] },
   ben: { sub: 'ben-subject', preferred_username: 'ben', name: 'Ben Builder', groups: ['staff'] },
+  cai: { sub: 'cai-subject', preferred_username: 'cai', name: 'Cai Checker', groups: ['streamhub-admins'] },
 };
 
 const provider = new Provider(issuer, {

@@ -1,10 +1,17 @@
 // Sign-in through a real OpenID Connect provider (npm `oidc-provider`, started here on a
 // loopback port): StreamHub in `STREAMHUB_AUTH=oidc` mode, Chromium going through the provider's
-// login and consent pages. Ana (an admin by group) and Ben (not) sign in and out; an answer that
-// belongs to no sign-in in this browser is refused with a reason on the sign-in page.
+// login and consent pages. Ana and Cai (admins by group) and Ben (not) sign in and out; an answer
+// that belongs to no sign-in in this browser is refused with a reason on the sign-in page; so are a
+// replayed code and a code presented with another sign-in's PKCE verifier (the provider refuses
+// them). Four-eyes approval is on: Ana cannot approve her own request, Cai can. Ben makes a token
+// on the Tokens page, the CLI logs in with it and works, and once it is revoked it is refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createServer } from 'node:net';
 import { launch, openPage, ARTIFACTS } from './browser.js';
 import { OwnStack } from './stack.js';
@@ -26,10 +33,11 @@ function freePort() {
 let browser;
 let provider;
 let stack;
+let issuer;
 
 before(async () => {
   const [providerPort, serverPort] = [await freePort(), await freePort()];
-  const issuer = `http://127.0.0.1:${providerPort}`;
+  issuer = `http://127.0.0.1:${providerPort}`;
   const redirect = `http://127.0.0.1:${serverPort}/auth/callback`;
   provider = spawn(process.execPath, ['oidc/provider.js'], {
     env: {
@@ -54,6 +62,7 @@ before(async () => {
       STREAMHUB_OIDC_CLIENT_SECRET: CLIENT_SECRET,
       STREAMHUB_OIDC_REDIRECT_URL: redirect,
       STREAMHUB_OIDC_PROVIDER_NAME: 'Test IdP',
+      STREAMHUB_FOUR_EYES: 'true',
     },
   });
   await stack.startServer();
@@ -129,5 +138,136 @@ test('an answer that belongs to no sign-in in this browser is refused with a rea
   await page.waitForURL('**/signin?error=login_expired');
   await page.getByTestId('sign-in-refused').getByText('try again').waitFor();
   assert.equal((await session(page)).user, undefined);
+  await page.context().close();
+});
+
+// A fresh answer from the provider for `who`: the callback URL it redirects to, not yet opened.
+// Playwright cannot stop a browser's redirect, so the redirects are followed here (with the
+// browser's cookies) and the provider's login and consent forms sent as the browser would.
+async function freshAnswer(page, who) {
+  const api = page.context().request;
+  let response = await api.get(`${stack.url}/auth/login?next=/`, { maxRedirects: 0 });
+  for (let hop = 0; hop < 12; hop += 1) {
+    const at = response.url();
+    if (response.status() >= 300 && response.status() < 400) {
+      const location = new URL(response.headers().location, at).href;
+      if (new URL(location).pathname === '/auth/callback') return location;
+      response = await api.get(location, { maxRedirects: 0 });
+      continue;
+    }
+    const html = await response.text();
+    const action = new URL(/action="([^"]+)"/.exec(html)?.[1] ?? '', at).href;
+    const form = html.includes('value="login"')
+      ? { prompt: 'login', login: who, password: 'any password' }
+      : { prompt: 'consent' };
+    assert.ok(html.includes(`value="${form.prompt}"`), `a login or consent page at ${at}, not ${response.status()}`);
+    response = await api.post(action, { form, maxRedirects: 0 });
+  }
+  throw new Error('no answer from the provider within 12 steps');
+}
+
+const refusedAs = async (page, url) => {
+  await page.goto(url, { waitUntil: 'networkidle' });
+  return new URL(page.url()).searchParams.get('error');
+};
+
+test('the provider refuses a replayed code and a code presented with another sign-in\'s PKCE verifier', async () => {
+  const { page } = await openPage(browser);
+  const answer = await freshAnswer(page, 'ana');
+  const [login] = (await page.context().cookies()).filter((c) => c.name === 'streamhub_login');
+  assert.ok(login, 'the sign-in in progress travels in its cookie');
+  await page.goto(answer, { waitUntil: 'networkidle' });
+  assert.equal((await session(page)).user, 'ana');
+  // The same answer again, with the same sign-in cookie put back: the code was used.
+  await page.context().addCookies([login]);
+  assert.equal(await refusedAs(page, answer), 'not_verified');
+
+  // Another browser starts its own sign-in and presents a code the provider gave for Ana's (its
+  // state matches its own cookie, but not the PKCE verifier the code was issued against).
+  const stolen = new URL(await freshAnswer(page, 'ana')).searchParams.get('code');
+  const { page: thief } = await openPage(browser);
+  const started = await thief.context().request.get(`${stack.url}/auth/login?next=/`, { maxRedirects: 0 });
+  const state = new URL(started.headers().location).searchParams.get('state');
+  assert.ok(state, 'the thief\'s sign-in started');
+  const forged = `${stack.url}/auth/callback?code=${encodeURIComponent(stolen)}&state=${encodeURIComponent(state)}`;
+  assert.equal(await refusedAs(thief, forged), 'not_verified');
+  assert.equal((await session(thief)).user, undefined);
+
+  // Both refusals are in the audit log with the provider's reason.
+  const refusals = await page.evaluate(async () => (await (await fetch('/api/audit?action=sign_in')).json())
+    .filter((row) => row.outcome === 'denied').map((row) => row.detail));
+  assert.ok(refusals.filter((d) => /invalid_grant/.test(d)).length >= 2, JSON.stringify(refusals));
+  await thief.context().close();
+  await page.context().close();
+});
+
+test('four-eyes: an admin cannot approve her own request, another admin can', async () => {
+  const { page: ana, errors } = await openPage(browser);
+  await signIn(ana, 'ana');
+  // No "you are" to pick: the form names the person signed in.
+  assert.equal(await ana.getByTestId('user-picker').count(), 0);
+  assert.equal(await ana.inputValue('#created_by'), 'ana');
+  await ana.fill('#name', 'ana_metrics');
+  await ana.getByRole('button', { name: 'Request topic' }).click();
+  await ana.getByTestId('form-ok').getByText('Requested').waitFor();
+  const row = ana.locator('tr[data-topic="ana_metrics"]');
+  await row.getByTestId('action-approve').click();
+  await row.getByTestId('error-note').getByText('four-eyes approval').waitFor();
+  assert.match(await row.textContent(), /pending/);
+
+  const { page: cai } = await openPage(browser);
+  await signIn(cai, 'cai');
+  await cai.getByTestId('admin-badge').getByText('cai · admin').waitFor();
+  const hers = cai.locator('tr[data-topic="ana_metrics"]');
+  await hers.getByTestId('action-approve').click();
+  await hers.locator('.badge-approved').waitFor();
+  assert.deepEqual(errors.filter((e) => !/Failed to load resource|status of 403/.test(e)), []);
+  await ana.context().close();
+  await cai.context().close();
+});
+
+test('a token made on the Tokens page logs the CLI in; revoked, it is refused', async () => {
+  const { page, errors } = await openPage(browser);
+  await signIn(page, 'ben');
+  // The badge leads to the person's tokens.
+  await page.getByTestId('signed-in-user').click();
+  await page.waitForURL('**/tokens');
+  await page.getByTestId('no-tokens').waitFor();
+  // Ben is no admin: no admin scope on offer.
+  assert.deepEqual(await page.locator('#token-scope option').allTextContents(), ['read', 'write']);
+  await page.fill('#token-name', 'ben laptop');
+  await page.selectOption('#token-scope', 'write');
+  await page.getByRole('button', { name: 'Make token' }).click();
+  const token = (await page.getByTestId('new-token').textContent()).trim();
+  assert.match(token, /^shp_[0-9a-f]{64}$/);
+  const listed = page.locator('tr[data-token="ben laptop"]');
+  await listed.waitFor();
+  assert.match(await listed.textContent(), /write/);
+  await page.screenshot({ path: `${ARTIFACTS}oidc-tokens-desktop.png` });
+
+  const config = mkdtempSync(join(tmpdir(), 'streamhub-cli-'));
+  const cli = (...args) => promisify(execFile)(join(process.env.STREAMHUB_E2E_BIN_DIR, 'streamhub-consumer'), args, {
+    env: Object.fromEntries(Object.entries({ ...process.env, STREAMHUB_API_URL: stack.url, XDG_CONFIG_HOME: config })
+      .filter(([key]) => key !== 'STREAMHUB_TOKEN')),
+  }).then(({ stdout, stderr }) => ({ ok: true, out: stdout + stderr }), (e) => ({ ok: false, out: `${e.stdout}${e.stderr}` }));
+  try {
+    const login = await cli('login', '--with-token', token);
+    assert.ok(login.ok, login.out);
+    assert.match(login.out, /Logged in as ben/);
+    const listing = await cli('subscriptions');
+    assert.ok(listing.ok, listing.out);
+
+    // Used: the page says when (after a reload).
+    await page.reload({ waitUntil: 'networkidle' });
+    assert.doesNotMatch(await page.locator('tr[data-token="ben laptop"] td').nth(5).textContent(), /never/);
+    await page.locator('tr[data-token="ben laptop"]').getByTestId('revoke-token').click();
+    await page.locator('tr[data-token="ben laptop"] .badge-rejected').getByText('revoked').waitFor();
+    const refused = await cli('subscriptions');
+    assert.ok(!refused.ok, refused.out);
+    assert.match(refused.out, /revoked/);
+  } finally {
+    rmSync(config, { recursive: true, force: true });
+  }
+  assert.deepEqual(errors.filter((e) => !/Failed to load resource/.test(e)), []);
   await page.context().close();
 });

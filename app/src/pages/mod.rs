@@ -7,8 +7,8 @@ mod overview;
 mod signin;
 mod stream;
 mod subscriptions;
-mod topic_detail;
 mod tokens;
+mod topic_detail;
 mod topics;
 
 pub use audit::Audit;

@@ -34,7 +34,13 @@ pub fn Tokens() -> impl IntoView {
     let everyone = RwSignal::new(false);
     let tokens = Resource::new(
         move || everyone.get(),
-        |all| api::get::<Vec<AccessToken>>(if all { "/api/tokens?all=true" } else { "/api/tokens" }),
+        |all| {
+            api::get::<Vec<AccessToken>>(if all {
+                "/api/tokens?all=true"
+            } else {
+                "/api/tokens"
+            })
+        },
     );
     view! {
         <section class="page">
@@ -59,7 +65,7 @@ pub fn Tokens() -> impl IntoView {
                         <p class="muted">
                             "A token lets the CLI (" <code>"streamhub-consumer login"</code>
                             ") or a script act as " <strong>{user}</strong>
-                            ", sent as " <code>"Authorization: Bearer …"</code>
+                            ", sent as " <code>"Authorization: Bearer <token>"</code>
                             ". It may do at most what you may: read, write, or (admins) approve."
                         </p>
                         <MakeToken admin tokens/>
@@ -267,6 +273,9 @@ mod tests {
             .filter(|(days, _)| days.is_some_and(|d| d <= 90))
             .collect();
         assert_eq!(admin.len(), 3);
-        assert!(EXPIRY_CHOICES[0].0.is_some_and(|d| d <= 90), "the default fits every scope");
+        assert!(
+            EXPIRY_CHOICES[0].0.is_some_and(|d| d <= 90),
+            "the default fits every scope"
+        );
     }
 }
