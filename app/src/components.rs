@@ -23,9 +23,9 @@ pub fn ErrorNote(#[prop(into)] what: String, error: ErrorBody) -> impl IntoView 
         }
         "database_unavailable" => Some("The database is unavailable; reads may still work."),
         "broker_unavailable" => Some("The Kafka broker is unreachable; the server keeps retrying."),
-        "unauthenticated" => Some(
-            "Your session has ended, or you have not signed in: sign in (top right) and try again.",
-        ),
+        "unauthenticated" => {
+            Some("Your session has ended, or you have not signed in: sign in again and retry.")
+        }
         _ => None,
     };
     view! {
@@ -34,6 +34,11 @@ pub fn ErrorNote(#[prop(into)] what: String, error: ErrorBody) -> impl IntoView 
             {hint.map(|h| view! { <br/><span class="muted">{h}</span> })}
         </p>
     }
+}
+
+/// `2026-11-25T15:00:01.123Z` → `2026-11-25 15:00:01` (times in the API are UTC).
+pub fn short_time(at: &str) -> String {
+    at.get(..19).unwrap_or(at).replace('T', " ")
 }
 
 /// Renders a loaded resource: `ok` with the value, or the error note.
@@ -150,7 +155,6 @@ pub fn SessionBadge() -> impl IntoView {
         <Transition fallback=|| ()>
             {move || {
                 let session = identity.session.get().and_then(Result::ok);
-                let oidc = session.as_ref().is_some_and(|s| s.auth == "oidc");
                 if let Some(session) = session.filter(|s| s.admin || s.user.is_some()) {
                     // One badge: who (a person signed in through the identity provider) and
                     // whether an admin; the admin token's session is just "admin".
@@ -177,8 +181,7 @@ pub fn SessionBadge() -> impl IntoView {
                     }
                         .into_any()
                 } else {
-                    let label = if oidc { "Sign in" } else { "Admin sign-in" };
-                    view! { <a href="/signin" data-testid="sign-in-link">{label}</a> }.into_any()
+                    view! { <a href="/signin" data-testid="sign-in-link">"Sign in"</a> }.into_any()
                 }
             }}
         </Transition>

@@ -244,6 +244,10 @@ pub struct AccessToken {
     pub revoked: bool,
 }
 
+/// The longest an admin token may live, in days: the role is read when the token is made, so an
+/// admin token must not outlive its owner's removal from the admin group for long.
+pub const ADMIN_TOKEN_MAX_DAYS: i64 = 90;
+
 /// Body of `POST /api/tokens`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -263,6 +267,40 @@ pub struct CreatedAccessToken {
     pub token: String,
     #[serde(flatten)]
     pub about: AccessToken,
+}
+
+/// Answer of `POST /auth/device` (`oidc` mode, the provider offering the device flow): what
+/// `streamhub-consumer login` shows the person, and the handle it asks again with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceSignIn {
+    /// Sealed by the server (the provider's device code inside); opaque to the CLI.
+    pub handle: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    /// The same with the code filled in, when the provider offers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_uri_complete: Option<String>,
+    /// Seconds the code stays valid.
+    pub expires_in: u64,
+    /// Seconds to wait between asks.
+    pub interval: u64,
+}
+
+/// Body of `POST /auth/device/token`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceSignInPoll {
+    pub handle: String,
+}
+
+/// Answer of `POST /auth/device/token`: `pending` or `slow_down` (ask again), or `done` with
+/// a personal access token made for the person who confirmed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceSignInStatus {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// How far a person's consumer group (`streamhub-<user>`) is behind in one topic.

@@ -21,7 +21,8 @@ const provider = new Provider(issuer, {
     client_id: process.env.OIDC_CLIENT_ID ?? 'streamhub',
     client_secret: process.env.OIDC_CLIENT_SECRET ?? 'streamhub-test-secret',
     redirect_uris: [process.env.OIDC_REDIRECT_URL],
-    grant_types: ['authorization_code'],
+    // The device flow too: `streamhub-consumer login` signs in through it (RFC 8628).
+    grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'],
     response_types: ['code'],
   }],
   // The claims StreamHub reads go into the ID token itself (not only the userinfo endpoint).
@@ -34,7 +35,7 @@ const provider = new Provider(issuer, {
     return { accountId: id, claims: async () => person };
   },
   pkce: { required: () => true },
-  features: { devInteractions: { enabled: true } },
+  features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
   cookies: { keys: ['streamhub-oidc-test-cookie-key'] },
   ttl: { IdToken: 600, AccessToken: 600, AuthorizationCode: 60, Session: 3600, Interaction: 600, Grant: 3600 },
 });

@@ -4,7 +4,8 @@
 // that belongs to no sign-in in this browser is refused with a reason on the sign-in page; so are a
 // replayed code and a code presented with another sign-in's PKCE verifier (the provider refuses
 // them). Four-eyes approval is on: Ana cannot approve her own request, Cai can. Ben makes a token
-// on the Tokens page, the CLI logs in with it and works, and once it is revoked it is refused.
+// on the Tokens page, the CLI logs in with it and works, and once it is revoked it is refused;
+// the CLI also logs in through the provider's device flow, Ben confirming its code in Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -88,8 +89,9 @@ async function signIn(page, who) {
     await page.locator('button[type="submit"]').click();
   }
   await page.waitForURL('**/topics');
-  // The header's badge names them (with "admin" for an admin).
+  // The header's badge names them (with "admin" for an admin), and the page is live.
   await page.locator('.who .badge').getByText(who).waitFor();
+  await page.waitForLoadState('networkidle');
 }
 
 const session = (page) => page.evaluate(async () => (await fetch('/api/session')).json());
@@ -140,6 +142,8 @@ test('an answer that belongs to no sign-in in this browser is refused with a rea
   assert.equal((await session(page)).user, undefined);
   await page.context().close();
 });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A fresh answer from the provider for `who`: the callback URL it redirects to, not yet opened.
 // Playwright cannot stop a browser's redirect, so the redirects are followed here (with the
@@ -232,6 +236,7 @@ test('a token made on the Tokens page logs the CLI in; revoked, it is refused', 
   // The badge leads to the person's tokens.
   await page.getByTestId('signed-in-user').click();
   await page.waitForURL('**/tokens');
+  await page.waitForLoadState('networkidle');
   await page.getByTestId('no-tokens').waitFor();
   // Ben is no admin: no admin scope on offer.
   assert.deepEqual(await page.locator('#token-scope option').allTextContents(), ['read', 'write']);
@@ -270,4 +275,43 @@ test('a token made on the Tokens page logs the CLI in; revoked, it is refused', 
   }
   assert.deepEqual(errors.filter((e) => !/Failed to load resource/.test(e)), []);
   await page.context().close();
+});
+
+test('the CLI logs in through the device flow: the person confirms its code in a browser', async () => {
+  const config = mkdtempSync(join(tmpdir(), 'streamhub-cli-'));
+  const env = Object.fromEntries(Object.entries({ ...process.env, STREAMHUB_API_URL: stack.url, XDG_CONFIG_HOME: config })
+    .filter(([key]) => key !== 'STREAMHUB_TOKEN'));
+  const bin = join(process.env.STREAMHUB_E2E_BIN_DIR, 'streamhub-consumer');
+  const login = spawn(bin, ['login'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let said = '';
+  login.stdout.on('data', (chunk) => { said += chunk; });
+  login.stderr.on('data', (chunk) => { said += chunk; });
+  const exited = new Promise((resolve) => login.once('exit', resolve));
+  try {
+    for (let i = 0; i < 100 && !/open (\S+) in a browser/.test(said); i += 1) await sleep(100);
+    const [, url] = /open (\S+) in a browser/.exec(said) ?? [];
+    assert.ok(url?.startsWith(issuer), said);
+    const [, code] = /confirm the code (\S+)/.exec(said);
+
+    // In any browser: the provider shows the code, Ben confirms it, signs in and consents.
+    const { page } = await openPage(browser);
+    await page.goto(url, { waitUntil: 'networkidle' });
+    await page.locator('code').getByText(code).waitFor();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.locator('input[name="login"]').fill('ben');
+    await page.locator('input[name="password"]').fill('any password');
+    await page.locator('button[type="submit"]').click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText(/Sign-in Success/i).waitFor();
+    await page.context().close();
+
+    assert.equal(await exited, 0, said);
+    assert.match(said, /Logged in as ben/);
+    // The token it keeps works, and it is Ben's: the dashboard would list it as his.
+    const { stdout } = await promisify(execFile)(bin, ['subscriptions'], { env });
+    assert.doesNotMatch(stdout, /error/i);
+  } finally {
+    login.kill('SIGTERM');
+    rmSync(config, { recursive: true, force: true });
+  }
 });

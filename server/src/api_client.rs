@@ -158,6 +158,29 @@ impl ApiClient {
         Ok(self.call::<(), T>(Method::GET, path, None, &[]).await?.1)
     }
 
+    /// `POST /auth/device`: a device sign-in begun at the identity provider (`oidc` mode).
+    pub async fn device_sign_in(&self) -> Result<app::wire::DeviceSignIn, ApiClientError> {
+        let empty = serde_json::json!({});
+        Ok(self
+            .call(Method::POST, "/auth/device", Some(&empty), &[])
+            .await?
+            .1)
+    }
+
+    /// `POST /auth/device/token`: whether the person confirmed the device sign-in `handle`.
+    pub async fn device_sign_in_status(
+        &self,
+        handle: &str,
+    ) -> Result<app::wire::DeviceSignInStatus, ApiClientError> {
+        let body = app::wire::DeviceSignInPoll {
+            handle: handle.to_owned(),
+        };
+        Ok(self
+            .call(Method::POST, "/auth/device/token", Some(&body), &[])
+            .await?
+            .1)
+    }
+
     /// `GET /api/tokens`: the caller's personal access tokens (proves a token works).
     pub async fn tokens(&self) -> Result<Vec<app::wire::AccessToken>, ApiClientError> {
         self.get("/api/tokens").await

@@ -10,11 +10,18 @@
 use crate::secrets::Secret;
 use base64::Engine;
 use openidconnect::{
-    core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata},
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse,
+    core::{
+        CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+        CoreClientAuthMethod, CoreDeviceAuthorizationResponse, CoreGrantType, CoreIdToken,
+        CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+        CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    },
+    AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    DeviceAuthorizationUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope, TokenResponse,
+    TokenUrl,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -133,6 +140,65 @@ pub struct PendingLogin {
     pub next: String,
 }
 
+/// The discovery document's field for the device flow (RFC 8628), which the core set lacks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct DeviceEndpoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device_authorization_endpoint: Option<DeviceAuthorizationUrl>,
+}
+
+impl AdditionalProviderMetadata for DeviceEndpoint {}
+
+/// The provider's discovery document, with its device endpoint when it has one.
+type Metadata = ProviderMetadata<
+    DeviceEndpoint,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// What discovery found: the client, and the endpoints the device flow posts to itself.
+#[derive(Clone)]
+struct Discovered {
+    at: Instant,
+    client: DiscoveredClient,
+    device: Option<DeviceAuthorizationUrl>,
+    token: Option<TokenUrl>,
+}
+
+/// A device sign-in under way (`streamhub-consumer login`): what the person is shown, and the
+/// device code StreamHub asks the provider about (kept from the CLI: it travels sealed).
+#[derive(Debug, Clone)]
+pub struct DeviceStart {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    pub expires_in: Duration,
+    pub interval: Duration,
+}
+
+/// What the provider says of a device sign-in when asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// Not confirmed yet: ask again after the interval.
+    Pending,
+    /// Asked too often: wait 5 s longer between asks.
+    SlowDown,
+    /// The person confirmed; the ID token names them.
+    Done(Person),
+    /// The person refused, or the code expired (the provider's word): start again.
+    Ended(String),
+}
+
 /// The client with the provider's endpoints, as discovery left it.
 type DiscoveredClient = CoreClient<
     EndpointSet,
@@ -159,7 +225,7 @@ pub struct Oidc {
     /// What the sign-in button calls the provider.
     pub provider_name: String,
     http: reqwest::Client,
-    discovered: Mutex<Option<(Instant, DiscoveredClient)>>,
+    discovered: Mutex<Option<Discovered>>,
 }
 
 impl Oidc {
@@ -208,15 +274,25 @@ impl Oidc {
 
     /// The client for the provider, discovering it if not known or known for too long.
     async fn client(&self) -> Result<DiscoveredClient, OidcError> {
+        Ok(self.discovered().await?.client)
+    }
+
+    /// What discovery found, discovering again if not known or known for too long.
+    async fn discovered(&self) -> Result<Discovered, OidcError> {
         let mut discovered = self.discovered.lock().await;
-        if let Some((at, client)) = discovered.as_ref() {
-            if at.elapsed() < REDISCOVER_AFTER {
-                return Ok(client.clone());
+        if let Some(known) = discovered.as_ref() {
+            if known.at.elapsed() < REDISCOVER_AFTER {
+                return Ok(known.clone());
             }
         }
-        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+        let metadata = Metadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|e| OidcError::Discovery(e.to_string()))?;
+        let device = metadata
+            .additional_metadata()
+            .device_authorization_endpoint
+            .clone();
+        let token = metadata.token_endpoint().cloned();
         let client = CoreClient::from_provider_metadata(
             metadata,
             self.client_id.clone(),
@@ -225,8 +301,14 @@ impl Oidc {
                 .map(|s| ClientSecret::new(s.expose().to_owned())),
         )
         .set_redirect_uri(self.redirect.clone());
-        *discovered = Some((Instant::now(), client.clone()));
-        Ok(client)
+        let known = Discovered {
+            at: Instant::now(),
+            client,
+            device,
+            token,
+        };
+        *discovered = Some(known.clone());
+        Ok(known)
     }
 
     /// Where to send the browser to sign in, and what the callback must check; `next` is the
@@ -264,12 +346,107 @@ impl Oidc {
             .await
             .map_err(|e| OidcError::Exchange(e.to_string()))?;
         let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
-        let claims = id_token
-            .claims(
-                &client.id_token_verifier(),
-                &Nonce::new(pending.nonce.clone()),
-            )
-            .map_err(|e| OidcError::InvalidToken(e.to_string()))?;
+        self.person_in(&client, id_token, Some(&pending.nonce))
+    }
+
+    /// Starts a device sign-in (RFC 8628) for the CLI; `Ok(None)` when the provider offers none.
+    pub async fn device_start(&self) -> Result<Option<DeviceStart>, OidcError> {
+        let discovered = self.discovered().await?;
+        let Some(endpoint) = discovered.device else {
+            return Ok(None);
+        };
+        let details: CoreDeviceAuthorizationResponse = discovered
+            .client
+            .set_device_authorization_url(endpoint)
+            .exchange_device_code()
+            .add_scope(Scope::new("profile".to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| OidcError::Exchange(e.to_string()))?;
+        Ok(Some(DeviceStart {
+            device_code: details.device_code().secret().clone(),
+            user_code: details.user_code().secret().clone(),
+            verification_uri: details.verification_uri().to_string(),
+            verification_uri_complete: details
+                .verification_uri_complete()
+                .map(|uri| uri.secret().clone()),
+            expires_in: details.expires_in(),
+            interval: details.interval(),
+        }))
+    }
+
+    /// Asks the provider once about the device sign-in `device_code`. The CLI asks StreamHub
+    /// every few seconds and nothing waits here, so any instance can answer any ask.
+    pub async fn device_poll(&self, device_code: &str) -> Result<DevicePoll, OidcError> {
+        let discovered = self.discovered().await?;
+        let token_url = discovered
+            .token
+            .ok_or_else(|| OidcError::Discovery("the provider has no token endpoint".into()))?;
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code),
+            ("client_id", self.client_id.as_str()),
+        ];
+        let request = self
+            .http
+            .post(token_url.url().clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        // A confidential client authenticates as in the code flow (HTTP Basic, each part
+        // form-encoded: RFC 6749 §2.3.1); the client id then stays out of the body.
+        let request = match &self.client_secret {
+            Some(secret) => request
+                .basic_auth(
+                    form_encoded(self.client_id.as_str()),
+                    Some(form_encoded(secret.expose())),
+                )
+                .form(&form[..2]),
+            None => request.form(&form),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| OidcError::Exchange(e.to_string()))?;
+        let ok = response.status().is_success();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| OidcError::Exchange(format!("the token endpoint's answer: {e}")))?;
+        if !ok {
+            let error = body["error"].as_str().unwrap_or("unknown");
+            return match error {
+                "authorization_pending" => Ok(DevicePoll::Pending),
+                "slow_down" => Ok(DevicePoll::SlowDown),
+                "access_denied" | "expired_token" => Ok(DevicePoll::Ended(error.to_owned())),
+                other => Err(OidcError::Exchange(format!(
+                    "{other}: {}",
+                    body["error_description"].as_str().unwrap_or("")
+                ))),
+            };
+        }
+        let id_token: CoreIdToken = body["id_token"]
+            .as_str()
+            .ok_or(OidcError::NoIdToken)?
+            .parse()
+            .map_err(|e: serde_json::Error| OidcError::InvalidToken(e.to_string()))?;
+        // No nonce in the device flow: the token comes straight from the token endpoint.
+        self.person_in(&discovered.client, &id_token, None)
+            .map(DevicePoll::Done)
+    }
+
+    /// The person `id_token` names once verified: signature, issuer, audience, expiry, and
+    /// `nonce` when the flow sent one.
+    fn person_in(
+        &self,
+        client: &DiscoveredClient,
+        id_token: &CoreIdToken,
+        nonce: Option<&str>,
+    ) -> Result<Person, OidcError> {
+        let verifier = client.id_token_verifier();
+        let claims = match nonce {
+            Some(nonce) => id_token.claims(&verifier, &Nonce::new(nonce.to_owned())),
+            None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+        }
+        .map_err(|e| OidcError::InvalidToken(e.to_string()))?;
         // The token is verified: its payload (signed as a whole) can be read for the claims
         // the standard set lacks (groups, roles).
         let payload = token_payload(&id_token.to_string())
@@ -282,6 +459,12 @@ impl Oidc {
             &self.admin_values,
         )
     }
+}
+
+/// `text` form-encoded (`application/x-www-form-urlencoded`), as HTTP Basic client credentials
+/// must be.
+fn form_encoded(text: &str) -> String {
+    openidconnect::url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// The audit log's names for the server's own actors: no person may sign in as one.

@@ -162,6 +162,14 @@ pub fn router(state: AppState) -> Router {
             "/auth/callback",
             axum::routing::get(crate::http::oidc::callback),
         )
+        .route(
+            "/auth/device",
+            axum::routing::post(crate::http::device::start),
+        )
+        .route(
+            "/auth/device/token",
+            axum::routing::post(crate::http::device::token),
+        )
         .leptos_routes_with_context(
             &state,
             routes,

@@ -35,12 +35,8 @@ pub fn SignIn() -> impl IntoView {
         if let Some(Ok(_)) = sign_in.value().get() {
             identity.session.refetch();
             token.set(String::new());
-            // Only local paths, so that a crafted link cannot send you elsewhere.
-            let next = query
-                .get_untracked()
-                .get("next")
-                .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-                .unwrap_or_else(|| "/topics".to_owned());
+            let next =
+                local_path(query.get_untracked().get("next")).unwrap_or("/topics".to_owned());
             navigate(&next, Default::default());
         }
     });
@@ -58,14 +54,7 @@ pub fn SignIn() -> impl IntoView {
                     .unwrap_or_else(|| "your identity provider".into())
             })
     };
-    let next = move || {
-        query
-            .get()
-            .get("next")
-            .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-            .filter(|n| !n.chars().any(|c| c.is_control() || c.is_whitespace()))
-            .unwrap_or_else(|| "/".to_owned())
-    };
+    let next = move || local_path(query.get().get("next")).unwrap_or("/".to_owned());
     let refused = move || {
         query.get().get("error").map(|code| match code.as_str() {
             "login_expired" => {
@@ -127,5 +116,30 @@ pub fn SignIn() -> impl IntoView {
                 <button type="submit" disabled=move || sign_in.pending().get()>"Sign in"</button>
             </form>
         </section>
+    }
+}
+
+/// `next` if it is a path on this site, so that a crafted link cannot send you elsewhere after
+/// signing in (the server checks `/auth/login`'s the same way).
+fn local_path(next: Option<String>) -> Option<String> {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .filter(|n| !n.chars().any(|c| c.is_control() || c.is_whitespace()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_paths_on_this_site_are_returned_to() {
+        let next = |n: &str| super::local_path(Some(n.to_owned()));
+        assert_eq!(next("/topics?x=1").as_deref(), Some("/topics?x=1"));
+        for elsewhere in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "https://evil.example",
+            "/ /x",
+        ] {
+            assert_eq!(next(elsewhere), None, "{elsewhere:?}");
+        }
     }
 }

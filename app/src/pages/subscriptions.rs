@@ -131,7 +131,7 @@ fn PickUser(known: Vec<Subscription>) -> impl IntoView {
     users.dedup();
     view! {
         <p class="empty-state" data-testid="pick-user">
-            "Type who you are in the “You are” field at the top to see and change your subscriptions."
+            "Say who you are (the “You are” field at the top, or Sign in) to see and change your subscriptions."
         </p>
         {(!users.is_empty()).then(|| view! {
             <p>"Known users: "
@@ -248,7 +248,7 @@ fn Everyone(all: Vec<Subscription>, toggle: Toggle, busy: Memo<bool>) -> impl In
                             <tr>
                                 <td>{s.user_id.clone()}</td>
                                 <td class="mono">{s.topic_name.clone()}</td>
-                                <td>{super::topic_detail::short_time(&s.subscribed_at)}</td>
+                                <td>{crate::components::short_time(&s.subscribed_at)}</td>
                                 <td><button type="button" class="secondary" disabled=move || busy.get()
                                     on:click=move |_| { toggle.dispatch((false, u.clone(), topic.clone())); }>"Remove"</button></td>
                             </tr>

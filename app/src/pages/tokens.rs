@@ -4,9 +4,9 @@
 
 use crate::{
     api::{self, Method},
-    components::{loaded, ErrorNote},
+    components::{loaded, short_time, ErrorNote},
     identity::Identity,
-    wire::{AccessToken, MessageBody, NewAccessToken, TokenScope},
+    wire::{AccessToken, MessageBody, NewAccessToken, TokenScope, ADMIN_TOKEN_MAX_DAYS},
 };
 use leptos::prelude::*;
 use serde::Deserialize;
@@ -17,8 +17,7 @@ struct Made {
     token: String,
 }
 
-/// Expiry choices (days; `None`: never), the first the default. Admin tokens must expire
-/// within 90 days, so "never" and a year are offered for the other scopes only.
+/// Expiry choices (days; `None`: never), the first the default (offered for every scope).
 const EXPIRY_CHOICES: [(Option<i64>, &str); 5] = [
     (Some(30), "30 days"),
     (Some(7), "7 days"),
@@ -26,6 +25,16 @@ const EXPIRY_CHOICES: [(Option<i64>, &str); 5] = [
     (Some(366), "a year"),
     (None, "never"),
 ];
+
+/// Whether `scope` may have the expiry `days` (`None`: never).
+fn offered(scope: TokenScope, days: Option<i64>) -> bool {
+    scope != TokenScope::Admin || days.is_some_and(|d| (1..=ADMIN_TOKEN_MAX_DAYS).contains(&d))
+}
+
+/// The expiry picked as `index` (the default when out of range).
+fn expiry_days(index: usize) -> Option<i64> {
+    EXPIRY_CHOICES.get(index).unwrap_or(&EXPIRY_CHOICES[0]).0
+}
 
 /// `/tokens`.
 #[component]
@@ -49,14 +58,15 @@ pub fn Tokens() -> impl IntoView {
                 {move || {
                     let session = identity.session.get().and_then(Result::ok)?;
                     let Some(user) = session.user.clone() else {
-                        let why = if session.auth == "oidc" {
+                        let oidc = session.auth == "oidc";
+                        let why = if oidc {
                             "Tokens belong to people: sign in through your identity provider to make one."
                         } else {
                             "Tokens are for teams that sign in through an identity provider (STREAMHUB_AUTH=oidc); here everyone names themself."
                         };
                         return Some(view! {
                             <p class="empty-state" data-testid="tokens-sign-in">
-                                {why} " " <a href="/signin?next=/tokens">"Sign in"</a>
+                                {why} " " {oidc.then(|| view! { <a href="/signin?next=/tokens">"Sign in"</a> })}
                             </p>
                         }.into_any());
                     };
@@ -111,24 +121,23 @@ fn MakeToken(admin: bool, tokens: Resource<api::ApiResult<Vec<AccessToken>>>) ->
         EXPIRY_CHOICES
             .iter()
             .enumerate()
-            .filter(|(_, (days, _))| {
-                scope.get() != TokenScope::Admin || days.is_some_and(|d| d <= 90)
-            })
+            .filter(|(_, (days, _))| offered(scope.get(), *days))
             .map(|(i, (_, label))| view! { <option value=i.to_string() selected=move || expiry.get() == i>{*label}</option> })
             .collect_view()
     };
     view! {
+        // `autocomplete="off"`: a restored form would show choices the signals do not hold.
         <form
             class="card form"
+            autocomplete="off"
             data-testid="make-token"
             on:submit=move |ev| {
                 ev.prevent_default();
                 let chosen = scope.get_untracked();
-                let (days, _) = EXPIRY_CHOICES[expiry.get_untracked().min(EXPIRY_CHOICES.len() - 1)];
                 make.dispatch(NewAccessToken {
                     name: name.get_untracked(),
                     scope: chosen,
-                    expires_in_days: days,
+                    expires_in_days: expiry_days(expiry.get_untracked()),
                 });
             }
         >
@@ -142,7 +151,7 @@ fn MakeToken(admin: bool, tokens: Resource<api::ApiResult<Vec<AccessToken>>>) ->
                 <select id="token-scope" on:change=move |ev| {
                     let picked = TokenScope::parse(&event_target_value(&ev)).unwrap_or(TokenScope::Read);
                     scope.set(picked);
-                    if picked == TokenScope::Admin && EXPIRY_CHOICES[expiry.get_untracked()].0.is_none_or(|d| d > 90) {
+                    if !offered(picked, expiry_days(expiry.get_untracked())) {
                         expiry.set(0);
                     }
                 }>
@@ -182,8 +191,9 @@ fn TokenTable(
     let revoke = Action::new(|id: &i64| {
         api::send::<_, MessageBody>(Method::Delete, format!("/api/tokens/{id}"), &api::Empty {})
     });
+    // Refetched on success only: the list's refetch rebuilds this table, and with it the error.
     Effect::new(move |_| {
-        if revoke.value().get().is_some() {
+        if let Some(Ok(_)) = revoke.value().get() {
             tokens.refetch();
         }
     });
@@ -216,9 +226,9 @@ fn TokenTable(
                             <td>{t.name}</td>
                             <td class="mono">{t.user_id}</td>
                             <td>{t.scope.as_str()}</td>
-                            <td>{minutes(&t.created_at)}</td>
-                            <td>{t.expires_at.as_deref().map_or("never".to_owned(), minutes)}</td>
-                            <td>{t.last_used_at.as_deref().map_or("never".to_owned(), minutes)}</td>
+                            <td>{short_time(&t.created_at)}</td>
+                            <td>{t.expires_at.as_deref().map_or("never".to_owned(), short_time)}</td>
+                            <td>{t.last_used_at.as_deref().map_or("never".to_owned(), short_time)}</td>
                             <td>
                                 {if t.revoked {
                                     view! { <span class="badge badge-rejected">"revoked"</span> }.into_any()
@@ -241,14 +251,6 @@ fn TokenTable(
     .into_any()
 }
 
-/// An RFC 3339 time to the minute, as people read it ("2026-11-30 14:05 UTC").
-fn minutes(at: &str) -> String {
-    match (at.get(..10), at.get(11..16)) {
-        (Some(day), Some(time)) => format!("{day} {time} UTC"),
-        _ => at.to_owned(),
-    }
-}
-
 fn copy(text: &str) {
     #[cfg(feature = "hydrate")]
     crate::browser::copy(text);
@@ -261,21 +263,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_are_shown_to_the_minute() {
-        assert_eq!(minutes("2026-11-30T14:05:59.123Z"), "2026-11-30 14:05 UTC");
-        assert_eq!(minutes("soon"), "soon");
-    }
-
-    #[test]
-    fn every_expiry_offered_to_an_admin_token_is_one_the_server_takes() {
-        let admin: Vec<_> = EXPIRY_CHOICES
+    fn admin_tokens_are_offered_only_expiries_the_server_takes() {
+        let for_admin: Vec<_> = EXPIRY_CHOICES
             .iter()
-            .filter(|(days, _)| days.is_some_and(|d| d <= 90))
+            .filter(|(days, _)| offered(TokenScope::Admin, *days))
+            .map(|(days, _)| days.unwrap())
             .collect();
-        assert_eq!(admin.len(), 3);
-        assert!(
-            EXPIRY_CHOICES[0].0.is_some_and(|d| d <= 90),
-            "the default fits every scope"
-        );
+        assert_eq!(for_admin, [30, 7, 90]);
+        assert!(EXPIRY_CHOICES
+            .iter()
+            .all(|(days, _)| offered(TokenScope::Write, *days)));
+        // The default fits every scope, and an index out of range falls back to it.
+        assert!(offered(TokenScope::Admin, expiry_days(0)));
+        assert_eq!(expiry_days(99), expiry_days(0));
+        assert_eq!(expiry_days(4), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::{
     api,
-    components::{loaded, StatusBadge, TopicActions},
+    components::{loaded, short_time, StatusBadge, TopicActions},
     identity::Identity,
     wire::{AuditEntry, TopicDetail, TopicStatus},
 };
@@ -85,11 +85,6 @@ fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
         <h2>"History"</h2>
         <AuditTable entries=detail.history show_topic=false/>
     }
-}
-
-/// `2026-11-25T15:00:01.123Z` → `2026-11-25 15:00:01`.
-pub fn short_time(at: &str) -> String {
-    at.get(..19).unwrap_or(at).replace('T', " ")
 }
 
 /// Audit rows as a table (the topic page and the audit page).

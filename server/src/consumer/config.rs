@@ -82,9 +82,10 @@ pub enum Command {
     Subscriptions,
     /// Print the server's statistics.
     Stats,
-    /// Keep a personal access token (made with `POST /api/tokens` while signed in) for the next
-    /// commands: checked with the server, then saved in your config directory (mode 0600).
-    /// Without `--with-token`, it is read from stdin.
+    /// Keep a personal access token for the next commands, checked with the server and saved
+    /// in your config directory (mode 0600): `--with-token` (made on the dashboard's Tokens
+    /// page), else through the identity provider's device flow when it offers one (confirm a
+    /// code in any browser), else read from stdin.
     Login {
         #[arg(long = "with-token")]
         with_token: Option<String>,

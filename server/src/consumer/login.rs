@@ -1,10 +1,16 @@
-//! `streamhub-consumer login`: a personal access token (made with `POST /api/tokens`,
-//! `oidc` mode) kept in the user's config directory for the next commands, readable by its
-//! owner alone. `--token` / `STREAMHUB_TOKEN` override it.
+//! `streamhub-consumer login`: a personal access token (`oidc` mode) kept in the user's config
+//! directory for the next commands, readable by its owner alone. The token comes from
+//! `--with-token` (made on the dashboard's Tokens page), else from the identity provider's device
+//! flow when it offers one (confirm a code in any browser), else from stdin.
+//! `--token` / `STREAMHUB_TOKEN` override the kept one.
 
 use super::ConsumerError;
 use crate::api_client::ApiClient;
-use std::{io::Write, path::PathBuf};
+use std::{
+    io::Write,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 /// Where the token is kept: `$XDG_CONFIG_HOME/streamhub/token`, else `~/.config/streamhub/token`.
 pub fn token_file() -> Option<PathBuf> {
@@ -21,16 +27,22 @@ pub fn saved_token() -> Option<String> {
     Some(token.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
-/// Checks `token` (or one line of stdin) with the server and keeps it.
+/// Checks `token` (else one from the device flow, else one line of stdin) with the server and
+/// keeps it.
 pub async fn login(api: &ApiClient, token: Option<String>) -> Result<(), ConsumerError> {
     let token = match token {
         Some(token) => token,
-        None => {
-            eprintln!("Paste a personal access token (from POST /api/tokens, signed in):");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            line
-        }
+        None => match device_sign_in(api).await? {
+            Some(token) => token,
+            None => {
+                eprintln!(
+                    "Paste a personal access token (make one on the dashboard's Tokens page, /tokens):"
+                );
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line
+            }
+        },
     };
     let token = token.trim().to_owned();
     if token.is_empty() {
@@ -53,6 +65,39 @@ pub async fn login(api: &ApiClient, token: Option<String>) -> Result<(), Consume
         path.display()
     );
     Ok(())
+}
+
+/// A token from the identity provider's device flow: the person opens the URL shown, in any
+/// browser, and confirms the code; `None` when the server or its provider offers no such flow.
+async fn device_sign_in(api: &ApiClient) -> Result<Option<String>, ConsumerError> {
+    let started = match api.device_sign_in().await {
+        Ok(started) => started,
+        // `open` mode, or a provider without the device flow: a token by hand instead.
+        Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let url = started
+        .verification_uri_complete
+        .as_deref()
+        .unwrap_or(&started.verification_uri);
+    eprintln!(
+        "To sign in, open {url} in a browser and confirm the code {}",
+        started.user_code
+    );
+    let mut interval = Duration::from_secs(started.interval.max(1));
+    let deadline = Instant::now() + Duration::from_secs(started.expires_in);
+    while Instant::now() < deadline {
+        tokio::time::sleep(interval).await;
+        let status = api.device_sign_in_status(&started.handle).await?;
+        match (status.status.as_str(), status.token) {
+            ("done", Some(token)) => return Ok(Some(token)),
+            ("slow_down", _) => interval += Duration::from_secs(5),
+            _ => {}
+        }
+    }
+    Err(ConsumerError::Usage(
+        "the code expired before it was confirmed: run login again".into(),
+    ))
 }
 
 /// Writes `token` to `path`, readable and writable by its owner alone (0600 from the start: it

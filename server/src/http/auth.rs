@@ -242,7 +242,7 @@ pub(super) async fn personal_token(
         )
         .await;
         return Err(ApiError::Unauthenticated(
-            "that token is unknown, revoked or expired: make a new one (POST /api/tokens, signed in)",
+            "that token is unknown, revoked or expired: make a new one on the dashboard's Tokens page",
         ));
     };
     if holder.scope == app::wire::TokenScope::Read && !parts.method.is_safe() {

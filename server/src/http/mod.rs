@@ -9,6 +9,7 @@
 pub mod access_log;
 pub mod auth;
 mod cached;
+pub mod device;
 pub mod error;
 pub mod extract;
 pub mod host_check;

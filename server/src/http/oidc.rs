@@ -232,10 +232,14 @@ fn back_to_sign_in(reason: &str) -> Response {
 
 /// What `/auth/*` answers when people name themselves (`STREAMHUB_AUTH=open`).
 fn not_in_oidc_mode() -> Response {
+    oidc_mode_off().into_response()
+}
+
+/// The refusal of `/auth/*` when people name themselves (`STREAMHUB_AUTH=open`).
+pub(super) fn oidc_mode_off() -> super::error::ApiError {
     super::error::ApiError::not_found(
         "sign-in through an identity provider is off here (STREAMHUB_AUTH=open)",
     )
-    .into_response()
 }
 
 fn html_escape(text: &str) -> String {
@@ -245,7 +249,8 @@ fn html_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn audit(
+/// Records a sign-in's `outcome` (a failure to record is logged, never the caller's problem).
+pub(super) async fn audit(
     state: &AppState,
     actor: &Actor,
     action: &str,

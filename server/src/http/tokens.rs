@@ -18,7 +18,10 @@ use crate::{
 };
 use app::{
     domain::FieldError,
-    wire::{AccessToken, CreatedAccessToken, MessageBody, NewAccessToken, TokenScope},
+    wire::{
+        AccessToken, CreatedAccessToken, MessageBody, NewAccessToken, TokenScope,
+        ADMIN_TOKEN_MAX_DAYS,
+    },
 };
 use axum::{extract::State, http::request::Parts, http::StatusCode, Json};
 use serde::Deserialize;
@@ -83,7 +86,7 @@ pub async fn create(
     let expires_at = match (request.scope, request.expires_in_days) {
         // The role is read once, here: an admin token would outlive its owner's removal from
         // the admins' group at the provider, so it must end within a bounded time.
-        (TokenScope::Admin, days) if !matches!(days, Some(1..=90)) => {
+        (TokenScope::Admin, days) if !matches!(days, Some(1..=ADMIN_TOKEN_MAX_DAYS)) => {
             return Err(FieldError::new(
                 "expires_in_days",
                 "an admin token must expire within 1 to 90 days",
@@ -96,6 +99,20 @@ pub async fn create(
             return Err(FieldError::new("expires_in_days", "must be 1 to 366 (or left out)").into())
         }
     };
+    let created = issue(&state, &actor, user, name, request.scope, expires_at).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Makes a token for `user` (checked by the caller), audited as `actor`'s: the token itself,
+/// shown this once, and what is kept of it.
+pub(super) async fn issue(
+    state: &AppState,
+    actor: &crate::store::Actor,
+    user: &str,
+    name: &str,
+    scope: TokenScope,
+    expires_at: Option<i64>,
+) -> Result<CreatedAccessToken, ApiError> {
     let secret = Secret::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
     let token = format!("{TOKEN_PREFIX}{}", secret.expose());
     let about = state
@@ -103,7 +120,7 @@ pub async fn create(
         .create_token(&NewToken {
             user_id: user,
             name,
-            scope: request.scope,
+            scope,
             token_hash: &token_hash(&token),
             expires_at,
         })
@@ -114,11 +131,8 @@ pub async fn create(
         about.name,
         about.scope.as_str()
     );
-    audit(&state, &actor, "create_token", &detail).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedAccessToken { token, about }),
-    ))
+    audit(state, actor, "create_token", &detail).await;
+    Ok(CreatedAccessToken { token, about })
 }
 
 /// `DELETE /api/tokens/{id}`: yours, or anyone's for an admin.
@@ -129,24 +143,36 @@ pub async fn revoke(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<MessageBody>, ApiError> {
     oidc_only(&state)?;
-    let verified = reader.0.unwrap_or_default();
-    let whose = if verified.admin {
-        None
-    } else {
-        verified.user.as_deref()
+    let Some(verified) = reader.0 else {
+        return Err(ApiError::Unauthenticated("sign in to revoke a token"));
     };
-    if !state.store.revoke_token(id, whose).await? {
+    // An admin revokes anyone's; a person their own; nobody else any (never "anyone's" by
+    // default).
+    let whose = match (verified.admin, verified.user.as_deref()) {
+        (true, _) => None,
+        (false, Some(user)) => Some(user),
+        (false, None) => {
+            return Err(ApiError::Forbidden(
+                "only the token's owner or an admin revokes it",
+            ))
+        }
+    };
+    let Some((owner, name)) = state.store.revoke_token(id, whose).await? else {
         return Err(ApiError::NotFound {
             error: "token_not_found",
             message: format!("no token #{id} of yours is in use"),
         });
-    }
+    };
     // Its open sockets end now, not at their next connect.
     state
         .relay
         .session_revoked(&crate::relay::revoked_token_key(id));
-    let actor = crate::store::Actor::new(verified.actor_name(), super::auth::remote_addr(&parts));
-    audit(&state, &actor, "revoke_token", &format!("#{id}")).await;
+    let mut actor =
+        crate::store::Actor::new(verified.actor_name(), super::auth::remote_addr(&parts));
+    if verified.user.as_deref() != Some(owner.as_str()) {
+        actor.on_behalf_of = Some(owner);
+    }
+    audit(&state, &actor, "revoke_token", &format!("#{id} {name:?}")).await;
     Ok(Json(MessageBody::new("Token revoked")))
 }
 

@@ -89,19 +89,24 @@ impl Store {
         Ok(rows.into_iter().map(AccessToken::from).collect())
     }
 
-    /// Revokes token `id` if it is `user`'s (anyone's for `None`); whether one was revoked.
-    pub async fn revoke_token(&self, id: i64, user: Option<&str>) -> Result<bool, StoreError> {
+    /// Revokes token `id` if it is `user`'s (anyone's for `None`): its owner and name, or `None`
+    /// when no such token was in use.
+    pub async fn revoke_token(
+        &self,
+        id: i64,
+        user: Option<&str>,
+    ) -> Result<Option<(String, String)>, StoreError> {
         let mut writer = WriterConn::acquire(&self.writer).await?;
-        let result = sqlx::query(
+        let result = sqlx::query_as(
             "UPDATE access_tokens SET revoked_at = ?1 \
-             WHERE token_id = ?2 AND (?3 IS NULL OR user_id = ?3) AND revoked_at IS NULL",
+             WHERE token_id = ?2 AND (?3 IS NULL OR user_id = ?3) AND revoked_at IS NULL \
+             RETURNING user_id, name",
         )
         .bind(now_rfc3339())
         .bind(id)
         .bind(user)
-        .execute(writer.conn())
+        .fetch_optional(writer.conn())
         .await
-        .map(|done| done.rows_affected() > 0)
         .map_err(StoreError::from);
         writer.finish(result)
     }

@@ -254,9 +254,10 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
     .await;
 
     // Each refused token, and why an honest provider would never send it.
-    let refusals: Vec<(&str, Mint)> = vec![
+    let refusals: Vec<(&str, &str, Mint)> = vec![
         (
             "signed by a key the provider does not publish",
+            "Signature verification failed",
             Box::new(|s| {
                 provider.mint(
                     &provider.claims(&s.nonce, "cara", &[]),
@@ -266,10 +267,12 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
         ),
         (
             "not signed at all",
+            "Signature verification failed",
             Box::new(|s| provider.mint(&provider.claims(&s.nonce, "cara", &[]), None)),
         ),
         (
             "expired",
+            "Expired",
             Box::new(|s| {
                 let mut claims = provider.claims(&s.nonce, "cara", &[]);
                 claims["iat"] = json!(unix_now() - 900);
@@ -279,6 +282,7 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
         ),
         (
             "from another issuer",
+            "Invalid issuer",
             Box::new(|s| {
                 let mut claims = provider.claims(&s.nonce, "cara", &[]);
                 claims["iss"] = json!("https://idp.elsewhere.example");
@@ -287,6 +291,7 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
         ),
         (
             "for another client",
+            "Invalid audiences",
             Box::new(|s| {
                 let mut claims = provider.claims(&s.nonce, "cara", &[]);
                 claims["aud"] = json!(["another-app"]);
@@ -295,6 +300,7 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
         ),
         (
             "minted for another sign-in (replayed)",
+            "nonce mismatch",
             Box::new(|_| {
                 provider.mint(
                     &provider.claims("an-old-nonce", "cara", &[]),
@@ -304,6 +310,7 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
         ),
         (
             "naming a user the server keeps for itself",
+            "keeps for itself",
             Box::new(|s| {
                 provider.mint(
                     &provider.claims(&s.nonce, "admin", &[]),
@@ -312,7 +319,7 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
             }),
         ),
     ];
-    for (what, token) in &refusals {
+    for (what, _, token) in &refusals {
         let sign_in = begin(&app).await;
         provider.answer_with(token(&sign_in));
         assert_eq!(
@@ -374,7 +381,8 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
         exchanges
     );
 
-    // Refusals were audited (the forged callbacks with no sign-in behind them were not).
+    // Refusals were audited, each with its reason (the forged callbacks with no sign-in behind
+    // them were not).
     let (_, audit) = app
         .as_admin(
             reqwest::Method::GET,
@@ -382,12 +390,20 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
             None,
         )
         .await;
-    let denied = audit
+    let mut denied: Vec<String> = audit
         .as_array()
-        .or_else(|| audit["entries"].as_array())
         .expect("audit rows")
         .iter()
         .filter(|row| row["outcome"] == "denied")
-        .count();
-    assert_eq!(denied, refusals.len() + 1, "{audit}");
+        .map(|row| row["detail"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    denied.reverse();
+    assert_eq!(denied.len(), refusals.len() + 1, "{denied:?}");
+    for ((what, reason, _), detail) in refusals.iter().zip(&denied) {
+        assert!(detail.contains(reason), "an ID token {what}: {detail}");
+    }
+    assert!(
+        denied[refusals.len()].contains("does not belong"),
+        "{denied:?}"
+    );
 }

@@ -82,7 +82,7 @@ fn streamable_topics<V: IntoView + 'static>(
                 if user.is_empty() && !admin {
                     return Some(view! {
                         <p class="empty-state" data-testid="stream-pick-user">
-                            "Type who you are in the “You are” field at the top: you stream and search the topics you subscribe to."
+                            "Say who you are (the “You are” field at the top, or Sign in): you stream and search the topics you subscribe to."
                         </p>
                     }.into_any());
                 }
