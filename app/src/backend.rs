@@ -42,8 +42,6 @@ pub trait Backend: Send + Sync + 'static {
     fn call(&self, request: ApiRequest) -> BackendFuture<'_, ApiResponse>;
     /// A cookie of the page request being rendered (same context rule as [`Backend::prepare`]).
     fn cookie(&self, name: &str) -> Option<String>;
-    /// `open` or `oidc` (`STREAMHUB_AUTH`): the page marks it for the stylesheet.
-    fn auth_mode(&self) -> &'static str;
 }
 
 /// How the backend travels in Leptos context.

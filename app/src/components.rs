@@ -158,16 +158,15 @@ pub fn SessionBadge() -> impl IntoView {
                 if let Some(session) = session.filter(|s| s.admin || s.user.is_some()) {
                     // One badge: who (a person signed in through the identity provider) and
                     // whether an admin; the admin token's session is just "admin".
-                    let person = session.user.is_some();
                     let (testid, label) = match (session.user, session.admin) {
                         (Some(user), true) => ("admin-badge", format!("{user} · admin")),
                         (Some(user), false) => ("signed-in-user", user),
                         (None, _) => ("admin-badge", "admin".to_owned()),
                     };
-                    // A person's badge leads to their tokens.
-                    let tokens = person.then_some("/tokens");
+                    // The badge leads to the Tokens page (which tells the admin token's session
+                    // that tokens are for people).
                     view! {
-                        <a class="badge badge-admin" data-testid=testid href=tokens>{label}</a>
+                        <a class="badge badge-admin" data-testid=testid href="/tokens">{label}</a>
                         <button
                             type="button"
                             class="link"

@@ -44,15 +44,9 @@ pub const BUNDLE_NAME: &str = "streamhub";
 
 /// The HTML document around the app, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    // How people are known here, for the stylesheet (`oidc`: no "you are" field). Set here, on
-    // the server only, so that the browser bundle carries no code for it.
-    #[cfg(feature = "ssr")]
-    let auth = use_context::<backend::SharedBackend>().map_or("open", |b| b.auth_mode());
-    #[cfg(not(feature = "ssr"))]
-    let auth = "open";
     view! {
         <!DOCTYPE html>
-        <html lang="en" data-auth=auth>
+        <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -95,9 +89,10 @@ pub fn App() -> impl IntoView {
                     </Transition>
                 </nav>
                 <div class="who">
-                    // Hidden by the stylesheet with an identity provider (`data-auth` on <html>):
-                    // you are who you signed in as.
-                    <components::UserPicker/>
+                    // With an identity provider you are who you signed in as: nothing to pick.
+                    <Transition fallback=|| ()>
+                        {move || identity.session.get().and_then(Result::ok).is_none_or(|s| s.auth != "oidc").then(components::UserPicker)}
+                    </Transition>
                     <components::SessionBadge/>
                 </div>
             </header>

@@ -397,7 +397,7 @@ impl<'de> Deserialize<'de> for PartitionOffsets {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -451,11 +451,13 @@ mod tests {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type": "dance"}"#).is_err());
     }
 
-    fn start_position() -> impl proptest::strategy::Strategy<Value = StartPosition> {
+    /// Any start position, for property tests of what is written for the protocol.
+    pub(crate) fn start_position() -> impl proptest::strategy::Strategy<Value = StartPosition> {
         use proptest::prelude::*;
         prop_oneof![
             Just(StartPosition::Latest),
             Just(StartPosition::Earliest),
+            Just(StartPosition::Stored),
             any::<u64>().prop_map(|n| StartPosition::Last { n }),
             proptest::collection::vec((any::<i32>(), any::<i64>()), 0..4).prop_map(|pairs| {
                 StartPosition::Offsets {

@@ -26,14 +26,12 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// and audit log as a request from outside.
 pub struct SsrBackend {
     api: Router,
-    auth: crate::oidc::AuthMode,
 }
 
 impl SsrBackend {
     /// The `/api` router over the shared state.
     pub fn new(state: AppState) -> Self {
         Self {
-            auth: state.auth,
             api: Router::new().nest("/api", api_router()).with_state(state),
         }
     }
@@ -44,10 +42,6 @@ fn page_request() -> Option<Parts> {
 }
 
 impl Backend for SsrBackend {
-    fn auth_mode(&self) -> &'static str {
-        self.auth.as_str()
-    }
-
     fn prepare(&self, method: Method, path: String, body: Option<String>) -> ApiRequest {
         let parts = page_request();
         ApiRequest {
