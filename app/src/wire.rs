@@ -273,7 +273,8 @@ pub struct CreatedAccessToken {
 /// `streamhub-consumer login` shows the person, and the handle it asks again with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceSignIn {
-    /// Sealed by the server (the provider's device code inside); opaque to the CLI.
+    /// Signed by the server (the provider's device code inside, of no use without StreamHub's
+    /// client secret); the CLI only sends it back.
     pub handle: String,
     pub user_code: String,
     pub verification_uri: String,

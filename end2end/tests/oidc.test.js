@@ -64,6 +64,7 @@ before(async () => {
       STREAMHUB_OIDC_REDIRECT_URL: redirect,
       STREAMHUB_OIDC_PROVIDER_NAME: 'Test IdP',
       STREAMHUB_FOUR_EYES: 'true',
+      STREAMHUB_OIDC_DEVICE_FLOW: 'true',
     },
   });
   await stack.startServer();
@@ -282,7 +283,8 @@ test('the CLI logs in through the device flow: the person confirms its code in a
   const env = Object.fromEntries(Object.entries({ ...process.env, STREAMHUB_API_URL: stack.url, XDG_CONFIG_HOME: config })
     .filter(([key]) => key !== 'STREAMHUB_TOKEN'));
   const bin = join(process.env.STREAMHUB_E2E_BIN_DIR, 'streamhub-consumer');
-  const login = spawn(bin, ['login'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `--device`: stdin is no terminal here (from one, `login` would use the device flow itself).
+  const login = spawn(bin, ['login', '--device'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let said = '';
   login.stdout.on('data', (chunk) => { said += chunk; });
   login.stderr.on('data', (chunk) => { said += chunk; });

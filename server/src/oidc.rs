@@ -18,8 +18,8 @@ use openidconnect::{
     },
     AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
     DeviceAuthorizationUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope, TokenResponse,
-    TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -91,6 +91,14 @@ pub struct AuthArgs {
     )]
     pub oidc_admin_values: Vec<String>,
 
+    /// Offer the OAuth device flow to `streamhub-consumer login` (the provider must offer it
+    /// and StreamHub's client be confidential). Off by default: whoever starts a device
+    /// sign-in gets a token for whoever confirms its code, so a code sent to someone else is a
+    /// phishing lure.
+    #[arg(long, env = "STREAMHUB_OIDC_DEVICE_FLOW", default_value_t = false,
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub oidc_device_flow: bool,
+
     /// Four-eyes approval: an admin may not approve or reject a topic they requested themself
     /// (applies to people known by name: `oidc` sessions; the admin token is nobody in particular).
     #[arg(long, env = "STREAMHUB_FOUR_EYES", default_value_t = false,
@@ -143,8 +151,9 @@ pub struct PendingLogin {
 /// The discovery document's field for the device flow (RFC 8628), which the core set lacks.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 struct DeviceEndpoint {
+    /// Read as text: a malformed value must not fail the discovery the browser's sign-in needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    device_authorization_endpoint: Option<DeviceAuthorizationUrl>,
+    device_authorization_endpoint: Option<String>,
 }
 
 impl AdditionalProviderMetadata for DeviceEndpoint {}
@@ -175,7 +184,8 @@ struct Discovered {
 }
 
 /// A device sign-in under way (`streamhub-consumer login`): what the person is shown, and the
-/// device code StreamHub asks the provider about (kept from the CLI: it travels sealed).
+/// device code StreamHub asks the provider about (it travels to the CLI signed, not encrypted,
+/// and is of no use without StreamHub's client secret).
 #[derive(Debug, Clone)]
 pub struct DeviceStart {
     pub device_code: String,
@@ -224,6 +234,8 @@ pub struct Oidc {
     admin_values: Vec<String>,
     /// What the sign-in button calls the provider.
     pub provider_name: String,
+    /// Whether `streamhub-consumer login` may use the device flow.
+    device_flow: bool,
     http: reqwest::Client,
     discovered: Mutex<Option<Discovered>>,
 }
@@ -245,6 +257,13 @@ impl Oidc {
         )?)
         .map_err(|e| format!("STREAMHUB_OIDC_REDIRECT_URL: {e}"))?;
         let client_id = ClientId::new(required(&args.oidc_client_id, "STREAMHUB_OIDC_CLIENT_ID")?);
+        // The device code travels to the CLI signed, not encrypted: it must be of no use
+        // without StreamHub's own credentials.
+        if args.oidc_device_flow && args.oidc_client_secret.is_none() {
+            return Err("STREAMHUB_OIDC_DEVICE_FLOW needs a confidential client \
+                        (STREAMHUB_OIDC_CLIENT_SECRET)"
+                .into());
+        }
         let provider_name = args.oidc_provider_name.clone().unwrap_or_else(|| {
             issuer
                 .url()
@@ -267,6 +286,7 @@ impl Oidc {
             admin_claim: args.oidc_admin_claim.clone(),
             admin_values: args.oidc_admin_values.clone(),
             provider_name,
+            device_flow: args.oidc_device_flow,
             http,
             discovered: Mutex::new(None),
         })
@@ -291,7 +311,8 @@ impl Oidc {
         let device = metadata
             .additional_metadata()
             .device_authorization_endpoint
-            .clone();
+            .as_deref()
+            .and_then(|url| DeviceAuthorizationUrl::new(url.to_owned()).ok());
         let token = metadata.token_endpoint().cloned();
         let client = CoreClient::from_provider_metadata(
             metadata,
@@ -349,20 +370,37 @@ impl Oidc {
         self.person_in(&client, id_token, Some(&pending.nonce))
     }
 
-    /// Starts a device sign-in (RFC 8628) for the CLI; `Ok(None)` when the provider offers none.
+    /// Starts a device sign-in (RFC 8628) for the CLI; `Ok(None)` when it is off here, the
+    /// provider offers none, or StreamHub's client may not use it there.
     pub async fn device_start(&self) -> Result<Option<DeviceStart>, OidcError> {
+        if !self.device_flow {
+            return Ok(None);
+        }
         let discovered = self.discovered().await?;
         let Some(endpoint) = discovered.device else {
             return Ok(None);
         };
-        let details: CoreDeviceAuthorizationResponse = discovered
+        let answer = discovered
             .client
             .set_device_authorization_url(endpoint)
             .exchange_device_code()
             .add_scope(Scope::new("profile".to_owned()))
             .request_async(&self.http)
-            .await
-            .map_err(|e| OidcError::Exchange(e.to_string()))?;
+            .await;
+        let details: CoreDeviceAuthorizationResponse = match answer {
+            Ok(details) => details,
+            // Providers list the endpoint for every client; this one lacks the grant there.
+            Err(RequestTokenError::ServerResponse(refusal))
+                if matches!(
+                    refusal.error().to_string().as_str(),
+                    "unauthorized_client" | "invalid_scope" | "unsupported_grant_type"
+                ) =>
+            {
+                tracing::warn!(refusal = %refusal, "the identity provider refuses StreamHub the device flow");
+                return Ok(None);
+            }
+            Err(e) => return Err(OidcError::Discovery(e.to_string())),
+        };
         Ok(Some(DeviceStart {
             device_code: details.device_code().secret().clone(),
             user_code: details.user_code().secret().clone(),
@@ -402,25 +440,32 @@ impl Oidc {
                 .form(&form[..2]),
             None => request.form(&form),
         };
+        // Not reached, or not answering sensibly: the provider's trouble (or our set-up's), not
+        // the person's, and worth asking again (`Discovery`).
+        let unavailable = |e: String| OidcError::Discovery(e);
         let response = request
             .send()
             .await
-            .map_err(|e| OidcError::Exchange(e.to_string()))?;
-        let ok = response.status().is_success();
+            .map_err(|e| unavailable(e.to_string()))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(unavailable(format!("the token endpoint answered {status}")));
+        }
         let body: Value = response
             .json()
             .await
-            .map_err(|e| OidcError::Exchange(format!("the token endpoint's answer: {e}")))?;
-        if !ok {
+            .map_err(|e| unavailable(format!("the token endpoint's answer: {e}")))?;
+        if !status.is_success() {
             let error = body["error"].as_str().unwrap_or("unknown");
+            let description = body["error_description"].as_str().unwrap_or("");
             return match error {
                 "authorization_pending" => Ok(DevicePoll::Pending),
                 "slow_down" => Ok(DevicePoll::SlowDown),
                 "access_denied" | "expired_token" => Ok(DevicePoll::Ended(error.to_owned())),
-                other => Err(OidcError::Exchange(format!(
-                    "{other}: {}",
-                    body["error_description"].as_str().unwrap_or("")
-                ))),
+                "temporarily_unavailable" | "server_error" | "invalid_client" => {
+                    Err(unavailable(format!("{error}: {description}")))
+                }
+                other => Err(OidcError::Exchange(format!("{other}: {description}"))),
             };
         }
         let id_token: CoreIdToken = body["id_token"]
@@ -551,6 +596,32 @@ mod tests {
         // No user claim: the subject.
         let anonymous = person(json!({"groups": []})).unwrap();
         assert_eq!(anonymous.user, "sub-1");
+    }
+
+    #[test]
+    fn the_device_flow_needs_a_confidential_client() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            auth: AuthArgs,
+        }
+        let args = |extra: &[&str]| {
+            let base = [
+                "streamhub",
+                "--auth=oidc",
+                "--oidc-issuer=https://idp.example",
+                "--oidc-client-id=streamhub",
+                "--oidc-redirect-url=https://streamhub.example/auth/callback",
+                "--oidc-device-flow",
+            ];
+            <Flags as clap::Parser>::parse_from(base.iter().chain(extra)).auth
+        };
+        let refused = Oidc::new(&args(&[])).err().unwrap_or_default();
+        assert!(
+            refused.contains("STREAMHUB_OIDC_CLIENT_SECRET"),
+            "{refused}"
+        );
+        assert!(Oidc::new(&args(&["--oidc-client-secret=s"])).is_ok());
     }
 
     #[test]

@@ -84,11 +84,15 @@ pub enum Command {
     Stats,
     /// Keep a personal access token for the next commands, checked with the server and saved
     /// in your config directory (mode 0600): `--with-token` (made on the dashboard's Tokens
-    /// page), else through the identity provider's device flow when it offers one (confirm a
-    /// code in any browser), else read from stdin.
+    /// page), else, from a terminal or with `--device`, through the identity provider's device
+    /// flow when the server offers it (confirm a code in any browser), else read from stdin.
     Login {
         #[arg(long = "with-token")]
         with_token: Option<String>,
+        /// Use the device flow even when stdin is not a terminal (by default it is used only
+        /// from a terminal, so that `login < token-file` keeps reading the token).
+        #[arg(long, conflicts_with = "with_token")]
+        device: bool,
     },
     /// How far `--user`'s consumer group is behind in each subscribed topic, per partition
     /// (`--watch`: again every 2 s until Ctrl-C).

@@ -27,22 +27,29 @@ pub fn saved_token() -> Option<String> {
     Some(token.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
-/// Checks `token` (else one from the device flow, else one line of stdin) with the server and
-/// keeps it.
-pub async fn login(api: &ApiClient, token: Option<String>) -> Result<(), ConsumerError> {
-    let token = match token {
+/// Checks `token` (else one from the device flow, from a terminal or when `device`, else one
+/// line of stdin) with the server and keeps it.
+pub async fn login(
+    api: &ApiClient,
+    token: Option<String>,
+    device: bool,
+) -> Result<(), ConsumerError> {
+    use std::io::IsTerminal;
+    let device = device || std::io::stdin().is_terminal();
+    let from_device = match (&token, device) {
+        (None, true) => device_sign_in(api).await?,
+        _ => None,
+    };
+    let token = match token.or(from_device) {
         Some(token) => token,
-        None => match device_sign_in(api).await? {
-            Some(token) => token,
-            None => {
-                eprintln!(
-                    "Paste a personal access token (make one on the dashboard's Tokens page, /tokens):"
-                );
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                line
-            }
-        },
+        None => {
+            eprintln!(
+                "Paste a personal access token (make one on the dashboard's Tokens page, /tokens):"
+            );
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
     };
     let token = token.trim().to_owned();
     if token.is_empty() {
@@ -88,7 +95,15 @@ async fn device_sign_in(api: &ApiClient) -> Result<Option<String>, ConsumerError
     let deadline = Instant::now() + Duration::from_secs(started.expires_in);
     while Instant::now() < deadline {
         tokio::time::sleep(interval).await;
-        let status = api.device_sign_in_status(&started.handle).await?;
+        let status = match api.device_sign_in_status(&started.handle).await {
+            Ok(status) => status,
+            // The provider or the server is briefly away, or asked too often: ask again.
+            Err(e) if matches!(e.status().map(|s| s.as_u16()), Some(429 | 503)) => {
+                eprintln!("({e}; asking again)");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         match (status.status.as_str(), status.token) {
             ("done", Some(token)) => return Ok(Some(token)),
             ("slow_down", _) => interval += Duration::from_secs(5),

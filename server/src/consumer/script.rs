@@ -54,7 +54,9 @@ pub async fn run(
         Command::Produce(args) => produce(api, &args).await?,
         Command::Lag { watch } => lag(api, need_user(cli)?, watch).await?,
         Command::Search(args) => super::search::run(cli, &args).await?,
-        Command::Login { with_token } => super::login::login(api, with_token).await?,
+        Command::Login { with_token, device } => {
+            super::login::login(api, with_token, device).await?
+        }
         Command::Stats => {
             let stats = api.stats().await?;
             println!("total_topics\t{}", stats.total_topics);

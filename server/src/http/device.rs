@@ -4,9 +4,12 @@
 //! `POST /auth/device/token` every few seconds until the provider vouches for them, and gets a
 //! personal access token of theirs.
 //!
-//! StreamHub is the provider's client here, as in the browser's sign-in: the device code never
-//! leaves the server readable (the CLI holds it sealed), and nothing is kept between asks, so any
-//! instance answers any of them.
+//! Off unless `STREAMHUB_OIDC_DEVICE_FLOW=true`: whoever starts a device sign-in gets a token for
+//! whoever confirms its code, so a code sent to someone else is a phishing lure (RFC 8628 §5.4).
+//!
+//! StreamHub is the provider's client here, as in the browser's sign-in, and a confidential one:
+//! the device code travels to the CLI signed (not encrypted) and is of no use without
+//! StreamHub's client secret. Nothing is kept between asks, so any instance answers any of them.
 
 use super::{
     auth::{client_ip, remote_addr},
@@ -33,7 +36,7 @@ const DEVICE_PURPOSE: &str = "oidc device v1";
 /// The longest a device sign-in may wait for its person, whatever the provider allows.
 const DEVICE_MAX_SECONDS: u64 = 900;
 /// How long the token a device sign-in makes lasts.
-const DEVICE_TOKEN_DAYS: i64 = 90;
+const DEVICE_TOKEN_DAYS: i64 = 30;
 
 /// The provider could not be asked (down, or answered nonsense): a 503 that says so.
 fn provider_unavailable(e: crate::oidc::OidcError) -> ApiError {
@@ -56,8 +59,9 @@ pub async fn start(
     let Some(started) = oidc.device_start().await.map_err(provider_unavailable)? else {
         return Err(ApiError::NotFound {
             error: "device_sign_in_unavailable",
-            message: "the identity provider offers no device sign-in: make a token on the \
-                      dashboard's Tokens page and run `login --with-token`"
+            message: "no device sign-in here (STREAMHUB_OIDC_DEVICE_FLOW, or the identity \
+                      provider): make a token on the dashboard's Tokens page and run \
+                      `login --with-token`"
                 .into(),
         });
     };
@@ -78,7 +82,7 @@ pub async fn start(
 }
 
 /// `POST /auth/device/token {"handle"}`: asks the provider once; when the person has confirmed,
-/// makes them a `write` token (for 90 days) and hands it over.
+/// makes them a `write` token (for 30 days) and hands it over.
 pub async fn token(
     State(state): State<AppState>,
     parts: Parts,

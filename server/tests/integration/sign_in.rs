@@ -381,6 +381,34 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
         exchanges
     );
 
+    // The device flow is off unless asked for (and this provider offers none): the CLI is told
+    // to use a token instead; a handle the server did not sign opens nothing.
+    let device = |path: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url(path))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = device("/auth/device", json!({})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("device_sign_in_unavailable")),
+        "{body}"
+    );
+    let (status, body) = device("/auth/device/token", json!({"handle": "forged.1.mac"})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+        "{body}"
+    );
+
     // Refusals were audited, each with its reason (the forged callbacks with no sign-in behind
     // them were not).
     let (_, audit) = app
