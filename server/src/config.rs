@@ -110,6 +110,13 @@ pub struct ServerConfig {
     #[arg(long, env = "STREAMHUB_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Load balancers whose `X-Forwarded-For` names the client (addresses or networks,
+    /// comma-separated): per-address caps, rate limits and audit addresses are then the client's.
+    /// From anyone else the header is ignored. None by default.
+    #[arg(long, env = "STREAMHUB_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = crate::forwarded::parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Mark session cookies `Secure` (only sent over HTTPS): set it when the dashboard is served
     /// over HTTPS, directly or behind a TLS-terminating proxy.
     #[arg(long, env = "STREAMHUB_COOKIE_SECURE", default_value_t = false)]

@@ -32,6 +32,7 @@ pub mod api_client;
 pub mod config;
 pub mod consumer;
 pub mod filter;
+pub mod forwarded;
 pub mod generate;
 pub mod health;
 pub mod http;

@@ -239,6 +239,14 @@ pub async fn serve(
         crate::summary::SUMMARY_EVERY,
     ));
     tracing::info!(%addr, bootstrap = %config.kafka.bootstrap_servers, data_dir = %config.data_dir.display(), "StreamHub server listening");
+    if !config.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(proxies = %proxies.join(","), "X-Forwarded-For believed from these proxies only (STREAMHUB_TRUSTED_PROXIES)");
+    }
     match state.allowed_hosts.names() {
         Some(names) => tracing::info!(hosts = %names.join(","), "answering requests for these host names only (STREAMHUB_ALLOWED_HOSTS)"),
         None => tracing::warn!("answering requests for any host name: set STREAMHUB_ALLOWED_HOSTS to the names this server is reached by (protects against DNS rebinding)"),
@@ -250,6 +258,7 @@ pub async fn serve(
             header_timeout: Duration::from_millis(config.header_timeout_ms),
             max_connections: open_files.connections,
             max_per_addr: usize::try_from(config.max_connections_per_addr).unwrap_or(usize::MAX),
+            trusted_proxies: crate::forwarded::TrustedProxies::new(config.trusted_proxies.clone()),
         },
         {
             let relay = state.relay.clone();

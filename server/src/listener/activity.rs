@@ -110,14 +110,21 @@ impl Drop for Busy {
 pub struct PerConnection {
     pub addr: SocketAddr,
     pub slot: ConnectionSlot,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted: Arc<crate::forwarded::TrustedProxies>,
     pub activity: ConnectionActivity,
 }
 
 impl PerConnection {
-    pub fn new(addr: SocketAddr, slot: ConnectionSlot) -> Self {
+    pub fn new(
+        addr: SocketAddr,
+        slot: ConnectionSlot,
+        trusted: Arc<crate::forwarded::TrustedProxies>,
+    ) -> Self {
         Self {
             addr,
             slot,
+            trusted,
             activity: ConnectionActivity::new(),
         }
     }
@@ -133,8 +140,12 @@ pub async fn track(
     next: Next,
 ) -> Response {
     let busy = connection.activity.hold();
+    // Behind a trusted proxy, the client it names (see `forwarded`).
+    let client = connection
+        .trusted
+        .client(connection.addr, request.headers());
     let extensions = request.extensions_mut();
-    extensions.insert(ConnectInfo(connection.addr));
+    extensions.insert(ConnectInfo(client));
     extensions.insert(connection.slot.clone());
     extensions.insert(connection.activity.clone());
     let response = next.run(request).await;

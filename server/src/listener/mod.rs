@@ -25,8 +25,8 @@ use tokio::{
 };
 use tower::ServiceBuilder;
 
-/// How many connections one server takes, and how long each may stay silent.
-#[derive(Debug, Clone, Copy)]
+/// How many connections one server takes, how long each may stay silent, and whose they are.
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     /// How long a client may take to send a request's headers, from connecting or from the end
     /// of its previous request.
@@ -34,8 +34,11 @@ pub struct ConnectionLimits {
     /// Connections served at once (stream sockets included: they keep their [`ConnectionSlot`]).
     pub max_connections: usize,
     /// Connections served at once from one client address: one address cannot take all of
-    /// `max_connections` (more from it are closed at once).
+    /// `max_connections` (more from it are closed at once). Trusted proxies are not capped:
+    /// every client behind them comes through their addresses.
     pub max_per_addr: usize,
+    /// Proxies whose `X-Forwarded-For` names the client each request is from.
+    pub trusted_proxies: crate::forwarded::TrustedProxies,
 }
 
 /// Requests one HTTP/2 connection may have in flight at once.
@@ -71,6 +74,7 @@ pub async fn serve(
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_addr = Arc::new(PerAddress::default());
+    let trusted = Arc::new(limits.trusted_proxies.clone());
     let mut saturated = false;
     loop {
         if slots.available_permits() == 0 && !saturated {
@@ -99,11 +103,16 @@ pub async fn serve(
             },
             _ = stop_rx_main.changed() => break,
         };
-        let Some(from_addr) = per_addr.admit(addr.ip(), limits.max_per_addr) else {
+        let cap = if limits.trusted_proxies.contains(addr.ip()) {
+            usize::MAX
+        } else {
+            limits.max_per_addr
+        };
+        let Some(from_addr) = per_addr.admit(addr.ip(), cap) else {
             tracing::debug!(%addr, "closed a connection: its address has the most it may open");
             continue;
         };
-        let connection = PerConnection::new(addr, slot.clone());
+        let connection = PerConnection::new(addr, slot.clone(), trusted.clone());
         let activity = connection.activity.clone();
         // One layer around the whole router (`Router::layer` would wrap every route anew).
         let service = TowerToHyperService::new(
@@ -243,6 +252,7 @@ mod tests {
             header_timeout: TIMEOUT,
             max_connections,
             max_per_addr: 1_000,
+            trusted_proxies: Default::default(),
         };
         tokio::spawn(serve(listener, router, limits, std::future::pending()));
         addr
@@ -356,6 +366,7 @@ mod tests {
             header_timeout: TIMEOUT,
             max_connections: 1,
             max_per_addr: 8,
+            trusted_proxies: Default::default(),
         };
         tokio::spawn(serve(listener, router, limits, std::future::pending()));
         let mut stalled = TcpStream::connect(addr).await.unwrap();
@@ -390,6 +401,7 @@ mod tests {
             header_timeout: TIMEOUT,
             max_connections: 8,
             max_per_addr: 8,
+            trusted_proxies: Default::default(),
         };
         tokio::spawn(serve(listener, router, limits, std::future::pending()));
         let answer = get_root(addr).await;
@@ -405,6 +417,7 @@ mod tests {
             header_timeout: Duration::from_secs(30),
             max_connections: 100,
             max_per_addr: 3,
+            trusted_proxies: Default::default(),
         };
         tokio::spawn(serve(listener, router, limits, std::future::pending()));
         let _held: Vec<TcpStream> =
@@ -428,6 +441,31 @@ mod tests {
             .await
             .unwrap();
         assert!(read_to_close(&mut other).await.starts_with(b"HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
+    async fn a_trusted_proxy_is_not_capped_like_one_client() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        let limits = ConnectionLimits {
+            header_timeout: Duration::from_secs(30),
+            max_connections: 100,
+            max_per_addr: 3,
+            trusted_proxies: crate::forwarded::TrustedProxies::new(vec![
+                crate::forwarded::parse_net("127.0.0.1").unwrap(),
+            ]),
+        };
+        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        let _held: Vec<TcpStream> =
+            futures::future::join_all((0..3).map(|_| TcpStream::connect(addr)))
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A fourth from the proxy is served: every client behind it comes through its address.
+        assert!(get_root(addr).await.starts_with(b"HTTP/1.1 200"));
     }
 
     #[tokio::test]

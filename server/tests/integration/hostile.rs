@@ -691,3 +691,59 @@ async fn stream_sockets_count_among_the_connections_served_at_once() {
     );
     drop(sockets);
 }
+
+/// The addresses two subscribe requests were audited from, the second naming a client in
+/// `X-Forwarded-For`.
+async fn audited_addresses(app: &TestApp, topic: &str) -> Vec<String> {
+    let subscribe = json!({"user_id": "xff_user", "topic_name": topic});
+    app.call(
+        Method::POST,
+        "/api/subscriptions",
+        Some(subscribe.clone()),
+        &[],
+    )
+    .await;
+    app.call(
+        Method::DELETE,
+        "/api/subscriptions",
+        Some(subscribe),
+        &[("x-forwarded-for", "198.51.100.1, 203.0.113.7")],
+    )
+    .await;
+    let (_, rows) = app
+        .as_admin(Method::GET, &format!("/api/audit?topic={topic}"), None)
+        .await;
+    let mut addresses: Vec<String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "subscribe" || r["action"] == "unsubscribe")
+        .map(|r| r["remote_addr"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    addresses.reverse();
+    addresses
+}
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_from_a_trusted_proxy() {
+    // Behind a trusted proxy (here: this host), the request is the named client's: the
+    // nearest address that is not a proxy, not what the client wrote further left.
+    let app = spawn_app_with(|config| {
+        config.trusted_proxies = vec![streamhub::forwarded::parse_net("127.0.0.1").unwrap()];
+    })
+    .await;
+    app.active_topic("xff_topic", 1).await;
+    let addresses = audited_addresses(&app, "xff_topic").await;
+    assert_eq!(addresses.len(), 2, "{addresses:?}");
+    assert!(addresses[0].starts_with("127.0.0.1:"), "{addresses:?}");
+    assert_eq!(addresses[1], "203.0.113.7:0");
+
+    // From anyone else the header is ignored: a client cannot pass for another address.
+    let app = spawn_app().await;
+    app.active_topic("xff_topic", 1).await;
+    let addresses = audited_addresses(&app, "xff_topic").await;
+    assert!(
+        addresses.iter().all(|a| a.starts_with("127.0.0.1:")),
+        "{addresses:?}"
+    );
+}
