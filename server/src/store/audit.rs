@@ -121,25 +121,23 @@ pub(super) async fn insert_many<'a>(
     let rows: Vec<Row<'a>> = rows.collect();
     // SQLite allows 32,766 bound values per statement; a row binds 8.
     for chunk in rows.chunks(4000) {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(",");
-        let sql = format!(
+        // The builder writes the placeholders in the database's own form.
+        let mut query = sqlx::QueryBuilder::new(
             "INSERT INTO audit_log \
-             (at, actor, action, topic_name, remote_addr, outcome, detail, on_behalf_of) \
-             VALUES {values}"
+             (at, actor, action, topic_name, remote_addr, outcome, detail, on_behalf_of) ",
         );
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = query
-                .bind(at)
-                .bind(&row.actor.name)
-                .bind(row.action)
-                .bind(row.topic_name)
-                .bind(&row.actor.remote_addr)
-                .bind(row.outcome.as_str())
-                .bind(row.detail.as_deref())
-                .bind(&row.actor.on_behalf_of);
-        }
-        query.execute(&mut *conn).await?;
+        query.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(at)
+                .push_bind(&row.actor.name)
+                .push_bind(row.action)
+                .push_bind(row.topic_name)
+                .push_bind(&row.actor.remote_addr)
+                .push_bind(row.outcome.as_str())
+                .push_bind(row.detail.as_deref())
+                .push_bind(&row.actor.on_behalf_of);
+        });
+        query.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -165,7 +163,7 @@ impl Store {
         let result = async {
             let latest: Option<(String, String, Option<String>)> = sqlx::query_as(
                 "SELECT actor, outcome, detail FROM audit_log \
-                 WHERE topic_name IS ?1 AND action = ?2 ORDER BY audit_id DESC LIMIT 1",
+                 WHERE topic_name IS NOT DISTINCT FROM $1 AND action = $2 ORDER BY audit_id DESC LIMIT 1",
             )
             .bind(entry.topic_name)
             .bind(entry.action)
@@ -191,10 +189,10 @@ impl Store {
             "SELECT audit_id, at, actor, action, topic_name, remote_addr, outcome, detail, \
                     on_behalf_of \
              FROM audit_log \
-             WHERE (?1 IS NULL OR topic_name = ?1) \
-               AND (?2 IS NULL OR actor = ?2 OR actor = 'user:' || ?2) \
-               AND (?3 IS NULL OR action = ?3) \
-             ORDER BY audit_id DESC LIMIT ?4",
+             WHERE ($1 IS NULL OR topic_name = $1) \
+               AND ($2 IS NULL OR actor = $2 OR actor = 'user:' || $2) \
+               AND ($3 IS NULL OR action = $3) \
+             ORDER BY audit_id DESC LIMIT $4",
         )
         .bind(&filter.topic)
         .bind(&filter.actor)

@@ -171,14 +171,19 @@ async fn subscribe_run(
     let mut names: Vec<&str> = run.iter().map(|p| p.topic_name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    let placeholders = vec!["?"; names.len()].join(",");
-    let lookup =
-        format!("SELECT topic_name, topic_id FROM topics WHERE topic_name IN ({placeholders})");
-    let mut query = sqlx::query_as::<_, (String, i64)>(&lookup);
+    let mut lookup =
+        sqlx::QueryBuilder::new("SELECT topic_name, topic_id FROM topics WHERE topic_name IN (");
+    let mut listed = lookup.separated(", ");
     for name in &names {
-        query = query.bind(*name);
+        listed.push_bind(*name);
     }
-    let ids: HashMap<String, i64> = query.fetch_all(&mut *conn).await?.into_iter().collect();
+    listed.push_unseparated(")");
+    let ids: HashMap<String, i64> = lookup
+        .build_query_as::<(String, i64)>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
 
     let known: Vec<(&Pending, i64)> = run
         .iter()
@@ -186,17 +191,23 @@ async fn subscribe_run(
         .collect();
     let mut inserted: HashSet<(String, i64)> = HashSet::new();
     if !known.is_empty() {
-        let values = vec!["(?, ?, 'active', ?)"; known.len()].join(",");
-        let insert = format!(
-            "INSERT INTO user_subscriptions (user_id, topic_id, status, subscribed_at) \
-             VALUES {values} ON CONFLICT (user_id, topic_id) DO NOTHING \
-             RETURNING user_id, topic_id"
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO user_subscriptions (user_id, topic_id, status, subscribed_at) ",
         );
-        let mut query = sqlx::query_as::<_, (String, i64)>(&insert);
-        for (p, id) in &known {
-            query = query.bind(&p.user_id).bind(id).bind(now);
-        }
-        inserted = query.fetch_all(&mut *conn).await?.into_iter().collect();
+        insert.push_values(&known, |mut values, (p, id)| {
+            values
+                .push_bind(&p.user_id)
+                .push_bind(*id)
+                .push("'active'")
+                .push_bind(now);
+        });
+        insert.push(" ON CONFLICT (user_id, topic_id) DO NOTHING RETURNING user_id, topic_id");
+        inserted = insert
+            .build_query_as::<(String, i64)>()
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
     }
 
     // The first change of each new pair added it; a repeat in the same run found it there.
@@ -235,8 +246,8 @@ async fn unsubscribe_one(
     p: &Pending,
 ) -> Result<Result<bool, StoreError>, StoreError> {
     let removed = sqlx::query(
-        "DELETE FROM user_subscriptions WHERE user_id = ?1 \
-         AND topic_id = (SELECT topic_id FROM topics WHERE topic_name = ?2)",
+        "DELETE FROM user_subscriptions WHERE user_id = $1 \
+         AND topic_id = (SELECT topic_id FROM topics WHERE topic_name = $2)",
     )
     .bind(&p.user_id)
     .bind(&p.topic_name)
@@ -304,7 +315,7 @@ impl Store {
         &self,
         user_id: Option<&str>,
     ) -> Result<Vec<Subscription>, StoreError> {
-        // SQLite reads a negative LIMIT as "no limit".
+        // A negative limit: no limit.
         self.subscriptions_page(user_id, None, -1).await
     }
 
@@ -335,9 +346,10 @@ impl Store {
                 .push_bind(after_topic)
                 .push(")");
         }
-        query
-            .push(" ORDER BY s.user_id, t.topic_name LIMIT ")
-            .push_bind(limit);
+        query.push(" ORDER BY s.user_id, t.topic_name");
+        if limit >= 0 {
+            query.push(" LIMIT ").push_bind(limit);
+        }
         let rows: Vec<(String, String, String, String, String)> =
             query.build_query_as().fetch_all(&self.reader).await?;
         Ok(rows

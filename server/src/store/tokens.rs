@@ -61,7 +61,7 @@ impl Store {
         let mut writer = WriterConn::acquire(&self.writer).await?;
         let result = sqlx::query_as::<_, TokenRow>(
             "INSERT INTO access_tokens (user_id, name, scope, token_hash, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              RETURNING token_id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at",
         )
         .bind(token.user_id)
@@ -81,7 +81,7 @@ impl Store {
     pub async fn tokens(&self, user: Option<&str>) -> Result<Vec<AccessToken>, StoreError> {
         let rows: Vec<TokenRow> = sqlx::query_as(
             "SELECT token_id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at \
-             FROM access_tokens WHERE (?1 IS NULL OR user_id = ?1) ORDER BY token_id DESC LIMIT 1000",
+             FROM access_tokens WHERE ($1 IS NULL OR user_id = $1) ORDER BY token_id DESC LIMIT 1000",
         )
         .bind(user)
         .fetch_all(&self.reader)
@@ -98,8 +98,8 @@ impl Store {
     ) -> Result<Option<(String, String)>, StoreError> {
         let mut writer = WriterConn::acquire(&self.writer).await?;
         let result = sqlx::query_as(
-            "UPDATE access_tokens SET revoked_at = ?1 \
-             WHERE token_id = ?2 AND (?3 IS NULL OR user_id = ?3) AND revoked_at IS NULL \
+            "UPDATE access_tokens SET revoked_at = $1 \
+             WHERE token_id = $2 AND ($3 IS NULL OR user_id = $3) AND revoked_at IS NULL \
              RETURNING user_id, name",
         )
         .bind(now_rfc3339())
@@ -120,7 +120,7 @@ impl Store {
     ) -> Result<Option<TokenHolder>, StoreError> {
         let row: Option<TokenRow> = sqlx::query_as(
             "SELECT token_id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at \
-             FROM access_tokens WHERE token_hash = ?1",
+             FROM access_tokens WHERE token_hash = $1",
         )
         .bind(hash)
         .fetch_optional(&self.reader)
@@ -136,7 +136,7 @@ impl Store {
         if stale {
             let mut writer = WriterConn::acquire(&self.writer).await?;
             let result =
-                sqlx::query("UPDATE access_tokens SET last_used_at = ?1 WHERE token_id = ?2")
+                sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE token_id = $2")
                     .bind(now_rfc3339())
                     .bind(row.token_id)
                     .execute(writer.conn())

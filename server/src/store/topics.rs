@@ -79,16 +79,16 @@ impl Transition {
         }
     }
 
-    /// The `SET` clause beyond `status` and `updated_at` (`?1` is now, `?2` the actor, `?3` the
+    /// The `SET` clause beyond `status` and `updated_at` (`$1` is now, `$2` the actor, `$3` the
     /// reason).
     fn set_clause(&self) -> &'static str {
         match self {
-            Transition::Approve => "approved_at = ?1, approved_by = ?2",
-            Transition::Reject { .. } => "rejected_at = ?1, rejected_reason = ?3",
+            Transition::Approve => "approved_at = $1, approved_by = $2",
+            Transition::Reject { .. } => "rejected_at = $1, rejected_reason = $3",
             Transition::Activate | Transition::Reactivate => {
-                "activated_at = ?1, deactivated_at = NULL, kafka_claim = 'created'"
+                "activated_at = $1, deactivated_at = NULL, kafka_claim = 'created'"
             }
-            Transition::Deactivate => "deactivated_at = ?1",
+            Transition::Deactivate => "deactivated_at = $1",
         }
     }
 }
@@ -224,13 +224,13 @@ impl Store {
         let mut writer = WriterConn::acquire(&self.writer).await?;
         let result = async {
             let word: Option<Option<String>> =
-                sqlx::query_scalar("SELECT kafka_claim FROM topics WHERE topic_id = ?1")
+                sqlx::query_scalar("SELECT kafka_claim FROM topics WHERE topic_id = $1")
                     .bind(topic_id)
                     .fetch_optional(&mut *writer.conn())
                     .await?;
             let claim = KafkaClaim::parse(word.flatten().as_deref());
             if claim == KafkaClaim::Unclaimed {
-                sqlx::query("UPDATE topics SET kafka_claim = 'pending' WHERE topic_id = ?1")
+                sqlx::query("UPDATE topics SET kafka_claim = 'pending' WHERE topic_id = $1")
                     .bind(topic_id)
                     .execute(writer.conn())
                     .await?;
@@ -247,7 +247,7 @@ impl Store {
         // Only over this attempt's own `pending` mark, of a topic still waiting for activation.
         let result = sqlx::query(
             "UPDATE topics SET kafka_claim = 'foreign' \
-             WHERE topic_id = ?1 AND status = 'approved' AND kafka_claim = 'pending'",
+             WHERE topic_id = $1 AND status = 'approved' AND kafka_claim = 'pending'",
         )
         .bind(topic_id)
         .execute(writer.conn())
@@ -269,8 +269,8 @@ impl Store {
         let result = async {
             let mut tx = writer.conn().begin().await?;
             let name: Option<String> = sqlx::query_scalar(
-                "UPDATE topics SET kafka_claim = 'adopt', updated_at = ?2 \
-                 WHERE topic_id = ?1 AND status = 'approved' AND kafka_claim = 'foreign' \
+                "UPDATE topics SET kafka_claim = 'adopt', updated_at = $2 \
+                 WHERE topic_id = $1 AND status = 'approved' AND kafka_claim = 'foreign' \
                  RETURNING topic_name",
             )
             .bind(topic_id)
@@ -313,7 +313,7 @@ impl Store {
 
     /// All topics, newest first, optionally only those with `status`.
     pub async fn list_topics(&self, status: Option<TopicStatus>) -> Result<Vec<Topic>, StoreError> {
-        // SQLite reads a negative LIMIT as "no limit".
+        // A negative limit: no limit.
         self.list_topics_page(&TopicPage {
             status,
             search: None,
@@ -343,9 +343,10 @@ impl Store {
                 .push_bind(search)
                 .push(")) > 0)");
         }
-        query
-            .push(" ORDER BY t.topic_id DESC LIMIT ")
-            .push_bind(page.limit);
+        query.push(" ORDER BY t.topic_id DESC");
+        if page.limit >= 0 {
+            query.push(" LIMIT ").push_bind(page.limit);
+        }
         let rows: Vec<TopicRow> = query.build_query_as().fetch_all(&self.reader).await?;
         rows.into_iter().map(Topic::try_from).collect()
     }
@@ -354,13 +355,13 @@ impl Store {
     pub async fn topic(&self, key: TopicKey<'_>) -> Result<Option<Topic>, StoreError> {
         let row: Option<TopicRow> = match key {
             TopicKey::Id(id) => {
-                sqlx::query_as(&format!("{SELECT_TOPIC} WHERE t.topic_id = ?1"))
+                sqlx::query_as(&format!("{SELECT_TOPIC} WHERE t.topic_id = $1"))
                     .bind(id)
                     .fetch_optional(&self.reader)
                     .await?
             }
             TopicKey::Name(name) => {
-                sqlx::query_as(&format!("{SELECT_TOPIC} WHERE t.topic_name = ?1"))
+                sqlx::query_as(&format!("{SELECT_TOPIC} WHERE t.topic_name = $1"))
                     .bind(name)
                     .fetch_optional(&self.reader)
                     .await?
@@ -431,9 +432,11 @@ impl Store {
             i64,
         ) = sqlx::query_as(
             "SELECT COUNT(*), \
-             COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'approved'), 0), \
-             COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(status = 'rejected'), 0), \
-             COALESCE(SUM(status = 'inactive'), 0), \
+             COUNT(*) FILTER (WHERE status = 'pending'), \
+             COUNT(*) FILTER (WHERE status = 'approved'), \
+             COUNT(*) FILTER (WHERE status = 'active'), \
+             COUNT(*) FILTER (WHERE status = 'rejected'), \
+             COUNT(*) FILTER (WHERE status = 'inactive'), \
              (SELECT COUNT(*) FROM user_subscriptions) FROM topics",
         )
         .fetch_one(&self.reader)
@@ -461,7 +464,7 @@ async fn create_in(
     let mut tx = conn.begin().await?;
     let colliding: Option<String> = sqlx::query_scalar(
         "SELECT topic_name FROM topics \
-         WHERE replace(topic_name, '.', '_') = replace(?1, '.', '_') AND topic_name <> ?1 \
+         WHERE replace(topic_name, '.', '_') = replace($1, '.', '_') AND topic_name <> $1 \
            AND status <> 'rejected' LIMIT 1",
     )
     .bind(new.name.as_str())
@@ -476,7 +479,7 @@ async fn create_in(
     let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO topics (topic_name, status, partitions, replication_factor, description, \
          event_type, created_by, created_at, updated_at) \
-         VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $7) \
          ON CONFLICT (topic_name) DO NOTHING RETURNING topic_id",
     )
     .bind(new.name.as_str())
@@ -506,6 +509,18 @@ async fn create_in(
     Ok(topic_id)
 }
 
+/// A query with `key` bound as what its column holds: an id as an integer (SQLite would
+/// compare it with text too; PostgreSQL compares no integer with text).
+fn bind_key<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>>,
+    key: TopicKey<'q>,
+) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>> {
+    match key {
+        TopicKey::Id(id) => query.bind(id),
+        TopicKey::Name(name) => query.bind(name),
+    }
+}
+
 /// The guarded UPDATE and its audit row, in one transaction; the topic's name when it moved.
 async fn transition_in(
     conn: &mut SqliteConnection,
@@ -515,32 +530,32 @@ async fn transition_in(
     now: &str,
     reason: Option<&str>,
 ) -> Result<String, StoreError> {
-    let (column, value) = match key {
-        TopicKey::Id(id) => ("topic_id", id.to_string()),
-        TopicKey::Name(name) => ("topic_name", name.to_owned()),
+    let column = match key {
+        TopicKey::Id(_) => "topic_id",
+        TopicKey::Name(_) => "topic_name",
     };
     let mut tx = conn.begin().await?;
     // The UPDATE comes first so that this transaction holds the write lock from its start.
-    let updated: Option<String> = sqlx::query_scalar(&format!(
-        "UPDATE topics SET status = ?4, updated_at = ?1, {} \
-         WHERE {column} = ?5 AND status = ?6 RETURNING topic_name",
+    let update = format!(
+        "UPDATE topics SET status = $4, updated_at = $1, {} \
+         WHERE {column} = $5 AND status = $6 RETURNING topic_name",
         transition.set_clause()
-    ))
-    .bind(now)
-    .bind(&actor.name)
-    .bind(reason)
-    .bind(transition.to().as_str())
-    .bind(&value)
-    .bind(transition.from().as_str())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(topic_name) = updated else {
-        let current: Option<(String, String)> = sqlx::query_as(&format!(
-            "SELECT topic_name, status FROM topics WHERE {column} = ?1"
-        ))
-        .bind(&value)
+    );
+    let updated = sqlx::query_as(&update)
+        .bind(now)
+        .bind(&actor.name)
+        .bind(reason)
+        .bind(transition.to().as_str());
+    let updated: Option<(String,)> = bind_key(updated, key)
+        .bind(transition.from().as_str())
         .fetch_optional(&mut *tx)
         .await?;
+    let updated = updated.map(|(name,)| name);
+    let Some(topic_name) = updated else {
+        let sql = format!("SELECT topic_name, status FROM topics WHERE {column} = $1");
+        let current: Option<(String, String)> = bind_key(sqlx::query_as(&sql), key)
+            .fetch_optional(&mut *tx)
+            .await?;
         drop(tx);
         return Err(match current {
             None => StoreError::TopicNotFound(key.to_string()),
