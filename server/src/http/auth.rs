@@ -118,6 +118,8 @@ pub struct Verified {
     pub read_only: bool,
     /// The personal access token that proved it, if one did (its revocation ends its sockets).
     pub token_id: Option<i64>,
+    /// When that token expires (seconds since the epoch), if it does: its sockets end then.
+    pub token_expires_at: Option<i64>,
 }
 
 /// A reader of people's data (subscriptions, lag): in `oidc` mode a verified person or the
@@ -253,6 +255,7 @@ pub(super) async fn personal_token(
         admin: holder.scope == app::wire::TokenScope::Admin,
         read_only: holder.scope == app::wire::TokenScope::Read,
         token_id: Some(holder.token_id),
+        token_expires_at: holder.expires_at,
     })
 }
 
@@ -276,6 +279,7 @@ pub async fn verified(state: &AppState, parts: &Parts) -> Result<Option<Verified
             admin: true,
             read_only: false,
             token_id: None,
+            token_expires_at: None,
         }));
     }
     match session_from_cookie(state, parts).await? {
@@ -284,6 +288,7 @@ pub async fn verified(state: &AppState, parts: &Parts) -> Result<Option<Verified
             admin: session.admin(),
             read_only: false,
             token_id: None,
+            token_expires_at: None,
         })),
         None => Err(ApiError::Unauthenticated(
             "sign in first: this server knows people through their identity provider",

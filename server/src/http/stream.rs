@@ -135,12 +135,19 @@ pub async fn stream(
     let connection = parts.extensions.get::<ConnectionSlot>().cloned();
     // Over HTTP/2 the connection carries the socket on after the upgrade: it is not idle.
     let activity = parts.extensions.get::<ConnectionActivity>().cloned();
+    // When what the socket rides on expires: a session, or a personal access token.
+    let ends_at = match (&session, &by_personal_token) {
+        (Some(session), _) => Some(session.expires()),
+        (None, Some(token)) => token.token_expires_at,
+        (None, None) => None,
+    };
     let peer = Peer {
         user_id,
         follow: query.follow.unwrap_or(true),
         admin,
         admin_session,
         person_session,
+        ends_at,
         read_only: by_personal_token.as_ref().is_some_and(|v| v.read_only),
         revocations,
         slot,

@@ -69,6 +69,9 @@ pub struct Peer {
     /// `token:<id>` for a personal access token. When it is signed out or revoked, the socket
     /// is told and closed.
     pub person_session: Option<String>,
+    /// When the session or token the socket rides on expires (seconds since the epoch): a
+    /// person's socket is then told and closed, an admin session's loses the admin right.
+    pub ends_at: Option<i64>,
     /// The socket was opened with a `read` personal access token: it changes nothing (no
     /// `save_position`).
     pub read_only: bool,
@@ -113,6 +116,10 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer
     if following {
         connection.reconcile_subscriptions(true).await;
     }
+    let mut expiry = peer.ends_at.map(|at| {
+        let left = u64::try_from(at - crate::sessions::unix_now()).unwrap_or(0);
+        Box::pin(tokio::time::sleep(Duration::from_secs(left)))
+    });
     let mut last_heard = Instant::now();
     let mut silence = tokio::time::interval(Duration::from_secs(5));
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -163,6 +170,21 @@ pub async fn serve(socket: WebSocket, relay: Relay, store: Store, mut peer: Peer
                 }
                 if connection.admin && ended(&peer.admin_session) {
                     connection.lose_admin_right().await;
+                }
+            }
+            () = async {
+                match expiry.as_mut() {
+                    Some(at) => at.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                expiry = None;
+                if peer.admin_session.is_some() && peer.person_session.is_none() {
+                    connection.lose_admin_right().await;
+                } else {
+                    let message = "your sign-in expired: sign in again to stream";
+                    connection.error("session_expired", message).await;
+                    break;
                 }
             }
             _ = silence.tick() => {

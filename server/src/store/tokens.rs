@@ -44,6 +44,8 @@ pub struct TokenHolder {
     pub token_id: i64,
     pub user_id: String,
     pub scope: TokenScope,
+    /// When it stops working (seconds since the epoch), if ever.
+    pub expires_at: Option<i64>,
 }
 
 /// A new token to keep (its hash, never the token).
@@ -149,6 +151,7 @@ impl Store {
             token_id: row.token_id,
             user_id: row.user_id,
             scope: TokenScope::parse(&row.scope).unwrap_or(TokenScope::Read),
+            expires_at: row.expires_at,
         }))
     }
 }
