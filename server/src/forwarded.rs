@@ -36,17 +36,23 @@ impl TrustedProxies {
         if !self.contains(peer.ip()) {
             return peer;
         }
-        let hops: Vec<&str> = headers
+        // Read as bytes, lines last to first and entries right to left: a line is not dropped
+        // whole for a non-ASCII byte the client put at its start (proxies append to the
+        // client's own line). At most `MAX_HOPS` entries are read, however long the header.
+        let lines: Vec<&[u8]> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
+            .map(|v| v.as_bytes())
             .collect();
-        for hop in hops.iter().rev() {
+        let hops = lines
+            .iter()
+            .rev()
+            .flat_map(|line| line.rsplit(|b| *b == b','))
+            .take(MAX_HOPS);
+        for hop in hops {
             // A hop that is not an address (`unknown`, garbage): nothing further left is
             // believed either.
-            let Some(ip) = parse_hop(hop) else {
+            let Some(ip) = std::str::from_utf8(hop).ok().and_then(parse_hop) else {
                 return peer;
             };
             if !self.contains(ip) {
@@ -57,9 +63,17 @@ impl TrustedProxies {
     }
 }
 
+/// Entries of `X-Forwarded-For` read at most: a chain of proxies is a few long.
+const MAX_HOPS: usize = 32;
+
 /// One `X-Forwarded-For` entry: an address, possibly with a port or in brackets.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
-    hop.parse::<IpAddr>()
+    let hop = hop.trim();
+    let bare = hop
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(hop);
+    bare.parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
@@ -123,6 +137,30 @@ mod tests {
         assert_eq!(
             client("::ffff:10.0.0.9", &["2001:db8::7"]).to_string(),
             "[2001:db8::7]:0"
+        );
+        // A proxy appends to the client's own line, whatever bytes the client put there.
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes("\u{e9}t\u{e9}, 203.0.113.7".as_bytes()).unwrap(),
+        );
+        assert_eq!(
+            trusted.client(peer("10.1.2.3"), &headers).to_string(),
+            "203.0.113.7:0"
+        );
+        assert_eq!(
+            client("10.1.2.3", &["[2001:db8::9]"]).to_string(),
+            "[2001:db8::9]:0"
+        );
+        assert_eq!(
+            client("10.1.2.3", &["[2001:db8::9]:443"]).to_string(),
+            "[2001:db8::9]:0"
+        );
+        // However long the header, a few entries are read: past them, the proxy itself.
+        let chain = vec!["10.0.0.1"; 100].join(", ");
+        assert_eq!(
+            client("10.1.2.3", &[&format!("203.0.113.7, {chain}")]),
+            peer("10.1.2.3")
         );
         // No header, only proxies in it, or garbage: the proxy itself.
         assert_eq!(client("10.1.2.3", &[]), peer("10.1.2.3"));

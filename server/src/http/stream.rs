@@ -108,6 +108,15 @@ pub async fn stream(
         }
         user_id = Some(own);
     }
+    // An admin's socket in `oidc` mode ends with their sign-in too (signed out, token revoked,
+    // expired), instead of carrying on without the admin right; the admin token's is nobody's.
+    if state.auth == crate::oidc::AuthMode::Oidc && admin && person_session.is_none() {
+        person_session = match (&session, &by_personal_token) {
+            (Some(session), _) => Some(session.id().to_owned()),
+            (None, Some(token)) => token.token_id.map(crate::relay::revoked_token_key),
+            (None, None) => None,
+        };
+    }
     let upgrade =
         <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(
             &mut parts, &state,

@@ -65,9 +65,9 @@ pub struct Peer {
     /// The dashboard session the admin right came from (`None` for the admin token, which
     /// signing out does not revoke): when it is signed out, the right goes.
     pub admin_session: Option<String>,
-    /// What the person's socket rides on (`oidc` mode): their session's id, or
-    /// `token:<id>` for a personal access token. When it is signed out or revoked, the socket
-    /// is told and closed.
+    /// What the socket rides on in `oidc` mode (a person's or an admin's): their session's id,
+    /// or `token:<id>` for a personal access token. When it is signed out or revoked, the
+    /// socket is told and closed.
     pub person_session: Option<String>,
     /// When the session or token the socket rides on expires (seconds since the epoch): a
     /// person's socket is then told and closed, an admin session's loses the admin right.

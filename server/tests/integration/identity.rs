@@ -566,38 +566,41 @@ async fn the_cli_logs_in_with_a_token_keeps_it_to_itself_and_is_refused_once_it_
 #[tokio::test]
 async fn a_persons_socket_is_told_and_closed_when_their_sign_in_expires() {
     let app = spawn_app_with(oidc_mode).await;
-    // A session that expires two seconds from now (issued as if hours ago).
-    let sessions = app.sessions.as_ref().unwrap();
-    let holder = streamhub::sessions::Holder::Person {
-        user: "ben".to_owned(),
-        admin: false,
-    };
-    let issued_at = streamhub::sessions::unix_now() + 2 - 8 * 3600;
-    let (cookie, session) = sessions.issue_as(holder, issued_at).unwrap();
-    assert!(session.expires() - streamhub::sessions::unix_now() <= 2);
-    let url = format!("ws://{}/api/stream", app.addr);
-    let mut request = streamhub::relay::client::request(&url, None).unwrap();
-    request.headers_mut().insert(
-        "cookie",
-        format!("{}={cookie}", streamhub::sessions::SESSION_COOKIE)
-            .parse()
-            .unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    use futures::StreamExt;
-    let started = std::time::Instant::now();
-    let ended = loop {
-        match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await {
-            Ok(Some(Ok(frame))) => {
-                if let Ok(app::stream::ServerFrame::Error { error, .. }) =
-                    serde_json::from_str(frame.to_text().unwrap_or_default())
-                {
-                    break error;
+    // An admin's socket too: it does not carry on without the right.
+    for admin in [false, true] {
+        // A session that expires two seconds from now (issued as if hours ago).
+        let sessions = app.sessions.as_ref().unwrap();
+        let holder = streamhub::sessions::Holder::Person {
+            user: "ben".to_owned(),
+            admin,
+        };
+        let issued_at = streamhub::sessions::unix_now() + 2 - 8 * 3600;
+        let (cookie, session) = sessions.issue_as(holder, issued_at).unwrap();
+        assert!(session.expires() - streamhub::sessions::unix_now() <= 2);
+        let url = format!("ws://{}/api/stream", app.addr);
+        let mut request = streamhub::relay::client::request(&url, None).unwrap();
+        request.headers_mut().insert(
+            "cookie",
+            format!("{}={cookie}", streamhub::sessions::SESSION_COOKIE)
+                .parse()
+                .unwrap(),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        use futures::StreamExt;
+        let started = std::time::Instant::now();
+        let ended = loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await {
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(app::stream::ServerFrame::Error { error, .. }) =
+                        serde_json::from_str(frame.to_text().unwrap_or_default())
+                    {
+                        break error;
+                    }
                 }
+                other => panic!("the socket (admin: {admin}) ended without a word: {other:?}"),
             }
-            other => panic!("the socket ended without a word: {other:?}"),
-        }
-    };
-    assert_eq!(ended, "session_expired");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        };
+        assert_eq!(ended, "session_expired", "admin: {admin}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
 }
