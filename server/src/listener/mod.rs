@@ -408,8 +408,9 @@ mod tests {
         assert!(answer.ends_with(b"slow"), "{answer:?}");
     }
 
-    #[tokio::test]
-    async fn one_address_cannot_take_every_connection() {
+    /// A server that takes 3 connections per address (none of them from `trusted` proxies),
+    /// with 3 connections from this host open and idle; its address and those connections.
+    async fn three_held(trusted: &[&str]) -> (SocketAddr, Vec<TcpStream>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = Router::new().route("/", get(|| async { "ok" }));
@@ -417,16 +418,27 @@ mod tests {
             header_timeout: Duration::from_secs(30),
             max_connections: 100,
             max_per_addr: 3,
-            trusted_proxies: Default::default(),
+            trusted_proxies: crate::forwarded::TrustedProxies::new(
+                trusted
+                    .iter()
+                    .map(|net| crate::forwarded::parse_net(net).unwrap())
+                    .collect(),
+            ),
         };
         tokio::spawn(serve(listener, router, limits, std::future::pending()));
-        let _held: Vec<TcpStream> =
+        let held: Vec<TcpStream> =
             futures::future::join_all((0..3).map(|_| TcpStream::connect(addr)))
                 .await
                 .into_iter()
                 .map(Result::unwrap)
                 .collect();
         tokio::time::sleep(Duration::from_millis(50)).await;
+        (addr, held)
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_take_every_connection() {
+        let (addr, _held) = three_held(&[]).await;
         // A fourth from the same address is closed at once.
         let mut fourth = TcpStream::connect(addr).await.unwrap();
         let started = Instant::now();
@@ -445,25 +457,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_trusted_proxy_is_not_capped_like_one_client() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = Router::new().route("/", get(|| async { "ok" }));
-        let limits = ConnectionLimits {
-            header_timeout: Duration::from_secs(30),
-            max_connections: 100,
-            max_per_addr: 3,
-            trusted_proxies: crate::forwarded::TrustedProxies::new(vec![
-                crate::forwarded::parse_net("127.0.0.1").unwrap(),
-            ]),
-        };
-        tokio::spawn(serve(listener, router, limits, std::future::pending()));
-        let _held: Vec<TcpStream> =
-            futures::future::join_all((0..3).map(|_| TcpStream::connect(addr)))
-                .await
-                .into_iter()
-                .map(Result::unwrap)
-                .collect();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (addr, _held) = three_held(&["127.0.0.1"]).await;
         // A fourth from the proxy is served: every client behind it comes through its address.
         assert!(get_root(addr).await.starts_with(b"HTTP/1.1 200"));
     }
