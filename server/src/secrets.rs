@@ -114,9 +114,11 @@ pub fn load_or_generate(
         Ok(secret) => Ok((secret, SecretSource::File(path.to_owned()))),
         Err(SecretError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
             let secret = Secret::generate()?;
-            write_private(path, secret.expose()).map_err(|source| SecretError::Io {
-                path: path.to_owned(),
-                source,
+            write_private(path, secret.expose(), Existing::Refuse).map_err(|source| {
+                SecretError::Io {
+                    path: path.to_owned(),
+                    source,
+                }
             })?;
             Ok((secret, SecretSource::Generated(path.to_owned())))
         }
@@ -137,20 +139,40 @@ pub fn read_file(path: &Path) -> Result<Secret, SecretError> {
     Ok(Secret::new(value))
 }
 
-/// Creates `path` readable and writable by its owner only, failing if it already exists.
-fn write_private(path: &Path, value: &str) -> io::Result<()> {
+/// What [`write_private`] does with a file already at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Fail (a generated secret never replaces one a process may already use).
+    Refuse,
+    /// Replace it, and make it private if it was not.
+    Replace,
+}
+
+/// Writes `value` and a newline to `path`, readable and writable by its owner alone (0600 from
+/// the start: never readable by others, not even for a moment), creating its directory.
+pub fn write_private(path: &Path, value: &str, existing: Existing) -> io::Result<()> {
     use std::io::Write;
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
     let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true);
+    match existing {
+        Existing::Refuse => options.create_new(true),
+        Existing::Replace => options.create(true).truncate(true),
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
+    // A file replaced keeps its old mode through `open`: set it again.
+    #[cfg(unix)]
+    if existing == Existing::Replace {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
     file.write_all(value.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()

@@ -107,9 +107,13 @@ impl Sessions {
         }
     }
 
-    /// Whether its cookies are marked `Secure` (served over HTTPS).
-    pub fn secure_cookies(&self) -> bool {
-        self.secure_cookies
+    /// What ends every cookie the server sets: `; Secure` when served over HTTPS, else nothing.
+    pub fn secure_attribute(&self) -> &'static str {
+        if self.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
     }
 
     fn sign(&self, parts: &[&str]) -> HmacSha256 {
@@ -257,7 +261,7 @@ impl Sessions {
 
     /// The two `Set-Cookie` values that start (`Some`) or end (`None`) a session.
     pub fn set_cookies(&self, session: Option<(&str, &Session)>) -> [String; 2] {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        let secure = self.secure_attribute();
         let (value, csrf, max_age) = match session {
             Some((value, s)) => (
                 value.to_owned(),

@@ -7,7 +7,6 @@
 use super::ConsumerError;
 use crate::api_client::ApiClient;
 use std::{
-    io::Write,
     path::PathBuf,
     time::{Duration, Instant},
 };
@@ -115,28 +114,9 @@ async fn device_sign_in(api: &ApiClient) -> Result<Option<String>, ConsumerError
     ))
 }
 
-/// Writes `token` to `path`, readable and writable by its owner alone (0600 from the start: it
-/// is never readable by others, not even for a moment).
+/// Keeps `token` at `path`, readable by its owner alone.
 fn save(path: &std::path::Path, token: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        // An older file keeps its mode through `open`: set it again.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        writeln!(file, "{token}")
-    }
-    #[cfg(not(unix))]
-    {
-        let mut file = options.open(path)?;
-        writeln!(file, "{token}")
-    }
+    crate::secrets::write_private(path, token, crate::secrets::Existing::Replace)
 }
 
 #[cfg(test)]

@@ -12,10 +12,10 @@
 //! StreamHub's client secret. Nothing is kept between asks, so any instance answers any of them.
 
 use super::{
-    auth::{client_ip, remote_addr},
+    auth::remote_addr,
     error::ApiError,
     json::ApiJson,
-    oidc::{audit, oidc_mode_off},
+    oidc::{audit, oidc_mode_off, refused_sign_in},
     state::AppState,
 };
 use crate::{
@@ -162,13 +162,8 @@ pub async fn token(
     }))
 }
 
-/// Audits a refused device sign-in, within the address's allowance of failed attempts (as a
-/// refused browser sign-in is).
+/// A refused device sign-in, counted and audited as a refused browser sign-in is.
 async fn refused(state: &AppState, parts: &Parts, actor: &Actor, why: &str) {
     tracing::warn!(%why, "device sign-in refused");
-    let counted = client_ip(parts).is_none_or(|ip| state.limits.failed_secrets.take(ip).is_ok());
-    if counted {
-        let detail: String = format!("device: {why}").chars().take(300).collect();
-        audit(state, actor, "sign_in", AuditOutcome::Denied, Some(&detail)).await;
-    }
+    refused_sign_in(state, parts, actor, Some(&format!("device: {why}"))).await;
 }

@@ -129,24 +129,9 @@ pub async fn callback(
         Ok(signed_in) => signed_in,
         Err((actor, reason, detail)) => {
             tracing::warn!(reason, %detail, "sign-in refused");
-            // Audited within the address's allowance of failed attempts (as wrong secrets are),
-            // and not for a callback with no sign-in behind it (anyone can send one): a loop of
-            // them cannot fill the store's writer. The detail is cut short.
-            let counted = match super::auth::client_ip(&parts) {
-                Some(ip) => state.limits.failed_secrets.take(ip).is_ok(),
-                None => true,
-            };
-            if counted && reason != "login_expired" {
-                let detail: String = detail.chars().take(300).collect();
-                audit(
-                    &state,
-                    &actor,
-                    "sign_in",
-                    AuditOutcome::Denied,
-                    Some(&detail),
-                )
-                .await;
-            }
+            // Not audited for a callback with no sign-in behind it (anyone can send one).
+            let audited = (reason != "login_expired").then_some(detail.as_str());
+            refused_sign_in(&state, &parts, &actor, audited).await;
             return back_to_sign_in(reason);
         }
     };
@@ -171,11 +156,7 @@ pub async fn callback(
         "{}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
         app::wire::USER_COOKIE,
         app::api::encode(&person.user),
-        if state.sessions.secure_cookies() {
-            "; Secure"
-        } else {
-            ""
-        }
+        state.sessions.secure_attribute()
     );
     // A page, not a redirect: the session cookie is `SameSite=Strict`, and a redirect chain that
     // began at the provider counts as cross-site, so the next page would arrive without it. The
@@ -204,11 +185,7 @@ pub async fn callback(
 
 /// The login cookie with `value`, kept `max_age` seconds (0 clears it).
 fn login_cookie(state: &AppState, value: &str, max_age: i64) -> String {
-    let secure = if state.sessions.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = state.sessions.secure_attribute();
     format!("{LOGIN_COOKIE}={value}; Path=/auth; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
@@ -247,6 +224,23 @@ fn html_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Counts a refused sign-in against the address's allowance of failed attempts (as wrong
+/// secrets are) and, within it, audits it with `detail` cut short (`None`: counted only), so
+/// that a loop of refusals cannot fill the store's writer.
+pub(super) async fn refused_sign_in(
+    state: &AppState,
+    parts: &Parts,
+    actor: &Actor,
+    detail: Option<&str>,
+) {
+    let counted =
+        super::auth::client_ip(parts).is_none_or(|ip| state.limits.failed_secrets.take(ip).is_ok());
+    if let (true, Some(detail)) = (counted, detail) {
+        let detail: String = detail.chars().take(300).collect();
+        audit(state, actor, "sign_in", AuditOutcome::Denied, Some(&detail)).await;
+    }
 }
 
 /// Records a sign-in's `outcome` (a failure to record is logged, never the caller's problem).

@@ -3,7 +3,10 @@
 //! provider vouched for someone); the sign-in through a real provider is the browser suite's
 //! (`end2end/tests/oidc.test.js`).
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::{
+    helpers::{spawn_app_with, TestApp},
+    relay::Client,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use streamhub::{config::ServerConfig, oidc::AuthMode};
@@ -17,21 +20,30 @@ fn oidc_mode(config: &mut ServerConfig) {
     config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
 }
 
-/// `method path body` as `user` signed in (an admin or not).
-async fn as_person(
-    app: &TestApp,
-    user: &str,
-    admin: bool,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let headers = app.person(user, admin);
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    app.call(method, path, body, &headers).await
+/// A browser where `user` signed in through the identity provider (an admin or not): its
+/// requests carry that session's cookie and CSRF token.
+struct Browser<'a> {
+    app: &'a TestApp,
+    headers: [(String, String); 2],
+}
+
+impl<'a> Browser<'a> {
+    fn of(app: &'a TestApp, user: &str, admin: bool) -> Self {
+        Self {
+            app,
+            headers: app.person(user, admin),
+        }
+    }
+
+    /// `method path body` from this browser.
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.app.call(method, path, body, &headers).await
+    }
 }
 
 fn topic(name: &str, created_by: &str) -> Value {
@@ -41,6 +53,8 @@ fn topic(name: &str, created_by: &str) -> Value {
 #[tokio::test]
 async fn without_an_identity_nothing_is_written_and_people_act_only_for_themselves() {
     let app = spawn_app_with(oidc_mode).await;
+    let ben = Browser::of(&app, "ben", false);
+    let ana = Browser::of(&app, "ana", true);
 
     // Nobody signed in: 401 `unauthenticated`, nothing written.
     let (status, body) = app.post("/api/topics", topic("anon_topic", "ana")).await;
@@ -61,28 +75,16 @@ async fn without_an_identity_nothing_is_written_and_people_act_only_for_themselv
     assert_eq!(topics, json!([]));
 
     // Ben requests a topic: as himself when he names nobody or himself, never as Ana.
-    let (status, created) = as_person(
-        &app,
-        "ben",
-        false,
-        Method::POST,
-        "/api/topics",
-        Some(topic("bens_topic", "")),
-    )
-    .await;
+    let (status, created) = ben
+        .call(Method::POST, "/api/topics", Some(topic("bens_topic", "")))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["topic_id"].as_i64().unwrap();
     let (_, detail) = app.get(&format!("/api/topics/{id}")).await;
     assert_eq!(detail["created_by"], "ben");
-    let (status, body) = as_person(
-        &app,
-        "ben",
-        false,
-        Method::POST,
-        "/api/topics",
-        Some(topic("as_ana", "ana")),
-    )
-    .await;
+    let (status, body) = ben
+        .call(Method::POST, "/api/topics", Some(topic("as_ana", "ana")))
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::FORBIDDEN, Some("forbidden")),
@@ -100,41 +102,23 @@ async fn without_an_identity_nothing_is_written_and_people_act_only_for_themselv
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Not an admin: approving is refused with a reason.
-    let (status, body) = as_person(
-        &app,
-        "ben",
-        false,
-        Method::POST,
-        &format!("/api/topics/{id}/approve"),
-        None,
-    )
-    .await;
+    let (status, body) = ben
+        .call(Method::POST, &format!("/api/topics/{id}/approve"), None)
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::FORBIDDEN, Some("forbidden"))
     );
 
     // Ana (an admin) approves and subscribes Ben: recorded as Ana acting for Ben.
-    let (status, _) = as_person(
-        &app,
-        "ana",
-        true,
-        Method::POST,
-        &format!("/api/topics/{id}/approve"),
-        None,
-    )
-    .await;
+    let (status, _) = ana
+        .call(Method::POST, &format!("/api/topics/{id}/approve"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let for_ben = json!({"user_id": "ben", "topic_name": "bens_topic"});
-    let (status, body) = as_person(
-        &app,
-        "ana",
-        true,
-        Method::POST,
-        "/api/subscriptions",
-        Some(for_ben),
-    )
-    .await;
+    let (status, body) = ana
+        .call(Method::POST, "/api/subscriptions", Some(for_ben))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (_, audit) = app
         .as_admin(Method::GET, "/api/audit?action=subscribe", None)
@@ -154,42 +138,23 @@ async fn without_an_identity_nothing_is_written_and_people_act_only_for_themselv
     assert!(requested.get("on_behalf_of").is_none());
 
     // Ben reads his own subscriptions (naming nobody, or himself), not Ana's.
-    let (status, mine) =
-        as_person(&app, "ben", false, Method::GET, "/api/subscriptions", None).await;
+    let (status, mine) = ben.call(Method::GET, "/api/subscriptions", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(mine.as_array().unwrap().len(), 1);
     assert_eq!(mine[0]["user_id"], "ben");
-    let (status, _) = as_person(
-        &app,
-        "ben",
-        false,
-        Method::GET,
-        "/api/subscriptions?user_id=ana",
-        None,
-    )
-    .await;
+    let (status, _) = ben
+        .call(Method::GET, "/api/subscriptions?user_id=ana", None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = as_person(
-        &app,
-        "ana",
-        true,
-        Method::GET,
-        "/api/subscriptions?user_id=ben",
-        None,
-    )
-    .await;
+    let (status, _) = ana
+        .call(Method::GET, "/api/subscriptions?user_id=ben", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     // Ben cannot unsubscribe Ana from anything, nor save her position.
     let as_ana = json!({"user_id": "ana", "topic_name": "bens_topic"});
-    let (status, _) = as_person(
-        &app,
-        "ben",
-        false,
-        Method::DELETE,
-        "/api/subscriptions",
-        Some(as_ana),
-    )
-    .await;
+    let (status, _) = ben
+        .call(Method::DELETE, "/api/subscriptions", Some(as_ana))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
@@ -198,14 +163,16 @@ async fn without_an_identity_nothing_is_written_and_people_act_only_for_themselv
 async fn upgrade(
     app: &TestApp,
     query: &str,
-    cookie: Option<[(String, String); 2]>,
+    browser: Option<&Browser<'_>>,
     bearer: Option<&str>,
 ) -> u16 {
     let url = format!("ws://{}/api/stream{query}", app.addr);
     let mut request = streamhub::relay::client::request(&url, bearer).unwrap();
-    if let Some([(name, value), _]) = cookie {
-        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap();
-        request.headers_mut().insert(name, value.parse().unwrap());
+    if let Some(browser) = browser {
+        let (_, cookie) = &browser.headers[0];
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
     }
     match tokio_tungstenite::connect_async(request).await {
         Ok(_) => 101,
@@ -217,64 +184,38 @@ async fn upgrade(
 #[tokio::test]
 async fn a_socket_is_bound_to_who_signed_in() {
     let app = spawn_app_with(oidc_mode).await;
-    let ben = || Some(app.person("ben", false));
+    let ben = Browser::of(&app, "ben", false);
     // Nobody: 401. Ben as Ana: 403. Ben as himself (named or not): streams.
     assert_eq!(upgrade(&app, "?user_id=ana", None, None).await, 401);
-    assert_eq!(upgrade(&app, "?user_id=ana", ben(), None).await, 403);
-    assert_eq!(upgrade(&app, "?user_id=ben", ben(), None).await, 101);
-    assert_eq!(upgrade(&app, "", ben(), None).await, 101);
+    assert_eq!(upgrade(&app, "?user_id=ana", Some(&ben), None).await, 403);
+    assert_eq!(upgrade(&app, "?user_id=ben", Some(&ben), None).await, 101);
+    assert_eq!(upgrade(&app, "", Some(&ben), None).await, 101);
     // Ben's personal access token (the CLI's way) binds the socket to him as his session does.
     let body = json!({"name": "cli", "scope": "read"});
-    let (_, created) = as_person(&app, "ben", false, Method::POST, "/api/tokens", Some(body)).await;
+    let (_, created) = ben.call(Method::POST, "/api/tokens", Some(body)).await;
     let token = created["token"].as_str().unwrap();
     assert_eq!(upgrade(&app, "", None, Some(token)).await, 101);
     assert_eq!(upgrade(&app, "?user_id=ana", None, Some(token)).await, 403);
     // A read token's socket changes nothing: no saved position.
-    let url = format!("ws://{}/api/stream?follow=false", app.addr);
-    let request = streamhub::relay::client::request(&url, Some(token)).unwrap();
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    use futures::{SinkExt, StreamExt};
-    let save = serde_json::to_string(&app::stream::ClientFrame::SavePosition).unwrap();
-    socket.send(save.into()).await.unwrap();
-    let refused = loop {
-        let frame = socket.next().await.unwrap().unwrap();
-        if let Ok(app::stream::ServerFrame::Error { error, .. }) =
-            serde_json::from_str(frame.to_text().unwrap_or_default())
-        {
-            break error;
-        }
-    };
-    assert_eq!(refused, "forbidden");
+    let bearer = format!("Bearer {token}");
+    let mut socket =
+        Client::connect_with(&app, "?follow=false", &[("authorization", &bearer)]).await;
+    socket.send(&app::stream::ClientFrame::SavePosition).await;
+    socket
+        .expect_error("forbidden", "save_position with a read token")
+        .await;
     // Revoked on the dashboard: its open socket is told and closed, not left streaming.
     let id = created["token_id"].as_i64().unwrap();
-    let (status, _) = as_person(
-        &app,
-        "ben",
-        false,
-        Method::DELETE,
-        &format!("/api/tokens/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = ben
+        .call(Method::DELETE, &format!("/api/tokens/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let ended = loop {
-        match socket.next().await {
-            Some(Ok(frame)) => {
-                if let Ok(app::stream::ServerFrame::Error { error, .. }) =
-                    serde_json::from_str(frame.to_text().unwrap_or_default())
-                {
-                    break error;
-                }
-            }
-            other => panic!("the socket ended without a word: {other:?}"),
-        }
-    };
-    assert_eq!(ended, "signed_out");
+    socket
+        .expect_error("signed_out", "the token's revocation")
+        .await;
     // An admin streams as anyone.
-    assert_eq!(
-        upgrade(&app, "?user_id=ben", Some(app.person("ana", true)), None).await,
-        101
-    );
+    let ana = Browser::of(&app, "ana", true);
+    assert_eq!(upgrade(&app, "?user_id=ben", Some(&ana), None).await, 101);
 }
 
 fn oidc_four_eyes(config: &mut ServerConfig) {
@@ -285,28 +226,18 @@ fn oidc_four_eyes(config: &mut ServerConfig) {
 #[tokio::test]
 async fn four_eyes_an_admin_cannot_decide_on_their_own_request() {
     let app = spawn_app_with(oidc_four_eyes).await;
-    let (status, created) = as_person(
-        &app,
-        "ana",
-        true,
-        Method::POST,
-        "/api/topics",
-        Some(topic("anas_topic", "")),
-    )
-    .await;
+    let ana = Browser::of(&app, "ana", true);
+    let cy = Browser::of(&app, "cy", true);
+    let (status, created) = ana
+        .call(Method::POST, "/api/topics", Some(topic("anas_topic", "")))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["topic_id"].as_i64().unwrap();
     for action in ["approve", "reject"] {
         let body = (action == "reject").then(|| json!({"reason": "not needed"}));
-        let (status, refused) = as_person(
-            &app,
-            "ana",
-            true,
-            Method::POST,
-            &format!("/api/topics/{id}/{action}"),
-            body,
-        )
-        .await;
+        let (status, refused) = ana
+            .call(Method::POST, &format!("/api/topics/{id}/{action}"), body)
+            .await;
         assert_eq!(
             (status, refused["error"].as_str()),
             (StatusCode::FORBIDDEN, Some("forbidden"))
@@ -324,48 +255,38 @@ async fn four_eyes_an_admin_cannot_decide_on_their_own_request() {
         (Some("ana"), Some("rejected"))
     );
     // Filing a request for someone else does not get around it: Ana files one as Bob.
-    let (_, for_bob) = as_person(
-        &app,
-        "ana",
-        true,
-        Method::POST,
-        "/api/topics",
-        Some(topic("bobs_topic", "bob")),
-    )
-    .await;
+    let (_, for_bob) = ana
+        .call(
+            Method::POST,
+            "/api/topics",
+            Some(topic("bobs_topic", "bob")),
+        )
+        .await;
     let bobs = for_bob["topic_id"].as_i64().unwrap();
-    let (status, _) = as_person(
-        &app,
-        "ana",
-        true,
-        Method::POST,
-        &format!("/api/topics/{bobs}/approve"),
-        None,
-    )
-    .await;
+    let (status, _) = ana
+        .call(Method::POST, &format!("/api/topics/{bobs}/approve"), None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Another admin decides.
-    let (status, _) = as_person(
-        &app,
-        "cy",
-        true,
-        Method::POST,
-        &format!("/api/topics/{id}/approve"),
-        None,
-    )
-    .await;
+    let (status, _) = cy
+        .call(Method::POST, &format!("/api/topics/{id}/approve"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn personal_access_tokens_act_as_their_owner_within_their_scope_until_revoked() {
     let app = spawn_app_with(oidc_mode).await;
+    let ana = Browser::of(&app, "ana", true);
+    let ben = Browser::of(&app, "ben", false);
     let make = |user: &'static str, admin: bool, scope: &'static str| {
         let app = &app;
         async move {
             let body =
                 json!({"name": format!("{user}'s CLI"), "scope": scope, "expires_in_days": 30});
-            as_person(app, user, admin, Method::POST, "/api/tokens", Some(body)).await
+            Browser::of(app, user, admin)
+                .call(Method::POST, "/api/tokens", Some(body))
+                .await
         }
     };
     let (status, created) = make("ben", false, "write").await;
@@ -438,8 +359,7 @@ async fn personal_access_tokens_act_as_their_owner_within_their_scope_until_revo
     // An admin token must expire (it would outlive its owner's role), within 90 days.
     for days in [json!(null), json!(91)] {
         let body = json!({"name": "forever", "scope": "admin", "expires_in_days": days});
-        let (status, body) =
-            as_person(&app, "ana", true, Method::POST, "/api/tokens", Some(body)).await;
+        let (status, body) = ana.call(Method::POST, "/api/tokens", Some(body)).await;
         assert_eq!(
             (status, body["field"].as_str()),
             (StatusCode::BAD_REQUEST, Some("expires_in_days")),
@@ -465,7 +385,7 @@ async fn personal_access_tokens_act_as_their_owner_within_their_scope_until_revo
     assert_eq!(status, StatusCode::OK);
 
     // Ben lists his tokens (last use noted), revokes the write one: it stops working.
-    let (_, mine) = as_person(&app, "ben", false, Method::GET, "/api/tokens", None).await;
+    let (_, mine) = ben.call(Method::GET, "/api/tokens", None).await;
     let mine = mine.as_array().unwrap();
     assert_eq!(mine.len(), 2, "{mine:?}");
     assert!(mine
@@ -476,25 +396,13 @@ async fn personal_access_tokens_act_as_their_owner_within_their_scope_until_revo
     assert!(used["last_used_at"].is_string(), "{used}");
     // Not Ana's to revoke as Ben.
     let admin_id = anas["token_id"].as_i64().unwrap();
-    let (status, _) = as_person(
-        &app,
-        "ben",
-        false,
-        Method::DELETE,
-        &format!("/api/tokens/{admin_id}"),
-        None,
-    )
-    .await;
+    let (status, _) = ben
+        .call(Method::DELETE, &format!("/api/tokens/{admin_id}"), None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = as_person(
-        &app,
-        "ben",
-        false,
-        Method::DELETE,
-        &format!("/api/tokens/{write_id}"),
-        None,
-    )
-    .await;
+    let (status, _) = ben
+        .call(Method::DELETE, &format!("/api/tokens/{write_id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = with(&token, Method::GET, "/api/subscriptions", None).await;
     assert_eq!(
@@ -506,8 +414,9 @@ async fn personal_access_tokens_act_as_their_owner_within_their_scope_until_revo
 #[tokio::test]
 async fn the_cli_logs_in_with_a_token_keeps_it_to_itself_and_is_refused_once_it_is_revoked() {
     let app = spawn_app_with(oidc_mode).await;
+    let ben = Browser::of(&app, "ben", false);
     let body = json!({"name": "laptop", "scope": "write"});
-    let (_, created) = as_person(&app, "ben", false, Method::POST, "/api/tokens", Some(body)).await;
+    let (_, created) = ben.call(Method::POST, "/api/tokens", Some(body)).await;
     let token = created["token"].as_str().unwrap().to_owned();
     let config = tempfile::tempdir().unwrap();
     let cli = |args: &[&str]| {
@@ -544,15 +453,9 @@ async fn the_cli_logs_in_with_a_token_keeps_it_to_itself_and_is_refused_once_it_
     );
     // Revoked on the dashboard: the CLI is refused again.
     let id = created["token_id"].as_i64().unwrap();
-    let (status, _) = as_person(
-        &app,
-        "ben",
-        false,
-        Method::DELETE,
-        &format!("/api/tokens/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = ben
+        .call(Method::DELETE, &format!("/api/tokens/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let output = cli(&["subscriptions"]).await.unwrap();
     assert!(!output.status.success());
@@ -577,30 +480,11 @@ async fn a_persons_socket_is_told_and_closed_when_their_sign_in_expires() {
         let issued_at = streamhub::sessions::unix_now() + 2 - 8 * 3600;
         let (cookie, session) = sessions.issue_as(holder, issued_at).unwrap();
         assert!(session.expires() - streamhub::sessions::unix_now() <= 2);
-        let url = format!("ws://{}/api/stream", app.addr);
-        let mut request = streamhub::relay::client::request(&url, None).unwrap();
-        request.headers_mut().insert(
-            "cookie",
-            format!("{}={cookie}", streamhub::sessions::SESSION_COOKIE)
-                .parse()
-                .unwrap(),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        use futures::StreamExt;
+        let cookie = format!("{}={cookie}", streamhub::sessions::SESSION_COOKIE);
+        let mut socket = Client::connect_with(&app, "", &[("cookie", &cookie)]).await;
         let started = std::time::Instant::now();
-        let ended = loop {
-            match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await {
-                Ok(Some(Ok(frame))) => {
-                    if let Ok(app::stream::ServerFrame::Error { error, .. }) =
-                        serde_json::from_str(frame.to_text().unwrap_or_default())
-                    {
-                        break error;
-                    }
-                }
-                other => panic!("the socket (admin: {admin}) ended without a word: {other:?}"),
-            }
-        };
-        assert_eq!(ended, "session_expired", "admin: {admin}");
+        let what = format!("the session's expiry (admin: {admin})");
+        socket.expect_error("session_expired", &what).await;
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
