@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, wasm-split, Chromium, zopfli, npm packages)
+deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, wasm-split, Chromium, PostgreSQL, zopfli, npm packages)
 	@source .ci/lib.sh && phase "install dependencies" .ci/install-deps
 
 build-server: deps
@@ -32,6 +32,8 @@ test: build ## Every test: unit, integration (real broker), end-to-end (Chromium
 	@source .ci/lib.sh && start=$$SECONDS && \
 	  phase "WASM budget (first visit to each page)" .ci/wasm-chunks report "$$CARGO_TARGET_DIR/site/pkg" --budget 300000 && \
 	  phase "unit and integration tests" $(CARGO) test --locked -- --skip hostile:: && \
+	  phase "integration tests on PostgreSQL" env STREAMHUB_TEST_DATABASE=postgres \
+	    $(CARGO) test --locked -p streamhub --test integration -- --skip hostile:: --skip store:: && \
 	  phase "end-to-end tests (Chromium)" .ci/e2e && \
 	  phase "multi-host test (network namespaces)" .ci/hosts && \
 	  phase "fault injection (reliability)" .ci/reliability && \

@@ -18,9 +18,15 @@ pub struct ServerConfig {
     #[arg(long, env = "STREAMHUB_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// Directory for the SQLite database, generated secrets and (locally) broker storage.
+    /// Directory for the SQLite database (unless `--database-url` says otherwise), generated
+    /// secrets and (locally) broker storage.
     #[arg(long, env = "STREAMHUB_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// Where the metadata lives: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`
+    /// (shared by several instances). Unset: `streamhub.db` in the data directory.
+    #[arg(long, env = "STREAMHUB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 
     /// Directory holding the built dashboard (`pkg/` with WASM, JS and CSS, plus public files).
     #[arg(long, env = "STREAMHUB_SITE_DIR", default_value = "target/site")]

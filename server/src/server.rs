@@ -21,7 +21,7 @@ use crate::{
     relay::{Relay, RelayLimits},
     secrets::{self, SecretError, SecretSource, ServerSecrets},
     sessions::Sessions,
-    store::{Store, StoreError, DATABASE_FILE},
+    store::{Database, Store, StoreError},
 };
 use app::backend::SharedBackend;
 use axum::{middleware, Router};
@@ -43,6 +43,8 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("identity provider settings: {0}")]
     Auth(String),
+    #[error("--database-url: {0}")]
+    DatabaseUrl(String),
 }
 
 /// Everything [`run`] builds before serving, exposed so that tests can reach the same handles.
@@ -58,7 +60,10 @@ pub struct Built {
 /// Opens the store, loads or generates the secrets, and assembles the router.
 pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, ServerError> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let store = Store::open(&config.data_dir.join(DATABASE_FILE)).await?;
+    let database = Database::from_url(config.database_url.as_deref(), &config.data_dir)
+        .map_err(ServerError::DatabaseUrl)?;
+    tracing::info!(%database, "opening the metadata store");
+    let store = Store::open(&database).await?;
     let secrets = ServerSecrets {
         admin_token: load_secret(
             "admin token",

@@ -1,16 +1,22 @@
-//! The metadata store: SQLite through sqlx, schema from `server/migrations` applied at start-up.
+//! The metadata store: SQLite (embedded, the default) or PostgreSQL (several instances), through
+//! sqlx, schema from `server/migrations/<database>` applied at start-up.
 //!
-//! Owns the tables `topics`, `user_subscriptions` and `audit_log`, and the rules of the topic
-//! lifecycle (which transition is legal from which status). Handlers never write SQL; a
-//! PostgreSQL store would replace this module's queries and pool types, nothing above it.
+//! Owns the tables `topics`, `user_subscriptions`, `audit_log`, `revoked_sessions` and
+//! `access_tokens`, and the rules of the topic lifecycle (which transition is legal from which
+//! status). Handlers never write SQL. Each store call is a `Store` method here (in the module of
+//! its table) that hands the work to the database's `Pools`: the SQL of every call lives once in
+//! `sql/`, compiled for each database by [`sqlite`] and [`postgres`].
 //!
-//! Writes go through a single-connection pool, reads through a pool of several: SQLite allows
-//! one writer at a time anyway, and serialising writes in-process means no `SQLITE_BUSY` between
-//! our own transactions. Every state change and its audit row commit together or not at all.
+//! Writes go through a pool of their own: on SQLite one connection (SQLite allows one writer at a
+//! time anyway, and serialising writes in-process means no `SQLITE_BUSY` between our own
+//! transactions), on PostgreSQL a few. Every state change and its audit row commit together or
+//! not at all.
 
 mod audit;
+mod postgres;
 pub mod read_cache;
 mod revoked_sessions;
+mod sqlite;
 mod subscriptions;
 pub mod tokens;
 mod topics;
@@ -19,18 +25,12 @@ pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};
 pub use subscriptions::Subscribed;
 pub use topics::{KafkaClaim, NewTopic, TopicKey, TopicPage, Transition};
 
-use sqlx::{
-    pool::PoolConnection,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    Sqlite, SqliteConnection, SqlitePool,
-};
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::Duration,
 };
 
 /// The database file's name in the data directory.
@@ -69,54 +69,23 @@ pub enum StoreError {
     Other(String),
 }
 
-/// The writer connection for one write.
-///
-/// A write that fails inside SQLite (disk full, I/O error, read-only file) can leave the
-/// connection in a transaction that sqlx no longer tracks: the next writes would then run as
-/// savepoints of a transaction nobody commits — answered as done, never durable. So after such a
-/// failure the connection is closed instead of going back to the pool, which opens a fresh one.
-pub(super) struct WriterConn(PoolConnection<Sqlite>);
-
-impl WriterConn {
-    /// Takes the writer connection (waits for it: there is one).
-    pub(super) async fn acquire(pool: &SqlitePool) -> Result<Self, StoreError> {
-        Ok(Self(pool.acquire().await?))
-    }
-
-    /// The connection to run the write on.
-    pub(super) fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.0
-    }
-
-    /// Hands back `result`, retiring the connection if the database failed.
-    pub(super) fn finish<T>(mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if let Err(e @ (StoreError::Unavailable(_) | StoreError::Other(_))) = &result {
-            tracing::warn!(error = %e, "a write failed; retiring the writer connection");
-            self.0.close_on_drop();
-        }
-        result
-    }
-}
-
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(error.to_string())
-            }
+        let unavailable = match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
             sqlx::Error::Database(db) => {
-                // SQLite's primary result codes (the low byte of an extended code).
-                let primary = db
-                    .code()
-                    .and_then(|c| c.parse::<i32>().ok())
-                    .map(|c| c & 0xff);
-                match primary {
-                    // BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY
-                    Some(5 | 6 | 10 | 13 | 14 | 8) => StoreError::Unavailable(error.to_string()),
-                    _ => StoreError::Other(error.to_string()),
-                }
+                sqlite::is_unavailable(db.as_ref()) || postgres::is_unavailable(db.as_ref())
             }
-            _ => StoreError::Other(error.to_string()),
+            _ => false,
+        };
+        if unavailable {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::Other(error.to_string())
         }
     }
 }
@@ -148,11 +117,88 @@ impl Actor {
     }
 }
 
+/// Where the metadata lives (`--database-url`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file, created if missing (with its directory).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by its `postgres://` URL (which may hold a password: never shown).
+    Postgres(String),
+}
+
+impl Database {
+    /// `url` when given (`sqlite://PATH`, `sqlite:PATH`, `postgres://…` or `postgresql://…`),
+    /// else [`DATABASE_FILE`] in `data_dir`.
+    pub fn from_url(url: Option<&str>, data_dir: &Path) -> Result<Self, String> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(Database::Sqlite(data_dir.join(DATABASE_FILE)));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres(url.to_owned()));
+        }
+        match url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Some("") | None => Err(format!(
+                "{}: a database URL is sqlite://PATH or postgres://USER@HOST/DATABASE",
+                Self::redacted(url)
+            )),
+            Some(path) => Ok(Database::Sqlite(PathBuf::from(path))),
+        }
+    }
+
+    /// `url` without a password, for messages and logs.
+    fn redacted(url: &str) -> String {
+        match url::Url::parse(url) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                let _ = parsed.set_password(Some("***"));
+                parsed.to_string()
+            }
+            Ok(_) => url.to_owned(),
+            Err(_) => "(a database URL that does not parse)".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Database::Postgres(url) => f.write_str(&Self::redacted(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// The database behind a store: the same calls, compiled for each.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Pools),
+    Postgres(postgres::Pools),
+}
+
+/// Runs `$body` with `$db` bound to the store's `Pools`, whichever database they are of: the
+/// body is compiled once for each.
+macro_rules! on_db {
+    ($backend:expr, $db:ident => $body:expr) => {
+        match $backend {
+            $crate::store::Backend::Sqlite($db) => $body,
+            $crate::store::Backend::Postgres($db) => $body,
+        }
+    };
+}
+use on_db;
+
 /// The store handle; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    reader: SqlitePool,
-    writer: SqlitePool,
+    db: Backend,
     /// Bumped after every committed change to topics or subscriptions, so that readers can
     /// cache derived answers (the topic list, the counters) until the next change.
     generation: Arc<AtomicU64>,
@@ -161,41 +207,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", parent.display())))?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations")
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.read_only(true))
-            .await?;
+    /// Opens (creating if needed) the database and applies pending migrations.
+    pub async fn open(database: &Database) -> Result<Store, StoreError> {
+        let db = match database {
+            Database::Sqlite(path) => Backend::Sqlite(sqlite::open(path).await?),
+            Database::Postgres(url) => Backend::Postgres(postgres::open(url).await?),
+        };
         let generation = Arc::new(AtomicU64::new(0));
         Ok(Store {
             subscription_writer: subscriptions::SubscriptionWriter::start(
-                writer.clone(),
+                db.clone(),
                 generation.clone(),
             ),
-            reader,
-            writer,
+            db,
             generation,
         })
     }
@@ -212,30 +236,17 @@ impl Store {
 
     /// Checks that the database answers a read and accepts a write transaction.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        // `BEGIN IMMEDIATE` takes the write lock without writing: it fails on a read-only or
-        // vanished file, which a plain SELECT would not notice.
-        let mut writer = WriterConn::acquire(&self.writer).await?;
-        let result: Result<(), StoreError> = async {
-            sqlx::query("BEGIN IMMEDIATE")
-                .execute(writer.conn())
-                .await?;
-            sqlx::query("ROLLBACK").execute(writer.conn()).await?;
-            Ok(())
+        match &self.db {
+            Backend::Sqlite(db) => sqlite::ping(db).await,
+            Backend::Postgres(db) => postgres::ping(db).await,
         }
-        .await;
-        writer.finish(result)
     }
 
-    /// Checkpoints the WAL into the database file and closes the pools (clean shutdown).
+    /// Closes the database cleanly (on SQLite, after folding the WAL into the file).
     pub async fn close(&self) {
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await
-        {
-            tracing::warn!(error = %e, "final checkpoint failed");
+        match &self.db {
+            Backend::Sqlite(db) => sqlite::close(db).await,
+            Backend::Postgres(db) => db.close().await,
         }
-        self.writer.close().await;
-        self.reader.close().await;
     }
 }

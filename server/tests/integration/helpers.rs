@@ -20,6 +20,9 @@ pub struct TestApp {
     pub relay: Option<Relay>,
     /// The running server's sessions, for tests that need a signed-in person.
     pub sessions: Option<std::sync::Arc<streamhub::sessions::Sessions>>,
+    /// The PostgreSQL database of this test (`STREAMHUB_TEST_DATABASE=postgres`); SQLite in
+    /// the data directory otherwise.
+    pub database_url: Option<String>,
     /// Changes to the test configuration, applied at every (re)start.
     configure: Box<dyn Fn(&mut ServerConfig) + Send + Sync>,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
@@ -28,6 +31,29 @@ pub struct TestApp {
 /// The workspace's built site, if `.ci/build-site` has run (SSR works without it).
 fn site_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/site")
+}
+
+/// The database a test's server keeps its metadata in: one of its own on the process's shared
+/// PostgreSQL server when the suite runs on PostgreSQL (`STREAMHUB_TEST_DATABASE=postgres`, as
+/// `make test`'s second pass does); `None` for the default SQLite file in the data directory.
+pub fn test_database() -> Option<String> {
+    match std::env::var("STREAMHUB_TEST_DATABASE").as_deref() {
+        Ok("postgres") => Some(postgres_database()),
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("STREAMHUB_TEST_DATABASE={other}: sqlite or postgres"),
+    }
+}
+
+/// A new empty database on the process's shared PostgreSQL server; its URL.
+pub fn postgres_database() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let postgres = streamhub_testkit::LocalPostgres::shared()
+        .expect("start PostgreSQL (run `make deps` to install it)");
+    let name = format!("test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    postgres
+        .create_database(&name)
+        .expect("create a test database")
 }
 
 /// Starts a broker, then the server, and waits until the server sees the broker.
@@ -57,6 +83,7 @@ pub async fn spawn_app_with(
         relay: None,
         sessions: None,
         server: None,
+        database_url: test_database(),
         configure: Box::new(configure),
     };
     app.start_server().await;
@@ -72,6 +99,7 @@ impl TestApp {
             site_dir(),
             &self.broker.bootstrap(),
         );
+        config.database_url = self.database_url.clone();
         (self.configure)(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.addr = listener.local_addr().unwrap();

@@ -16,5 +16,6 @@ mod relay;
 mod search;
 mod session;
 mod sign_in;
+mod store;
 mod subscriptions;
 mod system;

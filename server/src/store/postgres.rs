@@ -1,0 +1,107 @@
+//! The store on PostgreSQL: for several StreamHub instances sharing their metadata (issue 20).
+//! Every statement is the same as on SQLite (`sql/`); what PostgreSQL adds is that other
+//! instances write too, so the few read-then-write steps that relied on SQLite's single writer
+//! take a lock here (`dialect`).
+
+use super::StoreError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::{str::FromStr, time::Duration};
+
+/// The database the shared SQL is compiled for here.
+type Db = sqlx::Postgres;
+
+/// What the shared SQL writes in PostgreSQL's words.
+mod dialect {
+    /// Said after a bound text value that is folded like a column: the byte-wise collation.
+    /// The columns have it (see the schema); a bound value has the database's default, whose
+    /// `lower` would fold `É` where the column's folds ASCII only.
+    pub const BYTE_WISE: &str = " COLLATE \"C\"";
+    /// `F(text, part)`: where `part` starts in `text` (from 1), 0 when it is not there.
+    pub const FIND_TEXT: &str = "strpos";
+    /// Taken before a topic request's colliding-name check, until its transaction ends: two
+    /// instances checking colliding names at once would each miss the other's. The key is
+    /// arbitrary and StreamHub's own ("SH" and 1).
+    pub const LOCK_TOPIC_NAMES: Option<&str> = Some("SELECT pg_advisory_xact_lock(21320, 1)");
+}
+
+// The same SQL is this module's and the other database's, on purpose (see `sql/mod.rs`).
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+
+pub(super) use sql::Pools;
+
+/// Writer connections per instance. A few, not one: unlike SQLite, PostgreSQL writes rows
+/// concurrently, and a slow write (a subscription batch) need not hold up the next.
+const WRITERS: u32 = 4;
+/// Reader connections per instance; reads are cached above the store (`read_cache`).
+const READERS: u32 = 8;
+/// How long a caller waits for a connection before the store answers `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to the database at `url` and applies pending migrations. While the database cannot
+/// be reached it keeps trying (instances may well start before it), saying so in the log.
+pub(super) async fn open(url: &str) -> Result<Pools, StoreError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Other(format!("the database URL: {e}")))?
+        .application_name("streamhub");
+    let pool = |size| {
+        PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options.clone())
+    };
+    let (reader, writer) = (pool(READERS), pool(WRITERS));
+    let mut delay = Duration::from_millis(200);
+    loop {
+        // The migrator locks the database (an advisory lock), so instances starting together
+        // apply each migration once.
+        match sqlx::migrate!("./migrations/postgres").run(&writer).await {
+            Ok(()) => break,
+            Err(sqlx::migrate::MigrateError::Execute(e)) => match StoreError::from(e) {
+                StoreError::Unavailable(e) => tracing::warn!(
+                    error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "the database is unavailable; retrying"
+                ),
+                e => return Err(StoreError::Other(format!("migration failed: {e}"))),
+            },
+            Err(e) => return Err(StoreError::Other(format!("migration failed: {e}"))),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    Ok(Pools { reader, writer })
+}
+
+/// Checks that the database answers a read and that a writer connection is usable and not on a
+/// read-only standby.
+pub(super) async fn ping(db: &Pools) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1").execute(&db.reader).await?;
+    db.write(async |conn| {
+        let read_only: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+            .fetch_one(&mut *conn)
+            .await?;
+        if read_only {
+            return Err(StoreError::Unavailable(
+                "the database is a read-only standby".into(),
+            ));
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Whether PostgreSQL's error says the database cannot be used right now (its SQLSTATE class:
+/// connection trouble, out of resources, shutting down, a serialisation failure or deadlock
+/// worth retrying, a read-only standby) rather than that the statement is wrong.
+pub(super) fn is_unavailable(error: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    let Some(error) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() else {
+        return false;
+    };
+    let code = error.code();
+    ["08", "53", "57P", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || matches!(code, "40001" | "40P01" | "25006")
+}

@@ -1,0 +1,76 @@
+//! The SQL of every store call, written once against `Db` and compiled once per database:
+//! [`super::sqlite`] and [`super::postgres`] each include this module with their own `Db` and
+//! `dialect`. Only portable SQL lives here (`$N` placeholders, lists through `QueryBuilder`,
+//! standard `RETURNING`, `ON CONFLICT` and `FILTER`); the few things the two databases write
+//! differently are named fragments of the including module's `dialect`.
+//!
+//! Compiling the same source twice keeps one copy of every statement without making each
+//! function generic over sqlx's database traits, whose bounds Rust cannot bundle into one name.
+
+mod audit;
+mod revoked_sessions;
+mod subscriptions;
+mod tokens;
+mod topics;
+
+use super::{dialect, Db};
+use crate::store::StoreError;
+use sqlx::{pool::PoolConnection, Database, Pool};
+
+/// A connection of this database.
+type Connection = <Db as Database>::Connection;
+
+/// The deployment's database: a pool for reads and one for writes. Cheap to clone.
+#[derive(Clone)]
+pub(in crate::store) struct Pools {
+    pub(in crate::store) reader: Pool<Db>,
+    pub(in crate::store) writer: Pool<Db>,
+}
+
+/// The writer connection for one write.
+///
+/// A write that fails inside SQLite (disk full, I/O error, read-only file) can leave the
+/// connection in a transaction that sqlx no longer tracks: the next writes would then run as
+/// savepoints of a transaction nobody commits — answered as done, never durable. A PostgreSQL
+/// connection that failed may be half-closed. So after such a failure the connection is closed
+/// instead of going back to the pool, which opens a fresh one.
+struct WriterConn(PoolConnection<Db>);
+
+impl WriterConn {
+    /// Takes a writer connection (waits for one).
+    async fn acquire(pool: &Pool<Db>) -> Result<Self, StoreError> {
+        Ok(Self(pool.acquire().await?))
+    }
+
+    /// The connection to run the write on.
+    fn conn(&mut self) -> &mut Connection {
+        &mut self.0
+    }
+
+    /// Hands back `result`, retiring the connection if the database failed.
+    fn finish<T>(mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e @ (StoreError::Unavailable(_) | StoreError::Other(_))) = &result {
+            tracing::warn!(error = %e, "a write failed; retiring the writer connection");
+            self.0.close_on_drop();
+        }
+        result
+    }
+}
+
+impl Pools {
+    /// Runs `write` on a writer connection, retiring it if the database failed.
+    pub(in crate::store) async fn write<T>(
+        &self,
+        write: impl AsyncFnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut writer = WriterConn::acquire(&self.writer).await?;
+        let result = write(writer.conn()).await;
+        writer.finish(result)
+    }
+
+    /// Closes both pools.
+    pub(in crate::store) async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}

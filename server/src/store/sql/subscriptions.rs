@@ -1,0 +1,205 @@
+//! The SQL of subscriptions (see `store::subscriptions`).
+
+use super::{audit, Connection, Pools};
+use crate::{
+    now_rfc3339,
+    store::{
+        subscriptions::{Change, ChangeResult, Pending},
+        AuditOutcome, StoreError,
+    },
+};
+use app::wire::{Subscription, TopicStatus};
+use sqlx::Connection as _;
+use std::collections::{HashMap, HashSet};
+
+impl Pools {
+    /// Applies a batch of queued changes in one transaction; per change, `Err` only for "no such
+    /// topic". Runs of consecutive subscribes are applied with a few multi-row statements (the
+    /// common crowd), each unsubscribe on its own; the order of changes is kept.
+    pub(in crate::store) async fn apply_subscriptions(
+        &self,
+        batch: &[Pending],
+    ) -> Result<Vec<ChangeResult>, StoreError> {
+        self.write(async |conn| apply_in(conn, batch).await).await
+    }
+
+    /// See `Store::subscriptions_page`.
+    pub(in crate::store) async fn subscriptions_page(
+        &self,
+        user_id: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        // Only the conditions asked for, so that the database starts at `after` in its index of user
+        // ids instead of reading and sorting every subscription for every page.
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT s.user_id, t.topic_name, s.status, s.subscribed_at, t.status \
+             FROM user_subscriptions s JOIN topics t ON t.topic_id = s.topic_id WHERE 1 = 1",
+        );
+        if let Some(user_id) = user_id {
+            query.push(" AND s.user_id = ").push_bind(user_id);
+        }
+        if let Some((after_user, after_topic)) = after {
+            query
+                .push(" AND s.user_id >= ")
+                .push_bind(after_user)
+                .push(" AND (s.user_id > ")
+                .push_bind(after_user)
+                .push(" OR t.topic_name > ")
+                .push_bind(after_topic)
+                .push(")");
+        }
+        query.push(" ORDER BY s.user_id, t.topic_name");
+        if limit >= 0 {
+            query.push(" LIMIT ").push_bind(limit);
+        }
+        let rows: Vec<(String, String, String, String, String)> =
+            query.build_query_as().fetch_all(&self.reader).await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(user_id, topic_name, status, subscribed_at, topic_status)| Subscription {
+                    user_id,
+                    topic_name,
+                    status,
+                    subscribed_at,
+                    topic_status: TopicStatus::parse(&topic_status).unwrap_or(TopicStatus::Pending),
+                },
+            )
+            .collect())
+    }
+}
+
+async fn apply_in(
+    conn: &mut Connection,
+    batch: &[Pending],
+) -> Result<Vec<ChangeResult>, StoreError> {
+    let now = now_rfc3339();
+    let mut tx = conn.begin().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    let mut rest = batch;
+    while let Some(first) = rest.first() {
+        match first.change {
+            Change::Subscribe => {
+                let run = rest
+                    .iter()
+                    .take_while(|p| matches!(p.change, Change::Subscribe))
+                    .count();
+                results.extend(subscribe_run(&mut tx, &now, &rest[..run]).await?);
+                rest = &rest[run..];
+            }
+            Change::Unsubscribe => {
+                results.push(unsubscribe_one(&mut tx, &now, first).await?);
+                rest = &rest[1..];
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Subscribes a run of changes with three statements: resolve the topic names, insert the pairs
+/// (`RETURNING` tells which were new), audit the new ones.
+async fn subscribe_run(
+    conn: &mut Connection,
+    now: &str,
+    run: &[Pending],
+) -> Result<Vec<ChangeResult>, StoreError> {
+    let mut names: Vec<&str> = run.iter().map(|p| p.topic_name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut lookup =
+        sqlx::QueryBuilder::new("SELECT topic_name, topic_id FROM topics WHERE topic_name IN (");
+    let mut listed = lookup.separated(", ");
+    for name in &names {
+        listed.push_bind(*name);
+    }
+    listed.push_unseparated(")");
+    let ids: HashMap<String, i64> = lookup
+        .build_query_as::<(String, i64)>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+
+    let known: Vec<(&Pending, i64)> = run
+        .iter()
+        .filter_map(|p| ids.get(&p.topic_name).map(|id| (p, *id)))
+        .collect();
+    let mut inserted: HashSet<(String, i64)> = HashSet::new();
+    if !known.is_empty() {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO user_subscriptions (user_id, topic_id, status, subscribed_at) ",
+        );
+        insert.push_values(&known, |mut values, (p, id)| {
+            values
+                .push_bind(&p.user_id)
+                .push_bind(*id)
+                .push("'active'")
+                .push_bind(now);
+        });
+        insert.push(" ON CONFLICT (user_id, topic_id) DO NOTHING RETURNING user_id, topic_id");
+        inserted = insert
+            .build_query_as::<(String, i64)>()
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    }
+
+    // The first change of each new pair added it; a repeat in the same run found it there.
+    let mut results = Vec::with_capacity(run.len());
+    let mut added = Vec::new();
+    for p in run {
+        results.push(match ids.get(&p.topic_name) {
+            None => Err(StoreError::TopicNotFound(p.topic_name.clone())),
+            Some(id) => {
+                let new = inserted.remove(&(p.user_id.clone(), *id));
+                if new {
+                    added.push(p);
+                }
+                Ok(new)
+            }
+        });
+    }
+    audit::insert_many(
+        conn,
+        now,
+        added.iter().map(|p| audit::Row {
+            actor: &p.actor,
+            action: "subscribe",
+            topic_name: Some(&p.topic_name),
+            outcome: AuditOutcome::Ok,
+            detail: Some(format!("user_id={}", p.user_id)),
+        }),
+    )
+    .await?;
+    Ok(results)
+}
+
+async fn unsubscribe_one(
+    conn: &mut Connection,
+    now: &str,
+    p: &Pending,
+) -> Result<ChangeResult, StoreError> {
+    let removed = sqlx::query(
+        "DELETE FROM user_subscriptions WHERE user_id = $1 \
+         AND topic_id = (SELECT topic_id FROM topics WHERE topic_name = $2)",
+    )
+    .bind(&p.user_id)
+    .bind(&p.topic_name)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if removed > 0 {
+        let row = audit::Row {
+            actor: &p.actor,
+            action: "unsubscribe",
+            topic_name: Some(&p.topic_name),
+            outcome: AuditOutcome::Ok,
+            detail: Some(format!("user_id={}", p.user_id)),
+        };
+        audit::insert(conn, now, row).await?;
+    }
+    Ok(Ok(removed > 0))
+}

@@ -1,0 +1,361 @@
+//! The store on both databases, side by side: each test runs the same calls on an SQLite file
+//! and on a PostgreSQL database (the process's shared server; the database's default collation
+//! is ICU's English one) and asserts the same answers. These are the places where the two
+//! databases could differ under the same SQL: text order and case folding, NULL comparisons,
+//! counters, ids against names, conflicts, expiry.
+
+use app::{
+    domain::{TopicName, UserId},
+    wire::TopicStatus,
+};
+use streamhub::store::{
+    tokens::NewToken, Actor, AuditFilter, AuditOutcome, Database, KafkaClaim, NewAuditEntry,
+    NewTopic, Store, StoreError, TopicKey, TopicPage, Transition,
+};
+use tempfile::TempDir;
+
+/// An empty store on each database, named for assertion messages (the directory holds the
+/// SQLite file).
+async fn stores() -> Vec<(&'static str, Store, TempDir)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = Store::open(&Database::Sqlite(dir.path().join("store.db")))
+        .await
+        .expect("open SQLite");
+    let url = super::helpers::postgres_database();
+    let postgres = Store::open(&Database::Postgres(url))
+        .await
+        .expect("open PostgreSQL");
+    vec![
+        ("sqlite", sqlite, dir),
+        ("postgres", postgres, tempfile::tempdir().expect("temp dir")),
+    ]
+}
+
+fn request(name: &str, by: &str) -> NewTopic {
+    NewTopic {
+        name: TopicName::parse(name).unwrap(),
+        created_by: UserId::parse(by, "created_by").unwrap(),
+        partitions: 2,
+        replication_factor: 1,
+        description: String::new(),
+        event_type: None,
+    }
+}
+
+#[tokio::test]
+async fn subscription_pages_follow_byte_order_with_mixed_case_and_non_ascii_ids() {
+    let users = ["Zoe", "alice", "Émile", "bob", "_x", "Ωmega", "Bob"];
+    let mut answers = Vec::new();
+    for (db, store, _dir) in stores().await {
+        let admin = Actor::system("admin");
+        for name in ["Zeta", "alpha", "beta.x"] {
+            store
+                .create_topic(&request(name, "ana"), &admin)
+                .await
+                .unwrap();
+        }
+        for user in users {
+            let user_id = UserId::parse(user, "user_id").unwrap();
+            for topic in ["Zeta", "alpha", "beta.x"] {
+                let topic = TopicName::parse(topic).unwrap();
+                store.subscribe(&user_id, &topic, &admin).await.unwrap();
+            }
+        }
+        let whole: Vec<(String, String)> = store
+            .subscriptions(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.user_id, s.topic_name))
+            .collect();
+        let mut byte_wise = whole.clone();
+        byte_wise.sort_by(|a, b| {
+            (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes()))
+        });
+        assert_eq!(whole, byte_wise, "{db}: the whole list is in byte order");
+        assert_eq!(whole.len(), users.len() * 3, "{db}");
+
+        // Pages of 4, each starting after the last of the one before, make the same list.
+        let mut paged: Vec<(String, String)> = Vec::new();
+        loop {
+            let after = paged.last().map(|(u, t)| (u.as_str(), t.as_str()));
+            let page = store.subscriptions_page(None, after, 4).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            paged.extend(page.into_iter().map(|s| (s.user_id, s.topic_name)));
+        }
+        assert_eq!(paged, whole, "{db}: pages");
+        answers.push(whole);
+    }
+    assert_eq!(answers[0], answers[1], "both databases list the same");
+}
+
+#[tokio::test]
+async fn search_ignores_ascii_case_only() {
+    for (db, store, _dir) in stores().await {
+        let admin = Actor::system("admin");
+        store
+            .create_topic(&request("Sensor.Data", "Émile"), &admin)
+            .await
+            .unwrap();
+        store
+            .create_topic(&request("payments", "bob"), &admin)
+            .await
+            .unwrap();
+        let found = async |text: &str| -> Vec<String> {
+            let page = TopicPage {
+                status: None,
+                search: Some(text),
+                before: None,
+                limit: 10,
+            };
+            let topics = store.list_topics_page(&page).await.unwrap();
+            topics.into_iter().map(|t| t.topic_name).collect()
+        };
+        assert_eq!(found("sensor.DATA").await, ["Sensor.Data"], "{db}");
+        assert_eq!(found("ÉMILE").await, ["Sensor.Data"], "{db}: ASCII folded");
+        assert!(found("émile").await.is_empty(), "{db}: É is not é");
+        assert_eq!(found("BO").await, ["payments"], "{db}: by requester");
+        assert!(found("%").await.is_empty(), "{db}: no pattern characters");
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_by_id_and_by_name_with_counters_and_conflicts() {
+    for (db, store, _dir) in stores().await {
+        let admin = Actor::system("admin");
+        let id = store
+            .create_topic(&request("orders.eu", "ana"), &admin)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                store
+                    .create_topic(&request("orders.eu", "ben"), &admin)
+                    .await,
+                Err(StoreError::DuplicateTopic(_))
+            ),
+            "{db}"
+        );
+        assert!(
+            matches!(
+                store.create_topic(&request("orders_eu", "ben"), &admin).await,
+                Err(StoreError::CollidingTopic { existing, .. }) if existing == "orders.eu"
+            ),
+            "{db}"
+        );
+        let approved = store
+            .transition(TopicKey::Id(id), &Transition::Approve, &admin)
+            .await
+            .unwrap();
+        assert_eq!(approved.status, TopicStatus::Approved, "{db}");
+        assert!(
+            matches!(
+                store
+                    .transition(TopicKey::Name("orders.eu"), &Transition::Approve, &admin)
+                    .await,
+                Err(StoreError::IllegalTransition {
+                    current: TopicStatus::Approved,
+                    ..
+                })
+            ),
+            "{db}"
+        );
+        assert!(
+            matches!(
+                store
+                    .transition(TopicKey::Id(id + 100), &Transition::Approve, &admin)
+                    .await,
+                Err(StoreError::TopicNotFound(_))
+            ),
+            "{db}"
+        );
+
+        assert_eq!(
+            store.claim_for_activation(id).await.unwrap(),
+            KafkaClaim::Unclaimed,
+            "{db}"
+        );
+        assert_eq!(
+            store.claim_for_activation(id).await.unwrap(),
+            KafkaClaim::Pending,
+            "{db}"
+        );
+        store.mark_foreign_in_kafka(id).await.unwrap();
+        assert!(
+            store
+                .topic(TopicKey::Id(id))
+                .await
+                .unwrap()
+                .unwrap()
+                .kafka_conflict,
+            "{db}"
+        );
+        store.allow_adoption(id, &admin).await.unwrap();
+        assert!(
+            matches!(
+                store.allow_adoption(id, &admin).await,
+                Err(StoreError::NothingToAdopt(_))
+            ),
+            "{db}"
+        );
+        store
+            .transition(TopicKey::Name("orders.eu"), &Transition::Activate, &admin)
+            .await
+            .unwrap();
+        let other = store
+            .create_topic(&request("refunds", "ben"), &admin)
+            .await
+            .unwrap();
+        let reason = Transition::Reject {
+            reason: "not needed".into(),
+        };
+        let rejected = store
+            .transition(TopicKey::Id(other), &reason, &admin)
+            .await
+            .unwrap();
+        assert_eq!(
+            rejected.rejected_reason.as_deref(),
+            Some("not needed"),
+            "{db}"
+        );
+
+        let stats = store.stats().await.unwrap();
+        let counts = (
+            stats.total_topics,
+            stats.active_topics,
+            stats.rejected_topics,
+            stats.pending_topics,
+        );
+        assert_eq!(counts, (2, 1, 1, 0), "{db}");
+        let active: Vec<String> = store
+            .active_topics()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.topic_name)
+            .collect();
+        assert_eq!(active, ["orders.eu"], "{db}");
+        let actions: Vec<String> = store
+            .audit(&AuditFilter {
+                topic: Some("orders.eu".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["activate", "adopt", "approve", "request"], "{db}");
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_failure_without_a_topic_is_recorded_once() {
+    for (db, store, _dir) in stores().await {
+        let producer = Actor::system("producer");
+        let failure = |detail| NewAuditEntry {
+            action: "poll",
+            topic_name: None,
+            outcome: AuditOutcome::Failed,
+            detail: Some(detail),
+        };
+        for detail in [
+            "broker down",
+            "broker down",
+            "database locked",
+            "database locked",
+        ] {
+            store
+                .record_unless_repeated(&producer, failure(detail))
+                .await
+                .unwrap();
+        }
+        let rows = store
+            .audit(&AuditFilter {
+                action: Some("poll".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let details: Vec<_> = rows.iter().map(|r| r.detail.as_deref()).collect();
+        assert_eq!(
+            details,
+            [Some("database locked"), Some("broker down")],
+            "{db}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_stop_at_expiry_and_revocation_and_sessions_stay_revoked() {
+    for (db, store, _dir) in stores().await {
+        let now = 1_900_000_000;
+        let token = |hash, expires_at| NewToken {
+            user_id: "ana",
+            name: "ci",
+            scope: app::wire::TokenScope::Write,
+            token_hash: hash,
+            expires_at,
+        };
+        let made = store
+            .create_token(&token("h1", Some(now + 60)))
+            .await
+            .unwrap();
+        store.create_token(&token("h2", None)).await.unwrap();
+        let holder = store.token_holder("h1", now).await.unwrap().expect("valid");
+        assert_eq!(
+            (holder.user_id.as_str(), holder.expires_at),
+            ("ana", Some(now + 60)),
+            "{db}"
+        );
+        assert!(
+            store.token_holder("h1", now + 60).await.unwrap().is_none(),
+            "{db}: expired"
+        );
+        assert!(
+            store
+                .token_holder("h2", now + 1_000_000)
+                .await
+                .unwrap()
+                .is_some(),
+            "{db}"
+        );
+        assert_eq!(
+            store
+                .revoke_token(made.token_id, Some("ben"))
+                .await
+                .unwrap(),
+            None,
+            "{db}"
+        );
+        assert_eq!(
+            store
+                .revoke_token(made.token_id, Some("ana"))
+                .await
+                .unwrap(),
+            Some(("ana".into(), "ci".into())),
+            "{db}"
+        );
+        assert!(
+            store.token_holder("h1", now).await.unwrap().is_none(),
+            "{db}: revoked"
+        );
+        assert_eq!(store.tokens(Some("ana")).await.unwrap().len(), 2, "{db}");
+
+        store.revoke_session("s1", now + 10, now).await.unwrap();
+        store
+            .revoke_session("s2", now + 100, now + 20)
+            .await
+            .unwrap();
+        let kept = store.revoked_sessions(now + 20).await.unwrap();
+        assert_eq!(
+            kept,
+            [("s2".to_owned(), now + 100)],
+            "{db}: expired ones forgotten"
+        );
+    }
+}

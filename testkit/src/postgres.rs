@@ -1,0 +1,320 @@
+//! A PostgreSQL server of our own for tests, benchmarks and `make cluster` ("no mock database"):
+//! Debian's PostgreSQL binaries on a cluster in a directory we choose, on a loopback port we
+//! choose, trusting local connections. As root it runs as the `postgres` user (PostgreSQL
+//! refuses to run as root).
+//!
+//! The binaries are `$STREAMHUB_PG_BIN` if set, else the newest `/usr/lib/postgresql/*/bin`
+//! (installed by `make deps`).
+//!
+//! The server is started through a small shell that holds a pipe from this process: when this
+//! process ends, however it ends, the pipe closes and the shell stops the server (and, for a
+//! throw-away cluster, removes its directory). A test process's shared cluster
+//! ([`LocalPostgres::shared`]) is therefore never left running.
+
+use std::{
+    io,
+    net::{SocketAddr, TcpStream},
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::OnceLock,
+    time::Duration,
+};
+
+/// A running PostgreSQL server; stopped when dropped.
+pub struct LocalPostgres {
+    dir: PathBuf,
+    port: u16,
+    /// The shell that runs the server; closing its stdin stops the server.
+    keeper: Option<(Child, ChildStdin)>,
+    /// Remove `dir` when the server stops.
+    throw_away: bool,
+}
+
+impl LocalPostgres {
+    /// The directory holding `initdb`, `postgres` and friends.
+    pub fn bin_dir() -> io::Result<PathBuf> {
+        if let Some(dir) = std::env::var_os("STREAMHUB_PG_BIN") {
+            return Ok(PathBuf::from(dir));
+        }
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| io::Error::new(e.kind(), "no /usr/lib/postgresql: run `make deps`"))?
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let version = entry.file_name().to_str()?.parse().ok()?;
+                let bin = entry.path().join("bin");
+                bin.join("postgres").exists().then_some((version, bin))
+            })
+            .collect();
+        versions.sort();
+        versions
+            .pop()
+            .map(|(_, bin)| bin)
+            .ok_or_else(|| io::Error::other("no PostgreSQL under /usr/lib/postgresql"))
+    }
+
+    /// The cluster every test of this process shares (each test makes its own database in it:
+    /// [`LocalPostgres::create_database`]). Started on first use in a temporary directory.
+    pub fn shared() -> io::Result<&'static LocalPostgres> {
+        static SHARED: OnceLock<Result<LocalPostgres, String>> = OnceLock::new();
+        let start = || {
+            let port = crate::broker::free_port()?;
+            let dir = std::env::temp_dir()
+                .join(format!("streamhub-postgres-{}-{port}", std::process::id()));
+            Self::start_with(&dir, port, true)
+        };
+        SHARED
+            .get_or_init(|| start().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| io::Error::other(e.clone()))
+    }
+
+    /// Starts a server on `port` over the cluster in `dir`, making the cluster first if `dir`
+    /// holds none; waits until it accepts connections.
+    pub fn start(dir: &Path, port: u16) -> io::Result<Self> {
+        Self::start_with(dir, port, false)
+    }
+
+    fn start_with(dir: &Path, port: u16, throw_away: bool) -> io::Result<Self> {
+        let mut postgres = Self {
+            dir: dir.to_owned(),
+            port,
+            keeper: None,
+            throw_away,
+        };
+        if !dir.join("PG_VERSION").exists() {
+            postgres.init()?;
+        }
+        postgres.spawn()?;
+        Ok(postgres)
+    }
+
+    /// `initdb`: byte-wise collation and UTF-8, local connections trusted, nothing synced (a
+    /// test cluster need not survive the machine crashing).
+    fn init(&self) -> io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        as_postgres_owner(&self.dir)?;
+        let output = self
+            .command("initdb")?
+            .args(["--locale=C", "--encoding=UTF8", "--auth=trust"])
+            .args([
+                "--username=postgres",
+                "--no-sync",
+                "--no-instructions",
+                "-D",
+            ])
+            .arg(&self.dir)
+            .output()?;
+        if !output.status.success() {
+            return Err(io::Error::other(format!(
+                "initdb {} failed: {}",
+                self.dir.display(),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Ok(())
+    }
+
+    /// A command running one of PostgreSQL's binaries as the cluster's owner.
+    fn command(&self, binary: &str) -> io::Result<Command> {
+        let mut command = Command::new(Self::bin_dir()?.join(binary));
+        command.current_dir(&self.dir);
+        if is_root() {
+            use std::os::unix::process::CommandExt;
+            let owner = std::fs::metadata(&self.dir)?;
+            command.uid(owner.uid()).gid(owner.gid());
+        }
+        Ok(command)
+    }
+
+    fn spawn(&mut self) -> io::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("postgres.log"))?;
+        // `$0` is the server's command line's first word, the rest its arguments. The shell
+        // waits for its stdin to close (this handle dropped, or this process gone), then asks
+        // for an immediate shutdown and, for a throw-away cluster, removes the directory.
+        let keeper = r#"
+            "$0" "$@" </dev/null &
+            server=$!
+            cat >/dev/null
+            kill -QUIT "$server" 2>/dev/null
+            wait "$server"
+            [ -z "$STREAMHUB_PG_REMOVE" ] || rm -rf "$STREAMHUB_PG_REMOVE"
+        "#;
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(keeper)
+            .arg(Self::bin_dir()?.join("postgres"))
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["-p", &self.port.to_string(), "-k"])
+            .arg(&self.dir)
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
+            .current_dir(&self.dir)
+            .env(
+                "STREAMHUB_PG_REMOVE",
+                if self.throw_away {
+                    self.dir.as_os_str()
+                } else {
+                    "".as_ref()
+                },
+            )
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if is_root() {
+            use std::os::unix::process::CommandExt;
+            let owner = std::fs::metadata(&self.dir)?;
+            shell.uid(owner.uid()).gid(owner.gid());
+        }
+        let mut child = shell.spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| io::Error::other("no pipe to the server's shell"))?;
+        self.keeper = Some((child, stdin));
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> io::Result<()> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        for _ in 0..600 {
+            if let Some((child, _)) = self.keeper.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    return Err(io::Error::other(format!(
+                        "PostgreSQL exited during start-up ({status}); see {}",
+                        self.dir.join("postgres.log").display()
+                    )));
+                }
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok()
+                && self.dir.join("postmaster.pid").exists()
+            {
+                // Accepting connections is not yet accepting queries (recovery after a kill):
+                // `pg_isready` says when it is.
+                let ready = self
+                    .command("pg_isready")?
+                    .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
+                    .status()?;
+                if ready.success() {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "PostgreSQL did not accept connections within 30 s",
+        ))
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of database `name` on this server.
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Makes an empty database `name` (owned by `postgres`); its URL. Its default collation is
+    /// ICU's English one, not the cluster's byte-wise `C`: what most installations have, and what
+    /// proves that StreamHub's schema does not rely on the database's default order.
+    pub fn create_database(&self, name: &str) -> io::Result<String> {
+        let output = self
+            .command("createdb")?
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args([
+                "--template=template0",
+                "--locale-provider=icu",
+                "--icu-locale=en-US",
+            ])
+            .arg(name)
+            .output()?;
+        if !output.status.success() {
+            return Err(io::Error::other(format!(
+                "createdb {name} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Ok(self.url(name))
+    }
+
+    /// Kills the server at once (SIGKILL to the postmaster, no shutdown): what a crash or a
+    /// pulled cable looks like to its clients.
+    pub fn kill(&mut self) -> io::Result<()> {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("postmaster.pid")) {
+            if let Some(pid) = pid
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse::<i32>().ok())
+            {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        if let Some((mut child, stdin)) = self.keeper.take() {
+            drop(stdin);
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port over the same cluster (after [`Self::kill`], it
+    /// recovers from its log first).
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    /// Stops the server (immediate shutdown) and waits for it.
+    fn stop(&mut self) {
+        if let Some((mut child, stdin)) = self.keeper.take() {
+            drop(stdin);
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether this process runs as root (`/proc/self` belongs to the process's user).
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// As root, hands `dir` to the `postgres` user (PostgreSQL will not run as root).
+fn as_postgres_owner(dir: &Path) -> io::Result<()> {
+    if !is_root() {
+        return Ok(());
+    }
+    let status = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(dir)
+        .status()?;
+    if !status.success() {
+        return Err(io::Error::other(format!(
+            "chown postgres {} failed (is Debian's postgresql installed?)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
