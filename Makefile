@@ -33,7 +33,7 @@ test: build ## Every test: unit, integration (real broker), end-to-end (Chromium
 	  phase "WASM budget (first visit to each page)" .ci/wasm-chunks report "$$CARGO_TARGET_DIR/site/pkg" --budget 300000 && \
 	  phase "unit and integration tests" $(CARGO) test --locked -- --skip hostile:: && \
 	  phase "integration tests on PostgreSQL" env STREAMHUB_TEST_DATABASE=postgres \
-	    $(CARGO) test --locked -p streamhub --test integration -- --skip hostile:: --skip store:: && \
+	    $(CARGO) test --locked -p streamhub --test integration -- --skip hostile:: --skip store:: --skip cluster:: && \
 	  phase "end-to-end tests (Chromium)" .ci/e2e && \
 	  phase "multi-host test (network namespaces)" .ci/hosts && \
 	  phase "fault injection (reliability)" .ci/reliability && \

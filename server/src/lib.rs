@@ -14,7 +14,8 @@
 //! | [`producer`] | the producer daemon: activation loop, per-topic feeding, delivery counting |
 //! | [`generate`] | realistic typed events (sensor, weather, payment, logs, user activity) for the producer |
 //! | [`api_client`] | a typed REST client for the producer and the CLI |
-//! | [`store`] | SQLite metadata through sqlx: topics and their lifecycle, subscriptions, the audit log |
+//! | [`store`] | metadata on SQLite or PostgreSQL through sqlx: topics and their lifecycle, subscriptions, the audit log, tokens, the change log every instance follows |
+//! | [`change_effects`] | what this instance does about each metadata change of the deployment (relay, sessions) |
 //! | [`kafka`] | librdkafka client settings, topic administration, and a local `tansu` broker for tests |
 //! | [`metrics`] | request counts and latencies for `GET /metrics` (Prometheus text) |
 //! | [`rate_limit`] | per-address token buckets: anonymous writes and failed secrets, 429 past them |
@@ -29,6 +30,7 @@
 //! The binaries in `src/bin/` only parse their arguments and call into this library.
 
 pub mod api_client;
+pub mod change_effects;
 pub mod config;
 pub mod consumer;
 pub mod filter;

@@ -129,6 +129,7 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         oidc,
         four_eyes: config.auth.four_eyes,
     };
+    crate::change_effects::spawn(&state.store, state.relay.clone(), state.sessions.clone());
     let router = router(state.clone());
     Ok(Built {
         state,

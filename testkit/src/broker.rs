@@ -99,6 +99,16 @@ impl LocalBroker {
         ))
     }
 
+    /// Another handle on this broker for a second user of it (a second server instance in a
+    /// test): it neither stops the broker when dropped nor may restart it.
+    pub fn shared_handle(&self) -> LocalBroker {
+        LocalBroker {
+            child: None,
+            port: self.port,
+            dir: self.dir.clone(),
+        }
+    }
+
     /// `host:port` for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)

@@ -81,8 +81,9 @@ pub async fn sign_out(
             .store
             .revoke_session(session.id(), session.expires(), now)
             .await?;
+        // Refused here from the next request on; the relay and other instances hear of it
+        // through the change log.
         state.sessions.revoke(&session, now);
-        state.relay.session_revoked(session.id());
         audit(&state, &actor, "sign_out").await;
     }
     Ok((

@@ -99,12 +99,8 @@ pub async fn subscribe(
     ApiJson(req): ApiJson<SubscriptionRequest>,
 ) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
     let (user, topic, actor) = parse(&req, &caller)?;
+    // The relay hears of it through the change log (`change_effects`), here and elsewhere.
     let outcome = state.store.subscribe(&user, &topic, &actor).await?;
-    if outcome == Subscribed::Added {
-        state
-            .relay
-            .subscription_changed(user.as_str(), topic.as_str(), true);
-    }
     Ok(match outcome {
         Subscribed::Added => (
             StatusCode::CREATED,
@@ -128,9 +124,6 @@ pub async fn unsubscribe(
     let (user, topic, actor) = parse(&req, &caller)?;
     let removed = state.store.unsubscribe(&user, &topic, &actor).await?;
     if removed {
-        state
-            .relay
-            .subscription_changed(user.as_str(), topic.as_str(), false);
         Ok(Json(MessageBody::new("Subscription removed successfully")))
     } else {
         Err(ApiError::NotFound {

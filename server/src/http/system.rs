@@ -17,11 +17,11 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 #[utoipa::path(get, path = "/api/stats", tag = "system", responses((status = 200, body = Stats)))]
 /// `GET /api/stats`
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
-    let generation = state.store.generation();
+    let position = state.store.position();
     let mut stats = state
         .read_cache
         .stats
-        .get_or_compute(generation, state.store.stats())
+        .get_or_compute(position, state.store.stats())
         .await?;
     stats.timestamp = crate::now_rfc3339();
     Ok(Json(stats))

@@ -163,10 +163,7 @@ pub async fn revoke(
             message: format!("no token #{id} of yours is in use"),
         });
     };
-    // Its open sockets end now, not at their next connect.
-    state
-        .relay
-        .session_revoked(&crate::relay::revoked_token_key(id));
+    // Its open sockets end now, here and on other instances, through the change log.
     let mut actor =
         crate::store::Actor::new(verified.actor_name(), super::auth::remote_addr(&parts));
     if verified.user.as_deref() != Some(owner.as_str()) {

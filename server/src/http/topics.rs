@@ -95,12 +95,12 @@ pub async fn list(
     if status.is_some() {
         return Ok(Json(state.store.list_topics(status).await?).into_response());
     }
-    // The whole list is the hot read: served from the cache until the next write.
-    let generation = state.store.generation();
+    // The whole list is the hot read: served from the cache until the next change anywhere.
+    let position = state.store.position();
     let entry = state
         .read_cache
         .topics
-        .get_or_compute(generation, async {
+        .get_or_compute(position, async {
             let topics = state.store.list_topics(None).await?;
             crate::store::read_cache::CachedJson::new(&topics)
                 .map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))

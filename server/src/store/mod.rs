@@ -13,6 +13,7 @@
 //! not at all.
 
 mod audit;
+mod changes;
 mod postgres;
 pub mod read_cache;
 mod revoked_sessions;
@@ -22,15 +23,14 @@ pub mod tokens;
 mod topics;
 
 pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};
+pub use changes::{Change, TopicEvent};
 pub use subscriptions::Subscribed;
 pub use topics::{KafkaClaim, NewTopic, TopicKey, TopicPage, Transition};
 
+use changes::ChangeFeed;
 use std::{
     path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
+    sync::Arc,
 };
 
 /// The database file's name in the data directory.
@@ -199,39 +199,37 @@ use on_db;
 #[derive(Clone)]
 pub struct Store {
     db: Backend,
-    /// Bumped after every committed change to topics or subscriptions, so that readers can
-    /// cache derived answers (the topic list, the counters) until the next change.
-    generation: Arc<AtomicU64>,
+    /// This instance's reading of the change log.
+    feed: Arc<ChangeFeed>,
     /// The group-committing writer of subscription changes.
     subscription_writer: subscriptions::SubscriptionWriter,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and applies pending migrations.
+    /// Opens (creating if needed) the database and applies pending migrations; starts following
+    /// the change log from its newest change.
     pub async fn open(database: &Database) -> Result<Store, StoreError> {
         let db = match database {
             Database::Sqlite(path) => Backend::Sqlite(sqlite::open(path).await?),
             Database::Postgres(url) => Backend::Postgres(postgres::open(url).await?),
         };
-        let generation = Arc::new(AtomicU64::new(0));
-        Ok(Store {
-            subscription_writer: subscriptions::SubscriptionWriter::start(
-                db.clone(),
-                generation.clone(),
-            ),
+        let last = on_db!(&db, db => db.last_change().await)?;
+        let feed = Arc::new(ChangeFeed::starting_after(last));
+        if let Backend::Postgres(pools) = &db {
+            tokio::spawn(postgres::listen_for_changes(pools.clone(), feed.clone()));
+        }
+        let store = Store {
+            subscription_writer: subscriptions::SubscriptionWriter::start(db.clone(), feed.clone()),
             db,
-            generation,
-        })
+            feed,
+        };
+        tokio::spawn(store.clone().follow_changes());
+        Ok(store)
     }
 
-    /// Changes with every committed write to topics or subscriptions (see the field).
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Called after each commit that changed topics or subscriptions.
-    fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    /// Whether the store was closed ([`Store::close`]).
+    fn is_closed(&self) -> bool {
+        on_db!(&self.db, db => db.writer.is_closed())
     }
 
     /// Checks that the database answers a read and accepts a write transaction.

@@ -3,9 +3,9 @@
 //! instances write too, so the few read-then-write steps that relied on SQLite's single writer
 //! take a lock here (`dialect`).
 
-use super::StoreError;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::{str::FromStr, time::Duration};
+use super::{changes::ChangeFeed, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 /// The database the shared SQL is compiled for here.
 type Db = sqlx::Postgres;
@@ -22,6 +22,13 @@ mod dialect {
     /// instances checking colliding names at once would each miss the other's. The key is
     /// arbitrary and StreamHub's own ("SH" and 1).
     pub const LOCK_TOPIC_NAMES: Option<&str> = Some("SELECT pg_advisory_xact_lock(21320, 1)");
+    /// Taken before appending to the change log, until the transaction ends: ids are then
+    /// committed in order, so a reader that has seen id N never misses a smaller one that
+    /// commits later.
+    pub const LOCK_CHANGE_LOG: Option<&str> = Some("SELECT pg_advisory_xact_lock(21320, 2)");
+    /// Run in a transaction that appended to the change log: wakes the other instances at the
+    /// commit (a wake-up only; they read the log itself).
+    pub const NOTIFY_CHANGE: Option<&str> = Some("SELECT pg_notify('streamhub_changes', '')");
 }
 
 // The same SQL is this module's and the other database's, on purpose (see `sql/mod.rs`).
@@ -104,4 +111,37 @@ pub(super) fn is_unavailable(error: &(dyn sqlx::error::DatabaseError + 'static))
         .iter()
         .any(|class| code.starts_with(class))
         || matches!(code, "40001" | "40P01" | "25006")
+}
+
+/// The channel of [`dialect::NOTIFY_CHANGE`].
+const CHANGES_CHANNEL: &str = "streamhub_changes";
+
+/// Rings the feed's wake-up whenever another instance announces a change, and after every
+/// (re)connection (announcements made while disconnected are lost; the log is not), until the
+/// store closes.
+pub(super) async fn listen_for_changes(db: Pools, feed: Arc<ChangeFeed>) {
+    while !db.reader.is_closed() {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&db.reader).await?;
+            listener.listen(CHANGES_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match listening.await {
+            Ok(listener) => listener,
+            Err(_) => {
+                // The follower's poll says that the database is away; nothing to add here.
+                tokio::time::sleep(super::changes::POLL).await;
+                continue;
+            }
+        };
+        feed.wake.notify_one();
+        // `Ok(None)`: the connection was lost and made again; `Err`: it could not be, or the
+        // store closed.
+        while let Ok(announced) = listener.try_recv().await {
+            if announced.is_none() {
+                tracing::debug!("change announcements: reconnected");
+            }
+            feed.wake.notify_one();
+        }
+    }
 }

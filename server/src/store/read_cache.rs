@@ -1,12 +1,13 @@
-//! Answers of the hottest reads (`GET /api/topics`, `GET /api/stats`) kept between writes. It
-//! sits with the store because the store's write generation is what keeps it true; `http` only
-//! sends what it holds.
+//! Answers of the hottest reads (`GET /api/topics`, `GET /api/stats`) kept between changes. It
+//! sits with the store because the store's position in the change log is what keeps it true;
+//! `http` only sends what it holds.
 //!
-//! The store's generation number changes with every committed write; an entry is valid while the
-//! generation it was computed at is current. The topic list is kept serialised and gzipped, so a
-//! read costs a pointer copy, not a query, a serialisation and a compression. The generation is
-//! read *before* the query, so an entry can only ever be older than its label, never newer: a
-//! write that lands during the query makes the next read recompute.
+//! The position ([`super::Store::position`]) moves with every change committed by any instance
+//! of the deployment; an entry is valid while the position it was computed at is current. (Here
+//! "generation" is that position.) The topic list is kept serialised and gzipped, so a read
+//! costs a pointer copy, not a query, a serialisation and a compression. The position is read
+//! *before* the query, so an entry can only ever be older than its label, never newer: a change
+//! that lands during the query makes the next read recompute.
 //!
 //! One reader recomputes an entry at a time: after a write, the others wait for its answer
 //! instead of each querying and compressing the whole list at once (with 64 clients on a cold

@@ -7,15 +7,12 @@
 //! One commit then serves many requests instead of one, and nobody waits for a lock. The SQL is
 //! in `sql/subscriptions.rs`.
 
-use super::{on_db, Actor, Backend, Store, StoreError};
+use super::{changes::ChangeFeed, on_db, Actor, Backend, Store, StoreError};
 use app::{
     domain::{TopicName, UserId},
     wire::Subscription,
 };
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc,
-};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// What a subscribe call did.
@@ -60,9 +57,9 @@ pub(super) struct SubscriptionWriter {
 
 impl SubscriptionWriter {
     /// Starts the writer task on the current runtime.
-    pub(super) fn start(db: Backend, generation: Arc<AtomicU64>) -> Self {
+    pub(super) fn start(db: Backend, feed: Arc<ChangeFeed>) -> Self {
         let (queue, incoming) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, generation, incoming));
+        tokio::spawn(run(db, feed, incoming));
         Self { queue }
     }
 
@@ -87,13 +84,14 @@ impl SubscriptionWriter {
     }
 }
 
-async fn run(db: Backend, generation: Arc<AtomicU64>, mut incoming: mpsc::Receiver<Pending>) {
+async fn run(db: Backend, feed: Arc<ChangeFeed>, mut incoming: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
         match on_db!(&db, db => db.apply_subscriptions(&batch).await) {
             Ok(results) => {
+                // The batch's changes take effect before its callers hear it is done.
                 if results.iter().any(|r| matches!(r, Ok(true))) {
-                    generation.fetch_add(1, Ordering::AcqRel);
+                    super::changes::after_write(&db, &feed).await;
                 }
                 for (pending, result) in batch.drain(..).zip(results) {
                     let _ = pending.reply.send(result);

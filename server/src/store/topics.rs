@@ -3,7 +3,7 @@
 //! racing requests — on one instance or on several — cannot both win: the loser sees zero rows
 //! and gets the current status back. The SQL is in `sql/topics.rs`.
 
-use super::{on_db, Actor, Store, StoreError};
+use super::{on_db, Actor, Store, StoreError, TopicEvent};
 use crate::now_rfc3339;
 use app::{
     domain::{EventType, TopicName, UserId},
@@ -57,6 +57,17 @@ impl Transition {
             Transition::Activate => "activated",
             Transition::Deactivate => "deactivated",
             Transition::Reactivate => "reactivated",
+        }
+    }
+
+    /// What the change log says of it.
+    pub(super) fn event(&self) -> TopicEvent {
+        match self {
+            Transition::Approve => TopicEvent::Approved,
+            Transition::Reject { .. } => TopicEvent::Rejected,
+            Transition::Activate => TopicEvent::Activated,
+            Transition::Deactivate => TopicEvent::Deactivated,
+            Transition::Reactivate => TopicEvent::Reactivated,
         }
     }
 
@@ -159,7 +170,7 @@ impl Store {
     /// Marks the topic's name as taken in Kafka by someone else: activation waits for an admin.
     pub async fn mark_foreign_in_kafka(&self, topic_id: i64) -> Result<(), StoreError> {
         on_db!(&self.db, db => db.mark_foreign_in_kafka(topic_id).await)?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -168,7 +179,7 @@ impl Store {
     pub async fn allow_adoption(&self, topic_id: i64, actor: &Actor) -> Result<(), StoreError> {
         let now = now_rfc3339();
         on_db!(&self.db, db => db.allow_adoption(topic_id, actor, &now).await)?;
-        self.changed();
+        self.changed().await;
         Ok(())
     }
 
@@ -177,7 +188,7 @@ impl Store {
     pub async fn create_topic(&self, new: &NewTopic, actor: &Actor) -> Result<i64, StoreError> {
         let now = now_rfc3339();
         let topic_id = on_db!(&self.db, db => db.create_topic(new, actor, &now).await)?;
-        self.changed();
+        self.changed().await;
         tracing::info!(topic_id, created_by = %new.created_by, "topic requested");
         Ok(topic_id)
     }
@@ -220,7 +231,7 @@ impl Store {
     ) -> Result<Topic, StoreError> {
         let now = now_rfc3339();
         let topic_name = on_db!(&self.db, db => db.transition(key, transition, actor, &now).await)?;
-        self.changed();
+        self.changed().await;
         tracing::info!(
             topic = %topic_name,
             from = %transition.from(),

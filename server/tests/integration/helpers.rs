@@ -65,6 +65,19 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(
     configure: impl Fn(&mut ServerConfig) + Send + Sync + 'static,
 ) -> TestApp {
+    spawn_on(test_database(), configure).await
+}
+
+/// The first instance of a deployment of several (see [`TestApp::another_instance`]): its
+/// metadata on PostgreSQL whichever database the suite runs on.
+pub async fn spawn_first_instance() -> TestApp {
+    spawn_on(Some(postgres_database()), |_| {}).await
+}
+
+async fn spawn_on(
+    database_url: Option<String>,
+    configure: impl Fn(&mut ServerConfig) + Send + Sync + 'static,
+) -> TestApp {
     // `RUST_LOG=streamhub=debug cargo test …` shows the server's logs for a failing test.
     if std::env::var_os("RUST_LOG").is_some() {
         streamhub::telemetry::init(streamhub::telemetry::LogFormat::Text);
@@ -83,7 +96,7 @@ pub async fn spawn_app_with(
         relay: None,
         sessions: None,
         server: None,
-        database_url: test_database(),
+        database_url,
         configure: Box::new(configure),
     };
     app.start_server().await;
@@ -108,6 +121,7 @@ impl TestApp {
             .expect("server builds");
         self.relay = Some(built.state.relay.clone());
         self.sessions = Some(built.state.sessions.clone());
+        let given = (config.admin_token.clone(), config.producer_secret.clone());
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(async move {
             server::serve(listener, &config, built, async {
@@ -119,14 +133,42 @@ impl TestApp {
         self.server = Some((tx, handle));
         // The secrets exist once the server has built its state; health answering proves that.
         self.wait_for(|h| h["status"].is_string()).await;
-        let read = |name: &str| {
-            std::fs::read_to_string(self.dir.path().join("data").join(name))
-                .unwrap()
-                .trim()
-                .to_owned()
+        let read = |given: &Option<String>, name: &str| {
+            given.clone().unwrap_or_else(|| {
+                std::fs::read_to_string(self.dir.path().join("data").join(name))
+                    .unwrap()
+                    .trim()
+                    .to_owned()
+            })
         };
-        self.admin_token = read("admin_token");
-        self.producer_secret = read("producer_secret");
+        self.admin_token = read(&given.0, "admin_token");
+        self.producer_secret = read(&given.1, "producer_secret");
+    }
+
+    /// A second server instance of this one's deployment, as on another host: the same broker,
+    /// database and secrets, a data directory of its own.
+    pub async fn another_instance(&self) -> TestApp {
+        let (admin_token, producer_secret) =
+            (self.admin_token.clone(), self.producer_secret.clone());
+        let mut app = TestApp {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            client: reqwest::Client::new(),
+            admin_token: String::new(),
+            producer_secret: String::new(),
+            broker: self.broker.shared_handle(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            relay: None,
+            sessions: None,
+            server: None,
+            database_url: self.database_url.clone(),
+            configure: Box::new(move |config| {
+                config.admin_token = Some(admin_token.clone());
+                config.producer_secret = Some(producer_secret.clone());
+            }),
+        };
+        app.start_server().await;
+        app.wait_for_broker_up().await;
+        app
     }
 
     /// The headers of a browser where `user` signed in through the identity provider (`oidc`

@@ -3,6 +3,7 @@
 
 mod broker;
 mod cli;
+mod cluster;
 mod errors;
 mod filters;
 mod helpers;

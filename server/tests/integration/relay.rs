@@ -85,7 +85,7 @@ impl Client {
     }
 
     /// Records until `n` have arrived; other frames are returned beside them.
-    async fn records(&mut self, n: usize) -> (Vec<StreamRecord>, Vec<ServerFrame>) {
+    pub(crate) async fn records(&mut self, n: usize) -> (Vec<StreamRecord>, Vec<ServerFrame>) {
         let (mut records, mut others) = (Vec::new(), Vec::new());
         while records.len() < n {
             match self.next().await {
@@ -119,7 +119,7 @@ impl Client {
     }
 
     /// Asserts that nothing but pings arrives for a while.
-    async fn quiet(&mut self, wait: Duration) {
+    pub(crate) async fn quiet(&mut self, wait: Duration) {
         if let Ok(Some(Ok(Message::Text(text)))) =
             tokio::time::timeout(wait, self.socket.next()).await
         {
@@ -149,7 +149,7 @@ fn assert_contiguous(records: &[StreamRecord]) -> BTreeMap<i32, Vec<i64>> {
     by_partition
 }
 
-async fn subscribe_user(app: &TestApp, user: &str, topic: &str) {
+pub(crate) async fn subscribe_user(app: &TestApp, user: &str, topic: &str) {
     let (status, _) = app
         .post(
             "/api/subscriptions",

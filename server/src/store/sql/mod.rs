@@ -8,6 +8,7 @@
 //! function generic over sqlx's database traits, whose bounds Rust cannot bundle into one name.
 
 mod audit;
+mod changes;
 mod revoked_sessions;
 mod subscriptions;
 mod tokens;

@@ -1,7 +1,8 @@
 //! The SQL of signed-out sessions (see `store::revoked_sessions`).
 
-use super::{Pools, WriterConn};
-use crate::store::StoreError;
+use super::{changes, Pools};
+use crate::store::{Change, StoreError};
+use sqlx::Connection as _;
 
 impl Pools {
     /// See `Store::revoke_session`.
@@ -11,11 +12,11 @@ impl Pools {
         expires: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut writer = WriterConn::acquire(&self.writer).await?;
-        let result = async {
+        self.write(async |conn| {
+            let mut tx = conn.begin().await?;
             sqlx::query("DELETE FROM revoked_sessions WHERE expires <= $1")
                 .bind(now)
-                .execute(writer.conn())
+                .execute(&mut *tx)
                 .await?;
             sqlx::query(
                 "INSERT INTO revoked_sessions (session_id, expires) VALUES ($1, $2) \
@@ -23,12 +24,17 @@ impl Pools {
             )
             .bind(id)
             .bind(expires)
-            .execute(writer.conn())
+            .execute(&mut *tx)
             .await?;
+            let change = Change::SessionRevoked {
+                session_id: id.to_owned(),
+                expires,
+            };
+            changes::append(&mut tx, &crate::now_rfc3339(), &[change]).await?;
+            tx.commit().await?;
             Ok(())
-        }
-        .await;
-        writer.finish(result)
+        })
+        .await
     }
 
     /// See `Store::revoked_sessions`.

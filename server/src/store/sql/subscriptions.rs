@@ -1,11 +1,11 @@
 //! The SQL of subscriptions (see `store::subscriptions`).
 
-use super::{audit, Connection, Pools};
+use super::{audit, changes, Connection, Pools};
 use crate::{
     now_rfc3339,
     store::{
         subscriptions::{Change, ChangeResult, Pending},
-        AuditOutcome, StoreError,
+        AuditOutcome, Change as StoreChange, StoreError,
     },
 };
 use app::wire::{Subscription, TopicStatus};
@@ -94,6 +94,17 @@ async fn apply_in(
             }
         }
     }
+    let changes: Vec<StoreChange> = batch
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| matches!(result, Ok(true)))
+        .map(|(p, _)| StoreChange::Subscription {
+            user_id: p.user_id.clone(),
+            topic: p.topic_name.clone(),
+            added: matches!(p.change, Change::Subscribe),
+        })
+        .collect();
+    changes::append(&mut tx, &now, &changes).await?;
     tx.commit().await?;
     Ok(results)
 }

@@ -1,11 +1,12 @@
 //! The SQL of personal access tokens (see `store::tokens`).
 
-use super::{Pools, WriterConn};
+use super::{changes, Pools};
 use crate::{
     now_rfc3339,
-    store::{tokens::NewToken, tokens::TokenHolder, StoreError},
+    store::{tokens::NewToken, tokens::TokenHolder, Change, StoreError},
 };
 use app::wire::{AccessToken, TokenScope};
+use sqlx::Connection as _;
 use sqlx::FromRow;
 
 /// A token as the store keeps it.
@@ -45,23 +46,25 @@ impl Pools {
         &self,
         token: &NewToken<'_>,
     ) -> Result<AccessToken, StoreError> {
-        let mut writer = WriterConn::acquire(&self.writer).await?;
-        let result = sqlx::query_as::<_, TokenRow>(
-            "INSERT INTO access_tokens (user_id, name, scope, token_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             RETURNING token_id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at",
-        )
-        .bind(token.user_id)
-        .bind(token.name)
-        .bind(token.scope.as_str())
-        .bind(token.token_hash)
-        .bind(now_rfc3339())
-        .bind(token.expires_at)
-        .fetch_one(writer.conn())
+        self.write(async |conn| {
+            let row = sqlx::query_as::<_, TokenRow>(
+                "INSERT INTO access_tokens \
+                 (user_id, name, scope, token_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 RETURNING token_id, user_id, name, scope, created_at, expires_at, \
+                 last_used_at, revoked_at",
+            )
+            .bind(token.user_id)
+            .bind(token.name)
+            .bind(token.scope.as_str())
+            .bind(token.token_hash)
+            .bind(now_rfc3339())
+            .bind(token.expires_at)
+            .fetch_one(conn)
+            .await?;
+            Ok(AccessToken::from(row))
+        })
         .await
-        .map(AccessToken::from)
-        .map_err(StoreError::from);
-        writer.finish(result)
     }
 
     /// See the `Store` method of this name.
@@ -85,19 +88,26 @@ impl Pools {
         id: i64,
         user: Option<&str>,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let mut writer = WriterConn::acquire(&self.writer).await?;
-        let result = sqlx::query_as(
-            "UPDATE access_tokens SET revoked_at = $1 \
-             WHERE token_id = $2 AND ($3 IS NULL OR user_id = $3) AND revoked_at IS NULL \
-             RETURNING user_id, name",
-        )
-        .bind(now_rfc3339())
-        .bind(id)
-        .bind(user)
-        .fetch_optional(writer.conn())
+        let now = now_rfc3339();
+        self.write(async |conn| {
+            let mut tx = conn.begin().await?;
+            let revoked: Option<(String, String)> = sqlx::query_as(
+                "UPDATE access_tokens SET revoked_at = $1 \
+                 WHERE token_id = $2 AND ($3 IS NULL OR user_id = $3) AND revoked_at IS NULL \
+                 RETURNING user_id, name",
+            )
+            .bind(&now)
+            .bind(id)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if revoked.is_some() {
+                changes::append(&mut tx, &now, &[Change::TokenRevoked { token_id: id }]).await?;
+            }
+            tx.commit().await?;
+            Ok(revoked)
+        })
         .await
-        .map_err(StoreError::from);
-        writer.finish(result)
     }
 
     /// See the `Store` method of this name.
@@ -122,16 +132,15 @@ impl Pools {
             chrono::DateTime::parse_from_rfc3339(at).map_or(true, |at| now - at.timestamp() >= 60)
         });
         if stale {
-            let mut writer = WriterConn::acquire(&self.writer).await?;
-            let result =
+            self.write(async |conn| {
                 sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE token_id = $2")
                     .bind(now_rfc3339())
                     .bind(row.token_id)
-                    .execute(writer.conn())
-                    .await
-                    .map(|_| ())
-                    .map_err(StoreError::from);
-            writer.finish(result)?;
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+            .await?;
         }
         Ok(Some(TokenHolder {
             token_id: row.token_id,

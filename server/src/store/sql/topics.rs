@@ -1,8 +1,9 @@
 //! The SQL of topics and their lifecycle (see `store::topics`).
 
-use super::{audit, dialect, Connection, Db, Pools};
+use super::{audit, changes, dialect, Connection, Db, Pools};
 use crate::store::{
-    Actor, AuditOutcome, KafkaClaim, NewTopic, StoreError, TopicKey, TopicPage, Transition,
+    Actor, AuditOutcome, Change, KafkaClaim, NewTopic, StoreError, TopicEvent, TopicKey, TopicPage,
+    Transition,
 };
 use app::{
     domain::EventType,
@@ -103,13 +104,20 @@ impl Pools {
     ) -> Result<(), StoreError> {
         // Only over this attempt's own `pending` mark, of a topic still waiting for activation.
         self.write(async |conn| {
-            sqlx::query(
+            let mut tx = conn.begin().await?;
+            let marked: Option<String> = sqlx::query_scalar(
                 "UPDATE topics SET kafka_claim = 'foreign' \
-                 WHERE topic_id = $1 AND status = 'approved' AND kafka_claim = 'pending'",
+                 WHERE topic_id = $1 AND status = 'approved' AND kafka_claim = 'pending' \
+                 RETURNING topic_name",
             )
             .bind(topic_id)
-            .execute(conn)
+            .fetch_optional(&mut *tx)
             .await?;
+            if let Some(topic) = marked {
+                let change = topic_change(topic, TopicEvent::FoundTaken);
+                changes::append(&mut tx, &crate::now_rfc3339(), &[change]).await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
         .await
@@ -144,6 +152,12 @@ impl Pools {
                 detail: Some("the existing Kafka topic of this name is to be used".into()),
             };
             audit::insert(&mut tx, now, row).await?;
+            changes::append(
+                &mut tx,
+                now,
+                &[topic_change(name, TopicEvent::AdoptionAllowed)],
+            )
+            .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -339,6 +353,8 @@ async fn create_in(
         )),
     };
     audit::insert(&mut tx, now, row).await?;
+    let change = topic_change(new.name.to_string(), TopicEvent::Requested);
+    changes::append(&mut tx, now, &[change]).await?;
     tx.commit().await?;
     Ok(topic_id)
 }
@@ -411,6 +427,8 @@ async fn transition_in(
         detail: reason.map(str::to_owned),
     };
     audit::insert(&mut tx, now, row).await?;
+    let change = topic_change(topic_name.clone(), transition.event());
+    changes::append(&mut tx, now, &[change]).await?;
     tx.commit().await?;
     Ok(topic_name)
 }
@@ -426,4 +444,8 @@ fn set_clause(transition: &Transition) -> &'static str {
         }
         Transition::Deactivate => "deactivated_at = $1",
     }
+}
+
+fn topic_change(topic: String, event: TopicEvent) -> Change {
+    Change::Topic { topic, event }
 }

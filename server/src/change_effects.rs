@@ -1,0 +1,61 @@
+//! What this instance does about each metadata change of the deployment, whichever instance
+//! made it (the store's change log, [`crate::store::Store::changes`]): a subscription added or
+//! removed starts or stops the streams of that user's sockets held here; a deactivated topic's
+//! feed ends; a signed-out session or revoked token ends the sockets it opened and, for a
+//! session, is refused here from now on.
+//!
+//! The instance that made a change hears it too, before its request is answered; where that
+//! request must act at once (a sign-out refuses the cookie on the next request, a deactivation
+//! ends the feed before it answers) it also acts itself. Both are harmless twice.
+
+use crate::{
+    relay::{revoked_token_key, Relay},
+    sessions::Sessions,
+    store::{Change, Store, TopicEvent},
+};
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Acts on every change from now on, for as long as the runtime runs.
+pub fn spawn(store: &Store, relay: Relay, sessions: Arc<Sessions>) {
+    let mut changes = store.changes();
+    tokio::spawn(async move {
+        loop {
+            match changes.recv().await {
+                Ok(change) => apply(&change, &relay, &sessions).await,
+                Err(RecvError::Lagged(missed)) => {
+                    // Sockets re-read their subscriptions when they lag themselves; here the
+                    // missed changes are lost to this instance's relay until they repeat.
+                    tracing::warn!(missed, "fell behind the change log's announcements");
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+async fn apply(change: &Change, relay: &Relay, sessions: &Sessions) {
+    match change {
+        Change::Subscription {
+            user_id,
+            topic,
+            added,
+        } => relay.subscription_changed(user_id, topic, *added),
+        Change::Topic {
+            topic,
+            event: TopicEvent::Deactivated,
+        } => relay.topic_ended(topic).await,
+        Change::Topic { .. } => {}
+        Change::SessionRevoked {
+            session_id,
+            expires,
+        } => {
+            sessions.restore(
+                [(session_id.clone(), *expires)],
+                crate::sessions::unix_now(),
+            );
+            relay.session_revoked(session_id);
+        }
+        Change::TokenRevoked { token_id } => relay.session_revoked(&revoked_token_key(*token_id)),
+    }
+}

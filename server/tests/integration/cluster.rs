@@ -1,0 +1,119 @@
+//! Several instances of one deployment (issue 20): two servers on the same PostgreSQL database
+//! and broker, as behind a load balancer. What is done through one, the other acts on within a
+//! second: it streams or stops streaming, answers reads, refuses a signed-out session.
+
+use crate::{
+    helpers::{spawn_first_instance, TestApp},
+    relay::{subscribe_user, Client},
+    session::{sign_in, sign_out},
+};
+use app::stream::ServerFrame;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Polls `read` on `app` until `done` holds; how long that took (at most 5 s).
+async fn until(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (_, body) = app.get(path).await;
+        if done(&body) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{path}: {body}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_change_through_one_instance_starts_and_stops_the_stream_on_the_other() {
+    let a = spawn_first_instance().await;
+    let b = a.another_instance().await;
+    a.active_topic("shared", 1).await;
+    let mut client = Client::connect(&b, "?user_id=kim").await;
+    client.quiet(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    subscribe_user(&a, "kim", "shared").await;
+    assert!(matches!(
+        client.next().await,
+        ServerFrame::Subscribed { topic, .. } if topic == "shared"
+    ));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "started after {took:?}");
+    a.produce_numbered("shared", 0..5).await;
+    assert_eq!(client.records(5).await.0.len(), 5);
+
+    let started = Instant::now();
+    let (status, _) = a
+        .call(
+            Method::DELETE,
+            "/api/subscriptions",
+            Some(json!({"user_id": "kim", "topic_name": "shared"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        client.next().await,
+        ServerFrame::Unsubscribed {
+            topic: "shared".into(),
+            reason: "unsubscribed".into()
+        }
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "stopped after {took:?}");
+}
+
+#[tokio::test]
+async fn what_one_instance_writes_the_other_reads_within_a_second() {
+    let a = spawn_first_instance().await;
+    let b = a.another_instance().await;
+    // Both cached answers are warm on b before the write.
+    assert_eq!(b.get("/api/topics").await.1, json!([]));
+    assert_eq!(b.get("/api/stats").await.1["total_topics"], 0);
+
+    a.request_topic("fresh", 1).await;
+    let took = until(&b, "/api/topics", |topics| {
+        topics[0]["topic_name"] == "fresh"
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(1),
+        "the list moved after {took:?}"
+    );
+    let took = until(&b, "/api/stats", |stats| stats["total_topics"] == 1).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "the counters moved after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_from_one_instance_works_on_the_other_until_signed_out_anywhere() {
+    let a = spawn_first_instance().await;
+    let mut b = a.another_instance().await;
+    let (cookie, csrf) = sign_in(&a).await;
+    let session_on = async |app: &TestApp| {
+        let (status, body) = app
+            .call(Method::GET, "/api/session", None, &[("cookie", &cookie)])
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        body["admin"] == true
+    };
+    assert!(session_on(&b).await, "signed in on b too");
+
+    sign_out(&a, &cookie, &csrf).await;
+    let started = Instant::now();
+    while session_on(&b).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "b still accepts it"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Stored, not only announced: b refuses it after a restart as well.
+    b.stop_server().await;
+    b.start_server().await;
+    assert!(!session_on(&b).await, "refused after b's restart");
+}
