@@ -429,7 +429,22 @@ pub struct BrokerHealth {
     pub missing_topics: Vec<String>,
 }
 
-/// Answer of `GET /api/health`: `status` is `healthy` when every part is up, `degraded` otherwise.
+/// The instances of the deployment (several behind a load balancer share one database): `up`
+/// while every instance seen lately still checks in, `down` (with the lost ones in `error`)
+/// while one does not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct InstancesHealth {
+    #[serde(flatten)]
+    pub component: ComponentHealth,
+    /// The names of the running instances, this one first.
+    pub running: Vec<String>,
+    /// The names of the instances that stopped checking in without a clean shutdown.
+    pub lost: Vec<String>,
+}
+
+/// Answer of `GET /api/health`: `status` is `healthy` when broker and database are up,
+/// `degraded` otherwise (a lost instance shows in `instances`: this one still serves).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Health {
@@ -438,6 +453,7 @@ pub struct Health {
     pub version: String,
     pub broker: BrokerHealth,
     pub database: ComponentHealth,
+    pub instances: InstancesHealth,
 }
 
 /// One row of `GET /api/audit`: who did what, when, from where, and how it ended.

@@ -26,6 +26,7 @@ test('the overview hydrates: it refreshes itself and the console stays clean', a
     await page.getByText('refreshed 1 time(s)').waitFor({ timeout: 10_000 });
     // The refreshed data arrived through the REST API and was rendered again.
     await page.getByTestId('health').getByText('Broker').waitFor();
+    await page.getByTestId('health').getByText('Instances').waitFor();
     await page.screenshot({ path: `${ARTIFACTS}overview-${name}.png`, fullPage: true });
     assert.deepEqual(errors, [], `console errors on ${name}`);
     await page.context().close();

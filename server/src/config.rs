@@ -28,6 +28,11 @@ pub struct ServerConfig {
     #[arg(long, env = "STREAMHUB_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// What health reports call this instance among the deployment's (several instances may
+    /// share a database). Unset: the host's name and the listening port.
+    #[arg(long, env = "STREAMHUB_INSTANCE_NAME")]
+    pub instance_name: Option<String>,
+
     /// Directory holding the built dashboard (`pkg/` with WASM, JS and CSS, plus public files).
     #[arg(long, env = "STREAMHUB_SITE_DIR", default_value = "target/site")]
     pub site_dir: PathBuf,

@@ -1,10 +1,17 @@
 //! The background health check: every few seconds it asks the broker for metadata and the
-//! database for a write lock, keeps the latest answer for `GET /api/health`, logs each change of
-//! state once (not every tick), and — each time the broker is reachable — has the
-//! [`TopicReconciler`] recreate `active` topics missing in Kafka, reporting what it did.
+//! database for a write lock, notes in the database that this instance is alive and reads which
+//! other instances are (a deployment may have several), keeps the latest answer for
+//! `GET /api/health`, logs each change of state once (not every tick), and — each time the
+//! broker is reachable, on the one instance elected for it — has the [`TopicReconciler`]
+//! recreate `active` topics missing in Kafka, reporting what it did.
 
-use crate::{kafka::KafkaAdmin, now_rfc3339, reconciler::TopicReconciler, store::Store};
-use app::wire::{BrokerHealth, ComponentHealth, Health, TopicStatus};
+use crate::{
+    kafka::KafkaAdmin,
+    now_rfc3339,
+    reconciler::TopicReconciler,
+    store::{instances::Singleton, Store},
+};
+use app::wire::{BrokerHealth, ComponentHealth, Health, InstancesHealth, TopicStatus};
 use std::{
     sync::{Arc, RwLock},
     time::Duration,
@@ -20,6 +27,9 @@ pub struct HealthMonitor {
 struct Inner {
     kafka: KafkaAdmin,
     store: Store,
+    this: ThisInstance,
+    /// An instance that has not checked in for this long is lost.
+    lost_after: chrono::TimeDelta,
     reconciler: TopicReconciler,
     latest: RwLock<Snapshot>,
     /// Wakes the loop early (after a request saw the broker fail, say).
@@ -30,7 +40,41 @@ struct Inner {
 struct Snapshot {
     broker: BrokerHealth,
     database: ComponentHealth,
+    instances: InstancesHealth,
 }
+
+/// Who this instance is to the others of its deployment.
+#[derive(Debug, Clone)]
+pub struct ThisInstance {
+    /// Unique to this run of this process.
+    pub id: String,
+    /// What health reports call it (`--instance-name`).
+    pub name: String,
+    pub started_at: String,
+}
+
+impl ThisInstance {
+    /// This process, called `name`.
+    pub fn new(name: String) -> Self {
+        let mut id = [0u8; 8];
+        // Without the system's randomness the time makes it unique enough: the id only tells
+        // this run's check-ins from another's.
+        if getrandom::fill(&mut id).is_err() {
+            id = chrono::Utc::now()
+                .timestamp_nanos_opt()
+                .unwrap_or_default()
+                .to_be_bytes();
+        }
+        Self {
+            id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            name,
+            started_at: now_rfc3339(),
+        }
+    }
+}
+
+/// Instances seen within this long are listed (running or lost); older ones are forgotten.
+const INSTANCES_KEPT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 fn unknown() -> ComponentHealth {
     ComponentHealth {
@@ -53,8 +97,9 @@ fn component(result: Result<(), String>) -> ComponentHealth {
 }
 
 impl HealthMonitor {
-    /// A monitor with nothing checked yet; [`HealthMonitor::run`] does the checking.
-    pub fn new(kafka: KafkaAdmin, store: Store) -> Self {
+    /// A monitor with nothing checked yet; [`HealthMonitor::run`] does the checking, every
+    /// `interval`.
+    pub fn new(kafka: KafkaAdmin, store: Store, this: ThisInstance, interval: Duration) -> Self {
         let broker = BrokerHealth {
             component: unknown(),
             bootstrap_servers: kafka.bootstrap_servers().to_owned(),
@@ -67,10 +112,19 @@ impl HealthMonitor {
                 reconciler: TopicReconciler::new(kafka.clone(), store.clone()),
                 kafka,
                 store,
+                // Three missed checks (15 s at the default interval).
+                lost_after: chrono::TimeDelta::from_std(interval * 3)
+                    .unwrap_or(chrono::TimeDelta::MAX),
                 latest: RwLock::new(Snapshot {
                     broker,
                     database: unknown(),
+                    instances: InstancesHealth {
+                        component: unknown(),
+                        running: vec![this.name.clone()],
+                        lost: Vec::new(),
+                    },
                 }),
+                this,
                 poke: Notify::new(),
             }),
         }
@@ -86,6 +140,7 @@ impl HealthMonitor {
             version: env!("CARGO_PKG_VERSION").into(),
             broker: snapshot.broker,
             database: snapshot.database,
+            instances: snapshot.instances,
         }
     }
 
@@ -124,6 +179,7 @@ impl HealthMonitor {
     /// One round of checks (public so that tests and start-up can wait for a first answer).
     pub async fn check_once(&self) {
         let database = component(self.inner.store.ping().await.map_err(|e| e.to_string()));
+        let instances = self.instances().await;
         // Active topics are read before Kafka's topic list: a topic activated in between is in
         // Kafka's list (activation creates it there first), so it is never taken for missing.
         // The other order saw such a topic as active but not yet in a list read earlier, and
@@ -140,7 +196,7 @@ impl HealthMonitor {
         if let Ok(info) = &cluster {
             broker.brokers = info.brokers;
             match active {
-                Ok(active) => {
+                Ok(active) if self.inner.store.lead(Singleton::Reconciler).await => {
                     let outcome = self.inner.reconciler.reconcile(active, &info.topics).await;
                     for name in outcome.recreated {
                         if !broker.recreated_topics.contains(&name) {
@@ -149,6 +205,8 @@ impl HealthMonitor {
                     }
                     broker.missing_topics = outcome.missing;
                 }
+                // Another instance reconciles.
+                Ok(_) => broker.missing_topics.clear(),
                 Err(e) => tracing::warn!(error = %e, "cannot list active topics to reconcile"),
             }
         } else {
@@ -156,8 +214,74 @@ impl HealthMonitor {
         }
         log_change("broker", &previous.broker.component, &broker.component);
         log_change("database", &previous.database, &database);
-        *self.inner.latest.write().unwrap_or_else(|p| p.into_inner()) =
-            Snapshot { broker, database };
+        log_change(
+            "instances",
+            &previous.instances.component,
+            &instances.component,
+        );
+        *self.inner.latest.write().unwrap_or_else(|p| p.into_inner()) = Snapshot {
+            broker,
+            database,
+            instances,
+        };
+    }
+}
+
+impl HealthMonitor {
+    /// Notes that this instance is alive, and reads which instances are running and which
+    /// were lost (seen lately, not for a while, and not stopped cleanly).
+    async fn instances(&self) -> InstancesHealth {
+        let (store, this) = (&self.inner.store, &self.inner.this);
+        let now = chrono::Utc::now();
+        let rfc3339 = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let seen = async {
+            store
+                .heartbeat(&this.id, &this.name, &this.started_at)
+                .await?;
+            store.instances(&rfc3339(now - INSTANCES_KEPT)).await
+        };
+        let rows = match seen.await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Without the database nobody can tell; this one runs.
+                return InstancesHealth {
+                    component: component(Err(e.to_string())),
+                    running: vec![this.name.clone()],
+                    lost: Vec::new(),
+                };
+            }
+        };
+        let alive_since = rfc3339(now - self.inner.lost_after);
+        let mut running = vec![this.name.clone()];
+        let mut lost = Vec::new();
+        for row in rows.into_iter().filter(|r| r.instance_id != this.id) {
+            if row.stopped_at.is_some() {
+                continue;
+            }
+            if row.seen_at >= alive_since {
+                running.push(row.name);
+            } else {
+                lost.push(format!("{} (last seen {})", row.name, row.seen_at));
+            }
+        }
+        let result = match lost.as_slice() {
+            [] => Ok(()),
+            lost => Err(format!("lost: {}", lost.join(", "))),
+        };
+        InstancesHealth {
+            component: component(result),
+            running,
+            lost,
+        }
+    }
+
+    /// Tells the others that this instance stops (so it shows as stopped, not lost).
+    pub async fn stopping(&self) {
+        if let Err(e) = self.inner.store.instance_stopped(&self.inner.this.id).await {
+            tracing::debug!(error = %e, "could not note the clean stop");
+        }
     }
 }
 

@@ -4,8 +4,15 @@
 //! interval and keeps the last [`SAMPLES`] counts; rates are the differences. One metadata and
 //! one watermark request per partition per interval, whether or not anyone watches: cheap next
 //! to the producer's traffic, and the numbers are there when somebody opens the page.
+//!
+//! One instance of a deployment samples (the one [`Store::lead`] elects) and shares its counts
+//! through the database; the others read them. An instance that takes the job over goes on from
+//! the shared counts when they are recent, so the sparklines do not restart with it.
 
-use crate::{kafka::KafkaAdmin, store::Store};
+use crate::{
+    kafka::KafkaAdmin,
+    store::{instances::Singleton, Store},
+};
 use app::wire::TopicRate;
 use std::{
     collections::{HashMap, VecDeque},
@@ -16,13 +23,16 @@ use std::{
 /// Counts kept per topic (one more than the rates shown).
 pub const SAMPLES: usize = 31;
 
+/// The name of the counts in the store's shared state.
+const SHARED_STATE: &str = "rates";
+
 /// The latest counts per topic, shared by the sampler and the handler.
 #[derive(Clone, Default)]
 pub struct Rates {
     inner: Arc<RwLock<RatesInner>>,
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct RatesInner {
     interval_secs: u64,
     /// Topic → its last counts, oldest first (`None` where a read failed).
@@ -30,13 +40,57 @@ struct RatesInner {
 }
 
 impl Rates {
-    /// Samples every `interval` until the task is dropped.
+    /// Samples every `interval` while this instance is elected to, else reads the elected
+    /// one's counts, until the task is dropped.
     pub async fn run(self, kafka: KafkaAdmin, store: Store, interval: Duration) {
         self.write().interval_secs = interval.as_secs().max(1);
+        let mut leading = false;
         loop {
-            self.sample_once(&kafka, &store).await;
+            let lead = store.lead(Singleton::RatesSampler).await;
+            if lead {
+                if !leading {
+                    self.load(&store, Some(interval * 2)).await;
+                }
+                self.sample_once(&kafka, &store).await;
+                self.share(&store).await;
+            } else {
+                self.load(&store, None).await;
+            }
+            leading = lead;
             tokio::time::sleep(interval).await;
         }
+    }
+
+    /// Publishes the counts for the other instances (and a successor).
+    async fn share(&self, store: &Store) {
+        // Plain numbers and names: serialising cannot fail.
+        let Ok(shared) = serde_json::to_string(&*self.read()) else {
+            return;
+        };
+        if let Err(e) = store.share_state(SHARED_STATE, &shared).await {
+            tracing::debug!(error = %e, "could not share the message rates");
+        }
+    }
+
+    /// Takes the shared counts, unless older than `fresh_within` (then they no longer go on
+    /// from where this instance is).
+    async fn load(&self, store: &Store, fresh_within: Option<Duration>) {
+        let Ok(Some((value, updated_at))) = store.shared_state(SHARED_STATE).await else {
+            return;
+        };
+        let age = chrono::DateTime::parse_from_rfc3339(&updated_at)
+            .ok()
+            .and_then(|at| (chrono::Utc::now() - at.to_utc()).to_std().ok());
+        if fresh_within.is_some_and(|fresh| age.is_none_or(|age| age > fresh)) {
+            return;
+        }
+        if let Ok(shared) = serde_json::from_str::<RatesInner>(&value) {
+            *self.write() = shared;
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, RatesInner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, RatesInner> {
@@ -66,7 +120,7 @@ impl Rates {
 
     /// Rates (records per second, oldest first) of every sampled topic, by name.
     pub fn snapshot(&self) -> Vec<TopicRate> {
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let inner = self.read();
         let secs = inner.interval_secs.max(1) as f64;
         let mut rates: Vec<TopicRate> = inner
             .counts

@@ -6,7 +6,7 @@
 use crate::oidc::{AuthMode, Oidc};
 use crate::{
     config::ServerConfig,
-    health::HealthMonitor,
+    health::{HealthMonitor, ThisInstance},
     http::{
         access_log, api_router,
         host_check::{check_host, AllowedHosts},
@@ -93,7 +93,17 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         ..config.relay.limits()
     };
     let kafka = KafkaAdmin::new(&config.kafka)?;
-    let health = HealthMonitor::new(kafka.clone(), store.clone());
+    let this = ThisInstance::new(config.instance_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}:{}", host.trim(), addr.port())
+    }));
+    tracing::info!(instance = %this.name, id = %this.id, "this instance");
+    let health = HealthMonitor::new(
+        kafka.clone(),
+        store.clone(),
+        this,
+        Duration::from_millis(config.health_interval_ms),
+    );
     let oidc = match config.auth.mode {
         AuthMode::Open => None,
         AuthMode::Oidc => {
@@ -279,6 +289,7 @@ pub async fn serve(
     monitor.abort();
     sampler.abort();
     summary.abort();
+    state.health.stopping().await;
     state.store.close().await;
     tracing::info!("StreamHub server stopped");
     Ok(())

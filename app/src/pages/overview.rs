@@ -91,6 +91,7 @@ fn HealthList(health: Health) -> impl IntoView {
         <ul class="health" data-testid="health">
             <HealthRow label="Broker" detail=health.broker.bootstrap_servers.clone() health=health.broker.component/>
             <HealthRow label="Database" detail=String::new() health=health.database/>
+            <HealthRow label="Instances" detail=health.instances.running.join(", ") health=health.instances.component/>
         </ul>
     }
 }

@@ -14,6 +14,7 @@
 
 mod audit;
 mod changes;
+pub mod instances;
 mod postgres;
 pub mod read_cache;
 mod revoked_sessions;
@@ -203,6 +204,8 @@ pub struct Store {
     feed: Arc<ChangeFeed>,
     /// The group-committing writer of subscription changes.
     subscription_writer: subscriptions::SubscriptionWriter,
+    /// The elected jobs this instance holds (PostgreSQL; empty on SQLite).
+    leases: Arc<postgres::Leases>,
 }
 
 impl Store {
@@ -222,6 +225,7 @@ impl Store {
             subscription_writer: subscriptions::SubscriptionWriter::start(db.clone(), feed.clone()),
             db,
             feed,
+            leases: Arc::default(),
         };
         tokio::spawn(store.clone().follow_changes());
         Ok(store)
@@ -242,6 +246,7 @@ impl Store {
 
     /// Closes the database cleanly (on SQLite, after folding the WAL into the file).
     pub async fn close(&self) {
+        self.leases.release().await;
         match &self.db {
             Backend::Sqlite(db) => sqlite::close(db).await,
             Backend::Postgres(db) => db.close().await,

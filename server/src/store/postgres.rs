@@ -4,8 +4,8 @@
 //! take a lock here (`dialect`).
 
 use super::{changes::ChangeFeed, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use std::{str::FromStr, sync::Arc, time::Duration};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions};
+use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
 
 /// The database the shared SQL is compiled for here.
 type Db = sqlx::Postgres;
@@ -142,6 +142,65 @@ pub(super) async fn listen_for_changes(db: Pools, feed: Arc<ChangeFeed>) {
                 tracing::debug!("change announcements: reconnected");
             }
             feed.wake.notify_one();
+        }
+    }
+}
+
+/// StreamHub's key space for advisory locks (the first half of each two-part key).
+const LOCK_SPACE: i32 = 21320;
+/// How long checking or taking a lease may take before it counts as not held.
+const LEASE_CHECK: Duration = Duration::from_secs(2);
+
+/// The advisory locks this instance holds for elected jobs, each on a connection of its own
+/// (taken out of the pool): a session lock lives as long as its connection, so an instance
+/// that dies, or loses the database, lets go of its jobs at once.
+#[derive(Default)]
+pub(super) struct Leases {
+    held: tokio::sync::Mutex<HashMap<i32, PgConnection>>,
+}
+
+impl Leases {
+    /// Whether this instance holds lease `key`, taking it if nobody does.
+    pub(super) async fn hold(&self, db: &Pools, key: i32) -> bool {
+        let mut held = self.held.lock().await;
+        if let Some(conn) = held.get_mut(&key) {
+            let alive =
+                tokio::time::timeout(LEASE_CHECK, sqlx::query("SELECT 1").execute(&mut *conn))
+                    .await;
+            if matches!(alive, Ok(Ok(_))) {
+                return true;
+            }
+            // Its connection is gone, and the lock with it.
+            tracing::warn!(
+                lease = key,
+                "lost an elected job's lock with its connection"
+            );
+            held.remove(&key);
+        }
+        let take = async {
+            let mut conn = db.writer.acquire().await?;
+            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+                .bind(LOCK_SPACE)
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?;
+            // Kept out of the pool while held; back in it (holding nothing) otherwise.
+            Ok::<_, sqlx::Error>(taken.then(|| conn.detach()))
+        };
+        match tokio::time::timeout(LEASE_CHECK, take).await {
+            Ok(Ok(Some(conn))) => {
+                tracing::info!(lease = key, "took an elected job");
+                held.insert(key, conn);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Lets go of every lease (a clean shutdown: the others take over at once).
+    pub(super) async fn release(&self) {
+        for (_, conn) in self.held.lock().await.drain() {
+            let _ = sqlx::Connection::close(conn).await;
         }
     }
 }

@@ -11,6 +11,10 @@ use app::stream::ServerFrame;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use streamhub::{
+    kafka::{KafkaAdmin, KafkaArgs},
+    store::{Database, Store},
+};
 
 /// Polls `read` on `app` until `done` holds; how long that took (at most 5 s).
 async fn until(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Duration {
@@ -116,4 +120,84 @@ async fn a_session_from_one_instance_works_on_the_other_until_signed_out_anywher
     b.stop_server().await;
     b.start_server().await;
     assert!(!session_on(&b).await, "refused after b's restart");
+}
+
+#[tokio::test]
+async fn every_instance_names_the_running_ones_and_the_lost() {
+    let a = spawn_first_instance().await;
+    let b = a.another_instance().await;
+    let running = |h: &Value| h["instances"]["running"].as_array().map_or(0, Vec::len);
+    let health = a.wait_for(|h| running(h) == 2).await;
+    assert_eq!(health["instances"]["status"], "up", "{health}");
+    assert_eq!(health["status"], "healthy", "{health}");
+    b.wait_for(|h| running(h) == 2).await;
+
+    // An instance that stops checking in without a clean stop is lost; it does not make this
+    // one degraded (it still serves).
+    let url = a.database_url.clone().expect("on PostgreSQL");
+    let store = Store::open(&Database::Postgres(url)).await.unwrap();
+    store
+        .heartbeat("ghost", "ghost:3000", "2026-11-30T00:00:00.000Z")
+        .await
+        .unwrap();
+    let health = a
+        .wait_for(|h| {
+            h["instances"]["lost"]
+                .as_array()
+                .is_some_and(|l| l.len() == 1)
+        })
+        .await;
+    assert!(
+        health["instances"]["lost"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("ghost:3000 (last seen "),
+        "{health}"
+    );
+    assert_eq!(health["instances"]["status"], "down", "{health}");
+    assert_eq!(health["status"], "healthy", "{health}");
+    // A clean stop is not a loss.
+    store.instance_stopped("ghost").await.unwrap();
+    a.wait_for(|h| h["instances"]["status"] == "up").await;
+}
+
+#[tokio::test]
+async fn one_instance_recreates_a_missing_topic_and_audits_it_once() {
+    let mut a = spawn_first_instance().await;
+    let b = a.another_instance().await;
+    a.active_topic("phoenix", 2).await;
+
+    // The broker loses everything, then comes back on the same port: both instances see the
+    // topic missing at their next health check.
+    let port = a.broker.port();
+    a.broker.kill().await.unwrap();
+    let fresh = a.dir.path().join("kafka-fresh");
+    a.broker = streamhub_testkit::LocalBroker::start_on(&fresh, port)
+        .await
+        .unwrap();
+    let admin = KafkaAdmin::new(&KafkaArgs::for_bootstrap(a.broker.bootstrap())).unwrap();
+    let started = Instant::now();
+    while admin
+        .topic_partitions("phoenix")
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never recreated"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Several more checks of both instances.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, audit) = a
+        .as_admin(Method::GET, "/api/audit?action=recreate", None)
+        .await;
+    let rows = audit.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{audit}");
+    assert_eq!(rows[0]["actor"], "reconciler");
+    assert_eq!(rows[0]["outcome"], "ok");
+    drop(b);
 }

@@ -359,3 +359,47 @@ async fn tokens_stop_at_expiry_and_revocation_and_sessions_stay_revoked() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_elected_job_has_one_holder_and_passes_on_when_it_goes() {
+    use streamhub::store::instances::Singleton::{RatesSampler, Reconciler};
+    // SQLite: one instance, always elected.
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&Database::Sqlite(dir.path().join("one.db")))
+        .await
+        .unwrap();
+    assert!(sqlite.lead(Reconciler).await && sqlite.lead(Reconciler).await);
+
+    let url = super::helpers::postgres_database();
+    let first = Store::open(&Database::Postgres(url.clone())).await.unwrap();
+    let second = Store::open(&Database::Postgres(url.clone())).await.unwrap();
+    assert!(first.lead(Reconciler).await);
+    assert!(first.lead(Reconciler).await, "kept by its holder");
+    assert!(!second.lead(Reconciler).await, "one holder at a time");
+    assert!(
+        second.lead(RatesSampler).await,
+        "each job is elected on its own"
+    );
+
+    // The holder's connection dies (its host did): the lock goes with it, and the other
+    // instance takes the job at its next turn.
+    {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks \
+             WHERE locktype = 'advisory' AND classid = 21320 AND objid = 102 \
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert_eq!(ended, [true], "the holder's connection");
+    }
+    assert!(second.lead(Reconciler).await, "taken over");
+    assert!(!first.lead(Reconciler).await, "not held twice");
+
+    // A clean stop lets go at once.
+    second.close().await;
+    assert!(first.lead(Reconciler).await);
+}
