@@ -194,9 +194,12 @@ pub fn parse_replication_factor(raw: i64, max: i64) -> Result<i32, FieldError> {
     }
 }
 
-/// Checks a description's size (at most 1024 characters, any text; stored trimmed).
+/// Checks a description's size (at most 1024 characters, any text but the NUL character, which
+/// PostgreSQL cannot store; stored trimmed).
 pub fn parse_description(raw: &str) -> Result<String, FieldError> {
-    if raw.chars().count() > TEXT_MAX_CHARS {
+    if raw.contains('\0') {
+        Err(FieldError::new("description", "must not contain NUL"))
+    } else if raw.chars().count() > TEXT_MAX_CHARS {
         Err(FieldError::new(
             "description",
             format!("must have at most {TEXT_MAX_CHARS} characters"),
@@ -206,11 +209,11 @@ pub fn parse_description(raw: &str) -> Result<String, FieldError> {
     }
 }
 
-/// Checks an admin's reason for rejecting a topic: 1–1024 characters, not only white space
-/// (stored trimmed).
+/// Checks an admin's reason for rejecting a topic: 1–1024 characters, not only white space, no
+/// NUL (stored trimmed).
 pub fn parse_reason(raw: &str) -> Result<String, FieldError> {
     let trimmed = raw.trim();
-    if trimmed.is_empty() || raw.chars().count() > TEXT_MAX_CHARS {
+    if trimmed.is_empty() || raw.chars().count() > TEXT_MAX_CHARS || raw.contains('\0') {
         Err(FieldError::new(
             "reason",
             format!("give a reason of 1 to {TEXT_MAX_CHARS} characters"),
@@ -357,6 +360,8 @@ mod tests {
     fn texts_are_bounded_in_characters() {
         assert!(parse_description(&"é".repeat(1024)).is_ok());
         assert!(parse_description(&"é".repeat(1025)).is_err());
+        assert!(parse_description("a\0b").is_err());
+        assert!(parse_reason("no\0").is_err());
         assert_eq!(parse_reason("  too noisy ").unwrap(), "too noisy");
         assert!(parse_reason(" \t\n").is_err());
         assert!(parse_reason(&"x".repeat(1025)).is_err());

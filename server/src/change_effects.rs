@@ -19,14 +19,20 @@ use tokio::sync::broadcast::error::RecvError;
 /// Acts on every change from now on, for as long as the runtime runs.
 pub fn spawn(store: &Store, relay: Relay, sessions: Arc<Sessions>) {
     let mut changes = store.changes();
+    let store = store.clone();
     tokio::spawn(async move {
         loop {
             match changes.recv().await {
                 Ok(change) => apply(&change, &relay, &sessions).await,
                 Err(RecvError::Lagged(missed)) => {
-                    // Sockets re-read their subscriptions when they lag themselves; here the
-                    // missed changes are lost to this instance's relay until they repeat.
+                    // Sign-outs missed here are read back from where they are kept (sockets
+                    // re-read their subscriptions when they lag themselves).
                     tracing::warn!(missed, "fell behind the change log's announcements");
+                    let now = crate::sessions::unix_now();
+                    match store.revoked_sessions(now).await {
+                        Ok(revoked) => sessions.restore(revoked, now),
+                        Err(e) => tracing::warn!(error = %e, "could not re-read the sign-outs"),
+                    }
                 }
                 Err(RecvError::Closed) => break,
             }

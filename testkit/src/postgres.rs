@@ -58,10 +58,12 @@ impl LocalPostgres {
     pub fn shared() -> io::Result<&'static LocalPostgres> {
         static SHARED: OnceLock<Result<LocalPostgres, String>> = OnceLock::new();
         let start = || {
-            let port = crate::broker::free_port()?;
-            let dir = std::env::temp_dir()
-                .join(format!("streamhub-postgres-{}-{port}", std::process::id()));
-            Self::start_with(&dir, port, true)
+            // A new directory of its own (0700, unguessable): never a cluster someone else made.
+            let dir = tempfile::Builder::new()
+                .prefix("streamhub-postgres-")
+                .tempdir()?
+                .keep();
+            Self::start_with(&dir, crate::broker::free_port()?, true)
         };
         SHARED
             .get_or_init(|| start().map_err(|e| e.to_string()))
@@ -115,6 +117,29 @@ impl LocalPostgres {
         Ok(())
     }
 
+    /// Makes database `name` while no server runs (single-user mode).
+    fn create_database_offline(&self, name: &str) -> io::Result<()> {
+        use std::io::Write;
+        let mut single = self
+            .command("postgres")?
+            .args(["--single", "-D"])
+            .arg(&self.dir)
+            .arg("postgres")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        if let Some(mut stdin) = single.stdin.take() {
+            writeln!(stdin, "CREATE DATABASE \"{}\";", name.replace('"', "\"\""))?;
+        }
+        let status = single.wait()?;
+        if !status.success() {
+            return Err(io::Error::other(format!(
+                "creating database {name} failed ({status})"
+            )));
+        }
+        Ok(())
+    }
+
     /// A command running one of PostgreSQL's binaries as the cluster's owner.
     fn command(&self, binary: &str) -> io::Result<Command> {
         let mut command = Command::new(Self::bin_dir()?.join(binary));
@@ -133,13 +158,14 @@ impl LocalPostgres {
             .append(true)
             .open(self.dir.join("postgres.log"))?;
         // `$0` is the server's command line's first word, the rest its arguments. The shell
-        // waits for its stdin to close (this handle dropped, or this process gone), then asks
-        // for an immediate shutdown and, for a throw-away cluster, removes the directory.
+        // ends with the server (so that a failed start shows at once); beside it, a reader of
+        // the shell's stdin asks for an immediate shutdown when that pipe closes (this handle
+        // dropped, or this process gone). A throw-away cluster's directory goes with it.
         let keeper = r#"
+            exec 3<&0
             "$0" "$@" </dev/null &
             server=$!
-            cat >/dev/null
-            kill -QUIT "$server" 2>/dev/null
+            { cat >/dev/null; kill -QUIT "$server" 2>/dev/null; } <&3 &
             wait "$server"
             [ -z "$STREAMHUB_PG_REMOVE" ] || rm -rf "$STREAMHUB_PG_REMOVE"
         "#;
@@ -148,13 +174,7 @@ impl LocalPostgres {
             .arg("-c")
             .arg(keeper)
             .arg(Self::bin_dir()?.join("postgres"))
-            .arg("-D")
-            .arg(&self.dir)
-            .args(["-p", &self.port.to_string(), "-k"])
-            .arg(&self.dir)
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
+            .args(server_args(&self.dir, "127.0.0.1", self.port, false))
             .current_dir(&self.dir)
             .env(
                 "STREAMHUB_PG_REMOVE",
@@ -293,6 +313,51 @@ impl LocalPostgres {
 impl Drop for LocalPostgres {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The server's arguments: the cluster in `dir`, listening on `listen` (addresses) and `port`,
+/// its socket in `dir`. Not `durable`: nothing synced (a test cluster need not survive the
+/// machine crashing, and runs much faster).
+fn server_args(dir: &Path, listen: &str, port: u16, durable: bool) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["-D".into(), dir.into(), "-k".into(), dir.into()];
+    let mut set = |setting: String| args.extend(["-c".into(), setting.into()]);
+    set(format!("listen_addresses={listen}"));
+    set(format!("port={port}"));
+    set("max_connections=400".into());
+    if !durable {
+        for setting in [
+            "fsync=off",
+            "synchronous_commit=off",
+            "full_page_writes=off",
+        ] {
+            set(setting.into());
+        }
+    }
+    args
+}
+
+/// Runs the server over the cluster in `dir` in place of this process (`make cluster`'s
+/// database: durable, on `listen`:`port`), making the cluster and its empty database `name`
+/// first if `dir` holds none. As root it becomes the `postgres` user.
+pub fn exec_server(dir: &Path, listen: &str, port: u16, name: &str) -> io::Error {
+    use std::os::unix::process::CommandExt;
+    let postgres = LocalPostgres {
+        dir: dir.to_owned(),
+        port,
+        keeper: None,
+        throw_away: false,
+    };
+    let prepared = (|| {
+        if !dir.join("PG_VERSION").exists() {
+            postgres.init()?;
+            postgres.create_database_offline(name)?;
+        }
+        postgres.command("postgres")
+    })();
+    match prepared {
+        Ok(mut server) => server.args(server_args(dir, listen, port, true)).exec(),
+        Err(e) => e,
     }
 }
 

@@ -161,6 +161,9 @@ impl ApiError {
                     None,
                     Some(*current),
                 ),
+                StoreError::Unstorable(_) => {
+                    (StatusCode::BAD_REQUEST, "unstorable_text", None, None)
+                }
                 StoreError::Unavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "database_unavailable",

@@ -75,7 +75,7 @@ pub async fn create(
         ));
     };
     let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+    if name.is_empty() || name.chars().count() > 100 || name.contains('\0') {
         return Err(FieldError::new("name", "give the token a name of 1 to 100 characters").into());
     }
     if request.scope == TokenScope::Admin && !session.admin() {

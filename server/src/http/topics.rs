@@ -75,6 +75,13 @@ pub async fn list(
                 format!("must have at most {MAX_SEARCH_LEN} characters"),
             )))
         }
+        // No stored text holds one (and PostgreSQL takes none): the same answer on both.
+        Some(q) if q.contains('\0') => {
+            return Err(ApiError::InvalidField(domain::FieldError::new(
+                "q",
+                "must not contain NUL",
+            )))
+        }
         Some("") => None,
         q => q,
     };

@@ -5,8 +5,9 @@
 //! has not for a while is lost. Jobs that must not run twice — the rates sampler, the reconciler
 //! that recreates missing Kafka topics (and audits it) — run where [`Store::lead`] says: on
 //! PostgreSQL the holder of the job's advisory lock, held on a connection of its own, so that
-//! the lock goes with the instance when it dies and another takes the job at its next turn; on
-//! SQLite always here (one instance). What the elected instance shares with the others (the
+//! the lock goes with the instance when it dies (at once when its process ends, within about
+//! 15 s when its host goes silent) and another takes the job at its next turn; on SQLite always
+//! here (one instance). What the elected instance shares with the others (the
 //! rates) is kept in `shared_state`.
 
 use super::{on_db, Backend, Store, StoreError};

@@ -61,6 +61,10 @@ pub enum StoreError {
         current: app::wire::TopicStatus,
         attempted: &'static str,
     },
+    /// The database cannot keep this text (PostgreSQL refuses the NUL character): the
+    /// request's fault, unlike [`StoreError::Other`].
+    #[error("the text holds a character the database cannot store (NUL)")]
+    Unstorable(String),
     /// The database cannot be written or read right now (read-only file, disk full, locked,
     /// gone); retrying later may work.
     #[error("the database is unavailable: {0}")]
@@ -73,18 +77,22 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         let unavailable = match &error {
+            // Not TLS: a refused handshake is a setting to fix (`sslmode`), not an outage.
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => true,
             sqlx::Error::Database(db) => {
                 sqlite::is_unavailable(db.as_ref()) || postgres::is_unavailable(db.as_ref())
             }
             _ => false,
         };
+        let unstorable =
+            matches!(&error, sqlx::Error::Database(db) if postgres::is_unstorable(db.as_ref()));
         if unavailable {
             StoreError::Unavailable(error.to_string())
+        } else if unstorable {
+            StoreError::Unstorable(error.to_string())
         } else {
             StoreError::Other(error.to_string())
         }
@@ -149,16 +157,29 @@ impl Database {
         }
     }
 
-    /// `url` without a password, for messages and logs.
+    /// `url` without a password (in the user part or as a `password` parameter), for messages
+    /// and logs.
     fn redacted(url: &str) -> String {
-        match url::Url::parse(url) {
-            Ok(mut parsed) if parsed.password().is_some() => {
-                let _ = parsed.set_password(Some("***"));
-                parsed.to_string()
-            }
-            Ok(_) => url.to_owned(),
-            Err(_) => "(a database URL that does not parse)".to_owned(),
+        let Ok(mut parsed) = url::Url::parse(url) else {
+            return "(a database URL that does not parse)".to_owned();
+        };
+        if parsed.password().is_some() {
+            let _ = parsed.set_password(Some("***"));
         }
+        if parsed.query().is_some() {
+            let pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(k, v)| {
+                    let hidden = k.eq_ignore_ascii_case("password");
+                    (
+                        k.into_owned(),
+                        if hidden { "***".into() } else { v.into_owned() },
+                    )
+                })
+                .collect();
+            parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        parsed.to_string()
     }
 }
 

@@ -51,7 +51,15 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) async fn open(url: &str) -> Result<Pools, StoreError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Other(format!("the database URL: {e}")))?
-        .application_name("streamhub");
+        .application_name("streamhub")
+        // The server notices a client host that died or was cut off within seconds, not the
+        // two hours of TCP's default, and lets go of its locks (the elected jobs').
+        .options([
+            ("tcp_keepalives_idle", "5"),
+            ("tcp_keepalives_interval", "2"),
+            ("tcp_keepalives_count", "3"),
+            ("tcp_user_timeout", "10000"),
+        ]);
     let pool = |size| {
         PgPoolOptions::new()
             .max_connections(size)
@@ -100,8 +108,9 @@ pub(super) async fn ping(db: &Pools) -> Result<(), StoreError> {
 }
 
 /// Whether PostgreSQL's error says the database cannot be used right now (its SQLSTATE class:
-/// connection trouble, out of resources, shutting down, a serialisation failure or deadlock
-/// worth retrying, a read-only standby) rather than that the statement is wrong.
+/// connection trouble, out of resources, shutting down, a statement cancelled or timed out, a
+/// serialisation failure or deadlock worth retrying, a read-only standby) rather than that the
+/// statement is wrong.
 pub(super) fn is_unavailable(error: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
     let Some(error) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() else {
         return false;
@@ -110,7 +119,15 @@ pub(super) fn is_unavailable(error: &(dyn sqlx::error::DatabaseError + 'static))
     ["08", "53", "57P", "58"]
         .iter()
         .any(|class| code.starts_with(class))
-        || matches!(code, "40001" | "40P01" | "25006")
+        || matches!(code, "40001" | "40P01" | "25006" | "57014")
+}
+
+/// Whether PostgreSQL refused a value's text (a NUL character, which SQLite keeps): SQLSTATE
+/// 22021 or 22P05.
+pub(super) fn is_unstorable(error: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some_and(|e| matches!(e.code(), "22021" | "22P05"))
 }
 
 /// The channel of [`dialect::NOTIFY_CHANGE`].
@@ -152,8 +169,10 @@ const LOCK_SPACE: i32 = 21320;
 const LEASE_CHECK: Duration = Duration::from_secs(2);
 
 /// The advisory locks this instance holds for elected jobs, each on a connection of its own
-/// (taken out of the pool): a session lock lives as long as its connection, so an instance
-/// that dies, or loses the database, lets go of its jobs at once.
+/// (taken out of the pool): a session lock lives as long as its connection, so an instance that
+/// dies lets go of its jobs as soon as the database notices — at once for a process that ends
+/// (its host closes the connection), within about 15 s for a host that goes silent (TCP
+/// keep-alives and the user timeout set at connect).
 #[derive(Default)]
 pub(super) struct Leases {
     held: tokio::sync::Mutex<HashMap<i32, PgConnection>>,
@@ -177,23 +196,27 @@ impl Leases {
             );
             held.remove(&key);
         }
-        let take = async {
-            let mut conn = db.writer.acquire().await?;
-            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-                .bind(LOCK_SPACE)
-                .bind(key)
-                .fetch_one(&mut *conn)
-                .await?;
-            // Kept out of the pool while held; back in it (holding nothing) otherwise.
-            Ok::<_, sqlx::Error>(taken.then(|| conn.detach()))
+        let Ok(Ok(mut conn)) = tokio::time::timeout(LEASE_CHECK, db.writer.acquire()).await else {
+            return false;
         };
+        let take = sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1, $2)")
+            .bind(LOCK_SPACE)
+            .bind(key)
+            .fetch_one(&mut *conn);
         match tokio::time::timeout(LEASE_CHECK, take).await {
-            Ok(Ok(Some(conn))) => {
+            Ok(Ok(true)) => {
                 tracing::info!(lease = key, "took an elected job");
-                held.insert(key, conn);
+                // Kept out of the pool while held.
+                held.insert(key, conn.detach());
                 true
             }
-            _ => false,
+            // Not taken: back to the pool, holding nothing.
+            Ok(Ok(false)) => false,
+            // Unknown whether the lock was taken: the connection must not go back holding it.
+            Ok(Err(_)) | Err(_) => {
+                conn.close_on_drop();
+                false
+            }
         }
     }
 

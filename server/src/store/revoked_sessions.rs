@@ -9,7 +9,10 @@ impl Store {
     /// Records that session `id` (valid until `expires`, seconds since the epoch) was signed
     /// out, and forgets revocations that expired before `now`.
     pub async fn revoke_session(&self, id: &str, expires: i64, now: i64) -> Result<(), StoreError> {
-        on_db!(&self.db, db => db.revoke_session(id, expires, now).await)
+        on_db!(&self.db, db => db.revoke_session(id, expires, now).await)?;
+        // Its sockets end here before the caller hears it is done.
+        self.changed().await;
+        Ok(())
     }
 
     /// Sessions signed out that have not expired by `now`: `(id, expires)`.

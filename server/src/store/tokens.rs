@@ -43,7 +43,12 @@ impl Store {
         id: i64,
         user: Option<&str>,
     ) -> Result<Option<(String, String)>, StoreError> {
-        on_db!(&self.db, db => db.revoke_token(id, user).await)
+        let revoked = on_db!(&self.db, db => db.revoke_token(id, user).await)?;
+        if revoked.is_some() {
+            // Its sockets end here before the caller hears it is done.
+            self.changed().await;
+        }
+        Ok(revoked)
     }
 
     /// The holder of the token whose hash is `hash`, if it is neither revoked nor expired at

@@ -53,6 +53,12 @@ async fn invalid_topic_requests_name_the_field_and_write_nothing() {
             json!({"name": "ok", "created_by": "a", "event_type": "video"}),
             "event_type",
         ),
+        // PostgreSQL stores no NUL: refused on both databases alike.
+        (
+            json!({"name": "ok", "created_by": "a", "description": "a\0b"}),
+            "description",
+        ),
+        (json!({"name": "ok", "created_by": "a\0b"}), "created_by"),
     ];
     for (body, field) in cases {
         let (status, answer) = app.post("/api/topics", body.clone()).await;
@@ -61,6 +67,16 @@ async fn invalid_topic_requests_name_the_field_and_write_nothing() {
         assert_error_body(&answer);
     }
     assert_eq!(topic_count(&app).await, 0);
+    let (status, answer) = app.get("/api/topics?q=a%00b").await;
+    assert_eq!(
+        (status, &answer["field"]),
+        (StatusCode::BAD_REQUEST, &json!("q")),
+        "{answer}"
+    );
+    let (status, answer) = app
+        .as_admin(reqwest::Method::GET, "/api/audit?actor=a%00b", None)
+        .await;
+    assert_eq!((status, answer), (StatusCode::OK, json!([])));
 }
 
 #[tokio::test]

@@ -133,10 +133,13 @@ async fn subscribe_run(
         .into_iter()
         .collect();
 
-    let known: Vec<(&Pending, i64)> = run
+    let mut known: Vec<(&Pending, i64)> = run
         .iter()
         .filter_map(|p| ids.get(&p.topic_name).map(|id| (p, *id)))
         .collect();
+    // Rows in one order whichever instance inserts them: two batches taking the same pairs'
+    // locks in opposite orders would deadlock (PostgreSQL).
+    known.sort_by(|(a, a_id), (b, b_id)| (&a.user_id, a_id).cmp(&(&b.user_id, b_id)));
     let mut inserted: HashSet<(String, i64)> = HashSet::new();
     if !known.is_empty() {
         let mut insert = sqlx::QueryBuilder::new(
