@@ -4,12 +4,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-release build-site run test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-dashboard bench
+.PHONY: help deps build build-server build-release build-site run cluster test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-dashboard bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, wasm-split, Chromium, PostgreSQL, zopfli, npm packages)
+deps: ## Install what is missing (wasm32 target, tansu, wasm-bindgen, wasm-split, Chromium, PostgreSQL, HAProxy, zopfli, npm packages)
 	@source .ci/lib.sh && phase "install dependencies" .ci/install-deps
 
 build-server: deps
@@ -27,6 +27,9 @@ build: build-server build-site ## Build the server binaries and the dashboard
 
 run: build-release build-site ## Start broker, server and producer (optimised builds); Ctrl-C stops them all
 	@.ci/run-stack
+
+cluster: build-release build-site ## PostgreSQL, broker, two server instances behind HAProxy, producer; Ctrl-C stops them all
+	@.ci/run-cluster
 
 test: build ## Every test: unit, integration (real broker), end-to-end (Chromium)
 	@source .ci/lib.sh && start=$$SECONDS && \

@@ -78,15 +78,18 @@ start_broker() {
   wait_for_port "$adv_host" "$port" 40 || die "the broker did not start on port $port (see its log above)"
 }
 
-# local_broker_path: the testkit's `local-broker` binary (built by `make build` and `make
-# build-release`), from the profile this script runs (PROFILE_DIR, default debug), else the other.
-local_broker_path() {
+# testkit_path NAME: one of the testkit's binaries (`local-broker`, `local-postgres`; built by
+# `make build` and `make build-release`), from the profile this script runs (PROFILE_DIR,
+# default debug), else the other.
+testkit_path() {
   local profile
   for profile in "${PROFILE_DIR:-debug}" release debug; do
-    [[ -x "$CARGO_TARGET_DIR/$profile/local-broker" ]] && { echo "$CARGO_TARGET_DIR/$profile/local-broker"; return; }
+    [[ -x "$CARGO_TARGET_DIR/$profile/$1" ]] && { echo "$CARGO_TARGET_DIR/$profile/$1"; return; }
   done
-  die "local-broker is not built (make build)"
+  die "$1 is not built (make build)"
 }
+
+local_broker_path() { testkit_path local-broker; }
 
 # start_process LABEL COMMAND...: starts COMMAND in the background, its output prefixed with
 # LABEL, and remembers its pid for stop_stack.
