@@ -39,6 +39,7 @@ test: build ## Every test: unit, integration (real broker), end-to-end (Chromium
 	    $(CARGO) test --locked -p streamhub --test integration -- --skip hostile:: --skip store:: --skip cluster:: && \
 	  phase "end-to-end tests (Chromium)" .ci/e2e && \
 	  phase "multi-host test (network namespaces)" .ci/hosts && \
+	  phase "several instances on several hosts (network namespaces)" .ci/hosts-cluster && \
 	  phase "fault injection (reliability)" .ci/reliability && \
 	  phase "hostile input (schemathesis, connection flood)" .ci/fuzz-api && \
 	  phase "soak ($${SOAK_SECONDS:-60} s)" .ci/soak && \
@@ -51,13 +52,15 @@ test-rust: build-server ## Only the Rust tests
 test-e2e: build ## Only the browser tests
 	.ci/e2e
 
-test-hosts: build ## Broker, dashboard, producer, consumer, viewer on five network namespaces (root)
+test-hosts: build ## Broker, dashboard, producer, consumer, viewer on five network namespaces; then PostgreSQL, two instances and HAProxy on their own, one instance killed (root)
 	.ci/hosts
+	.ci/hosts-cluster
 
 reliability: build ## Issue 9's whole suite: faults (table), multi-host, hostile input, soak
 	@source .ci/lib.sh && \
 	  phase "fault injection" .ci/reliability && \
 	  phase "multi-host" .ci/hosts && \
+	  phase "several instances, multi-host" .ci/hosts-cluster && \
 	  phase "hostile input" .ci/fuzz-api && \
 	  phase "soak" .ci/soak
 

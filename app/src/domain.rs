@@ -51,9 +51,14 @@ pub const USER_ID_PATTERN: &str = concat!(
     r"[^\x00-\x1f\x7f-\u009f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
     r"[^\x00-\x1f\x7f-\u009f]*$"
 );
-/// "Not only white space" (what `str::trim` removes) as an unanchored regular expression.
-pub const NOT_BLANK_PATTERN: &str =
-    r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// "Not only white space" (what `str::trim` removes) and no NUL, as a regular expression.
+pub const NOT_BLANK_PATTERN: &str = concat!(
+    r"^[^\x00]*",
+    r"[^\x00\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"[^\x00]*$"
+);
+/// [`parse_description`]'s characters as a regular expression: anything but NUL.
+pub const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
 /// Default upper bound on partitions per topic (the server's is configurable).
 pub const DEFAULT_MAX_PARTITIONS: i64 = 1000;
 
@@ -401,6 +406,8 @@ mod tests {
             prop_assert_eq!(user.is_match(&raw), UserId::parse(&raw, "user_id").is_ok());
             let not_blank = regex::Regex::new(NOT_BLANK_PATTERN).unwrap();
             prop_assert_eq!(not_blank.is_match(&raw), parse_reason(&raw).is_ok());
+            let no_nul = regex::Regex::new(NO_NUL_PATTERN).unwrap();
+            prop_assert_eq!(no_nul.is_match(&raw), parse_description(&raw).is_ok());
         }
 
         #[test]

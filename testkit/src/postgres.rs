@@ -339,8 +339,9 @@ fn server_args(dir: &Path, listen: &str, port: u16, durable: bool) -> Vec<std::f
 
 /// Runs the server over the cluster in `dir` in place of this process (`make cluster`'s
 /// database: durable, on `listen`:`port`), making the cluster and its empty database `name`
-/// first if `dir` holds none. As root it becomes the `postgres` user.
-pub fn exec_server(dir: &Path, listen: &str, port: u16, name: &str) -> io::Error {
+/// first if `dir` holds none. Clients from the networks in `allow` (CIDR) are trusted too,
+/// beside loopback. As root it becomes the `postgres` user.
+pub fn exec_server(dir: &Path, listen: &str, port: u16, name: &str, allow: &[String]) -> io::Error {
     use std::os::unix::process::CommandExt;
     let postgres = LocalPostgres {
         dir: dir.to_owned(),
@@ -353,12 +354,28 @@ pub fn exec_server(dir: &Path, listen: &str, port: u16, name: &str) -> io::Error
             postgres.init()?;
             postgres.create_database_offline(name)?;
         }
+        trust_networks(dir, allow)?;
         postgres.command("postgres")
     })();
     match prepared {
         Ok(mut server) => server.args(server_args(dir, listen, port, true)).exec(),
         Err(e) => e,
     }
+}
+
+/// Adds a `trust` line to the cluster's `pg_hba.conf` for each network of `allow` it lacks.
+fn trust_networks(dir: &Path, allow: &[String]) -> io::Result<()> {
+    use std::io::Write;
+    let hba = dir.join("pg_hba.conf");
+    let present = std::fs::read_to_string(&hba)?;
+    let mut file = std::fs::OpenOptions::new().append(true).open(&hba)?;
+    for network in allow {
+        let line = format!("host all all {network} trust");
+        if !present.lines().any(|l| l.trim() == line) {
+            writeln!(file, "{line}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether this process runs as root (`/proc/self` belongs to the process's user).

@@ -8,8 +8,8 @@
 use super::state::AppState;
 use super::{positions, records, session, subscriptions, system, topics};
 use app::domain::{
-    EventType, NOT_BLANK_PATTERN, TEXT_MAX_CHARS, TOPIC_NAME_MAX_LEN, TOPIC_NAME_PATTERN,
-    USER_ID_MAX_LEN, USER_ID_PATTERN,
+    EventType, NOT_BLANK_PATTERN, NO_NUL_PATTERN, TEXT_MAX_CHARS, TOPIC_NAME_MAX_LEN,
+    TOPIC_NAME_PATTERN, USER_ID_MAX_LEN, USER_ID_PATTERN,
 };
 use app::wire::{ErrorBody, TopicStatus};
 use axum::{extract::State, Json};
@@ -145,6 +145,7 @@ impl Modify for InputRules {
         }
         if let Some(rule) = property(openapi, "NewTopicRequest", "description") {
             rule.max_length = Some(TEXT_MAX_CHARS);
+            rule.pattern = Some(NO_NUL_PATTERN.to_owned());
         }
         if let Some(rule) = property(openapi, "RejectRequest", "reason") {
             rule.pattern = Some(NOT_BLANK_PATTERN.to_owned());

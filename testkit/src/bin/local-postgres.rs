@@ -4,11 +4,11 @@
 //! the process id are PostgreSQL's own. As root it runs as the `postgres` user.
 //!
 //! ```text
-//! local-postgres run DIR [--listen 127.0.0.1] [--port 5432] [--database streamhub]
+//! local-postgres run DIR [--listen 127.0.0.1] [--port 5432] [--database streamhub] [--allow NET,…]
 //! ```
 //!
-//! Its clients connect as `postgres` without a password from the addresses `--listen` serves
-//! (a development and test set-up; production databases are the operator's own).
+//! Its clients connect as `postgres` without a password, from loopback and the `--allow`
+//! networks (a development and test set-up; production databases are the operator's own).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -37,6 +37,9 @@ enum Command {
         /// The database made with a new cluster.
         #[arg(long, default_value = "streamhub")]
         database: String,
+        /// Networks (CIDR) whose clients are trusted beside loopback (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        allow: Vec<String>,
     },
 }
 
@@ -47,10 +50,12 @@ fn main() -> anyhow::Result<()> {
             listen,
             port,
             database,
+            allow,
         } => {
             // Cluster files are addressed relative to nothing: give PostgreSQL a whole path.
             let dir = std::path::absolute(&dir)?;
-            let error = streamhub_testkit::postgres::exec_server(&dir, &listen, port, &database);
+            let error =
+                streamhub_testkit::postgres::exec_server(&dir, &listen, port, &database, &allow);
             Err(anyhow::anyhow!(
                 "cannot run PostgreSQL on {} (install it with `make deps`): {error}",
                 dir.display()
