@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-release build-site run cluster test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-dashboard bench
+.PHONY: help deps build build-server build-release build-site run cluster test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-dashboard bench-cluster bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -85,6 +85,10 @@ bench-api: deps ## Load benchmark of the REST API (wrk; see BENCHMARKS.md)
 bench-produce: deps ## Producer benchmark: generators alone, daemon vs bare rdkafka loop
 	$(CARGO) bench --locked -p streamhub --bench produce
 
+bench-cluster: deps ## Several instances: REST on SQLite vs PostgreSQL vs two behind HAProxy, fan-out on one vs two, cross-instance change latency
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench cluster
+
 bench-relay: deps ## Relay benchmark: single client vs bare consumer, 1,000-client fan-out, idle sockets
 	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench relay
 
@@ -100,7 +104,7 @@ bench-filters: deps ## Filter and search benchmark: fan-out with 0, 50 and 1,000
 bench-dashboard: deps build ## Dashboard budgets in Chromium: overview paint, viewer main thread under load
 	bash .ci/bench-dashboard
 
-bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-dashboard ## Every benchmark (see BENCHMARKS.md)
+bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-dashboard bench-cluster ## Every benchmark (see BENCHMARKS.md)
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean

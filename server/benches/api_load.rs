@@ -13,11 +13,13 @@
 
 #[path = "support/server_process.rs"]
 mod server_process;
+#[path = "support/wrk.rs"]
+mod wrk;
 
 use app::domain::{TopicName, UserId};
 use axum::{body::Bytes, routing::get, Router};
 use server_process::ServerProcess;
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{path::PathBuf, time::Duration};
 use streamhub::{
     server,
     store::{Actor, NewTopic},
@@ -27,69 +29,6 @@ use streamhub_testkit::LocalBroker;
 const TOPICS: usize = 1000;
 const USERS: usize = 1000;
 const SUBSCRIPTIONS_PER_USER: usize = 100;
-
-struct WrkResult {
-    requests_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    non_2xx: u64,
-}
-
-fn wrk(url: &str, extra: &[&str]) -> WrkResult {
-    let connections = std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "64".into());
-    wrk_with(url, &connections, extra)
-}
-
-fn wrk_with(url: &str, connections: &str, extra: &[&str]) -> WrkResult {
-    let seconds = std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "10".into());
-    let output = Command::new("wrk")
-        .args([
-            "-t2",
-            "-c",
-            connections,
-            "-d",
-            &format!("{seconds}s"),
-            "--latency",
-        ])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("run wrk (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |prefix: &str| -> Option<String> {
-        text.lines()
-            .map(str::trim)
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .map(str::to_owned)
-    };
-    let ms = |v: Option<String>| -> f64 {
-        let v = v.unwrap_or_default();
-        if let Some(us) = v.strip_suffix("us") {
-            us.parse::<f64>().unwrap_or(f64::NAN) / 1000.0
-        } else if let Some(ms) = v.strip_suffix("ms") {
-            ms.parse().unwrap_or(f64::NAN)
-        } else if let Some(s) = v.strip_suffix('s') {
-            s.parse::<f64>().unwrap_or(f64::NAN) * 1000.0
-        } else {
-            f64::NAN
-        }
-    };
-    let non_2xx = text
-        .lines()
-        .find(|l| l.contains("Non-2xx"))
-        .and_then(|l| l.split(':').nth(1))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    WrkResult {
-        requests_per_sec: field("Requests/sec:")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0),
-        p50_ms: ms(field("50%")),
-        p99_ms: ms(field("99%")),
-        non_2xx,
-    }
-}
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -188,38 +127,41 @@ async fn run() {
     let gzip = ["-H", "Accept-Encoding: gzip"];
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe.lua");
     let paced = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe_paced.lua");
-    let topics_gzip_row = wrk(&format!("{base}/api/topics"), &gzip);
-    let stats_row = wrk(&format!("{base}/api/stats"), &[]);
+    let topics_gzip_row = wrk::run(&format!("{base}/api/topics"), &gzip);
+    let stats_row = wrk::run(&format!("{base}/api/stats"), &[]);
     let (in_process_topics_gzip, in_process_stats) =
         (topics_gzip_row.requests_per_sec, stats_row.requests_per_sec);
     let rows = [
         (
             "GET /api/topics (gzip)",
             topics_gzip_row,
-            Some(wrk(&format!("http://{baseline_addr}/large-gzip"), &gzip)),
+            Some(wrk::run(
+                &format!("http://{baseline_addr}/large-gzip"),
+                &gzip,
+            )),
             20_000.0,
         ),
         (
             "GET /api/topics (identity)",
-            wrk(&format!("{base}/api/topics"), &[]),
-            Some(wrk(&format!("http://{baseline_addr}/large"), &[])),
+            wrk::run(&format!("{base}/api/topics"), &[]),
+            Some(wrk::run(&format!("http://{baseline_addr}/large"), &[])),
             20_000.0,
         ),
         (
             "GET /api/stats",
             stats_row,
-            Some(wrk(&format!("http://{baseline_addr}/small"), &[])),
+            Some(wrk::run(&format!("http://{baseline_addr}/small"), &[])),
             20_000.0,
         ),
         (
             "POST /api/subscriptions",
-            wrk(&format!("{base}/api/subscriptions"), &["-s", script]),
+            wrk::run(&format!("{base}/api/subscriptions"), &["-s", script]),
             None,
             2_000.0,
         ),
         (
             "POST /api/subscriptions paced",
-            wrk_with(&format!("{base}/api/subscriptions"), "20", &["-s", paced]),
+            wrk::run_with(&format!("{base}/api/subscriptions"), "20", &["-s", paced]),
             None,
             2_000.0,
         ),
@@ -295,7 +237,7 @@ async fn run() {
         )
         .await;
         for (name, reference, path, extra) in &in_process {
-            let result = wrk(&format!("http://{}{path}", server.addr), extra);
+            let result = wrk::run(&format!("http://{}{path}", server.addr), extra);
             println!(
                 "{:<28} {:<22} {:>10.0} {:>8.2} {:>8.2} {:>16.0} {:>7.2}",
                 name,

@@ -29,6 +29,8 @@ pub struct LocalPostgres {
     keeper: Option<(Child, ChildStdin)>,
     /// Remove `dir` when the server stops.
     throw_away: bool,
+    /// Crash-safe (fsync) rather than fast.
+    durable: bool,
 }
 
 impl LocalPostgres {
@@ -63,7 +65,7 @@ impl LocalPostgres {
                 .prefix("streamhub-postgres-")
                 .tempdir()?
                 .keep();
-            Self::start_with(&dir, crate::broker::free_port()?, true)
+            Self::start_with(&dir, crate::broker::free_port()?, true, false)
         };
         SHARED
             .get_or_init(|| start().map_err(|e| e.to_string()))
@@ -74,15 +76,21 @@ impl LocalPostgres {
     /// Starts a server on `port` over the cluster in `dir`, making the cluster first if `dir`
     /// holds none; waits until it accepts connections.
     pub fn start(dir: &Path, port: u16) -> io::Result<Self> {
-        Self::start_with(dir, port, false)
+        Self::start_with(dir, port, false, false)
     }
 
-    fn start_with(dir: &Path, port: u16, throw_away: bool) -> io::Result<Self> {
+    /// [`LocalPostgres::start`], crash-safe as a deployment's would be (benchmarks).
+    pub fn start_durable(dir: &Path, port: u16) -> io::Result<Self> {
+        Self::start_with(dir, port, false, true)
+    }
+
+    fn start_with(dir: &Path, port: u16, throw_away: bool, durable: bool) -> io::Result<Self> {
         let mut postgres = Self {
             dir: dir.to_owned(),
             port,
             keeper: None,
             throw_away,
+            durable,
         };
         if !dir.join("PG_VERSION").exists() {
             postgres.init()?;
@@ -174,7 +182,7 @@ impl LocalPostgres {
             .arg("-c")
             .arg(keeper)
             .arg(Self::bin_dir()?.join("postgres"))
-            .args(server_args(&self.dir, "127.0.0.1", self.port, false))
+            .args(server_args(&self.dir, "127.0.0.1", self.port, self.durable))
             .current_dir(&self.dir)
             .env(
                 "STREAMHUB_PG_REMOVE",
@@ -317,8 +325,9 @@ impl Drop for LocalPostgres {
 }
 
 /// The server's arguments: the cluster in `dir`, listening on `listen` (addresses) and `port`,
-/// its socket in `dir`. Not `durable`: nothing synced (a test cluster need not survive the
-/// machine crashing, and runs much faster).
+/// its socket in `dir`. `durable`: crash-safe, but a commit is not waited for on disk (what
+/// SQLite's WAL with `synchronous=NORMAL`, StreamHub's default, promises too). Not `durable`:
+/// nothing synced (a test cluster need not survive the machine crashing, and runs faster).
 fn server_args(dir: &Path, listen: &str, port: u16, durable: bool) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = vec!["-D".into(), dir.into(), "-k".into(), dir.into()];
     let mut set = |setting: String| args.extend(["-c".into(), setting.into()]);
@@ -348,6 +357,7 @@ pub fn exec_server(dir: &Path, listen: &str, port: u16, name: &str, allow: &[Str
         port,
         keeper: None,
         throw_away: false,
+        durable: true,
     };
     let prepared = (|| {
         if !dir.join("PG_VERSION").exists() {

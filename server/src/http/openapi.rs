@@ -126,6 +126,7 @@ impl Modify for InputRules {
         }
         if let Some(rule) = query_parameter(openapi, "/api/topics", "q") {
             rule.max_length = Some(super::topics::MAX_SEARCH_LEN);
+            rule.pattern = Some(NO_NUL_PATTERN.to_owned());
         }
         if let Some(rule) = property(openapi, "ProduceRequest", "key") {
             rule.max_length = Some(records::MAX_KEY_CHARS);

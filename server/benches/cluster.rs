@@ -1,0 +1,455 @@
+//! Benchmark of several instances (issue 20), side by side in one run, all processes as `make
+//! cluster` starts them (the release `streamhub`, HAProxy with `deploy/haproxy.cfg`, PostgreSQL
+//! through `local-postgres`'s settings: crash-safe, commits not waited for, like SQLite's WAL
+//! with `synchronous=NORMAL`):
+//!
+//! 1. REST on the API bench's database size (1,000 topics, 100,000 subscriptions) with `wrk`:
+//!    the SQLite store direct (the baseline), the PostgreSQL store direct, and two PostgreSQL
+//!    instances through HAProxy; reads (cached) and writes with their p99.
+//! 2. Fan-out: `BENCH_CLIENTS` sockets streaming one topic at `BENCH_RATE` records/s, all on one
+//!    instance, then split over two instances: deliveries/s, p99 produce→socket, server RSS per
+//!    socket.
+//! 3. Cross-instance change latency: a socket on instance B follows a user; 200 subscription
+//!    changes (subscribe, unsubscribe, …) through instance A; the time from each request until
+//!    B's socket says the stream started or stopped, p50 and p99.
+//!
+//! Run: `make bench-cluster` (or `cargo bench -p streamhub --bench cluster`). Settings:
+//! `BENCH_SECONDS` (10), `BENCH_CONNECTIONS` (64), `BENCH_CLIENTS` (1000), `BENCH_RATE` (200).
+
+#[path = "support/relay_load.rs"]
+mod relay_load;
+#[path = "support/server_process.rs"]
+mod server_process;
+#[path = "support/wrk.rs"]
+mod wrk;
+
+use app::domain::{TopicName, UserId};
+use futures::StreamExt;
+use relay_load::{env_or, fanout_client, now_us, percentile, produce_paced, rss_kb, subscribe};
+use server_process::ServerProcess;
+use std::{path::Path, process::Stdio, time::Duration};
+use streamhub::{
+    relay::client::{connect as connect_async, RelaySocket},
+    store::{Actor, Database, NewTopic, Store},
+};
+use streamhub_testkit::{LocalBroker, LocalPostgres};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+const TOPICS: usize = 1000;
+const USERS: usize = 1000;
+const SUBSCRIPTIONS_PER_USER: usize = 100;
+const CHANGES: usize = 200;
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(run());
+}
+
+/// The secrets every instance shares.
+const ADMIN_TOKEN: &str = "bench-cluster-admin-token-0123456789abcdef";
+const PRODUCER_SECRET: &str = "bench-cluster-producer-secret-0123456789";
+
+async fn run() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
+    let postgres = LocalPostgres::start_durable(
+        &dir.path().join("postgres"),
+        streamhub_testkit::broker::free_port().unwrap(),
+    )
+    .unwrap();
+    let database_url = postgres.create_database("bench").unwrap();
+
+    eprintln!(
+        "seeding {TOPICS} topics and {} subscriptions into each store…",
+        USERS * SUBSCRIPTIONS_PER_USER
+    );
+    let sqlite_dir = dir.path().join("sqlite");
+    seed(&Database::Sqlite(sqlite_dir.join("streamhub.db"))).await;
+    seed(&Database::Postgres(database_url.clone())).await;
+
+    let bootstrap = broker.bootstrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_streamhub"));
+    let start = |data: &str, database: Option<&str>, name: &str| {
+        let mut env = vec![
+            ("ADMIN_TOKEN", ADMIN_TOKEN),
+            ("PRODUCER_SECRET", PRODUCER_SECRET),
+            ("STREAMHUB_WRITE_RATE", "1000000000"),
+            ("STREAMHUB_WRITE_BURST", "4000000000"),
+            ("STREAMHUB_WS_MAX_CONNECTIONS", "50000"),
+            ("STREAMHUB_WS_MAX_PER_ADDR", "50000"),
+            ("STREAMHUB_TRUSTED_PROXIES", "127.0.0.1"),
+            ("STREAMHUB_INSTANCE_NAME", name),
+        ];
+        if let Some(url) = database {
+            env.push(("STREAMHUB_DATABASE_URL", url));
+        }
+        let data = dir.path().join(data);
+        let bootstrap = bootstrap.clone();
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        async move {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            ServerProcess::start(binary, &data, &bootstrap, &env).await
+        }
+    };
+    let sqlite = start("sqlite", None, "sqlite").await;
+    let single = start("pg-single", Some(&database_url), "single").await;
+    let a = start("pg-a", Some(&database_url), "a").await;
+    let b = start("pg-b", Some(&database_url), "b").await;
+    let balancer = Haproxy::start(&[&a, &b]).await;
+
+    // 1. REST.
+    let gzip = ["-H", "Accept-Encoding: gzip"];
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe.lua");
+    let targets = [
+        (
+            "SQLite, one instance (baseline)",
+            format!("http://{}", sqlite.addr),
+        ),
+        (
+            "PostgreSQL, one instance",
+            format!("http://{}", single.addr),
+        ),
+        (
+            "PostgreSQL, two via HAProxy",
+            format!("http://{}", balancer.addr),
+        ),
+    ];
+    let endpoints: [(&str, &str, &[&str]); 3] = [
+        ("GET /api/topics (gzip)", "/api/topics", &gzip),
+        ("GET /api/stats", "/api/stats", &[]),
+        (
+            "POST /api/subscriptions",
+            "/api/subscriptions",
+            &["-s", script],
+        ),
+    ];
+    let mut rest = Vec::new();
+    for (endpoint, path, extra) in endpoints {
+        let mut baseline = None;
+        for (target, base) in &targets {
+            let result = wrk::run(&format!("{base}{path}"), extra);
+            let reference = *baseline.get_or_insert(result.requests_per_sec);
+            rest.push((endpoint, *target, result, reference));
+        }
+    }
+
+    // 3. Cross-instance change latency (before the fan-out loads the broker).
+    let topic = "bench_cluster";
+    activate(&a, topic).await;
+    let latencies = change_latencies(&a, &b, topic).await;
+
+    // 2. Fan-out: one instance, then two.
+    let clients = env_or("BENCH_CLIENTS", 1000) as usize;
+    let rate = env_or("BENCH_RATE", 200);
+    let seconds = env_or("BENCH_SECONDS", 10);
+    let one = fanout(&[&single], topic, clients, rate, seconds, &bootstrap).await;
+    let two = fanout(&[&a, &b], topic, clients, rate, seconds, &bootstrap).await;
+
+    println!();
+    println!(
+        "1. REST, {TOPICS} topics and {} subscriptions; wrk -t2 -c{} -d{}s; ratio against SQLite, one instance",
+        USERS * SUBSCRIPTIONS_PER_USER,
+        std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "64".into()),
+        std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "10".into()),
+    );
+    println!(
+        "{:<26} {:<32} {:>9} {:>8} {:>8} {:>7} {:>6}",
+        "endpoint", "deployment", "req/s", "p50 ms", "p99 ms", "non-2xx", "ratio"
+    );
+    for (endpoint, target, result, reference) in &rest {
+        println!(
+            "{:<26} {:<32} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>6.2}",
+            endpoint,
+            target,
+            result.requests_per_sec,
+            result.p50_ms,
+            result.p99_ms,
+            result.non_2xx,
+            result.requests_per_sec / reference
+        );
+    }
+    println!();
+    println!(
+        "2. fan-out: {clients} sockets, {rate} records/s for {seconds} s, release build, same run"
+    );
+    println!(
+        "{:<28} {:>14} {:>14} {:>12} {:>14} {:>8}",
+        "deployment", "deliveries/s", "p99 ms", "skipped", "RSS KB/socket", "ratio"
+    );
+    for (label, result) in [("one instance (baseline)", &one), ("two instances", &two)] {
+        println!(
+            "{:<28} {:>14.0} {:>14.2} {:>12} {:>14.1} {:>8.2}",
+            label,
+            result.deliveries_per_sec,
+            result.p99_ms,
+            result.skipped,
+            result.rss_kb_per_socket,
+            result.deliveries_per_sec / one.deliveries_per_sec
+        );
+    }
+    println!();
+    let mut sorted = latencies.clone();
+    sorted.sort_unstable();
+    println!(
+        "3. cross-instance change latency, {CHANGES} changes through A until B's socket acts: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&sorted, 0.5),
+        percentile(&sorted, 0.99),
+        percentile(&sorted, 1.0),
+    );
+    drop(balancer);
+}
+
+/// The API bench's database: topics and subscriptions made through the store, many at once so
+/// that the group commit takes them in batches.
+async fn seed(database: &Database) {
+    let store = Store::open(database).await.unwrap();
+    let actor = Actor::system("bench");
+    for i in 0..TOPICS {
+        let new = NewTopic {
+            name: TopicName::parse(&format!("topic_{i:04}")).unwrap(),
+            created_by: UserId::parse(&format!("user_{}", i % 50), "created_by").unwrap(),
+            partitions: 3,
+            replication_factor: 1,
+            description: "Seeded by the API load benchmark: a description of typical length."
+                .into(),
+            event_type: None,
+        };
+        store.create_topic(&new, &actor).await.unwrap();
+    }
+    for user in 0..USERS {
+        let subscribes = (0..SUBSCRIPTIONS_PER_USER).map(|k| {
+            let (store, actor) = (&store, &actor);
+            async move {
+                let topic =
+                    TopicName::parse(&format!("topic_{:04}", (user * 7 + k) % TOPICS)).unwrap();
+                let user = UserId::parse(&format!("user_{user}"), "user_id").unwrap();
+                store.subscribe(&user, &topic, actor).await.unwrap();
+            }
+        });
+        futures::future::join_all(subscribes).await;
+    }
+    store.close().await;
+}
+
+/// Requests, approves and activates `topic` through `server`.
+async fn activate(server: &ServerProcess, topic: &str) {
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/topics"))
+        .json(&serde_json::json!({"name": topic, "created_by": "bench", "partitions": 3}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["topic_id"].as_i64().unwrap();
+    client
+        .post(format!("{base}/api/topics/{id}/approve"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = client
+        .post(format!("{base}/api/topics/activate_by_name"))
+        .header("x-producer-key", PRODUCER_SECRET)
+        .json(&serde_json::json!({"topic_name": topic}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "activate {topic}: {status}");
+}
+
+/// `POST /api/topics/{id}/{action}` as the admin, for `topic`.
+async fn topic_action(server: &ServerProcess, topic: &str, action: &str) {
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    let found: serde_json::Value = client
+        .get(format!("{base}/api/topics"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = found
+        .as_array()
+        .and_then(|topics| topics.iter().find(|t| t["topic_name"] == topic))
+        .and_then(|t| t["topic_id"].as_i64())
+        .expect("the topic");
+    let status = client
+        .post(format!("{base}/api/topics/{id}/{action}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{action} {topic}: {status}");
+}
+
+/// A socket on `server` with the admin token, or following `user`.
+async fn socket(server: &ServerProcess, user: Option<&str>) -> RelaySocket {
+    let query = user.map(|u| format!("?user_id={u}")).unwrap_or_default();
+    let mut request = format!("ws://{}/api/stream{query}", server.addr)
+        .into_client_request()
+        .unwrap();
+    if user.is_none() {
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+        );
+    }
+    connect_async(request).await.expect("connect").0
+}
+
+/// Milliseconds·1000 (µs) from each change through `a` until `b`'s socket acts on it.
+async fn change_latencies(a: &ServerProcess, b: &ServerProcess, topic: &str) -> Vec<u64> {
+    let mut follower = socket(b, Some("latency")).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/api/subscriptions", a.addr);
+    let body = serde_json::json!({"user_id": "latency", "topic_name": topic});
+    let mut latencies = Vec::with_capacity(CHANGES);
+    for i in 0..CHANGES {
+        let subscribing = i % 2 == 0;
+        let expected = if subscribing {
+            "\"subscribed\""
+        } else {
+            "\"unsubscribed\""
+        };
+        let started = now_us();
+        let request = if subscribing {
+            client.post(&url)
+        } else {
+            client.delete(&url)
+        };
+        let status = request.json(&body).send().await.unwrap().status();
+        assert!(status.is_success(), "change {i}: {status}");
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), follower.next())
+                .await
+                .expect("b acts within 10 s")
+                .expect("socket open")
+                .expect("a frame");
+            if let Message::Text(text) = message {
+                if text.contains(expected) && text.contains(topic) {
+                    break;
+                }
+            }
+        }
+        latencies.push(now_us() - started);
+    }
+    let _ = follower.close(None).await;
+    latencies
+}
+
+struct Fanout {
+    deliveries_per_sec: f64,
+    p99_ms: f64,
+    skipped: u64,
+    rss_kb_per_socket: f64,
+}
+
+/// `clients` sockets spread over `servers` stream `topic` while `rate` records/s are produced.
+async fn fanout(
+    servers: &[&ServerProcess],
+    topic: &str,
+    clients: usize,
+    rate: u64,
+    seconds: u64,
+    bootstrap: &str,
+) -> Fanout {
+    let before: Vec<u64> = servers.iter().map(|s| rss_kb(s.pid())).collect();
+    let (ready, mut readies) = tokio::sync::mpsc::channel(clients);
+    let mut tasks = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let server = servers[i % servers.len()];
+        let socket = socket(server, None).await;
+        tasks.push(tokio::spawn(fanout_client(
+            socket,
+            subscribe(topic, "latest"),
+            ready.clone(),
+        )));
+    }
+    for _ in 0..clients {
+        readies.recv().await;
+    }
+    let during: Vec<u64> = servers.iter().map(|s| rss_kb(s.pid())).collect();
+    let b = bootstrap.to_owned();
+    let t = topic.to_owned();
+    tokio::task::spawn_blocking(move || produce_paced(&b, &t, rate, seconds))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Deactivating the topic ends every stream (each client then hands in its latencies);
+    // reactivated for the next run.
+    topic_action(servers[0], topic, "deactivate").await;
+    let mut latencies = Vec::new();
+    let mut skipped = 0;
+    for task in tasks {
+        if let Ok((l, s)) = task.await {
+            latencies.extend(l);
+            skipped += s;
+        }
+    }
+    latencies.sort_unstable();
+    topic_action(servers[0], topic, "reactivate").await;
+    let grown: u64 = during
+        .iter()
+        .zip(&before)
+        .map(|(d, b)| d.saturating_sub(*b))
+        .sum();
+    Fanout {
+        deliveries_per_sec: latencies.len() as f64 / seconds as f64,
+        p99_ms: percentile(&latencies, 0.99),
+        skipped,
+        rss_kb_per_socket: grown as f64 / clients as f64,
+    }
+}
+
+/// HAProxy with the shipped configuration in front of `instances`; stopped when dropped.
+struct Haproxy {
+    addr: std::net::SocketAddr,
+    child: std::process::Child,
+}
+
+impl Haproxy {
+    async fn start(instances: &[&ServerProcess]) -> Self {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy.cfg");
+        let mut child = std::process::Command::new("haproxy")
+            .args(["-W", "-db", "-f", config])
+            .env("STREAMHUB_LB_BIND", addr.to_string())
+            .env("STREAMHUB_INSTANCE_1", instances[0].addr.to_string())
+            .env("STREAMHUB_INSTANCE_2", instances[1].addr.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run haproxy (make deps installs it)");
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            let health = client.get(format!("http://{addr}/api/health")).send().await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return Self { addr, child };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("HAProxy did not answer on {addr}");
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
