@@ -11,24 +11,20 @@
 //! Run: `make bench-api` (or `cargo bench -p streamhub --bench api_load`).
 //! Settings: `BENCH_SECONDS` (default 10), `BENCH_CONNECTIONS` (default 64).
 
+#[path = "support/seed.rs"]
+mod seed;
 #[path = "support/server_process.rs"]
 mod server_process;
 #[path = "support/wrk.rs"]
 mod wrk;
 
-use app::domain::{TopicName, UserId};
 use axum::{body::Bytes, routing::get, Router};
 use server_process::ServerProcess;
 use std::{path::PathBuf, time::Duration};
-use streamhub::{
-    server,
-    store::{Actor, NewTopic},
-};
+use streamhub::server;
 use streamhub_testkit::LocalBroker;
 
-const TOPICS: usize = 1000;
-const USERS: usize = 1000;
-const SUBSCRIPTIONS_PER_USER: usize = 100;
+use seed::{SUBSCRIPTIONS_PER_USER, TOPICS, USERS};
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -56,26 +52,7 @@ async fn run() {
         "seeding {TOPICS} topics and {} subscriptions…",
         USERS * SUBSCRIPTIONS_PER_USER
     );
-    let actor = Actor::system("bench");
-    for i in 0..TOPICS {
-        let new = NewTopic {
-            name: TopicName::parse(&format!("topic_{i:04}")).unwrap(),
-            created_by: UserId::parse(&format!("user_{}", i % 50), "created_by").unwrap(),
-            partitions: 3,
-            replication_factor: 1,
-            description: "Seeded by the API load benchmark: a description of typical length."
-                .into(),
-            event_type: None,
-        };
-        store.create_topic(&new, &actor).await.unwrap();
-    }
-    for user in 0..USERS {
-        for k in 0..SUBSCRIPTIONS_PER_USER {
-            let topic = TopicName::parse(&format!("topic_{:04}", (user * 7 + k) % TOPICS)).unwrap();
-            let user = UserId::parse(&format!("user_{user}"), "user_id").unwrap();
-            store.subscribe(&user, &topic, &actor).await.unwrap();
-        }
-    }
+    seed::seed(&store).await;
 
     tokio::spawn(async move {
         axum::serve(

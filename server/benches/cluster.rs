@@ -18,26 +18,25 @@
 
 #[path = "support/relay_load.rs"]
 mod relay_load;
+#[path = "support/seed.rs"]
+mod seed;
 #[path = "support/server_process.rs"]
 mod server_process;
 #[path = "support/wrk.rs"]
 mod wrk;
 
-use app::domain::{TopicName, UserId};
 use futures::StreamExt;
 use relay_load::{env_or, fanout_client, now_us, percentile, produce_paced, rss_kb, subscribe};
 use server_process::ServerProcess;
 use std::{path::Path, process::Stdio, time::Duration};
 use streamhub::{
     relay::client::{connect as connect_async, RelaySocket},
-    store::{Actor, Database, NewTopic, Store},
+    store::{Database, Store},
 };
 use streamhub_testkit::{LocalBroker, LocalPostgres};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
-const TOPICS: usize = 1000;
-const USERS: usize = 1000;
-const SUBSCRIPTIONS_PER_USER: usize = 100;
+use seed::{SUBSCRIPTIONS_PER_USER, TOPICS, USERS};
 const CHANGES: usize = 200;
 
 fn main() {
@@ -118,20 +117,30 @@ async fn run() {
             format!("http://{}", balancer.addr),
         ),
     ];
-    let endpoints: [(&str, &str, &[&str]); 3] = [
+    let endpoints: [(&str, &str, &[&str]); 4] = [
         ("GET /api/topics (gzip)", "/api/topics", &gzip),
         ("GET /api/stats", "/api/stats", &[]),
+        // Not cached: a keyset page of one user's subscriptions, asked of the database each time.
+        (
+            "GET /api/subscriptions?user_id",
+            "/api/subscriptions?user_id=user_7",
+            &[],
+        ),
         (
             "POST /api/subscriptions",
             "/api/subscriptions",
             &["-s", script],
         ),
     ];
+    let connections = std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "64".into());
     let mut rest = Vec::new();
     for (endpoint, path, extra) in endpoints {
         let mut baseline = None;
-        for (target, base) in &targets {
-            let result = wrk::run(&format!("{base}{path}"), extra);
+        for (index, (target, base)) in targets.iter().enumerate() {
+            // Each deployment's writes subscribe users of their own: new rows, every one.
+            let prefix = format!("load{index}");
+            let url = format!("{base}{path}");
+            let result = wrk::run_script(&url, &connections, extra, &[&prefix]);
             let reference = *baseline.get_or_insert(result.requests_per_sec);
             rest.push((endpoint, *target, result, reference));
         }
@@ -139,15 +148,24 @@ async fn run() {
 
     // 3. Cross-instance change latency (before the fan-out loads the broker).
     let topic = "bench_cluster";
-    activate(&a, topic).await;
+    let topic_id =
+        relay_load::active_topic_as(a.addr, ADMIN_TOKEN, PRODUCER_SECRET, topic, 3).await;
     let latencies = change_latencies(&a, &b, topic).await;
 
     // 2. Fan-out: one instance, then two.
     let clients = env_or("BENCH_CLIENTS", 1000) as usize;
     let rate = env_or("BENCH_RATE", 200);
     let seconds = env_or("BENCH_SECONDS", 10);
-    let one = fanout(&[&single], topic, clients, rate, seconds, &bootstrap).await;
-    let two = fanout(&[&a, &b], topic, clients, rate, seconds, &bootstrap).await;
+    let run = Run {
+        topic,
+        topic_id,
+        clients,
+        rate,
+        seconds,
+        bootstrap: &bootstrap,
+    };
+    let one = fanout(&[&single], &run).await;
+    let two = fanout(&[&a, &b], &run).await;
 
     println!();
     println!(
@@ -157,18 +175,19 @@ async fn run() {
         std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "10".into()),
     );
     println!(
-        "{:<26} {:<32} {:>9} {:>8} {:>8} {:>7} {:>6}",
-        "endpoint", "deployment", "req/s", "p50 ms", "p99 ms", "non-2xx", "ratio"
+        "{:<32} {:<32} {:>9} {:>8} {:>8} {:>7} {:>8} {:>6}",
+        "endpoint", "deployment", "req/s", "p50 ms", "p99 ms", "non-2xx", "timeouts", "ratio"
     );
     for (endpoint, target, result, reference) in &rest {
         println!(
-            "{:<26} {:<32} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>6.2}",
+            "{:<32} {:<32} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>8} {:>6.2}",
             endpoint,
             target,
             result.requests_per_sec,
             result.p50_ms,
             result.p99_ms,
             result.non_2xx,
+            result.timeouts,
             result.requests_per_sec / reference
         );
     }
@@ -177,18 +196,25 @@ async fn run() {
         "2. fan-out: {clients} sockets, {rate} records/s for {seconds} s, release build, same run"
     );
     println!(
-        "{:<28} {:>14} {:>14} {:>12} {:>14} {:>8}",
-        "deployment", "deliveries/s", "p99 ms", "skipped", "RSS KB/socket", "ratio"
+        "{:<28} {:>14} {:>10} {:>10} {:>9} {:>19} {:>10}",
+        "deployment",
+        "deliveries/s",
+        "delivered",
+        "p99 ms",
+        "skipped",
+        "peak RSS KB/socket",
+        "p99 ratio"
     );
     for (label, result) in [("one instance (baseline)", &one), ("two instances", &two)] {
         println!(
-            "{:<28} {:>14.0} {:>14.2} {:>12} {:>14.1} {:>8.2}",
+            "{:<28} {:>14.0} {:>9.1}% {:>10.2} {:>9} {:>19.1} {:>10.2}",
             label,
             result.deliveries_per_sec,
+            result.delivered_share * 100.0,
             result.p99_ms,
             result.skipped,
             result.rss_kb_per_socket,
-            result.deliveries_per_sec / one.deliveries_per_sec
+            result.p99_ms / one.p99_ms
         );
     }
     println!();
@@ -203,94 +229,23 @@ async fn run() {
     drop(balancer);
 }
 
-/// The API bench's database: topics and subscriptions made through the store, many at once so
-/// that the group commit takes them in batches.
+/// The API bench's database in `database`.
 async fn seed(database: &Database) {
     let store = Store::open(database).await.unwrap();
-    let actor = Actor::system("bench");
-    for i in 0..TOPICS {
-        let new = NewTopic {
-            name: TopicName::parse(&format!("topic_{i:04}")).unwrap(),
-            created_by: UserId::parse(&format!("user_{}", i % 50), "created_by").unwrap(),
-            partitions: 3,
-            replication_factor: 1,
-            description: "Seeded by the API load benchmark: a description of typical length."
-                .into(),
-            event_type: None,
-        };
-        store.create_topic(&new, &actor).await.unwrap();
-    }
-    for user in 0..USERS {
-        let subscribes = (0..SUBSCRIPTIONS_PER_USER).map(|k| {
-            let (store, actor) = (&store, &actor);
-            async move {
-                let topic =
-                    TopicName::parse(&format!("topic_{:04}", (user * 7 + k) % TOPICS)).unwrap();
-                let user = UserId::parse(&format!("user_{user}"), "user_id").unwrap();
-                store.subscribe(&user, &topic, actor).await.unwrap();
-            }
-        });
-        futures::future::join_all(subscribes).await;
-    }
+    seed::seed(&store).await;
     store.close().await;
 }
 
-/// Requests, approves and activates `topic` through `server`.
-async fn activate(server: &ServerProcess, topic: &str) {
-    let client = reqwest::Client::new();
-    let base = format!("http://{}", server.addr);
-    let created: serde_json::Value = client
-        .post(format!("{base}/api/topics"))
-        .json(&serde_json::json!({"name": topic, "created_by": "bench", "partitions": 3}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["topic_id"].as_i64().unwrap();
-    client
-        .post(format!("{base}/api/topics/{id}/approve"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let status = client
-        .post(format!("{base}/api/topics/activate_by_name"))
-        .header("x-producer-key", PRODUCER_SECRET)
-        .json(&serde_json::json!({"topic_name": topic}))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "activate {topic}: {status}");
-}
-
-/// `POST /api/topics/{id}/{action}` as the admin, for `topic`.
-async fn topic_action(server: &ServerProcess, topic: &str, action: &str) {
-    let client = reqwest::Client::new();
-    let base = format!("http://{}", server.addr);
-    let found: serde_json::Value = client
-        .get(format!("{base}/api/topics"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = found
-        .as_array()
-        .and_then(|topics| topics.iter().find(|t| t["topic_name"] == topic))
-        .and_then(|t| t["topic_id"].as_i64())
-        .expect("the topic");
-    let status = client
-        .post(format!("{base}/api/topics/{id}/{action}"))
+/// `POST /api/topics/{id}/{action}` as the admin.
+async fn topic_action(server: &ServerProcess, id: i64, action: &str) {
+    let status = reqwest::Client::new()
+        .post(format!("http://{}/api/topics/{id}/{action}", server.addr))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap()
         .status();
-    assert!(status.is_success(), "{action} {topic}: {status}");
+    assert!(status.is_success(), "{action} #{id}: {status}");
 }
 
 /// A socket on `server` with the admin token, or following `user`.
@@ -349,21 +304,35 @@ async fn change_latencies(a: &ServerProcess, b: &ServerProcess, topic: &str) -> 
 }
 
 struct Fanout {
+    /// Records delivered against records produced × sockets.
+    delivered_share: f64,
     deliveries_per_sec: f64,
     p99_ms: f64,
     skipped: u64,
     rss_kb_per_socket: f64,
 }
 
-/// `clients` sockets spread over `servers` stream `topic` while `rate` records/s are produced.
-async fn fanout(
-    servers: &[&ServerProcess],
-    topic: &str,
+/// What a fan-out run streams, how much and for how long.
+struct Run<'a> {
+    topic: &'a str,
+    topic_id: i64,
     clients: usize,
     rate: u64,
     seconds: u64,
-    bootstrap: &str,
-) -> Fanout {
+    bootstrap: &'a str,
+}
+
+/// `run.clients` sockets spread over `servers` stream the topic while `run.rate` records/s are
+/// produced.
+async fn fanout(servers: &[&ServerProcess], run: &Run<'_>) -> Fanout {
+    let Run {
+        topic,
+        topic_id,
+        clients,
+        rate,
+        seconds,
+        bootstrap,
+    } = *run;
     let before: Vec<u64> = servers.iter().map(|s| rss_kb(s.pid())).collect();
     let (ready, mut readies) = tokio::sync::mpsc::channel(clients);
     let mut tasks = Vec::with_capacity(clients);
@@ -379,16 +348,31 @@ async fn fanout(
     for _ in 0..clients {
         readies.recv().await;
     }
-    let during: Vec<u64> = servers.iter().map(|s| rss_kb(s.pid())).collect();
+    // The servers' memory at its highest while they deliver.
+    let pids: Vec<u32> = servers.iter().map(|s| s.pid()).collect();
+    let peaks = std::sync::Arc::new(std::sync::Mutex::new(before.clone()));
+    let sampler = {
+        let peaks = peaks.clone();
+        tokio::spawn(async move {
+            loop {
+                for (peak, pid) in peaks.lock().unwrap().iter_mut().zip(&pids) {
+                    *peak = (*peak).max(rss_kb(*pid));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
     let b = bootstrap.to_owned();
     let t = topic.to_owned();
-    tokio::task::spawn_blocking(move || produce_paced(&b, &t, rate, seconds))
+    let produced = tokio::task::spawn_blocking(move || produce_paced(&b, &t, rate, seconds))
         .await
         .unwrap();
+    sampler.abort();
+    let during = peaks.lock().unwrap().clone();
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Deactivating the topic ends every stream (each client then hands in its latencies);
     // reactivated for the next run.
-    topic_action(servers[0], topic, "deactivate").await;
+    topic_action(servers[0], topic_id, "deactivate").await;
     let mut latencies = Vec::new();
     let mut skipped = 0;
     for task in tasks {
@@ -398,13 +382,14 @@ async fn fanout(
         }
     }
     latencies.sort_unstable();
-    topic_action(servers[0], topic, "reactivate").await;
+    topic_action(servers[0], topic_id, "reactivate").await;
     let grown: u64 = during
         .iter()
         .zip(&before)
         .map(|(d, b)| d.saturating_sub(*b))
         .sum();
     Fanout {
+        delivered_share: latencies.len() as f64 / (produced as f64 * clients as f64),
         deliveries_per_sec: latencies.len() as f64 / seconds as f64,
         p99_ms: percentile(&latencies, 0.99),
         skipped,

@@ -254,18 +254,19 @@ impl HealthMonitor {
             }
         };
         let alive_since = rfc3339(now - self.inner.lost_after);
+        let (alive, silent): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .filter(|r| r.instance_id != this.id && r.stopped_at.is_none())
+            .partition(|r| r.seen_at >= alive_since);
         let mut running = vec![this.name.clone()];
-        let mut lost = Vec::new();
-        for row in rows.into_iter().filter(|r| r.instance_id != this.id) {
-            if row.stopped_at.is_some() {
-                continue;
-            }
-            if row.seen_at >= alive_since {
-                running.push(row.name);
-            } else {
-                lost.push(format!("{} (last seen {})", row.name, row.seen_at));
-            }
-        }
+        running.extend(alive.into_iter().map(|r| r.name));
+        // An instance that died and was started again runs under its name again: its earlier
+        // run is not lost.
+        let lost: Vec<String> = silent
+            .into_iter()
+            .filter(|r| !running.contains(&r.name))
+            .map(|r| format!("{} (last seen {})", r.name, r.seen_at))
+            .collect();
         let result = match lost.as_slice() {
             [] => Ok(()),
             lost => Err(format!("lost: {}", lost.join(", "))),

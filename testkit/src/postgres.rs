@@ -334,12 +334,9 @@ fn server_args(dir: &Path, listen: &str, port: u16, durable: bool) -> Vec<std::f
     set(format!("listen_addresses={listen}"));
     set(format!("port={port}"));
     set("max_connections=400".into());
+    set("synchronous_commit=off".into());
     if !durable {
-        for setting in [
-            "fsync=off",
-            "synchronous_commit=off",
-            "full_page_writes=off",
-        ] {
+        for setting in ["fsync=off", "full_page_writes=off"] {
             set(setting.into());
         }
     }

@@ -10,6 +10,9 @@ pub struct WrkResult {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub non_2xx: u64,
+    /// Requests that got no answer within wrk's timeout (2 s): left out of its latencies, so
+    /// reported beside them.
+    pub timeouts: u64,
 }
 
 /// `wrk` on `url` with `BENCH_CONNECTIONS` (64) connections for `BENCH_SECONDS` (10).
@@ -21,6 +24,11 @@ pub fn run(url: &str, extra: &[&str]) -> WrkResult {
 /// `wrk` on `url` with `connections` connections for `BENCH_SECONDS` (10), its latency
 /// percentiles read from `--latency`.
 pub fn run_with(url: &str, connections: &str, extra: &[&str]) -> WrkResult {
+    run_script(url, connections, extra, &[])
+}
+
+/// [`run_with`], passing `script_args` to the Lua script (`-s`) after the URL.
+pub fn run_script(url: &str, connections: &str, extra: &[&str], script_args: &[&str]) -> WrkResult {
     let seconds = std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "10".into());
     let output = Command::new("wrk")
         .args([
@@ -33,6 +41,8 @@ pub fn run_with(url: &str, connections: &str, extra: &[&str]) -> WrkResult {
         ])
         .args(extra)
         .arg(url)
+        .arg("--")
+        .args(script_args)
         .output()
         .expect("run wrk (apt-get install wrk)");
     let text = String::from_utf8_lossy(&output.stdout);
@@ -61,7 +71,14 @@ pub fn run_with(url: &str, connections: &str, extra: &[&str]) -> WrkResult {
         .and_then(|l| l.split(':').nth(1))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
+    let timeouts = text
+        .lines()
+        .find(|l| l.contains("Socket errors"))
+        .and_then(|l| l.split("timeout").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
     WrkResult {
+        timeouts,
         requests_per_sec: field("Requests/sec:")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0),

@@ -431,6 +431,19 @@ impl RelayReader {
                         })
                         .collect();
                     self.remaining.insert(topic.clone(), parts);
+                    // Where a partition nothing arrived from yet starts, so that a reconnection
+                    // resumes it there (not from its first record).
+                    let seen = self.next_offsets.entry(topic.clone()).or_default();
+                    for (partition, next) in next_offsets.iter() {
+                        let start = match &from {
+                            StartPosition::Latest => Some(next),
+                            StartPosition::Offsets { offsets } => offsets.get(partition),
+                            _ => None,
+                        };
+                        if let Some(start) = start {
+                            seen.entry(partition).or_insert(start);
+                        }
+                    }
                     self.subscribed.insert(topic);
                 }
                 ServerFrame::CaughtUp {

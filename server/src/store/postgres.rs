@@ -29,6 +29,9 @@ mod dialect {
     /// Run in a transaction that appended to the change log: wakes the other instances at the
     /// commit (a wake-up only; they read the log itself).
     pub const NOTIFY_CHANGE: Option<&str> = Some("SELECT pg_notify('streamhub_changes', '')");
+    /// Taken before checking whether a failure repeats the last audited one, until the
+    /// transaction ends: two instances seeing the same failure would both find it new.
+    pub const LOCK_AUDIT_REPEATS: Option<&str> = Some("SELECT pg_advisory_xact_lock(21320, 3)");
 }
 
 // The same SQL is this module's and the other database's, on purpose (see `sql/mod.rs`).

@@ -24,6 +24,9 @@ mod dialect {
     /// Run at the end of a transaction that appended to the change log: nothing, no other
     /// instance shares the file.
     pub const NOTIFY_CHANGE: Option<&str> = None;
+    /// Taken before checking whether a failure repeats the last audited one: none needed (one
+    /// writer).
+    pub const LOCK_AUDIT_REPEATS: Option<&str> = None;
 }
 
 // The same SQL is this module's and the other database's, on purpose (see `sql/mod.rs`).

@@ -114,7 +114,8 @@ impl TestApp {
         );
         config.database_url = self.database_url.clone();
         (self.configure)(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A restart takes the same port again, so that clients find the server where it was.
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
         self.addr = listener.local_addr().unwrap();
         let built = server::build(&config, self.addr)
             .await

@@ -741,3 +741,63 @@ async fn control_frames_are_rate_limited_and_shutdown_closes_with_going_away() {
         1001
     );
 }
+
+#[tokio::test]
+async fn a_relay_reader_resumes_a_partition_it_had_nothing_from_where_its_stream_began() {
+    use streamhub::consumer::reader::{Event, Reader, RelayReader};
+    let mut app = spawn_app().await;
+    app.active_topic("resume_where", 2).await;
+    subscribe_user(&app, "rita", "resume_where").await;
+    let producer = producer(&app);
+    let send = async |partition: i32, n: i64| {
+        let payload = json!({"n": n}).to_string();
+        producer
+            .send(
+                FutureRecord::<(), _>::to("resume_where")
+                    .partition(partition)
+                    .payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    };
+    // History on both partitions, before the reader starts from `latest`.
+    for n in 0..5 {
+        send(0, n).await;
+        send(1, n).await;
+    }
+    let reader = RelayReader::open(
+        &app.url(""),
+        Some("rita"),
+        &[("resume_where".to_owned(), 2)],
+        "latest",
+        false,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut reader = Reader::Relay(Box::new(reader));
+    let next_record = async |reader: &mut Reader| loop {
+        let event = tokio::time::timeout(Duration::from_secs(20), reader.next())
+            .await
+            .expect("a record in time")
+            .unwrap();
+        if let Some(Event::Record(record)) = event {
+            return record;
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    send(0, 100).await;
+    let first = next_record(&mut reader).await;
+    assert_eq!((first.partition, first.offset), (0, 5));
+
+    // The server goes away and comes back; partition 1 had sent this reader nothing. The reader
+    // resumes it where its stream began (offset 5), not from its history.
+    app.stop_server().await;
+    app.start_server().await;
+    send(1, 101).await;
+    let after = next_record(&mut reader).await;
+    assert_eq!((after.partition, after.offset), (1, 5), "{after:?}");
+}

@@ -1,8 +1,9 @@
 //! The SQL of the audit log (see `store::audit`).
 
-use super::{Connection, Pools};
+use super::{dialect, Connection, Pools};
 use crate::store::{Actor, AuditFilter, AuditOutcome, NewAuditEntry, StoreError};
 use app::wire::AuditEntry;
+use sqlx::Connection as _;
 use sqlx::FromRow;
 
 #[derive(FromRow)]
@@ -116,6 +117,11 @@ impl Pools {
         now: &str,
     ) -> Result<(), StoreError> {
         self.write(async |conn| {
+            let mut tx = conn.begin().await?;
+            // Two instances seeing the same failure at once would both find it new.
+            if let Some(lock) = dialect::LOCK_AUDIT_REPEATS {
+                sqlx::query(lock).execute(&mut *tx).await?;
+            }
             let latest: Option<(String, String, Option<String>)> = sqlx::query_as(
                 "SELECT actor, outcome, detail FROM audit_log \
                  WHERE topic_name IS NOT DISTINCT FROM $1 AND action = $2 \
@@ -123,17 +129,18 @@ impl Pools {
             )
             .bind(entry.topic_name)
             .bind(entry.action)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await?;
             let repeated = latest.is_some_and(|(a, outcome, detail)| {
                 a == actor.name
                     && outcome == entry.outcome.as_str()
                     && detail.as_deref() == entry.detail
             });
-            if repeated {
-                return Ok(());
+            if !repeated {
+                insert(&mut tx, now, Row::by(actor, entry)).await?;
             }
-            insert(conn, now, Row::by(actor, entry)).await
+            tx.commit().await?;
+            Ok(())
         })
         .await
     }
