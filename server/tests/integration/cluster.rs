@@ -167,14 +167,8 @@ async fn one_instance_recreates_a_missing_topic_and_audits_it_once() {
     let b = a.another_instance().await;
     a.active_topic("phoenix", 2).await;
 
-    // The broker loses everything, then comes back on the same port: both instances see the
-    // topic missing at their next health check.
-    let port = a.broker.port();
-    a.broker.kill().await.unwrap();
-    let fresh = a.dir.path().join("kafka-fresh");
-    a.broker = streamhub_testkit::LocalBroker::start_on(&fresh, port)
-        .await
-        .unwrap();
+    // Both instances see the topic missing at their next health check.
+    a.wipe_broker().await;
     let admin = KafkaAdmin::new(&KafkaArgs::for_bootstrap(a.broker.bootstrap())).unwrap();
     let started = Instant::now();
     while admin

@@ -197,6 +197,14 @@ impl TestApp {
         self.relay.as_ref().expect("the server runs")
     }
 
+    /// The broker loses everything (new empty storage), then comes back on the same port.
+    pub async fn wipe_broker(&mut self) {
+        let port = self.broker.port();
+        self.broker.kill().await.unwrap();
+        let fresh = self.dir.path().join("kafka-fresh");
+        self.broker = LocalBroker::start_on(&fresh, port).await.unwrap();
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop_server(&mut self) {
         if let Some((tx, handle)) = self.server.take() {

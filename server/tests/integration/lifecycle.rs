@@ -225,13 +225,7 @@ async fn an_active_topic_missing_in_kafka_is_recreated() {
     let mut app = spawn_app().await;
     app.active_topic("phoenix", 2).await;
 
-    // The broker loses everything (new empty storage), then comes back on the same port.
-    let port = app.broker.port();
-    app.broker.kill().await.unwrap();
-    let fresh = app.dir.path().join("kafka-fresh");
-    app.broker = streamhub_testkit::LocalBroker::start_on(&fresh, port)
-        .await
-        .unwrap();
+    app.wipe_broker().await;
 
     let health = app
         .wait_for(|h| {
