@@ -66,7 +66,7 @@ impl ThisInstance {
                 .to_be_bytes();
         }
         Self {
-            id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            id: crate::secrets::hex(&id),
             name,
             started_at: now_rfc3339(),
         }
@@ -237,10 +237,11 @@ impl HealthMonitor {
             t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         };
         let seen = async {
+            let forget_before = rfc3339(now - INSTANCES_KEPT);
             store
-                .heartbeat(&this.id, &this.name, &this.started_at)
+                .heartbeat(&this.id, &this.name, &this.started_at, &forget_before)
                 .await?;
-            store.instances(&rfc3339(now - INSTANCES_KEPT)).await
+            store.instances().await
         };
         let rows = match seen.await {
             Ok(rows) => rows,

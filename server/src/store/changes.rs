@@ -96,12 +96,11 @@ const FORGET_EVERY: Duration = Duration::from_secs(600);
 
 /// This instance's reading of the log.
 pub(super) struct ChangeFeed {
-    /// The newest change id whose effects this instance's reads include: the newest one it has
-    /// read from the log or written itself.
+    /// The newest change read from the log and handed to the listeners: this instance's reads
+    /// include its effects.
     position: AtomicI64,
-    /// The newest change handed to the listeners; held while reading the log, so that each
-    /// change goes out once, in order.
-    cursor: Mutex<i64>,
+    /// Held while reading the log, so that each change goes out once, in order.
+    reading: Mutex<()>,
     listeners: broadcast::Sender<Change>,
     /// Rings when the log may have moved (a wake-up from another instance).
     pub(super) wake: Notify,
@@ -112,7 +111,7 @@ impl ChangeFeed {
     pub(super) fn starting_after(last: i64) -> Self {
         Self {
             position: AtomicI64::new(last),
-            cursor: Mutex::new(last),
+            reading: Mutex::new(()),
             listeners: broadcast::channel(LISTENER_BUFFER).0,
             wake: Notify::new(),
         }
@@ -123,17 +122,16 @@ impl ChangeFeed {
 /// write of this instance (so that its own changes take effect before it answers) and by the
 /// follower.
 pub(super) async fn catch_up(db: &Backend, feed: &ChangeFeed) -> Result<(), StoreError> {
-    let mut cursor = feed.cursor.lock().await;
+    let _reading = feed.reading.lock().await;
     loop {
-        let after = *cursor;
+        let after = feed.position.load(Ordering::Acquire);
         let page = on_db!(db, db => db.changes_after(after, PAGE).await)?;
         let full = page.len() as i64 == PAGE;
         for (id, change) in page {
             if let Some(change) = change {
                 let _ = feed.listeners.send(change);
             }
-            *cursor = id;
-            feed.position.fetch_max(id, Ordering::AcqRel);
+            feed.position.store(id, Ordering::Release);
         }
         if !full {
             return Ok(());
@@ -163,12 +161,6 @@ impl Store {
         u64::try_from(self.feed.position.load(Ordering::Acquire)).unwrap_or(0)
     }
 
-    /// Reads the log from where this instance stopped and hands the changes out (see
-    /// [`catch_up`]).
-    pub(super) async fn catch_up(&self) -> Result<(), StoreError> {
-        catch_up(&self.db, &self.feed).await
-    }
-
     /// After a write of this instance: takes its changes in at once (see [`after_write`]).
     pub(super) async fn changed(&self) {
         after_write(&self.db, &self.feed).await;
@@ -184,7 +176,7 @@ impl Store {
                 _ = self.feed.wake.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
-            match self.catch_up().await {
+            match catch_up(&self.db, &self.feed).await {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("reading the change log again");

@@ -44,15 +44,17 @@ pub struct InstanceRow {
 }
 
 impl Store {
-    /// Notes that instance `instance_id` (`name`, up since `started_at`) is alive now.
+    /// Notes that instance `instance_id` (`name`, up since `started_at`) is alive now, and
+    /// forgets instances not seen since `forget_before` (RFC 3339).
     pub async fn heartbeat(
         &self,
         instance_id: &str,
         name: &str,
         started_at: &str,
+        forget_before: &str,
     ) -> Result<(), StoreError> {
         let now = crate::now_rfc3339();
-        on_db!(&self.db, db => db.heartbeat(instance_id, name, started_at, &now).await)
+        on_db!(&self.db, db => db.heartbeat(instance_id, name, started_at, &now, forget_before).await)
     }
 
     /// Notes that the instance stopped cleanly (not lost).
@@ -61,9 +63,9 @@ impl Store {
         on_db!(&self.db, db => db.instance_stopped(instance_id, &now).await)
     }
 
-    /// The instances seen since `since` (RFC 3339), by name; older ones are forgotten.
-    pub async fn instances(&self, since: &str) -> Result<Vec<InstanceRow>, StoreError> {
-        on_db!(&self.db, db => db.instances(since).await)
+    /// The instances not forgotten yet ([`Store::heartbeat`]), by name.
+    pub async fn instances(&self) -> Result<Vec<InstanceRow>, StoreError> {
+        on_db!(&self.db, db => db.instances().await)
     }
 
     /// Whether this instance does `job` now, taking it if no instance does.

@@ -137,7 +137,12 @@ async fn every_instance_names_the_running_ones_and_the_lost() {
     let url = a.database_url.clone().expect("on PostgreSQL");
     let store = Store::open(&Database::Postgres(url)).await.unwrap();
     store
-        .heartbeat("ghost", "ghost:3000", "2026-11-30T00:00:00.000Z")
+        .heartbeat(
+            "ghost",
+            "ghost:3000",
+            "2026-11-30T00:00:00.000Z",
+            "2000-01-01T00:00:00.000Z",
+        )
         .await
         .unwrap();
     let health = a

@@ -11,6 +11,7 @@ impl Pools {
         name: &str,
         started_at: &str,
         now: &str,
+        forget_before: &str,
     ) -> Result<(), StoreError> {
         self.write(async |conn| {
             sqlx::query(
@@ -22,8 +23,12 @@ impl Pools {
             .bind(name)
             .bind(started_at)
             .bind(now)
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
+            sqlx::query("DELETE FROM instances WHERE seen_at < $1")
+                .bind(forget_before)
+                .execute(&mut *conn)
+                .await?;
             Ok(())
         })
         .await
@@ -46,19 +51,8 @@ impl Pools {
         .await
     }
 
-    /// See `Store::instances`: those seen since `since`, and forgets the others.
-    pub(in crate::store) async fn instances(
-        &self,
-        since: &str,
-    ) -> Result<Vec<InstanceRow>, StoreError> {
-        self.write(async |conn| {
-            sqlx::query("DELETE FROM instances WHERE seen_at < $1")
-                .bind(since)
-                .execute(&mut *conn)
-                .await?;
-            Ok(())
-        })
-        .await?;
+    /// See `Store::instances`.
+    pub(in crate::store) async fn instances(&self) -> Result<Vec<InstanceRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT instance_id, name, started_at, seen_at, stopped_at FROM instances \
              ORDER BY name, started_at",

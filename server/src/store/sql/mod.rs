@@ -17,7 +17,7 @@ mod topics;
 
 use super::{dialect, Db};
 use crate::store::StoreError;
-use sqlx::{pool::PoolConnection, Database, Pool};
+use sqlx::{Database, Pool};
 
 /// A connection of this database.
 type Connection = <Db as Database>::Connection;
@@ -29,45 +29,25 @@ pub(in crate::store) struct Pools {
     pub(in crate::store) writer: Pool<Db>,
 }
 
-/// The writer connection for one write.
-///
-/// A write that fails inside SQLite (disk full, I/O error, read-only file) can leave the
-/// connection in a transaction that sqlx no longer tracks: the next writes would then run as
-/// savepoints of a transaction nobody commits — answered as done, never durable. A PostgreSQL
-/// connection that failed may be half-closed. So after such a failure the connection is closed
-/// instead of going back to the pool, which opens a fresh one.
-struct WriterConn(PoolConnection<Db>);
-
-impl WriterConn {
-    /// Takes a writer connection (waits for one).
-    async fn acquire(pool: &Pool<Db>) -> Result<Self, StoreError> {
-        Ok(Self(pool.acquire().await?))
-    }
-
-    /// The connection to run the write on.
-    fn conn(&mut self) -> &mut Connection {
-        &mut self.0
-    }
-
-    /// Hands back `result`, retiring the connection if the database failed.
-    fn finish<T>(mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if let Err(e @ (StoreError::Unavailable(_) | StoreError::Other(_))) = &result {
-            tracing::warn!(error = %e, "a write failed; retiring the writer connection");
-            self.0.close_on_drop();
-        }
-        result
-    }
-}
-
 impl Pools {
-    /// Runs `write` on a writer connection, retiring it if the database failed.
+    /// Runs `write` on a writer connection, retiring the connection if the database failed.
+    ///
+    /// A write that fails inside SQLite (disk full, I/O error, read-only file) can leave the
+    /// connection in a transaction that sqlx no longer tracks: the next writes would then run as
+    /// savepoints of a transaction nobody commits — answered as done, never durable. A
+    /// PostgreSQL connection that failed may be half-closed. So after such a failure the
+    /// connection is closed instead of going back to the pool, which opens a fresh one.
     pub(in crate::store) async fn write<T>(
         &self,
         write: impl AsyncFnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut writer = WriterConn::acquire(&self.writer).await?;
-        let result = write(writer.conn()).await;
-        writer.finish(result)
+        let mut conn = self.writer.acquire().await?;
+        let result = write(&mut conn).await;
+        if let Err(e @ (StoreError::Unavailable(_) | StoreError::Other(_))) = &result {
+            tracing::warn!(error = %e, "a write failed; retiring the writer connection");
+            conn.close_on_drop();
+        }
+        result
     }
 
     /// Closes both pools.

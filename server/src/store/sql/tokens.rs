@@ -40,6 +40,10 @@ impl From<TokenRow> for AccessToken {
     }
 }
 
+/// The columns of a [`TokenRow`], in every statement that reads one.
+const TOKEN_COLUMNS: &str =
+    "token_id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at";
+
 impl Pools {
     /// See the `Store` method of this name.
     pub(in crate::store) async fn create_token(
@@ -47,21 +51,20 @@ impl Pools {
         token: &NewToken<'_>,
     ) -> Result<AccessToken, StoreError> {
         self.write(async |conn| {
-            let row = sqlx::query_as::<_, TokenRow>(
+            let insert = format!(
                 "INSERT INTO access_tokens \
                  (user_id, name, scope, token_hash, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 RETURNING token_id, user_id, name, scope, created_at, expires_at, \
-                 last_used_at, revoked_at",
-            )
-            .bind(token.user_id)
-            .bind(token.name)
-            .bind(token.scope.as_str())
-            .bind(token.token_hash)
-            .bind(now_rfc3339())
-            .bind(token.expires_at)
-            .fetch_one(conn)
-            .await?;
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
+            );
+            let row = sqlx::query_as::<_, TokenRow>(&insert)
+                .bind(token.user_id)
+                .bind(token.name)
+                .bind(token.scope.as_str())
+                .bind(token.token_hash)
+                .bind(now_rfc3339())
+                .bind(token.expires_at)
+                .fetch_one(conn)
+                .await?;
             Ok(AccessToken::from(row))
         })
         .await
@@ -72,10 +75,10 @@ impl Pools {
         &self,
         user: Option<&str>,
     ) -> Result<Vec<AccessToken>, StoreError> {
-        let rows: Vec<TokenRow> = sqlx::query_as(
-            "SELECT token_id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at \
-             FROM access_tokens WHERE ($1 IS NULL OR user_id = $1) ORDER BY token_id DESC LIMIT 1000",
-        )
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens \
+             WHERE ($1 IS NULL OR user_id = $1) ORDER BY token_id DESC LIMIT 1000"
+        ))
         .bind(user)
         .fetch_all(&self.reader)
         .await?;
@@ -116,10 +119,9 @@ impl Pools {
         hash: &str,
         now: i64,
     ) -> Result<Option<TokenHolder>, StoreError> {
-        let row: Option<TokenRow> = sqlx::query_as(
-            "SELECT token_id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at \
-             FROM access_tokens WHERE token_hash = $1",
-        )
+        let row: Option<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE token_hash = $1"
+        ))
         .bind(hash)
         .fetch_optional(&self.reader)
         .await?;
