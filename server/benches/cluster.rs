@@ -67,37 +67,17 @@ async fn run() {
     seed(&Database::Postgres(database_url.clone())).await;
 
     let bootstrap = broker.bootstrap();
-    let binary = Path::new(env!("CARGO_BIN_EXE_streamhub"));
-    let start = |data: &str, database: Option<&str>, name: &str| {
-        let mut env = vec![
-            ("ADMIN_TOKEN", ADMIN_TOKEN),
-            ("PRODUCER_SECRET", PRODUCER_SECRET),
-            ("STREAMHUB_WRITE_RATE", "1000000000"),
-            ("STREAMHUB_WRITE_BURST", "4000000000"),
-            ("STREAMHUB_WS_MAX_CONNECTIONS", "50000"),
-            ("STREAMHUB_WS_MAX_PER_ADDR", "50000"),
-            ("STREAMHUB_TRUSTED_PROXIES", "127.0.0.1"),
-            ("STREAMHUB_INSTANCE_NAME", name),
-        ];
-        if let Some(url) = database {
-            env.push(("STREAMHUB_DATABASE_URL", url));
-        }
-        let data = dir.path().join(data);
-        let bootstrap = bootstrap.clone();
-        let env: Vec<(String, String)> = env
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        async move {
-            let env: Vec<(&str, &str)> =
-                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            ServerProcess::start(binary, &data, &bootstrap, &env).await
-        }
-    };
-    let sqlite = start("sqlite", None, "sqlite").await;
-    let single = start("pg-single", Some(&database_url), "single").await;
-    let a = start("pg-a", Some(&database_url), "a").await;
-    let b = start("pg-b", Some(&database_url), "b").await;
+    let data = |name: &str| dir.path().join(name);
+    let sqlite = instance(&data("sqlite"), &bootstrap, None, "sqlite").await;
+    let single = instance(
+        &data("pg-single"),
+        &bootstrap,
+        Some(&database_url),
+        "single",
+    )
+    .await;
+    let a = instance(&data("pg-a"), &bootstrap, Some(&database_url), "a").await;
+    let b = instance(&data("pg-b"), &bootstrap, Some(&database_url), "b").await;
     let balancer = Haproxy::start(&[&a, &b]).await;
 
     // 1. REST.
@@ -148,8 +128,7 @@ async fn run() {
 
     // 3. Cross-instance change latency (before the fan-out loads the broker).
     let topic = "bench_cluster";
-    let topic_id =
-        relay_load::active_topic_as(a.addr, ADMIN_TOKEN, PRODUCER_SECRET, topic, 3).await;
+    let topic_id = relay_load::active_topic(&a, topic, 3).await;
     let latencies = change_latencies(&a, &b, topic).await;
 
     // 2. Fan-out: one instance, then two.
@@ -169,10 +148,8 @@ async fn run() {
 
     println!();
     println!(
-        "1. REST, {TOPICS} topics and {} subscriptions; wrk -t2 -c{} -d{}s; ratio against SQLite, one instance",
+        "1. REST, {TOPICS} topics and {} subscriptions; wrk -t2 -c{connections} -d{seconds}s; ratio against SQLite, one instance",
         USERS * SUBSCRIPTIONS_PER_USER,
-        std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "64".into()),
-        std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "10".into()),
     );
     println!(
         "{:<32} {:<32} {:>9} {:>8} {:>8} {:>7} {:>8} {:>6}",
@@ -229,6 +206,31 @@ async fn run() {
     drop(balancer);
 }
 
+/// The release server on `data`, with the shared secrets, write and socket limits raised for
+/// load, HAProxy trusted, and its metadata in `database_url` (SQLite in `data` for `None`).
+async fn instance(
+    data: &Path,
+    bootstrap: &str,
+    database_url: Option<&str>,
+    name: &str,
+) -> ServerProcess {
+    let mut env = vec![
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("PRODUCER_SECRET", PRODUCER_SECRET),
+        ("STREAMHUB_WRITE_RATE", "1000000000"),
+        ("STREAMHUB_WRITE_BURST", "4000000000"),
+        ("STREAMHUB_WS_MAX_CONNECTIONS", "50000"),
+        ("STREAMHUB_WS_MAX_PER_ADDR", "50000"),
+        ("STREAMHUB_TRUSTED_PROXIES", "127.0.0.1"),
+        ("STREAMHUB_INSTANCE_NAME", name),
+    ];
+    if let Some(url) = database_url {
+        env.push(("STREAMHUB_DATABASE_URL", url));
+    }
+    let binary = Path::new(env!("CARGO_BIN_EXE_streamhub"));
+    ServerProcess::start(binary, data, bootstrap, &env).await
+}
+
 /// The API bench's database in `database`.
 async fn seed(database: &Database) {
     let store = Store::open(database).await.unwrap();
@@ -240,7 +242,7 @@ async fn seed(database: &Database) {
 async fn topic_action(server: &ServerProcess, id: i64, action: &str) {
     let status = reqwest::Client::new()
         .post(format!("http://{}/api/topics/{id}/{action}", server.addr))
-        .bearer_auth(ADMIN_TOKEN)
+        .bearer_auth(server.admin_token())
         .send()
         .await
         .unwrap()
@@ -248,24 +250,17 @@ async fn topic_action(server: &ServerProcess, id: i64, action: &str) {
     assert!(status.is_success(), "{action} #{id}: {status}");
 }
 
-/// A socket on `server` with the admin token, or following `user`.
-async fn socket(server: &ServerProcess, user: Option<&str>) -> RelaySocket {
-    let query = user.map(|u| format!("?user_id={u}")).unwrap_or_default();
-    let mut request = format!("ws://{}/api/stream{query}", server.addr)
+/// A socket on `server` following `user`'s subscriptions.
+async fn following(server: &ServerProcess, user: &str) -> RelaySocket {
+    let request = format!("ws://{}/api/stream?user_id={user}", server.addr)
         .into_client_request()
         .unwrap();
-    if user.is_none() {
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
-        );
-    }
     connect_async(request).await.expect("connect").0
 }
 
 /// Milliseconds·1000 (µs) from each change through `a` until `b`'s socket acts on it.
 async fn change_latencies(a: &ServerProcess, b: &ServerProcess, topic: &str) -> Vec<u64> {
-    let mut follower = socket(b, Some("latency")).await;
+    let mut follower = following(b, "latency").await;
     let client = reqwest::Client::new();
     let url = format!("http://{}/api/subscriptions", a.addr);
     let body = serde_json::json!({"user_id": "latency", "topic_name": topic});
@@ -338,7 +333,7 @@ async fn fanout(servers: &[&ServerProcess], run: &Run<'_>) -> Fanout {
     let mut tasks = Vec::with_capacity(clients);
     for i in 0..clients {
         let server = servers[i % servers.len()];
-        let socket = socket(server, None).await;
+        let socket = relay_load::connect(server).await;
         tasks.push(tokio::spawn(fanout_client(
             socket,
             subscribe(topic, "latest"),

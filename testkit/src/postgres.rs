@@ -73,13 +73,9 @@ impl LocalPostgres {
             .map_err(|e| io::Error::other(e.clone()))
     }
 
-    /// Starts a server on `port` over the cluster in `dir`, making the cluster first if `dir`
-    /// holds none; waits until it accepts connections.
-    pub fn start(dir: &Path, port: u16) -> io::Result<Self> {
-        Self::start_with(dir, port, false, false)
-    }
-
-    /// [`LocalPostgres::start`], crash-safe as a deployment's would be (benchmarks).
+    /// Starts a server on `port` over the cluster in `dir`, crash-safe as a deployment's would
+    /// be (benchmarks), making the cluster first if `dir` holds none; waits until it accepts
+    /// connections.
     pub fn start_durable(dir: &Path, port: u16) -> io::Result<Self> {
         Self::start_with(dir, port, false, true)
     }
@@ -148,15 +144,22 @@ impl LocalPostgres {
         Ok(())
     }
 
-    /// A command running one of PostgreSQL's binaries as the cluster's owner.
-    fn command(&self, binary: &str) -> io::Result<Command> {
-        let mut command = Command::new(Self::bin_dir()?.join(binary));
-        command.current_dir(&self.dir);
+    /// As root, makes `command` run as the owner of the cluster's directory (PostgreSQL will
+    /// not run as root).
+    fn as_owner(&self, command: &mut Command) -> io::Result<()> {
         if is_root() {
             use std::os::unix::process::CommandExt;
             let owner = std::fs::metadata(&self.dir)?;
             command.uid(owner.uid()).gid(owner.gid());
         }
+        Ok(())
+    }
+
+    /// A command running one of PostgreSQL's binaries as the cluster's owner.
+    fn command(&self, binary: &str) -> io::Result<Command> {
+        let mut command = Command::new(Self::bin_dir()?.join(binary));
+        command.current_dir(&self.dir);
+        self.as_owner(&mut command)?;
         Ok(command)
     }
 
@@ -195,11 +198,7 @@ impl LocalPostgres {
             .stdin(Stdio::piped())
             .stdout(log.try_clone()?)
             .stderr(log);
-        if is_root() {
-            use std::os::unix::process::CommandExt;
-            let owner = std::fs::metadata(&self.dir)?;
-            shell.uid(owner.uid()).gid(owner.gid());
-        }
+        self.as_owner(&mut shell)?;
         let mut child = shell.spawn()?;
         let stdin = child
             .stdin
@@ -241,11 +240,6 @@ impl LocalPostgres {
         ))
     }
 
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The URL of database `name` on this server.
     pub fn url(&self, name: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
@@ -280,47 +274,15 @@ impl LocalPostgres {
         }
         Ok(self.url(name))
     }
+}
 
-    /// Kills the server at once (SIGKILL to the postmaster, no shutdown): what a crash or a
-    /// pulled cable looks like to its clients.
-    pub fn kill(&mut self) -> io::Result<()> {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("postmaster.pid")) {
-            if let Some(pid) = pid
-                .lines()
-                .next()
-                .and_then(|l| l.trim().parse::<i32>().ok())
-            {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        }
-        if let Some((mut child, stdin)) = self.keeper.take() {
-            drop(stdin);
-            child.wait()?;
-        }
-        Ok(())
-    }
-
-    /// Starts it again on the same port over the same cluster (after [`Self::kill`], it
-    /// recovers from its log first).
-    pub fn restart(&mut self) -> io::Result<()> {
-        self.stop();
-        self.spawn()
-    }
-
-    /// Stops the server (immediate shutdown) and waits for it.
-    fn stop(&mut self) {
+impl Drop for LocalPostgres {
+    /// Stops the server (immediate shutdown: its keeper's stdin closes) and waits for it.
+    fn drop(&mut self) {
         if let Some((mut child, stdin)) = self.keeper.take() {
             drop(stdin);
             let _ = child.wait();
         }
-    }
-}
-
-impl Drop for LocalPostgres {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -58,27 +58,8 @@ pub async fn start_server(dir: &std::path::Path, bootstrap: &str) -> ServerProce
 
 /// Requests, approves and activates `name`; its id.
 pub async fn active_topic(server: &ServerProcess, name: &str, partitions: i32) -> i64 {
-    let secret = std::fs::read_to_string(server.data_dir.join("producer_secret")).unwrap();
-    active_topic_as(
-        server.addr,
-        &server.admin_token(),
-        secret.trim(),
-        name,
-        partitions,
-    )
-    .await
-}
-
-/// [`active_topic`] through the server at `addr` with these secrets (servers given theirs).
-pub async fn active_topic_as(
-    addr: std::net::SocketAddr,
-    admin_token: &str,
-    producer_secret: &str,
-    name: &str,
-    partitions: i32,
-) -> i64 {
     let client = reqwest::Client::new();
-    let base = format!("http://{addr}");
+    let base = format!("http://{}", server.addr);
     let created: serde_json::Value = client
         .post(format!("{base}/api/topics"))
         .json(&serde_json::json!({"name": name, "created_by": "bench", "partitions": partitions}))
@@ -91,13 +72,13 @@ pub async fn active_topic_as(
     let id = created["topic_id"].as_i64().unwrap();
     client
         .post(format!("{base}/api/topics/{id}/approve"))
-        .bearer_auth(admin_token)
+        .bearer_auth(server.admin_token())
         .send()
         .await
         .unwrap();
     let status = client
         .post(format!("{base}/api/topics/activate_by_name"))
-        .header("x-producer-key", producer_secret)
+        .header("x-producer-key", server.producer_secret())
         .json(&serde_json::json!({"topic_name": name}))
         .send()
         .await

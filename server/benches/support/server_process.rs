@@ -14,6 +14,8 @@ use std::{
 pub struct ServerProcess {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// The environment it was started with beyond the defaults (secrets it was given, say).
+    given: Vec<(String, String)>,
     child: Child,
 }
 
@@ -46,6 +48,10 @@ impl ServerProcess {
         let mut server = Self {
             addr,
             data_dir: data_dir.to_owned(),
+            given: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             child,
         };
         let client = reqwest::Client::builder()
@@ -65,12 +71,25 @@ impl ServerProcess {
         panic!("{} did not answer on {addr}", binary.display());
     }
 
-    /// The admin token the server generated into its data directory.
+    /// The admin token: the one given in `env`, else the one the server generated into its
+    /// data directory.
     pub fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("admin_token"))
-            .expect("the server wrote its admin token")
-            .trim()
-            .to_owned()
+        self.secret("ADMIN_TOKEN", "admin_token")
+    }
+
+    /// The producer secret, found as [`Self::admin_token`] is.
+    pub fn producer_secret(&self) -> String {
+        self.secret("PRODUCER_SECRET", "producer_secret")
+    }
+
+    fn secret(&self, variable: &str, file: &str) -> String {
+        let given = self.given.iter().find(|(name, _)| name == variable);
+        given.map(|(_, value)| value.clone()).unwrap_or_else(|| {
+            std::fs::read_to_string(self.data_dir.join(file))
+                .unwrap_or_else(|e| panic!("the server wrote its {file}: {e}"))
+                .trim()
+                .to_owned()
+        })
     }
 
     /// The server's process id (for its memory and descriptors).

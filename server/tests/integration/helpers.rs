@@ -86,6 +86,16 @@ async fn spawn_on(
     let broker = LocalBroker::start(&dir.path().join("kafka"))
         .await
         .expect("start tansu (run `make deps` to install it)");
+    launch(broker, dir, database_url, Box::new(configure)).await
+}
+
+/// Starts a server on `broker` with its data in `dir`, and waits until it sees the broker.
+async fn launch(
+    broker: LocalBroker,
+    dir: TempDir,
+    database_url: Option<String>,
+    configure: Box<dyn Fn(&mut ServerConfig) + Send + Sync>,
+) -> TestApp {
     let mut app = TestApp {
         addr: "127.0.0.1:0".parse().unwrap(),
         client: reqwest::Client::new(),
@@ -97,7 +107,7 @@ async fn spawn_on(
         sessions: None,
         server: None,
         database_url,
-        configure: Box::new(configure),
+        configure,
     };
     app.start_server().await;
     app.wait_for_broker_up().await;
@@ -151,25 +161,16 @@ impl TestApp {
     pub async fn another_instance(&self) -> TestApp {
         let (admin_token, producer_secret) =
             (self.admin_token.clone(), self.producer_secret.clone());
-        let mut app = TestApp {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            client: reqwest::Client::new(),
-            admin_token: String::new(),
-            producer_secret: String::new(),
-            broker: self.broker.shared_handle(),
-            dir: tempfile::tempdir().expect("temp dir"),
-            relay: None,
-            sessions: None,
-            server: None,
-            database_url: self.database_url.clone(),
-            configure: Box::new(move |config| {
+        launch(
+            self.broker.shared_handle(),
+            tempfile::tempdir().expect("temp dir"),
+            self.database_url.clone(),
+            Box::new(move |config| {
                 config.admin_token = Some(admin_token.clone());
                 config.producer_secret = Some(producer_secret.clone());
             }),
-        };
-        app.start_server().await;
-        app.wait_for_broker_up().await;
-        app
+        )
+        .await
     }
 
     /// The headers of a browser where `user` signed in through the identity provider (`oidc`
