@@ -14,16 +14,21 @@
 //! | [`producer`] | the producer daemon: activation loop, per-topic feeding, delivery counting |
 //! | [`generate`] | realistic typed events (sensor, weather, payment, logs, user activity) for the producer |
 //! | [`api_client`] | a typed REST client for the producer and the CLI |
+//! | [`lifecycle`] | a topic's lifecycle rules: approval and rejection with four-eyes, activation (Kafka first, one at a time, names taken in Kafka held for an admin), deactivation, reactivation, adoption; each refusal audited |
 //! | [`store`] | metadata on SQLite or PostgreSQL through sqlx: topics and their lifecycle, subscriptions, the audit log, tokens, the change log every instance follows |
 //! | [`change_effects`] | what this instance does about each metadata change of the deployment (relay, sessions) |
 //! | [`kafka`] | librdkafka client settings, topic administration, and a local `tansu` broker for tests |
 //! | [`metrics`] | request counts and latencies for `GET /metrics` (Prometheus text) |
+//! | [`filter`] | filter expressions (CEL) over records: compiled once, evaluated within a budget |
+//! | [`forwarded`] | the client address behind trusted proxies (`X-Forwarded-For`) |
+//! | [`oidc`] | sign-in through an OpenID Connect provider: discovery, the code flow, ID token checks, claims |
+//! | [`open_files`] | the open-files budget: connection and socket caps sized to the process's limit |
 //! | [`rate_limit`] | per-address token buckets: anonymous writes and failed secrets, 429 past them |
 //! | [`rates`] | recent message rates of active topics, sampled for the overview |
 //! | [`summary`] | the per-minute activity line of the server's log (routine requests log at DEBUG) |
 //! | [`health`] | the background check of broker and database behind `GET /api/health` |
 //! | [`reconciler`] | recreates `active` topics missing in Kafka, audited (run by the health check) |
-//! | [`http`] | everything axum: the router, REST and WebSocket handlers, auth extractors, the sign-in endpoints, the JSON error type, access log, [`http::state::AppState`] (the handles every request shares) and [`http::ssr_backend`] (SSR of the `app` crate and the in-process REST calls its pages make) |
+//! | [`http`] | everything axum: the router (every route), REST and WebSocket handlers, auth extractors, the sign-in endpoints, the JSON error type, access log, [`http::state::AppState`] (the handles every request shares) and [`http::ssr_backend`] (SSR of the `app` crate and the in-process REST calls its pages make) |
 //! | [`listener`] | accepting connections, with a header-read timeout against slowloris |
 //! | [`server`] | [`server::run`]: wires all of the above onto a bound listener until shutdown |
 //!
@@ -39,6 +44,7 @@ pub mod generate;
 pub mod health;
 pub mod http;
 pub mod kafka;
+pub mod lifecycle;
 pub mod listener;
 pub mod metrics;
 pub mod oidc;

@@ -8,13 +8,13 @@ use crate::{
     config::ServerConfig,
     health::{HealthMonitor, ThisInstance},
     http::{
-        access_log, api_router,
-        host_check::{check_host, AllowedHosts},
-        metrics,
-        ssr_backend::{leptos_options, revalidate_bundle, SsrBackend},
+        host_check::AllowedHosts,
+        router,
+        ssr_backend::leptos_options,
         state::{AppState, Limits},
     },
     kafka::{KafkaAdmin, KafkaError, RecordSender},
+    lifecycle::Lifecycle,
     open_files::{Budget, Wanted},
     rate_limit::RateLimit,
     rates::Rates,
@@ -23,10 +23,7 @@ use crate::{
     sessions::Sessions,
     store::{Database, Store, StoreError},
 };
-use app::backend::SharedBackend;
-use axum::{middleware, Router};
-use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use axum::Router;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -112,6 +109,14 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
             Some(Arc::new(oidc))
         }
     };
+    let relay = Relay::new(config.kafka.clone(), relay_limits);
+    let lifecycle = Lifecycle::new(
+        store.clone(),
+        kafka.clone(),
+        relay.clone(),
+        health.clone(),
+        config.auth.four_eyes,
+    );
     let state = AppState {
         leptos_options: leptos_options(&config.site_dir, addr),
         store,
@@ -129,15 +134,14 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
             body_timeout: Duration::from_millis(config.header_timeout_ms),
         },
         allowed_hosts: Arc::new(AllowedHosts::new(&config.allowed_hosts, addr)),
-        activations: Arc::default(),
         metrics: Arc::default(),
         read_cache: Arc::default(),
-        relay: Relay::new(config.kafka.clone(), relay_limits),
+        relay,
+        lifecycle,
         sessions: Arc::new(sessions),
         rates: Rates::default(),
         auth: config.auth.mode,
         oidc,
-        four_eyes: config.auth.four_eyes,
     };
     crate::change_effects::spawn(&state.store, state.relay.clone(), state.sessions.clone());
     let router = router(state.clone());
@@ -164,52 +168,6 @@ fn load_secret(
         }
     }
     Ok(secret)
-}
-
-/// The whole HTTP surface: `/api`, the dashboard's server-rendered pages, static files.
-pub fn router(state: AppState) -> Router {
-    let backend: SharedBackend = Arc::new(SsrBackend::new(state.clone()));
-    let routes = generate_route_list(app::App);
-    let options = state.leptos_options.clone();
-    Router::new()
-        .nest("/api", api_router())
-        .route("/auth/login", axum::routing::get(crate::http::oidc::login))
-        .route(
-            "/auth/callback",
-            axum::routing::get(crate::http::oidc::callback),
-        )
-        .route(
-            "/auth/device",
-            axum::routing::post(crate::http::device::start),
-        )
-        .route(
-            "/auth/device/token",
-            axum::routing::post(crate::http::device::token),
-        )
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(backend.clone()),
-            move || app::shell(options.clone()),
-        )
-        .route("/metrics", axum::routing::get(metrics))
-        .route_layer(middleware::from_fn(access_log::tag_route))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
-        .layer(middleware::from_fn(revalidate_bundle))
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            state.limits.body_timeout,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.allowed_hosts.clone(),
-            check_host,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            access_log::log_request,
-        ))
-        .with_state(state)
 }
 
 /// Builds the server ([`build`]) and serves it until `shutdown` resolves ([`serve`]).

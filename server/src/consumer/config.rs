@@ -21,7 +21,7 @@ pub struct ConsumerCli {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Who you are (the original's user_id); asked once by the menu when unset.
+    /// Who you are (the contract's `user_id`); asked once by the menu when unset.
     #[arg(long, short = 'u', env = "STREAMHUB_USER", global = true)]
     pub user: Option<String>,
 

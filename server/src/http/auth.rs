@@ -206,7 +206,7 @@ impl Caller {
         Ok((user, actor))
     }
 
-    /// Whether the caller may see everyone's data (`open` mode: everyone may, as the original
+    /// Whether the caller may see everyone's data (`open` mode: everyone may, as the REST
     /// contract has it; `oidc` mode: admins).
     pub fn sees_everyone(&self) -> bool {
         self.verified.as_ref().is_none_or(|v| v.admin)

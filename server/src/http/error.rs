@@ -2,7 +2,7 @@
 //! of `API.md` (`{"error": word, "message": sentence, "field"?: ..., "current_status"?: ...}`).
 //! Handlers return `Result<_, ApiError>` and use `?`; nothing else builds error responses.
 
-use crate::{kafka::KafkaError, store::StoreError};
+use crate::{kafka::KafkaError, lifecycle::LifecycleError, store::StoreError};
 use app::{domain::FieldError, wire::ErrorBody, wire::TopicStatus};
 use axum::{
     http::{header, StatusCode},
@@ -196,6 +196,28 @@ impl ApiError {
             message,
             field,
             current_status,
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(error: LifecycleError) -> Self {
+        match error {
+            LifecycleError::Illegal { ref topic, .. } => ApiError::Conflict {
+                error: "illegal_transition",
+                message: error.to_string(),
+                current_status: Some(topic.status),
+            },
+            LifecycleError::ExistsInKafka { ref topic } => ApiError::Conflict {
+                error: "topic_exists_in_kafka",
+                message: error.to_string(),
+                current_status: Some(topic.status),
+            },
+            LifecycleError::FourEyes => ApiError::Forbidden(
+                "four-eyes approval: you requested this topic, so another admin must approve or reject it",
+            ),
+            LifecycleError::Store(e) => ApiError::Store(e),
+            LifecycleError::Kafka(e) => ApiError::Kafka(e),
         }
     }
 }

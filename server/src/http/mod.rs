@@ -1,7 +1,8 @@
-//! The REST API under `/api` (the original contract, kept exactly, plus extras; the README's
-//! "The REST API" section and `GET /api/openapi.json` describe it): routes, auth extractors, the
-//! JSON body extractor, the error type and the access log. The only module that knows axum
-//! handlers; nothing below it imports from it.
+//! Everything HTTP: the [`router`] with every route (the REST API under `/api` — the contract of
+//! `API.md`, kept exactly, plus extras; docs/api.md and `GET /api/openapi.json` describe it —
+//! `/auth/*`, `/metrics`, the dashboard's pages), auth extractors, the JSON body extractor, the
+//! error type and the access log. The only module that knows axum handlers; nothing below it
+//! imports from it.
 //!
 //! Unknown `/api` paths and wrong methods answer with the same JSON error body as everything
 //! else; bodies over [`BODY_LIMIT`] are refused with 413 before they are read whole.
@@ -28,16 +29,61 @@ mod system;
 pub mod tokens;
 pub mod topics;
 
+use app::backend::SharedBackend;
 use axum::{
     extract::DefaultBodyLimit,
+    middleware,
     routing::{get, post},
     Router,
 };
 use error::ApiError;
+use host_check::check_host;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use ssr_backend::{revalidate_bundle, SsrBackend};
 use state::AppState;
+use std::sync::Arc;
 
 /// Largest request body the API reads.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole HTTP surface: `/api`, `/auth/*` (sign-in), `/metrics`, the dashboard's
+/// server-rendered pages and static files, with the layers every request passes.
+pub fn router(state: AppState) -> Router {
+    let backend: SharedBackend = Arc::new(SsrBackend::new(state.clone()));
+    let routes = generate_route_list(app::App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .nest("/api", api_router())
+        .route("/auth/login", axum::routing::get(oidc::login))
+        .route("/auth/callback", axum::routing::get(oidc::callback))
+        .route("/auth/device", axum::routing::post(device::start))
+        .route("/auth/device/token", axum::routing::post(device::token))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            move || app::shell(options.clone()),
+        )
+        .route("/metrics", axum::routing::get(metrics))
+        .route_layer(middleware::from_fn(access_log::tag_route))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(middleware::from_fn(revalidate_bundle))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.limits.body_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.allowed_hosts.clone(),
+            check_host,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access_log::log_request,
+        ))
+        .with_state(state)
+}
 
 /// `GET /metrics`: request metrics plus topic counts by status and broker reachability.
 pub async fn metrics(
@@ -64,7 +110,7 @@ pub async fn metrics(
             stats.total_subscriptions
         );
     }
-    text.push_str(&state.relay.render_metrics());
+    text.push_str(&state.relay.stats().render());
     let health = state.health.report();
     for (part, status) in [
         ("broker", &health.broker.component.status),

@@ -88,7 +88,7 @@ impl Modify for InputRules {
             }
         }
         if let Some(rule) = query_parameter(openapi, "/api/subscriptions", "user_id") {
-            // Empty means "everyone's", as it did in the original.
+            // Empty means "everyone's", as the REST contract has it.
             let whole = USER_ID_PATTERN
                 .trim_start_matches('^')
                 .trim_end_matches('$');

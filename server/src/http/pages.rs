@@ -1,6 +1,6 @@
 //! Pages of long lists (`/api/topics`, `/api/subscriptions`): callers that ask for a page get
 //! at most so many rows and a `Link: <…>; rel="next"` header while more follow; callers that do
-//! not ask get the whole list, as the original answered.
+//! not ask get the whole list, as the REST contract has it.
 
 use axum::{
     http::{header, HeaderValue},

@@ -5,6 +5,7 @@ use crate::rate_limit::RateLimit;
 use crate::{
     health::HealthMonitor,
     kafka::{KafkaAdmin, RecordSender},
+    lifecycle::Lifecycle,
     metrics::Metrics,
     rates::Rates,
     relay::Relay,
@@ -14,7 +15,7 @@ use crate::{
 use crate::{sessions::Sessions, store::read_cache::ReadCache};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 /// Limits on what a request may ask for (from configuration).
 #[derive(Clone)]
@@ -28,19 +29,6 @@ pub struct Limits {
     /// How long reading a request's body may take (a declared body that never comes would
     /// hold its connection otherwise).
     pub body_timeout: std::time::Duration,
-}
-
-/// Per topic, the lock one activation at a time holds (made on first use; one per topic id
-/// ever activated in this process).
-#[derive(Default)]
-pub struct ActivationLocks(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>);
-
-impl ActivationLocks {
-    /// The lock of topic `id`.
-    pub fn of(&self, id: i64) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        locks.entry(id).or_default().clone()
-    }
 }
 
 /// Everything a request may need. `LeptosOptions: FromRef<AppState>` is what leptos_axum asks.
@@ -62,8 +50,8 @@ pub struct AppState {
     pub limits: Limits,
     /// The names (`Host`) requests may reach this server by.
     pub allowed_hosts: Arc<AllowedHosts>,
-    /// Activations of one topic run one at a time.
-    pub activations: Arc<ActivationLocks>,
+    /// A topic's lifecycle moves and their rules (four-eyes, activation one at a time).
+    pub lifecycle: Lifecycle,
     /// Request counts and latencies for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Hot read answers, valid until the next write.
@@ -78,6 +66,4 @@ pub struct AppState {
     pub auth: crate::oidc::AuthMode,
     /// The identity provider, in `oidc` mode.
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
-    /// Four-eyes approval: nobody approves or rejects their own topic request.
-    pub four_eyes: bool,
 }

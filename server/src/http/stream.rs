@@ -1,6 +1,6 @@
 //! `GET /api/stream`: the WebSocket upgrade. Checks the origin (browsers on other sites may not
-//! open sockets here), the connection limits and who the client is, then hands the socket to
-//! [`crate::relay::serve`].
+//! open sockets here) and who the client is (extractors), takes a connection slot, then hands
+//! the socket to [`crate::relay::serve`].
 
 use super::state::AppState;
 use super::{
@@ -9,12 +9,12 @@ use super::{
     extract::ApiQuery,
 };
 use crate::listener::{ConnectionActivity, ConnectionSlot};
-use crate::relay::{serve, Peer, Refusal};
+use crate::relay::{serve, AdmissionRefusal, Peer};
 use app::domain::UserId;
 use axum::{
     extract::{
         ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
-        Request, State,
+        FromRequestParts, Request, State,
     },
     http::{header, request::Parts, StatusCode},
     response::Response,
@@ -32,91 +32,15 @@ pub struct StreamQuery {
     follow: Option<bool>,
 }
 
-/// The upgrade handler.
+/// The upgrade handler: the origin check and who the client is ([`Peer`]) are its extractors;
+/// it takes a connection slot and upgrades.
 pub async fn stream(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<StreamQuery>,
+    _origin: SameOrigin,
+    peer: Peer,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
-    check_origin(&parts, &state.relay.limits().allowed_origins)?;
-    let user_id = match query.user_id.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(UserId::parse(raw, "user_id")?.to_string()),
-    };
-    // Browsers cannot set headers on a WebSocket: a signed-in dashboard proves itself with its
-    // session cookie (the origin check above stands in for CSRF protection on this GET).
-    // A wrong token is refused (and counted against the address) like on any admin route, so
-    // the upgrade is no way around the limit on guesses.
-    // `oidc` mode: a personal access token (the CLI's) proves its owner, as a session does.
-    let mut by_personal_token = None;
-    let by_token = match bearer_token(&parts.headers) {
-        None => false,
-        Some(token)
-            if state.auth == crate::oidc::AuthMode::Oidc
-                && token.starts_with(crate::secrets::TOKEN_PREFIX) =>
-        {
-            by_personal_token = Some(super::auth::personal_token(&state, &parts, token).await?);
-            false
-        }
-        Some(token) => {
-            let help = "that is not the admin token; connect without it to stream your own topics";
-            super::auth::Check::admin(&state, help)
-                .run(&state, &parts, Some(token))
-                .await?;
-            true
-        }
-    };
-    // Listen for sign-outs before reading the session: one that lands between the two is heard.
-    let revocations = state.relay.revoked_sessions();
-    let session = match by_token || by_personal_token.is_some() {
-        true => None,
-        false => super::auth::session_of(&state.sessions, &parts.headers),
-    };
-    // Only an admin's session makes the socket an admin's (a person's is theirs alone).
-    let admin_session = session
-        .as_ref()
-        .filter(|session| session.admin())
-        .map(|session| session.id().to_owned());
-    let admin =
-        by_token || admin_session.is_some() || by_personal_token.as_ref().is_some_and(|v| v.admin);
-    // `oidc` mode: the socket is bound to who signed in. A person streams as themself (naming
-    // nobody, or themself) and is told and cut off when they sign out.
-    let mut user_id = user_id;
-    let mut person_session = None;
-    if state.auth == crate::oidc::AuthMode::Oidc && !admin {
-        let own = match (&session, &by_personal_token) {
-            (Some(session), _) if session.user().is_some() => {
-                person_session = Some(session.id().to_owned());
-                session.user()
-            }
-            (_, Some(token)) => {
-                person_session = token.token_id.map(crate::relay::revoked_token_key);
-                token.user.as_deref()
-            }
-            _ => None,
-        };
-        let Some(own) = own.map(str::to_owned) else {
-            return Err(ApiError::Unauthenticated(
-                "sign in first: streams are for people signed in through the identity provider",
-            ));
-        };
-        if user_id.as_deref().is_some_and(|named| *named != own) {
-            return Err(ApiError::Forbidden(
-                "you stream as yourself: only admins stream as someone else",
-            ));
-        }
-        user_id = Some(own);
-    }
-    // An admin's socket in `oidc` mode ends with their sign-in too (signed out, token revoked,
-    // expired), instead of carrying on without the admin right; the admin token's is nobody's.
-    if state.auth == crate::oidc::AuthMode::Oidc && admin && person_session.is_none() {
-        person_session = match (&session, &by_personal_token) {
-            (Some(session), _) => Some(session.id().to_owned()),
-            (None, Some(token)) => token.token_id.map(crate::relay::revoked_token_key),
-            (None, None) => None,
-        };
-    }
     let upgrade =
         <WebSocketUpgrade as axum::extract::FromRequestParts<AppState>>::from_request_parts(
             &mut parts, &state,
@@ -127,12 +51,12 @@ pub async fn stream(
         .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
         .map(|a| a.ip());
     let slot = state.relay.admit(addr).map_err(|refusal| match refusal {
-        Refusal::Full => ApiError::Limit {
+        AdmissionRefusal::Full => ApiError::Limit {
             status: StatusCode::SERVICE_UNAVAILABLE,
             error: "too_many_connections",
             message: "the relay is at its connection limit; try again later",
         },
-        Refusal::TooManyFromAddress => ApiError::Limit {
+        AdmissionRefusal::TooManyFromAddress => ApiError::Limit {
             status: StatusCode::TOO_MANY_REQUESTS,
             error: "too_many_connections_from_address",
             message: "this address has the most sockets it may open; close one first",
@@ -144,23 +68,6 @@ pub async fn stream(
     let connection = parts.extensions.get::<ConnectionSlot>().cloned();
     // Over HTTP/2 the connection carries the socket on after the upgrade: it is not idle.
     let activity = parts.extensions.get::<ConnectionActivity>().cloned();
-    // When what the socket rides on expires: a session, or a personal access token.
-    let ends_at = match (&session, &by_personal_token) {
-        (Some(session), _) => Some(session.expires()),
-        (None, Some(token)) => token.token_expires_at,
-        (None, None) => None,
-    };
-    let peer = Peer {
-        user_id,
-        follow: query.follow.unwrap_or(true),
-        admin,
-        admin_session,
-        person_session,
-        ends_at,
-        read_only: by_personal_token.as_ref().is_some_and(|v| v.read_only),
-        revocations,
-        slot,
-    };
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
@@ -170,8 +77,120 @@ pub async fn stream(
         .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
             let _connection = (connection, activity.map(|a| a.hold()));
-            serve(socket, relay, store, peer).await
+            serve(socket, relay, store, peer, slot).await
         }))
+}
+
+/// Who a stream socket belongs to, from its query (`?user_id=`, `follow`), its credentials
+/// (the admin token, a personal access token) and its dashboard session. Browsers cannot set
+/// headers on a WebSocket: a signed-in dashboard proves itself with its session cookie (the
+/// origin check, [`SameOrigin`], stands in for CSRF protection on this GET). A wrong token is
+/// refused (and counted against the address) like on any admin route, so the upgrade is no way
+/// around the limit on guesses. In `oidc` mode a person streams as themself and the socket
+/// ends with their sign-in.
+impl FromRequestParts<AppState> for Peer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ApiQuery(query) = ApiQuery::<StreamQuery>::from_request_parts(parts, state).await?;
+        let named = match query.user_id.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(UserId::parse(raw, "user_id")?.to_string()),
+        };
+        let oidc = state.auth == crate::oidc::AuthMode::Oidc;
+        let mut by_personal_token = None;
+        let by_admin_token = match bearer_token(&parts.headers) {
+            None => false,
+            // `oidc` mode: a personal access token (the CLI's) proves its owner, as a session
+            // does.
+            Some(token) if oidc && token.starts_with(crate::secrets::TOKEN_PREFIX) => {
+                by_personal_token = Some(super::auth::personal_token(state, parts, token).await?);
+                false
+            }
+            Some(token) => {
+                let help =
+                    "that is not the admin token; connect without it to stream your own topics";
+                super::auth::Check::admin(state, help)
+                    .run(state, parts, Some(token))
+                    .await?;
+                true
+            }
+        };
+        // Listen for sign-outs before reading the session: one that lands between the two is
+        // heard.
+        let revocations = state.relay.revoked_sessions();
+        let session = match by_admin_token || by_personal_token.is_some() {
+            true => None,
+            false => super::auth::session_of(&state.sessions, &parts.headers),
+        };
+        // Only an admin's session makes the socket an admin's (a person's is theirs alone).
+        let admin_session = session
+            .as_ref()
+            .filter(|session| session.admin())
+            .map(|session| session.id().to_owned());
+        let admin = by_admin_token
+            || admin_session.is_some()
+            || by_personal_token.as_ref().is_some_and(|v| v.admin);
+        // What the socket rides on: a session's id, or a personal access token's key. In
+        // `oidc` mode its sign-out or revocation ends the socket (an admin's too, instead of
+        // carrying on without the admin right; the admin token's is nobody's).
+        let sign_in = match (&session, &by_personal_token) {
+            (Some(session), _) => Some(session.id().to_owned()),
+            (None, Some(token)) => token.token_id.map(crate::relay::revoked_token_key),
+            (None, None) => None,
+        };
+        let user_id = match oidc && !admin {
+            // A person streams as themself (naming nobody, or themself).
+            true => {
+                let own = match (&session, &by_personal_token) {
+                    (Some(session), _) => session.user(),
+                    (None, Some(token)) => token.user.as_deref(),
+                    (None, None) => None,
+                };
+                let Some(own) = own.map(str::to_owned) else {
+                    return Err(ApiError::Unauthenticated(
+                        "sign in first: streams are for people signed in through the identity provider",
+                    ));
+                };
+                if named.as_deref().is_some_and(|named| *named != own) {
+                    return Err(ApiError::Forbidden(
+                        "you stream as yourself: only admins stream as someone else",
+                    ));
+                }
+                Some(own)
+            }
+            false => named,
+        };
+        // When what the socket rides on expires: a session, or a personal access token.
+        let ends_at = match (&session, &by_personal_token) {
+            (Some(session), _) => Some(session.expires()),
+            (None, Some(token)) => token.token_expires_at,
+            (None, None) => None,
+        };
+        Ok(Peer {
+            user_id,
+            follow: query.follow.unwrap_or(true),
+            admin,
+            admin_session,
+            person_session: sign_in.filter(|_| oidc),
+            ends_at,
+            read_only: by_personal_token.as_ref().is_some_and(|v| v.read_only),
+            revocations,
+        })
+    }
+}
+
+/// A browser's socket comes from this server's own pages or an allowed origin (see
+/// [`check_origin`]).
+pub struct SameOrigin;
+
+impl FromRequestParts<AppState> for SameOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        check_origin(parts, &state.relay.limits().allowed_origins)?;
+        Ok(SameOrigin)
+    }
 }
 
 fn upgrade_error(rejection: WebSocketUpgradeRejection) -> ApiError {

@@ -32,7 +32,7 @@ pub struct SubscriptionQuery {
 }
 
 #[utoipa::path(get, path = "/api/subscriptions", tag = "subscriptions", operation_id = "list_subscriptions",
-    description = "Subscriptions by user id, then topic name. With `limit` or `after`, one page of them: at most `limit` (100 by default, 1,000 at most) after the `after` position, and a `Link: <…>; rel=\"next\"` header while more follow. Without either, the whole list, as the original answered.",
+    description = "Subscriptions by user id, then topic name. With `limit` or `after`, one page of them: at most `limit` (100 by default, 1,000 at most) after the `after` position, and a `Link: <…>; rel=\"next\"` header while more follow. Without either, the whole list, as the REST contract has it.",
     params(("user_id" = Option<String>, Query, description = "Only this user's"),
         ("limit" = Option<i64>, Query, description = "Page size (1 to 1,000; clamped)"),
         ("after" = Option<String>, Query, description = "`<user_id>/<topic_name>` of the last subscription of the previous page")),

@@ -9,13 +9,7 @@ use super::{
     json::ApiJson,
     pages::{page_size, with_next_link},
 };
-use crate::{
-    kafka::{KafkaError, TopicEnsured},
-    store::{
-        Actor, AuditFilter, AuditOutcome, KafkaClaim, NewAuditEntry, NewTopic, StoreError,
-        TopicKey, TopicPage, Transition,
-    },
-};
+use crate::store::{AuditFilter, AuditOutcome, NewTopic, StoreError, TopicKey, TopicPage};
 use app::{
     domain::{self, EventType, TopicName},
     wire::{
@@ -46,7 +40,7 @@ pub struct TopicQuery {
 pub(super) const MAX_SEARCH_LEN: usize = 256;
 
 #[utoipa::path(get, path = "/api/topics", tag = "topics", operation_id = "list_topics",
-    description = "All topics, newest first. With `limit`, `before` or `q`, one page of them: at most `limit` (100 by default, 1,000 at most) with ids below `before`, and a `Link: <…>; rel=\"next\"` header while more follow. Without any of them, the whole list, as the original answered.",
+    description = "All topics, newest first. With `limit`, `before` or `q`, one page of them: at most `limit` (100 by default, 1,000 at most) with ids below `before`, and a `Link: <…>; rel=\"next\"` header while more follow. Without any of them, the whole list, as the REST contract has it.",
     params(("status" = Option<String>, Query, description = "Only topics with this status"),
         ("q" = Option<String>, Query, description = "Only topics whose name or requester contains this text (ASCII case ignored; at most 256 characters)"),
         ("limit" = Option<i64>, Query, description = "Page size (1 to 1,000; clamped)"),
@@ -285,9 +279,10 @@ pub async fn approve(
     admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let id = parse_id(&id)?;
-    four_eyes(&state, &admin.actor, id, "approve").await?;
-    transition_audited(&state, &admin.actor, TopicKey::Id(id), Transition::Approve).await?;
+    state
+        .lifecycle
+        .approve(&admin.actor, parse_id(&id)?)
+        .await?;
     Ok(Json(MessageBody::new("Topic approved successfully")))
 }
 
@@ -303,11 +298,8 @@ pub async fn reject(
     ApiJson(req): ApiJson<RejectRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let id = parse_id(&id)?;
-    four_eyes(&state, &admin.actor, id, "reject").await?;
-    let transition = Transition::Reject {
-        reason: domain::parse_reason(&req.reason)?,
-    };
-    transition_audited(&state, &admin.actor, TopicKey::Id(id), transition).await?;
+    let reason = domain::parse_reason(&req.reason)?;
+    state.lifecycle.reject(&admin.actor, id, reason).await?;
     Ok(Json(MessageBody::new("Topic rejected")))
 }
 
@@ -321,16 +313,10 @@ pub async fn deactivate(
     admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let id = parse_id(&id)?;
-    let topic = transition_audited(
-        &state,
-        &admin.actor,
-        TopicKey::Id(id),
-        Transition::Deactivate,
-    )
-    .await?;
-    // The relay ends the topic's streams now; the producer notices at its next poll.
-    state.relay.topic_ended(&topic.topic_name).await;
+    state
+        .lifecycle
+        .deactivate(&admin.actor, parse_id(&id)?)
+        .await?;
     Ok(Json(MessageBody::new("Topic deactivated")))
 }
 
@@ -345,21 +331,10 @@ pub async fn reactivate(
     admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let topic = find(&state, parse_id(&id)?).await?;
-    if topic.status != TopicStatus::Inactive {
-        let error = illegal(&topic, "reactivated");
-        return Err(
-            audit_failure(&state, &admin.actor, "reactivate", &topic.topic_name, error).await,
-        );
-    }
-    ensure_in_kafka(&state, &admin.actor, &topic, "reactivate").await?;
-    transition_audited(
-        &state,
-        &admin.actor,
-        TopicKey::Id(topic.topic_id),
-        Transition::Reactivate,
-    )
-    .await?;
+    state
+        .lifecycle
+        .reactivate(&admin.actor, parse_id(&id)?)
+        .await?;
     Ok(Json(MessageBody::new("Topic reactivated")))
 }
 
@@ -377,96 +352,8 @@ pub async fn activate_by_name(
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
     let name = TopicName::parse_field(&req.topic_name, "topic_name")?;
-    let topic = state
-        .store
-        .topic(TopicKey::Name(name.as_str()))
-        .await?
-        .ok_or_else(|| ApiError::Store(StoreError::TopicNotFound(name.to_string())))?;
-    match topic.status {
-        TopicStatus::Active => return Ok(Json(MessageBody::new("Topic activated"))),
-        TopicStatus::Approved => {}
-        _ => {
-            let error = illegal(&topic, "activated");
-            return Err(audit_failure(
-                &state,
-                &producer.actor,
-                "activate",
-                &topic.topic_name,
-                error,
-            )
-            .await);
-        }
-    }
-    // One activation of a topic at a time (the producer retries; several may run): the claim
-    // below must see the previous attempt's outcome, not race it.
-    let lock = state.activations.of(topic.topic_id);
-    let _one_at_a_time = lock.lock().await;
-    let topic = find(&state, topic.topic_id).await?;
-    if topic.status == TopicStatus::Active {
-        return Ok(Json(MessageBody::new("Topic activated")));
-    }
-    // A name that another application already uses in Kafka is not taken over silently: the
-    // first attempt that finds it there marks it, and activation waits for an admin.
-    let claim = state.store.claim_for_activation(topic.topic_id).await?;
-    if claim == KafkaClaim::Foreign {
-        return Err(taken_in_kafka(&state, &producer.actor, &topic).await);
-    }
-    let ensured = state.kafka.ensure(&topic).await;
-    let found_there = match &ensured {
-        Ok(TopicEnsured::Adopted) | Err(KafkaError::ShapeMismatch { .. }) => true,
-        Ok(TopicEnsured::Created) | Err(_) => false,
-    };
-    if found_there && claim == KafkaClaim::Unclaimed {
-        state.store.mark_foreign_in_kafka(topic.topic_id).await?;
-        tracing::warn!(topic = %topic.topic_name, "a topic of this name already exists in Kafka; activation waits for an admin to adopt it");
-        return Err(taken_in_kafka(&state, &producer.actor, &topic).await);
-    }
-    if let Err(e) = ensured {
-        return Err(kafka_failure(&state, &producer.actor, "activate", &topic, e).await);
-    }
-    match state
-        .store
-        .transition(
-            TopicKey::Id(topic.topic_id),
-            &Transition::Activate,
-            &producer.actor,
-        )
-        .await
-    {
-        // A concurrent activation won the race: the topic is active, which is what was asked.
-        Err(StoreError::IllegalTransition {
-            current: TopicStatus::Active,
-            ..
-        })
-        | Ok(_) => Ok(Json(MessageBody::new("Topic activated"))),
-        Err(e) => Err(audit_failure(
-            &state,
-            &producer.actor,
-            "activate",
-            &topic.topic_name,
-            e.into(),
-        )
-        .await),
-    }
-}
-
-/// Refuses (and audits, once) an activation whose name is taken in Kafka.
-async fn taken_in_kafka(state: &AppState, actor: &Actor, topic: &Topic) -> ApiError {
-    let error = exists_in_kafka(topic);
-    audit_failure(state, actor, "activate", &topic.topic_name, error).await
-}
-
-/// Activation found the name taken in Kafka by a topic StreamHub did not create.
-fn exists_in_kafka(topic: &Topic) -> ApiError {
-    ApiError::Conflict {
-        error: "topic_exists_in_kafka",
-        message: format!(
-            "a topic named {} already exists in Kafka and StreamHub did not create it; an admin \
-             may adopt it (POST /api/topics/{}/adopt), or the requester asks for another name",
-            topic.topic_name, topic.topic_id
-        ),
-        current_status: Some(topic.status),
-    }
+    state.lifecycle.activate(&producer.actor, &name).await?;
+    Ok(Json(MessageBody::new("Topic activated")))
 }
 
 #[utoipa::path(post, path = "/api/topics/{id}/adopt", tag = "topics",
@@ -481,136 +368,8 @@ pub async fn adopt(
     admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    let topic = find(&state, parse_id(&id)?).await?;
-    match state
-        .store
-        .allow_adoption(topic.topic_id, &admin.actor)
-        .await
-    {
-        Ok(()) => Ok(Json(MessageBody::new(
-            "Adoption allowed: the producer activates the topic with the existing Kafka topic",
-        ))),
-        Err(e) => {
-            Err(audit_failure(&state, &admin.actor, "adopt", &topic.topic_name, e.into()).await)
-        }
-    }
-}
-
-fn illegal(topic: &Topic, attempted: &str) -> ApiError {
-    ApiError::Conflict {
-        error: "illegal_transition",
-        message: format!(
-            "topic {} is {}; it cannot be {attempted}",
-            topic.topic_name, topic.status
-        ),
-        current_status: Some(topic.status),
-    }
-}
-
-/// Creates or adopts the Kafka topic; a failure is audited and leaves the row as it was.
-async fn ensure_in_kafka(
-    state: &AppState,
-    actor: &Actor,
-    topic: &Topic,
-    action: &str,
-) -> Result<TopicEnsured, ApiError> {
-    match state.kafka.ensure(topic).await {
-        Ok(outcome) => Ok(outcome),
-        Err(e) => Err(kafka_failure(state, actor, action, topic, e).await),
-    }
-}
-
-/// A Kafka call for `topic` failed: the health check looks again now, and the failure is
-/// audited (once per change) and answered.
-async fn kafka_failure(
-    state: &AppState,
-    actor: &Actor,
-    action: &str,
-    topic: &Topic,
-    error: KafkaError,
-) -> ApiError {
-    state.health.poke();
-    audit_failure(state, actor, action, &topic.topic_name, error.into()).await
-}
-
-/// Four-eyes approval (`STREAMHUB_FOUR_EYES`): the admin deciding on topic `id` must not be the
-/// person who requested it. The refusal says why and is audited. Admins known by no name (the
-/// admin token) are not checked: they are nobody in particular.
-async fn four_eyes(state: &AppState, actor: &Actor, id: i64, action: &str) -> Result<(), ApiError> {
-    if !state.four_eyes || actor.name == "admin" {
-        return Ok(());
-    }
-    let topic = find(state, id).await?;
-    // Who it was requested for, and who filed the request (an admin may file one for someone
-    // else: that admin must not decide on it either).
-    let filed_by = state
-        .store
-        .audit(&AuditFilter {
-            topic: Some(topic.topic_name.clone()),
-            action: Some("request".into()),
-            limit: 1,
-            ..AuditFilter::default()
-        })
-        .await?
-        .into_iter()
-        .next()
-        .map(|row| row.actor);
-    if topic.created_by != actor.name && filed_by.as_deref() != Some(actor.name.as_str()) {
-        return Ok(());
-    }
-    let error = ApiError::Forbidden(
-        "four-eyes approval: you requested this topic, so another admin must approve or reject it",
-    );
-    Err(audit_failure(state, actor, action, &topic.topic_name, error).await)
-}
-
-/// Applies a transition; a refused one is audited as `rejected` (the success is audited by the
-/// store in the same transaction as the change).
-async fn transition_audited(
-    state: &AppState,
-    actor: &Actor,
-    key: TopicKey<'_>,
-    transition: Transition,
-) -> Result<Topic, ApiError> {
-    match state.store.transition(key, &transition, actor).await {
-        Ok(topic) => Ok(topic),
-        Err(e) => {
-            let name = match &e {
-                StoreError::IllegalTransition { topic, .. } => topic.clone(),
-                _ => key.to_string(),
-            };
-            Err(audit_failure(state, actor, transition.action(), &name, e.into()).await)
-        }
-    }
-}
-
-async fn audit_failure(
-    state: &AppState,
-    actor: &Actor,
-    action: &str,
-    topic_name: &str,
-    error: ApiError,
-) -> ApiError {
-    let outcome = if error.status().is_client_error() {
-        AuditOutcome::Rejected
-    } else {
-        AuditOutcome::Failed
-    };
-    let detail = error.to_string();
-    if let Err(e) = state
-        .store
-        .record_unless_repeated(
-            actor,
-            NewAuditEntry {
-                action,
-                topic_name: Some(topic_name),
-                outcome,
-                detail: Some(&detail),
-            },
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "could not audit a failed request");
-    }
-    error
+    state.lifecycle.adopt(&admin.actor, parse_id(&id)?).await?;
+    Ok(Json(MessageBody::new(
+        "Adoption allowed: the producer activates the topic with the existing Kafka topic",
+    )))
 }

@@ -1,36 +1,64 @@
 //! The live relay: Kafka records of active topics to browsers and CLIs over WebSocket
-//! (`GET /api/stream`, upgraded in `http::stream`; protocol in `app::stream` and the README).
+//! (`GET /api/stream`, upgraded in `http::stream`; protocol in `app::stream` and
+//! docs/protocol.md).
 //!
 //! One Kafka read per topic ([`feed`]) fans out to every socket that streams it through a
-//! bounded broadcast buffer; each socket ([`socket`]) writes its streams' frames itself
-//! ([`outlet`]), so a slow one lags on its own receiver (and is told how many records it
-//! skipped) without slowing the read or anyone else. Replays ([`replay`]) use a short-lived
-//! reader per socket and hand over to the live stream at known offsets, without gap or
-//! duplicate. This module owns the feeds, the connection limits and the relay's counters; it
-//! reads the store only to authorise subscriptions.
+//! bounded broadcast buffer. Each socket ([`socket`]) keeps one forwarder task per stream
+//! ([`forward`]) that writes its frames itself ([`outlet`]), so a slow one lags on its own
+//! receiver (and is told how many records it skipped) without slowing the read or anyone
+//! else. Replays ([`replay`]) and searches ([`search`]) read through a short-lived
+//! [`range_reader`] on a blocking thread under a turn ([`turns`]) and hand over to the live
+//! stream at known offsets, without gap or duplicate.
+//!
+//! | module | owns | lives as long as |
+//! | --- | --- | --- |
+//! | this file | [`Relay`]: the feeds by topic, their start and retirement, the change and revocation announcements | the server |
+//! | [`admission`] | the caps on sockets, in all and per address | a socket's slot |
+//! | [`turns`] | replay and search turns | one replay or search |
+//! | [`stats`] | the counters and their `/metrics` text | the server |
+//! | [`feed`] | one topic's Kafka read and its broadcast buffer | while anyone streams the topic |
+//! | [`socket`] | one connection: its peer, select loop, control frames, access rules, positions | a socket |
+//! | [`forward`] | one stream of one topic on one socket: replay, live batches, filter, rejoin | a stream |
+//! | [`refusal`] | every refusal a socket can get, as its frame's word and sentence | — |
+//! | [`filters`] | compiled filter expressions shared by streams, verdicts kept per record | while a stream uses one |
+//! | [`record`] | a Kafka message as the protocol's record, serialised once | a record |
+//! | [`outlet`] | a socket's sending half, shared by its streams | a socket |
+//! | [`range_reader`], [`replay`], [`search`] | reading a range of a topic's history | one replay or search |
+//! | [`blocking`] | blocking work's results as one error text | — |
+//! | [`client`] | a relay client for the CLI and tests | — |
+//!
+//! It reads the store only to authorise streams and searches.
 
+mod admission;
 mod args;
+mod blocking;
 pub mod client;
 pub mod feed;
 mod filters;
+mod forward;
 mod outlet;
+mod range_reader;
 pub mod record;
+mod refusal;
 mod replay;
 mod search;
 mod socket;
+mod stats;
+mod turns;
 
+pub use admission::{AdmissionRefusal, ConnectionSlot};
 pub use args::RelayArgs;
 pub use socket::{serve, Peer};
+pub use stats::RelayStats;
 
 use crate::kafka::KafkaArgs;
 use feed::{FeedError, FeedHandle};
 use rdkafka::consumer::BaseConsumer;
 use std::{
     collections::{BTreeMap, HashMap},
-    fmt::Write,
     net::IpAddr,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, Weak,
     },
     time::Duration,
@@ -91,29 +119,6 @@ pub struct SubscriptionChange {
     pub added: bool,
 }
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct RelayStats {
-    pub connections: AtomicUsize,
-    /// Live feeds running (one Kafka read each).
-    pub feeds: AtomicUsize,
-    /// Replays running (one broker reader on a blocking thread each).
-    pub replays: AtomicUsize,
-    /// Searches running (one broker reader on a blocking thread each).
-    pub searches: AtomicUsize,
-    pub connections_total: AtomicU64,
-    pub refused_connections: AtomicU64,
-    pub records_sent: AtomicU64,
-    pub frames_sent: AtomicU64,
-    pub lagged_events: AtomicU64,
-    pub skipped_records: AtomicU64,
-    /// Filter evaluations: at most one per record per distinct expression, however many
-    /// streams share it.
-    pub filter_evaluations: AtomicU64,
-    /// Records a filter kept from a stream.
-    pub filtered_records: AtomicU64,
-}
-
 /// The relay's shared state; cheap to clone.
 #[derive(Clone)]
 pub struct Relay {
@@ -145,42 +150,6 @@ struct Inner {
     searches: Mutex<HashMap<String, usize>>,
 }
 
-/// A running search's turn: counted (for its user and in `streamhub_relay_searches`) until
-/// dropped.
-pub(crate) struct SearchTurn {
-    who: String,
-    relay: Weak<Inner>,
-}
-
-impl Drop for SearchTurn {
-    fn drop(&mut self) {
-        if let Some(inner) = self.relay.upgrade() {
-            inner.stats.searches.fetch_sub(1, Ordering::Relaxed);
-            let mut running = inner.searches.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(count) = running.get_mut(&self.who) {
-                *count -= 1;
-                if *count == 0 {
-                    running.remove(&self.who);
-                }
-            }
-        }
-    }
-}
-
-/// A running replay's turn: counted in `streamhub_relay_replays` until dropped.
-pub(crate) struct ReplayTurn {
-    _permit: tokio::sync::OwnedSemaphorePermit,
-    relay: Weak<Inner>,
-}
-
-impl Drop for ReplayTurn {
-    fn drop(&mut self) {
-        if let Some(inner) = self.relay.upgrade() {
-            inner.stats.replays.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
 /// The start of one topic's feed: one at a time, and how many times the topic has ended.
 #[derive(Default)]
 struct FeedStart {
@@ -198,37 +167,6 @@ pub struct Joined {
     pub positions: BTreeMap<i32, i64>,
     /// Partitions of the topic as the feed reads it.
     pub partitions: i32,
-}
-
-/// Why [`Relay::admit`] turned a socket away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The relay serves its maximum of sockets (503: try later).
-    Full,
-    /// This address has its maximum of sockets open (429: close some first).
-    TooManyFromAddress,
-}
-
-/// Holds a connection slot; frees it when dropped.
-pub struct ConnectionSlot {
-    relay: Relay,
-    addr: Option<IpAddr>,
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        let inner = &self.relay.inner;
-        inner.stats.connections.fetch_sub(1, Ordering::AcqRel);
-        if let Some(addr) = self.addr {
-            let mut per_addr = inner.per_addr.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(count) = per_addr.get_mut(&addr) {
-                *count -= 1;
-                if *count == 0 {
-                    per_addr.remove(&addr);
-                }
-            }
-        }
-    }
 }
 
 impl Relay {
@@ -256,38 +194,6 @@ impl Relay {
                 sweeping: AtomicBool::new(false),
             }),
         }
-    }
-
-    /// Waits for a replay turn (held while the replay runs); `Err` only if the relay closed it.
-    pub(crate) async fn replay_turn(&self) -> Result<ReplayTurn, tokio::sync::AcquireError> {
-        let permit = self.inner.replays.clone().acquire_owned().await?;
-        self.inner.stats.replays.fetch_add(1, Ordering::Relaxed);
-        Ok(ReplayTurn {
-            _permit: permit,
-            relay: Arc::downgrade(&self.inner),
-        })
-    }
-
-    /// A turn for a search by `who` (a user id, or an address), held while its reader runs;
-    /// `None` when `who` or the relay runs as many as they may.
-    pub(crate) fn search_turn(&self, who: &str) -> Option<SearchTurn> {
-        let mut running = self
-            .inner
-            .searches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let total: usize = running.values().sum();
-        let mine = running.get(who).copied().unwrap_or(0);
-        let limits = &self.inner.limits;
-        if total >= limits.max_concurrent_searches || mine >= limits.max_searches_per_user {
-            return None;
-        }
-        *running.entry(who.to_owned()).or_default() += 1;
-        self.inner.stats.searches.fetch_add(1, Ordering::Relaxed);
-        Some(SearchTurn {
-            who: who.to_owned(),
-            relay: Arc::downgrade(&self.inner),
-        })
     }
 
     /// The relay's limits.
@@ -515,40 +421,6 @@ impl Relay {
         let _ = self.inner.shutdown.send(true);
     }
 
-    /// Takes a connection slot, or says which limit is reached.
-    pub fn admit(&self, addr: Option<IpAddr>) -> Result<ConnectionSlot, Refusal> {
-        let inner = &self.inner;
-        let mut per_addr = inner.per_addr.lock().unwrap_or_else(|p| p.into_inner());
-        let total = inner.stats.connections.load(Ordering::Acquire);
-        let from_addr = addr.and_then(|a| per_addr.get(&a).copied()).unwrap_or(0);
-        let refusal = if total >= inner.limits.max_connections {
-            Some(Refusal::Full)
-        } else if from_addr >= inner.limits.max_per_addr {
-            Some(Refusal::TooManyFromAddress)
-        } else {
-            None
-        };
-        if let Some(refusal) = refusal {
-            inner
-                .stats
-                .refused_connections
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(refusal);
-        }
-        if let Some(addr) = addr {
-            *per_addr.entry(addr).or_default() += 1;
-        }
-        inner.stats.connections.fetch_add(1, Ordering::AcqRel);
-        inner
-            .stats
-            .connections_total
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(ConnectionSlot {
-            relay: self.clone(),
-            addr,
-        })
-    }
-
     /// The compiled filter for `source` (shared with every stream that uses the same one), or
     /// why it is refused.
     pub(crate) fn filter(
@@ -557,91 +429,10 @@ impl Relay {
     ) -> Result<Arc<filters::SharedFilter>, crate::filter::FilterError> {
         self.inner.filters.get(source)
     }
-
-    /// The relay's counters in Prometheus text format.
-    pub fn render_metrics(&self) -> String {
-        let s = &self.inner.stats;
-        let mut out = String::new();
-        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let gauge = |g: &AtomicUsize| g.load(Ordering::Relaxed) as u64;
-        // Each name is `streamhub_relay_` and this.
-        for (name, kind, value) in [
-            ("connections", "gauge", gauge(&s.connections)),
-            ("feeds", "gauge", gauge(&s.feeds)),
-            ("replays", "gauge", gauge(&s.replays)),
-            ("searches", "gauge", gauge(&s.searches)),
-            ("connections_total", "counter", count(&s.connections_total)),
-            (
-                "refused_connections_total",
-                "counter",
-                count(&s.refused_connections),
-            ),
-            ("records_sent_total", "counter", count(&s.records_sent)),
-            ("frames_sent_total", "counter", count(&s.frames_sent)),
-            ("lagged_events_total", "counter", count(&s.lagged_events)),
-            (
-                "skipped_records_total",
-                "counter",
-                count(&s.skipped_records),
-            ),
-            (
-                "filter_evaluations_total",
-                "counter",
-                count(&s.filter_evaluations),
-            ),
-            (
-                "filtered_records_total",
-                "counter",
-                count(&s.filtered_records),
-            ),
-        ] {
-            let name = format!("streamhub_relay_{name}");
-            let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
-        }
-        out
-    }
 }
 
 /// What a revoked personal access token is announced as on the relay's revocations (beside
 /// signed-out session ids, which never contain `:`): its sockets end as a signed-out person's do.
 pub fn revoked_token_key(token_id: i64) -> String {
     format!("token:{token_id}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kafka::KafkaArgs;
-
-    #[test]
-    fn sockets_are_refused_per_address_first_and_in_all_last_and_slots_come_back() {
-        let limits = RelayLimits {
-            max_connections: 3,
-            max_per_addr: 2,
-            ..RelayLimits::default()
-        };
-        let relay = Relay::new(KafkaArgs::for_bootstrap("127.0.0.1:9"), limits);
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let first = relay.admit(Some(a)).unwrap();
-        let _second = relay.admit(Some(a)).unwrap();
-        assert_eq!(
-            relay.admit(Some(a)).err(),
-            Some(Refusal::TooManyFromAddress)
-        );
-        let _third = relay.admit(Some(b)).unwrap();
-        assert_eq!(relay.admit(Some(b)).err(), Some(Refusal::Full));
-        drop(first);
-        assert!(
-            relay.admit(Some(a)).is_ok(),
-            "a closed socket frees its slots"
-        );
-        assert_eq!(
-            relay
-                .inner
-                .stats
-                .refused_connections
-                .load(Ordering::Relaxed),
-            2
-        );
-    }
 }

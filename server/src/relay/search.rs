@@ -6,23 +6,21 @@
 //! within a poll (100 ms).
 
 use super::{
+    blocking::joined,
     feed::FeedError,
     filters::SharedFilter,
     outlet::Outlet,
+    range_reader::{Next, RangeReader},
     record::{encode_record, to_stream_record, EncodedRecord},
     Relay,
 };
 use crate::{
     filter::{RecordVariables, Verdict},
-    kafka::{client_config, KafkaArgs},
+    kafka::KafkaArgs,
 };
 use app::stream::ServerFrame;
 use axum::extract::ws::Message as WsMessage;
-use rdkafka::{
-    consumer::{BaseConsumer, Consumer},
-    message::Message,
-    Offset, TopicPartitionList,
-};
+use rdkafka::message::Message;
 use std::{
     collections::BTreeMap,
     sync::{
@@ -229,11 +227,7 @@ async fn report<T: Send + 'static>(
             }
         }
     }
-    let end = match reader.await {
-        Ok(Ok(end)) => end,
-        Ok(Err(e)) => SearchEnd::Failed(e.to_string()),
-        Err(e) => SearchEnd::Failed(e.to_string()),
-    };
+    let end = joined(reader.await).unwrap_or_else(SearchEnd::Failed);
     let (reason, message) = end.reason();
     outlet.send_frame(&progress_frame(&progress)).await;
     outlet
@@ -271,27 +265,11 @@ pub fn scan(
     evaluations: &AtomicU64,
     out: mpsc::Sender<Vec<EncodedRecord>>,
 ) -> Result<SearchEnd, FeedError> {
-    let mut pending: BTreeMap<i32, i64> = scope
-        .ranges
-        .iter()
-        .filter(|(_, (start, end))| start < end)
-        .map(|(p, (_, end))| (*p, *end))
-        .collect();
-    if pending.is_empty() {
+    let Some(mut reader) =
+        RangeReader::open(kafka, "streamhub-relay-search", &scope.topic, &scope.ranges)?
+    else {
         return Ok(SearchEnd::Complete);
-    }
-    let consumer: BaseConsumer = client_config(kafka)
-        .set("group.id", "streamhub-relay-search")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .create()?;
-    let mut assignment = TopicPartitionList::new();
-    for (partition, (start, end)) in &scope.ranges {
-        if start < end {
-            assignment.add_partition_offset(&scope.topic, *partition, Offset::Offset(*start))?;
-        }
-    }
-    consumer.assign(&assignment)?;
+    };
     let silence = kafka.timeout() * 6;
     let mut heard = Instant::now();
     let mut found = Found {
@@ -300,30 +278,26 @@ pub fn scan(
         flushed: Instant::now(),
         out,
     };
-    while !pending.is_empty() {
+    while !reader.is_done() {
         if progress.cancelled.load(Ordering::Relaxed) || found.out.is_closed() {
             return Ok(SearchEnd::Cancelled);
         }
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-            if heard.elapsed() > silence {
+        let message = match reader.next()? {
+            Next::Idle if heard.elapsed() > silence => {
                 return Ok(SearchEnd::Failed(
                     "the broker sent nothing for the search in time".into(),
                 ));
             }
-            continue;
+            Next::Idle => continue,
+            Next::Outside => {
+                heard = Instant::now();
+                continue;
+            }
+            Next::Record(message) => {
+                heard = Instant::now();
+                message
+            }
         };
-        heard = Instant::now();
-        let message = message?;
-        let partition = message.partition();
-        let Some(end) = pending.get(&partition).copied() else {
-            continue;
-        };
-        if message.offset() + 1 >= end {
-            pending.remove(&partition);
-        }
-        if message.offset() >= end {
-            continue;
-        }
         progress.scanned.fetch_add(1, Ordering::Relaxed);
         let stamped = message.timestamp().to_millis();
         let in_window = scope

@@ -1,4 +1,4 @@
-//! Several instances of one deployment (issue 20): which are running, which were lost, and which
+//! Several instances of one deployment: which are running, which were lost, and which
 //! one does the work that must run once per deployment.
 //!
 //! Every instance notes at each health check that it is alive ([`Store::heartbeat`]); one that

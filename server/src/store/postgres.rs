@@ -1,4 +1,4 @@
-//! The store on PostgreSQL: for several StreamHub instances sharing their metadata (issue 20).
+//! The store on PostgreSQL: for several StreamHub instances sharing their metadata.
 //! Every statement is the same as on SQLite (`sql/`); what PostgreSQL adds is that other
 //! instances write too, so the few read-then-write steps that relied on SQLite's single writer
 //! take a lock here (`dialect`).

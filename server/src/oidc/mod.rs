@@ -7,29 +7,33 @@
 //! It knows nothing of axum or cookies: `http::oidc` carries the pending login through the
 //! browser (sealed by [`crate::sessions`]) and turns a [`Person`] into a session.
 
+mod claims;
+mod device;
+
+pub use device::{DevicePoll, DeviceStart};
+
 use crate::secrets::Secret;
-use base64::Engine;
+use claims::{person_of, token_payload};
 use openidconnect::{
     core::{
         CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-        CoreClientAuthMethod, CoreDeviceAuthorizationResponse, CoreGrantType, CoreIdToken,
-        CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
-        CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+        CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreJsonWebKey,
+        CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+        CoreResponseType, CoreSubjectIdentifierType,
     },
     AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
     DeviceAuthorizationUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RequestTokenError, Scope,
-    TokenResponse, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope, TokenResponse,
+    TokenUrl,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 /// How StreamHub knows who is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
-    /// The original contract: anyone names themself (`user_id`), one admin token.
+    /// Anyone names themself (`user_id`) and one admin token decides, as the REST contract has it.
     Open,
     /// People sign in through an OpenID Connect provider; every action is a verified person's.
     Oidc,
@@ -48,7 +52,7 @@ impl AuthMode {
 /// How people sign in, from flags and env vars (the README's table lists them).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthArgs {
-    /// `open` (anyone names themself; the original contract) or `oidc` (sign-in through an
+    /// `open` (anyone names themself, as the REST contract has it) or `oidc` (sign-in through an
     /// OpenID Connect provider).
     #[arg(long = "auth", env = "STREAMHUB_AUTH", value_enum, default_value_t = AuthMode::Open)]
     pub mode: AuthMode,
@@ -181,32 +185,6 @@ struct Discovered {
     client: DiscoveredClient,
     device: Option<DeviceAuthorizationUrl>,
     token: Option<TokenUrl>,
-}
-
-/// A device sign-in under way (`streamhub-consumer login`): what the person is shown, and the
-/// device code StreamHub asks the provider about (it travels to the CLI signed, not encrypted,
-/// and is of no use without StreamHub's client secret).
-#[derive(Debug, Clone)]
-pub struct DeviceStart {
-    pub device_code: String,
-    pub user_code: String,
-    pub verification_uri: String,
-    pub verification_uri_complete: Option<String>,
-    pub expires_in: Duration,
-    pub interval: Duration,
-}
-
-/// What the provider says of a device sign-in when asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DevicePoll {
-    /// Not confirmed yet: ask again after the interval.
-    Pending,
-    /// Asked too often: wait 5 s longer between asks.
-    SlowDown,
-    /// The person confirmed; the ID token names them.
-    Done(Person),
-    /// The person refused, or the code expired (the provider's word): start again.
-    Ended(String),
 }
 
 /// The client with the provider's endpoints, as discovery left it.
@@ -370,114 +348,6 @@ impl Oidc {
         self.person_in(&client, id_token, Some(&pending.nonce))
     }
 
-    /// Starts a device sign-in (RFC 8628) for the CLI; `Ok(None)` when it is off here, the
-    /// provider offers none, or StreamHub's client may not use it there.
-    pub async fn device_start(&self) -> Result<Option<DeviceStart>, OidcError> {
-        if !self.device_flow {
-            return Ok(None);
-        }
-        let discovered = self.discovered().await?;
-        let Some(endpoint) = discovered.device else {
-            return Ok(None);
-        };
-        let answer = discovered
-            .client
-            .set_device_authorization_url(endpoint)
-            .exchange_device_code()
-            .add_scope(Scope::new("profile".to_owned()))
-            .request_async(&self.http)
-            .await;
-        let details: CoreDeviceAuthorizationResponse = match answer {
-            Ok(details) => details,
-            // Providers list the endpoint for every client; this one lacks the grant there.
-            Err(RequestTokenError::ServerResponse(refusal))
-                if matches!(
-                    refusal.error().to_string().as_str(),
-                    "unauthorized_client" | "invalid_scope" | "unsupported_grant_type"
-                ) =>
-            {
-                tracing::warn!(refusal = %refusal, "the identity provider refuses StreamHub the device flow");
-                return Ok(None);
-            }
-            Err(e) => return Err(OidcError::Discovery(e.to_string())),
-        };
-        Ok(Some(DeviceStart {
-            device_code: details.device_code().secret().clone(),
-            user_code: details.user_code().secret().clone(),
-            verification_uri: details.verification_uri().to_string(),
-            verification_uri_complete: details
-                .verification_uri_complete()
-                .map(|uri| uri.secret().clone()),
-            expires_in: details.expires_in(),
-            interval: details.interval(),
-        }))
-    }
-
-    /// Asks the provider once about the device sign-in `device_code`. The CLI asks StreamHub
-    /// every few seconds and nothing waits here, so any instance can answer any ask.
-    pub async fn device_poll(&self, device_code: &str) -> Result<DevicePoll, OidcError> {
-        let discovered = self.discovered().await?;
-        let token_url = discovered
-            .token
-            .ok_or_else(|| OidcError::Discovery("the provider has no token endpoint".into()))?;
-        let form = [
-            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ("device_code", device_code),
-            ("client_id", self.client_id.as_str()),
-        ];
-        let request = self
-            .http
-            .post(token_url.url().clone())
-            .header(reqwest::header::ACCEPT, "application/json");
-        // A confidential client authenticates as in the code flow (HTTP Basic, each part
-        // form-encoded: RFC 6749 §2.3.1); the client id then stays out of the body.
-        let request = match &self.client_secret {
-            Some(secret) => request
-                .basic_auth(
-                    form_encoded(self.client_id.as_str()),
-                    Some(form_encoded(secret.expose())),
-                )
-                .form(&form[..2]),
-            None => request.form(&form),
-        };
-        // Not reached, or not answering sensibly: the provider's trouble (or our set-up's), not
-        // the person's, and worth asking again (`Discovery`).
-        let unavailable = |e: String| OidcError::Discovery(e);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(unavailable(format!("the token endpoint answered {status}")));
-        }
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| unavailable(format!("the token endpoint's answer: {e}")))?;
-        if !status.is_success() {
-            let error = body["error"].as_str().unwrap_or("unknown");
-            let description = body["error_description"].as_str().unwrap_or("");
-            return match error {
-                "authorization_pending" => Ok(DevicePoll::Pending),
-                "slow_down" => Ok(DevicePoll::SlowDown),
-                "access_denied" | "expired_token" => Ok(DevicePoll::Ended(error.to_owned())),
-                "temporarily_unavailable" | "server_error" | "invalid_client" => {
-                    Err(unavailable(format!("{error}: {description}")))
-                }
-                other => Err(OidcError::Exchange(format!("{other}: {description}"))),
-            };
-        }
-        let id_token: CoreIdToken = body["id_token"]
-            .as_str()
-            .ok_or(OidcError::NoIdToken)?
-            .parse()
-            .map_err(|e: serde_json::Error| OidcError::InvalidToken(e.to_string()))?;
-        // No nonce in the device flow: the token comes straight from the token endpoint.
-        self.person_in(&discovered.client, &id_token, None)
-            .map(DevicePoll::Done)
-    }
-
     /// The person `id_token` names once verified: signature, issuer, audience, expiry, and
     /// `nonce` when the flow sent one.
     fn person_in(
@@ -506,97 +376,9 @@ impl Oidc {
     }
 }
 
-/// `text` form-encoded (`application/x-www-form-urlencoded`), as HTTP Basic client credentials
-/// must be.
-fn form_encoded(text: &str) -> String {
-    openidconnect::url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// The audit log's names for the server's own actors: no person may sign in as one.
-const RESERVED_NAMES: [&str; 5] = ["admin", "producer", "reconciler", "anonymous", "system"];
-
-/// The JSON payload of a compact JWT (not verified here: only read after verification).
-fn token_payload(jwt: &str) -> Option<Value> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// The person a verified token's `payload` names: the user from `user_claim` (else `subject`),
-/// an admin when `admin_claim` (a string or a list of them) holds one of `admin_values`.
-fn person_of(
-    payload: &Value,
-    subject: &str,
-    user_claim: &str,
-    admin_claim: &str,
-    admin_values: &[String],
-) -> Result<Person, OidcError> {
-    let user = payload
-        .get(user_claim)
-        .and_then(Value::as_str)
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or(subject);
-    let user = app::domain::UserId::parse(user, "user")
-        .map_err(|e| OidcError::NoUser(format!("{user:?}: {}", e.message)))?;
-    // Names the audit log gives the server's own actors, and the mark of unverified claims:
-    // nobody signs in as one of them.
-    if RESERVED_NAMES.contains(&user.as_str()) || user.as_str().starts_with("user:") {
-        return Err(OidcError::NoUser(format!(
-            "{:?} is a name StreamHub keeps for itself",
-            user.as_str()
-        )));
-    }
-    let holds = |v: &Value| {
-        v.as_str()
-            .is_some_and(|v| admin_values.iter().any(|a| a == v))
-    };
-    let admin = match payload.get(admin_claim) {
-        Some(Value::Array(values)) => values.iter().any(holds),
-        Some(value) => holds(value),
-        None => false,
-    };
-    Ok(Person {
-        user: user.to_string(),
-        admin,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn person(payload: Value) -> Result<Person, OidcError> {
-        let admins = ["streamhub-admins".to_owned()];
-        person_of(&payload, "sub-1", "preferred_username", "groups", &admins)
-    }
-
-    #[test]
-    fn the_user_claim_names_the_user_and_the_admin_claim_makes_admins() {
-        let ana = person(json!({"preferred_username": "ana", "groups": ["x", "streamhub-admins"]}));
-        assert_eq!(
-            ana.unwrap(),
-            Person {
-                user: "ana".into(),
-                admin: true
-            }
-        );
-        let ben = person(json!({"preferred_username": "ben", "groups": ["streamhub-users"]}));
-        assert_eq!(
-            ben.unwrap(),
-            Person {
-                user: "ben".into(),
-                admin: false
-            }
-        );
-        let single = person(json!({"preferred_username": "cy", "groups": "streamhub-admins"}));
-        assert!(single.unwrap().admin);
-        // No user claim: the subject.
-        let anonymous = person(json!({"groups": []})).unwrap();
-        assert_eq!(anonymous.user, "sub-1");
-    }
 
     #[test]
     fn the_device_flow_needs_a_confidential_client() {
@@ -622,37 +404,5 @@ mod tests {
             "{refused}"
         );
         assert!(Oidc::new(&args(&["--oidc-client-secret=s"])).is_ok());
-    }
-
-    #[test]
-    fn names_the_server_keeps_for_itself_are_refused() {
-        for name in ["admin", "producer", "user:ana"] {
-            assert!(
-                matches!(
-                    person(json!({"preferred_username": name})),
-                    Err(OidcError::NoUser(_))
-                ),
-                "{name}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_user_id_streamhub_cannot_take_is_refused() {
-        let long = "x".repeat(500);
-        assert!(matches!(
-            person(json!({"preferred_username": long})),
-            Err(OidcError::NoUser(_))
-        ));
-    }
-
-    #[test]
-    fn a_compact_tokens_payload_reads_as_json() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"sub":"a"}"#);
-        assert_eq!(
-            token_payload(&format!("e30.{payload}.sig")),
-            Some(json!({"sub": "a"}))
-        );
-        assert_eq!(token_payload("not a token"), None);
     }
 }

@@ -1,0 +1,76 @@
+//! Turns for the relay's broker readers on blocking threads: replays (a semaphore across all
+//! sockets) and searches (a cap in all and per searcher). A turn is held by the reader itself
+//! and given back, and uncounted, when it is dropped.
+
+use super::{Inner, Relay};
+use std::sync::{atomic::Ordering, Arc, Weak};
+
+/// A running search's turn: counted (for its searcher and in `streamhub_relay_searches`)
+/// until dropped.
+pub(crate) struct SearchTurn {
+    who: String,
+    relay: Weak<Inner>,
+}
+
+impl Drop for SearchTurn {
+    fn drop(&mut self) {
+        if let Some(inner) = self.relay.upgrade() {
+            inner.stats.searches.fetch_sub(1, Ordering::Relaxed);
+            let mut running = inner.searches.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = running.get_mut(&self.who) {
+                *count -= 1;
+                if *count == 0 {
+                    running.remove(&self.who);
+                }
+            }
+        }
+    }
+}
+
+/// A running replay's turn: counted in `streamhub_relay_replays` until dropped.
+pub(crate) struct ReplayTurn {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    relay: Weak<Inner>,
+}
+
+impl Drop for ReplayTurn {
+    fn drop(&mut self) {
+        if let Some(inner) = self.relay.upgrade() {
+            inner.stats.replays.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Relay {
+    /// Waits for a replay turn (held while the replay runs); `Err` only if the relay closed it.
+    pub(crate) async fn replay_turn(&self) -> Result<ReplayTurn, tokio::sync::AcquireError> {
+        let permit = self.inner.replays.clone().acquire_owned().await?;
+        self.inner.stats.replays.fetch_add(1, Ordering::Relaxed);
+        Ok(ReplayTurn {
+            _permit: permit,
+            relay: Arc::downgrade(&self.inner),
+        })
+    }
+
+    /// A turn for a search by `who` (a user id, or an address), held while its reader runs;
+    /// `None` when `who` or the relay runs as many as they may.
+    pub(crate) fn search_turn(&self, who: &str) -> Option<SearchTurn> {
+        let mut running = self
+            .inner
+            .searches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let total: usize = running.values().sum();
+        let mine = running.get(who).copied().unwrap_or(0);
+        let limits = &self.inner.limits;
+        if total >= limits.max_concurrent_searches || mine >= limits.max_searches_per_user {
+            return None;
+        }
+        *running.entry(who.to_owned()).or_default() += 1;
+        self.inner.stats.searches.fetch_add(1, Ordering::Relaxed);
+        Some(SearchTurn {
+            who: who.to_owned(),
+            relay: Arc::downgrade(&self.inner),
+        })
+    }
+}
