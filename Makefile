@@ -31,9 +31,9 @@ run: build-release build-site ## Start broker, server and producer (optimised bu
 cluster: build-release build-site ## PostgreSQL, broker, two server instances behind HAProxy, producer; Ctrl-C stops them all
 	@.ci/run-cluster
 
-test: build ## Every test: unit, integration (real broker), end-to-end (Chromium)
+test: build ## Every test: unit, integration on SQLite and PostgreSQL (real broker), end-to-end (Chromium), multi-host, faults, hostile input, soak, lint
 	@source .ci/lib.sh && start=$$SECONDS && \
-	  phase "WASM budget (first visit to each page)" .ci/wasm-chunks report "$$CARGO_TARGET_DIR/site/pkg" --budget 300000 && \
+	  phase "WASM budget (first visit to each page)" .ci/wasm-chunks report "$$CARGO_TARGET_DIR/site/pkg" --budget 400000 && \
 	  phase "unit and integration tests" $(CARGO) test --locked -- --skip hostile:: && \
 	  phase "integration tests on PostgreSQL" env STREAMHUB_TEST_DATABASE=postgres \
 	    $(CARGO) test --locked -p streamhub --test integration -- --skip hostile:: --skip store:: --skip cluster:: && \
@@ -56,7 +56,7 @@ test-hosts: build ## Broker, dashboard, producer, consumer, viewer on five netwo
 	.ci/hosts
 	.ci/hosts-cluster
 
-reliability: build ## Issue 9's whole suite: faults (table), multi-host, hostile input, soak
+reliability: build ## The proofs of RELIABILITY.md: faults (table), multi-host, hostile input, soak
 	@source .ci/lib.sh && \
 	  phase "fault injection" .ci/reliability && \
 	  phase "multi-host" .ci/hosts && \

@@ -1,6 +1,6 @@
 # Shared shell helpers for the scripts in .ci/ (sourced, not run).
 
-# Pinned tool versions: the ones measured to build on this machine's Rust (see README, Toolchain).
+# Pinned tool versions: the ones measured to build on this machine's Rust (see docs/design.md).
 TANSU_VERSION="0.6.0"
 SCHEMATHESIS_VERSION="4.32.5"
 WASM_SPLIT_VERSION="0.2.4"

@@ -1,6 +1,6 @@
 //! Every setting of every StreamHub process, read from command-line flags and environment
-//! variables (flags win), each with a documented default. The README's configuration table is
-//! written from this file: keep them in step.
+//! variables (flags win), each with a documented default. docs/configuration.md lists them, and
+//! an integration test (`docs::`) fails when an environment variable is missing there.
 
 use crate::{kafka::KafkaArgs, relay::RelayArgs, telemetry::LogArgs};
 use clap::Parser;

@@ -2,7 +2,7 @@
 //! client settings are built, and topic administration. (The local `tansu` broker that tests,
 //! benchmarks and `make run` start lives in the `streamhub-testkit` crate.)
 //!
-//! Settings that tansu 0.6 needs (see the README's "Broker notes"): topics are created
+//! Settings that tansu 0.6 needs (docs/deployment.md, "The local broker"): topics are created
 //! explicitly (no auto-creation), compression defaults to `none`, and nothing relies on
 //! timestamp offset lookups.
 

@@ -49,7 +49,7 @@ impl AuthMode {
     }
 }
 
-/// How people sign in, from flags and env vars (the README's table lists them).
+/// How people sign in, from flags and env vars (docs/configuration.md lists them).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthArgs {
     /// `open` (anyone names themself, as the REST contract has it) or `oidc` (sign-in through an
