@@ -11,20 +11,14 @@
 //! Run: `make bench-api` (or `cargo bench -p streamhub --bench api_load`).
 //! Settings: `BENCH_SECONDS` (default 10), `BENCH_CONNECTIONS` (default 64).
 
-#[path = "support/seed.rs"]
-mod seed;
-#[path = "support/server_process.rs"]
-mod server_process;
-#[path = "support/wrk.rs"]
-mod wrk;
-
 use axum::{body::Bytes, routing::get, Router};
-use server_process::ServerProcess;
 use std::{path::PathBuf, time::Duration};
 use streamhub::server;
-use streamhub_testkit::LocalBroker;
-
-use seed::{SUBSCRIPTIONS_PER_USER, TOPICS, USERS};
+use streamhub_testkit::{
+    seed::{self, SUBSCRIPTIONS_PER_USER, TOPICS, USERS},
+    server_process::ServerProcess,
+    wrk, LocalBroker,
+};
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();

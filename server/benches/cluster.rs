@@ -16,27 +16,24 @@
 //! Run: `make bench-cluster` (or `cargo bench -p streamhub --bench cluster`). Settings:
 //! `BENCH_SECONDS` (10), `BENCH_CONNECTIONS` (64), `BENCH_CLIENTS` (1000), `BENCH_RATE` (200).
 
-#[path = "support/relay_load.rs"]
-mod relay_load;
-#[path = "support/seed.rs"]
-mod seed;
-#[path = "support/server_process.rs"]
-mod server_process;
-#[path = "support/wrk.rs"]
-mod wrk;
-
 use futures::StreamExt;
-use relay_load::{env_or, fanout_client, now_us, percentile, produce_paced, rss_kb, subscribe};
-use server_process::ServerProcess;
-use std::{path::Path, process::Stdio, time::Duration};
-use streamhub::{
-    relay::client::{connect as connect_async, RelaySocket},
-    store::{Database, Store},
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
 };
-use streamhub_testkit::{LocalBroker, LocalPostgres};
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+use streamhub::store::{Database, Store};
+use streamhub_testkit::{
+    measure::{env_or, now_us, percentile_ms, rss_kb},
+    relay_load::{active_topic, open_socket, subscribe, topic_action, FanOut, Watch},
+    seed::{self, SUBSCRIPTIONS_PER_USER, TOPICS, USERS},
+    server_process::{free_addr, ApiProcess, ServerProcess},
+    wrk, LocalBroker, LocalPostgres,
+};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
 
-use seed::{SUBSCRIPTIONS_PER_USER, TOPICS, USERS};
 const CHANGES: usize = 200;
 
 fn main() {
@@ -78,7 +75,7 @@ async fn run() {
     .await;
     let a = instance(&data("pg-a"), &bootstrap, Some(&database_url), "a").await;
     let b = instance(&data("pg-b"), &bootstrap, Some(&database_url), "b").await;
-    let balancer = Haproxy::start(&[&a, &b]).await;
+    let balancer = haproxy(&[&a, &b]).await;
 
     // 1. REST.
     let gzip = ["-H", "Accept-Encoding: gzip"];
@@ -128,23 +125,28 @@ async fn run() {
 
     // 3. Cross-instance change latency (before the fan-out loads the broker).
     let topic = "bench_cluster";
-    let topic_id = relay_load::active_topic(&a, topic, 3).await;
+    let topic_id = active_topic(&a, topic, 3).await;
     let latencies = change_latencies(&a, &b, topic).await;
 
     // 2. Fan-out: one instance, then two.
     let clients = env_or("BENCH_CLIENTS", 1000) as usize;
     let rate = env_or("BENCH_RATE", 200);
     let seconds = env_or("BENCH_SECONDS", 10);
-    let run = Run {
+    let on_one = FanOut {
+        servers: &[&single],
+        bootstrap: &bootstrap,
         topic,
         topic_id,
         clients,
         rate,
         seconds,
-        bootstrap: &bootstrap,
     };
-    let one = fanout(&[&single], &run).await;
-    let two = fanout(&[&a, &b], &run).await;
+    let one = fanout(on_one).await;
+    let two = fanout(FanOut {
+        servers: &[&a, &b],
+        ..on_one
+    })
+    .await;
 
     println!();
     println!(
@@ -199,9 +201,9 @@ async fn run() {
     sorted.sort_unstable();
     println!(
         "3. cross-instance change latency, {CHANGES} changes through A until B's socket acts: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&sorted, 0.5),
-        percentile(&sorted, 0.99),
-        percentile(&sorted, 1.0),
+        percentile_ms(&sorted, 0.5),
+        percentile_ms(&sorted, 0.99),
+        percentile_ms(&sorted, 1.0),
     );
     drop(balancer);
 }
@@ -238,29 +240,11 @@ async fn seed(database: &Database) {
     store.close().await;
 }
 
-/// `POST /api/topics/{id}/{action}` as the admin.
-async fn topic_action(server: &ServerProcess, id: i64, action: &str) {
-    let status = reqwest::Client::new()
-        .post(format!("http://{}/api/topics/{id}/{action}", server.addr))
-        .bearer_auth(server.admin_token())
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "{action} #{id}: {status}");
-}
-
-/// A socket on `server` following `user`'s subscriptions.
-async fn following(server: &ServerProcess, user: &str) -> RelaySocket {
-    let request = format!("ws://{}/api/stream?user_id={user}", server.addr)
-        .into_client_request()
-        .unwrap();
-    connect_async(request).await.expect("connect").0
-}
-
 /// Milliseconds·1000 (µs) from each change through `a` until `b`'s socket acts on it.
 async fn change_latencies(a: &ServerProcess, b: &ServerProcess, topic: &str) -> Vec<u64> {
-    let mut follower = following(b, "latency").await;
+    let mut follower = open_socket(b.addr, "?user_id=latency", None)
+        .await
+        .expect("connect");
     let client = reqwest::Client::new();
     let url = format!("http://{}/api/subscriptions", a.addr);
     let body = serde_json::json!({"user_id": "latency", "topic_name": topic});
@@ -298,7 +282,8 @@ async fn change_latencies(a: &ServerProcess, b: &ServerProcess, topic: &str) -> 
     latencies
 }
 
-struct Fanout {
+/// What a fan-out run delivered, how fast, and what it cost the servers.
+struct Figures {
     /// Records delivered against records produced × sockets.
     delivered_share: f64,
     deliveries_per_sec: f64,
@@ -307,129 +292,73 @@ struct Fanout {
     rss_kb_per_socket: f64,
 }
 
-/// What a fan-out run streams, how much and for how long.
-struct Run<'a> {
-    topic: &'a str,
-    topic_id: i64,
-    clients: usize,
-    rate: u64,
-    seconds: u64,
-    bootstrap: &'a str,
+/// The fan-out `run` on its servers, with their memory at its peak while they deliver; the
+/// topic is reactivated for the next run.
+async fn fanout(run: FanOut<'_>) -> Figures {
+    let before: Vec<u64> = run.servers.iter().map(|s| rss_kb(s.pid())).collect();
+    let mut peak = PeakRss {
+        pids: run.servers.iter().map(|s| s.pid()).collect(),
+        peaks: Arc::new(Mutex::new(before.clone())),
+        sampler: None,
+    };
+    let fanned = run.run(|_| subscribe(run.topic, "latest"), &mut peak).await;
+    topic_action(run.servers[0], run.topic_id, "reactivate").await;
+    let during = peak.peaks.lock().unwrap().clone();
+    let grown: u64 = during
+        .iter()
+        .zip(&before)
+        .map(|(d, b)| d.saturating_sub(*b))
+        .sum();
+    let (delivered, clients) = (fanned.latencies.len() as f64, run.clients as f64);
+    Figures {
+        delivered_share: delivered / (fanned.produced as f64 * clients),
+        deliveries_per_sec: delivered / run.seconds as f64,
+        p99_ms: percentile_ms(&fanned.latencies, 0.99),
+        skipped: fanned.skipped,
+        rss_kb_per_socket: grown as f64 / clients,
+    }
 }
 
-/// `run.clients` sockets spread over `servers` stream the topic while `run.rate` records/s are
-/// produced.
-async fn fanout(servers: &[&ServerProcess], run: &Run<'_>) -> Fanout {
-    let Run {
-        topic,
-        topic_id,
-        clients,
-        rate,
-        seconds,
-        bootstrap,
-    } = *run;
-    let before: Vec<u64> = servers.iter().map(|s| rss_kb(s.pid())).collect();
-    let (ready, mut readies) = tokio::sync::mpsc::channel(clients);
-    let mut tasks = Vec::with_capacity(clients);
-    for i in 0..clients {
-        let server = servers[i % servers.len()];
-        let socket = relay_load::connect(server).await;
-        tasks.push(tokio::spawn(fanout_client(
-            socket,
-            subscribe(topic, "latest"),
-            ready.clone(),
-        )));
-    }
-    for _ in 0..clients {
-        readies.recv().await;
-    }
-    // The servers' memory at its highest while they deliver.
-    let pids: Vec<u32> = servers.iter().map(|s| s.pid()).collect();
-    let peaks = std::sync::Arc::new(std::sync::Mutex::new(before.clone()));
-    let sampler = {
-        let peaks = peaks.clone();
-        tokio::spawn(async move {
+/// The servers' resident memory at its highest while they deliver: sampled every 200 ms from
+/// when the clients are ready until the last record is produced.
+struct PeakRss {
+    pids: Vec<u32>,
+    peaks: Arc<Mutex<Vec<u64>>>,
+    sampler: Option<JoinHandle<()>>,
+}
+
+impl Watch for PeakRss {
+    async fn ready(&mut self) {
+        let (peaks, pids) = (self.peaks.clone(), self.pids.clone());
+        self.sampler = Some(tokio::spawn(async move {
             loop {
                 for (peak, pid) in peaks.lock().unwrap().iter_mut().zip(&pids) {
                     *peak = (*peak).max(rss_kb(*pid));
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-        })
-    };
-    let b = bootstrap.to_owned();
-    let t = topic.to_owned();
-    let produced = tokio::task::spawn_blocking(move || produce_paced(&b, &t, rate, seconds))
-        .await
-        .unwrap();
-    sampler.abort();
-    let during = peaks.lock().unwrap().clone();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    // Deactivating the topic ends every stream (each client then hands in its latencies);
-    // reactivated for the next run.
-    topic_action(servers[0], topic_id, "deactivate").await;
-    let mut latencies = Vec::new();
-    let mut skipped = 0;
-    for task in tasks {
-        if let Ok((l, s)) = task.await {
-            latencies.extend(l);
-            skipped += s;
-        }
+        }));
     }
-    latencies.sort_unstable();
-    topic_action(servers[0], topic_id, "reactivate").await;
-    let grown: u64 = during
-        .iter()
-        .zip(&before)
-        .map(|(d, b)| d.saturating_sub(*b))
-        .sum();
-    Fanout {
-        delivered_share: latencies.len() as f64 / (produced as f64 * clients as f64),
-        deliveries_per_sec: latencies.len() as f64 / seconds as f64,
-        p99_ms: percentile(&latencies, 0.99),
-        skipped,
-        rss_kb_per_socket: grown as f64 / clients as f64,
+
+    fn produced(&mut self) {
+        if let Some(sampler) = self.sampler.take() {
+            sampler.abort();
+        }
     }
 }
 
 /// HAProxy with the shipped configuration in front of `instances`; stopped when dropped.
-struct Haproxy {
-    addr: std::net::SocketAddr,
-    child: std::process::Child,
-}
-
-impl Haproxy {
-    async fn start(instances: &[&ServerProcess]) -> Self {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap();
-        let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy.cfg");
-        let mut child = std::process::Command::new("haproxy")
-            .args(["-W", "-db", "-f", config])
-            .env("STREAMHUB_LB_BIND", addr.to_string())
-            .env("STREAMHUB_INSTANCE_1", instances[0].addr.to_string())
-            .env("STREAMHUB_INSTANCE_2", instances[1].addr.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run haproxy (make deps installs it)");
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            let health = client.get(format!("http://{addr}/api/health")).send().await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return Self { addr, child };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("HAProxy did not answer on {addr}");
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn haproxy(instances: &[&ServerProcess]) -> ApiProcess {
+    let addr = free_addr();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy.cfg");
+    let child = Command::new("haproxy")
+        .args(["-W", "-db", "-f", config])
+        .env("STREAMHUB_LB_BIND", addr.to_string())
+        .env("STREAMHUB_INSTANCE_1", instances[0].addr.to_string())
+        .env("STREAMHUB_INSTANCE_2", instances[1].addr.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run haproxy (make deps installs it)");
+    ApiProcess::answering("HAProxy", child, addr).await
 }

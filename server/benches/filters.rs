@@ -11,25 +11,15 @@
 //! Run: `make bench-filters`. `BENCH_CLIENTS` (1,000), `BENCH_SECONDS` (10), `BENCH_SEARCH`
 //! (500,000) change the sizes.
 
-#[path = "support/relay_load.rs"]
-mod relay_load;
-#[path = "support/server_process.rs"]
-mod server_process;
-
 use futures::{SinkExt, StreamExt};
-use relay_load::*;
-use server_process::ServerProcess;
-use std::time::{Duration, Instant};
-use streamhub_testkit::LocalBroker;
+use std::{path::Path, time::Instant};
+use streamhub_testkit::{
+    measure::{cpu_seconds, env_or, percentile_ms},
+    relay_load::{active_topic, connect, filled_topic, start_server, FanOut, Watch},
+    server_process::ServerProcess,
+    LocalBroker,
+};
 use tokio_tungstenite::tungstenite::Message;
-
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
-}
 
 /// One way of fanning out: its name and how many distinct filters (none: no filter).
 struct Way {
@@ -37,7 +27,8 @@ struct Way {
     distinct: Option<usize>,
 }
 
-struct FanOut {
+/// What one way delivered, how fast, and what it cost the server.
+struct Figures {
     delivered: usize,
     expected: u64,
     p50: f64,
@@ -46,14 +37,16 @@ struct FanOut {
     seconds: f64,
 }
 
-async fn run() {
+#[tokio::main]
+async fn main() {
     let clients = env_or("BENCH_CLIENTS", 1000) as usize;
     let seconds = env_or("BENCH_SECONDS", 10);
     let search_records = env_or("BENCH_SEARCH", 500_000);
     let dir = tempfile::tempdir().unwrap();
     let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
     let bootstrap = broker.bootstrap();
-    let server = start_server(dir.path(), &bootstrap).await;
+    let binary = Path::new(env!("CARGO_BIN_EXE_streamhub"));
+    let server = start_server(binary, dir.path(), &bootstrap).await;
 
     let ways = [
         Way {
@@ -76,16 +69,7 @@ async fn run() {
     }
 
     // b. Search.
-    active_topic(&server, "bench_search", 1).await;
-    let b = bootstrap.clone();
-    tokio::task::spawn_blocking(move || fill(&b, "bench_search", search_records))
-        .await
-        .unwrap();
-    let b = bootstrap.clone();
-    let bare =
-        tokio::task::spawn_blocking(move || bare_consumer(&b, "bench_search", 1, search_records))
-            .await
-            .unwrap();
+    let bare = filled_topic(&server, &bootstrap, "bench_search", 1, search_records).await;
     let mut socket = connect(&server).await;
     let request = serde_json::json!({"type": "search", "id": "bench", "topic": "bench_search",
         "filter": "value.n % 100 == 0", "max_matches": 10000});
@@ -145,58 +129,56 @@ async fn fan_out(
     clients: usize,
     seconds: u64,
     way: &Way,
-) -> FanOut {
-    let id = active_topic(server, topic, 1).await;
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(clients);
-    let mut tasks = Vec::new();
-    for n in 0..clients {
-        let socket = connect(server).await;
+) -> Figures {
+    let load = FanOut {
+        servers: &[server],
+        bootstrap,
+        topic,
+        topic_id: active_topic(server, topic, 1).await,
+        clients,
+        rate: 100,
+        seconds,
+    };
+    let subscribe = |n: usize| {
         let mut frame = serde_json::json!({"type": "subscribe", "topics": [topic],
             "from": {"position": "latest"}});
         if let Some(distinct) = way.distinct {
             frame["filter"] = format!("value.n >= -{}", n % distinct).into();
         }
-        let subscribe = Message::Text(frame.to_string().into());
-        tasks.push(tokio::spawn(fanout_client(
-            socket,
-            subscribe,
-            ready_tx.clone(),
-        )));
-    }
-    for _ in 0..clients {
-        ready_rx.recv().await;
-    }
-    let rate = 100_u64;
-    let cpu_before = cpu_seconds(server.pid());
-    let started = Instant::now();
-    let (b, t) = (bootstrap.to_owned(), topic.to_owned());
-    let produced = tokio::task::spawn_blocking(move || produce_paced(&b, &t, rate, seconds))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = (cpu_seconds(server.pid()) - cpu_before) / elapsed;
-    reqwest::Client::new()
-        .post(format!("http://{}/api/topics/{id}/deactivate", server.addr))
-        .bearer_auth(server.admin_token())
-        .send()
-        .await
-        .unwrap();
-    let mut all = Vec::new();
-    for task in tasks {
-        let (latencies, _) = tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .unwrap()
-            .unwrap();
-        all.extend(latencies);
-    }
-    all.sort_unstable();
-    FanOut {
-        delivered: all.len(),
-        expected: produced * clients as u64,
-        p50: percentile(&all, 0.5),
-        p99: percentile(&all, 0.99),
-        cpu,
+        Message::Text(frame.to_string().into())
+    };
+    let mut cpu = CpuShare {
+        pid: server.pid(),
+        since: None,
+        share: 0.0,
+    };
+    let fanned = load.run(subscribe, &mut cpu).await;
+    Figures {
+        delivered: fanned.latencies.len(),
+        expected: fanned.produced * clients as u64,
+        p50: percentile_ms(&fanned.latencies, 0.5),
+        p99: percentile_ms(&fanned.latencies, 0.99),
+        cpu: cpu.share,
         seconds: seconds as f64,
+    }
+}
+
+/// The server's CPU time as a share of the wall clock, from the start of production until the
+/// clients have drained.
+struct CpuShare {
+    pid: u32,
+    /// The server's CPU seconds and the time when production started.
+    since: Option<(f64, Instant)>,
+    share: f64,
+}
+
+impl Watch for CpuShare {
+    async fn ready(&mut self) {
+        self.since = Some((cpu_seconds(self.pid), Instant::now()));
+    }
+
+    fn drained(&mut self) {
+        let (before, started) = self.since.expect("production started");
+        self.share = (cpu_seconds(self.pid) - before) / started.elapsed().as_secs_f64();
     }
 }

@@ -10,10 +10,6 @@
 //! Run: `make bench-flood` (or `cargo bench -p streamhub --bench flood`).
 //! Settings: `BENCH_FLOOD_CONNECTIONS` (2,000), `BENCH_APPROVES` (200).
 
-#[path = "support/server_process.rs"]
-mod server_process;
-
-use server_process::ServerProcess;
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
@@ -23,7 +19,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use streamhub_testkit::LocalBroker;
+use streamhub_testkit::{measure::env_or, server_process::ServerProcess, LocalBroker};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::TcpSocket,
@@ -36,21 +32,14 @@ const APPROVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest the flooded approves may take in all; the rest count as not done.
 const FLOODED_PHASE: Duration = Duration::from_secs(120);
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(run());
 }
 
 async fn run() {
-    let connections = env_or("BENCH_FLOOD_CONNECTIONS", 2_000);
-    let approves = env_or("BENCH_APPROVES", 200);
+    let connections = env_or("BENCH_FLOOD_CONNECTIONS", 2_000) as usize;
+    let approves = env_or("BENCH_APPROVES", 200) as usize;
     let dir = tempfile::tempdir().expect("a temp dir");
     let broker = LocalBroker::start(&dir.path().join("kafka"))
         .await

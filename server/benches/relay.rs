@@ -12,28 +12,26 @@
 //! Run: `make bench-relay`. `BENCH_RECORDS` (default 200,000), `BENCH_CLIENTS` (1,000),
 //! `BENCH_IDLE` (10,000), `BENCH_SECONDS` (10) change the sizes.
 
-#[path = "support/relay_load.rs"]
-mod relay_load;
-#[path = "support/server_process.rs"]
-mod server_process;
-
 use futures::{SinkExt, StreamExt};
 use rdkafka::Message as _;
-use relay_load::*;
-use std::time::{Duration, Instant};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 use streamhub::relay::client::connect as connect_async;
-use streamhub_testkit::{relay_frames::FrameCount, LocalBroker};
+use streamhub_testkit::{
+    measure::{env_or, now_us, percentile_ms, rss_kb},
+    relay_frames::FrameCount,
+    relay_load::{
+        active_topic, connect, filled_topic, sent_us, start_server, subscribe, FanOut, Watch,
+    },
+    LocalBroker,
+};
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
-}
-
-async fn run() {
+#[tokio::main]
+async fn main() {
     let records = env_or("BENCH_RECORDS", 200_000);
     let clients = env_or("BENCH_CLIENTS", 1000) as usize;
     let idle = env_or("BENCH_IDLE", 10_000) as usize;
@@ -41,18 +39,11 @@ async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
     let bootstrap = broker.bootstrap();
-    let server = start_server(dir.path(), &bootstrap).await;
+    let binary = Path::new(env!("CARGO_BIN_EXE_streamhub"));
+    let server = start_server(binary, dir.path(), &bootstrap).await;
 
     // 1. Single client vs bare consumer.
-    active_topic(&server, "bench_replay", 3).await;
-    let b = bootstrap.clone();
-    tokio::task::spawn_blocking(move || fill(&b, "bench_replay", records))
-        .await
-        .unwrap();
-    let b = bootstrap.clone();
-    let bare = tokio::task::spawn_blocking(move || bare_consumer(&b, "bench_replay", 3, records))
-        .await
-        .unwrap();
+    let bare = filled_topic(&server, &bootstrap, "bench_replay", 3, records).await;
     let mut socket = connect(&server).await;
     socket
         .send(subscribe("bench_replay", "earliest"))
@@ -71,71 +62,27 @@ async fn run() {
 
     // 2. Fan-out.
     let fanout_id = active_topic(&server, "bench_fanout", 1).await;
-    let mut tasks = Vec::new();
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(clients);
-    for _ in 0..clients {
-        let socket = connect(&server).await;
-        let subscribe = subscribe("bench_fanout", "latest");
-        tasks.push(tokio::spawn(fanout_client(
-            socket,
-            subscribe,
-            ready_tx.clone(),
-        )));
-    }
-    for _ in 0..clients {
-        ready_rx.recv().await;
-    }
     let rate = 100_u64;
-    // The broker's share: a bare consumer tails the topic as the relay's feed does.
-    let b = bootstrap.clone();
-    let until = Instant::now() + Duration::from_secs(seconds + 2);
-    let fetch_wait = streamhub_testkit::baseline::relay_fetch_wait_ms();
-    let baseline = tokio::task::spawn_blocking(move || {
-        let mut latencies = Vec::new();
-        streamhub_testkit::baseline::tail(&b, "bench_fanout", fetch_wait, until, |message| {
-            let now = now_us();
-            let payload = message.payload_view::<str>().and_then(Result::ok);
-            latencies.extend(sent_us(payload.unwrap_or("")).map(|sent| now.saturating_sub(sent)));
-        })
-        .unwrap();
-        latencies.sort_unstable();
-        latencies
-    });
-    // Let the baseline reach the end of the topic before production starts.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let b = bootstrap.clone();
-    let produced =
-        tokio::task::spawn_blocking(move || produce_paced(&b, "bench_fanout", rate, seconds))
-            .await
-            .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    // Deactivating ends every stream, which ends each client task.
-    let client = reqwest::Client::new();
-    client
-        .post(format!(
-            "http://{}/api/topics/{fanout_id}/deactivate",
-            server.addr
-        ))
-        .bearer_auth(server.admin_token())
-        .send()
-        .await
-        .unwrap();
-    let mut all = Vec::new();
-    let (mut skipped, mut short) = (0, 0);
-    for task in tasks {
-        let (latencies, s) = tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .unwrap()
-            .unwrap();
-        skipped += s;
-        if (latencies.len() as u64) < produced {
-            short += 1;
-        }
-        all.extend(latencies);
-    }
-    all.sort_unstable();
-    let delivered = all.len();
-    let broker = baseline.await.unwrap();
+    let fan_out = FanOut {
+        servers: &[&server],
+        bootstrap: &bootstrap,
+        topic: "bench_fanout",
+        topic_id: fanout_id,
+        clients,
+        rate,
+        seconds,
+    };
+    let mut baseline = Baseline {
+        bootstrap: bootstrap.clone(),
+        topic: fan_out.topic.to_owned(),
+        seconds,
+        tail: None,
+    };
+    let fanned = fan_out
+        .run(|_| subscribe(fan_out.topic, "latest"), &mut baseline)
+        .await;
+    let all = &fanned.latencies;
+    let broker = baseline.tail.expect("the baseline ran").await.unwrap();
 
     // 3. Idle sockets.
     let pid = server.pid();
@@ -172,26 +119,61 @@ async fn run() {
         clients as u64 * rate
     );
     println!(
-        "   delivered {delivered} of {}; skipped {skipped}; clients short: {short}",
-        produced * clients as u64
+        "   delivered {} of {}; skipped {}; clients short: {}",
+        all.len(),
+        fanned.produced * clients as u64,
+        fanned.skipped,
+        fanned.short
     );
     println!(
         "   produce→client latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (target p99 < 50 ms)",
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        percentile(&all, 1.0)
+        percentile_ms(all, 0.5),
+        percentile_ms(all, 0.99),
+        percentile_ms(all, 1.0)
     );
     println!(
         "   bare consumer (baseline, {} records) p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; relay's share of the p99: {:.1} ms",
         broker.len(),
-        percentile(&broker, 0.5),
-        percentile(&broker, 0.99),
-        percentile(&broker, 1.0),
-        percentile(&all, 0.99) - percentile(&broker, 0.99)
+        percentile_ms(&broker, 0.5),
+        percentile_ms(&broker, 0.99),
+        percentile_ms(&broker, 1.0),
+        percentile_ms(all, 0.99) - percentile_ms(&broker, 0.99)
     );
     println!("3. idle: {opened} sockets open; server RSS {before} KB → {after} KB");
     println!(
         "   {:.1} KB per connection (target ≤ 20 KB)",
         after.saturating_sub(before) as f64 / opened.max(1) as f64
     );
+}
+
+/// The broker's share of the fan-out's latency: a bare consumer tailing the topic as the relay's
+/// feed does, from when the clients are ready until 2 s after production ends.
+struct Baseline {
+    bootstrap: String,
+    topic: String,
+    seconds: u64,
+    /// Its latencies (µs), sorted, once it has run.
+    tail: Option<JoinHandle<Vec<u64>>>,
+}
+
+impl Watch for Baseline {
+    async fn ready(&mut self) {
+        let (bootstrap, topic) = (self.bootstrap.clone(), self.topic.clone());
+        let until = Instant::now() + Duration::from_secs(self.seconds + 2);
+        let fetch_wait = streamhub_testkit::baseline::relay_fetch_wait_ms();
+        self.tail = Some(tokio::task::spawn_blocking(move || {
+            let mut latencies = Vec::new();
+            streamhub_testkit::baseline::tail(&bootstrap, &topic, fetch_wait, until, |message| {
+                let now = now_us();
+                let payload = message.payload_view::<str>().and_then(Result::ok);
+                latencies
+                    .extend(sent_us(payload.unwrap_or("")).map(|sent| now.saturating_sub(sent)));
+            })
+            .unwrap();
+            latencies.sort_unstable();
+            latencies
+        }));
+        // Let the baseline reach the end of the topic before production starts.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

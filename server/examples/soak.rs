@@ -20,7 +20,7 @@
 //! `SOAK_CLIENTS` (200), `SOAK_WINDOW` (10), `STREAMHUB_RELAY_FETCH_WAIT_MS` (as the server's).
 
 use anyhow::{bail, Context, Result};
-use app::stream::{ClientFrame, ServerFrame, StartPosition};
+use app::stream::ServerFrame;
 use futures::{SinkExt, StreamExt};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rdkafka::Message as _;
@@ -30,9 +30,13 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+use streamhub_testkit::{
+    measure::{env_or, now_us, open_fds, percentile, rss_kb},
+    relay_load::{open_socket, subscribe},
+};
+use tokio_tungstenite::tungstenite::Message;
 
 /// Descriptors the server may hold beyond its count before the clients (log files rotated, a
 /// pooled database connection opened meanwhile).
@@ -63,39 +67,19 @@ fn env(name: &str) -> Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set"))
 }
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
+/// Milliseconds since the Unix epoch, as Kafka stamps records.
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    (now_us() / 1000) as i64
 }
 
 /// `VmRSS` in KiB and the number of open descriptors of `pid`.
 fn rss_and_fds(pid: u32) -> (u64, usize) {
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    (rss, fds)
+    (rss_kb(pid), open_fds(pid))
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    sorted
-        .get(((sorted.len().saturating_sub(1)) as f64 * p) as usize)
-        .copied()
-        .unwrap_or(0)
+/// The latency (ms) at `p` of `sorted`; 0 when there are none.
+fn percentile_or_zero(sorted: &[u64], p: f64) -> u64 {
+    percentile(sorted, p).unwrap_or(0)
 }
 
 /// One connection: streams until `stay` is over, checking offsets as they come.
@@ -105,32 +89,15 @@ async fn session(
     follow_user: bool,
     stay: Duration,
 ) -> Result<()> {
-    let url = if follow_user {
-        format!(
-            "ws://{}/api/stream?user_id={}",
-            settings.addr, settings.user
-        )
+    let mut socket = if follow_user {
+        let query = format!("?user_id={}", settings.user);
+        open_socket(&settings.addr, &query, None).await?
     } else {
-        format!("ws://{}/api/stream", settings.addr)
+        open_socket(&settings.addr, "", Some(&settings.admin_token)).await?
     };
-    let mut request = url.into_client_request()?;
-    if !follow_user {
-        let bearer = format!("Bearer {}", settings.admin_token);
-        request
-            .headers_mut()
-            .insert("authorization", bearer.parse()?);
-    }
-    let (mut socket, _) = streamhub::relay::client::connect(request).await?;
     tally.connects.fetch_add(1, Ordering::Relaxed);
     if !follow_user {
-        let subscribe = ClientFrame::Subscribe {
-            topics: vec![settings.topic.clone()],
-            from: StartPosition::Latest,
-            filter: None,
-        };
-        socket
-            .send(Message::Text(serde_json::to_string(&subscribe)?.into()))
-            .await?;
+        socket.send(subscribe(&settings.topic, "latest")).await?;
     }
     // Partition → the offset the next record must have.
     let mut expected: BTreeMap<i32, i64> = BTreeMap::new();
@@ -288,11 +255,11 @@ async fn main() -> Result<()> {
         let connects = tally.connects.load(Ordering::Relaxed);
         let w = Window {
             records: records - records_before,
-            p50: percentile(&latencies, 0.50),
-            p99: percentile(&latencies, 0.99),
+            p50: percentile_or_zero(&latencies, 0.50),
+            p99: percentile_or_zero(&latencies, 0.99),
             max: latencies.last().copied().unwrap_or(0),
-            broker_p50: percentile(&broker, 0.50),
-            broker_p99: percentile(&broker, 0.99),
+            broker_p50: percentile_or_zero(&broker, 0.50),
+            broker_p99: percentile_or_zero(&broker, 0.99),
             rss_kb,
             fds,
         };
@@ -368,7 +335,7 @@ fn verdict(
     }
     let mut p99s: Vec<u64> = windows.iter().skip(1).map(|w| w.p99).collect();
     p99s.sort_unstable();
-    let median = percentile(&p99s, 0.5);
+    let median = percentile_or_zero(&p99s, 0.5);
     if let Some(worst) = p99s.last().filter(|worst| **worst > 3 * median + 25) {
         problems.push(format!(
             "p99 drifted: a window at {worst} ms, median {median} ms"

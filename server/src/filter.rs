@@ -7,17 +7,24 @@
 //! CEL has no loops but its list macros, no I/O and no functions beyond those it is given: an
 //! expression can reach nothing but the record. What it can do is cost time, so an expression
 //! is refused at compile time when it is too long, names a function or variable the language
-//! does not have, or nests list macros (a macro inside a macro walks a list once per element of
-//! another); and each evaluation has a time budget, past which the stream is told and stopped.
+//! does not have, nests list macros (a macro inside a macro walks a list once per element of
+//! another), walks a literal list of more than [`MAX_LITERAL_RANGE`] elements, or has a
+//! `matches` pattern that is not a valid, bounded regular expression written in it. Patterns
+//! are compiled once, when the expression is, never per call. Each evaluation has a time
+//! budget; the relay runs evaluations off the async runtime and bounds each client's share
+//! (`relay::evaluation`).
 
 use app::stream::StreamRecord;
+use cel::common::types::{CelBool, CelString};
+use cel::ExecutionError;
 use cel::{
     common::ast::{EntryExpr, Expr, IdedExpr},
     Context, Env, Program, Value,
 };
+use regex::Regex;
 use std::{
-    collections::HashSet,
-    sync::{Arc, LazyLock},
+    collections::{HashMap, HashSet},
+    sync::{Arc, LazyLock, Mutex},
     time::{Duration, Instant},
 };
 
@@ -74,8 +81,57 @@ const TYPE_NAMES: &[&str] = &[
     "type",
 ];
 
-/// The environment every filter compiles and runs in: CEL's standard library, nothing more.
-static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
+/// The most elements a list written in the expression may have when a list macro walks it
+/// (`[1, 2, 3].exists(x, ...)`): the macro's body runs once per element for every record.
+pub const MAX_LITERAL_RANGE: usize = 32;
+
+/// The largest compiled form of a `matches` pattern (the `regex` crate's size limit), so that
+/// no pattern takes long to compile or much memory to keep.
+const MAX_PATTERN_BYTES: usize = 256 * 1024;
+
+/// The most patterns kept compiled; past it the cache starts over (patterns come only from
+/// expressions that compiled, so this is many expressions' worth).
+const MAX_PATTERNS: usize = 4_096;
+
+/// The environment every filter compiles and runs in: CEL's standard library, and `matches`
+/// over patterns compiled once (the library's own compiles the pattern on every call).
+static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
+    let mut env = Env::stdlib();
+    // Both registrations are new names in an environment built without the library's regex
+    // support: they cannot clash.
+    let _ = cel::add_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>, id = "matches");
+    let _ = cel::add_member_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>);
+    Arc::new(env)
+});
+
+/// Compiled `matches` patterns, by their text.
+static PATTERNS: LazyLock<Mutex<HashMap<String, Arc<Regex>>>> = LazyLock::new(Mutex::default);
+
+/// The compiled `pattern`, from the cache or compiled now (within [`MAX_PATTERN_BYTES`]).
+fn pattern(pattern: &str) -> Result<Arc<Regex>, regex::Error> {
+    let mut patterns = PATTERNS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(compiled) = patterns.get(pattern) {
+        return Ok(compiled.clone());
+    }
+    let compiled = Arc::new(
+        regex::RegexBuilder::new(pattern)
+            .size_limit(MAX_PATTERN_BYTES)
+            .build()?,
+    );
+    if patterns.len() >= MAX_PATTERNS {
+        patterns.clear();
+    }
+    patterns.insert(pattern.to_owned(), compiled.clone());
+    Ok(compiled)
+}
+
+/// CEL's `text.matches(pattern)`, over the compiled pattern.
+fn matches(text: &CelString<'_>, re: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    match pattern(re.inner()) {
+        Ok(compiled) => Ok(CelBool::from(compiled.is_match(text.inner()))),
+        Err(e) => Err(ExecutionError::function_error("matches", e)),
+    }
+}
 
 /// Why an expression was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +156,10 @@ pub enum FilterError {
     TooCostly,
     #[error("the pattern of `matches` must be a string written in the filter")]
     PatternNotLiteral,
+    #[error("the pattern {pattern:?} of `matches` is refused: {reason}")]
+    InvalidPattern { pattern: String, reason: String },
+    #[error("too costly per record: a list macro may walk a list written in the filter of at most {MAX_LITERAL_RANGE} elements")]
+    RangeTooLong,
 }
 
 /// A compiled filter expression.
@@ -268,12 +328,20 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
             if !operator && !FUNCTIONS.contains(&call.func_name.as_str()) {
                 return Err(FilterError::UnknownFunction(call.func_name.clone()));
             }
-            // A pattern is compiled on every call: it must be written in the expression, not
+            // A pattern is compiled once, with the expression: it must be written in it, not
             // taken from the record.
-            if call.func_name == "matches"
-                && !matches!(call.args.last().map(|a| &a.expr), Some(Expr::Literal(_)))
-            {
-                return Err(FilterError::PatternNotLiteral);
+            if call.func_name == "matches" {
+                let Some(Expr::Literal(literal)) = call.args.last().map(|a| &a.expr) else {
+                    return Err(FilterError::PatternNotLiteral);
+                };
+                let text = match literal {
+                    cel::common::ast::LiteralValue::String(text) => text.inner().to_owned(),
+                    _ => return Err(FilterError::PatternNotLiteral),
+                };
+                pattern(&text).map_err(|e| FilterError::InvalidPattern {
+                    pattern: text.clone(),
+                    reason: e.to_string(),
+                })?;
             }
             if let Some(target) = &call.target {
                 check(target, scope, macros)?;
@@ -296,6 +364,9 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
             if macros > 0 {
                 return Err(FilterError::TooCostly);
             }
+            if literal_elements(&c.iter_range) > MAX_LITERAL_RANGE {
+                return Err(FilterError::RangeTooLong);
+            }
             check(&c.iter_range, scope, macros)?;
             let added: HashSet<&String> =
                 [Some(&c.iter_var), c.iter_var2.as_ref(), Some(&c.accu_var)]
@@ -310,6 +381,23 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
             scope.truncate(depth);
             inner
         }
+    }
+}
+
+/// How many elements the lists written in `expr` have in all (`[1, 2] + [3]`: 3), the most a
+/// macro walking it can walk of them.
+fn literal_elements(expr: &IdedExpr) -> usize {
+    match &expr.expr {
+        Expr::List(list) => {
+            list.elements.len() + list.elements.iter().map(literal_elements).sum::<usize>()
+        }
+        Expr::Call(call) => call
+            .target
+            .iter()
+            .map(|t| literal_elements(t))
+            .chain(call.args.iter().map(literal_elements))
+            .sum(),
+        _ => 0,
     }
 }
 
@@ -383,6 +471,16 @@ mod tests {
     }
 
     #[test]
+    fn matches_works_in_both_forms_on_patterns_compiled_once() {
+        let r = payment(serde_json::json!(1), "ERROR");
+        assert!(matches(r#"key.matches("^order-[0-9]+$")"#, &r));
+        assert!(matches(r#"matches(key, "order")"#, &r));
+        assert!(!matches(r#"key.matches("^ORDER")"#, &r));
+        let compiled = pattern("^order-[0-9]+$").unwrap();
+        assert!(Arc::ptr_eq(&compiled, &pattern("^order-[0-9]+$").unwrap()));
+    }
+
+    #[test]
     fn refusals_say_what_and_where() {
         let syntax = Filter::compile("value.amount >").unwrap_err();
         assert!(
@@ -420,6 +518,33 @@ mod tests {
             Filter::compile("key.matches(value.pattern)").unwrap_err(),
             FilterError::PatternNotLiteral
         );
+        // A macro walking a long list written in the expression: its body runs per element for
+        // every record.
+        let hundred: Vec<String> = (0..100).map(|n| n.to_string()).collect();
+        assert_eq!(
+            Filter::compile(&format!("[{}].all(x, x >= 0)", hundred.join(","))).unwrap_err(),
+            FilterError::RangeTooLong
+        );
+        assert_eq!(
+            Filter::compile(&format!(
+                "([{}] + [1]).exists(x, x == 1)",
+                hundred[..32].join(",")
+            ))
+            .unwrap_err(),
+            FilterError::RangeTooLong
+        );
+        assert!(Filter::compile(&format!("[{}].all(x, x >= 0)", hundred[..32].join(","))).is_ok());
+        // Membership in a long list is one pass, not a walk per element: allowed.
+        assert!(Filter::compile(&format!("value.n in [{}]", hundred.join(","))).is_ok());
+        // Patterns are checked (and compiled) with the expression.
+        assert!(matches!(
+            Filter::compile(r#"key.matches("(unclosed")"#).unwrap_err(),
+            FilterError::InvalidPattern { .. }
+        ));
+        assert!(matches!(
+            Filter::compile(r#"key.matches(".{1000}.{1000}.{1000}")"#).unwrap_err(),
+            FilterError::InvalidPattern { .. }
+        ));
         // A macro's own variables are known inside it only.
         assert_eq!(
             Filter::compile("value.items.exists(i, i.qty > 1) && i.qty > 1").unwrap_err(),

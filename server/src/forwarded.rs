@@ -3,7 +3,7 @@
 //! rate limits and audit addresses are the client's, not the proxy's. From anyone else the header
 //! is ignored: a client cannot name itself someone else.
 
-use axum::http::HeaderMap;
+use http::HeaderMap;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -98,7 +98,7 @@ pub fn parse_net(text: &str) -> Result<IpNet, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn proxies(nets: &[&str]) -> TrustedProxies {
         TrustedProxies::new(nets.iter().map(|n| parse_net(n).unwrap()).collect())

@@ -182,14 +182,25 @@ impl Modify for CommonErrors {
                 path.as_str(),
                 "/api/health" | "/api/topics/rates" | "/api/session"
             );
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
+            // Everything else reads a credential (wrong ones are limited per address), writes
+            // (anonymous writes are limited per address) or may cost much (a search, a lag).
+            let never_limited = |method: &str| {
+                matches!(
+                    (path.as_str(), method),
+                    (
+                        "/api/health" | "/api/stats" | "/api/topics/active" | "/api/topics/rates",
+                        _
+                    ) | ("/api/session", "get")
+                )
+            };
+            for (method, operation) in [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("delete", &mut item.delete),
             ]
             .into_iter()
-            .flatten()
+            .filter_map(|(method, operation)| Some((method, operation.as_mut()?)))
             {
                 let mut answers = Vec::new();
                 if operation.request_body.is_some() {
@@ -213,6 +224,13 @@ impl Modify for CommonErrors {
                         .entry(status.to_owned())
                         .or_insert_with(|| error_response(why));
                 }
+                if !never_limited(method) {
+                    operation
+                        .responses
+                        .responses
+                        .entry("429".to_owned())
+                        .or_insert_with(rate_limited_response);
+                }
             }
         }
     }
@@ -225,6 +243,25 @@ fn error_response(description: &str) -> RefOr<openapi::Response> {
     ResponseBuilder::new()
         .description(description)
         .content("application/json", body)
+        .build()
+        .into()
+}
+
+/// 429: this address did this too often; `Retry-After` says how many seconds to wait.
+fn rate_limited_response() -> RefOr<openapi::Response> {
+    let body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+        .build();
+    let mut seconds = Object::with_type(Type::Integer);
+    seconds.minimum = Some(1.0.into());
+    let retry_after = openapi::header::HeaderBuilder::new()
+        .schema(Schema::Object(seconds))
+        .description(Some("Seconds to wait before asking again"))
+        .build();
+    ResponseBuilder::new()
+        .description("Too many requests of this kind from this address (`rate_limited`)")
+        .content("application/json", body)
+        .header("Retry-After", retry_after)
         .build()
         .into()
 }

@@ -33,7 +33,8 @@ pub struct RelayArgs {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_concurrent_searches: u16,
 
-    /// Searches one user (or, without one, one address) may run at once.
+    /// Searches one client (its address; its user where the address is unknown) may run at
+    /// once. Keyed by address because in `open` mode a client names any user it likes.
     #[arg(long, env = "STREAMHUB_MAX_SEARCHES_PER_USER", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_searches_per_user: u16,

@@ -104,6 +104,14 @@ impl Verdicts {
         verdict
     }
 
+    /// `filter`'s verdict on the record if one was kept; nothing is evaluated.
+    pub fn known(&self, filter: &SharedFilter) -> Option<Verdict> {
+        self.lock()
+            .iter()
+            .find(|(id, _)| *id == filter.id)
+            .map(|(_, verdict)| *verdict)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Verdict)>> {
         self.by_filter.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -6,8 +6,8 @@
 
 use super::{
     blocking::{blocking, joined},
+    evaluation::{FilterLease, Overrun, Share, CLIENT_SHARE, STREAM_SHARE},
     feed::LiveRecord,
-    filters::SharedFilter,
     outlet::Outlet,
     record::{records_frame, EncodedRecord},
     refusal::Refusal,
@@ -15,7 +15,7 @@ use super::{
     Relay,
 };
 use crate::{
-    filter::{Verdict, EVALUATION_BUDGET},
+    filter::EVALUATION_BUDGET,
     store::{Store, TopicKey},
 };
 use app::{
@@ -134,8 +134,12 @@ pub struct Forward {
     pub outlet: Outlet,
     /// The socket's replay turns (see [`REPLAYS_PER_SOCKET`]).
     pub replays: Arc<Semaphore>,
+    /// Who the stream counts against for replay turns (its socket's client).
+    pub client: String,
     /// Only the records this matches are sent (positions still advance past the others).
-    pub filter: Option<Arc<SharedFilter>>,
+    pub filter: Option<FilterLease>,
+    /// The stream's share of evaluation time.
+    pub share: Share,
     /// Where the stream stands (partition → the next offset it hands out), for the socket to
     /// save as its user's position.
     pub position: Position,
@@ -195,7 +199,7 @@ async fn send_records<'a>(
 /// positions: no gap, no duplicate.
 pub async fn forward(mut f: Forward) {
     loop {
-        let Some(complete) = send_replay(&f).await else {
+        let Some(complete) = send_replay(&mut f).await else {
             return;
         };
         f.next.clone_from(&f.join);
@@ -230,7 +234,7 @@ pub async fn forward(mut f: Forward) {
 /// Sends the records of `f.ranges` (those not stamped before `f.not_before`): `Some(true)` when
 /// all were looked at, `Some(false)` when the replay stopped early (the client was told),
 /// `None` when the socket is gone.
-async fn send_replay(f: &Forward) -> Option<bool> {
+async fn send_replay(f: &mut Forward) -> Option<bool> {
     if !f.ranges.values().any(|(start, end)| start < end) {
         return Some(true);
     }
@@ -240,7 +244,7 @@ async fn send_replay(f: &Forward) -> Option<bool> {
     // once its reader has stopped.
     let (Ok(socket_turn), Ok(relay_turn)) = (
         f.replays.clone().acquire_owned().await,
-        f.relay.replay_turn().await,
+        f.relay.replay_turn(&f.client).await,
     ) else {
         return Some(true);
     };
@@ -272,35 +276,30 @@ async fn send_replay(f: &Forward) -> Option<bool> {
     Some(true)
 }
 
-/// Keeps the records of `batch` that the stream's filter (if any) matches. `false` when an
-/// evaluation went over its budget: the client is told, and the stream must end.
-async fn keep_matching<R: Borrow<EncodedRecord>>(f: &Forward, batch: &mut Vec<R>) -> bool {
+/// Keeps the records of `batch` that the stream's filter (if any) matches, within the
+/// stream's and its client's share of evaluation time. `false` when the filter was too costly:
+/// the client is told, and the stream must end.
+async fn keep_matching<R>(f: &mut Forward, batch: &mut Vec<R>) -> bool
+where
+    R: Borrow<EncodedRecord> + Send + 'static,
+{
     let Some(filter) = &f.filter else {
         return true;
     };
-    let stats = f.relay.stats();
-    let before = batch.len();
-    let mut over_budget = false;
-    batch.retain(|r| {
-        let r: &EncodedRecord = r.borrow();
-        match (!over_budget).then(|| r.verdicts.of(filter, r.json(), &stats.filter_evaluations)) {
-            Some(Verdict::Match) => true,
-            Some(Verdict::NoMatch) => false,
-            Some(Verdict::OverBudget) | None => {
-                over_budget = true;
-                false
-            }
-        }
-    });
-    stats
-        .filtered_records
-        .fetch_add((before - batch.len()) as u64, Ordering::Relaxed);
-    if !over_budget {
-        return true;
-    }
-    let refusal = Refusal::FilterTooCostly {
-        topic: f.topic.clone(),
-        budget_ms: EVALUATION_BUDGET.as_millis(),
+    let overrun = match f.relay.keep_matching(filter, &mut f.share, batch).await {
+        Ok(()) => return true,
+        Err(overrun) => overrun,
+    };
+    let refusal = match overrun {
+        Overrun::Record => Refusal::FilterTooCostly {
+            topic: f.topic.clone(),
+            budget_ms: EVALUATION_BUDGET.as_millis(),
+        },
+        Overrun::Share => Refusal::FilterShareSpent {
+            topic: f.topic.clone(),
+            stream_ms: STREAM_SHARE.as_millis(),
+            client_ms: CLIENT_SHARE.as_millis(),
+        },
     };
     f.outlet.send_frame(&refusal.frame()).await;
     f.outlet

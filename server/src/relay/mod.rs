@@ -21,6 +21,7 @@
 //! | [`forward`] | one stream of one topic on one socket: replay, live batches, filter, rejoin | a stream |
 //! | [`refusal`] | every refusal a socket can get, as its frame's word and sentence | — |
 //! | [`filters`] | compiled filter expressions shared by streams, verdicts kept per record | while a stream uses one |
+//! | [`evaluation`] | filter evaluation off the runtime, each stream's and client's share of it, expressions cooling down | a batch; a client's while it uses filters |
 //! | [`record`] | a Kafka message as the protocol's record, serialised once | a record |
 //! | [`outlet`] | a socket's sending half, shared by its streams | a socket |
 //! | [`range_reader`], [`replay`], [`search`] | reading a range of a topic's history | one replay or search |
@@ -33,6 +34,7 @@ mod admission;
 mod args;
 mod blocking;
 pub mod client;
+mod evaluation;
 pub mod feed;
 mod filters;
 mod forward;
@@ -86,8 +88,8 @@ pub struct RelayLimits {
     pub fetch_wait_ms: u32,
     /// Replays running at once across all sockets (each is a broker reader on a blocking thread).
     pub max_concurrent_replays: usize,
-    /// Searches running at once across all sockets, and per user (or per address for sockets
-    /// without one); more are refused (`too_many_searches`).
+    /// Searches running at once across all sockets, and per client (its address, else its
+    /// user); more are refused (`too_many_searches`).
     pub max_concurrent_searches: usize,
     pub max_searches_per_user: usize,
     /// How often idle feeds are looked for; a feed nobody listened to at two looks in a row
@@ -133,6 +135,8 @@ struct Inner {
     starts: Mutex<HashMap<String, Arc<FeedStart>>>,
     /// Turns for replays, across all sockets.
     replays: Arc<tokio::sync::Semaphore>,
+    /// Turns for replays per client (see [`turns`]), while any is held or waited for.
+    client_replays: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     changes: broadcast::Sender<SubscriptionChange>,
     /// Ids of dashboard sessions just signed out: sockets whose admin right came from one
     /// give it up.
@@ -148,6 +152,8 @@ struct Inner {
     filters: filters::Filters,
     /// Searches running, by who asked.
     searches: Mutex<HashMap<String, usize>>,
+    /// Filter evaluation's threads and every client's share of them.
+    evaluation: evaluation::Evaluation,
 }
 
 /// The start of one topic's feed: one at a time, and how many times the topic has ended.
@@ -183,6 +189,7 @@ impl Relay {
                 feeds: tokio::sync::Mutex::new(HashMap::new()),
                 starts: Mutex::new(HashMap::new()),
                 replays: Arc::new(tokio::sync::Semaphore::new(replay_turns)),
+                client_replays: Mutex::default(),
                 changes,
                 revoked_sessions,
                 shutdown,
@@ -190,6 +197,7 @@ impl Relay {
                 stats: RelayStats::default(),
                 filters: filters::Filters::default(),
                 searches: Mutex::default(),
+                evaluation: evaluation::Evaluation::new(evaluation::default_threads()),
                 offsets: Mutex::new(None),
                 sweeping: AtomicBool::new(false),
             }),

@@ -79,7 +79,7 @@ pub enum Refusal {
     BrokerUnavailable(String),
     /// The socket or the relay runs as many searches as it may.
     #[error(
-        "at most {per_user} search(es) per user and {total} in all run at once; wait for one to end"
+        "at most {per_user} search(es) per client and {total} in all run at once; wait for one to end"
     )]
     TooManySearches { per_user: usize, total: usize },
     /// A replay stopped before it reached the live stream.
@@ -88,6 +88,22 @@ pub enum Refusal {
     /// One evaluation of the stream's filter took longer than its budget.
     #[error("the filter took longer than {budget_ms} ms on one record of {topic}: simplify it")]
     FilterTooCostly { topic: String, budget_ms: u128 },
+    /// The stream (or its client's streams) spent more evaluation time than its share.
+    #[error("the filter on {topic} took more than its share of the server's time (stream {stream_ms} ms, client {client_ms} ms per second): simplify it or narrow the stream")]
+    FilterShareSpent {
+        topic: String,
+        stream_ms: u128,
+        client_ms: u128,
+    },
+    /// The expression was ended as too costly for this client a moment ago.
+    #[error("this filter was stopped as too costly; it may be used again in {seconds} s")]
+    FilterCoolingDown { seconds: u64 },
+    /// The client uses as many distinct expressions as it may.
+    #[error(
+        "at most {} different filters per client at once: end a stream or search that uses another",
+        crate::relay::evaluation::MAX_FILTERS_PER_CLIENT
+    )]
+    TooManyFilters,
 }
 
 impl Refusal {
@@ -118,7 +134,11 @@ impl Refusal {
             Refusal::BrokerUnavailable(_) => "broker_unavailable",
             Refusal::TooManySearches { .. } => "too_many_searches",
             Refusal::ReplayFailed { .. } => "replay_failed",
-            Refusal::FilterTooCostly { .. } => "filter_too_costly",
+            Refusal::FilterTooCostly { .. } | Refusal::FilterShareSpent { .. } => {
+                "filter_too_costly"
+            }
+            Refusal::FilterCoolingDown { .. } => "filter_cooling_down",
+            Refusal::TooManyFilters => "too_many_filters",
         }
     }
 

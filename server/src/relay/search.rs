@@ -7,8 +7,8 @@
 
 use super::{
     blocking::joined,
+    evaluation::FilterLease,
     feed::FeedError,
-    filters::SharedFilter,
     outlet::Outlet,
     range_reader::{Next, RangeReader},
     record::{encode_record, to_stream_record, EncodedRecord},
@@ -86,7 +86,7 @@ pub struct Scope {
     pub until: Option<i64>,
     pub max_matches: u64,
     /// Only records this matches (all without one).
-    pub filter: Option<Arc<SharedFilter>>,
+    pub filter: Option<FilterLease>,
 }
 
 impl Scope {

@@ -1,6 +1,7 @@
-//! Turns for the relay's broker readers on blocking threads: replays (a semaphore across all
-//! sockets) and searches (a cap in all and per searcher). A turn is held by the reader itself
-//! and given back, and uncounted, when it is dropped.
+//! Turns for the relay's broker readers on blocking threads: replays (a cap in all and per
+//! client, waited for) and searches (a cap in all and per client, refused past it). A client is
+//! its address, else its user: in `open` mode one address may name any number of users. A turn
+//! is held by the reader itself and given back, and uncounted, when it is dropped.
 
 use super::{Inner, Relay};
 use std::sync::{atomic::Ordering, Arc, Weak};
@@ -30,24 +31,65 @@ impl Drop for SearchTurn {
 /// A running replay's turn: counted in `streamhub_relay_replays` until dropped.
 pub(crate) struct ReplayTurn {
     _permit: tokio::sync::OwnedSemaphorePermit,
+    /// The client's own turn, and its name (to forget its semaphore once all are back).
+    client: Option<(String, tokio::sync::OwnedSemaphorePermit)>,
     relay: Weak<Inner>,
 }
 
 impl Drop for ReplayTurn {
     fn drop(&mut self) {
-        if let Some(inner) = self.relay.upgrade() {
-            inner.stats.replays.fetch_sub(1, Ordering::Relaxed);
+        let Some(inner) = self.relay.upgrade() else {
+            return;
+        };
+        inner.stats.replays.fetch_sub(1, Ordering::Relaxed);
+        if let Some((client, permit)) = self.client.take() {
+            drop(permit);
+            let mut clients = inner
+                .client_replays
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Nobody holds or waits for a turn of this client's: its semaphore can go.
+            if clients
+                .get(&client)
+                .is_some_and(|turns| Arc::strong_count(turns) == 1)
+            {
+                clients.remove(&client);
+            }
         }
     }
 }
 
+/// Replays one client runs at once: a quarter of the relay's (at least one), so that one
+/// address's sockets cannot hold every turn.
+pub fn replays_per_client(max_concurrent_replays: usize) -> usize {
+    (max_concurrent_replays / 4).max(1)
+}
+
 impl Relay {
-    /// Waits for a replay turn (held while the replay runs); `Err` only if the relay closed it.
-    pub(crate) async fn replay_turn(&self) -> Result<ReplayTurn, tokio::sync::AcquireError> {
+    /// Waits for a replay turn of `client`'s, then one of the relay's (held while the replay
+    /// runs); `Err` only if the relay closed them.
+    pub(crate) async fn replay_turn(
+        &self,
+        client: &str,
+    ) -> Result<ReplayTurn, tokio::sync::AcquireError> {
+        let turns = {
+            let mut clients = self
+                .inner
+                .client_replays
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let per_client = replays_per_client(self.inner.limits.max_concurrent_replays);
+            clients
+                .entry(client.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_client)))
+                .clone()
+        };
+        let client_permit = turns.acquire_owned().await?;
         let permit = self.inner.replays.clone().acquire_owned().await?;
         self.inner.stats.replays.fetch_add(1, Ordering::Relaxed);
         Ok(ReplayTurn {
             _permit: permit,
+            client: Some((client.to_owned(), client_permit)),
             relay: Arc::downgrade(&self.inner),
         })
     }

@@ -3,8 +3,7 @@
 //! second: it streams or stops streaming, answers reads, refuses a signed-out session.
 
 use crate::{
-    helpers::{spawn_first_instance, TestApp},
-    relay::{subscribe_user, Client},
+    helpers::{spawn_first_instance, subscribe_user, Client, TestApp},
     session::{sign_in, sign_out},
 };
 use app::stream::ServerFrame;

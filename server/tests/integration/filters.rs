@@ -2,10 +2,7 @@
 //! refusals, evaluation shared between sockets, exact positions after a filtered replay, and
 //! the CLI giving the same results reading Kafka directly and through the relay.
 
-use crate::{
-    helpers::{spawn_app, TestApp},
-    relay::Client,
-};
+use crate::helpers::{spawn_app, Client, TestApp};
 use app::stream::{ClientFrame, PartitionOffsets, ServerFrame, StartPosition, StreamRecord};
 use rdkafka::{
     message::{Header, OwnedHeaders},

@@ -1,12 +1,20 @@
-//! `spawn_app()`: a broker and a server of our own for one test, and a client that speaks JSON.
+//! `spawn_app()`: a broker and a server of our own for one test, and a client that speaks JSON;
+//! [`Client`]: a socket on the server's relay that speaks its frames.
 
+use app::stream::{ClientFrame, ServerFrame, StartPosition, StreamRecord};
+use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
-use streamhub::{config::ServerConfig, relay::Relay, server};
-use streamhub_testkit::LocalBroker;
+use streamhub::{
+    config::ServerConfig,
+    relay::{self, client::RelaySocket, Relay},
+    server,
+};
+use streamhub_testkit::{relay_frames::FrameCount, LocalBroker};
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
 /// A running server with its broker; both stop when it is dropped.
 pub struct TestApp {
@@ -373,6 +381,128 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some((tx, _)) = self.server.take() {
             let _ = tx.send(());
+        }
+    }
+}
+
+/// Subscribes `user` to `topic` through REST.
+pub async fn subscribe_user(app: &TestApp, user: &str, topic: &str) {
+    let (status, _) = app
+        .post(
+            "/api/subscriptions",
+            json!({"user_id": user, "topic_name": topic}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+/// A socket on the relay for tests: connected, `hello` read.
+pub struct Client {
+    pub socket: RelaySocket,
+}
+
+impl Client {
+    pub async fn connect(app: &TestApp, query: &str) -> Client {
+        Self::connect_with(app, query, &[]).await
+    }
+
+    /// Connects with these extra headers on the upgrade (a token, a cookie).
+    pub async fn connect_with(
+        app: &TestApp,
+        query: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Client {
+        let mut request = format!("ws://{}/api/stream{query}", app.addr)
+            .into_client_request()
+            .unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().unwrap());
+        }
+        let (socket, _) = relay::client::connect(request)
+            .await
+            .expect("websocket connects");
+        let mut client = Client { socket };
+        assert!(matches!(client.next().await, ServerFrame::Hello { .. }));
+        client
+    }
+
+    /// Asks for `topics` from `from`.
+    pub async fn subscribe(&mut self, topics: &[&str], from: StartPosition) {
+        let topics = topics.iter().map(|t| t.to_string()).collect();
+        self.send(&ClientFrame::Subscribe {
+            topics,
+            from,
+            filter: None,
+        })
+        .await;
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        let text = serde_json::to_string(frame).unwrap();
+        self.socket.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The next protocol frame (pings are skipped), within 10 s.
+    pub async fn next(&mut self) -> ServerFrame {
+        loop {
+            if let Message::Text(text) = self.message().await {
+                return serde_json::from_str(&text).expect("protocol frame");
+            }
+        }
+    }
+
+    /// Asserts that the next frame is an `error` frame with the word `expected` (after `what`).
+    pub async fn expect_error(&mut self, expected: &str, what: &str) {
+        match self.next().await {
+            ServerFrame::Error { error, .. } if error == expected => {}
+            other => panic!("after {what}: expected a {expected} error, got {other:?}"),
+        }
+    }
+
+    /// Records until `n` have arrived; other frames are returned beside them.
+    pub async fn records(&mut self, n: usize) -> (Vec<StreamRecord>, Vec<ServerFrame>) {
+        let (mut records, mut others) = (Vec::new(), Vec::new());
+        while records.len() < n {
+            match self.next().await {
+                ServerFrame::Records { records: batch } => records.extend(batch),
+                other => others.push(other),
+            }
+        }
+        (records, others)
+    }
+
+    /// Counts records (and records reported skipped) until `n` arrived, without decoding the
+    /// values: a debug-built client that parses every value cannot keep up with a fast feed.
+    pub async fn count(&mut self, n: usize) -> (usize, u64) {
+        let (mut received, mut skipped) = (0, 0);
+        while received < n {
+            if let Message::Text(text) = self.message().await {
+                let frame = FrameCount::read(&text).expect("a frame");
+                match frame.kind.as_str() {
+                    "records" => received += frame.records(),
+                    "lagged" => skipped += frame.skipped,
+                    other => panic!("unexpected {other} frame"),
+                }
+            }
+        }
+        (received, skipped)
+    }
+
+    /// The next message on the socket, within 10 s.
+    async fn message(&mut self) -> Message {
+        tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("socket open")
+            .expect("frame")
+    }
+
+    /// Asserts that nothing but pings arrives for a while.
+    pub async fn quiet(&mut self, wait: Duration) {
+        if let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(wait, self.socket.next()).await
+        {
+            panic!("unexpected frame {text}");
         }
     }
 }

@@ -1,12 +1,11 @@
-//! Issue 18's attacks, one test each, against the real server and broker. `make test` runs them
+//! Attacks, one test each, against the real server and broker. `make test` runs them
 //! in its hostile-input phase (`.ci/fuzz-api`); RELIABILITY.md has a row per attack.
 
 use crate::{
-    helpers::{spawn_app, spawn_app_with, TestApp},
-    relay::Client,
+    helpers::{spawn_app, spawn_app_with, subscribe_user, Client, TestApp},
     session::{sign_in, sign_out},
 };
-use app::stream::{ServerFrame, StartPosition};
+use app::stream::{ClientFrame, ServerFrame, StartPosition};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -745,5 +744,126 @@ async fn x_forwarded_for_names_the_client_only_from_a_trusted_proxy() {
     assert!(
         addresses.iter().all(|a| a.starts_with("127.0.0.1:")),
         "{addresses:?}"
+    );
+}
+
+/// Costly filter expressions: a client keeping eight sockets re-subscribing from `earliest`
+/// with filters as costly as the rules let through slows nobody else. Evaluations run off the
+/// runtime's workers, each stream and the client have a share of evaluation time, a stream
+/// ended as too costly cannot come straight back with its expression, and the expression the
+/// attack was first tried with (a walk of a 100-element literal list compiling a pattern per
+/// element) is refused outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costly_filters_from_one_client_do_not_slow_anyone_else() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let app = spawn_app().await;
+    app.active_topic("wide", 1).await;
+    let producer: FutureProducer =
+        streamhub::kafka::client_config(&KafkaArgs::for_bootstrap(app.broker.bootstrap()))
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+    let items: Vec<u32> = (0..2_000).collect();
+    for n in 0..300 {
+        let payload = json!({"n": n, "items": items}).to_string();
+        producer
+            .send(
+                FutureRecord::<(), _>::to("wide").payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    subscribe_user(&app, "mallory", "wide").await;
+
+    let hundred: Vec<String> = (0..100).map(|n| n.to_string()).collect();
+    let first_try = format!(
+        r#"[{}].all(x, !string(x).matches("[a-z]{{40}}"))"#,
+        hundred.join(",")
+    );
+    let mut probe = Client::connect(&app, "?user_id=mallory&follow=false").await;
+    probe
+        .send(&ClientFrame::Subscribe {
+            topics: vec!["wide".into()],
+            from: StartPosition::Earliest,
+            filter: Some(first_try),
+        })
+        .await;
+    probe
+        .expect_error("invalid_filter", "a walk of a 100-element list")
+        .await;
+
+    // Eight sockets, each subscribing again as soon as its stream ends, with a fresh
+    // expression whenever the last one is cooling down or the client holds too many.
+    let attack = Duration::from_secs(10);
+    let started = std::time::Instant::now();
+    let attacker = |socket: usize| {
+        let app = &app;
+        async move {
+            let mut client = Client::connect(app, "?user_id=mallory&follow=false").await;
+            let (mut round, mut ended_costly) = (0_u32, 0_u32);
+            while started.elapsed() < attack {
+                let filter = format!(
+                    r#"value.items.all(x, string(x).matches("^[0-9]+$") && string(x) + "-{socket}-{round}" != "q")"#
+                );
+                client
+                    .send(&ClientFrame::Subscribe {
+                        topics: vec!["wide".into()],
+                        from: StartPosition::Earliest,
+                        filter: Some(filter),
+                    })
+                    .await;
+                round += 1;
+                while started.elapsed() < attack {
+                    match tokio::time::timeout(Duration::from_secs(1), client.next()).await {
+                        Ok(ServerFrame::Unsubscribed { reason, .. }) => {
+                            ended_costly += u32::from(reason == "filter_too_costly");
+                            break;
+                        }
+                        Ok(ServerFrame::Error { error, .. })
+                            if error == "filter_cooling_down" || error == "too_many_filters" =>
+                        {
+                            break;
+                        }
+                        Ok(_) | Err(_) => {}
+                    }
+                }
+            }
+            ended_costly
+        }
+    };
+    let attackers = futures::future::join_all((0..8).map(attacker));
+    // Meanwhile, someone else asks for health and the topic list, one request at a time.
+    let others = async {
+        let mut latencies = Vec::new();
+        while started.elapsed() < attack {
+            for path in ["/api/health", "/api/topics"] {
+                let asked = std::time::Instant::now();
+                let (status, _) = app.get(path).await;
+                assert_eq!(status, StatusCode::OK);
+                latencies.push(asked.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        latencies
+    };
+    let (ended, mut latencies) = tokio::join!(attackers, others);
+    let ended_costly: u32 = ended.into_iter().sum();
+    latencies.sort();
+    let p90 = latencies[latencies.len() * 9 / 10];
+    let max = latencies[latencies.len() - 1];
+    eprintln!(
+        "filter attack: {ended_costly} streams ended as too costly; others' requests: {} answered, p90 {p90:?}, max {max:?}",
+        latencies.len()
+    );
+    assert!(
+        ended_costly > 0,
+        "the attack never cost enough to be stopped: the test proves nothing"
+    );
+    assert!(
+        p90 < Duration::from_millis(200) && max < Duration::from_secs(1),
+        "under the filter attack: p90 {p90:?}, max {max:?} over {} requests",
+        latencies.len()
     );
 }

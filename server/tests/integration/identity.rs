@@ -3,10 +3,7 @@
 //! provider vouched for someone); the sign-in through a real provider is the browser suite's
 //! (`end2end/tests/oidc.test.js`).
 
-use crate::{
-    helpers::{spawn_app_with, TestApp},
-    relay::Client,
-};
+use crate::helpers::{spawn_app_with, Client, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use streamhub::{config::ServerConfig, oidc::AuthMode};

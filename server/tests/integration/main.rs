@@ -4,6 +4,7 @@
 mod broker;
 mod cli;
 mod cluster;
+mod docs;
 mod errors;
 mod filters;
 mod helpers;

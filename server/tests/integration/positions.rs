@@ -4,8 +4,7 @@
 
 use crate::{
     filters::{n_of, produce},
-    helpers::spawn_app,
-    relay::Client,
+    helpers::{spawn_app, Client},
 };
 use app::stream::{ClientFrame, ServerFrame, StartPosition};
 use rdkafka::{

@@ -1,7 +1,7 @@
 //! Producing a test record (issue 21, item 4) through the REST route and the CLI, against the
 //! real broker: where it lands, that open viewers get it, that it is audited, and the refusals.
 
-use crate::{helpers::spawn_app, relay::Client};
+use crate::helpers::{spawn_app, Client};
 use app::stream::{ClientFrame, ServerFrame, StartPosition};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

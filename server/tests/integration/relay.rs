@@ -1,6 +1,6 @@
 //! The live relay with real WebSocket clients (tokio-tungstenite), a real broker and server.
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, subscribe_user, Client, TestApp};
 use app::stream::{ClientFrame, ServerFrame, StartPosition, StreamRecord};
 use futures::{SinkExt, StreamExt};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -10,123 +10,9 @@ use std::{collections::BTreeMap, time::Duration};
 use streamhub::{
     kafka::client_config,
     kafka::KafkaArgs,
-    relay::{
-        client::{connect as connect_async, RelaySocket as Socket},
-        Relay, RelayLimits,
-    },
+    relay::{client::connect as connect_async, Relay, RelayLimits},
 };
-use streamhub_testkit::relay_frames::FrameCount;
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
-
-/// A stream client for tests (also the hostile-input tests'): connected, `hello` read.
-pub(crate) struct Client {
-    pub(crate) socket: Socket,
-}
-
-impl Client {
-    pub(crate) async fn connect(app: &TestApp, query: &str) -> Client {
-        Self::connect_with(app, query, &[]).await
-    }
-
-    /// Connects with these extra headers on the upgrade (a token, a cookie).
-    pub(crate) async fn connect_with(
-        app: &TestApp,
-        query: &str,
-        headers: &[(&'static str, &str)],
-    ) -> Client {
-        let mut request = format!("ws://{}/api/stream{query}", app.addr)
-            .into_client_request()
-            .unwrap();
-        for (name, value) in headers {
-            request.headers_mut().insert(*name, value.parse().unwrap());
-        }
-        let (socket, _) = connect_async(request).await.expect("websocket connects");
-        let mut client = Client { socket };
-        assert!(matches!(client.next().await, ServerFrame::Hello { .. }));
-        client
-    }
-
-    /// Asks for `topics` from `from`.
-    pub(crate) async fn subscribe(&mut self, topics: &[&str], from: StartPosition) {
-        let topics = topics.iter().map(|t| t.to_string()).collect();
-        self.send(&ClientFrame::Subscribe {
-            topics,
-            from,
-            filter: None,
-        })
-        .await;
-    }
-
-    pub(crate) async fn send(&mut self, frame: &ClientFrame) {
-        let text = serde_json::to_string(frame).unwrap();
-        self.socket.send(Message::Text(text.into())).await.unwrap();
-    }
-
-    /// The next protocol frame (pings are skipped), within 10 s.
-    pub(crate) async fn next(&mut self) -> ServerFrame {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
-                .await
-                .expect("a frame in time")
-                .expect("socket open")
-                .expect("frame");
-            if let Message::Text(text) = message {
-                return serde_json::from_str(&text).expect("protocol frame");
-            }
-        }
-    }
-
-    /// Asserts that the next frame is an `error` frame with the word `expected` (after `what`).
-    pub(crate) async fn expect_error(&mut self, expected: &str, what: &str) {
-        match self.next().await {
-            ServerFrame::Error { error, .. } if error == expected => {}
-            other => panic!("after {what}: expected a {expected} error, got {other:?}"),
-        }
-    }
-
-    /// Records until `n` have arrived; other frames are returned beside them.
-    pub(crate) async fn records(&mut self, n: usize) -> (Vec<StreamRecord>, Vec<ServerFrame>) {
-        let (mut records, mut others) = (Vec::new(), Vec::new());
-        while records.len() < n {
-            match self.next().await {
-                ServerFrame::Records { records: batch } => records.extend(batch),
-                other => others.push(other),
-            }
-        }
-        (records, others)
-    }
-
-    /// Counts records (and records reported skipped) until `n` arrived, without decoding the
-    /// values: a debug-built client that parses every value cannot keep up with a fast feed.
-    async fn count(&mut self, n: usize) -> (usize, u64) {
-        let (mut received, mut skipped) = (0, 0);
-        while received < n {
-            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
-                .await
-                .expect("a frame in time")
-                .expect("socket open")
-                .expect("frame");
-            if let Message::Text(text) = message {
-                let frame = FrameCount::read(&text).expect("a frame");
-                match frame.kind.as_str() {
-                    "records" => received += frame.records(),
-                    "lagged" => skipped += frame.skipped,
-                    other => panic!("unexpected {other} frame"),
-                }
-            }
-        }
-        (received, skipped)
-    }
-
-    /// Asserts that nothing but pings arrives for a while.
-    pub(crate) async fn quiet(&mut self, wait: Duration) {
-        if let Ok(Some(Ok(Message::Text(text)))) =
-            tokio::time::timeout(wait, self.socket.next()).await
-        {
-            panic!("unexpected frame {text}");
-        }
-    }
-}
 
 fn producer(app: &TestApp) -> FutureProducer {
     client_config(&KafkaArgs::for_bootstrap(app.broker.bootstrap()))
@@ -147,16 +33,6 @@ fn assert_contiguous(records: &[StreamRecord]) -> BTreeMap<i32, Vec<i64>> {
         }
     }
     by_partition
-}
-
-pub(crate) async fn subscribe_user(app: &TestApp, user: &str, topic: &str) {
-    let (status, _) = app
-        .post(
-            "/api/subscriptions",
-            json!({"user_id": user, "topic_name": topic}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
 }
 
 /// A socket of `user`, who subscribes to `topic` through REST first: it streams the topic by

@@ -4,8 +4,7 @@
 
 use crate::{
     filters::{admin_client, evaluations, n_of, produce, BASE_MS},
-    helpers::{spawn_app, TestApp},
-    relay::Client,
+    helpers::{spawn_app, Client, TestApp},
 };
 use app::stream::{ClientFrame, SearchRequest, ServerFrame};
 use rdkafka::producer::{FutureProducer, FutureRecord};

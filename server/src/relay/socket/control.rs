@@ -5,7 +5,7 @@
 
 use super::{Connection, Refusal};
 use crate::relay::{
-    filters::SharedFilter,
+    evaluation::{FilterLease, Share, STREAM_SHARE},
     forward::{self, end, Forward, Position},
     refusal::MAX_TOPICS_PER_FRAME,
     search,
@@ -123,15 +123,12 @@ impl Connection {
         Ok(())
     }
 
-    /// The shared compiled filter of an expression, `None` for none (or a blank one).
-    fn compile(&self, source: Option<&str>) -> Result<Option<Arc<SharedFilter>>, Refusal> {
+    /// This client's hold on the shared compiled filter of an expression, `None` for none (or
+    /// a blank one).
+    fn compile(&self, source: Option<&str>) -> Result<Option<FilterLease>, Refusal> {
         match source.map(str::trim) {
             None | Some("") => Ok(None),
-            Some(source) => self
-                .relay
-                .filter(source)
-                .map(Some)
-                .map_err(|e| Refusal::InvalidFilter(e.to_string())),
+            Some(source) => self.relay.filter_for(&self.client, source).map(Some),
         }
     }
 
@@ -143,7 +140,7 @@ impl Connection {
         topic: &str,
         from: StartPosition,
         known_subscribed: bool,
-        filter: Option<Arc<SharedFilter>>,
+        filter: Option<FilterLease>,
     ) {
         if let Err(refusal) = self
             .start_stream(topic, from, known_subscribed, filter)
@@ -158,7 +155,7 @@ impl Connection {
         topic: &str,
         from: StartPosition,
         known_subscribed: bool,
-        filter: Option<Arc<SharedFilter>>,
+        filter: Option<FilterLease>,
     ) -> Result<(), Refusal> {
         let name = TopicName::parse_field(topic, "topics")
             .map_err(|e| Refusal::InvalidTopic(e.message))?;
@@ -220,7 +217,9 @@ impl Connection {
             not_before,
             outlet: self.outlet.clone(),
             replays: self.replays.clone(),
+            client: self.client.clone(),
             filter,
+            share: Share::new(STREAM_SHARE),
             position: position.clone(),
         }));
         self.streams.insert(name.to_string(), task);
@@ -254,6 +253,14 @@ impl Connection {
                 partitions,
             });
         }
+        // A turn first: a client with none left costs the broker nothing.
+        let Some(turn) = self.relay.search_turn(&self.client) else {
+            let limits = self.relay.limits();
+            return Err(Refusal::TooManySearches {
+                per_user: limits.max_searches_per_user,
+                total: limits.max_concurrent_searches,
+            });
+        };
         let (relay, topic_name) = (self.relay.clone(), name.to_string());
         let marks =
             crate::relay::blocking::blocking(move || relay.watermarks(&topic_name, partitions))
@@ -270,13 +277,6 @@ impl Connection {
                 (p, (start, end))
             })
             .collect();
-        let Some(turn) = self.relay.search_turn(&self.searcher) else {
-            let limits = self.relay.limits();
-            return Err(Refusal::TooManySearches {
-                per_user: limits.max_searches_per_user,
-                total: limits.max_concurrent_searches,
-            });
-        };
         let scope = search::Scope {
             topic: name.to_string(),
             ranges,

@@ -169,8 +169,9 @@ struct Connection {
     search: Option<RunningSearch>,
     /// Where each of its streams stands.
     positions: HashMap<String, Position>,
-    /// Who this socket's searches count against: its user, else its address.
-    searcher: String,
+    /// Who this socket's searches, replays and filter evaluations count against: its address
+    /// (a client may name any user it likes in `open` mode), else its user.
+    client: String,
     /// The allowance of control frames (see [`control`]).
     allowance: control::Allowance,
 }
@@ -189,9 +190,9 @@ impl Connection {
             replays: Arc::new(Semaphore::new(REPLAYS_PER_SOCKET)),
             search: None,
             positions: HashMap::new(),
-            searcher: match (&peer.user_id, slot.addr) {
-                (Some(user), _) => format!("user:{user}"),
-                (None, Some(addr)) => format!("addr:{addr}"),
+            client: match (slot.addr, &peer.user_id) {
+                (Some(addr), _) => format!("addr:{addr}"),
+                (None, Some(user)) => format!("user:{user}"),
                 (None, None) => "anyone".to_owned(),
             },
             allowance: control::Allowance::new(),

@@ -1,7 +1,5 @@
 //! The API benchmarks' database: 1,000 topics and 100,000 subscriptions (100 for each of 1,000
-//! users), made through the store. Shared by the benches with
-//! `#[path = "support/seed.rs"] mod seed;`.
-#![allow(dead_code, reason = "each bench that includes this uses a part of it")]
+//! users), made through the store.
 
 use app::domain::{TopicName, UserId};
 use streamhub::store::{Actor, NewTopic, Store};

@@ -1,6 +1,4 @@
-//! Driving `wrk` (Debian package) from a benchmark and reading its figures. Shared by the benches
-//! with `#[path = "support/wrk.rs"] mod wrk;`.
-#![allow(dead_code, reason = "each bench that includes this uses a part of it")]
+//! Driving `wrk` (Debian package) from a benchmark and reading its figures.
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The `streamhub` binary in a process of its own, started as `.ci/run-stack` starts it (env
-//! vars only): what benchmarks use to measure the server users run. Shared by the benches with
-//! `#[path = "support/server_process.rs"] mod server_process;`.
-#![allow(dead_code, reason = "each bench that includes this uses a part of it")]
+//! vars only): what benchmarks use to measure the server users run. Under it, [`ApiProcess`]:
+//! a child process that answers `/api/health` (the server, or HAProxy in front of servers),
+//! waited for until it does and stopped when dropped.
 
 use std::{
     net::SocketAddr,
@@ -10,13 +10,66 @@ use std::{
     time::Duration,
 };
 
-/// A running server process; killed (and waited for) when dropped.
+/// How often a starting process is asked for its health, and how many times at most.
+const HEALTH_POLL: Duration = Duration::from_millis(100);
+const HEALTH_POLLS: u32 = 300;
+
+/// A free loopback address for a process to listen on.
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+/// A child process answering StreamHub's API on `addr`; killed (and waited for) when dropped.
+pub struct ApiProcess {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl ApiProcess {
+    /// Takes over `child`, which serves on `addr`, and waits until `GET /api/health` answers
+    /// with a success (30 s at most). Panics, naming it `name`, when it exits first or never
+    /// answers (and stops it then too).
+    pub async fn answering(name: &str, child: Child, addr: SocketAddr) -> Self {
+        let mut process = Self { addr, child };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("an HTTP client");
+        for _ in 0..HEALTH_POLLS {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("{name} exited at start ({status})");
+            }
+            let health = client.get(format!("http://{addr}/api/health")).send();
+            if health.await.is_ok_and(|r| r.status().is_success()) {
+                return process;
+            }
+            tokio::time::sleep(HEALTH_POLL).await;
+        }
+        panic!("{name} did not answer on {addr}");
+    }
+
+    /// The process id (for its memory, CPU time and descriptors).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running server process; stopped when dropped.
 pub struct ServerProcess {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     /// The environment it was started with beyond the defaults (secrets it was given, say).
     given: Vec<(String, String)>,
-    child: Child,
+    process: ApiProcess,
 }
 
 impl ServerProcess {
@@ -28,9 +81,7 @@ impl ServerProcess {
         bootstrap: &str,
         env: &[(&str, &str)],
     ) -> Self {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port");
+        let addr = free_addr();
         let child = Command::new(binary)
             .env("STREAMHUB_ADDR", addr.to_string())
             .env("STREAMHUB_DATA_DIR", data_dir)
@@ -44,31 +95,16 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        // Owned from here on, so that it is stopped however this ends.
-        let mut server = Self {
+        let name = binary.display().to_string();
+        Self {
             addr,
             data_dir: data_dir.to_owned(),
             given: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            child,
-        };
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("an HTTP client");
-        for _ in 0..300 {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("{} exited at start ({status})", binary.display());
-            }
-            let health = client.get(format!("http://{addr}/api/health")).send();
-            if health.await.is_ok_and(|r| r.status().is_success()) {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            process: ApiProcess::answering(&name, child, addr).await,
         }
-        panic!("{} did not answer on {addr}", binary.display());
     }
 
     /// The admin token: the one given in `env`, else the one the server generated into its
@@ -92,15 +128,8 @@ impl ServerProcess {
         })
     }
 
-    /// The server's process id (for its memory and descriptors).
+    /// The server's process id (for its memory, CPU time and descriptors).
     pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.pid()
     }
 }
