@@ -25,9 +25,11 @@ const provider = new Provider(issuer, {
     grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'],
     response_types: ['code'],
   }],
-  // The claims StreamHub reads go into the ID token itself (not only the userinfo endpoint).
   claims: { openid: ['sub'], profile: ['preferred_username', 'name', 'groups'] },
-  conformIdTokenClaims: false,
+  // At its default (as OpenID Connect Core 5.4 has it) the provider returns scope claims from
+  // the userinfo endpoint only, not in the code flow's ID token: StreamHub must read them there.
+  // OIDC_ID_TOKEN_CLAIMS=1 puts them in the ID token too, as some providers do.
+  conformIdTokenClaims: process.env.OIDC_ID_TOKEN_CLAIMS !== '1',
   findAccount: async (_ctx, id) => {
     // The development login page's "login" is the account id: a person's name here.
     const person = PEOPLE[id];

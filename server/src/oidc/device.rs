@@ -140,8 +140,10 @@ impl Oidc {
             .ok_or(OidcError::NoIdToken)?
             .parse()
             .map_err(|e: serde_json::Error| OidcError::InvalidToken(e.to_string()))?;
+        let access_token = body["access_token"].as_str();
         // No nonce in the device flow: the token comes straight from the token endpoint.
-        self.person_in(&discovered.client, &id_token, None)
+        self.person_in(&id_token, None, access_token)
+            .await
             .map(DevicePoll::Done)
     }
 }

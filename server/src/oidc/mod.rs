@@ -23,8 +23,8 @@ use openidconnect::{
     },
     AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
     DeviceAuthorizationUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope, TokenResponse,
-    TokenUrl,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
+    TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -185,6 +185,8 @@ struct Discovered {
     client: DiscoveredClient,
     device: Option<DeviceAuthorizationUrl>,
     token: Option<TokenUrl>,
+    /// Where the provider answers claims for an access token (OpenID Connect Core 5.3).
+    userinfo: Option<openidconnect::url::Url>,
 }
 
 /// The client with the provider's endpoints, as discovery left it.
@@ -292,6 +294,7 @@ impl Oidc {
             .as_deref()
             .and_then(|url| DeviceAuthorizationUrl::new(url.to_owned()).ok());
         let token = metadata.token_endpoint().cloned();
+        let userinfo = metadata.userinfo_endpoint().map(|u| u.url().clone());
         let client = CoreClient::from_provider_metadata(
             metadata,
             self.client_id.clone(),
@@ -305,6 +308,7 @@ impl Oidc {
             client,
             device,
             token,
+            userinfo,
         };
         *discovered = Some(known.clone());
         Ok(known)
@@ -345,40 +349,111 @@ impl Oidc {
             .await
             .map_err(|e| OidcError::Exchange(e.to_string()))?;
         let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
-        self.person_in(&client, id_token, Some(&pending.nonce))
+        let access_token = response.access_token().secret().clone();
+        self.person_in(id_token, Some(&pending.nonce), Some(&access_token))
+            .await
     }
 
-    /// The person `id_token` names once verified: signature, issuer, audience, expiry, and
-    /// `nonce` when the flow sent one.
-    fn person_in(
+    /// The person `id_token` names once verified (signature, issuer, audience, expiry, and
+    /// `nonce` when the flow sent one), with the claims the ID token lacks read from the
+    /// provider's userinfo endpoint for `access_token`: providers that follow OpenID Connect
+    /// Core 5.4 return scope claims (`preferred_username`, `groups`) there, not in the ID token
+    /// of the code flow.
+    async fn person_in(
         &self,
-        client: &DiscoveredClient,
         id_token: &CoreIdToken,
         nonce: Option<&str>,
+        access_token: Option<&str>,
     ) -> Result<Person, OidcError> {
-        let verifier = client.id_token_verifier();
+        let discovered = self.discovered().await?;
+        let verifier = discovered.client.id_token_verifier();
         let claims = match nonce {
             Some(nonce) => id_token.claims(&verifier, &Nonce::new(nonce.to_owned())),
             None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
         }
         .map_err(|e| OidcError::InvalidToken(e.to_string()))?;
+        let subject = claims.subject().as_str().to_owned();
         // The token is verified: its payload (signed as a whole) can be read for the claims
         // the standard set lacks (groups, roles).
-        let payload = token_payload(&id_token.to_string())
+        let mut payload = token_payload(&id_token.to_string())
             .ok_or_else(|| OidcError::InvalidToken("its payload is not JSON".into()))?;
+        let lacking = [&self.user_claim, &self.admin_claim]
+            .into_iter()
+            .any(|claim| payload.get(claim.as_str()).is_none());
+        if let (true, Some(url), Some(access_token)) = (lacking, &discovered.userinfo, access_token)
+        {
+            let userinfo = self.userinfo(url, access_token, &subject).await?;
+            merge_missing(&mut payload, userinfo);
+        }
         person_of(
             &payload,
-            claims.subject().as_str(),
+            &subject,
             &self.user_claim,
             &self.admin_claim,
             &self.admin_values,
         )
+    }
+
+    /// The provider's userinfo answer for `access_token`, which must name `subject` (else it is
+    /// someone else's and nothing in it is believed).
+    async fn userinfo(
+        &self,
+        url: &openidconnect::url::Url,
+        access_token: &str,
+        subject: &str,
+    ) -> Result<serde_json::Value, OidcError> {
+        let unavailable = |e: String| OidcError::Discovery(format!("the userinfo endpoint: {e}"));
+        let response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(unavailable(format!("answered {status}")));
+        }
+        let claims: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| unavailable(format!("its answer is not JSON claims: {e}")))?;
+        match claims.get("sub").and_then(serde_json::Value::as_str) {
+            Some(sub) if sub == subject => Ok(claims),
+            _ => Err(OidcError::InvalidToken(
+                "the userinfo answer names another subject than the ID token".into(),
+            )),
+        }
+    }
+}
+
+/// Adds to `payload` the claims of `extra` it does not have: what the ID token says stands.
+fn merge_missing(payload: &mut serde_json::Value, extra: serde_json::Value) {
+    let (Some(payload), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) else {
+        return;
+    };
+    for (claim, value) in extra {
+        payload.entry(claim).or_insert(value);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_adds_only_the_claims_the_id_token_lacks() {
+        let mut payload = serde_json::json!({"sub": "s1", "preferred_username": "ana"});
+        merge_missing(
+            &mut payload,
+            serde_json::json!({"sub": "s1", "preferred_username": "mallory", "groups": ["admins"]}),
+        );
+        assert_eq!(
+            payload,
+            serde_json::json!({"sub": "s1", "preferred_username": "ana", "groups": ["admins"]})
+        );
+    }
 
     #[test]
     fn the_device_flow_needs_a_confidential_client() {

@@ -1,4 +1,4 @@
-//! The server's half of an OpenID Connect sign-in (issue 19): what `/auth/callback` believes.
+//! The server's half of an OpenID Connect sign-in: what `/auth/callback` believes.
 //!
 //! A stand-in provider on a loopback port answers discovery, its keys and the token endpoint,
 //! and hands out whatever ID token a test wrote: one signed by a key it does not publish, one
@@ -35,6 +35,8 @@ struct ProviderState {
     published: Value,
     id_token: Option<String>,
     token_requests: Vec<HashMap<String, String>>,
+    /// What the userinfo endpoint answers (for the access token `opaque`).
+    userinfo: Value,
 }
 
 type Shared = Arc<Mutex<ProviderState>>;
@@ -69,6 +71,7 @@ impl StandInProvider {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
             .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self {
@@ -131,6 +134,7 @@ async fn discovery(State(state): State<Shared>) -> Json<Value> {
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "jwks_uri": format!("{issuer}/jwks"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -153,6 +157,18 @@ async fn token(
         "expires_in": 300,
         "id_token": state.id_token.clone(),
     }))
+}
+
+async fn userinfo(State(state): State<Shared>, headers: axum::http::HeaderMap) -> Json<Value> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(
+        bearer,
+        Some("Bearer opaque"),
+        "userinfo asked with the access token"
+    );
+    Json(state.lock().unwrap().userinfo.clone())
 }
 
 fn unix_now() -> i64 {
@@ -434,4 +450,86 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
         denied[refusals.len()].contains("does not belong"),
         "{denied:?}"
     );
+}
+
+/// A provider that follows OpenID Connect Core 5.4 (npm `oidc-provider` at its defaults, Zitadel)
+/// puts scope claims in the userinfo answer, not in the code flow's ID token: StreamHub reads
+/// them there, believes them only for the ID token's subject, and lets the ID token's own
+/// claims stand.
+#[tokio::test]
+async fn claims_missing_from_the_id_token_are_read_from_userinfo_for_the_same_subject() {
+    let provider = StandInProvider::start().await;
+    let issuer = provider.issuer.clone();
+    let app = spawn_app_with(move |config| {
+        config.auth.mode = AuthMode::Oidc;
+        config.auth.oidc_issuer = Some(issuer.clone());
+        config.auth.oidc_client_id = Some(CLIENT_ID.into());
+        config.auth.oidc_client_secret = Some("client-secret".into());
+        config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
+    })
+    .await;
+    let who = |session: String| {
+        let app = &app;
+        async move {
+            let info: Value = app
+                .client
+                .get(app.url("/api/session"))
+                .header(header::COOKIE, &session)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                info["user"].as_str().map(str::to_owned),
+                info["admin"].as_bool(),
+            )
+        }
+    };
+    // An ID token with the standard claims only: who and which groups come from userinfo.
+    let bare = |nonce: &str| {
+        let mut claims = provider.claims(nonce, "dora", &[]);
+        let claims_map = claims.as_object_mut().unwrap();
+        claims_map.remove("preferred_username");
+        claims_map.remove("groups");
+        provider.mint(&claims, Some(&provider.signer))
+    };
+    provider.state.lock().unwrap().userinfo = json!({
+        "sub": "sub-dora",
+        "preferred_username": "dora",
+        "groups": ["streamhub-admins"],
+    });
+    let sign_in = begin(&app).await;
+    provider.answer_with(bare(&sign_in.nonce));
+    let session = finish(&app, &sign_in, "a-code")
+        .await
+        .expect("signed in with claims from userinfo");
+    assert_eq!(who(session).await, (Some("dora".into()), Some(true)));
+
+    // Userinfo about someone else: nothing in it is believed, and the sign-in is refused.
+    provider.state.lock().unwrap().userinfo = json!({
+        "sub": "sub-someone-else",
+        "preferred_username": "eve",
+        "groups": ["streamhub-admins"],
+    });
+    let sign_in = begin(&app).await;
+    provider.answer_with(bare(&sign_in.nonce));
+    assert_eq!(
+        finish(&app, &sign_in, "a-code").await,
+        Err("not_verified".to_owned())
+    );
+
+    // Claims the ID token carries stand, whatever userinfo says.
+    provider.state.lock().unwrap().userinfo = json!({
+        "sub": "sub-fay",
+        "preferred_username": "mallory",
+        "groups": ["streamhub-admins"],
+    });
+    let sign_in = begin(&app).await;
+    let mut claims = provider.claims(&sign_in.nonce, "fay", &[]);
+    claims.as_object_mut().unwrap().remove("groups");
+    provider.answer_with(provider.mint(&claims, Some(&provider.signer)));
+    let session = finish(&app, &sign_in, "a-code").await.expect("signed in");
+    assert_eq!(who(session).await, (Some("fay".into()), Some(true)));
 }
