@@ -49,13 +49,14 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub auth: crate::oidc::AuthArgs,
 
-    /// Admin bearer token. Unset: generated at first start and kept in `<data dir>/admin_token`.
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    /// Admin bearer token, from `ADMIN_TOKEN` only: a flag would show it to everyone on the
+    /// machine (`ps`). Unset: generated at first start and kept in `<data dir>/admin_token`.
+    #[arg(skip = crate::secrets::from_env("ADMIN_TOKEN"))]
     pub admin_token: Option<String>,
 
-    /// Shared secret the producer sends as `X-Producer-Key`. Unset: generated at first start and
-    /// kept in `<data dir>/producer_secret`.
-    #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
+    /// Shared secret the producer sends as `X-Producer-Key`, from `PRODUCER_SECRET` only (as the
+    /// admin token). Unset: generated at first start and kept in `<data dir>/producer_secret`.
+    #[arg(skip = crate::secrets::from_env("PRODUCER_SECRET"))]
     pub producer_secret: Option<String>,
 
     /// Largest partition count a topic request may ask for.
@@ -78,11 +79,12 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub header_timeout_ms: u64,
 
-    /// Connections served at once, WebSockets included; more wait in the kernel's backlog. Lowered
-    /// to what the open files limit allows.
-    #[arg(long, env = "STREAMHUB_MAX_CONNECTIONS", default_value_t = 25_000,
+    /// Connections served at once, WebSockets included; more wait in the kernel's backlog.
+    /// Unset: 25,000, or what the open files limit allows if that is less. Set: this many, and a
+    /// warning at start if the open files limit lowers it.
+    #[arg(long, env = "STREAMHUB_MAX_CONNECTIONS",
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    pub max_connections: u64,
+    pub max_connections: Option<u64>,
 
     /// Connections served at once from one client address (WebSockets count while their
     /// handshake runs; open sockets have their own cap); more from it are closed at once.

@@ -30,13 +30,18 @@ const PROCESS: u64 = 64;
 /// that `/api/health` and the dashboard still answer with every stream socket in use.
 const HTTP_SHARE_DIVISOR: usize = 10;
 
+/// Connections served at once when none is configured (and the open files allow them).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 25_000;
+
 /// What the configuration asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct Wanted {
-    /// Connections served at once (stream sockets included).
-    pub connections: usize,
-    /// Stream sockets open at once.
-    pub sockets: usize,
+    /// Connections served at once (stream sockets included); `None`: as many as the open files
+    /// allow, up to [`DEFAULT_MAX_CONNECTIONS`].
+    pub connections: Option<usize>,
+    /// Stream sockets open at once; `None`: as many as the connections leave room for, up to
+    /// [`crate::relay::DEFAULT_MAX_SOCKETS`].
+    pub sockets: Option<usize>,
     /// Replays running at once (a Kafka reader each).
     pub replays: usize,
 }
@@ -61,17 +66,19 @@ impl Budget {
     /// streaming off); one the budget lowers is lowered to no less than 2 connections and 1
     /// socket.
     pub fn plan(limit: u64, wanted: Wanted) -> Budget {
+        let wanted_connections = wanted.connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        let wanted_sockets = wanted.sockets.unwrap_or(crate::relay::DEFAULT_MAX_SOCKETS);
         let kafka =
             PER_KAFKA_CLIENT * (LONG_LIVED_KAFKA_CLIENTS + ASSUMED_FEEDS + wanted.replays as u64);
         let reserved = DATABASE + kafka + PROCESS;
         let room = usize::try_from(limit.saturating_sub(reserved)).unwrap_or(usize::MAX);
-        let connections = match wanted.connections <= room {
-            true => wanted.connections,
+        let connections = match wanted_connections <= room {
+            true => wanted_connections,
             false => room.max(2),
         };
         let sockets_room = connections.saturating_sub((connections / HTTP_SHARE_DIVISOR).max(1));
-        let sockets = match wanted.sockets <= sockets_room {
-            true => wanted.sockets,
+        let sockets = match wanted_sockets <= sockets_room {
+            true => wanted_sockets,
             false => sockets_room.max(1),
         };
         Budget {
@@ -94,14 +101,18 @@ impl Budget {
             }
         };
         let budget = Budget::plan(limit, wanted);
-        if budget.connections < wanted.connections || budget.sockets < wanted.sockets {
+        // Only a number someone configured is worth a warning: the defaults are fitted quietly.
+        let lowered = |configured: Option<usize>, got: usize| configured.is_some_and(|n| got < n);
+        if lowered(wanted.connections, budget.connections)
+            || lowered(wanted.sockets, budget.sockets)
+        {
             tracing::warn!(
                 open_files_limit = limit,
                 reserved = budget.reserved,
                 connections = budget.connections,
-                configured_connections = wanted.connections,
+                configured_connections = ?wanted.connections,
                 sockets = budget.sockets,
-                configured_sockets = wanted.sockets,
+                configured_sockets = ?wanted.sockets,
                 "the open files limit lowers the connections served at once; raise it (ulimit -n, \
                  systemd LimitNOFILE) to serve the configured numbers"
             );
@@ -138,8 +149,8 @@ mod tests {
     use super::*;
 
     const DEFAULTS: Wanted = Wanted {
-        connections: 25_000,
-        sockets: 20_000,
+        connections: None,
+        sockets: None,
         replays: 16,
     };
 
@@ -176,12 +187,28 @@ mod tests {
         let budget = Budget::plan(
             1_048_576,
             Wanted {
-                connections: 1,
-                sockets: 0,
+                connections: Some(1),
+                sockets: Some(0),
                 replays: 16,
             },
         );
         assert_eq!((budget.connections, budget.sockets), (1, 0));
+    }
+
+    #[test]
+    fn defaults_fit_the_limit_and_configured_numbers_are_told_apart() {
+        let fitted = Budget::plan(20_000, DEFAULTS);
+        let configured = Budget::plan(
+            20_000,
+            Wanted {
+                connections: Some(25_000),
+                sockets: Some(20_000),
+                replays: 16,
+            },
+        );
+        // The same fit either way; only the configured numbers are warned about (at start).
+        assert_eq!(fitted, configured);
+        assert!(fitted.connections < DEFAULT_MAX_CONNECTIONS);
     }
 
     #[test]

@@ -12,6 +12,12 @@ use std::{
 };
 use subtle::ConstantTimeEq;
 
+/// A secret set in the environment variable `name` (unset or empty: none). Secrets come from
+/// the environment or files, never from flags, which every user of the machine sees in `ps`.
+pub fn from_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
 /// What every personal access token starts with (so a leaked one is easy to recognise).
 pub const TOKEN_PREFIX: &str = "shp_";
 
@@ -178,6 +184,33 @@ pub fn write_private(path: &Path, value: &str, existing: Existing) -> io::Result
     file.sync_all()
 }
 
+/// Makes `dir` (created if missing) and the files already in it its owner's alone: the data
+/// directory holds the secrets and the database, which nobody else on the machine may read. A
+/// directory or file that others could read or enter is tightened, and that is said.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let tighten = |path: &Path, mode: u32| -> io::Result<()> {
+            let current = fs::metadata(path)?.permissions().mode() & 0o777;
+            if current & 0o077 != 0 {
+                fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+                tracing::info!(path = %path.display(), from = format!("{current:o}"), to = format!("{mode:o}"), "made private");
+            }
+            Ok(())
+        };
+        tighten(dir, 0o700)?;
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                tighten(&entry.path(), 0o600)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Both secrets of a server.
 #[derive(Clone, Debug)]
 pub struct ServerSecrets {
@@ -192,6 +225,25 @@ pub const PRODUCER_SECRET_FILE: &str = "producer_secret";
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_and_its_files_are_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let db = dir.join("streamhub.db");
+        std::fs::write(&db, b"x").unwrap();
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::private_dir(&dir).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&dir), mode(&db)), (0o700, 0o600));
+        let fresh = tmp.path().join("fresh");
+        super::private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+    }
+
     use super::*;
 
     #[test]

@@ -42,6 +42,12 @@ pub enum ServerError {
     Auth(String),
     #[error("--database-url: {0}")]
     DatabaseUrl(String),
+    #[error(
+        "open mode on {0}: anyone who reaches this address may stream every active topic and \
+         act as anyone; listen on loopback, sign people in (STREAMHUB_AUTH=oidc), or accept it \
+         with STREAMHUB_OPEN_ON_NETWORK=true"
+    )]
+    OpenOnNetwork(SocketAddr),
 }
 
 /// Everything [`run`] builds before serving, exposed so that tests can reach the same handles.
@@ -56,11 +62,19 @@ pub struct Built {
 
 /// Opens the store, loads or generates the secrets, and assembles the router.
 pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, ServerError> {
-    std::fs::create_dir_all(&config.data_dir)?;
+    if config.auth.mode == AuthMode::Open && !addr.ip().is_loopback() {
+        if !config.auth.open_on_network {
+            return Err(ServerError::OpenOnNetwork(addr));
+        }
+        tracing::warn!(%addr, "open mode on a network address (STREAMHUB_OPEN_ON_NETWORK): anyone who reaches it may stream every active topic and act as anyone");
+    }
+    crate::secrets::private_dir(&config.data_dir)?;
     let database = Database::from_url(config.database_url.as_deref(), &config.data_dir)
         .map_err(ServerError::DatabaseUrl)?;
     tracing::info!(%database, "opening the metadata store");
     let store = Store::open(&database).await?;
+    // The database's files as opened or created just now.
+    crate::secrets::private_dir(&config.data_dir)?;
     let secrets = ServerSecrets {
         admin_token: load_secret(
             "admin token",
@@ -81,7 +95,9 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
     let now = crate::sessions::unix_now();
     sessions.restore(store.revoked_sessions(now).await?, now);
     let open_files = Budget::for_this_process(Wanted {
-        connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        connections: config
+            .max_connections
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         sockets: config.relay.ws_max_connections,
         replays: config.relay.max_concurrent_replays.into(),
     });

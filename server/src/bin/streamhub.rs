@@ -7,6 +7,9 @@ use streamhub::{config::ServerConfig, server, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = ServerConfig::parse();
+    // Everything the server writes (secrets, the database and its journal) is its own alone.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     telemetry::init(config.log.log_format);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

@@ -176,9 +176,10 @@ pub struct ProduceArgs {
     #[arg(long = "header", short = 'H')]
     pub headers: Vec<String>,
 
-    /// The server's admin token.
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: String,
+    /// The server's admin token, from `ADMIN_TOKEN` only: a flag would show it to everyone on
+    /// the machine (`ps`).
+    #[arg(skip = crate::secrets::from_env("ADMIN_TOKEN"))]
+    pub admin_token: Option<String>,
 }
 
 /// `consume`: kcat's `-C` spellings work too (`-o beginning|end|-N`, `-c`, `-e`).

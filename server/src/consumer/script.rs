@@ -257,6 +257,9 @@ async fn consume(
 /// Sends one record per line of stdin to `args.topic`; prints `partition<TAB>offset` for each.
 /// A line that is not JSON (after its key) stops it with a usage error naming the line.
 async fn produce(api: &ApiClient, args: &ProduceArgs) -> Result<(), ConsumerError> {
+    let admin_token = args.admin_token.as_deref().ok_or_else(|| {
+        ConsumerError::Usage("set ADMIN_TOKEN to the server's admin token".into())
+    })?;
     let headers = args
         .headers
         .iter()
@@ -298,9 +301,7 @@ async fn produce(api: &ApiClient, args: &ProduceArgs) -> Result<(), ConsumerErro
             headers: headers.clone(),
             value,
         };
-        let produced = api
-            .produce(topic.topic_id, &record, &args.admin_token)
-            .await?;
+        let produced = api.produce(topic.topic_id, &record, admin_token).await?;
         println!("{}\t{}", produced.partition, produced.offset);
         sent += 1;
     }

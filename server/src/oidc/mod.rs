@@ -57,6 +57,15 @@ pub struct AuthArgs {
     #[arg(long = "auth", env = "STREAMHUB_AUTH", value_enum, default_value_t = AuthMode::Open)]
     pub mode: AuthMode,
 
+    /// Lets `open` mode listen on an address other machines can reach. Open mode believes
+    /// whoever a caller says they are: anyone who reaches the server streams every active topic,
+    /// unsubscribes anyone and moves anyone's stored positions. Without this, a server in `open`
+    /// mode refuses to start on any address but loopback; use `oidc` on a network, or set this
+    /// where only trusted machines reach it.
+    #[arg(long, env = "STREAMHUB_OPEN_ON_NETWORK", default_value_t = false,
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub open_on_network: bool,
+
     /// The provider's issuer URL (discovery reads `<issuer>/.well-known/openid-configuration`).
     #[arg(long, env = "STREAMHUB_OIDC_ISSUER")]
     pub oidc_issuer: Option<String>,

@@ -23,7 +23,8 @@ pub struct ProducerConfig {
 
     /// The `X-Producer-Key` secret. Unset: read from `<data dir>/producer_secret`, where a
     /// server on the same machine saves its generated one.
-    #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
+    /// From `PRODUCER_SECRET` only: a flag would show it to everyone on the machine (`ps`).
+    #[arg(skip = crate::secrets::from_env("PRODUCER_SECRET"))]
     pub producer_secret: Option<String>,
 
     /// Where to look for `producer_secret` when `PRODUCER_SECRET` is unset.

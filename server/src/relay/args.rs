@@ -1,17 +1,18 @@
 //! The relay's own settings: the flags and env vars that bound its sockets, replays and feeds.
 //! The server flattens them into its command line; nothing else declares them.
 
-use super::{RelayLimits, DEFAULT_FETCH_WAIT_MS};
+use super::{RelayLimits, DEFAULT_FETCH_WAIT_MS, DEFAULT_MAX_SOCKETS};
 use clap::Args;
 
 /// The relay's flags (`STREAMHUB_WS_*`, `STREAMHUB_MAX_REPLAY`, `STREAMHUB_RELAY_*`,
 /// `STREAMHUB_ALLOWED_ORIGINS`).
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
-    /// Most open stream sockets in total (lowered, with the connections served at once, to what
-    /// the open files limit allows).
-    #[arg(long, env = "STREAMHUB_WS_MAX_CONNECTIONS", default_value_t = 20_000)]
-    pub ws_max_connections: usize,
+    /// Most open stream sockets in total. Unset: 20,000, or what the open files limit allows
+    /// (nine tenths of the connections served at once) if that is less. Set: this many, and a
+    /// warning at start if the open files limit lowers it.
+    #[arg(long, env = "STREAMHUB_WS_MAX_CONNECTIONS")]
+    pub ws_max_connections: Option<usize>,
 
     /// Most open stream sockets per client address.
     #[arg(long, env = "STREAMHUB_WS_MAX_PER_ADDR", default_value_t = 500)]
@@ -55,7 +56,7 @@ impl RelayArgs {
     /// The relay's bounds from these settings (the rest at their defaults).
     pub fn limits(&self) -> RelayLimits {
         RelayLimits {
-            max_connections: self.ws_max_connections,
+            max_connections: self.ws_max_connections.unwrap_or(DEFAULT_MAX_SOCKETS),
             max_per_addr: self.ws_max_per_addr,
             max_replay: self.max_replay,
             allowed_origins: self.allowed_origins.clone(),

@@ -73,6 +73,9 @@ use tokio::sync::{broadcast, watch};
 /// streamed topic (10 ms: a quarter).
 pub const DEFAULT_FETCH_WAIT_MS: u32 = 5;
 
+/// Stream sockets open at once when none is configured (and the open files allow them).
+pub const DEFAULT_MAX_SOCKETS: usize = 20_000;
+
 /// Bounds of the relay (from configuration).
 #[derive(Debug, Clone)]
 pub struct RelayLimits {
@@ -100,7 +103,7 @@ pub struct RelayLimits {
 impl Default for RelayLimits {
     fn default() -> Self {
         Self {
-            max_connections: 20_000,
+            max_connections: DEFAULT_MAX_SOCKETS,
             max_per_addr: 500,
             max_replay: 10_000,
             allowed_origins: Vec::new(),

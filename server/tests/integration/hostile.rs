@@ -624,7 +624,7 @@ async fn half_sent_requests_and_crowds_from_one_address_do_not_hold_the_server()
 /// slot for ever; enough of them and nobody else was served.
 #[tokio::test]
 async fn http2_connections_that_only_answer_pings_do_not_hold_the_server() {
-    let app = spawn_app_with(|config| config.max_connections = 8).await;
+    let app = spawn_app_with(|config| config.max_connections = Some(8)).await;
     let mut idle = Vec::new();
     for _ in 0..8 {
         let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
@@ -660,7 +660,7 @@ async fn http2_connections_that_only_answer_pings_do_not_hold_the_server() {
 #[tokio::test]
 async fn stream_sockets_count_among_the_connections_served_at_once() {
     use tokio::io::AsyncReadExt;
-    let app = spawn_app_with(|config| config.max_connections = 10).await;
+    let app = spawn_app_with(|config| config.max_connections = Some(10)).await;
     // Nine of the ten slots may be sockets; the tenth socket is refused, plain requests served.
     let mut sockets = Vec::new();
     for _ in 0..9 {
@@ -866,4 +866,41 @@ async fn costly_filters_from_one_client_do_not_slow_anyone_else() {
         "under the filter attack: p90 {p90:?}, max {max:?} over {} requests",
         latencies.len()
     );
+}
+
+/// Open mode believes whoever a caller says they are: on an address other machines reach, the
+/// server refuses to start unless told to accept that, and says how to avoid it. Secrets are
+/// never flags (`ps` shows every process's arguments to everyone on the machine).
+#[tokio::test]
+async fn open_mode_stays_on_loopback_unless_accepted_and_secrets_are_no_flags() {
+    use clap::Parser;
+    use streamhub::config::ServerConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = streamhub_testkit::config::server_config(
+        dir.path().join("data"),
+        dir.path().join("site"),
+        "127.0.0.1:9",
+    );
+    let everywhere: std::net::SocketAddr = "0.0.0.0:3000".parse().unwrap();
+    let refused = streamhub::server::build(&config, everywhere).await.err();
+    assert!(
+        matches!(
+            refused,
+            Some(streamhub::server::ServerError::OpenOnNetwork(_))
+        ),
+        "{:?}",
+        refused.map(|e| e.to_string())
+    );
+    config.auth.open_on_network = true;
+    assert!(streamhub::server::build(&config, everywhere).await.is_ok());
+
+    for flag in [
+        "--admin-token=0123456789abcdef0123",
+        "--producer-secret=0123456789abcdef0123",
+    ] {
+        assert!(
+            ServerConfig::try_parse_from(["streamhub", flag]).is_err(),
+            "{flag} is accepted on the command line"
+        );
+    }
 }
