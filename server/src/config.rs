@@ -59,6 +59,12 @@ pub struct ServerConfig {
     #[arg(skip = crate::secrets::from_env("PRODUCER_SECRET"))]
     pub producer_secret: Option<String>,
 
+    /// The key dashboard sessions are signed with, from `STREAMHUB_SESSION_SECRET` only (as the
+    /// admin token). Unset: generated once and kept in the database, so that every instance of a
+    /// deployment shares it. Changing it signs everyone out.
+    #[arg(skip = crate::secrets::from_env("STREAMHUB_SESSION_SECRET"))]
+    pub session_secret: Option<String>,
+
     /// Largest partition count a topic request may ask for.
     #[arg(long, env = "STREAMHUB_MAX_PARTITIONS", default_value_t = app::domain::DEFAULT_MAX_PARTITIONS,
           value_parser = clap::value_parser!(i64).range(1..=100_000))]

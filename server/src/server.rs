@@ -60,6 +60,9 @@ pub struct Built {
     pub open_files: Budget,
 }
 
+/// Where the generated session key is kept in the database.
+const SESSION_KEY_STATE: &str = "session_key";
+
 /// Opens the store, loads or generates the secrets, and assembles the router.
 pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, ServerError> {
     if config.auth.mode == AuthMode::Open && !addr.ip().is_loopback() {
@@ -87,7 +90,17 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
             &config.data_dir.join(secrets::PRODUCER_SECRET_FILE),
         )?,
     };
+    // Configured, or generated once and kept in the database, which every instance shares.
+    let session_key = match config.session_secret.as_deref() {
+        Some(configured) => secrets::Secret::new(configured),
+        None => secrets::Secret::new(
+            store
+                .first_state(SESSION_KEY_STATE, secrets::Secret::generate()?.expose())
+                .await?,
+        ),
+    };
     let sessions = Sessions::new(
+        &session_key,
         &secrets.admin_token,
         Duration::from_secs(config.session_hours * 3600),
         config.cookie_secure,

@@ -4,8 +4,11 @@
 //! request extractor are in `http::session`).
 //!
 //! - The session cookie (`streamhub_session`) is `HttpOnly; SameSite=Strict`, holds a random id
-//!   and an expiry, and is signed with HMAC-SHA256 under a key derived from the admin token:
-//!   rotating the token signs everyone out, and a server restart does not.
+//!   and an expiry, and is signed with HMAC-SHA256 under a session key of its own (generated
+//!   once and shared by the deployment's instances through the database, or configured): the
+//!   admin token cannot mint anyone's session. A session opened with the admin token is also
+//!   bound to that token, so rotating it signs those sessions out; a restart does not. An
+//!   expiry further out than a session lasts is refused, however it is signed.
 //! - Mutating requests authorised by the cookie must also carry `X-CSRF-Token`, whose value is a
 //!   second MAC of the session id. The page reads it from the `streamhub_csrf` cookie (readable
 //!   by scripts of this origin only) or from the sign-in answer; another site can neither read
@@ -87,6 +90,8 @@ impl Session {
 /// Issues, verifies and revokes admin sessions.
 pub struct Sessions {
     key: [u8; 32],
+    /// What binds an admin-token session to the token it was opened with.
+    admin_token_mark: String,
     ttl: Duration,
     secure_cookies: bool,
     /// Signed-out ids → their expiry, forgotten once expired.
@@ -94,13 +99,22 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Sessions keyed on the admin token, lasting `ttl`; `secure_cookies` adds `Secure` (serve
-    /// over HTTPS, directly or behind a proxy, to use it).
-    pub fn new(admin_token: &Secret, ttl: Duration, secure_cookies: bool) -> Self {
-        let mut mac = new_mac(admin_token.expose().as_bytes());
-        mac.update(b"streamhub session key v1");
+    /// Sessions signed with `session_key`, lasting `ttl`; those opened with the admin token are
+    /// bound to `admin_token`. `secure_cookies` adds `Secure` (serve over HTTPS, directly or
+    /// behind a proxy, to use it).
+    pub fn new(
+        session_key: &Secret,
+        admin_token: &Secret,
+        ttl: Duration,
+        secure_cookies: bool,
+    ) -> Self {
+        let mut mac = new_mac(session_key.expose().as_bytes());
+        mac.update(b"streamhub session key v2");
+        let mut mark = new_mac(admin_token.expose().as_bytes());
+        mark.update(b"streamhub admin token sessions");
         Self {
             key: mac.finalize().into_bytes().into(),
+            admin_token_mark: hex(&mark.finalize().into_bytes()),
             ttl,
             secure_cookies,
             revoked: Mutex::default(),
@@ -155,11 +169,19 @@ impl Sessions {
         Ok((fields.join("."), session))
     }
 
-    /// The MAC over a session cookie's fields.
+    /// The MAC over a session cookie's fields (and, for the admin token's, the token's mark).
     fn session_mac(&self, fields: &[String]) -> String {
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        hex(&self.session_signature(&fields).finalize().into_bytes())
+    }
+
+    fn session_signature(&self, fields: &[&str]) -> HmacSha256 {
         let mut parts = vec!["session"];
-        parts.extend(fields.iter().map(String::as_str));
-        hex(&self.sign(&parts).finalize().into_bytes())
+        parts.extend(fields.iter().copied());
+        if fields.len() == 2 {
+            parts.push(&self.admin_token_mark);
+        }
+        self.sign(&parts)
     }
 
     /// The session `cookie` proves at `now`: signed by this server, not expired, not revoked.
@@ -178,11 +200,11 @@ impl Sessions {
             },
             _ => return None,
         };
-        let mut parts = vec!["session"];
-        parts.extend(fields.iter().copied());
-        self.sign(&parts).verify_slice(&mac).ok()?;
+        self.session_signature(&fields).verify_slice(&mac).ok()?;
         let (id, expires) = (fields[0], fields[1].parse::<i64>().ok()?);
-        if expires <= now || self.is_revoked(id) {
+        // Issued at the latest now: an expiry further out than a session lasts was not ours.
+        let longest = now.saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX));
+        if expires <= now || expires > longest || self.is_revoked(id) {
             return None;
         }
         Some(Session {
@@ -333,7 +355,56 @@ mod tests {
     use super::*;
 
     fn sessions() -> Sessions {
-        Sessions::new(&Secret::new("admin-token"), Duration::from_secs(60), false)
+        Sessions::new(
+            &Secret::new("session-key"),
+            &Secret::new("admin-token"),
+            Duration::from_secs(60),
+            false,
+        )
+    }
+
+    #[test]
+    fn the_admin_token_cannot_mint_sessions_and_its_own_end_when_it_changes() {
+        let s = sessions();
+        // What a holder of the admin token could sign if the key were derived from it.
+        let forger = Sessions::new(
+            &Secret::new("admin-token"),
+            &Secret::new("admin-token"),
+            Duration::from_secs(60),
+            false,
+        );
+        let ana = Holder::Person {
+            user: "ana".into(),
+            admin: true,
+        };
+        let (forged, _) = forger.issue_as(ana, 1_000).unwrap();
+        assert_eq!(s.verify(&forged, 1_001), None);
+        // The admin token's session verifies under the same token only.
+        let (cookie, _) = s.issue(1_000).unwrap();
+        assert!(s.verify(&cookie, 1_001).is_some());
+        let rotated = Sessions::new(
+            &Secret::new("session-key"),
+            &Secret::new("a-new-admin-token"),
+            Duration::from_secs(60),
+            false,
+        );
+        assert_eq!(rotated.verify(&cookie, 1_001), None);
+        // A person's session does not depend on the admin token.
+        let ben = Holder::Person {
+            user: "ben".into(),
+            admin: false,
+        };
+        let (cookie, _) = s.issue_as(ben, 1_000).unwrap();
+        assert!(rotated.verify(&cookie, 1_001).is_some());
+    }
+
+    #[test]
+    fn an_expiry_further_out_than_a_session_lasts_is_refused() {
+        let s = sessions();
+        let (cookie, _) = s.issue(1_000).unwrap();
+        // Verified "in the past", the expiry is further out than a session can last.
+        assert_eq!(s.verify(&cookie, 900), None);
+        assert!(s.verify(&cookie, 1_000).is_some());
     }
 
     #[test]
@@ -407,8 +478,13 @@ mod tests {
         assert_eq!(s.verify(&format!("{id}.999999.{mac}"), 1_000), None);
         assert_eq!(s.verify("garbage", 1_000), None);
         assert_eq!(s.verify(&format!("{cookie}.x"), 1_000), None);
-        // Signed under another admin token.
-        let other = Sessions::new(&Secret::new("other"), Duration::from_secs(60), false);
+        // Signed under another session key.
+        let other = Sessions::new(
+            &Secret::new("other"),
+            &Secret::new("admin-token"),
+            Duration::from_secs(60),
+            false,
+        );
         assert_eq!(other.verify(&cookie, 1_000), None);
     }
 

@@ -81,6 +81,13 @@ impl Store {
         on_db!(&self.db, db => db.shared_state(name).await)
     }
 
+    /// The state kept under `name`: the one some instance stored first, else `value`, stored
+    /// now (what makes every instance of a deployment use one generated secret).
+    pub async fn first_state(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        let now = crate::now_rfc3339();
+        on_db!(&self.db, db => db.first_state(name, value, &now).await)
+    }
+
     /// Replaces a job's shared state.
     pub async fn share_state(&self, name: &str, value: &str) -> Result<(), StoreError> {
         let now = crate::now_rfc3339();

@@ -95,4 +95,31 @@ impl Pools {
         })
         .await
     }
+
+    /// See `Store::first_state`.
+    pub(in crate::store) async fn first_state(
+        &self,
+        name: &str,
+        value: &str,
+        now: &str,
+    ) -> Result<String, StoreError> {
+        self.write(async |conn| {
+            sqlx::query(
+                "INSERT INTO shared_state (name, value, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(value)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            let (kept,): (String,) =
+                sqlx::query_as("SELECT value FROM shared_state WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            Ok(kept)
+        })
+        .await
+    }
 }
