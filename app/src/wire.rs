@@ -7,7 +7,6 @@
 //! CLI alike.
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use std::fmt;
 
 /// Where a topic is in its life. Transitions are enforced by the server's store, not here.
@@ -247,6 +246,10 @@ pub struct AccessToken {
 /// The longest an admin token may live, in days: the role is read when the token is made, so an
 /// admin token must not outlive its owner's removal from the admin group for long.
 pub const ADMIN_TOKEN_MAX_DAYS: i64 = 90;
+/// The longest any personal access token lasts, in days.
+pub const TOKEN_MAX_DAYS: i64 = 366;
+/// How long a read or write token lasts when its request names no expiry, in days.
+pub const TOKEN_DEFAULT_DAYS: i64 = 90;
 
 /// Body of `POST /api/tokens`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,7 +258,8 @@ pub struct NewAccessToken {
     /// What it is for ("laptop CLI").
     pub name: String,
     pub scope: TokenScope,
-    /// Days until it expires (1 to 366); none: it does not expire.
+    /// Days until it expires (1 to [`TOKEN_MAX_DAYS`]; an admin token's 1 to
+    /// [`ADMIN_TOKEN_MAX_DAYS`], and named); none: [`TOKEN_DEFAULT_DAYS`]. Every token expires.
     #[serde(default)]
     pub expires_in_days: Option<i64>,
 }
@@ -476,37 +480,12 @@ pub struct AuditEntry {
 }
 
 /// A topic with its history (`GET /api/topics/<id>`): the topic's fields and `history`.
-///
-/// Read through [`TopicDetailText`], not with `flatten`: serde reads a flattened struct by
-/// buffering the object into a generic tree first, and that code was a sixtieth of the topic
-/// page's WASM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(try_from = "TopicDetailText")]
 pub struct TopicDetail {
     #[serde(flatten)]
     pub topic: Topic,
     pub history: Vec<AuditEntry>,
-}
-
-/// A [`TopicDetail`] as the JSON text it came in, read twice: once as the [`Topic`] (which
-/// passes over `history`) and once for the history.
-#[derive(Deserialize)]
-#[serde(transparent)]
-pub struct TopicDetailText(Box<RawValue>);
-
-impl TryFrom<TopicDetailText> for TopicDetail {
-    type Error = serde_json::Error;
-
-    fn try_from(text: TopicDetailText) -> Result<Self, Self::Error> {
-        #[derive(Deserialize)]
-        struct History {
-            history: Vec<AuditEntry>,
-        }
-        let topic = serde_json::from_str(text.0.get())?;
-        let History { history } = serde_json::from_str(text.0.get())?;
-        Ok(Self { topic, history })
-    }
 }
 
 /// The error body of every 4xx/5xx answer.

@@ -68,6 +68,9 @@ pub fn SignIn() -> impl IntoView {
                 "Your identity provider's answer could not be verified, so you are not signed in."
             }
             "state_mismatch" => "That answer was not for this browser's sign-in: start again here.",
+            "name_taken" => {
+                "Your name at the identity provider belongs to another account here: ask an admin."
+            }
             _ => "You are not signed in: try again.",
         })
     };

@@ -6,7 +6,9 @@ use crate::{
     api::{self, Method},
     components::{loaded, short_time, ErrorNote},
     identity::Identity,
-    wire::{AccessToken, MessageBody, NewAccessToken, TokenScope, ADMIN_TOKEN_MAX_DAYS},
+    wire::{
+        AccessToken, MessageBody, NewAccessToken, TokenScope, ADMIN_TOKEN_MAX_DAYS, TOKEN_MAX_DAYS,
+    },
 };
 use leptos::prelude::*;
 use serde::Deserialize;
@@ -17,16 +19,15 @@ struct Made {
     token: String,
 }
 
-/// Expiry choices (days; `None`: never), the first the default (offered for every scope).
-const EXPIRY_CHOICES: [(Option<i64>, &str); 5] = [
+/// Expiry choices (days), the first the default (offered for every scope). Every token expires.
+const EXPIRY_CHOICES: [(Option<i64>, &str); 4] = [
     (Some(30), "30 days"),
     (Some(7), "7 days"),
     (Some(90), "90 days"),
-    (Some(366), "a year"),
-    (None, "never"),
+    (Some(TOKEN_MAX_DAYS), "a year"),
 ];
 
-/// Whether `scope` may have the expiry `days` (`None`: never).
+/// Whether `scope` may have the expiry `days`.
 fn offered(scope: TokenScope, days: Option<i64>) -> bool {
     scope != TokenScope::Admin || days.is_some_and(|d| (1..=ADMIN_TOKEN_MAX_DAYS).contains(&d))
 }

@@ -134,6 +134,18 @@ pub async fn token(
         }
         Ok(DevicePoll::Done(person)) => person,
     };
+    if let Err(e) = person.bind(&state.store).await {
+        return Err(match e {
+            crate::oidc::OidcError::NameTaken { .. } => {
+                let actor = Actor::new(&person.user, remote_addr(&parts));
+                refused(&state, &parts, &actor, &e.to_string()).await;
+                ApiError::Forbidden(
+                    "this name belongs to another account at the identity provider; ask an admin",
+                )
+            }
+            other => ApiError::Store(crate::store::StoreError::Unavailable(other.to_string())),
+        });
+    }
     let actor = Actor::new(&person.user, remote_addr(&parts));
     let role = if person.admin { "admin" } else { "user" };
     audit(

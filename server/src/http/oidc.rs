@@ -5,7 +5,7 @@
 
 use super::{auth::remote_addr, state::AppState};
 use crate::{
-    oidc::PendingLogin,
+    oidc::{OidcError, PendingLogin},
     sessions::{cookie, unix_now, Holder},
     store::{Actor, AuditOutcome, NewAuditEntry},
 };
@@ -116,7 +116,13 @@ pub async fn callback(
             },
         ) if bool::from(returned.as_bytes().ct_eq(pending.state.as_bytes())) => {
             match oidc.finish(code, &pending).await {
-                Ok(person) => Ok((person, pending.next)),
+                Ok(person) => match person.bind(&state.store).await {
+                    Ok(()) => Ok((person, pending.next)),
+                    Err(e @ OidcError::NameTaken { .. }) => {
+                        Err(failure("name_taken", e.to_string()))
+                    }
+                    Err(e) => Err(failure("server_error", e.to_string())),
+                },
                 Err(e) => Err(failure("not_verified", e.to_string())),
             }
         }

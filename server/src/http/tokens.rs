@@ -20,7 +20,7 @@ use app::{
     domain::FieldError,
     wire::{
         AccessToken, CreatedAccessToken, MessageBody, NewAccessToken, TokenScope,
-        ADMIN_TOKEN_MAX_DAYS,
+        ADMIN_TOKEN_MAX_DAYS, TOKEN_DEFAULT_DAYS, TOKEN_MAX_DAYS,
     },
 };
 use axum::{extract::State, http::request::Parts, http::StatusCode, Json};
@@ -93,10 +93,13 @@ pub async fn create(
             )
             .into())
         }
-        (_, None) => None,
-        (_, Some(days @ 1..=366)) => Some(unix_now() + days * 86_400),
+        // Every token expires: a stolen one is of use for a bounded time at most.
+        (_, None) => Some(unix_now() + TOKEN_DEFAULT_DAYS * 86_400),
+        (_, Some(days @ 1..=TOKEN_MAX_DAYS)) => Some(unix_now() + days * 86_400),
         (_, Some(_)) => {
-            return Err(FieldError::new("expires_in_days", "must be 1 to 366 (or left out)").into())
+            return Err(
+                FieldError::new("expires_in_days", "must be 1 to 366 (left out: 90)").into(),
+            )
         }
     };
     let created = issue(&state, &actor, user, name, request.scope, expires_at).await?;

@@ -54,6 +54,7 @@ pub(super) fn person_of(
     Ok(Person {
         user: user.to_string(),
         admin,
+        subject: subject.to_owned(),
     })
 }
 
@@ -74,7 +75,8 @@ mod tests {
             ana.unwrap(),
             Person {
                 user: "ana".into(),
-                admin: true
+                admin: true,
+                subject: "sub-1".into(),
             }
         );
         let ben = person(json!({"preferred_username": "ben", "groups": ["streamhub-users"]}));
@@ -82,7 +84,8 @@ mod tests {
             ben.unwrap(),
             Person {
                 user: "ben".into(),
-                admin: false
+                admin: false,
+                subject: "sub-1".into(),
             }
         );
         let single = person(json!({"preferred_username": "cy", "groups": "streamhub-admins"}));

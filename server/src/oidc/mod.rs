@@ -136,6 +136,10 @@ pub enum OidcError {
     InvalidToken(String),
     #[error("the ID token names nobody StreamHub can use: {0}")]
     NoUser(String),
+    #[error("{user:?} is another account's name at the identity provider (StreamHub knows it by another subject); ask an admin")]
+    NameTaken { user: String },
+    #[error("the metadata store is unavailable: {0}")]
+    Store(String),
 }
 
 /// A person the provider vouched for.
@@ -145,6 +149,26 @@ pub struct Person {
     pub user: String,
     /// Whether the configured claim makes them an admin.
     pub admin: bool,
+    /// Who the provider says they are, for good (`sub`): what their user id is bound to.
+    pub subject: String,
+}
+
+impl Person {
+    /// Binds the person's user id to their subject at its first sign-in, and refuses a later
+    /// one by another subject: the user claim (`preferred_username` by default) is one some
+    /// providers let people change, and a renamed account must not become someone else.
+    pub async fn bind(&self, store: &crate::store::Store) -> Result<(), OidcError> {
+        let bound = store
+            .bind_identity(&self.user, &self.subject)
+            .await
+            .map_err(|e| OidcError::Store(e.to_string()))?;
+        match bound == self.subject {
+            true => Ok(()),
+            false => Err(OidcError::NameTaken {
+                user: self.user.clone(),
+            }),
+        }
+    }
 }
 
 /// A sign-in on its way through the provider: what the callback checks the answer against.

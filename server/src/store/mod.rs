@@ -14,6 +14,7 @@
 
 mod audit;
 mod changes;
+mod identities;
 pub mod instances;
 mod postgres;
 pub mod read_cache;

@@ -533,3 +533,57 @@ async fn claims_missing_from_the_id_token_are_read_from_userinfo_for_the_same_su
     let session = finish(&app, &sign_in, "a-code").await.expect("signed in");
     assert_eq!(who(session).await, (Some("fay".into()), Some(true)));
 }
+
+/// The first sign-in binds a user id to the provider's subject: a later sign-in under the same
+/// name by another subject (a renamed account, a recycled name) is refused and audited, and the
+/// name's owner still signs in.
+#[tokio::test]
+async fn a_name_stays_with_the_account_that_first_signed_in_with_it() {
+    let provider = StandInProvider::start().await;
+    let issuer = provider.issuer.clone();
+    let app = spawn_app_with(move |config| {
+        config.auth.mode = AuthMode::Oidc;
+        config.auth.oidc_issuer = Some(issuer.clone());
+        config.auth.oidc_client_id = Some(CLIENT_ID.into());
+        config.auth.oidc_client_secret = Some("client-secret".into());
+        config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
+    })
+    .await;
+    let sign_in_as = |subject: &'static str| {
+        let (app, provider) = (&app, &provider);
+        async move {
+            let sign_in = begin(app).await;
+            let mut claims = provider.claims(&sign_in.nonce, "gil", &[]);
+            claims["sub"] = json!(subject);
+            provider.answer_with(provider.mint(&claims, Some(&provider.signer)));
+            finish(app, &sign_in, "a-code").await
+        }
+    };
+    assert!(
+        sign_in_as("sub-gil").await.is_ok(),
+        "the first sign-in binds"
+    );
+    assert_eq!(
+        sign_in_as("sub-impostor").await,
+        Err("name_taken".to_owned()),
+        "another account under the same name"
+    );
+    assert!(
+        sign_in_as("sub-gil").await.is_ok(),
+        "the name's owner still signs in"
+    );
+    let (_, audit) = app
+        .as_admin(reqwest::Method::GET, "/api/audit?action=sign_in", None)
+        .await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "denied"
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("another account"))),
+        "the refusal is audited: {audit}"
+    );
+}

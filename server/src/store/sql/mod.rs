@@ -9,6 +9,7 @@
 
 mod audit;
 mod changes;
+mod identities;
 mod instances;
 mod revoked_sessions;
 mod subscriptions;
