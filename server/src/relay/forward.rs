@@ -136,6 +136,9 @@ pub struct Forward {
     pub replays: Arc<Semaphore>,
     /// Who the stream counts against for replay turns (its socket's client).
     pub client: String,
+    /// [`Relay::topic_epoch`] when the stream (or its latest feed) started: a replay stops
+    /// when the topic ends.
+    pub epoch: u64,
     /// Only the records this matches are sent (positions still advance past the others).
     pub filter: Option<FilterLease>,
     /// The stream's share of evaluation time.
@@ -256,6 +259,11 @@ async fn send_replay(f: &mut Forward) -> Option<bool> {
         replay(&kafka, &topic, &ranges, not_before, MAX_BATCH, batches)
     });
     while let Some(mut batch) = replayed.recv().await {
+        // Deactivated meanwhile: the rest of the replay is not sent (dropping the channel stops
+        // the reader); the closed feed then ends the stream with its `topic_state`.
+        if f.relay.topic_epoch(&f.topic) != f.epoch {
+            return Some(false);
+        }
         let taken: Vec<(i32, i64)> = batch.iter().map(|r| (r.partition, r.offset + 1)).collect();
         if !keep_matching(f, &mut batch).await {
             return None;
@@ -411,6 +419,7 @@ async fn after_feed_closed(f: &mut Forward) -> AfterFeed {
                 tracing::debug!(topic = %f.topic, ?ranges, skipped, "stream moved to a new feed");
                 report_skipped(f, skipped).await;
                 f.receiver = joined.receiver;
+                f.epoch = epoch;
                 f.join = joined.positions;
                 f.ranges = ranges;
                 f.not_before = None;

@@ -144,6 +144,8 @@ struct Inner {
     /// Ids of dashboard sessions just signed out: sockets whose admin right came from one
     /// give it up.
     revoked_sessions: broadcast::Sender<String>,
+    /// Topics that just stopped being active: sockets cancel their searches of them.
+    ended_topics: broadcast::Sender<String>,
     shutdown: watch::Sender<bool>,
     per_addr: Mutex<HashMap<IpAddr, usize>>,
     stats: RelayStats,
@@ -183,6 +185,7 @@ impl Relay {
     pub fn new(kafka: KafkaArgs, limits: RelayLimits) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let (revoked_sessions, _) = broadcast::channel(64);
+        let (ended_topics, _) = broadcast::channel(64);
         let replay_turns = limits.max_concurrent_replays.max(1);
         let (shutdown, _) = watch::channel(false);
         Self {
@@ -195,6 +198,7 @@ impl Relay {
                 client_replays: Mutex::default(),
                 changes,
                 revoked_sessions,
+                ended_topics,
                 shutdown,
                 per_addr: Mutex::new(HashMap::new()),
                 stats: RelayStats::default(),
@@ -395,6 +399,7 @@ impl Relay {
             feed.stop();
         }
         self.inner.stats.feeds.store(feeds.len(), Ordering::Relaxed);
+        let _ = self.inner.ended_topics.send(topic.to_owned());
     }
 
     /// Announces a subscription change to sockets following that user.
@@ -421,6 +426,11 @@ impl Relay {
     /// [`revoked_token_key`].
     pub fn revoked_sessions(&self) -> broadcast::Receiver<String> {
         self.inner.revoked_sessions.subscribe()
+    }
+
+    /// Topics that stop being active from now on ([`Relay::topic_ended`]).
+    pub(crate) fn ended_topics(&self) -> broadcast::Receiver<String> {
+        self.inner.ended_topics.subscribe()
     }
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {

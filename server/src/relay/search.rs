@@ -111,6 +111,8 @@ pub struct Progress {
 /// task goes on until the reader has stopped, and ends by telling the client how it ended.
 pub struct RunningSearch {
     pub id: String,
+    /// The topic it reads: its search ends when the socket may no longer read it.
+    pub topic: String,
     progress: Arc<Progress>,
     /// The reporter, which ends after the reader (and so after the search's turn is given back).
     reporter: tokio::task::JoinHandle<()>,
@@ -149,6 +151,7 @@ pub fn start<T: Send + 'static>(
     turns: T,
 ) -> RunningSearch {
     let progress = Arc::new(Progress::default());
+    let topic = scope.topic.clone();
     let reporter = tokio::spawn(report(
         relay.clone(),
         outlet,
@@ -159,6 +162,7 @@ pub fn start<T: Send + 'static>(
     ));
     RunningSearch {
         id,
+        topic,
         progress,
         reporter,
     }

@@ -1,6 +1,6 @@
-//! Searching a topic's history (issue 21, item 2) through the relay, against the real broker:
-//! what a search covers, its progress and end, its cap, cancellation by the client and by the
-//! socket going away, and the limit per user.
+//! Searching a topic's history through the relay, against the real broker: what a search
+//! covers, its progress and end, its cap, cancellation by the client, by the socket going away
+//! and by the socket losing the right to read the topic, and the limit per client.
 
 use crate::{
     filters::{admin_client, evaluations, n_of, produce, BASE_MS},
@@ -8,6 +8,7 @@ use crate::{
 };
 use app::stream::{ClientFrame, SearchRequest, ServerFrame};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use reqwest::Method;
 use serde_json::json;
 use std::{collections::BTreeSet, time::Duration};
 use streamhub::kafka::{client_config, KafkaArgs};
@@ -318,4 +319,62 @@ async fn the_cli_searches_on_the_server_and_prints_the_matches() {
         .contains("8 match(es) in 60 records scanned (complete)"));
     let output = cli(&["--filter", "value.n >"]).await.unwrap();
     assert_eq!(output.status.code(), Some(1));
+}
+
+/// A running search reads only what its socket may still read: it ends `cancelled` when its user
+/// unsubscribes from the topic, and when the topic is deactivated.
+#[tokio::test]
+async fn a_search_ends_when_its_reader_may_no_longer_read_the_topic() {
+    let app = spawn_app().await;
+    let id = app.active_topic("guarded_history", 1).await;
+    produce_many(&app, "guarded_history", 20_000).await;
+    let subscription = json!({"user_id": "ana", "topic_name": "guarded_history"});
+    let (status, _) = app.post("/api/subscriptions", subscription.clone()).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let mut socket = Client::connect(&app, "?user_id=ana&follow=false").await;
+    let slow = |id: &str| SearchRequest {
+        filter: Some("value.n < 0".into()),
+        ..search(id, "guarded_history")
+    };
+    socket
+        .send(&ClientFrame::Search(slow("unsubscribed")))
+        .await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/subscriptions",
+            Some(subscription.clone()),
+            &[],
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let (reason, scanned) = search_end(&mut socket, "unsubscribed").await;
+    assert_eq!((reason.as_str(), scanned < 20_000), ("cancelled", true));
+
+    let (status, _) = app.post("/api/subscriptions", subscription).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    socket.send(&ClientFrame::Search(slow("deactivated"))).await;
+    let (status, _) = app
+        .as_admin(Method::POST, &format!("/api/topics/{id}/deactivate"), None)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let (reason, scanned) = search_end(&mut socket, "deactivated").await;
+    assert_eq!((reason.as_str(), scanned < 20_000), ("cancelled", true));
+}
+
+/// How the search `id` on `socket` ended, and how far it got.
+async fn search_end(socket: &mut Client, id: &str) -> (String, u64) {
+    loop {
+        if let ServerFrame::SearchDone {
+            id: done,
+            reason,
+            scanned,
+            ..
+        } = socket.next().await
+        {
+            if done == id {
+                return (reason, scanned);
+            }
+        }
+    }
 }

@@ -218,6 +218,7 @@ impl Connection {
             outlet: self.outlet.clone(),
             replays: self.replays.clone(),
             client: self.client.clone(),
+            epoch,
             filter,
             share: Share::new(STREAM_SHARE),
             position: position.clone(),

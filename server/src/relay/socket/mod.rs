@@ -90,6 +90,7 @@ pub async fn serve(
         })
         .await;
     let mut changes = relay.changes();
+    let mut ended_topics = relay.ended_topics();
     let following = peer.user_id.is_some() && peer.follow;
     if following {
         connection.reconcile_subscriptions(true).await;
@@ -125,6 +126,13 @@ pub async fn serve(
             } => {
                 expiry = None;
                 connection.on_expiry(&peer).await
+            }
+            ended = ended_topics.recv() => {
+                // A missed end (a lag) cancels nothing: the search ends with its scan anyway.
+                if let Ok(topic) = ended {
+                    connection.cancel_search_of(&topic);
+                }
+                Flow::Continue
             }
             _ = silence.tick() => match last_heard.elapsed() > SILENCE_LIMIT {
                 true => Flow::Close,
@@ -229,6 +237,9 @@ impl Connection {
     ) -> Flow {
         match change {
             Ok(change) if Some(&change.user_id) == self.user_id.as_ref() => {
+                if !change.added && !self.admin {
+                    self.cancel_search_of(&change.topic);
+                }
                 if change.added && following {
                     self.subscribe(&change.topic, StartPosition::Latest, true, None)
                         .await;
@@ -313,6 +324,14 @@ impl Connection {
         }
     }
 
+    /// Cancels the socket's search if it reads `topic` (it then ends `cancelled`): the socket
+    /// may no longer read the topic, or the topic is no longer active.
+    fn cancel_search_of(&mut self, topic: &str) {
+        if let Some(search) = self.search.as_ref().filter(|s| s.topic == topic) {
+            search.cancel();
+        }
+    }
+
     /// Ends the stream of `topic` (if any) and tells the client why.
     async fn stop(&mut self, topic: &str, reason: &str) {
         self.by_subscription.remove(topic);
@@ -331,6 +350,11 @@ impl Connection {
     /// subscribe to end (`unsubscribed`, reason `signed_out`); the socket stays open.
     async fn lose_admin_right(&mut self) {
         self.admin = false;
+        if let Some(topic) = self.search.as_ref().map(|s| s.topic.clone()) {
+            if !self.user_subscribes(&topic).await {
+                self.cancel_search_of(&topic);
+            }
+        }
         let topics: Vec<String> = self.streams.keys().cloned().collect();
         for topic in topics {
             if !self.user_subscribes(&topic).await {
