@@ -136,8 +136,21 @@ pub struct ServerConfig {
           value_parser = crate::forwarded::parse_net)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
-    /// Mark session cookies `Secure` (only sent over HTTPS): set it when the dashboard is served
-    /// over HTTPS, directly or behind a TLS-terminating proxy.
+    /// Mark session cookies `Secure` (only sent over HTTPS) and name the session cookie
+    /// `__Host-streamhub_session`: set it when the dashboard is served over HTTPS, directly or
+    /// behind a TLS-terminating proxy. On by itself when the identity provider's redirect URL
+    /// (the public URL) is `https://`.
     #[arg(long, env = "STREAMHUB_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,
+}
+
+impl ServerConfig {
+    /// Whether people reach the server over HTTPS, as far as its settings say: the public URL
+    /// the identity provider redirects to is `https://`.
+    pub fn serves_https(&self) -> bool {
+        self.auth
+            .oidc_redirect_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    }
 }

@@ -103,7 +103,7 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         &session_key,
         &secrets.admin_token,
         Duration::from_secs(config.session_hours * 3600),
-        config.cookie_secure,
+        config.cookie_secure || config.serves_https(),
     );
     let now = crate::sessions::unix_now();
     sessions.restore(store.revoked_sessions(now).await?, now);

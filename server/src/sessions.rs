@@ -25,8 +25,12 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-/// The HttpOnly cookie that proves a signed-in admin.
+/// The HttpOnly cookie that proves a signed-in admin (over plain HTTP).
 pub const SESSION_COOKIE: &str = "streamhub_session";
+/// Its name over HTTPS: the `__Host-` prefix makes browsers refuse it unless it is `Secure`, set
+/// by this host itself (no `Domain`) for the whole site, so a neighbouring subdomain cannot plant
+/// a session of its choosing.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-streamhub_session";
 pub use app::wire::CSRF_COOKIE;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -118,6 +122,15 @@ impl Sessions {
             ttl,
             secure_cookies,
             revoked: Mutex::default(),
+        }
+    }
+
+    /// The session cookie's name: prefixed `__Host-` when served over HTTPS.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
         }
     }
 
@@ -278,7 +291,7 @@ impl Sessions {
         &self,
         cookie_headers: impl IntoIterator<Item = &'a str>,
     ) -> Option<Session> {
-        self.verify(cookie(cookie_headers, SESSION_COOKIE)?, unix_now())
+        self.verify(cookie(cookie_headers, self.session_cookie())?, unix_now())
     }
 
     /// The two `Set-Cookie` values that start (`Some`) or end (`None`) a session.
@@ -293,7 +306,10 @@ impl Sessions {
             None => (String::new(), String::new(), "0".to_owned()),
         };
         [
-            format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"),
+            format!(
+                "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}",
+                self.session_cookie()
+            ),
             format!("{CSRF_COOKIE}={csrf}; Path=/; Max-Age={max_age}; SameSite=Strict{secure}"),
         ]
     }
@@ -396,6 +412,26 @@ mod tests {
         };
         let (cookie, _) = s.issue_as(ben, 1_000).unwrap();
         assert!(rotated.verify(&cookie, 1_001).is_some());
+    }
+
+    #[test]
+    fn over_https_the_session_cookie_is_secure_and_host_only() {
+        let s = Sessions::new(
+            &Secret::new("session-key"),
+            &Secret::new("admin-token"),
+            Duration::from_secs(60),
+            true,
+        );
+        let (value, session) = s.issue(unix_now()).unwrap();
+        let [set, csrf] = s.set_cookies(Some((&value, &session)));
+        assert!(set.starts_with("__Host-streamhub_session="), "{set}");
+        assert!(set.contains("; Path=/;") && set.ends_with("; Secure") && !set.contains("Domain"));
+        assert!(csrf.ends_with("; Secure"), "{csrf}");
+        let header = format!("streamhub_session={value}; __Host-streamhub_session={value}");
+        assert!(s.from_cookie_headers([header.as_str()]).is_some());
+        // The plain name is not read over HTTPS: a cookie a subdomain planted proves nothing.
+        let planted = format!("streamhub_session={value}");
+        assert!(s.from_cookie_headers([planted.as_str()]).is_none());
     }
 
     #[test]

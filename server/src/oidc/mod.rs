@@ -27,8 +27,8 @@ use openidconnect::{
     TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 
 /// How StreamHub knows who is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -235,6 +235,11 @@ type DiscoveredClient = CoreClient<
 /// Discovery is read again after this long, so that rotated signing keys are picked up.
 const REDISCOVER_AFTER: Duration = Duration::from_secs(600);
 
+/// An ID token that does not verify makes discovery (and so the provider's keys) be read again
+/// at once, for a provider that rotated its signing key, but not more often than this: forged
+/// tokens must not turn the server into a client hammering the provider.
+const REDISCOVER_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+
 /// The configured provider, discovered on first use (and again every [`REDISCOVER_AFTER`]):
 /// the server starts, and keeps serving, while the provider is away.
 pub struct Oidc {
@@ -312,10 +317,23 @@ impl Oidc {
 
     /// What discovery found, discovering again if not known or known for too long.
     async fn discovered(&self) -> Result<Discovered, OidcError> {
-        let mut discovered = self.discovered.lock().await;
-        if let Some(known) = discovered.as_ref() {
-            if known.at.elapsed() < REDISCOVER_AFTER {
-                return Ok(known.clone());
+        self.discover(false).await
+    }
+
+    /// What discovery found; with `again`, read anew unless it was read a moment ago. The lock
+    /// is never held while the provider is asked (up to its 10 s timeout): sign-ins that find a
+    /// fresh answer go ahead meanwhile.
+    async fn discover(&self, again: bool) -> Result<Discovered, OidcError> {
+        let known = self
+            .discovered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(known) = known {
+            let age = known.at.elapsed();
+            let wanted_anew = again && age >= REDISCOVER_AT_MOST_EVERY;
+            if age < REDISCOVER_AFTER && !wanted_anew {
+                return Ok(known);
             }
         }
         let metadata = Metadata::discover_async(self.issuer.clone(), &self.http)
@@ -343,7 +361,7 @@ impl Oidc {
             token,
             userinfo,
         };
-        *discovered = Some(known.clone());
+        *self.discovered.lock().unwrap_or_else(|p| p.into_inner()) = Some(known.clone());
         Ok(known)
     }
 
@@ -398,14 +416,29 @@ impl Oidc {
         nonce: Option<&str>,
         access_token: Option<&str>,
     ) -> Result<Person, OidcError> {
-        let discovered = self.discovered().await?;
-        let verifier = discovered.client.id_token_verifier();
-        let claims = match nonce {
-            Some(nonce) => id_token.claims(&verifier, &Nonce::new(nonce.to_owned())),
-            None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
-        }
-        .map_err(|e| OidcError::InvalidToken(e.to_string()))?;
-        let subject = claims.subject().as_str().to_owned();
+        let verify = |discovered: &Discovered| -> Result<String, OidcError> {
+            let verifier = discovered.client.id_token_verifier();
+            let claims = match nonce {
+                Some(nonce) => id_token.claims(&verifier, &Nonce::new(nonce.to_owned())),
+                None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+            }
+            .map_err(|e| OidcError::InvalidToken(e.to_string()))?;
+            Ok(claims.subject().as_str().to_owned())
+        };
+        let mut discovered = self.discovered().await?;
+        let subject = match verify(&discovered) {
+            Ok(subject) => subject,
+            // Perhaps signed with a key the provider published since we last read its keys
+            // (a rotation): read them again (at most every 10 s) and try once more.
+            Err(first) => {
+                let again = self.discover(true).await?;
+                if again.at == discovered.at {
+                    return Err(first);
+                }
+                discovered = again;
+                verify(&discovered)?
+            }
+        };
         // The token is verified: its payload (signed as a whole) can be read for the claims
         // the standard set lacks (groups, roles).
         let mut payload = token_payload(&id_token.to_string())

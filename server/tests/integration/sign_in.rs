@@ -587,3 +587,41 @@ async fn a_name_stays_with_the_account_that_first_signed_in_with_it() {
         "the refusal is audited: {audit}"
     );
 }
+
+/// A provider that rotates its signing key: a token signed with the new key is refused at first
+/// only if the keys were read a moment ago; otherwise StreamHub reads the keys again at once
+/// (instead of failing sign-ins until its next rediscovery, minutes later) and signs the person
+/// in.
+#[tokio::test]
+async fn a_rotated_signing_key_is_picked_up_at_the_first_token_it_signs() {
+    let provider = StandInProvider::start().await;
+    let issuer = provider.issuer.clone();
+    let app = spawn_app_with(move |config| {
+        config.auth.mode = AuthMode::Oidc;
+        config.auth.oidc_issuer = Some(issuer.clone());
+        config.auth.oidc_client_id = Some(CLIENT_ID.into());
+        config.auth.oidc_client_secret = Some("client-secret".into());
+        config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
+    })
+    .await;
+    let sign_in = begin(&app).await;
+    provider.answer_with(provider.mint(
+        &provider.claims(&sign_in.nonce, "hal", &[]),
+        Some(&provider.signer),
+    ));
+    assert!(finish(&app, &sign_in, "a-code").await.is_ok());
+
+    // The provider rotates: it publishes the new key only, and signs with it.
+    provider.state.lock().unwrap().published =
+        json!({ "keys": [provider.forger.as_verification_key()] });
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    let sign_in = begin(&app).await;
+    provider.answer_with(provider.mint(
+        &provider.claims(&sign_in.nonce, "hal", &[]),
+        Some(&provider.forger),
+    ));
+    assert!(
+        finish(&app, &sign_in, "a-code").await.is_ok(),
+        "a token signed with the rotated key"
+    );
+}
