@@ -113,6 +113,18 @@ pub struct ServerConfig {
     #[arg(long, env = "STREAMHUB_WRITE_BURST", default_value_t = 200)]
     pub write_burst: u32,
 
+    /// Sign-in steps (`/auth/login`, the device flow's start and polls) and token changes (made,
+    /// revoked) per minute per client address: each costs a round trip to the identity provider
+    /// or a write; past it (and the burst) they get 429 and `Retry-After`.
+    #[arg(long, env = "STREAMHUB_SIGN_INS_PER_MINUTE", default_value_t = 60.0,
+          value_parser = crate::rate_limit::parse_rate)]
+    pub sign_ins_per_minute: f64,
+
+    /// Sign-in steps and token changes one client address may make at once before the rate
+    /// applies.
+    #[arg(long, env = "STREAMHUB_SIGN_IN_BURST", default_value_t = 30)]
+    pub sign_in_burst: u32,
+
     /// Failed attempts at a secret (a wrong or missing admin token or producer key) per minute
     /// per client address; past it (and the burst) further failures get 429 and are no longer
     /// audited one by one. A right secret is always accepted.

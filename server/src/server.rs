@@ -156,6 +156,10 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         limits: Limits {
             max_partitions: config.max_partitions,
             writes: Arc::new(RateLimit::new(config.write_rate, config.write_burst)),
+            sign_ins: Arc::new(RateLimit::new(
+                config.sign_ins_per_minute / 60.0,
+                config.sign_in_burst,
+            )),
             failed_secrets: Arc::new(RateLimit::new(
                 config.failed_secrets_per_minute / 60.0,
                 config.failed_secrets_burst,

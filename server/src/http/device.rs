@@ -25,11 +25,10 @@ use crate::{
 };
 use app::wire::{DeviceSignIn, DeviceSignInPoll, DeviceSignInStatus, TokenScope};
 use axum::{
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{request::Parts, StatusCode},
-    Extension, Json,
+    Json,
 };
-use std::net::SocketAddr;
 
 /// What a sealed device handle is for (a sealed value for another purpose does not open).
 const DEVICE_PURPOSE: &str = "oidc device v1";
@@ -51,11 +50,11 @@ fn provider_unavailable(e: crate::oidc::OidcError) -> ApiError {
 /// `POST /auth/device`: a device sign-in begun at the provider.
 pub async fn start(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    parts: Parts,
 ) -> Result<Json<DeviceSignIn>, ApiError> {
     let oidc = state.oidc.clone().ok_or_else(oidc_mode_off)?;
-    // Each start asks the provider: it counts against the address's costly allowance.
-    super::extract::take_costly(&state, peer, "device sign-ins").await?;
+    // Each start asks the provider: it counts against the address's sign-in allowance.
+    super::extract::take_sign_in(&state, super::auth::client_ip(&parts), "device sign-ins").await?;
     let Some(started) = oidc.device_start().await.map_err(provider_unavailable)? else {
         return Err(ApiError::NotFound {
             error: "device_sign_in_unavailable",
@@ -89,12 +88,7 @@ pub async fn token(
     ApiJson(poll): ApiJson<DeviceSignInPoll>,
 ) -> Result<Json<DeviceSignInStatus>, ApiError> {
     let oidc = state.oidc.clone().ok_or_else(oidc_mode_off)?;
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .cloned()
-        .map(Extension);
-    super::extract::take_costly(&state, peer, "device sign-ins").await?;
+    super::extract::take_sign_in(&state, super::auth::client_ip(&parts), "device sign-ins").await?;
     let device_code = state
         .sessions
         .unseal(DEVICE_PURPOSE, &poll.handle, unix_now())

@@ -47,6 +47,24 @@ json_rejecting!(
     ApiQuery wraps Query, "invalid_query"
 );
 
+/// Takes one of the peer's tokens of sign-in steps and token changes (an allowance of their own,
+/// so that neither starves the other costly requests), or refuses with 429 after the pause.
+pub async fn take_sign_in(
+    state: &super::state::AppState,
+    peer: Option<std::net::IpAddr>,
+    what: &'static str,
+) -> Result<(), ApiError> {
+    let Some(ip) = peer else {
+        return Ok(());
+    };
+    state
+        .limits
+        .sign_ins
+        .take_or_pause(ip)
+        .await
+        .map_err(|retry_after| ApiError::TooManyRequests { what, retry_after })
+}
+
 /// Takes one of the peer's tokens of costly requests (the allowance anonymous writes draw on),
 /// or refuses with 429 after the pause: for reads that cost the server much (a topic search, a
 /// lag read that asks the broker). `what` names what the allowance covers, for the refusal.

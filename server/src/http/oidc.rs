@@ -32,10 +32,19 @@ pub struct LoginQuery {
 }
 
 /// `GET /auth/login[?next=/path]`: off to the provider.
-pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    parts: axum::http::request::Parts,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let Some(oidc) = state.oidc.as_ref() else {
         return not_in_oidc_mode();
     };
+    // Each start asks the provider (discovery, when stale): an allowance per address.
+    let ip = super::auth::client_ip(&parts);
+    if let Err(refused) = super::extract::take_sign_in(&state, ip, "sign-ins").await {
+        return refused.into_response();
+    }
     let next = local_path(query.next.as_deref());
     match oidc.begin(next).await {
         Ok((url, pending)) => {

@@ -26,6 +26,9 @@ pub struct Limits {
     pub writes: Arc<RateLimit>,
     /// Wrong secrets presented (admin token, producer key) per client address.
     pub failed_secrets: Arc<RateLimit>,
+    /// Sign-in steps and token changes per client address (each a provider round trip or a
+    /// write).
+    pub sign_ins: Arc<RateLimit>,
     /// How long reading a request's body may take (a declared body that never comes would
     /// hold its connection otherwise).
     pub body_timeout: std::time::Duration,

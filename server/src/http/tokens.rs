@@ -64,6 +64,7 @@ pub async fn create(
     ApiJson(request): ApiJson<NewAccessToken>,
 ) -> Result<(StatusCode, Json<CreatedAccessToken>), ApiError> {
     oidc_only(&state)?;
+    super::extract::take_sign_in(&state, super::auth::client_ip(&parts), "token changes").await?;
     let Some((session, actor)) = session_from_cookie(&state, &parts).await? else {
         return Err(ApiError::Unauthenticated(
             "sign in on the dashboard to make a token (a token cannot make tokens)",
@@ -146,6 +147,7 @@ pub async fn revoke(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<MessageBody>, ApiError> {
     oidc_only(&state)?;
+    super::extract::take_sign_in(&state, super::auth::client_ip(&parts), "token changes").await?;
     let Some(verified) = reader.0 else {
         return Err(ApiError::Unauthenticated("sign in to revoke a token"));
     };

@@ -904,3 +904,43 @@ async fn open_mode_stays_on_loopback_unless_accepted_and_secrets_are_no_flags() 
         );
     }
 }
+
+/// Sign-in steps and token changes have an allowance of their own per address: each asks the
+/// identity provider or writes, so one client cannot make the server hammer the provider.
+#[tokio::test]
+async fn sign_in_steps_from_one_address_are_limited() {
+    let app = spawn_app_with(|config| {
+        config.auth.mode = streamhub::oidc::AuthMode::Oidc;
+        config.auth.oidc_issuer = Some("http://127.0.0.1:9".into());
+        config.auth.oidc_client_id = Some("streamhub".into());
+        config.auth.oidc_client_secret = Some("secret".into());
+        config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
+        config.sign_ins_per_minute = 1.0;
+        config.sign_in_burst = 3;
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = client.get(app.url("/auth/login")).send().await.unwrap();
+        statuses.push((
+            response.status(),
+            response.headers().get("retry-after").is_some(),
+        ));
+    }
+    // The provider is away: the first three fail on it (not on the allowance); then 429.
+    assert!(
+        statuses[..3]
+            .iter()
+            .all(|(s, _)| *s != StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses[4],
+        (StatusCode::TOO_MANY_REQUESTS, true),
+        "{statuses:?}"
+    );
+}
