@@ -124,9 +124,11 @@ pub fn parse_rate(raw: &str) -> Result<f64, String> {
     }
 }
 
-/// The key an address is limited under: an IPv4 address (also one a dual-stack socket reports
-/// as `::ffff:a.b.c.d`) by itself, an IPv6 address by its /64.
-fn client_of(addr: IpAddr) -> IpAddr {
+/// The client an address stands for, as every per-address limit counts it (rate limits,
+/// connections, sockets, replays, searches, filter evaluation): an IPv4 address (also one a
+/// dual-stack socket reports as `::ffff:a.b.c.d`) by itself, an IPv6 address by its /64, what one
+/// host is usually given (counting per /128 would let one host rotate through 2^64 addresses).
+pub fn client_of(addr: IpAddr) -> IpAddr {
     match addr.to_canonical() {
         v4 @ IpAddr::V4(_) => v4,
         IpAddr::V6(v6) => {

@@ -205,7 +205,7 @@ struct FromAddress {
 impl PerAddress {
     /// A place for one more connection from `ip`, unless it has `max` already.
     fn admit(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<FromAddress> {
-        let ip = ip.to_canonical();
+        let ip = crate::rate_limit::client_of(ip);
         let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let count = counts.entry(ip).or_default();
         if *count >= max {

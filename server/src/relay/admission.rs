@@ -39,6 +39,8 @@ impl Drop for ConnectionSlot {
 impl Relay {
     /// Takes a connection slot, or says which limit is reached.
     pub fn admit(&self, addr: Option<IpAddr>) -> Result<ConnectionSlot, AdmissionRefusal> {
+        // Counted per client: an IPv6 host by its /64.
+        let addr = addr.map(crate::rate_limit::client_of);
         let inner = &self.inner;
         let mut per_addr = inner.per_addr.lock().unwrap_or_else(|p| p.into_inner());
         let total = inner.stats.connections.load(Ordering::Acquire);
@@ -100,5 +102,23 @@ mod tests {
             "a closed socket frees its slots"
         );
         assert_eq!(relay.stats().refused_connections.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_by_its_64_as_in_every_other_limit() {
+        let limits = RelayLimits {
+            max_per_addr: 2,
+            ..RelayLimits::default()
+        };
+        let relay = Relay::new(KafkaArgs::for_bootstrap("127.0.0.1:9"), limits);
+        let host = |n: u16| -> IpAddr { format!("2001:db8:0:1::{n:x}").parse().unwrap() };
+        let _a = relay.admit(Some(host(1))).unwrap();
+        let _b = relay.admit(Some(host(2))).unwrap();
+        assert_eq!(
+            relay.admit(Some(host(3))).err(),
+            Some(AdmissionRefusal::TooManyFromAddress),
+            "another address of the same /64 is the same host"
+        );
+        assert!(relay.admit(Some("2001:db8:0:2::1".parse().unwrap())).is_ok());
     }
 }
