@@ -13,7 +13,7 @@ use crate::{
     sessions::Sessions,
     store::{Change, Store, TopicEvent},
 };
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 use tokio::sync::broadcast::error::RecvError;
 
 /// Acts on every change from now on, for as long as the runtime runs.
@@ -25,19 +25,39 @@ pub fn spawn(store: &Store, relay: Relay, sessions: Arc<Sessions>) {
             match changes.recv().await {
                 Ok(change) => apply(&change, &relay, &sessions).await,
                 Err(RecvError::Lagged(missed)) => {
-                    // Sign-outs missed here are read back from where they are kept (sockets
-                    // re-read their subscriptions when they lag themselves).
                     tracing::warn!(missed, "fell behind the change log's announcements");
-                    let now = crate::sessions::unix_now();
-                    match store.revoked_sessions(now).await {
-                        Ok(revoked) => sessions.restore(revoked, now),
-                        Err(e) => tracing::warn!(error = %e, "could not re-read the sign-outs"),
-                    }
+                    catch_up_on_sign_ins(&store, &relay, &sessions).await;
                 }
                 Err(RecvError::Closed) => break,
             }
         }
     });
+}
+
+/// After missed announcements: sign-outs and token revocations are read back from where they are
+/// kept; cookies of the signed-out stop verifying, and every socket checks its own sign-in
+/// against them all (sockets re-read their subscriptions when they lag themselves).
+async fn catch_up_on_sign_ins(store: &Store, relay: &Relay, sessions: &Sessions) {
+    let now = crate::sessions::unix_now();
+    let signed_out = match store.revoked_sessions(now).await {
+        Ok(revoked) => revoked,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not re-read the sign-outs");
+            Vec::new()
+        }
+    };
+    let mut ended: HashSet<String> = signed_out.iter().map(|(id, _)| id.clone()).collect();
+    sessions.restore(signed_out, now);
+    match store.tokens(None).await {
+        Ok(tokens) => ended.extend(
+            tokens
+                .iter()
+                .filter(|t| t.revoked)
+                .map(|t| revoked_token_key(t.token_id)),
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not re-read the token revocations"),
+    }
+    relay.sign_ins_revoked(ended);
 }
 
 async fn apply(change: &Change, relay: &Relay, sessions: &Sessions) {

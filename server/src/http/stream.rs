@@ -92,6 +92,9 @@ impl FromRequestParts<AppState> for Peer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Listen for sign-outs and revocations before checking any sign-in: one that lands in
+        // between is heard.
+        let revocations = state.relay.revoked_sessions();
         let ApiQuery(query) = ApiQuery::<StreamQuery>::from_request_parts(parts, state).await?;
         let named = match query.user_id.as_deref() {
             None | Some("") => None,
@@ -116,9 +119,6 @@ impl FromRequestParts<AppState> for Peer {
                 true
             }
         };
-        // Listen for sign-outs before reading the session: one that lands between the two is
-        // heard.
-        let revocations = state.relay.revoked_sessions();
         let session = match by_admin_token || by_personal_token.is_some() {
             true => None,
             false => super::auth::session_of(&state.sessions, &parts.headers),

@@ -119,6 +119,8 @@ mod tests {
             Some(AdmissionRefusal::TooManyFromAddress),
             "another address of the same /64 is the same host"
         );
-        assert!(relay.admit(Some("2001:db8:0:2::1".parse().unwrap())).is_ok());
+        assert!(relay
+            .admit(Some("2001:db8:0:2::1".parse().unwrap()))
+            .is_ok());
     }
 }

@@ -143,7 +143,7 @@ struct Inner {
     changes: broadcast::Sender<SubscriptionChange>,
     /// Ids of dashboard sessions just signed out: sockets whose admin right came from one
     /// give it up.
-    revoked_sessions: broadcast::Sender<String>,
+    revoked_sessions: broadcast::Sender<Revocation>,
     /// Topics that just stopped being active: sockets cancel their searches of them.
     ended_topics: broadcast::Sender<String>,
     shutdown: watch::Sender<bool>,
@@ -418,13 +418,27 @@ impl Relay {
     /// Announces that dashboard session `id` was signed out: sockets that stream as admin by
     /// that session stop what they may no longer stream.
     pub fn session_revoked(&self, id: &str) {
-        let _ = self.inner.revoked_sessions.send(id.to_owned());
+        let _ = self
+            .inner
+            .revoked_sessions
+            .send(Revocation::One(id.to_owned()));
     }
 
-    /// Sign-outs from now on ([`Relay::session_revoked`]), for a socket about to be served.
-    /// A revoked personal access token is announced the same way, under
+    /// Announces every sign-in known to be revoked (sessions by id, tokens under
+    /// [`revoked_token_key`]) at once: after announcements were missed, each socket checks its
+    /// own against them.
+    pub fn sign_ins_revoked(&self, ids: std::collections::HashSet<String>) {
+        let _ = self
+            .inner
+            .revoked_sessions
+            .send(Revocation::All(Arc::new(ids)));
+    }
+
+    /// Sign-outs from now on ([`Relay::session_revoked`], [`Relay::sign_ins_revoked`]), for a
+    /// socket about to be served: listen before checking its sign-in, so that one revoked in
+    /// between is heard. A revoked personal access token is announced the same way, under
     /// [`revoked_token_key`].
-    pub fn revoked_sessions(&self) -> broadcast::Receiver<String> {
+    pub fn revoked_sessions(&self) -> broadcast::Receiver<Revocation> {
         self.inner.revoked_sessions.subscribe()
     }
 
@@ -449,6 +463,25 @@ impl Relay {
         source: &str,
     ) -> Result<Arc<filters::SharedFilter>, crate::filter::FilterError> {
         self.inner.filters.get(source)
+    }
+}
+
+/// A sign-in that ended, as sockets hear of it.
+#[derive(Debug, Clone)]
+pub enum Revocation {
+    /// One session (by id) or personal access token ([`revoked_token_key`]).
+    One(String),
+    /// Every one known to be revoked (read back from the store after missed announcements).
+    All(Arc<std::collections::HashSet<String>>),
+}
+
+impl Revocation {
+    /// Whether it ends the sign-in `id`.
+    pub fn ends(&self, id: &str) -> bool {
+        match self {
+            Revocation::One(one) => one == id,
+            Revocation::All(all) => all.contains(id),
+        }
     }
 }
 

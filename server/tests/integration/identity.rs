@@ -210,6 +210,19 @@ async fn a_socket_is_bound_to_who_signed_in() {
     socket
         .expect_error("signed_out", "the token's revocation")
         .await;
+    // After missed announcements every sign-in known to be revoked is announced at once, and
+    // a socket riding on one of them ends as if it had heard of it in time.
+    let body = json!({"name": "second cli", "scope": "read"});
+    let (_, second) = ben.call(Method::POST, "/api/tokens", Some(body)).await;
+    let bearer = format!("Bearer {}", second["token"].as_str().unwrap());
+    let mut socket =
+        Client::connect_with(&app, "?follow=false", &[("authorization", &bearer)]).await;
+    let key = streamhub::relay::revoked_token_key(second["token_id"].as_i64().unwrap());
+    app.relay()
+        .sign_ins_revoked(["some-session".to_owned(), key].into_iter().collect());
+    socket
+        .expect_error("signed_out", "the token among those re-announced")
+        .await;
     // An admin streams as anyone.
     let ana = Browser::of(&app, "ana", true);
     assert_eq!(upgrade(&app, "?user_id=ben", Some(&ana), None).await, 101);

@@ -15,7 +15,7 @@ use super::{
     outlet::Outlet,
     refusal::Refusal,
     search::RunningSearch,
-    ConnectionSlot, Relay, SubscriptionChange,
+    ConnectionSlot, Relay, Revocation, SubscriptionChange,
 };
 use crate::store::Store;
 use app::{
@@ -60,7 +60,7 @@ pub struct Peer {
     /// `save_position`).
     pub read_only: bool,
     /// Sign-outs, listened to since before the session was read (see [`Relay::revoked_sessions`]).
-    pub revocations: broadcast::Receiver<String>,
+    pub revocations: broadcast::Receiver<Revocation>,
 }
 
 /// What the loop does after an event.
@@ -265,9 +265,9 @@ impl Connection {
 
     /// A session was signed out or a token revoked. A lag may have hidden this socket's among
     /// them: assume it did.
-    async fn on_revocation(&mut self, id: Result<String, RecvError>, peer: &Peer) -> Flow {
+    async fn on_revocation(&mut self, id: Result<Revocation, RecvError>, peer: &Peer) -> Flow {
         let ended = |session: &Option<String>| match &id {
-            Ok(id) => Some(id) == session.as_ref(),
+            Ok(revocation) => session.as_deref().is_some_and(|s| revocation.ends(s)),
             Err(RecvError::Lagged(_)) => session.is_some(),
             Err(RecvError::Closed) => false,
         };
