@@ -101,7 +101,7 @@ bench-flood: deps ## Flood benchmark: an admin's approve latency under 2,000 flo
 bench-filters: deps ## Filter and search benchmark: fan-out with 0, 50 and 1,000 distinct filters; search vs bare consumer
 	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench filters
 
-bench-dashboard: deps build ## Dashboard budgets in Chromium: overview paint, viewer main thread under load
+bench-dashboard: deps build ## Dashboard budgets in Chromium: overview paint, viewer main thread under load, each page's first visit on a throttled link
 	bash .ci/bench-dashboard
 
 bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-dashboard bench-cluster ## Every benchmark (see BENCHMARKS.md)

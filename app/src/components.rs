@@ -1,10 +1,10 @@
 //! Pieces several pages share: status badges, error notes, the user picker, the admin session
-//! badge, and the admin actions on a topic.
+//! badge, the admin actions on a topic, and the topics a user may stream or search.
 
 use crate::{
     api::{self, ApiResult, Method},
     identity::Identity,
-    wire::{ErrorBody, MessageBody, RejectRequest, Topic, TopicStatus},
+    wire::{ActiveTopic, ErrorBody, MessageBody, RejectRequest, Topic, TopicStatus},
 };
 use leptos::prelude::*;
 
@@ -54,6 +54,51 @@ where
         Ok(data) => ok(data).into_any(),
         Err(error) => view! { <ErrorNote what error/> }.into_any(),
     })
+}
+
+/// The active topics the current user may stream or search (those they subscribe to; every
+/// one for an admin), handed with the user to `choose` once loaded; or what to do when nobody
+/// is picked yet.
+pub fn streamable_topics<V: IntoView + 'static>(
+    choose: impl Fn(String, Vec<ActiveTopic>) -> V + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let identity = Identity::get();
+    let mine = identity.subscriptions();
+    let active = Resource::new(
+        || (),
+        |_| api::get::<Vec<ActiveTopic>>("/api/topics/active"),
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let user = identity.user.get();
+                let admin = identity.is_admin();
+                if user.is_empty() && !admin {
+                    return Some(view! {
+                        <p class="empty-state" data-testid="stream-pick-user">
+                            "Say who you are (the “You are” field at the top, or Sign in): you stream and search the topics you subscribe to."
+                        </p>
+                    }.into_any());
+                }
+                let mine = mine.get()?;
+                let active = active.get()?;
+                let choose = choose.clone();
+                Some(loaded(Some(active), "Could not load the active topics", move |active: Vec<ActiveTopic>| {
+                    let subscribed: Vec<String> = mine
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|s| s.topic_status == TopicStatus::Active)
+                        .map(|s| s.topic_name)
+                        .collect();
+                    let choices: Vec<ActiveTopic> = active
+                        .into_iter()
+                        .filter(|a| admin || subscribed.contains(&a.topic_name))
+                        .collect();
+                    choose(user, choices)
+                }).into_any())
+            }}
+        </Transition>
+    }
 }
 
 /// Rows a long list shows at first, and how many more each "Show more" adds.

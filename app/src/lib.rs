@@ -7,11 +7,11 @@
 //! | [`api`] | the dashboard's REST calls: `fetch` in the browser, in-process during SSR |
 //! | [`http_method`] | the HTTP methods of those calls (named by `api` and `backend` alike) |
 //! | [`backend`] | the one trait the server implements so that SSR can call its REST API in-process (`ssr` only) |
-//! | [`browser`] | cookies, clipboard, downloads, timing (`hydrate` only) |
+//! | [`browser`] | cookies, clipboard, downloads, timing, the relay's WebSocket (`hydrate` only) |
 //! | [`identity`] | who is using the dashboard: the picked user id and the admin session |
-//! | [`stream`] | the live stream's WebSocket frame protocol (relay, viewer, CLI) |
+//! | [`stream`] | the live stream's WebSocket frame protocol (relay, viewer, search page, CLI): frames, offsets, the browser's light readers |
 //! | [`text`] | case folding for filters, by the browser where there is one |
-//! | [`components`] | pieces several pages share (status badges, error notes, admin actions) |
+//! | [`components`] | pieces several pages share (status badges, error notes, admin actions, the topics one may stream) |
 //! | [`pages`] | the dashboard's pages |
 //!
 //! Features: `ssr` (the server's build) and `hydrate` (the browser's). Neither is on by default;
@@ -118,6 +118,10 @@ pub fn App() -> impl IntoView {
 /// WASM chunk (`.ci/build-site` splits the bundle with wasm-split), fetched the first time the
 /// page is shown, so a visitor downloads the shell and the pages they open, not the whole
 /// dashboard. On the server nothing changes.
+///
+/// Once a page has hydrated, the browser marks the document with it (`<html
+/// data-hydrated="StreamRoute">`): the moment the page answers clicks, which the first-visit
+/// benchmark (`end2end/bench/first-visit.js`) waits for.
 macro_rules! lazy_page {
     ($($route:ident => $page:path,)*) => {$(
         #[doc = concat!("The route of [`", stringify!($page), "`], loaded on demand.")]
@@ -125,11 +129,16 @@ macro_rules! lazy_page {
 
         #[lazy_route]
         impl LazyRoute for $route {
+            // The chunks' names hash the line and column of `#[lazy_route]` above: the server
+            // (whose HTML names a page's pack to preload) and the site must come from one build.
             fn data() -> Self {
                 $route
             }
 
             fn view(_this: Self) -> AnyView {
+                // Effects run after the view they are made in has hydrated.
+                #[cfg(feature = "hydrate")]
+                Effect::new(|| browser::mark_hydrated(stringify!($route)));
                 $page().into_any()
             }
         }

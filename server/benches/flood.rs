@@ -1,11 +1,12 @@
-//! Flood benchmark (issue 18): how long a real admin's approve takes while 2,000 connections
-//! from 40 client addresses flood anonymous writes (topic requests, subscriptions) and denied
-//! approves (a wrong admin token), beside the same approves on a quiet server in the same run
-//! (the baseline). The server is the `streamhub` binary as `make run` starts it, in a process of
-//! its own, on a real broker.
+//! Flood benchmark: how long a real admin's approve takes while 2,000 connections from 40
+//! client addresses flood anonymous writes (topic requests, subscriptions) and denied approves
+//! (a wrong admin token), and while one client keeps eight stream sockets re-subscribing from
+//! `earliest` with filter expressions as costly as the server lets through; beside the same
+//! approves on a quiet server in the same run (the baseline). The server is the `streamhub`
+//! binary as `make run` starts it, in a process of its own, on a real broker.
 //!
 //! `BENCH_BEFORE_BINARY=path` runs the same against another build too (the figures in
-//! BENCHMARKS.md compare the build before issue 18 with this one).
+//! BENCHMARKS.md compare an earlier build with this one).
 //!
 //! Run: `make bench-flood` (or `cargo bench -p streamhub --bench flood`).
 //! Settings: `BENCH_FLOOD_CONNECTIONS` (2,000), `BENCH_APPROVES` (200).
@@ -31,6 +32,11 @@ const FLOOD_ADDRESSES: u32 = 40;
 const APPROVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest the flooded approves may take in all; the rest count as not done.
 const FLOODED_PHASE: Duration = Duration::from_secs(120);
+/// Sockets of the filter attack, all from one client.
+const FILTER_ATTACK_SOCKETS: usize = 8;
+/// Records of the attacked topic, each with a list of this many numbers for filters to walk.
+const WIDE_RECORDS: usize = 300;
+const WIDE_ITEMS: usize = 2_000;
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -61,7 +67,7 @@ async fn run() {
          connections from {FLOOD_ADDRESSES} addresses (anonymous writes and denied approves):"
     );
     println!(
-        "{:<11} {:>15} {:>22} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "{:<11} {:>15} {:>22} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>7} {:>7} {:>22} {:>7} {:>7}",
         "binary",
         "quiet p50/p99",
         "flooded p50/p99/max",
@@ -72,11 +78,14 @@ async fn run() {
         "4xx",
         "429",
         "5xx",
-        "broken"
+        "broken",
+        "filtered p50/p99/max",
+        "ratio",
+        "failed"
     );
     for (label, row) in &rows {
         println!(
-            "{label:<11} {:>15} {:>22} {:>7.1} {:>7} {:>10.0} {:>9} {:>9} {:>9} {:>7} {:>7}",
+            "{label:<11} {:>15} {:>22} {:>7.1} {:>7} {:>10.0} {:>9} {:>9} {:>9} {:>7} {:>7} {:>22} {:>7.1} {:>7}",
             format!("{:.1}/{:.1}", row.quiet.p(0.50), row.quiet.p(0.99)),
             format!(
                 "{:.1}/{:.1}/{:.1}",
@@ -92,9 +101,20 @@ async fn run() {
             row.flood.limited.load(Ordering::Relaxed),
             row.flood.failed.load(Ordering::Relaxed),
             row.flood.broken.load(Ordering::Relaxed),
+            format!(
+                "{:.1}/{:.1}/{:.1}",
+                row.filtered.p(0.50),
+                row.filtered.p(0.99),
+                row.filtered.p(1.0)
+            ),
+            row.filtered.p(0.99) / row.quiet.p(0.99),
+            row.filtered_failed,
         );
     }
-    println!("(ratio: flooded p99 / quiet p99 of the same binary; times in ms)");
+    println!(
+        "(ratio: attacked p99 / quiet p99 of the same binary; times in ms; filtered: while \
+         {FILTER_ATTACK_SOCKETS} sockets of one client re-subscribe with costly filters)"
+    );
 }
 
 /// Approve latencies in milliseconds.
@@ -156,6 +176,9 @@ struct Row {
     failed: usize,
     flood: Arc<FloodCounts>,
     flood_seconds: f64,
+    /// Approves while the filter attack runs.
+    filtered: Latencies,
+    filtered_failed: usize,
 }
 
 async fn measure(
@@ -167,12 +190,13 @@ async fn measure(
 ) -> Row {
     let server = ServerProcess::start(binary, data, bootstrap, &[("RUST_LOG", "error")]).await;
     let token = server.admin_token();
-    let ids = request_topics(server.addr, 2 * approves).await;
+    let ids = request_topics(server.addr, 3 * approves).await;
     let admin = reqwest::Client::builder()
         .timeout(APPROVE_TIMEOUT)
         .build()
         .expect("an HTTP client");
-    let (quiet_ids, flooded_ids) = ids.split_at(approves);
+    let (quiet_ids, rest) = ids.split_at(approves);
+    let (flooded_ids, filtered_ids) = rest.split_at(approves);
     let (quiet, _) = approve_each(&admin, server.addr, &token, quiet_ids, None).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -193,13 +217,114 @@ async fn measure(
     for task in floods {
         let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
     }
+
+    // One client, eight sockets, costly filters: evaluation must not hold up anyone else.
+    wide_topic(&server, bootstrap).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers: Vec<_> = (0..FILTER_ATTACK_SOCKETS)
+        .map(|socket| tokio::spawn(filter_attack(server.addr, socket, stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let deadline = Instant::now() + FLOODED_PHASE;
+    let (filtered, filtered_failed) =
+        approve_each(&admin, server.addr, &token, filtered_ids, Some(deadline)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut streams = 0;
+    for attacker in attackers {
+        streams += tokio::time::timeout(Duration::from_secs(15), attacker)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
+    }
+    eprintln!("filter attack: {streams} streams started");
     Row {
         quiet,
         flooded,
         failed,
         flood,
         flood_seconds,
+        filtered,
+        filtered_failed,
     }
+}
+
+/// The attacked topic `wide`, active, with [`WIDE_RECORDS`] records of a long list each, and
+/// `mallory` subscribed to it.
+async fn wide_topic(server: &ServerProcess, bootstrap: &str) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    streamhub_testkit::relay_load::active_topic(server, "wide", 1).await;
+    let producer: FutureProducer =
+        streamhub::kafka::client_config(&streamhub::kafka::KafkaArgs::for_bootstrap(bootstrap))
+            .set("linger.ms", "5")
+            .create()
+            .expect("a producer");
+    let items: Vec<usize> = (0..WIDE_ITEMS).collect();
+    for n in 0..WIDE_RECORDS {
+        let payload = serde_json::json!({"n": n, "items": items}).to_string();
+        producer
+            .send(
+                FutureRecord::<(), _>::to("wide").payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+    let status = reqwest::Client::new()
+        .post(format!("http://{}/api/subscriptions", server.addr))
+        .json(&serde_json::json!({"user_id": "mallory", "topic_name": "wide"}))
+        .send()
+        .await
+        .expect("subscribed")
+        .status();
+    assert!(status.is_success(), "subscribing mallory: {status}");
+}
+
+/// One socket of the filter attack: subscribes to `wide` from `earliest` with a costly filter,
+/// and again (with a new expression, the last being barred for a while) as soon as the stream
+/// ends, until `stop`; how many streams it started.
+async fn filter_attack(addr: SocketAddr, socket: usize, stop: Arc<AtomicBool>) -> u64 {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let Ok(mut ws) =
+        streamhub_testkit::relay_load::open_socket(addr, "?user_id=mallory&follow=false", None)
+            .await
+    else {
+        return 0;
+    };
+    let mut started = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let filter = format!(
+            r#"value.items.all(x, string(x).matches(\"^[0-9]+$\") && string(x) + \"-{socket}-{started}\" != \"q\")"#
+        );
+        let frame = format!(
+            r#"{{"type":"subscribe","topics":["wide"],"from":{{"position":"earliest"}},"filter":"{filter}"}}"#
+        );
+        if ws.send(Message::Text(frame.into())).await.is_err() {
+            break;
+        }
+        started += 1;
+        // Until the stream ends (or a refusal), then straight again.
+        while !stop.load(Ordering::Relaxed) {
+            match tokio::time::timeout(Duration::from_secs(1), ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    if text.contains(r#""type":"unsubscribed""#) {
+                        break;
+                    }
+                    // Refused (the expression cooling down, too many, too many frames): a
+                    // moment, then again with a new expression.
+                    if text.contains(r#""type":"error""#) {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
+                }
+                Ok(Some(Ok(_))) | Err(_) => {}
+                Ok(_) => return started,
+            }
+        }
+    }
+    started
 }
 
 /// Requests `count` topics, from a few setup addresses so that no per-address limit on

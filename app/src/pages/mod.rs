@@ -1,9 +1,23 @@
-//! The dashboard's pages, one module each.
+//! The dashboard's pages, one module (or folder) each; every page is a lazy route, so its code is
+//! a WASM chunk of its own, fetched when the page is first shown.
+//!
+//! | module | route | page |
+//! | --- | --- | --- |
+//! | [`overview`] | `/` | counters, health, each active topic's rate |
+//! | [`topics`] | `/topics` | every topic, and the form to request one |
+//! | [`topic_detail`] (with [`compose`]) | `/topics/:id` | one topic: settings, actions, history, a test record |
+//! | [`subscriptions`] | `/subscriptions` | the user's subscriptions (everyone's for an admin) |
+//! | [`stream`] | `/stream` | the live viewer (a folder: connection, rows, list, form) |
+//! | [`search`] | `/search` | a search of a topic's history (a folder: form, run); shows matches with the viewer's rows |
+//! | [`audit`] | `/audit` | the audit log (admin) |
+//! | [`signin`], [`tokens`] | `/signin`, `/tokens` | who you are: admin sign-in, personal access tokens (one chunk) |
+//! | [`not_found`] | anything else | what an unknown path shows |
 
 mod audit;
 mod compose;
 mod not_found;
 mod overview;
+mod search;
 mod signin;
 mod stream;
 mod subscriptions;
@@ -14,8 +28,9 @@ mod topics;
 pub use audit::Audit;
 pub use not_found::NotFound;
 pub use overview::Overview;
+pub use search::Search;
 pub use signin::{Account, SignIn};
-pub use stream::{Search, Stream};
+pub use stream::Stream;
 pub use subscriptions::Subscriptions;
 pub use tokens::Tokens;
 pub use topic_detail::TopicPage;

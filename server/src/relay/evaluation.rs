@@ -105,6 +105,18 @@ impl Evaluation {
     fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Client>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Does `with` to `client`'s state (made if new), under the lock.
+    fn client<T>(&self, client: &str, with: impl FnOnce(&mut Client) -> T) -> T {
+        with(self.clients().entry(client.to_owned()).or_default())
+    }
+
+    /// Does `with` to `client`'s share of evaluation time (made full if new), under the lock.
+    fn client_share<T>(&self, client: &str, with: impl FnOnce(&mut Share) -> T) -> T {
+        self.client(client, |c| {
+            with(c.share.get_or_insert_with(|| Share::new(CLIENT_SHARE)))
+        })
+    }
 }
 
 /// The evaluation threads the relay uses by default: all cores but one, so that one is always
@@ -138,12 +150,12 @@ impl Deref for FilterLease {
 impl Clone for FilterLease {
     fn clone(&self) -> Self {
         if let Some(inner) = self.relay.upgrade() {
-            let mut clients = inner.evaluation.clients();
-            let client = clients.entry(self.client.clone()).or_default();
-            *client
-                .in_use
-                .entry(self.filter.source().to_owned())
-                .or_default() += 1;
+            inner.evaluation.client(&self.client, |client| {
+                *client
+                    .in_use
+                    .entry(self.filter.source().to_owned())
+                    .or_default() += 1;
+            });
         }
         Self {
             filter: self.filter.clone(),
@@ -201,7 +213,9 @@ impl Relay {
             });
         }
         if !entry.in_use.contains_key(source) && entry.in_use.len() >= MAX_FILTERS_PER_CLIENT {
-            return Err(Refusal::TooManyFilters);
+            return Err(Refusal::TooManyFilters {
+                max: MAX_FILTERS_PER_CLIENT,
+            });
         }
         *entry.in_use.entry(source.to_owned()).or_default() += 1;
         Ok(FilterLease {
@@ -237,11 +251,10 @@ impl Relay {
             .filtered_records
             .fetch_add(before.saturating_sub(batch.len()) as u64, Ordering::Relaxed);
         if outcome.is_err() {
-            let mut clients = self.inner.evaluation.clients();
-            let client = clients.entry(lease.client.clone()).or_default();
-            client
-                .cooling
-                .insert(lease.source().to_owned(), Instant::now() + COOL_DOWN);
+            self.inner.evaluation.client(&lease.client, |client| {
+                let until = Instant::now() + COOL_DOWN;
+                client.cooling.insert(lease.source().to_owned(), until)
+            });
         }
         outcome
     }
@@ -257,12 +270,11 @@ impl Relay {
     where
         R: Borrow<EncodedRecord> + Send + 'static,
     {
-        let allowance = {
-            let mut clients = self.inner.evaluation.clients();
-            let client = clients.entry(lease.client.clone()).or_default();
-            let share = client.share.get_or_insert_with(|| Share::new(CLIENT_SHARE));
-            share.left().min(stream.left())
-        };
+        let allowance = self
+            .inner
+            .evaluation
+            .client_share(&lease.client, Share::left)
+            .min(stream.left());
         if allowance.is_zero() {
             batch.clear();
             return Err(Overrun::Share);
@@ -291,12 +303,10 @@ impl Relay {
             return Err(Overrun::Record);
         };
         *batch = kept;
-        let client_had_enough = {
-            let mut clients = self.inner.evaluation.clients();
-            let client = clients.entry(lease.client.clone()).or_default();
-            let share = client.share.get_or_insert_with(|| Share::new(CLIENT_SHARE));
-            share.spend(spent)
-        };
+        let client_had_enough = self
+            .inner
+            .evaluation
+            .client_share(&lease.client, |share| share.spend(spent));
         let stream_had_enough = stream.spend(spent);
         match overrun {
             Some(overrun) => Err(overrun),

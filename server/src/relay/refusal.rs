@@ -98,12 +98,11 @@ pub enum Refusal {
     /// The expression was ended as too costly for this client a moment ago.
     #[error("this filter was stopped as too costly; it may be used again in {seconds} s")]
     FilterCoolingDown { seconds: u64 },
-    /// The client uses as many distinct expressions as it may.
+    /// The client uses as many distinct expressions as it may (`max`).
     #[error(
-        "at most {} different filters per client at once: end a stream or search that uses another",
-        crate::relay::evaluation::MAX_FILTERS_PER_CLIENT
+        "at most {max} different filters per client at once: end a stream or search that uses another"
     )]
-    TooManyFilters,
+    TooManyFilters { max: usize },
 }
 
 impl Refusal {
@@ -138,7 +137,7 @@ impl Refusal {
                 "filter_too_costly"
             }
             Refusal::FilterCoolingDown { .. } => "filter_cooling_down",
-            Refusal::TooManyFilters => "too_many_filters",
+            Refusal::TooManyFilters { .. } => "too_many_filters",
         }
     }
 

@@ -178,6 +178,19 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
+/// A server in `oidc` mode whose identity provider is `provider`.
+async fn signing_in_through(provider: &StandInProvider) -> TestApp {
+    let issuer = provider.issuer.clone();
+    spawn_app_with(move |config| {
+        config.auth.mode = AuthMode::Oidc;
+        config.auth.oidc_issuer = Some(issuer.clone());
+        config.auth.oidc_client_id = Some(CLIENT_ID.into());
+        config.auth.oidc_client_secret = Some("client-secret".into());
+        config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
+    })
+    .await
+}
+
 /// A sign-in begun at `/auth/login`: the browser's sealed cookie and what the provider was told.
 struct SignIn {
     login_cookie: String,
@@ -259,15 +272,7 @@ type Mint<'a> = Box<dyn Fn(&SignIn) -> String + 'a>;
 #[tokio::test]
 async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in() {
     let provider = StandInProvider::start().await;
-    let issuer = provider.issuer.clone();
-    let app = spawn_app_with(move |config| {
-        config.auth.mode = AuthMode::Oidc;
-        config.auth.oidc_issuer = Some(issuer.clone());
-        config.auth.oidc_client_id = Some(CLIENT_ID.into());
-        config.auth.oidc_client_secret = Some("client-secret".into());
-        config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
-    })
-    .await;
+    let app = signing_in_through(&provider).await;
 
     // Each refused token, and why an honest provider would never send it.
     let refusals: Vec<(&str, &str, Mint)> = vec![
@@ -459,15 +464,7 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
 #[tokio::test]
 async fn claims_missing_from_the_id_token_are_read_from_userinfo_for_the_same_subject() {
     let provider = StandInProvider::start().await;
-    let issuer = provider.issuer.clone();
-    let app = spawn_app_with(move |config| {
-        config.auth.mode = AuthMode::Oidc;
-        config.auth.oidc_issuer = Some(issuer.clone());
-        config.auth.oidc_client_id = Some(CLIENT_ID.into());
-        config.auth.oidc_client_secret = Some("client-secret".into());
-        config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
-    })
-    .await;
+    let app = signing_in_through(&provider).await;
     let who = |session: String| {
         let app = &app;
         async move {
@@ -540,15 +537,7 @@ async fn claims_missing_from_the_id_token_are_read_from_userinfo_for_the_same_su
 #[tokio::test]
 async fn a_name_stays_with_the_account_that_first_signed_in_with_it() {
     let provider = StandInProvider::start().await;
-    let issuer = provider.issuer.clone();
-    let app = spawn_app_with(move |config| {
-        config.auth.mode = AuthMode::Oidc;
-        config.auth.oidc_issuer = Some(issuer.clone());
-        config.auth.oidc_client_id = Some(CLIENT_ID.into());
-        config.auth.oidc_client_secret = Some("client-secret".into());
-        config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
-    })
-    .await;
+    let app = signing_in_through(&provider).await;
     let sign_in_as = |subject: &'static str| {
         let (app, provider) = (&app, &provider);
         async move {
@@ -595,15 +584,7 @@ async fn a_name_stays_with_the_account_that_first_signed_in_with_it() {
 #[tokio::test]
 async fn a_rotated_signing_key_is_picked_up_at_the_first_token_it_signs() {
     let provider = StandInProvider::start().await;
-    let issuer = provider.issuer.clone();
-    let app = spawn_app_with(move |config| {
-        config.auth.mode = AuthMode::Oidc;
-        config.auth.oidc_issuer = Some(issuer.clone());
-        config.auth.oidc_client_id = Some(CLIENT_ID.into());
-        config.auth.oidc_client_secret = Some("client-secret".into());
-        config.auth.oidc_redirect_url = Some("http://127.0.0.1:9/auth/callback".into());
-    })
-    .await;
+    let app = signing_in_through(&provider).await;
     let sign_in = begin(&app).await;
     provider.answer_with(provider.mint(
         &provider.claims(&sign_in.nonce, "hal", &[]),

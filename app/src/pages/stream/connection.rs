@@ -26,44 +26,6 @@ pub(super) struct Want {
     pub(super) filter: Option<String>,
 }
 
-/// A `subscribe` frame for `topic`, as the protocol's `ClientFrame::Subscribe` writes it,
-/// written by hand: serde's code for that enum brings every other frame's (searches among
-/// them), and its code for the internally tagged [`StartPosition`] some 2 KB more, into the
-/// viewer's bundle, which is at the edge of its budget. A property test checks that both write
-/// the same JSON.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-pub(super) fn subscribe_frame(topic: &str, from: &StartPosition, filter: Option<&str>) -> String {
-    use std::fmt::Write;
-    // `serde_json` escapes the strings (its string writer is in the bundle anyway).
-    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
-    let mut frame = format!(
-        r#"{{"type":"subscribe","topics":[{}],"from":{{"position":"#,
-        quoted(topic)
-    );
-    // `write!` to a String cannot fail.
-    let _ = match from {
-        StartPosition::Latest => write!(frame, r#""latest""#),
-        StartPosition::Earliest => write!(frame, r#""earliest""#),
-        StartPosition::Stored => write!(frame, r#""stored""#),
-        StartPosition::Last { n } => write!(frame, r#""last","n":{n}"#),
-        StartPosition::Timestamp { at } => write!(frame, r#""timestamp","at":{at}"#),
-        StartPosition::Offsets { offsets } => {
-            frame.push_str(r#""offsets","offsets":{"#);
-            for (i, (partition, offset)) in offsets.iter().enumerate() {
-                let comma = if i == 0 { "" } else { "," };
-                let _ = write!(frame, r#"{comma}"{partition}":{offset}"#);
-            }
-            write!(frame, "}}")
-        }
-    };
-    frame.push('}');
-    if let Some(filter) = filter {
-        let _ = write!(frame, r#","filter":{}"#, quoted(filter));
-    }
-    frame.push('}');
-    frame
-}
-
 /// The viewer's connection: what the page's buttons call, and the signals it updates.
 #[derive(Clone, Copy)]
 pub(super) struct Connection {
@@ -106,7 +68,7 @@ impl Connection {
     pub(super) fn save_position(&self) {
         #[cfg(feature = "hydrate")]
         self.socket
-            .with_value(|s| s.send(r#"{"type":"save_position"}"#));
+            .with_value(|s| s.send(&crate::stream::ClientFrame::SavePosition));
     }
 
     /// Disconnects for good.
@@ -144,9 +106,11 @@ mod browser_socket {
         model::{push_bounded, Row, MAX_ROWS},
     };
     use super::*;
+    use crate::{
+        browser::{RelaySender, RelaySocket, SocketEvent},
+        stream::ClientFrame,
+    };
     use std::{cell::RefCell, rc::Rc};
-    use wasm_bindgen::{closure::Closure, JsCast};
-    use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
     /// Longest wait between reconnection attempts.
     const MAX_BACKOFF_SECS: u32 = 10;
@@ -164,9 +128,7 @@ mod browser_socket {
     struct Inner {
         signals: ViewerSignals,
         want: Option<Want>,
-        ws: Option<WebSocket>,
-        /// Event handlers of the current socket (dropped with it).
-        handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+        socket: Option<RelaySocket>,
         next: Resume,
         pending: Vec<Row>,
         /// Records received since the last animation frame (some may have been dropped from
@@ -188,8 +150,7 @@ mod browser_socket {
                 inner: Rc::new(RefCell::new(Inner {
                     signals,
                     want: None,
-                    ws: None,
-                    handlers: Vec::new(),
+                    socket: None,
                     next: Resume::default(),
                     pending: Vec::new(),
                     arrived: 0,
@@ -216,9 +177,9 @@ mod browser_socket {
         }
 
         /// Sends a control frame on the open socket (nothing when none is open).
-        pub fn send(&self, frame: &str) {
-            if let Some(ws) = &self.inner.borrow().ws {
-                let _ = ws.send_with_str(frame);
+        pub fn send(&self, frame: &ClientFrame) {
+            if let Some(socket) = &self.inner.borrow().socket {
+                socket.send(frame);
             }
         }
 
@@ -251,131 +212,99 @@ mod browser_socket {
     }
 
     impl Inner {
+        /// Closes the socket, if one is open; what it still had in flight is ignored.
         fn close(&mut self) {
             self.epoch += 1;
-            if let Some(ws) = self.ws.take() {
-                ws.set_onopen(None);
-                ws.set_onmessage(None);
-                ws.set_onclose(None);
-                let _ = ws.close();
-            }
-            self.handlers.clear();
+            self.socket = None;
         }
     }
 
-    fn url(want: &Want) -> Option<String> {
-        let location = web_sys::window()?.location();
-        let scheme = if location.protocol().ok()? == "https:" {
-            "wss"
-        } else {
-            "ws"
-        };
-        Some(format!(
-            "{scheme}://{}/api/stream?follow=false&user_id={}",
-            location.host().ok()?,
-            crate::api::encode(&want.user_id)
-        ))
-    }
-
+    /// Opens a socket for what is wanted (nothing when nothing is); the rest happens in its
+    /// events.
     fn connect(cell: &Rc<RefCell<Inner>>) {
         let mut inner = cell.borrow_mut();
-        let Some(want) = inner.want.clone() else {
+        let Some(user_id) = inner.want.as_ref().map(|w| w.user_id.clone()) else {
             return;
         };
-        let Some(url) = url(&want) else { return };
-        let Ok(ws) = WebSocket::new(&url) else {
+        let epoch = inner.epoch;
+        let on_event = {
+            let cell = Rc::clone(cell);
+            move |sender: &RelaySender, event: SocketEvent| {
+                // A socket closed by a start or a stop since: nothing it says matters.
+                if cell.borrow().epoch != epoch {
+                    return;
+                }
+                match event {
+                    SocketEvent::Opened => opened(&cell, sender),
+                    SocketEvent::Text(text) => received(&cell, &text),
+                    SocketEvent::Closed(code) => closed(&cell, code),
+                }
+            }
+        };
+        let Some(socket) = RelaySocket::open(&user_id, on_event) else {
             drop(inner);
             return retry(cell);
         };
         inner.signals.status.set(Status::Connecting);
-        let epoch = inner.epoch;
+        inner.socket = Some(socket);
+    }
 
-        let on_open = {
-            let cell = Rc::clone(cell);
-            Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-                let mut inner = cell.borrow_mut();
-                if inner.epoch != epoch {
-                    return;
-                }
-                inner.attempt = 0;
-                inner.signals.status.set(Status::Live);
-                let Some(want) = inner.want.clone() else {
-                    return;
-                };
-                let frames = subscribe_frames(&want, &inner.next);
-                if let Some(ws) = &inner.ws {
-                    for frame in frames {
-                        let _ = ws.send_with_str(&frame);
-                    }
-                }
-            })
+    /// The socket opened: subscribe to what is wanted.
+    fn opened(cell: &Rc<RefCell<Inner>>, sender: &RelaySender) {
+        let mut inner = cell.borrow_mut();
+        inner.attempt = 0;
+        inner.signals.status.set(Status::Live);
+        if let Some(want) = &inner.want {
+            for frame in subscribe_frames(want, &inner.next) {
+                sender.send(&frame);
+            }
+        }
+    }
+
+    /// A frame arrived: what it says goes into the pending batch, which the next animation
+    /// frame shows.
+    fn received(cell: &Rc<RefCell<Inner>>, text: &str) {
+        let Some(frame) = parse_frame(text) else {
+            return;
         };
-        let on_message = {
-            let cell = Rc::clone(cell);
-            Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
-                let Some(text) = event
-                    .dyn_ref::<MessageEvent>()
-                    .and_then(|m| m.data().as_string())
-                else {
-                    return;
-                };
-                let Some(frame) = parse_frame(&text) else {
-                    return;
-                };
-                let schedule = {
-                    let mut guard = cell.borrow_mut();
-                    let inner = &mut *guard;
-                    if inner.epoch != epoch {
-                        return;
-                    }
-                    let mut out = std::mem::take(&mut inner.pending);
-                    let before = out.len();
-                    absorb(
-                        frame,
-                        &inner.signals,
-                        &mut inner.next,
-                        &mut inner.seq,
-                        &mut out,
-                    );
-                    inner.arrived += (out.len() - before) as u64;
-                    // A hidden tab gets no animation frames: keep only what could be shown.
-                    let excess = out.len().saturating_sub(MAX_ROWS);
-                    out.drain(..excess);
-                    inner.pending = out;
-                    let schedule = !inner.frame_scheduled && inner.arrived > 0;
-                    inner.frame_scheduled |= schedule;
-                    schedule
-                };
-                if schedule {
-                    let cell = Rc::clone(&cell);
-                    request_animation_frame(move || render_batch(&cell));
-                }
-            })
+        let schedule = {
+            let mut guard = cell.borrow_mut();
+            let inner = &mut *guard;
+            let mut out = std::mem::take(&mut inner.pending);
+            let before = out.len();
+            absorb(
+                frame,
+                &inner.signals,
+                &mut inner.next,
+                &mut inner.seq,
+                &mut out,
+            );
+            inner.arrived += (out.len() - before) as u64;
+            // A hidden tab gets no animation frames: keep only what could be shown.
+            let excess = out.len().saturating_sub(MAX_ROWS);
+            out.drain(..excess);
+            inner.pending = out;
+            let schedule = !inner.frame_scheduled && inner.arrived > 0;
+            inner.frame_scheduled |= schedule;
+            schedule
         };
-        let on_close = {
+        if schedule {
             let cell = Rc::clone(cell);
-            Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
-                if cell.borrow().epoch != epoch {
-                    return;
-                }
-                let code = event.dyn_ref::<CloseEvent>().map_or(0, CloseEvent::code);
-                cell.borrow()
-                    .signals
-                    .notice(format!("connection closed (code {code})"));
-                cell.borrow_mut().ws = None;
-                retry(&cell);
-            })
-        };
-        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        inner.handlers = vec![on_open, on_message, on_close];
-        inner.ws = Some(ws);
+            request_animation_frame(move || render_batch(&cell));
+        }
+    }
+
+    /// The socket closed: say so, and try again.
+    fn closed(cell: &Rc<RefCell<Inner>>, code: u16) {
+        cell.borrow()
+            .signals
+            .notice(format!("connection closed (code {code})"));
+        retry(cell);
     }
 
     /// Subscribe frames for a (re)connection: resume each topic after the last offsets seen,
     /// or start where asked the first time.
-    fn subscribe_frames(want: &Want, next: &Resume) -> Vec<String> {
+    fn subscribe_frames(want: &Want, next: &Resume) -> Vec<ClientFrame> {
         want.topics
             .iter()
             .map(|topic| {
@@ -385,7 +314,11 @@ mod browser_socket {
                     },
                     _ => want.from.clone(),
                 };
-                subscribe_frame(topic, &from, want.filter.as_deref())
+                ClientFrame::Subscribe {
+                    topics: vec![topic.clone()],
+                    from,
+                    filter: want.filter.clone(),
+                }
             })
             .collect()
     }
@@ -449,29 +382,6 @@ mod browser_socket {
             signals.held.set(inner.held.len());
         } else {
             signals.rows.update(|rows| push_bounded(rows, batch));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::stream::ClientFrame;
-
-    proptest::proptest! {
-        #[test]
-        fn the_viewers_subscribe_frame_is_the_protocols(
-            from in crate::stream::tests::start_position(),
-            topic in "[a-z._-]{1,10}",
-            filter in proptest::option::of("[ -~\"\\\\é]{0,20}"),
-        ) {
-            let ours = subscribe_frame(&topic, &from, filter.as_deref());
-            let protocol = ClientFrame::Subscribe {
-                topics: vec![topic.clone()],
-                from: from.clone(),
-                filter: filter.clone(),
-            };
-            proptest::prop_assert_eq!(ours, serde_json::to_string(&protocol).unwrap());
         }
     }
 }

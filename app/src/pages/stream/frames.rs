@@ -1,5 +1,5 @@
 //! Reading the relay's frames and what each one does to the viewer: a text frame becomes an
-//! [`Incoming`] (through the protocol's flat reader, [`ServerFrameFields`]), and [`absorb`] turns
+//! [`Incoming`] (through the protocol's light reader, [`ServerFrameFields`]), and [`absorb`] turns
 //! it into rows, notices and counters, remembering per topic where a reconnection resumes
 //! ([`Resume`]).
 //!
@@ -11,7 +11,7 @@
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
 use super::model::{Row, ViewerSignals};
-use crate::stream::{PartitionOffsets, RawStreamRecord, ServerFrameFields};
+use crate::stream::{FrameKind, PartitionOffsets, RawStreamRecord, ServerFrameFields};
 use leptos::prelude::{Set, Update};
 
 /// A relay frame as the viewer reads it: only what the viewer acts on, so that [`absorb`] has
@@ -39,39 +39,42 @@ pub(super) enum Incoming {
         topic: String,
         skipped: u64,
     },
-    /// Frames the viewer has no use for (`hello`, `pong`).
+    /// Frames the viewer has no use for (`hello`, `pong`, the search page's).
     Other,
 }
 
-/// Reads one text frame from the relay (`None` for something that is not a frame).
-///
-/// The frame is read into [`ServerFrameFields`] rather than [`crate::stream::ServerFrame`]: serde
-/// reads an internally tagged enum by buffering it into a generic tree first, and that code, with
-/// the start positions it would also parse, is a sizeable part of the browser bundle. A test in
-/// [`crate::stream`] keeps the flat fields in step with the frames.
+/// Reads one text frame from the relay (`None` for something that is not a frame), through the
+/// protocol's light reader (see [`crate::stream::ServerFrameFields`] for why not `ServerFrame`).
 pub(super) fn parse_frame(text: &str) -> Option<Incoming> {
     let frame: ServerFrameFields = serde_json::from_str(text).ok()?;
     let topic = frame.topic;
-    Some(match frame.kind.as_str() {
-        "records" => Incoming::Records(frame.records),
-        "subscribed" => Incoming::Subscribed {
+    Some(match frame.kind {
+        FrameKind::Records => Incoming::Records(frame.records),
+        FrameKind::Subscribed => Incoming::Subscribed {
             topic,
             next_offsets: frame.next_offsets,
         },
-        "unsubscribed" => Incoming::Notice(format!("stopped {topic} ({})", frame.reason)),
-        "position_saved" => Incoming::Notice(format!("position saved for {topic}")),
-        "lagged" => Incoming::Lagged {
+        FrameKind::Unsubscribed => Incoming::Notice(format!("stopped {topic} ({})", frame.reason)),
+        FrameKind::PositionSaved => Incoming::Notice(format!("position saved for {topic}")),
+        FrameKind::Lagged => Incoming::Lagged {
             topic,
             skipped: frame.skipped,
         },
-        "topic_state" => Incoming::Notice(format!("{topic} is now {}", frame.state)),
-        "caught_up" => Incoming::CaughtUp {
+        FrameKind::TopicState => Incoming::Notice(format!("{topic} is now {}", frame.state)),
+        FrameKind::CaughtUp => Incoming::CaughtUp {
             topic,
             next_offsets: frame.next_offsets,
         },
-        "error" if frame.error == "invalid_filter" => Incoming::FilterRefused(frame.message),
-        "error" => Incoming::Notice(format!("refused: {}", frame.message)),
-        _ => Incoming::Other,
+        FrameKind::Error if frame.error == "invalid_filter" => {
+            Incoming::FilterRefused(frame.message)
+        }
+        FrameKind::Error => Incoming::Notice(format!("refused: {}", frame.message)),
+        FrameKind::Hello
+        | FrameKind::Pong
+        | FrameKind::SearchProgress
+        | FrameKind::SearchResults
+        | FrameKind::SearchDone
+        | FrameKind::Unknown => Incoming::Other,
     })
 }
 

@@ -8,12 +8,15 @@
 //! | --- | --- |
 //! | [`model`] | the viewer's state: rows (a bounded window), status, counters, as signals |
 //! | [`frames`] | what the relay's frames say and what each does to that state |
-//! | [`connection`] | the browser's socket: connect, reconnect with backoff, batch on animation frames |
+//! | [`connection`] | the viewer's connection: reconnect with backoff and resume, batch on animation frames (over [`crate::browser::RelaySocket`] in the browser) |
 //! | [`start`] | where to start, read from the form |
 //! | [`controls`] | the form: topics, start, Start/Stop, notices |
 //! | [`records`] | the record list's toolbar, filters and clicks |
 //! | [`record_list`] | the list's DOM, kept in step by hand |
 //! | [`markup`], [`json_html`] | HTML written as strings (rows, options, counters, JSON) |
+//!
+//! The search page ([`super::search`]) shows its matches with this page's rows and list
+//! ([`Row`], [`record_list`]), and borrows its topic options and its reading of times.
 
 mod connection;
 mod controls;
@@ -23,16 +26,15 @@ mod markup;
 mod model;
 mod record_list;
 mod records;
-mod search;
-mod search_run;
 mod start;
 
-use crate::{
-    api,
-    components::loaded,
-    identity::Identity,
-    wire::{ActiveTopic, TopicStatus},
-};
+// The search page shows its matches as this page shows records, and reads times as its form does.
+pub(super) use markup::topic_options;
+pub(super) use model::Row;
+pub(super) use record_list::record_list;
+pub(super) use start::parse_local_time;
+
+use crate::components::streamable_topics;
 use connection::Connection;
 use controls::Controls;
 use leptos::prelude::*;
@@ -40,7 +42,6 @@ use leptos_router::hooks::use_query_map;
 use markup::counters_html;
 use model::Status;
 use records::Records;
-pub use search::Search;
 
 /// `/stream[?topic=a&topic=b]`.
 #[component]
@@ -59,51 +60,6 @@ pub fn Stream() -> impl IntoView {
             {streamable_topics(move |user, choices| view! { <Controls user choices chosen connection/> })}
             <Records connection/>
         </section>
-    }
-}
-
-/// The active topics the current user may stream or search (those they subscribe to; every
-/// one for an admin), handed with the user to `choose` once loaded; or what to do when nobody
-/// is picked yet.
-fn streamable_topics<V: IntoView + 'static>(
-    choose: impl Fn(String, Vec<ActiveTopic>) -> V + Clone + Send + Sync + 'static,
-) -> impl IntoView {
-    let identity = Identity::get();
-    let mine = identity.subscriptions();
-    let active = Resource::new(
-        || (),
-        |_| api::get::<Vec<ActiveTopic>>("/api/topics/active"),
-    );
-    view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || {
-                let user = identity.user.get();
-                let admin = identity.is_admin();
-                if user.is_empty() && !admin {
-                    return Some(view! {
-                        <p class="empty-state" data-testid="stream-pick-user">
-                            "Say who you are (the “You are” field at the top, or Sign in): you stream and search the topics you subscribe to."
-                        </p>
-                    }.into_any());
-                }
-                let mine = mine.get()?;
-                let active = active.get()?;
-                let choose = choose.clone();
-                Some(loaded(Some(active), "Could not load the active topics", move |active: Vec<ActiveTopic>| {
-                    let subscribed: Vec<String> = mine
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|s| s.topic_status == TopicStatus::Active)
-                        .map(|s| s.topic_name)
-                        .collect();
-                    let choices: Vec<ActiveTopic> = active
-                        .into_iter()
-                        .filter(|a| admin || subscribed.contains(&a.topic_name))
-                        .collect();
-                    choose(user, choices)
-                }).into_any())
-            }}
-        </Transition>
     }
 }
 

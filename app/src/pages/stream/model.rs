@@ -19,15 +19,15 @@ use std::{
 /// cannot grow the page's memory (and each filter pass) without end.
 pub(super) const MAX_ROWS: usize = 1_000;
 
-/// One record as the viewer shows it: what the list, the filters and the copy and download
-/// buttons read.
+/// One record as the viewer (and the search page) shows it: what the list, the filters and the
+/// copy and download buttons read.
 #[derive(Debug, Clone)]
-pub(super) struct Row {
+pub(in crate::pages) struct Row {
     /// Arrival number, unique within the page (the list's key).
-    pub(super) seq: u64,
+    pub(in crate::pages) seq: u64,
     /// Shared, so that the filtered view of a thousand rows is rebuilt each frame by copying
     /// pointers, not records.
-    pub(super) record: Arc<RawStreamRecord>,
+    pub(in crate::pages) record: Arc<RawStreamRecord>,
     /// The value as compact JSON (or the text), for the one-line view.
     pub(super) text: Arc<str>,
     /// Key and text in lower case, for the text filter: made on the row's first search, since
@@ -48,7 +48,7 @@ impl Row {
 
     /// The `seq`-th arrival, showing its value: JSON as sent, text and base64 payloads (which
     /// travel as JSON strings) unquoted.
-    pub(super) fn from_record(seq: u64, record: RawStreamRecord) -> Self {
+    pub(in crate::pages) fn from_record(seq: u64, record: RawStreamRecord) -> Self {
         let text = match &record.value {
             Some(raw) if record.encoding != "json" => {
                 serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_owned())

@@ -102,7 +102,7 @@ pub fn sync(list: &web_sys::Element, shown: &[u64], wanted: &[Row]) -> Vec<u64> 
 
 /// The `<ol>` showing `rows`, kept in step with them by hand (see the module's doc), with one
 /// click handler for the whole list: the live viewer's list and the search's results.
-pub(super) fn record_list(
+pub(in crate::pages) fn record_list(
     rows: Memo<Vec<Row>>,
     class: &'static str,
     testid: &'static str,

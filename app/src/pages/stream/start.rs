@@ -95,7 +95,7 @@ pub(super) fn start_position(
 }
 
 /// `YYYY-MM-DDTHH:MM[:SS[.mmm]]` from a `datetime-local` input, read as UTC, in milliseconds.
-pub(super) fn parse_local_time(value: &str) -> Option<i64> {
+pub(in crate::pages) fn parse_local_time(value: &str) -> Option<i64> {
     let (date, time) = value.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);

@@ -23,15 +23,10 @@ impl Connection {
         }
     }
 
-    /// Whether this socket may stream `name`: its user subscribes to it (`known_subscribed`
-    /// when the caller knows so), or it is an admin's. `Ok(true)` when it streams it by
-    /// subscription (a REST unsubscribe then ends the stream).
-    pub(super) async fn may_stream(
-        &self,
-        name: &TopicName,
-        known_subscribed: bool,
-    ) -> Result<bool, Refusal> {
-        let subscribed = known_subscribed || self.user_subscribes(name.as_str()).await;
+    /// Whether this socket may stream `name`: its user subscribes to it (`subscribed`, as the
+    /// caller read it), or it is an admin's. `Ok(true)` when it streams it by subscription (a
+    /// REST unsubscribe then ends the stream).
+    pub(super) fn may_stream(&self, name: &TopicName, subscribed: bool) -> Result<bool, Refusal> {
         if self.admin || subscribed {
             return Ok(subscribed);
         }
@@ -51,6 +46,19 @@ impl Connection {
         } else {
             Err(Refusal::NotSubscribedToSearch(name.to_string()))
         }
+    }
+
+    /// The topics the socket's user (if it named one) subscribes to; none when the store does
+    /// not answer (each topic is then checked on its own).
+    pub(super) async fn subscribed_topics(&self) -> std::collections::HashSet<String> {
+        let Some(user) = &self.user_id else {
+            return Default::default();
+        };
+        self.store
+            .subscriptions(Some(user))
+            .await
+            .map(|subs| subs.into_iter().map(|s| s.topic_name).collect())
+            .unwrap_or_default()
     }
 
     /// Whether the socket's user (if it named one) subscribes to `topic`.

@@ -116,8 +116,11 @@ impl Connection {
         // Compiled once for all the frame's topics (and shared with every other stream that
         // uses the same expression).
         let filter = self.compile(filter.as_deref())?;
+        // The user's subscriptions read once for the whole frame, not once per topic.
+        let subscribed = self.subscribed_topics().await;
         for topic in topics {
-            self.subscribe(&topic, from.clone(), false, filter.clone())
+            let known = subscribed.contains(topic.as_str());
+            self.subscribe(&topic, from.clone(), known, filter.clone())
                 .await;
         }
         Ok(())
@@ -133,19 +136,16 @@ impl Connection {
     }
 
     /// Checks that this client may stream `topic` now, then starts (or restarts) its stream,
-    /// of the records `filter` matches when there is one. `known_subscribed`: the caller knows
-    /// the user subscribes (a subscription change), so the store need not be asked.
+    /// of the records `filter` matches when there is one. `subscribed`: whether the socket's
+    /// user subscribes to it, as the caller read it (once per frame, or from a change).
     pub(super) async fn subscribe(
         &mut self,
         topic: &str,
         from: StartPosition,
-        known_subscribed: bool,
+        subscribed: bool,
         filter: Option<FilterLease>,
     ) {
-        if let Err(refusal) = self
-            .start_stream(topic, from, known_subscribed, filter)
-            .await
-        {
+        if let Err(refusal) = self.start_stream(topic, from, subscribed, filter).await {
             self.refuse(refusal).await;
         }
     }
@@ -154,7 +154,7 @@ impl Connection {
         &mut self,
         topic: &str,
         from: StartPosition,
-        known_subscribed: bool,
+        subscribed: bool,
         filter: Option<FilterLease>,
     ) -> Result<(), Refusal> {
         let name = TopicName::parse_field(topic, "topics")
@@ -162,7 +162,7 @@ impl Connection {
         // Read before the store says "active", so that a deactivation after it is noticed.
         let epoch = self.relay.topic_epoch(name.as_str());
         self.active_topic(&name).await?;
-        let subscribed = self.may_stream(&name, known_subscribed).await?;
+        let subscribed = self.may_stream(&name, subscribed)?;
         if let Some(old) = self.streams.remove(name.as_str()) {
             end(old).await;
         }

@@ -1,6 +1,10 @@
 //! The few browser facilities the dashboard uses beyond Leptos: cookies, the clipboard, file
-//! downloads and timing. Only compiled for the browser (`hydrate`).
+//! downloads, timing, the hydration mark, and the WebSocket to the relay ([`RelaySocket`], which the live viewer and
+//! the search page share). Only compiled for the browser (`hydrate`).
 
+mod relay_socket;
+
+pub use relay_socket::{RelaySender, RelaySocket, SocketEvent};
 use wasm_bindgen::{JsCast, JsValue};
 
 fn document() -> Option<web_sys::Document> {
@@ -59,6 +63,18 @@ pub fn download(file_name: &str, mime: &str, text: &str) {
         a.click();
     }
     let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+/// Marks the document as hydrated with `page` (`<html data-hydrated="…">`), and the moment as
+/// the performance mark `hydrated`: from then on the page answers clicks. Tests and benchmarks
+/// wait for it.
+pub fn mark_hydrated(page: &str) {
+    if let Some(html) = document().and_then(|d| d.document_element()) {
+        let _ = html.set_attribute("data-hydrated", page);
+    }
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark("hydrated");
+    }
 }
 
 /// Milliseconds since the page started (monotonic).

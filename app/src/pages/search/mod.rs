@@ -4,19 +4,24 @@
 //! and copied the same way).
 //!
 //! It is its own page (and so its own WASM chunk): the live viewer's first visit does not carry
-//! it. The form and the results are here; [`super::search_run`] reads the form into a request
-//! and the relay's answers into signals.
+//! it. This module is the page: the form and the results; the parts live beside it:
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`form`] | the form's fields read into the protocol's `search` request, or what is wrong with them |
+//! | [`run`] | one search: the relay's answers turned into signals, and its socket in the browser |
+//!
+//! The matches are shown with the live viewer's rows and list ([`super::stream`]).
 
-use super::{
-    markup::topic_options,
-    model::Row,
-    record_list::record_list,
-    search_run::{search_request, Phase, SearchForm, SearchRun, SHOWN_MATCHES},
-    streamable_topics,
-};
-use crate::wire::ActiveTopic;
+mod form;
+mod run;
+
+use super::stream::{record_list, topic_options, Row};
+use crate::{components::streamable_topics, wire::ActiveTopic};
+use form::{search_request, SearchForm};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use run::{Phase, SearchRun, SHOWN_MATCHES};
 
 /// `/search[?topic=t]`.
 #[component]
