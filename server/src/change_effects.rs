@@ -48,13 +48,8 @@ async fn catch_up_on_sign_ins(store: &Store, relay: &Relay, sessions: &Sessions)
     };
     let mut ended: HashSet<String> = signed_out.iter().map(|(id, _)| id.clone()).collect();
     sessions.restore(signed_out, now);
-    match store.tokens(None).await {
-        Ok(tokens) => ended.extend(
-            tokens
-                .iter()
-                .filter(|t| t.revoked)
-                .map(|t| revoked_token_key(t.token_id)),
-        ),
+    match store.revoked_tokens(now).await {
+        Ok(ids) => ended.extend(ids.into_iter().map(revoked_token_key)),
         Err(e) => tracing::warn!(error = %e, "could not re-read the token revocations"),
     }
     relay.sign_ins_revoked(ended);

@@ -87,7 +87,10 @@ pub const MAX_LITERAL_RANGE: usize = 32;
 
 /// The largest compiled form of a `matches` pattern (the `regex` crate's size limit), so that
 /// no pattern takes long to compile or much memory to keep.
-const MAX_PATTERN_BYTES: usize = 256 * 1024;
+const MAX_PATTERN_BYTES: usize = 64 * 1024;
+
+/// The most `matches` calls one expression may make: each holds a compiled pattern.
+pub const MAX_PATTERNS_PER_FILTER: usize = 8;
 
 /// The most patterns kept compiled; past it the cache starts over (patterns come only from
 /// expressions that compiled, so this is many expressions' worth).
@@ -107,17 +110,23 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
 /// Compiled `matches` patterns, by their text.
 static PATTERNS: LazyLock<Mutex<HashMap<String, Arc<Regex>>>> = LazyLock::new(Mutex::default);
 
-/// The compiled `pattern`, from the cache or compiled now (within [`MAX_PATTERN_BYTES`]).
+/// The compiled `pattern`, from the cache or compiled now (within [`MAX_PATTERN_BYTES`]; never
+/// under the cache's lock, which every evaluation of `matches` takes).
 fn pattern(pattern: &str) -> Result<Arc<Regex>, regex::Error> {
-    let mut patterns = PATTERNS.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(compiled) = patterns.get(pattern) {
-        return Ok(compiled.clone());
+    let cached = PATTERNS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(pattern)
+        .cloned();
+    if let Some(compiled) = cached {
+        return Ok(compiled);
     }
     let compiled = Arc::new(
         regex::RegexBuilder::new(pattern)
             .size_limit(MAX_PATTERN_BYTES)
             .build()?,
     );
+    let mut patterns = PATTERNS.lock().unwrap_or_else(|p| p.into_inner());
     if patterns.len() >= MAX_PATTERNS {
         patterns.clear();
     }
@@ -160,6 +169,8 @@ pub enum FilterError {
     InvalidPattern { pattern: String, reason: String },
     #[error("too costly per record: a list macro may walk a list written in the filter of at most {MAX_LITERAL_RANGE} elements")]
     RangeTooLong,
+    #[error("too costly: at most {MAX_PATTERNS_PER_FILTER} `matches` calls per filter")]
+    TooManyPatterns,
 }
 
 /// A compiled filter expression.
@@ -203,7 +214,8 @@ impl Filter {
                 message: first.map_or_else(|| errors.to_string(), |e| e.msg.clone()),
             }
         })?;
-        check(program.expression(), &mut Vec::new(), 0)?;
+        let mut patterns = 0;
+        check(program.expression(), &mut Vec::new(), 0, &mut patterns)?;
         Ok(Filter {
             source: source.to_owned(),
             program,
@@ -302,7 +314,12 @@ fn json_to_value(json: &serde_json::Value) -> Value {
 
 /// Refuses what a filter may not use: unknown functions and names, and list macros inside list
 /// macros. `scope` holds the macros' own variables; `macros` how many macros enclose `expr`.
-fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), FilterError> {
+fn check(
+    expr: &IdedExpr,
+    scope: &mut Vec<String>,
+    macros: usize,
+    patterns: &mut usize,
+) -> Result<(), FilterError> {
     match &expr.expr {
         Expr::Unspecified | Expr::Literal(_) => Ok(()),
         Expr::Ident(name) => {
@@ -319,7 +336,7 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
                 false => Err(FilterError::UnknownVariable(name.clone())),
             }
         }
-        Expr::Select(select) => check(&select.operand, scope, macros),
+        Expr::Select(select) => check(&select.operand, scope, macros, patterns),
         Expr::Call(call) => {
             let operator = call.func_name.starts_with('_')
                 || call.func_name.starts_with('@')
@@ -331,6 +348,10 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
             // A pattern is compiled once, with the expression: it must be written in it, not
             // taken from the record.
             if call.func_name == "matches" {
+                *patterns += 1;
+                if *patterns > MAX_PATTERNS_PER_FILTER {
+                    return Err(FilterError::TooManyPatterns);
+                }
                 let Some(Expr::Literal(literal)) = call.args.last().map(|a| &a.expr) else {
                     return Err(FilterError::PatternNotLiteral);
                 };
@@ -344,20 +365,22 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
                 })?;
             }
             if let Some(target) = &call.target {
-                check(target, scope, macros)?;
+                check(target, scope, macros, patterns)?;
             }
-            call.args.iter().try_for_each(|a| check(a, scope, macros))
+            call.args
+                .iter()
+                .try_for_each(|a| check(a, scope, macros, patterns))
         }
         Expr::List(list) => list
             .elements
             .iter()
-            .try_for_each(|e| check(e, scope, macros)),
+            .try_for_each(|e| check(e, scope, macros, patterns)),
         Expr::Map(map) => map.entries.iter().try_for_each(|entry| match &entry.expr {
             EntryExpr::MapEntry(e) => {
-                check(&e.key, scope, macros)?;
-                check(&e.value, scope, macros)
+                check(&e.key, scope, macros, patterns)?;
+                check(&e.value, scope, macros, patterns)
             }
-            EntryExpr::StructField(f) => check(&f.value, scope, macros),
+            EntryExpr::StructField(f) => check(&f.value, scope, macros, patterns),
         }),
         Expr::Struct(_) => Err(FilterError::UnknownFunction("a message literal".into())),
         Expr::Comprehension(c) => {
@@ -367,7 +390,7 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
             if literal_elements(&c.iter_range) > MAX_LITERAL_RANGE {
                 return Err(FilterError::RangeTooLong);
             }
-            check(&c.iter_range, scope, macros)?;
+            check(&c.iter_range, scope, macros, patterns)?;
             let added: HashSet<&String> =
                 [Some(&c.iter_var), c.iter_var2.as_ref(), Some(&c.accu_var)]
                     .into_iter()
@@ -377,7 +400,7 @@ fn check(expr: &IdedExpr, scope: &mut Vec<String>, macros: usize) -> Result<(), 
             scope.extend(added.into_iter().cloned());
             let inner = [&c.accu_init, &c.loop_cond, &c.loop_step, &c.result]
                 .into_iter()
-                .try_for_each(|e| check(e, scope, macros + 1));
+                .try_for_each(|e| check(e, scope, macros + 1, patterns));
             scope.truncate(depth);
             inner
         }
@@ -545,6 +568,12 @@ mod tests {
             Filter::compile(r#"key.matches(".{1000}.{1000}.{1000}")"#).unwrap_err(),
             FilterError::InvalidPattern { .. }
         ));
+        // Each pattern is compiled and kept: a few per expression.
+        let many = [r#"key.matches("a")"#; MAX_PATTERNS_PER_FILTER + 1].join(" || ");
+        assert_eq!(
+            Filter::compile(&many).unwrap_err(),
+            FilterError::TooManyPatterns
+        );
         // A macro's own variables are known inside it only.
         assert_eq!(
             Filter::compile("value.items.exists(i, i.qty > 1) && i.qty > 1").unwrap_err(),

@@ -192,19 +192,28 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let tighten = |path: &Path, mode: u32| -> io::Result<()> {
-            let current = fs::metadata(path)?.permissions().mode() & 0o777;
-            if current & 0o077 != 0 {
-                fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
-                tracing::info!(path = %path.display(), from = format!("{current:o}"), to = format!("{mode:o}"), "made private");
+        // Only the group's and others' bits go; a mode that cannot be changed (files of
+        // another owner, some mounted volumes) is said, not fatal.
+        let tighten = |path: &Path| {
+            let Ok(meta) = fs::metadata(path) else { return };
+            let current = meta.permissions().mode() & 0o7777;
+            if current & 0o077 == 0 {
+                return;
             }
-            Ok(())
+            let private = current & !0o077;
+            match fs::set_permissions(path, fs::Permissions::from_mode(private)) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), from = format!("{current:o}"), to = format!("{private:o}"), "made private")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "others may read this file of the data directory: make it private")
+                }
+            }
         };
-        tighten(dir, 0o700)?;
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                tighten(&entry.path(), 0o600)?;
+        tighten(dir);
+        for entry in fs::read_dir(dir)?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                tighten(&entry.path());
             }
         }
     }

@@ -131,8 +131,8 @@ pub async fn token(
     if let Err(e) = person.bind(&state.store).await {
         return Err(match e {
             crate::oidc::OidcError::NameTaken { .. } => {
-                let actor = Actor::new(&person.user, remote_addr(&parts));
-                refused(&state, &parts, &actor, &e.to_string()).await;
+                // Not audited as the name's owner: the refused is someone else.
+                refused(&state, &parts, &anonymous, &e.to_string()).await;
                 ApiError::Forbidden(
                     "this name belongs to another account at the identity provider; ask an admin",
                 )

@@ -20,6 +20,8 @@ use subtle::ConstantTimeEq;
 /// The cookie a sign-in in progress travels in (sealed; `SameSite=Lax`, since the provider's
 /// redirect back is a navigation from another site).
 const LOGIN_COOKIE: &str = "streamhub_login";
+/// Its name over HTTPS (see [`login_cookie_name`]).
+const SECURE_LOGIN_COOKIE: &str = "__Host-streamhub_login";
 /// What the sealed cookie is for (a sealed value for another purpose does not open).
 const LOGIN_PURPOSE: &str = "oidc login v1";
 /// How long someone may take at the provider.
@@ -85,13 +87,18 @@ pub async fn callback(
     let Some(oidc) = state.oidc.as_ref() else {
         return not_in_oidc_mode();
     };
+    // Each callback exchanges a code at the provider: the sign-in allowance applies.
+    let ip = super::auth::client_ip(&parts);
+    if let Err(refused) = super::extract::take_sign_in(&state, ip, "sign-ins").await {
+        return refused.into_response();
+    }
     let pending = cookie(
         parts
             .headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok()),
-        LOGIN_COOKIE,
+        login_cookie_name(&state),
     )
     .and_then(|sealed| state.sessions.unseal(LOGIN_PURPOSE, sealed, unix_now()))
     .and_then(|fields| match <[String; 4]>::try_from(fields) {
@@ -198,10 +205,23 @@ pub async fn callback(
         .into_response()
 }
 
+/// The login cookie's name: over HTTPS prefixed `__Host-` (so a neighbouring subdomain cannot
+/// plant a pending sign-in of its own: login CSRF), which needs it to be for the whole site.
+fn login_cookie_name(state: &AppState) -> &'static str {
+    match state.sessions.secure_attribute().is_empty() {
+        true => LOGIN_COOKIE,
+        false => SECURE_LOGIN_COOKIE,
+    }
+}
+
 /// The login cookie with `value`, kept `max_age` seconds (0 clears it).
 fn login_cookie(state: &AppState, value: &str, max_age: i64) -> String {
     let secure = state.sessions.secure_attribute();
-    format!("{LOGIN_COOKIE}={value}; Path=/auth; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+    let (name, path) = match secure.is_empty() {
+        true => (LOGIN_COOKIE, "/auth"),
+        false => (SECURE_LOGIN_COOKIE, "/"),
+    };
+    format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
 /// `next` if it is a path of this site, else `/`, so that a crafted link cannot send people

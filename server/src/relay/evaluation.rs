@@ -29,6 +29,12 @@ pub const CLIENT_SHARE: Duration = Duration::from_millis(250);
 pub const COOL_DOWN: Duration = Duration::from_secs(60);
 /// Distinct expressions one client's streams and searches use at most at once.
 pub const MAX_FILTERS_PER_CLIENT: usize = 8;
+/// Expressions one client may have cooling down at once; past it the client may start no new
+/// expression until the first comes back (a client cycling through expressions is cooled as a
+/// whole, and what is kept of it stays bounded).
+const MAX_COOLING_PER_CLIENT: usize = 32;
+/// Clients kept before those with nothing in use and nothing cooling are swept out.
+const SWEEP_PAST_CLIENTS: usize = 4_096;
 
 /// A share of time that refills at its full size every second (a token bucket in time).
 #[derive(Debug)]
@@ -64,6 +70,11 @@ impl Share {
         let left = self.left();
         self.left = left.saturating_sub(spent);
         spent <= left
+    }
+
+    /// Gives back what a reservation did not use.
+    fn refund(&mut self, unused: Duration) {
+        self.left = (self.left() + unused).min(self.size);
     }
 }
 
@@ -204,10 +215,23 @@ impl Relay {
             .filter(source)
             .map_err(|e| Refusal::InvalidFilter(e.to_string()))?;
         let mut clients = self.inner.evaluation.clients();
-        let entry = clients.entry(client.to_owned()).or_default();
         let now = Instant::now();
+        if clients.len() > SWEEP_PAST_CLIENTS {
+            clients.retain(|_, c| {
+                c.cooling.retain(|_, until| *until > now);
+                !c.in_use.is_empty() || !c.cooling.is_empty()
+            });
+        }
+        let entry = clients.entry(client.to_owned()).or_default();
         entry.cooling.retain(|_, until| *until > now);
-        if let Some(until) = entry.cooling.get(source) {
+        let barred = match entry.cooling.get(source) {
+            Some(until) => Some(*until),
+            None if entry.cooling.len() >= MAX_COOLING_PER_CLIENT => {
+                entry.cooling.values().min().copied()
+            }
+            None => None,
+        };
+        if let Some(until) = barred {
             return Err(Refusal::FilterCoolingDown {
                 seconds: until.duration_since(now).as_secs().max(1),
             });
@@ -270,22 +294,29 @@ impl Relay {
     where
         R: Borrow<EncodedRecord> + Send + 'static,
     {
-        let allowance = self
-            .inner
-            .evaluation
-            .client_share(&lease.client, Share::left)
-            .min(stream.left());
+        let Ok(thread) = self.inner.evaluation.threads.clone().acquire_owned().await else {
+            batch.clear();
+            return Ok(());
+        };
+        // The allowance is reserved from the client's share before the work starts, and what
+        // it did not use given back after: a stream cancelled meanwhile (restarted, its socket
+        // closed) cannot skip the charge, and batches of one client running side by side
+        // cannot each spend the whole share.
+        let evaluation = &self.inner.evaluation;
+        let allowance = evaluation.client_share(&lease.client, |share| {
+            let allowance = share.left().min(stream.left());
+            share.spend(allowance);
+            allowance
+        });
         if allowance.is_zero() {
             batch.clear();
             return Err(Overrun::Share);
         }
-        let Ok(_thread) = self.inner.evaluation.threads.clone().acquire_owned().await else {
-            batch.clear();
-            return Ok(());
-        };
         let (filter, relay) = (lease.shared().clone(), self.clone());
         let records = std::mem::take(batch);
         let judged = tokio::task::spawn_blocking(move || {
+            // The thread's turn goes with the work, not with whoever waits for it.
+            let _thread = thread;
             judge(
                 &filter,
                 records,
@@ -303,14 +334,12 @@ impl Relay {
             return Err(Overrun::Record);
         };
         *batch = kept;
-        let client_had_enough = self
-            .inner
-            .evaluation
-            .client_share(&lease.client, |share| share.spend(spent));
-        let stream_had_enough = stream.spend(spent);
+        evaluation.client_share(&lease.client, |share| {
+            share.refund(allowance.saturating_sub(spent))
+        });
+        stream.spend(spent);
         match overrun {
             Some(overrun) => Err(overrun),
-            None if !client_had_enough || !stream_had_enough => Err(Overrun::Share),
             None => Ok(()),
         }
     }
@@ -383,11 +412,22 @@ mod tests {
             "only 40 ms were left"
         );
         assert!(share.left() < Duration::from_millis(5));
+        // It refills at its size per second: a fifth of a second gives back a fifth of it...
         std::thread::sleep(Duration::from_millis(200));
+        let refilled = share.left();
+        assert!(
+            refilled >= Duration::from_millis(19) && refilled < Duration::from_millis(60),
+            "{refilled:?}"
+        );
+        // ...and never more than its size.
+        std::thread::sleep(Duration::from_millis(1_100));
         assert_eq!(
             share.left(),
             Duration::from_millis(100),
             "full again, not more"
         );
+        share.spend(Duration::from_millis(100));
+        share.refund(Duration::from_millis(30));
+        assert!(share.left() >= Duration::from_millis(30));
     }
 }

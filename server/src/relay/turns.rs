@@ -31,30 +31,41 @@ impl Drop for SearchTurn {
 /// A running replay's turn: counted in `streamhub_relay_replays` until dropped.
 pub(crate) struct ReplayTurn {
     _permit: tokio::sync::OwnedSemaphorePermit,
-    /// The client's own turn, and its name (to forget its semaphore once all are back).
-    client: Option<(String, tokio::sync::OwnedSemaphorePermit)>,
+    /// The client's own turn (given back before its semaphore's hold, below).
+    client_turn: Option<tokio::sync::OwnedSemaphorePermit>,
+    _client: ClientReplays,
     relay: Weak<Inner>,
 }
 
 impl Drop for ReplayTurn {
     fn drop(&mut self) {
+        self.client_turn.take();
+        if let Some(inner) = self.relay.upgrade() {
+            inner.stats.replays.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A hold on one client's replay semaphore, taken before waiting on it (so that a waiter
+/// cancelled meanwhile lets go too): the semaphore is forgotten when the last hold goes.
+struct ClientReplays {
+    client: String,
+    turns: Arc<tokio::sync::Semaphore>,
+    relay: Weak<Inner>,
+}
+
+impl Drop for ClientReplays {
+    fn drop(&mut self) {
         let Some(inner) = self.relay.upgrade() else {
             return;
         };
-        inner.stats.replays.fetch_sub(1, Ordering::Relaxed);
-        if let Some((client, permit)) = self.client.take() {
-            drop(permit);
-            let mut clients = inner
-                .client_replays
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            // Nobody holds or waits for a turn of this client's: its semaphore can go.
-            if clients
-                .get(&client)
-                .is_some_and(|turns| Arc::strong_count(turns) == 1)
-            {
-                clients.remove(&client);
-            }
+        let mut clients = inner
+            .client_replays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // The map's and this hold are all: nobody else holds, waits for or uses a turn.
+        if Arc::strong_count(&self.turns) == 2 {
+            clients.remove(&self.client);
         }
     }
 }
@@ -72,24 +83,29 @@ impl Relay {
         &self,
         client: &str,
     ) -> Result<ReplayTurn, tokio::sync::AcquireError> {
-        let turns = {
+        let hold = {
             let mut clients = self
                 .inner
                 .client_replays
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             let per_client = replays_per_client(self.inner.limits.max_concurrent_replays);
-            clients
-                .entry(client.to_owned())
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_client)))
-                .clone()
+            ClientReplays {
+                client: client.to_owned(),
+                turns: clients
+                    .entry(client.to_owned())
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_client)))
+                    .clone(),
+                relay: Arc::downgrade(&self.inner),
+            }
         };
-        let client_permit = turns.acquire_owned().await?;
+        let client_turn = hold.turns.clone().acquire_owned().await?;
         let permit = self.inner.replays.clone().acquire_owned().await?;
         self.inner.stats.replays.fetch_add(1, Ordering::Relaxed);
         Ok(ReplayTurn {
             _permit: permit,
-            client: Some((client.to_owned(), client_permit)),
+            client_turn: Some(client_turn),
+            _client: hold,
             relay: Arc::downgrade(&self.inner),
         })
     }

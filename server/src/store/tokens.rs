@@ -36,6 +36,12 @@ impl Store {
         on_db!(&self.db, db => db.tokens(user).await)
     }
 
+    /// The ids of every revoked token that would otherwise still work at `now` (seconds since
+    /// the epoch), however many.
+    pub async fn revoked_tokens(&self, now: i64) -> Result<Vec<i64>, StoreError> {
+        on_db!(&self.db, db => db.revoked_tokens(now).await)
+    }
+
     /// Revokes token `id` if it is `user`'s (anyone's for `None`): its owner and name, or `None`
     /// when no such token was in use.
     pub async fn revoke_token(

@@ -177,8 +177,9 @@ struct Connection {
     search: Option<RunningSearch>,
     /// Where each of its streams stands.
     positions: HashMap<String, Position>,
-    /// Who this socket's searches, replays and filter evaluations count against: its address
-    /// (a client may name any user it likes in `open` mode), else its user.
+    /// Who this socket's searches, replays and filter evaluations count against: a signed-in
+    /// person, else its address (a client may name any user it likes in `open` mode), else its
+    /// user.
     client: String,
     /// The allowance of control frames (see [`control`]).
     allowance: control::Allowance,
@@ -198,10 +199,14 @@ impl Connection {
             replays: Arc::new(Semaphore::new(REPLAYS_PER_SOCKET)),
             search: None,
             positions: HashMap::new(),
-            client: match (slot.addr, &peer.user_id) {
-                (Some(addr), _) => format!("addr:{addr}"),
-                (None, Some(user)) => format!("user:{user}"),
-                (None, None) => "anyone".to_owned(),
+            // A person the identity provider vouched for is counted as themself (colleagues
+            // behind one NAT are not one client); anyone else by address, since in `open` mode
+            // a client names any user it likes.
+            client: match (&peer.person_session, &peer.user_id, slot.addr) {
+                (Some(_), Some(user), _) => format!("user:{user}"),
+                (_, _, Some(addr)) => format!("addr:{addr}"),
+                (_, Some(user), None) => format!("user:{user}"),
+                (_, None, None) => "anyone".to_owned(),
             },
             allowance: control::Allowance::new(),
         }

@@ -86,6 +86,18 @@ impl Pools {
     }
 
     /// See the `Store` method of this name.
+    pub(in crate::store) async fn revoked_tokens(&self, now: i64) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT token_id FROM access_tokens \
+             WHERE revoked_at IS NOT NULL AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// See the `Store` method of this name.
     pub(in crate::store) async fn revoke_token(
         &self,
         id: i64,
