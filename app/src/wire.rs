@@ -1,5 +1,6 @@
-//! Wire types: the JSON bodies of the REST API (the README's "The REST API" section), defined
-//! once and used by the server, the browser and the CLI. Field names and status words here *are* the contract: rename
+//! Wire types: the JSON bodies of the REST API (docs/api.md), defined once and used by the
+//! server, the browser and the CLI. One file past 600 lines on purpose: it is the contract, read
+//! as a whole, and each body stands beside the ones it answers or is answered by. Field names and status words here *are* the contract: rename
 //! nothing, add freely. Timestamps travel as RFC 3339 UTC strings so that every client (Python
 //! scripts included) reads them without a date library.
 //!

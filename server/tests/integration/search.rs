@@ -339,6 +339,7 @@ async fn a_search_ends_when_its_reader_may_no_longer_read_the_topic() {
     socket
         .send(&ClientFrame::Search(slow("unsubscribed")))
         .await;
+    search_runs(&mut socket, "unsubscribed").await;
     let (status, _) = app
         .call(
             Method::DELETE,
@@ -353,7 +354,12 @@ async fn a_search_ends_when_its_reader_may_no_longer_read_the_topic() {
 
     let (status, _) = app.post("/api/subscriptions", subscription).await;
     assert_eq!(status, reqwest::StatusCode::CREATED);
+    // The cancelled search gives its turn back once its reader has stopped.
+    while searches_running(&app).await > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     socket.send(&ClientFrame::Search(slow("deactivated"))).await;
+    search_runs(&mut socket, "deactivated").await;
     let (status, _) = app
         .as_admin(Method::POST, &format!("/api/topics/{id}/deactivate"), None)
         .await;
@@ -362,19 +368,29 @@ async fn a_search_ends_when_its_reader_may_no_longer_read_the_topic() {
     assert_eq!((reason.as_str(), scanned < 20_000), ("cancelled", true));
 }
 
+/// Waits until the search `id` on `socket` says it runs (its first progress).
+async fn search_runs(socket: &mut Client, id: &str) {
+    loop {
+        match socket.next().await {
+            ServerFrame::SearchProgress { id: running, .. } if running == id => return,
+            ServerFrame::Error { error, message } => panic!("search {id}: {error}: {message}"),
+            _ => {}
+        }
+    }
+}
+
 /// How the search `id` on `socket` ended, and how far it got.
 async fn search_end(socket: &mut Client, id: &str) -> (String, u64) {
     loop {
-        if let ServerFrame::SearchDone {
-            id: done,
-            reason,
-            scanned,
-            ..
-        } = socket.next().await
-        {
-            if done == id {
-                return (reason, scanned);
-            }
+        match socket.next().await {
+            ServerFrame::SearchDone {
+                id: done,
+                reason,
+                scanned,
+                ..
+            } if done == id => return (reason, scanned),
+            ServerFrame::Error { error, message } => panic!("search {id}: {error}: {message}"),
+            _ => {}
         }
     }
 }
