@@ -28,6 +28,14 @@ pub struct RelayArgs {
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_concurrent_replays: u16,
 
+    /// Replays one client (a signed-in person, else an address) runs at once; more wait their
+    /// turn. Unset: a quarter of `STREAMHUB_MAX_CONCURRENT_REPLAYS` (at least one), so that one
+    /// address cannot hold every turn. Raise it where many readers share one address (a NAT, a
+    /// load test).
+    #[arg(long, env = "STREAMHUB_MAX_REPLAYS_PER_CLIENT",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_replays_per_client: Option<u16>,
+
     /// Searches of topic histories running at once across all sockets (each a broker reader on
     /// a thread of its own); more are refused.
     #[arg(long, env = "STREAMHUB_MAX_CONCURRENT_SEARCHES", default_value_t = 4,
@@ -62,6 +70,10 @@ impl RelayArgs {
             allowed_origins: self.allowed_origins.clone(),
             fetch_wait_ms: self.relay_fetch_wait_ms,
             max_concurrent_replays: self.max_concurrent_replays.into(),
+            max_replays_per_client: self.max_replays_per_client.map_or_else(
+                || super::turns::replays_per_client(self.max_concurrent_replays.into()),
+                usize::from,
+            ),
             max_concurrent_searches: self.max_concurrent_searches.into(),
             max_searches_per_user: self.max_searches_per_user.into(),
             ..RelayLimits::default()

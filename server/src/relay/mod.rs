@@ -91,6 +91,8 @@ pub struct RelayLimits {
     pub fetch_wait_ms: u32,
     /// Replays running at once across all sockets (each is a broker reader on a blocking thread).
     pub max_concurrent_replays: usize,
+    /// Replays one client runs at once (see [`turns`]).
+    pub max_replays_per_client: usize,
     /// Searches running at once across all sockets, and per client (its address, else its
     /// user); more are refused (`too_many_searches`).
     pub max_concurrent_searches: usize,
@@ -109,6 +111,7 @@ impl Default for RelayLimits {
             allowed_origins: Vec::new(),
             fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
             max_concurrent_replays: 16,
+            max_replays_per_client: 4,
             max_concurrent_searches: 4,
             max_searches_per_user: 1,
             idle_sweep: Duration::from_secs(5),

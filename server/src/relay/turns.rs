@@ -70,8 +70,8 @@ impl Drop for ClientReplays {
     }
 }
 
-/// Replays one client runs at once: a quarter of the relay's (at least one), so that one
-/// address's sockets cannot hold every turn.
+/// Replays one client runs at once unless configured: a quarter of the relay's (at least one),
+/// so that one address's sockets cannot hold every turn.
 pub fn replays_per_client(max_concurrent_replays: usize) -> usize {
     (max_concurrent_replays / 4).max(1)
 }
@@ -89,7 +89,7 @@ impl Relay {
                 .client_replays
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            let per_client = replays_per_client(self.inner.limits.max_concurrent_replays);
+            let per_client = self.inner.limits.max_replays_per_client.max(1);
             ClientReplays {
                 client: client.to_owned(),
                 turns: clients
