@@ -92,6 +92,10 @@ const MAX_PATTERN_BYTES: usize = 64 * 1024;
 /// The most `matches` calls one expression may make: each holds a compiled pattern.
 pub const MAX_PATTERNS_PER_FILTER: usize = 8;
 
+/// The most `+` one expression may have: each may copy a string or a list of the record, so a
+/// chain of them (`value.s + value.s + …`) would cost its length times the record's size.
+pub const MAX_ADDITIONS_PER_FILTER: usize = 16;
+
 /// The most patterns kept compiled; past it the cache starts over (patterns come only from
 /// expressions that compiled, so this is many expressions' worth).
 const MAX_PATTERNS: usize = 4_096;
@@ -171,6 +175,8 @@ pub enum FilterError {
     RangeTooLong,
     #[error("too costly: at most {MAX_PATTERNS_PER_FILTER} `matches` calls per filter")]
     TooManyPatterns,
+    #[error("too costly: at most {MAX_ADDITIONS_PER_FILTER} `+` per filter (each may copy a string or a list of the record)")]
+    TooManyAdditions,
 }
 
 /// A compiled filter expression.
@@ -216,6 +222,9 @@ impl Filter {
         })?;
         let mut patterns = 0;
         check(program.expression(), &mut Vec::new(), 0, &mut patterns)?;
+        if calls_of(program.expression(), "_+_") > MAX_ADDITIONS_PER_FILTER {
+            return Err(FilterError::TooManyAdditions);
+        }
         Ok(Filter {
             source: source.to_owned(),
             program,
@@ -407,6 +416,39 @@ fn check(
     }
 }
 
+/// How many calls of `function` (an operator's name, such as `_+_`) `expr` makes, wherever.
+fn calls_of(expr: &IdedExpr, function: &str) -> usize {
+    let all = |exprs: &mut dyn Iterator<Item = &IdedExpr>| -> usize {
+        exprs.map(|e| calls_of(e, function)).sum()
+    };
+    match &expr.expr {
+        Expr::Call(call) => {
+            usize::from(call.func_name == function)
+                + all(&mut call.target.iter().map(|t| &**t))
+                + all(&mut call.args.iter())
+        }
+        Expr::Select(select) => calls_of(&select.operand, function),
+        Expr::List(list) => all(&mut list.elements.iter()),
+        Expr::Map(map) => map
+            .entries
+            .iter()
+            .map(|entry| match &entry.expr {
+                EntryExpr::MapEntry(e) => calls_of(&e.key, function) + calls_of(&e.value, function),
+                EntryExpr::StructField(f) => calls_of(&f.value, function),
+            })
+            .sum(),
+        Expr::Comprehension(c) => all(&mut [
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ]
+        .into_iter()),
+        _ => 0,
+    }
+}
+
 /// How many elements the lists written in `expr` have in all (`[1, 2] + [3]`: 3), the most a
 /// macro walking it can walk of them.
 fn literal_elements(expr: &IdedExpr) -> usize {
@@ -568,6 +610,13 @@ mod tests {
             Filter::compile(r#"key.matches(".{1000}.{1000}.{1000}")"#).unwrap_err(),
             FilterError::InvalidPattern { .. }
         ));
+        // A chain of `+` copies the record's strings or lists once per link.
+        let chain = ["value.s"; MAX_ADDITIONS_PER_FILTER + 2].join(" + ");
+        assert_eq!(
+            Filter::compile(&format!("size({chain}) > 0")).unwrap_err(),
+            FilterError::TooManyAdditions
+        );
+        assert!(Filter::compile("value.a + value.b + 1 > 2").is_ok());
         // Each pattern is compiled and kept: a few per expression.
         let many = [r#"key.matches("a")"#; MAX_PATTERNS_PER_FILTER + 1].join(" || ");
         assert_eq!(
