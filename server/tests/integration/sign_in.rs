@@ -191,6 +191,24 @@ async fn signing_in_through(provider: &StandInProvider) -> TestApp {
     .await
 }
 
+/// Who `GET /api/session` says the session cookie `session` is: the user, and whether an admin.
+async fn signed_in_as(app: &TestApp, session: &str) -> (Option<String>, Option<bool>) {
+    let info: Value = app
+        .client
+        .get(app.url("/api/session"))
+        .header(header::COOKIE, session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        info["user"].as_str().map(str::to_owned),
+        info["admin"].as_bool(),
+    )
+}
+
 /// A sign-in begun at `/auth/login`: the browser's sealed cookie and what the provider was told.
 struct SignIn {
     login_cookie: String,
@@ -368,19 +386,9 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
         URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
         sign_in.code_challenge
     );
-    let info: Value = app
-        .client
-        .get(app.url("/api/session"))
-        .header(header::COOKIE, &session)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        (info["user"].as_str(), info["admin"].as_bool()),
-        (Some("cara"), Some(true))
+        signed_in_as(&app, &session).await,
+        (Some("cara".into()), Some(true))
     );
 
     // A callback whose state is not this browser's sign-in's is refused before any exchange;
@@ -465,25 +473,6 @@ async fn only_an_id_token_the_provider_signed_for_this_sign_in_signs_anyone_in()
 async fn claims_missing_from_the_id_token_are_read_from_userinfo_for_the_same_subject() {
     let provider = StandInProvider::start().await;
     let app = signing_in_through(&provider).await;
-    let who = |session: String| {
-        let app = &app;
-        async move {
-            let info: Value = app
-                .client
-                .get(app.url("/api/session"))
-                .header(header::COOKIE, &session)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (
-                info["user"].as_str().map(str::to_owned),
-                info["admin"].as_bool(),
-            )
-        }
-    };
     // An ID token with the standard claims only: who and which groups come from userinfo.
     let bare = |nonce: &str| {
         let mut claims = provider.claims(nonce, "dora", &[]);
@@ -502,7 +491,10 @@ async fn claims_missing_from_the_id_token_are_read_from_userinfo_for_the_same_su
     let session = finish(&app, &sign_in, "a-code")
         .await
         .expect("signed in with claims from userinfo");
-    assert_eq!(who(session).await, (Some("dora".into()), Some(true)));
+    assert_eq!(
+        signed_in_as(&app, &session).await,
+        (Some("dora".into()), Some(true))
+    );
 
     // Userinfo about someone else: nothing in it is believed, and the sign-in is refused.
     provider.state.lock().unwrap().userinfo = json!({
@@ -528,7 +520,10 @@ async fn claims_missing_from_the_id_token_are_read_from_userinfo_for_the_same_su
     claims.as_object_mut().unwrap().remove("groups");
     provider.answer_with(provider.mint(&claims, Some(&provider.signer)));
     let session = finish(&app, &sign_in, "a-code").await.expect("signed in");
-    assert_eq!(who(session).await, (Some("fay".into()), Some(true)));
+    assert_eq!(
+        signed_in_as(&app, &session).await,
+        (Some("fay".into()), Some(true))
+    );
 }
 
 /// The first sign-in binds a user id to the provider's subject: a later sign-in under the same
