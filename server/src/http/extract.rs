@@ -47,6 +47,22 @@ json_rejecting!(
     ApiQuery wraps Query, "invalid_query"
 );
 
+/// Takes one of `ip`'s tokens of `allowance`, or refuses with 429 after the pause (`what` names
+/// what the allowance covers, for the refusal). An unknown address is not limited.
+async fn take(
+    allowance: &crate::rate_limit::RateLimit,
+    ip: Option<std::net::IpAddr>,
+    what: &'static str,
+) -> Result<(), ApiError> {
+    let Some(ip) = ip else {
+        return Ok(());
+    };
+    allowance
+        .take_or_pause(ip)
+        .await
+        .map_err(|retry_after| ApiError::TooManyRequests { what, retry_after })
+}
+
 /// Takes one of the peer's tokens of sign-in steps and token changes (an allowance of their own,
 /// so that neither starves the other costly requests), or refuses with 429 after the pause.
 pub async fn take_sign_in(
@@ -54,15 +70,7 @@ pub async fn take_sign_in(
     peer: Option<std::net::IpAddr>,
     what: &'static str,
 ) -> Result<(), ApiError> {
-    let Some(ip) = peer else {
-        return Ok(());
-    };
-    state
-        .limits
-        .sign_ins
-        .take_or_pause(ip)
-        .await
-        .map_err(|retry_after| ApiError::TooManyRequests { what, retry_after })
+    take(&state.limits.sign_ins, peer, what).await
 }
 
 /// Takes one of the peer's tokens of costly requests (the allowance anonymous writes draw on),
@@ -73,13 +81,6 @@ pub async fn take_costly(
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     what: &'static str,
 ) -> Result<(), ApiError> {
-    let Some(axum::Extension(axum::extract::ConnectInfo(peer))) = peer else {
-        return Ok(());
-    };
-    state
-        .limits
-        .writes
-        .take_or_pause(peer.ip())
-        .await
-        .map_err(|retry_after| ApiError::TooManyRequests { what, retry_after })
+    let ip = peer.map(|axum::Extension(axum::extract::ConnectInfo(peer))| peer.ip());
+    take(&state.limits.writes, ip, what).await
 }
