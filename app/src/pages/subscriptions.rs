@@ -45,8 +45,12 @@ pub fn Subscriptions() -> impl IntoView {
         |_| api::get::<Vec<ActiveTopic>>("/api/topics/active"),
     );
     // Each subscription's lag, read in the browser only (it changes by the second: a rendered
-    // figure would be stale on arrival) and again every few seconds.
+    // figure would be stale on arrival) and again every few seconds. A signal filled by an
+    // effect rather than a resource: a resource read under the page's <Transition/> would keep
+    // the server waiting for a read that only the browser makes, and the page would arrive as
+    // "Loading…".
     let ticks = RwSignal::new(0_u32);
+    let lags = RwSignal::new(None::<api::ApiResult<Vec<TopicLag>>>);
     Effect::new(move |_| {
         let handle = set_interval_with_handle(
             move || ticks.update(|n| *n += 1),
@@ -58,15 +62,23 @@ pub fn Subscriptions() -> impl IntoView {
             }
         });
     });
-    let lags = LocalResource::new(move || -> ApiFuture<Vec<TopicLag>> {
-        let (user, _) = (user.get(), ticks.get());
-        if user.is_empty() {
-            return Box::pin(std::future::ready(Ok(Vec::new())));
+    Effect::new(move |_| {
+        let (asked_for, _) = (user.get(), ticks.get());
+        if asked_for.is_empty() {
+            lags.set(None);
+            return;
         }
-        api::get(format!(
+        let read: ApiFuture<Vec<TopicLag>> = api::get(format!(
             "/api/subscriptions/lag?user_id={}",
-            api::encode(&user)
-        ))
+            api::encode(&asked_for)
+        ));
+        leptos::task::spawn_local(async move {
+            let answer = read.await;
+            // A slow answer for someone the page no longer shows is dropped.
+            if user.try_get_untracked().as_ref() == Some(&asked_for) {
+                lags.try_set(Some(answer));
+            }
+        });
     });
     let toggle = Action::new(|(subscribe, user, topic): &(bool, String, String)| {
         change(*subscribe, user.clone(), topic.clone())
@@ -163,7 +175,7 @@ fn Mine(
     active: Vec<ActiveTopic>,
     toggle: Toggle,
     busy: Memo<bool>,
-    lags: LocalResource<api::ApiResult<Vec<TopicLag>>>,
+    lags: RwSignal<Option<api::ApiResult<Vec<TopicLag>>>>,
 ) -> impl IntoView {
     let others: Vec<ActiveTopic> = active
         .into_iter()

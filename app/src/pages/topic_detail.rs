@@ -37,11 +37,15 @@ pub fn TopicPage() -> impl IntoView {
                     })
                 }}
             </Transition>
-            {move || {
-                let topic_id = composable.get().filter(|_| identity.is_admin())?;
-                let on_sent = Callback::new(move |_| detail.refetch());
-                Some(view! { <super::compose::Composer topic_id on_sent/> })
-            }}
+            // Under a <Transition/> of its own: the composer depends on the detail, which the
+            // server renders once it has it, and the browser must hydrate the same markup.
+            <Transition fallback=|| ()>
+                {move || {
+                    let topic_id = composable.get().filter(|_| identity.is_admin())?;
+                    let on_sent = Callback::new(move |_| detail.refetch());
+                    Some(view! { <super::compose::Composer topic_id on_sent/> })
+                }}
+            </Transition>
         </section>
     }
 }

@@ -396,7 +396,13 @@ async fn an_elected_job_has_one_holder_and_passes_on_when_it_goes() {
         .unwrap();
         assert_eq!(ended, [true], "the holder's connection");
     }
-    assert!(second.lead(Reconciler).await, "taken over");
+    // pg_terminate_backend only signals the backend: its locks go when it has exited,
+    // a moment later. The other instance asks again at each of its turns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !second.lead(Reconciler).await {
+        assert!(std::time::Instant::now() < deadline, "taken over");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(!first.lead(Reconciler).await, "not held twice");
 
     // A clean stop lets go at once.

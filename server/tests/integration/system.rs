@@ -185,3 +185,64 @@ async fn metrics_count_requests_per_route_and_topics_per_status() {
     );
     assert!(text.contains(r#"streamhub_up{part="broker"} 1"#), "{text}");
 }
+
+/// Every page arrives with its data: nothing under a `<Transition/>` is left for the browser
+/// to fill in (a read the server cannot make would keep the page at "Loading…").
+#[tokio::test]
+async fn every_page_is_rendered_whole_on_the_server() {
+    let app = spawn_app().await;
+    app.active_topic("watched", 1).await;
+    crate::helpers::subscribe_user(&app, "bob", "watched").await;
+    let signed_in = app
+        .client
+        .post(app.url("/api/session"))
+        .json(&json!({"token": app.admin_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok()?.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ");
+    for admin in [false, true] {
+        let mut cookie = "streamhub_user=bob".to_owned();
+        if admin {
+            cookie = format!("{cookie}; {session}");
+        }
+        for (path, shows) in [
+            ("/", "data-testid=\"stats\""),
+            ("/topics", "watched"),
+            ("/topics/1", "data-testid=\"topic-name\""),
+            ("/subscriptions", "data-testid=\"my-subscriptions\""),
+            ("/search", "<h1"),
+            ("/stream", "<h1"),
+            ("/signin", "<h1"),
+        ] {
+            let resp = app
+                .client
+                .get(app.url(path))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            let html = resp.text().await.unwrap();
+            assert!(
+                html.contains(shows),
+                "{path} (admin: {admin}) shows {shows}: {html}"
+            );
+            assert!(
+                html.contains("__INCOMPLETE_CHUNKS=[]") || !html.contains("__INCOMPLETE_CHUNKS"),
+                "{path} (admin: {admin}) left parts for the browser: {html}"
+            );
+            assert!(
+                !html.contains("Loading…"),
+                "{path} (admin: {admin}): {html}"
+            );
+        }
+    }
+}
