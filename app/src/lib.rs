@@ -3,6 +3,7 @@
 //! | module | job |
 //! | --- | --- |
 //! | [`wire`] | JSON bodies of the REST API, the contract every client speaks |
+//! | [`access`] | who may read what, as values: access levels, team names, masked fields |
 //! | [`domain`] | validated values (topic names, user ids, bounds) shared by form, API and CLI |
 //! | [`api`] | the dashboard's REST calls: `fetch` in the browser, in-process during SSR |
 //! | [`http_method`] | the HTTP methods of those calls (named by `api` and `backend` alike) |
@@ -17,6 +18,7 @@
 //! Features: `ssr` (the server's build) and `hydrate` (the browser's). Neither is on by default;
 //! each crate that depends on this one picks its own, so nobody juggles flags.
 
+pub mod access;
 pub mod api;
 pub mod components;
 pub mod domain;

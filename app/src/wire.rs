@@ -87,6 +87,18 @@ pub struct Topic {
     /// (`POST /api/topics/{id}/adopt`); otherwise the requester asks for another name.
     #[serde(default)]
     pub kafka_conflict: bool,
+    /// The team that owns it (decides its subscriptions and masks), if a team does.
+    #[serde(default)]
+    pub owner_team: Option<String>,
+    /// The person who owns it, when whoever requested it had no team.
+    #[serde(default)]
+    pub owner_user: Option<String>,
+    /// Who may read it.
+    #[serde(default)]
+    pub access: crate::access::AccessLevel,
+    /// Fields of its record values masked for readers outside its owners.
+    #[serde(default)]
+    pub masks: Vec<crate::access::MaskRule>,
 }
 
 impl Topic {
@@ -115,6 +127,16 @@ pub struct NewTopicRequest {
     pub description: String,
     #[serde(default)]
     pub event_type: Option<String>,
+    /// The owning team: one of the requester's (`oidc` mode). Left out, a requester with one
+    /// team is owned by it, one without teams owns the topic themself.
+    #[serde(default)]
+    pub owner_team: Option<String>,
+    /// Who may read it (`open` by default; `open` mode takes `open` only).
+    #[serde(default)]
+    pub access: crate::access::AccessLevel,
+    /// Fields of its record values masked for readers outside its owners.
+    #[serde(default)]
+    pub masks: Vec<crate::access::MaskRule>,
 }
 
 /// Reads a JSON integer, also when it is written with a zero fraction (`3.0`): JSON Schema's
@@ -369,6 +391,15 @@ pub struct ActiveTopic {
     pub activated_at: Option<String>,
     pub partitions: i32,
     pub event_type: Option<String>,
+    /// Who may read it: a subscription to an `approval` topic waits for its owners.
+    #[serde(default)]
+    pub access: crate::access::AccessLevel,
+    /// Its owning team, if a team owns it.
+    #[serde(default)]
+    pub owner_team: Option<String>,
+    /// Its owning person, when no team does.
+    #[serde(default)]
+    pub owner_user: Option<String>,
 }
 
 /// One row of `GET /api/subscriptions`.
@@ -377,11 +408,19 @@ pub struct ActiveTopic {
 pub struct Subscription {
     pub user_id: String,
     pub topic_name: String,
-    /// Always `active` for a listed subscription (kept for the original's clients).
+    /// `active`, or `pending` while the owners of a topic at level `approval` have not
+    /// approved it (it grants nothing then).
     pub status: String,
     pub subscribed_at: String,
     /// The topic's own status, so a client can tell a subscription it cannot stream yet.
     pub topic_status: TopicStatus,
+}
+
+impl Subscription {
+    /// Whether it grants reading (is not a request waiting for the topic's owners).
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
 }
 
 /// Body of `POST` and `DELETE /api/subscriptions`.
@@ -582,6 +621,13 @@ mod tests {
                 updated_at: "t2".into(),
                 subscriber_count: 2,
                 kafka_conflict: true,
+                owner_team: Some("payments".into()),
+                owner_user: None,
+                access: crate::access::AccessLevel::Approval,
+                masks: vec![crate::access::MaskRule {
+                    path: "customer_id".into(),
+                    method: crate::access::MaskMethod::Hash,
+                }],
             },
             history: vec![AuditEntry {
                 audit_id: 1,

@@ -14,6 +14,7 @@
 //! | [`producer`] | the producer daemon: activation loop, per-topic feeding, delivery counting |
 //! | [`generate`] | realistic typed events (sensor, weather, payment, logs, user activity) for the producer |
 //! | [`api_client`] | a typed REST client for the producer and the CLI |
+//! | [`access`] | who may read what: owners, access levels, masked fields, decided for one viewer and one topic |
 //! | [`lifecycle`] | a topic's lifecycle rules: approval and rejection with four-eyes, activation (Kafka first, one at a time, names taken in Kafka held for an admin), deactivation, reactivation, adoption; each refusal audited |
 //! | [`store`] | metadata on SQLite or PostgreSQL through sqlx: topics and their lifecycle, subscriptions, the audit log, tokens, the change log every instance follows |
 //! | [`change_effects`] | what this instance does about each metadata change of the deployment (relay, sessions) |
@@ -34,6 +35,7 @@
 //!
 //! The binaries in `src/bin/` only parse their arguments and call into this library.
 
+pub mod access;
 pub mod api_client;
 pub mod change_effects;
 pub mod config;

@@ -21,6 +21,9 @@ pub async fn seed(store: &Store) {
             description: "Seeded by the API load benchmark: a description of typical length."
                 .into(),
             event_type: None,
+            owner: Default::default(),
+            access: Default::default(),
+            masks: Vec::new(),
         };
         store.create_topic(&new, &actor).await.unwrap();
     }

@@ -328,6 +328,9 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
             replication_factor: replication.get_untracked().trim().parse().unwrap_or(1),
             description: description.get_untracked(),
             event_type: (!kind.is_empty()).then_some(kind),
+            owner_team: None,
+            access: Default::default(),
+            masks: Vec::new(),
         });
     };
 

@@ -9,7 +9,7 @@ use crate::oidc::AuthMode;
 use crate::secrets::Secret;
 use crate::sessions::{Session, Sessions};
 use crate::store::{Actor, AuditOutcome, NewAuditEntry};
-use app::domain::UserId;
+use app::{access::TeamName, domain::UserId};
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{header, request::Parts, HeaderMap},
@@ -120,6 +120,8 @@ pub struct Verified {
     pub token_id: Option<i64>,
     /// When that token expires (seconds since the epoch), if it does: its sockets end then.
     pub token_expires_at: Option<i64>,
+    /// The person's teams as of their latest sign-in (none for the admin token).
+    pub teams: Vec<TeamName>,
 }
 
 /// A reader of people's data (subscriptions, lag): in `oidc` mode a verified person or the
@@ -157,6 +159,18 @@ impl FromRequestParts<AppState> for Reader {
 pub const CLAIMED_ACTOR_PREFIX: &str = "user:";
 
 impl Verified {
+    /// Who this is, for the rules of who may read what.
+    pub fn viewer(&self) -> crate::access::Viewer {
+        match &self.user {
+            None => crate::access::Viewer::AdminToken,
+            Some(user) => crate::access::Viewer::Person {
+                user: user.clone(),
+                teams: self.teams.clone(),
+                admin: self.admin,
+            },
+        }
+    }
+
     /// The name the audit log gives its actions: the person's user id, or `admin` for the admin
     /// token (as [`Session::actor_name`] names a session's).
     pub fn actor_name(&self) -> &str {
@@ -206,6 +220,13 @@ impl Caller {
         Ok((user, actor))
     }
 
+    /// Who the caller is, for the rules of who may read what.
+    pub fn viewer(&self) -> crate::access::Viewer {
+        self.verified
+            .as_ref()
+            .map_or(crate::access::Viewer::Anyone, Verified::viewer)
+    }
+
     /// Whether the caller may see everyone's data (`open` mode: everyone may, as the REST
     /// contract has it; `oidc` mode: admins).
     pub fn sees_everyone(&self) -> bool {
@@ -250,7 +271,10 @@ pub(super) async fn personal_token(
     if holder.scope == app::wire::TokenScope::Read && !parts.method.is_safe() {
         return Err(ApiError::Forbidden("that token may only read"));
     }
+    // The owner's teams as of now (their latest sign-in), not as of the token's making.
+    let teams = state.store.teams_of(&holder.user_id).await?;
     Ok(Verified {
+        teams,
         user: Some(holder.user_id),
         admin: holder.scope == app::wire::TokenScope::Admin,
         read_only: holder.scope == app::wire::TokenScope::Read,
@@ -280,20 +304,32 @@ pub async fn verified(state: &AppState, parts: &Parts) -> Result<Option<Verified
             read_only: false,
             token_id: None,
             token_expires_at: None,
+            teams: Vec::new(),
         }));
     }
     match session_from_cookie(state, parts).await? {
-        Some((session, _)) => Ok(Some(Verified {
-            user: session.user().map(str::to_owned),
-            admin: session.admin(),
-            read_only: false,
-            token_id: None,
-            token_expires_at: None,
-        })),
+        Some((session, _)) => Ok(Some(session_holder(state, &session).await?)),
         None => Err(ApiError::Unauthenticated(
             "sign in first: this server knows people through their identity provider",
         )),
     }
+}
+
+/// Who a session is, with the person's teams as of their latest sign-in.
+async fn session_holder(state: &AppState, session: &Session) -> Result<Verified, ApiError> {
+    let user = session.user().map(str::to_owned);
+    let teams = match &user {
+        Some(user) => state.store.teams_of(user).await?,
+        None => Vec::new(),
+    };
+    Ok(Verified {
+        user,
+        admin: session.admin(),
+        read_only: false,
+        token_id: None,
+        token_expires_at: None,
+        teams,
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -324,27 +360,38 @@ impl FromRequestParts<AppState> for Caller {
 pub struct Viewer {
     /// Whether the reader proved to be the admin.
     pub admin: bool,
+    /// Who they are, for the rules of who may read what (private topics are hidden from
+    /// everyone but their owners and admins).
+    pub who: crate::access::Viewer,
 }
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let of = |verified: Verified| Viewer {
+            admin: verified.admin,
+            who: verified.viewer(),
+        };
         if let Some(token) = bearer_token(&parts.headers) {
             if state.auth == AuthMode::Oidc && token.starts_with(crate::secrets::TOKEN_PREFIX) {
-                let verified = personal_token(state, parts, token).await?;
-                return Ok(Viewer {
-                    admin: verified.admin,
-                });
+                return Ok(of(personal_token(state, parts, token).await?));
             }
             let help = "that is not the admin token; send none to read as anyone";
             Check::admin(state, help)
                 .run(state, parts, Some(token))
                 .await?;
-            return Ok(Viewer { admin: true });
+            return Ok(Viewer {
+                admin: true,
+                who: crate::access::Viewer::AdminToken,
+            });
         }
-        Ok(Viewer {
-            admin: session_of(&state.sessions, &parts.headers).is_some_and(|s| s.admin()),
-        })
+        match session_of(&state.sessions, &parts.headers) {
+            Some(session) => Ok(of(session_holder(state, &session).await?)),
+            None => Ok(Viewer {
+                admin: false,
+                who: crate::access::Viewer::Anyone,
+            }),
+        }
     }
 }
 

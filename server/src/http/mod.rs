@@ -162,6 +162,7 @@ pub fn api_router() -> Router<AppState> {
                 .post(subscriptions::subscribe)
                 .delete(subscriptions::unsubscribe),
         )
+        .route("/subscriptions/decision", post(subscriptions::decide))
         .route("/subscriptions/lag", get(positions::lag))
         .route("/positions", axum::routing::put(positions::save))
         .route("/tokens", get(tokens::list).post(tokens::create))

@@ -7,6 +7,7 @@
 
 use super::state::AppState;
 use super::{positions, records, session, subscriptions, system, topics};
+use app::access::{AccessLevel, FIELD_PATH_MAX_LEN, FIELD_PATH_PATTERN, MASKS_MAX, TEAM_MAX_LEN};
 use app::domain::{
     EventType, NOT_BLANK_PATTERN, NO_NUL_PATTERN, TEXT_MAX_CHARS, TOPIC_NAME_MAX_LEN,
     TOPIC_NAME_PATTERN, USER_ID_MAX_LEN, USER_ID_PATTERN,
@@ -38,7 +39,7 @@ use utoipa::{
         topics::list, topics::create, topics::active, topics::rates, topics::detail, topics::approve,
         topics::reject, topics::deactivate, topics::reactivate, topics::adopt, topics::activate_by_name,
         records::produce,
-        subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe,
+        subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe, subscriptions::decide,
         positions::lag, positions::save,
         session::current, session::sign_in, session::sign_out,
     ),
@@ -72,6 +73,7 @@ impl Modify for InputRules {
             ("NewTopicRequest", "name"),
             ("ActivateRequest", "topic_name"),
             ("SubscriptionRequest", "topic_name"),
+            ("SubscriptionDecisionRequest", "topic_name"),
         ] {
             if let Some(rule) = property(openapi, schema, field) {
                 rule.pattern = Some(TOPIC_NAME_PATTERN.to_owned());
@@ -82,6 +84,7 @@ impl Modify for InputRules {
         for (schema, field) in [
             ("NewTopicRequest", "created_by"),
             ("SubscriptionRequest", "user_id"),
+            ("SubscriptionDecisionRequest", "user_id"),
         ] {
             if let Some(rule) = property(openapi, schema, field) {
                 user_id_rule(rule);
@@ -158,6 +161,18 @@ impl Modify for InputRules {
             let words = EventType::ALL.iter().map(|t| Value::from(t.as_str()));
             rule.enum_values = Some(words.chain([Value::from(""), Value::Null]).collect());
         }
+        if let Some(rule) = property(openapi, "NewTopicRequest", "owner_team") {
+            rule.pattern = Some(USER_ID_PATTERN.to_owned());
+            rule.max_length = Some(TEAM_MAX_LEN);
+        }
+        if let Some(rule) = array_property(openapi, "NewTopicRequest", "masks") {
+            rule.max_items = Some(MASKS_MAX);
+        }
+        if let Some(rule) = property(openapi, "MaskRule", "path") {
+            rule.pattern = Some(FIELD_PATH_PATTERN.to_owned());
+            rule.min_length = Some(1);
+            rule.max_length = Some(FIELD_PATH_MAX_LEN);
+        }
         if let Some(rule) = query_parameter(openapi, "/api/topics", "status") {
             let words = TopicStatus::ALL.iter().map(|s| Value::from(s.as_str()));
             rule.enum_values = Some(words.chain([Value::from("")]).collect());
@@ -187,10 +202,8 @@ impl Modify for CommonErrors {
             let never_limited = |method: &str| {
                 matches!(
                     (path.as_str(), method),
-                    (
-                        "/api/health" | "/api/stats" | "/api/topics/active" | "/api/topics/rates",
-                        _
-                    ) | ("/api/session", "get")
+                    ("/api/health" | "/api/stats" | "/api/topics/rates", _)
+                        | ("/api/session", "get")
                 )
             };
             for (method, operation) in [
@@ -311,6 +324,22 @@ fn property<'a>(
     }
 }
 
+/// The list property `field` of component `schema`, to refine it.
+fn array_property<'a>(
+    openapi: &'a mut openapi::OpenApi,
+    schema: &str,
+    field: &str,
+) -> Option<&'a mut utoipa::openapi::schema::Array> {
+    let components = openapi.components.as_mut()?;
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+        return None;
+    };
+    match object.properties.get_mut(field)? {
+        RefOr::T(Schema::Array(list)) => Some(list),
+        _ => None,
+    }
+}
+
 /// The schema of the query parameter `name` of `GET path`, to refine it.
 fn query_parameter<'a>(
     openapi: &'a mut openapi::OpenApi,
@@ -341,5 +370,28 @@ pub async fn document(State(state): State<AppState>) -> Json<openapi::OpenApi> {
         rule.minimum = Some(1.into());
         rule.maximum = state.health.broker_count().map(|n| n.max(1).into());
     }
+    if state.auth == crate::oidc::AuthMode::Open {
+        only_open_topics(&mut doc);
+    }
     Json(doc)
+}
+
+/// Without an identity provider there are no teams: a request is `open` and names no owner.
+fn only_open_topics(doc: &mut openapi::OpenApi) {
+    let Some(RefOr::T(Schema::Object(request))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("NewTopicRequest"))
+    else {
+        return;
+    };
+    let mut open = Object::with_type(Type::String);
+    open.enum_values = Some(vec![Value::from(AccessLevel::Open.as_str())]);
+    request
+        .properties
+        .insert("access".into(), RefOr::T(Schema::Object(open)));
+    request.properties.insert(
+        "owner_team".into(),
+        RefOr::T(Schema::Object(Object::with_type(Type::Null))),
+    );
 }

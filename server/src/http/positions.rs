@@ -61,7 +61,8 @@ pub async fn lag(
     super::extract::take_costly(&state, peer, "lag reads and anonymous writes").await?;
     let mut topics = Vec::new();
     for s in state.store.subscriptions(Some(user.as_str())).await? {
-        if s.topic_status != TopicStatus::Active {
+        // A request waiting for the topic's owners shows nothing, lag included.
+        if s.topic_status != TopicStatus::Active || !s.is_active() {
             continue;
         }
         if let Some(partitions) = state.kafka.topic_partitions(&s.topic_name).await? {
@@ -127,7 +128,7 @@ pub async fn save(
         .subscriptions(Some(user.as_str()))
         .await?
         .into_iter()
-        .any(|s| s.topic_name == topic.as_str());
+        .any(|s| s.topic_name == topic.as_str() && s.is_active());
     if !subscribed {
         return Err(ApiError::not_found(format!(
             "{user} does not subscribe to {topic}"

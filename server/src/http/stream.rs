@@ -167,7 +167,23 @@ impl FromRequestParts<AppState> for Peer {
             (None, Some(token)) => token.token_expires_at,
             (None, None) => None,
         };
+        // Who the socket's reader is, for the rules of who may read what.
+        let viewer = match (&session, &by_personal_token) {
+            (_, Some(token)) => token.viewer(),
+            (Some(session), None) => match session.user() {
+                Some(user) if oidc => crate::access::Viewer::Person {
+                    user: user.to_owned(),
+                    teams: state.store.teams_of(user).await?,
+                    admin: session.admin(),
+                },
+                _ if session.admin() => crate::access::Viewer::AdminToken,
+                _ => crate::access::Viewer::Anyone,
+            },
+            (None, None) if by_admin_token => crate::access::Viewer::AdminToken,
+            (None, None) => crate::access::Viewer::Anyone,
+        };
         Ok(Peer {
+            viewer,
             user_id,
             follow: query.follow.unwrap_or(true),
             admin,

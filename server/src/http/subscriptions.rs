@@ -8,9 +8,10 @@ use super::{
     json::ApiJson,
     pages::{page_size, with_next_link},
 };
-use crate::store::Actor;
-use crate::store::Subscribed;
+use crate::access::Ownership;
+use crate::store::{Actor, StoreError, Subscribed, TopicKey};
 use app::{
+    access::{SubscriptionDecision, SubscriptionDecisionRequest},
     api::encode,
     domain::{FieldError, TopicName, UserId},
     wire::{ErrorBody, MessageBody, Subscription, SubscriptionRequest},
@@ -89,27 +90,116 @@ fn parse(
 }
 
 #[utoipa::path(post, path = "/api/subscriptions", tag = "subscriptions", request_body = SubscriptionRequest,
-    responses((status = 201, body = MessageBody), (status = 200, description = "Already subscribed", body = MessageBody),
+    description = "Subscribes a user to a topic. To a topic at level `approval` (unless its owners or an admin ask) it is a request: 202, and its status stays `pending` until the owners decide (`POST /api/subscriptions/decision`); until then nothing streams, replays or searches. A private topic one may not see answers 404 as a missing one.",
+    responses((status = 201, body = MessageBody), (status = 200, description = "Already subscribed (or asked)", body = MessageBody),
+        (status = 202, description = "Requested: waits for the topic's owners", body = MessageBody),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 429, description = "Too many writes from this address", body = ErrorBody)))]
-/// `POST /api/subscriptions`: 201 when added, 200 when the user already had it.
+/// `POST /api/subscriptions`: 201 when added, 202 when asked of the owners, 200 when the user
+/// already had it.
 pub async fn subscribe(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<SubscriptionRequest>,
 ) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
     let (user, topic, actor) = parse(&req, &caller)?;
+    let viewer = caller.viewer();
+    // Unknown topics are the store's 404; hidden ones answer the same.
+    let found = state.store.topic(TopicKey::Name(topic.as_str())).await?;
+    let needs_request = match &found {
+        Some(t) if !viewer.sees(t.access, &Ownership::of(t)) => {
+            return Err(ApiError::Store(StoreError::TopicNotFound(
+                topic.to_string(),
+            )))
+        }
+        Some(t) => t.access.needs_approval() && !viewer.acts_for_owners(&Ownership::of(t)),
+        None => false,
+    };
     // The relay hears of it through the change log (`change_effects`), here and elsewhere.
-    let outcome = state.store.subscribe(&user, &topic, &actor).await?;
+    let outcome = match needs_request {
+        true => {
+            state
+                .store
+                .request_subscription(&user, &topic, &actor)
+                .await?
+        }
+        false => state.store.subscribe(&user, &topic, &actor).await?,
+    };
     Ok(match outcome {
         Subscribed::Added => (
             StatusCode::CREATED,
             Json(MessageBody::new("Subscription added successfully")),
         ),
+        Subscribed::Requested => (
+            StatusCode::ACCEPTED,
+            Json(MessageBody::new(
+                "Subscription requested: the topic's owners approve it before anything streams",
+            )),
+        ),
         Subscribed::AlreadySubscribed => {
             (StatusCode::OK, Json(MessageBody::new("Already subscribed")))
         }
     })
+}
+
+#[utoipa::path(post, path = "/api/subscriptions/decision", tag = "subscriptions", request_body = SubscriptionDecisionRequest,
+    description = "The owners of a topic (or an admin) approve or reject a subscription request, or revoke an active subscription (its streams and searches end within a second, on every instance). Nobody approves their own request.",
+    responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not one of the topic's owners, or one's own request", body = ErrorBody),
+        (status = 404, description = "No such topic, request or subscription", body = ErrorBody),
+        (status = 429, description = "Too many writes from this address", body = ErrorBody)))]
+/// `POST /api/subscriptions/decision`
+pub async fn decide(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<SubscriptionDecisionRequest>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let user = UserId::parse(&req.user_id, "user_id")?;
+    let topic = TopicName::parse_field(&req.topic_name, "topic_name")?;
+    let viewer = caller.viewer();
+    let found = state.store.topic(TopicKey::Name(topic.as_str())).await?;
+    let owner = match &found {
+        Some(t) if viewer.sees(t.access, &Ownership::of(t)) => Ownership::of(t),
+        _ => {
+            return Err(ApiError::Store(StoreError::TopicNotFound(
+                topic.to_string(),
+            )))
+        }
+    };
+    if !viewer.acts_for_owners(&owner) {
+        return Err(ApiError::Forbidden(
+            "only the topic's owners or an admin decide who reads it",
+        ));
+    }
+    let actor = caller.verified.as_ref().map_or_else(
+        || caller.as_actor("anyone"),
+        |v| Actor::new(v.actor_name(), caller.remote_addr.clone()),
+    );
+    if req.decision == SubscriptionDecision::Approve && actor.name == user.as_str() {
+        return Err(ApiError::Forbidden(
+            "nobody approves their own request: another owner or an admin does",
+        ));
+    }
+    let decided = state
+        .store
+        .decide_subscription(&user, &topic, req.decision, &actor)
+        .await?;
+    if !decided {
+        let what = match req.decision {
+            SubscriptionDecision::Revoke => "subscription",
+            _ => "subscription request",
+        };
+        return Err(ApiError::NotFound {
+            error: "subscription_not_found",
+            message: format!("{user} has no {what} for {topic}"),
+        });
+    }
+    Ok(Json(MessageBody::new(match req.decision {
+        SubscriptionDecision::Approve => "Subscription approved",
+        SubscriptionDecision::Reject => "Subscription request rejected",
+        SubscriptionDecision::Revoke => "Subscription revoked",
+    })))
 }
 
 #[utoipa::path(delete, path = "/api/subscriptions", tag = "subscriptions", request_body = SubscriptionRequest,

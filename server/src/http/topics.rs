@@ -9,8 +9,13 @@ use super::{
     json::ApiJson,
     pages::{page_size, with_next_link},
 };
-use crate::store::{AuditFilter, AuditOutcome, NewTopic, StoreError, TopicKey, TopicPage};
+use crate::access::{Ownership, Viewer as AccessViewer};
+use crate::store::{
+    read_cache::{CachedJson, TopicListing},
+    AuditFilter, AuditOutcome, NewTopic, StoreError, TopicKey, TopicPage,
+};
 use app::{
+    access::AccessLevel,
     domain::{self, EventType, TopicName},
     wire::{
         ActivateRequest, ActiveTopic, AuditEntry, ErrorBody, MessageBody, NewTopicRequest,
@@ -45,10 +50,12 @@ pub(super) const MAX_SEARCH_LEN: usize = 256;
         ("q" = Option<String>, Query, description = "Only topics whose name or requester contains this text (ASCII case ignored; at most 256 characters)"),
         ("limit" = Option<i64>, Query, description = "Page size (1 to 1,000; clamped)"),
         ("before" = Option<i64>, Query, description = "Only topics with smaller ids: the last id of the previous page")),
-    responses((status = 200, body = Vec<Topic>), (status = 400, body = ErrorBody)))]
-/// `GET /api/topics`
+    responses((status = 200, body = Vec<Topic>), (status = 400, body = ErrorBody),
+        (status = 401, description = "A bearer token that is not valid", body = ErrorBody)))]
+/// `GET /api/topics`: private topics are left out for everyone but their owners and admins.
 pub async fn list(
     State(state): State<AppState>,
+    viewer: Viewer,
     ApiQuery(query): ApiQuery<TopicQuery>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -91,23 +98,54 @@ pub async fn list(
             before: query.before,
             limit: page_size(query.limit),
         };
-        return page_of_topics(&state, page).await;
+        return page_of_topics(&state, page, &viewer.who).await;
     }
     if status.is_some() {
-        return Ok(Json(state.store.list_topics(status).await?).into_response());
+        let topics = state.store.list_topics(status).await?;
+        return Ok(Json(visible(topics, &viewer.who)).into_response());
     }
     // The whole list is the hot read: served from the cache until the next change anywhere.
     let position = state.store.position();
-    let entry = state
+    let listing = state
         .read_cache
         .topics
         .get_or_compute(position, async {
             let topics = state.store.list_topics(None).await?;
-            crate::store::read_cache::CachedJson::new(&topics)
-                .map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))
+            listing_of(&topics).map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))
         })
         .await?;
-    Ok(super::cached::respond(&entry, &headers))
+    if viewer.who.is_admin() {
+        return Ok(super::cached::respond(&listing.all, &headers));
+    }
+    if !listing.private_owners.iter().any(|o| viewer.who.owns(o)) {
+        return Ok(super::cached::respond(&listing.public, &headers));
+    }
+    // One who owns a private topic: their own list (rare enough not to keep).
+    let topics = state.store.list_topics(None).await?;
+    Ok(Json(visible(topics, &viewer.who)).into_response())
+}
+
+/// The cached forms of the whole topic list.
+fn listing_of(topics: &[Topic]) -> Result<TopicListing, serde_json::Error> {
+    let private = |t: &&Topic| t.access == AccessLevel::Private;
+    let public: Vec<&Topic> = topics.iter().filter(|t| !private(t)).collect();
+    Ok(TopicListing {
+        all: CachedJson::new(&topics)?,
+        public: CachedJson::new(&public)?,
+        private_owners: std::sync::Arc::new(
+            topics.iter().filter(private).map(Ownership::of).collect(),
+        ),
+    })
+}
+
+/// Whether `who` sees `topic` at all (private topics exist for their owners and admins only).
+pub(super) fn sees(who: &AccessViewer, topic: &Topic) -> bool {
+    who.sees(topic.access, &Ownership::of(topic))
+}
+
+/// The topics of `topics` that `who` sees.
+fn visible(topics: Vec<Topic>, who: &AccessViewer) -> Vec<Topic> {
+    topics.into_iter().filter(|t| sees(who, t)).collect()
 }
 
 #[utoipa::path(post, path = "/api/topics", tag = "topics", request_body = NewTopicRequest,
@@ -150,6 +188,12 @@ pub async fn submit_request(
     let replication_factor = domain::parse_replication_factor(req.replication_factor, max_rf)?;
     let description = domain::parse_description(&req.description)?;
     let event_type = EventType::parse(req.event_type.as_deref().unwrap_or(""))?;
+    let owner = crate::access::requested_ownership(
+        &caller.viewer(),
+        req.owner_team.as_deref(),
+        req.access,
+    )?;
+    app::access::parse_masks(&req.masks)?;
     let new = NewTopic {
         name,
         created_by,
@@ -157,12 +201,19 @@ pub async fn submit_request(
         replication_factor,
         description,
         event_type,
+        owner,
+        access: req.access,
+        masks: req.masks.clone(),
     };
     Ok(state.store.create_topic(&new, &actor).await?)
 }
 
 /// One page of the topic list, with a `Link` to the next while there is one.
-async fn page_of_topics(state: &AppState, page: TopicPage<'_>) -> Result<Response, ApiError> {
+async fn page_of_topics(
+    state: &AppState,
+    page: TopicPage<'_>,
+    who: &AccessViewer,
+) -> Result<Response, ApiError> {
     let limit = page.limit;
     let mut topics = state
         .store
@@ -173,26 +224,33 @@ async fn page_of_topics(state: &AppState, page: TopicPage<'_>) -> Result<Respons
         .await?;
     let more = topics.len() as i64 > limit;
     topics.truncate(limit as usize);
-    let next = topics.last().filter(|_| more).map(|last| {
+    // Hidden ones are left out after the page is cut, so that the next page starts where the
+    // database stopped (a page may hold fewer than `limit`).
+    let last_id = topics.last().map(|t| t.topic_id);
+    let topics = visible(topics, who);
+    let next = last_id.filter(|_| more).map(|last_id| {
         let status = page
             .status
             .map_or(String::new(), |s| format!("&status={s}"));
         let search = page
             .search
             .map_or(String::new(), |q| format!("&q={}", app::api::encode(q)));
-        format!(
-            "/api/topics?limit={limit}&before={}{status}{search}",
-            last.topic_id
-        )
+        format!("/api/topics?limit={limit}&before={last_id}{status}{search}")
     });
     Ok(with_next_link(Json(topics).into_response(), next))
 }
 
 #[utoipa::path(get, path = "/api/topics/active", tag = "topics",
-    responses((status = 200, body = Vec<ActiveTopic>)))]
+    responses((status = 200, body = Vec<ActiveTopic>),
+        (status = 401, description = "A bearer token that is not valid", body = ErrorBody)))]
 /// `GET /api/topics/active`
-pub async fn active(State(state): State<AppState>) -> Result<Json<Vec<ActiveTopic>>, ApiError> {
-    Ok(Json(state.store.active_topics().await?))
+pub async fn active(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Vec<ActiveTopic>>, ApiError> {
+    let mut active = state.store.active_topics().await?;
+    active.retain(|t| viewer.who.sees(t.access, &Ownership::of_active(t)));
+    Ok(Json(active))
 }
 
 #[utoipa::path(get, path = "/api/topics/rates", tag = "topics",
@@ -212,7 +270,7 @@ pub async fn detail(
     viewer: Viewer,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TopicDetail>, ApiError> {
-    let topic = find(&state, parse_id(&id)?).await?;
+    let topic = find_seen(&state, parse_id(&id)?, &viewer.who).await?;
     let mut history = state
         .store
         .audit(&AuditFilter {
@@ -267,6 +325,18 @@ pub(super) async fn find(state: &AppState, id: i64) -> Result<Topic, ApiError> {
         .topic(TopicKey::Id(id))
         .await?
         .ok_or_else(|| ApiError::Store(StoreError::TopicNotFound(format!("#{id}"))))
+}
+
+/// [`find`] for `who`: a topic hidden from them answers exactly as one that does not exist.
+pub(super) async fn find_seen(
+    state: &AppState,
+    id: i64,
+    who: &AccessViewer,
+) -> Result<Topic, ApiError> {
+    match find(state, id).await? {
+        topic if sees(who, &topic) => Ok(topic),
+        _ => Err(ApiError::Store(StoreError::TopicNotFound(format!("#{id}")))),
+    }
 }
 
 #[utoipa::path(post, path = "/api/topics/{id}/approve", tag = "topics", description = "pending → approved (admin)",

@@ -13,7 +13,7 @@ mod device;
 pub use device::{DevicePoll, DeviceStart};
 
 use crate::secrets::Secret;
-use claims::{person_of, token_payload};
+use claims::{person_of, token_payload, ClaimRules};
 use openidconnect::{
     core::{
         CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
@@ -104,6 +104,17 @@ pub struct AuthArgs {
     )]
     pub oidc_admin_values: Vec<String>,
 
+    /// The ID token (or userinfo) claim that names a person's teams: the teams that own
+    /// topics and decide who reads them. A string or a list of strings.
+    #[arg(long, env = "STREAMHUB_OIDC_TEAM_CLAIM", default_value = "groups")]
+    pub oidc_team_claim: String,
+
+    /// Only values of the team claim that start with this are teams, named without it
+    /// (`team-` makes `team-payments` the team `payments` and ignores `streamhub-admins`).
+    /// Empty: every value is a team.
+    #[arg(long, env = "STREAMHUB_OIDC_TEAM_PREFIX", default_value = "")]
+    pub oidc_team_prefix: String,
+
     /// Offer the OAuth device flow to `streamhub-consumer login` (the provider must offer it
     /// and StreamHub's client be confidential). Off by default: whoever starts a device
     /// sign-in gets a token for whoever confirms its code, so a code sent to someone else is a
@@ -151,6 +162,8 @@ pub struct Person {
     pub admin: bool,
     /// Who the provider says they are, for good (`sub`): what their user id is bound to.
     pub subject: String,
+    /// Their teams, from the configured team claim.
+    pub teams: Vec<app::access::TeamName>,
 }
 
 impl Person {
@@ -159,7 +172,7 @@ impl Person {
     /// providers let people change, and a renamed account must not become someone else.
     pub async fn bind(&self, store: &crate::store::Store) -> Result<(), OidcError> {
         let bound = store
-            .bind_identity(&self.user, &self.subject)
+            .bind_identity(&self.user, &self.subject, &self.teams)
             .await
             .map_err(|e| OidcError::Store(e.to_string()))?;
         match bound == self.subject {
@@ -247,9 +260,7 @@ pub struct Oidc {
     client_id: ClientId,
     client_secret: Option<Secret>,
     redirect: RedirectUrl,
-    user_claim: String,
-    admin_claim: String,
-    admin_values: Vec<String>,
+    claims: ClaimRules,
     /// What the sign-in button calls the provider.
     pub provider_name: String,
     /// Whether `streamhub-consumer login` may use the device flow.
@@ -300,9 +311,13 @@ impl Oidc {
             client_id,
             client_secret: args.oidc_client_secret.clone().map(Secret::new),
             redirect,
-            user_claim: args.oidc_user_claim.clone(),
-            admin_claim: args.oidc_admin_claim.clone(),
-            admin_values: args.oidc_admin_values.clone(),
+            claims: ClaimRules {
+                user_claim: args.oidc_user_claim.clone(),
+                admin_claim: args.oidc_admin_claim.clone(),
+                admin_values: args.oidc_admin_values.clone(),
+                team_claim: args.oidc_team_claim.clone(),
+                team_prefix: args.oidc_team_prefix.clone(),
+            },
             provider_name,
             device_flow: args.oidc_device_flow,
             http,
@@ -443,21 +458,17 @@ impl Oidc {
         // the standard set lacks (groups, roles).
         let mut payload = token_payload(&id_token.to_string())
             .ok_or_else(|| OidcError::InvalidToken("its payload is not JSON".into()))?;
-        let lacking = [&self.user_claim, &self.admin_claim]
+        let lacking = self
+            .claims
+            .claims()
             .into_iter()
-            .any(|claim| payload.get(claim.as_str()).is_none());
+            .any(|claim| payload.get(claim).is_none());
         if let (true, Some(url), Some(access_token)) = (lacking, &discovered.userinfo, access_token)
         {
             let userinfo = self.userinfo(url, access_token, &subject).await?;
             merge_missing(&mut payload, userinfo);
         }
-        person_of(
-            &payload,
-            &subject,
-            &self.user_claim,
-            &self.admin_claim,
-            &self.admin_values,
-        )
+        person_of(&payload, &subject, &self.claims)
     }
 
     /// The provider's userinfo answer for `access_token`, which must name `subject` (else it is

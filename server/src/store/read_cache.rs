@@ -114,11 +114,22 @@ impl<T: Clone> Slot<T> {
     }
 }
 
+/// The whole topic list in the two forms most readers get.
+#[derive(Clone)]
+pub struct TopicListing {
+    /// Every topic: what admins get.
+    pub all: CachedJson,
+    /// Without private topics: what everyone else gets, unless they own one of those.
+    pub public: CachedJson,
+    /// Who owns each private topic (to tell whether a reader owns one).
+    pub private_owners: std::sync::Arc<Vec<crate::access::Ownership>>,
+}
+
 /// The cached answers; shared by all requests.
 #[derive(Default)]
 pub struct ReadCache {
     /// `GET /api/topics`, unfiltered.
-    pub topics: Slot<CachedJson>,
+    pub topics: Slot<TopicListing>,
     /// `GET /api/stats` (without its timestamp).
     pub stats: Slot<Stats>,
 }

@@ -9,6 +9,7 @@
 
 use super::{changes::ChangeFeed, on_db, Actor, Backend, Store, StoreError};
 use app::{
+    access::SubscriptionDecision,
     domain::{TopicName, UserId},
     wire::Subscription,
 };
@@ -20,8 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 pub enum Subscribed {
     /// A new subscription.
     Added,
-    /// The user already had it.
+    /// The user already had it (or had asked for it).
     AlreadySubscribed,
+    /// A request, waiting for the topic's owners (a topic at level `approval`).
+    Requested,
 }
 
 /// Most changes committed together.
@@ -31,7 +34,10 @@ const QUEUE: usize = 4096;
 
 /// One queued change.
 pub(super) enum Change {
-    Subscribe,
+    /// `request`: the owners must approve it first (stored `pending`).
+    Subscribe {
+        request: bool,
+    },
     Unsubscribe,
 }
 
@@ -116,26 +122,81 @@ async fn run(db: Backend, feed: Arc<ChangeFeed>, mut incoming: mpsc::Receiver<Pe
 
 impl Store {
     /// Subscribes `user_id` to `topic_name`.
-    #[tracing::instrument(skip(self, actor), fields(user_id = %user_id, topic = %topic_name))]
     pub async fn subscribe(
         &self,
         user_id: &UserId,
         topic_name: &TopicName,
         actor: &Actor,
     ) -> Result<Subscribed, StoreError> {
+        self.add_subscription(user_id, topic_name, actor, false)
+            .await
+    }
+
+    /// Asks for `user_id`'s subscription to `topic_name`, which its owners approve or reject
+    /// ([`Store::decide_subscription`]); until then it grants nothing.
+    pub async fn request_subscription(
+        &self,
+        user_id: &UserId,
+        topic_name: &TopicName,
+        actor: &Actor,
+    ) -> Result<Subscribed, StoreError> {
+        self.add_subscription(user_id, topic_name, actor, true)
+            .await
+    }
+
+    #[tracing::instrument(skip(self, actor), fields(user_id = %user_id, topic = %topic_name))]
+    async fn add_subscription(
+        &self,
+        user_id: &UserId,
+        topic_name: &TopicName,
+        actor: &Actor,
+        request: bool,
+    ) -> Result<Subscribed, StoreError> {
         let (user_id, topic_name) = (user_id.as_str(), topic_name.as_str());
         let added = self
             .subscription_writer
-            .submit(Change::Subscribe, user_id, topic_name, actor)
+            .submit(Change::Subscribe { request }, user_id, topic_name, actor)
             .await?;
-        if added {
-            tracing::info!(user_id, topic = topic_name, "subscribed");
-        }
-        Ok(if added {
-            Subscribed::Added
-        } else {
-            Subscribed::AlreadySubscribed
+        Ok(match (added, request) {
+            (false, _) => Subscribed::AlreadySubscribed,
+            (true, false) => {
+                tracing::info!(user_id, topic = topic_name, "subscribed");
+                Subscribed::Added
+            }
+            (true, true) => {
+                tracing::info!(user_id, topic = topic_name, "subscription requested");
+                Subscribed::Requested
+            }
         })
+    }
+
+    /// The owners' decision on a subscription: approving a request makes it active (and its
+    /// streams may start), rejecting one forgets it, revoking an active one removes it (and
+    /// ends its streams and searches on every instance, through the change log). `false` when
+    /// there was no such request (or, for a revocation, no such subscription).
+    pub async fn decide_subscription(
+        &self,
+        user_id: &UserId,
+        topic_name: &TopicName,
+        decision: SubscriptionDecision,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
+        let now = crate::now_rfc3339();
+        let (user_id, topic_name) = (user_id.as_str(), topic_name.as_str());
+        let decided = on_db!(&self.db, db => db
+            .decide_subscription(user_id, topic_name, decision, actor, &now)
+            .await)?;
+        if decided {
+            self.changed().await;
+            let decision = decision.action();
+            tracing::info!(
+                user_id,
+                topic = topic_name,
+                decision,
+                "subscription decided"
+            );
+        }
+        Ok(decided)
     }
 
     /// Removes the subscription; `false` when there was none.

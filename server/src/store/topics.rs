@@ -4,8 +4,10 @@
 //! and gets the current status back. The SQL is in `sql/topics.rs`.
 
 use super::{on_db, Actor, Store, StoreError, TopicEvent};
+use crate::access::Ownership;
 use crate::now_rfc3339;
 use app::{
+    access::{AccessLevel, MaskRule},
     domain::{EventType, TopicName, UserId},
     wire::{ActiveTopic, Stats, Topic, TopicStatus},
 };
@@ -20,6 +22,12 @@ pub struct NewTopic {
     pub description: String,
     /// The generator the producer uses; `None` guesses from the name.
     pub event_type: Option<EventType>,
+    /// Who owns it.
+    pub owner: Ownership,
+    /// Who may read it.
+    pub access: AccessLevel,
+    /// Fields masked for readers outside its owners (checked).
+    pub masks: Vec<MaskRule>,
 }
 
 /// A lifecycle step.

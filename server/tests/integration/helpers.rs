@@ -28,6 +28,8 @@ pub struct TestApp {
     pub relay: Option<Relay>,
     /// The running server's sessions, for tests that need a signed-in person.
     pub sessions: Option<std::sync::Arc<streamhub::sessions::Sessions>>,
+    /// The running server's store, for tests that set up what a sign-in would have stored.
+    pub store: Option<streamhub::store::Store>,
     /// The PostgreSQL database of this test (`STREAMHUB_TEST_DATABASE=postgres`); SQLite in
     /// the data directory otherwise.
     pub database_url: Option<String>,
@@ -113,6 +115,7 @@ async fn launch(
         dir,
         relay: None,
         sessions: None,
+        store: None,
         server: None,
         database_url,
         configure,
@@ -140,6 +143,7 @@ impl TestApp {
             .expect("server builds");
         self.relay = Some(built.state.relay.clone());
         self.sessions = Some(built.state.sessions.clone());
+        self.store = Some(built.state.store.clone());
         let given = (config.admin_token.clone(), config.producer_secret.clone());
         let (tx, rx) = oneshot::channel();
         let handle = tokio::spawn(async move {
@@ -199,6 +203,27 @@ impl TestApp {
             ),
             ("x-csrf-token".to_owned(), sessions.csrf_token(&session)),
         ]
+    }
+
+    /// [`TestApp::person`] in `teams`, as a sign-in through the identity provider records
+    /// them (the team claim's values).
+    pub async fn person_in(
+        &self,
+        user: &str,
+        admin: bool,
+        teams: &[&str],
+    ) -> [(String, String); 2] {
+        let teams: Vec<app::access::TeamName> = teams
+            .iter()
+            .map(|t| app::access::TeamName::parse(t, "team").unwrap())
+            .collect();
+        let store = self.store.as_ref().expect("the server runs");
+        let subject = format!("sub-{user}");
+        assert_eq!(
+            store.bind_identity(user, &subject, &teams).await.unwrap(),
+            subject
+        );
+        self.person(user, admin)
     }
 
     /// The running server's relay.

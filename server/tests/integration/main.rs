@@ -1,6 +1,7 @@
 //! Integration tests: the real server in-process on a free port, with a fresh data directory and
 //! its own real `tansu` broker (never a mock). One binary so that it links once.
 
+mod access;
 mod broker;
 mod cli;
 mod cluster;

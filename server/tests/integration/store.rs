@@ -39,6 +39,9 @@ fn request(name: &str, by: &str) -> NewTopic {
         replication_factor: 1,
         description: String::new(),
         event_type: None,
+        owner: Default::default(),
+        access: Default::default(),
+        masks: Vec::new(),
     }
 }
 

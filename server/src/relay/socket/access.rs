@@ -5,15 +5,18 @@ use super::{Connection, Refusal};
 use crate::store::TopicKey;
 use app::{
     domain::TopicName,
-    wire::{Topic, TopicStatus},
+    wire::{Subscription, Topic, TopicStatus},
 };
 
 impl Connection {
     /// The topic `name` when it is active; else why not (`topic_not_active`,
     /// `topic_not_found`, `database_unavailable`). Streams and searches both start only on an
     /// active topic.
+    /// A private topic the socket's reader may not see is `topic_not_found`, as one that does
+    /// not exist.
     pub(super) async fn active_topic(&self, name: &TopicName) -> Result<Topic, Refusal> {
-        match self.store.topic(TopicKey::Name(name.as_str())).await? {
+        let topic = self.store.topic(TopicKey::Name(name.as_str())).await?;
+        match topic.filter(|t| self.sees(t)) {
             Some(t) if t.status == TopicStatus::Active => Ok(t),
             Some(t) => Err(Refusal::TopicNotActive(format!(
                 "topic {name} is {}",
@@ -21,6 +24,12 @@ impl Connection {
             ))),
             None => Err(Refusal::TopicNotFound(name.to_string())),
         }
+    }
+
+    /// Whether the topic exists for this socket's reader.
+    fn sees(&self, topic: &Topic) -> bool {
+        self.viewer
+            .sees(topic.access, &crate::access::Ownership::of(topic))
     }
 
     /// Whether this socket may stream `name`: its user subscribes to it (`subscribed`, as the
@@ -48,7 +57,8 @@ impl Connection {
         }
     }
 
-    /// The topics the socket's user (if it named one) subscribes to; none when the store does
+    /// The topics the socket's user (if it named one) subscribes to (requests waiting for the
+    /// owners grant nothing); none when the store does
     /// not answer (each topic is then checked on its own).
     pub(super) async fn subscribed_topics(&self) -> std::collections::HashSet<String> {
         let Some(user) = &self.user_id else {
@@ -57,7 +67,12 @@ impl Connection {
         self.store
             .subscriptions(Some(user))
             .await
-            .map(|subs| subs.into_iter().map(|s| s.topic_name).collect())
+            .map(|subs| {
+                subs.into_iter()
+                    .filter(Subscription::is_active)
+                    .map(|s| s.topic_name)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -69,7 +84,7 @@ impl Connection {
         self.store
             .subscriptions(Some(user))
             .await
-            .map(|subs| subs.iter().any(|s| s.topic_name == topic))
+            .map(|subs| subs.iter().any(|s| s.topic_name == topic && s.is_active()))
             .unwrap_or(false)
     }
 }

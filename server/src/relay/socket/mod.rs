@@ -43,6 +43,8 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(75);
 /// Who is on the other end.
 pub struct Peer {
     pub user_id: Option<String>,
+    /// Who reads through the socket, for the rules of who may read what (`crate::access`).
+    pub viewer: crate::access::Viewer,
     /// Stream the user's subscriptions by themselves (else only what the client asks for).
     pub follow: bool,
     pub admin: bool,
@@ -164,6 +166,8 @@ struct Connection {
     store: Store,
     user_id: Option<String>,
     admin: bool,
+    /// Who reads through it (private topics exist for their owners and admins only).
+    viewer: crate::access::Viewer,
     /// Opened with a `read` token: nothing it asks may change anything.
     read_only: bool,
     outlet: Outlet,
@@ -192,6 +196,7 @@ impl Connection {
             store,
             user_id: peer.user_id.clone(),
             admin: peer.admin,
+            viewer: peer.viewer.clone(),
             read_only: peer.read_only,
             outlet,
             streams: HashMap::new(),

@@ -9,16 +9,20 @@ impl Pools {
         &self,
         user_id: &str,
         subject: &str,
+        teams: &str,
         now: &str,
     ) -> Result<String, StoreError> {
         self.write(async |conn| {
             sqlx::query(
-                "INSERT INTO identities (user_id, subject, bound_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (user_id) DO NOTHING",
+                "INSERT INTO identities (user_id, subject, bound_at, teams) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id) DO UPDATE SET teams = excluded.teams \
+                 WHERE identities.subject = excluded.subject",
             )
             .bind(user_id)
             .bind(subject)
             .bind(now)
+            .bind(teams)
             .execute(&mut *conn)
             .await?;
             let (bound,): (String,) =
@@ -29,5 +33,18 @@ impl Pools {
             Ok(bound)
         })
         .await
+    }
+
+    /// See `Store::teams_of`: the stored JSON list, if the person signed in.
+    pub(in crate::store) async fn teams_of(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT teams FROM identities WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
     }
 }

@@ -8,7 +8,10 @@ use crate::{
         AuditOutcome, Change as StoreChange, StoreError,
     },
 };
-use app::wire::{Subscription, TopicStatus};
+use app::{
+    access::SubscriptionDecision,
+    wire::{Subscription, TopicStatus},
+};
 use sqlx::Connection as _;
 use std::collections::{HashMap, HashSet};
 
@@ -80,10 +83,10 @@ async fn apply_in(
     let mut rest = batch;
     while let Some(first) = rest.first() {
         match first.change {
-            Change::Subscribe => {
+            Change::Subscribe { .. } => {
                 let run = rest
                     .iter()
-                    .take_while(|p| matches!(p.change, Change::Subscribe))
+                    .take_while(|p| matches!(p.change, Change::Subscribe { .. }))
                     .count();
                 results.extend(subscribe_run(&mut tx, &now, &rest[..run]).await?);
                 rest = &rest[run..];
@@ -94,14 +97,17 @@ async fn apply_in(
             }
         }
     }
+    // A request grants nothing until the owners approve it: nothing to announce yet.
     let changes: Vec<StoreChange> = batch
         .iter()
         .zip(&results)
-        .filter(|(_, result)| matches!(result, Ok(true)))
+        .filter(|(p, result)| {
+            matches!(result, Ok(true)) && !matches!(p.change, Change::Subscribe { request: true })
+        })
         .map(|(p, _)| StoreChange::Subscription {
             user_id: p.user_id.clone(),
             topic: p.topic_name.clone(),
-            added: matches!(p.change, Change::Subscribe),
+            added: matches!(p.change, Change::Subscribe { .. }),
         })
         .collect();
     changes::append(&mut tx, &now, &changes).await?;
@@ -146,10 +152,14 @@ async fn subscribe_run(
             "INSERT INTO user_subscriptions (user_id, topic_id, status, subscribed_at) ",
         );
         insert.push_values(&known, |mut values, (p, id)| {
+            let status = match p.change {
+                Change::Subscribe { request: true } => "pending",
+                _ => "active",
+            };
             values
                 .push_bind(&p.user_id)
                 .push_bind(*id)
-                .push("'active'")
+                .push_bind(status)
                 .push_bind(now);
         });
         insert.push(" ON CONFLICT (user_id, topic_id) DO NOTHING RETURNING user_id, topic_id");
@@ -181,7 +191,10 @@ async fn subscribe_run(
         now,
         added.iter().map(|p| audit::Row {
             actor: &p.actor,
-            action: "subscribe",
+            action: match p.change {
+                Change::Subscribe { request: true } => "request_subscription",
+                _ => "subscribe",
+            },
             topic_name: Some(&p.topic_name),
             outcome: AuditOutcome::Ok,
             detail: Some(format!("user_id={}", p.user_id)),
@@ -216,4 +229,63 @@ async fn unsubscribe_one(
         audit::insert(conn, now, row).await?;
     }
     Ok(Ok(removed > 0))
+}
+
+impl Pools {
+    /// See `Store::decide_subscription`: the row's change, its audit row and its announcement
+    /// in one transaction.
+    pub(in crate::store) async fn decide_subscription(
+        &self,
+        user_id: &str,
+        topic_name: &str,
+        decision: SubscriptionDecision,
+        actor: &crate::store::Actor,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        self.write(async |conn| {
+            let mut tx = conn.begin().await?;
+            const OF_PAIR: &str = "user_id = $1 \
+                 AND topic_id = (SELECT topic_id FROM topics WHERE topic_name = $2)";
+            let sql = match decision {
+                SubscriptionDecision::Approve => format!(
+                    "UPDATE user_subscriptions SET status = 'active', decided_by = $3, \
+                     decided_at = $4 WHERE {OF_PAIR} AND status = 'pending'"
+                ),
+                SubscriptionDecision::Reject => {
+                    format!("DELETE FROM user_subscriptions WHERE {OF_PAIR} AND status = 'pending'")
+                }
+                SubscriptionDecision::Revoke => {
+                    format!("DELETE FROM user_subscriptions WHERE {OF_PAIR} AND status = 'active'")
+                }
+            };
+            let query = sqlx::query(&sql);
+            let mut query = query.bind(user_id).bind(topic_name);
+            if decision == SubscriptionDecision::Approve {
+                query = query.bind(&actor.name).bind(now);
+            }
+            let changed = query.execute(&mut *tx).await?.rows_affected() > 0;
+            if changed {
+                let row = audit::Row {
+                    actor,
+                    action: decision.action(),
+                    topic_name: Some(topic_name),
+                    outcome: AuditOutcome::Ok,
+                    detail: Some(format!("user_id={user_id}")),
+                };
+                audit::insert(&mut tx, now, row).await?;
+                // Rejecting a request changes nothing anyone reads.
+                if decision != SubscriptionDecision::Reject {
+                    let change = StoreChange::Subscription {
+                        user_id: user_id.to_owned(),
+                        topic: topic_name.to_owned(),
+                        added: decision == SubscriptionDecision::Approve,
+                    };
+                    changes::append(&mut tx, now, &[change]).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(changed)
+        })
+        .await
+    }
 }

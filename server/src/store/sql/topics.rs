@@ -6,6 +6,7 @@ use crate::store::{
     Transition,
 };
 use app::{
+    access::{AccessLevel, MaskRule},
     domain::EventType,
     wire::{ActiveTopic, Stats, Topic, TopicStatus},
 };
@@ -31,6 +32,10 @@ struct TopicRow {
     updated_at: String,
     subscriber_count: i64,
     kafka_claim: Option<String>,
+    owner_team: Option<String>,
+    owner_user: Option<String>,
+    access: String,
+    masks: String,
 }
 
 impl TryFrom<TopicRow> for Topic {
@@ -57,6 +62,12 @@ impl TryFrom<TopicRow> for Topic {
             updated_at: row.updated_at,
             subscriber_count: row.subscriber_count,
             kafka_conflict: row.kafka_claim.as_deref() == Some(KafkaClaim::Foreign.as_str()),
+            owner_team: row.owner_team,
+            owner_user: row.owner_user,
+            access: access_level(&row.access)?,
+            masks: serde_json::from_str(&row.masks).map_err(|e| {
+                StoreError::Other(format!("unreadable masks {:?} in topics: {e}", row.masks))
+            })?,
         })
     }
 }
@@ -64,9 +75,16 @@ impl TryFrom<TopicRow> for Topic {
 const SELECT_TOPIC: &str = "SELECT t.topic_id, t.topic_name, t.status, t.partitions, \
      t.replication_factor, t.description, t.event_type, t.created_by, t.created_at, \
      t.approved_at, t.activated_at, t.rejected_at, t.rejected_reason, t.deactivated_at, \
-     t.updated_at, t.kafka_claim, \
-     (SELECT COUNT(*) FROM user_subscriptions s WHERE s.topic_id = t.topic_id) AS subscriber_count \
+     t.updated_at, t.kafka_claim, t.owner_team, t.owner_user, t.access, t.masks, \
+     (SELECT COUNT(*) FROM user_subscriptions s \
+      WHERE s.topic_id = t.topic_id AND s.status = 'active') AS subscriber_count \
      FROM topics t";
+
+/// A stored access level word, read back.
+fn access_level(word: &str) -> Result<AccessLevel, StoreError> {
+    AccessLevel::parse(word)
+        .ok_or_else(|| StoreError::Other(format!("unknown access level {word:?} in topics")))
+}
 
 impl Pools {
     /// See `Store::claim_for_activation`. One conditional UPDATE, so that of two instances
@@ -233,23 +251,35 @@ impl Pools {
 
     /// See `Store::active_topics`.
     pub(in crate::store) async fn active_topics(&self) -> Result<Vec<ActiveTopic>, StoreError> {
-        let rows: Vec<(String, Option<String>, i32, Option<String>)> = sqlx::query_as(
-            "SELECT topic_name, activated_at, partitions, event_type FROM topics \
-             WHERE status = 'active' ORDER BY activated_at, topic_id",
+        #[derive(FromRow)]
+        struct ActiveRow {
+            topic_name: String,
+            activated_at: Option<String>,
+            partitions: i32,
+            event_type: Option<String>,
+            access: String,
+            owner_team: Option<String>,
+            owner_user: Option<String>,
+        }
+        let rows: Vec<ActiveRow> = sqlx::query_as(
+            "SELECT topic_name, activated_at, partitions, event_type, access, owner_team, \
+             owner_user FROM topics WHERE status = 'active' ORDER BY activated_at, topic_id",
         )
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(topic_name, activated_at, partitions, event_type)| ActiveTopic {
-                    topic_name,
-                    activated_at,
-                    partitions,
-                    event_type,
-                },
-            )
-            .collect())
+        rows.into_iter()
+            .map(|row| {
+                Ok(ActiveTopic {
+                    access: access_level(&row.access)?,
+                    topic_name: row.topic_name,
+                    activated_at: row.activated_at,
+                    partitions: row.partitions,
+                    event_type: row.event_type,
+                    owner_team: row.owner_team,
+                    owner_user: row.owner_user,
+                })
+            })
+            .collect()
     }
 
     /// See `Store::transition`; the topic's name when it moved.
@@ -281,7 +311,7 @@ impl Pools {
              COUNT(*) FILTER (WHERE status = 'active'), \
              COUNT(*) FILTER (WHERE status = 'rejected'), \
              COUNT(*) FILTER (WHERE status = 'inactive'), \
-             (SELECT COUNT(*) FROM user_subscriptions) FROM topics",
+             (SELECT COUNT(*) FROM user_subscriptions WHERE status = 'active') FROM topics",
         )
         .fetch_one(&self.reader)
         .await?;
@@ -326,8 +356,8 @@ async fn create_in(
     }
     let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO topics (topic_name, status, partitions, replication_factor, description, \
-         event_type, created_by, created_at, updated_at) \
-         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $7) \
+         event_type, created_by, created_at, updated_at, owner_team, owner_user, access, masks) \
+         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11) \
          ON CONFLICT (topic_name) DO NOTHING RETURNING topic_id",
     )
     .bind(new.name.as_str())
@@ -337,6 +367,10 @@ async fn create_in(
     .bind(new.event_type.map(EventType::as_str))
     .bind(new.created_by.as_str())
     .bind(now)
+    .bind(new.owner.team.as_deref())
+    .bind(new.owner.user.as_deref())
+    .bind(new.access.as_str())
+    .bind(masks_json(&new.masks))
     .fetch_optional(&mut *tx)
     .await?;
     let Some(topic_id) = inserted else {
@@ -348,8 +382,8 @@ async fn create_in(
         topic_name: Some(new.name.as_str()),
         outcome: AuditOutcome::Ok,
         detail: Some(format!(
-            "partitions={} replication_factor={}",
-            new.partitions, new.replication_factor
+            "partitions={} replication_factor={} access={} owner={}",
+            new.partitions, new.replication_factor, new.access, new.owner
         )),
     };
     audit::insert(&mut tx, now, row).await?;
@@ -448,4 +482,10 @@ fn set_clause(transition: &Transition) -> &'static str {
 
 fn topic_change(topic: String, event: TopicEvent) -> Change {
     Change::Topic { topic, event }
+}
+
+/// A topic's masks as stored: their JSON list.
+fn masks_json(masks: &[MaskRule]) -> String {
+    // A list of plain structs always serialises.
+    serde_json::to_string(masks).unwrap_or_else(|_| "[]".to_owned())
 }
