@@ -62,6 +62,8 @@ pub struct Built {
 
 /// Where the generated session key is kept in the database.
 const SESSION_KEY_STATE: &str = "session_key";
+/// The shared state holding the key masked fields are hashed with.
+const MASK_KEY_STATE: &str = "mask_key";
 
 /// Opens the store, loads or generates the secrets, and assembles the router.
 pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, ServerError> {
@@ -138,7 +140,14 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
             Some(Arc::new(oidc))
         }
     };
-    let relay = Relay::new(config.kafka.clone(), relay_limits);
+    // Generated once and kept in the database: every instance hashes masked fields alike.
+    let mask_key = crate::access::masking::MaskKey::new(
+        store
+            .first_state(MASK_KEY_STATE, secrets::Secret::generate()?.expose())
+            .await?
+            .as_bytes(),
+    );
+    let relay = Relay::new(config.kafka.clone(), relay_limits, mask_key);
     let lifecycle = Lifecycle::new(
         store.clone(),
         kafka.clone(),

@@ -86,7 +86,11 @@ mod tests {
             max_per_addr: 2,
             ..RelayLimits::default()
         };
-        let relay = Relay::new(KafkaArgs::for_bootstrap("127.0.0.1:9"), limits);
+        let relay = Relay::new(
+            KafkaArgs::for_bootstrap("127.0.0.1:9"),
+            limits,
+            crate::access::masking::MaskKey::new(b"test"),
+        );
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         let first = relay.admit(Some(a)).unwrap();
         let _second = relay.admit(Some(a)).unwrap();
@@ -110,7 +114,11 @@ mod tests {
             max_per_addr: 2,
             ..RelayLimits::default()
         };
-        let relay = Relay::new(KafkaArgs::for_bootstrap("127.0.0.1:9"), limits);
+        let relay = Relay::new(
+            KafkaArgs::for_bootstrap("127.0.0.1:9"),
+            limits,
+            crate::access::masking::MaskKey::new(b"test"),
+        );
         let host = |n: u16| -> IpAddr { format!("2001:db8:0:1::{n:x}").parse().unwrap() };
         let _a = relay.admit(Some(host(1))).unwrap();
         let _b = relay.admit(Some(host(2))).unwrap();

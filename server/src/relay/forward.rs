@@ -8,6 +8,7 @@ use super::{
     blocking::{blocking, joined},
     evaluation::{FilterLease, Overrun, Share, CLIENT_SHARE, STREAM_SHARE},
     feed::LiveRecord,
+    masked::MaskView,
     outlet::Outlet,
     record::{records_frame, EncodedRecord},
     refusal::Refusal,
@@ -141,6 +142,8 @@ pub struct Forward {
     pub epoch: u64,
     /// Only the records this matches are sent (positions still advance past the others).
     pub filter: Option<FilterLease>,
+    /// The masks this stream's reader gets (applied before the filter looks at a record).
+    pub mask: Option<Arc<MaskView>>,
     /// The stream's share of evaluation time.
     pub share: Share,
     /// Where the stream stands (partition → the next offset it hands out), for the socket to
@@ -265,6 +268,9 @@ async fn send_replay(f: &mut Forward) -> Option<bool> {
             return Some(false);
         }
         let taken: Vec<(i32, i64)> = batch.iter().map(|r| (r.partition, r.offset + 1)).collect();
+        if let Some(mask) = &f.mask {
+            batch = batch.iter().map(|r| mask.mask(r)).collect();
+        }
         if !keep_matching(f, &mut batch).await {
             return None;
         }
@@ -368,6 +374,11 @@ async fn send_live(f: &mut Forward) -> LiveEnd {
             f.next.insert(r.partition, r.offset + 1);
         }
         let taken: Vec<(i32, i64)> = batch.iter().map(|r| (r.partition, r.offset + 1)).collect();
+        if let Some(mask) = &f.mask {
+            for record in &mut batch {
+                *record = mask.mask_shared(record);
+            }
+        }
         if !keep_matching(f, &mut batch).await {
             return LiveEnd::FilterStopped;
         }

@@ -23,6 +23,7 @@
 //! | [`filters`] | compiled filter expressions shared by streams, verdicts kept per record | while a stream uses one |
 //! | [`evaluation`] | filter evaluation off the runtime, each stream's and client's share of it, expressions cooling down | a batch; a client's while it uses filters |
 //! | [`record`] | a Kafka message as the protocol's record, serialised once | a record |
+//! | [`masked`] | records as readers outside a topic's owners see them, masked once per record | a record |
 //! | [`outlet`] | a socket's sending half, shared by its streams | a socket |
 //! | [`range_reader`], [`replay`], [`search`] | reading a range of a topic's history | one replay or search |
 //! | [`blocking`] | blocking work's results as one error text | — |
@@ -38,6 +39,7 @@ mod evaluation;
 pub mod feed;
 mod filters;
 mod forward;
+mod masked;
 mod outlet;
 mod range_reader;
 pub mod record;
@@ -135,6 +137,8 @@ pub struct Relay {
 
 struct Inner {
     kafka: KafkaArgs,
+    /// The deployment's key for hashed masked fields.
+    mask_key: crate::access::masking::MaskKey,
     limits: RelayLimits,
     feeds: tokio::sync::Mutex<HashMap<String, FeedHandle>>,
     /// Per topic, what serialises starting its feed (so one starts, not one per subscriber).
@@ -185,7 +189,13 @@ pub struct Joined {
 
 impl Relay {
     /// A relay reading from the cluster in `kafka`.
-    pub fn new(kafka: KafkaArgs, limits: RelayLimits) -> Self {
+    /// A relay reading through `kafka`, hashing masked fields with `mask_key` (the same on every
+    /// instance of a deployment).
+    pub fn new(
+        kafka: KafkaArgs,
+        limits: RelayLimits,
+        mask_key: crate::access::masking::MaskKey,
+    ) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let (revoked_sessions, _) = broadcast::channel(64);
         let (ended_topics, _) = broadcast::channel(64);
@@ -194,6 +204,7 @@ impl Relay {
         Self {
             inner: Arc::new(Inner {
                 kafka,
+                mask_key,
                 limits,
                 feeds: tokio::sync::Mutex::new(HashMap::new()),
                 starts: Mutex::new(HashMap::new()),
@@ -217,6 +228,11 @@ impl Relay {
     /// The relay's limits.
     pub fn limits(&self) -> &RelayLimits {
         &self.inner.limits
+    }
+
+    /// The deployment's key for hashed masked fields.
+    pub(crate) fn mask_key(&self) -> &crate::access::masking::MaskKey {
+        &self.inner.mask_key
     }
 
     /// The relay's counters.

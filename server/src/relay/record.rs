@@ -18,6 +18,9 @@ pub struct EncodedRecord {
     pub frame: Utf8Bytes,
     /// What filter expressions said of it, for the streams that share it.
     pub verdicts: Verdicts,
+    /// The record as readers outside its topic's owners see it, made once by the first of
+    /// them (see `masked`), with the id of the masks it was made with.
+    pub masked: std::sync::OnceLock<(u64, std::sync::Arc<EncodedRecord>)>,
 }
 
 impl EncodedRecord {
@@ -81,6 +84,7 @@ pub fn encode_record(record: &StreamRecord) -> EncodedRecord {
         // A struct of strings, numbers and JSON values always serialises.
         frame: records_frame([serde_json::to_string(record).unwrap_or_default().as_str()]).into(),
         verdicts: Verdicts::default(),
+        masked: std::sync::OnceLock::new(),
     }
 }
 

@@ -85,8 +85,10 @@ pub struct Scope {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub max_matches: u64,
-    /// Only records this matches (all without one).
+    /// Only records this matches (all without one), as the reader sees them.
     pub filter: Option<FilterLease>,
+    /// The masks the reader's records get (before the filter looks at them), if any.
+    pub mask: Option<std::sync::Arc<super::masked::MaskView>>,
 }
 
 impl Scope {
@@ -313,7 +315,10 @@ pub fn scan(
         if !in_window {
             continue;
         }
-        let record = to_stream_record(&message);
+        let mut record = to_stream_record(&message);
+        if let Some(mask) = &scope.mask {
+            mask.mask_record(&mut record);
+        }
         if let Some(filter) = &scope.filter {
             evaluations.fetch_add(1, Ordering::Relaxed);
             match filter.evaluate(&RecordVariables::of(&record)) {

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use streamhub::{config::ServerConfig, oidc::AuthMode};
 
-fn oidc_mode(config: &mut ServerConfig) {
+pub fn oidc_mode(config: &mut ServerConfig) {
     config.auth.mode = AuthMode::Oidc;
     config.auth.oidc_issuer = Some("http://127.0.0.1:9/".into());
     config.auth.oidc_client_id = Some("streamhub".into());
@@ -16,20 +16,25 @@ fn oidc_mode(config: &mut ServerConfig) {
 }
 
 /// Someone signed in, with their requests' headers.
-struct Person<'a> {
+pub struct Person<'a> {
     app: &'a TestApp,
     headers: [(String, String); 2],
 }
 
 impl<'a> Person<'a> {
-    async fn new(app: &'a TestApp, user: &str, admin: bool, teams: &[&str]) -> Person<'a> {
+    pub async fn new(app: &'a TestApp, user: &str, admin: bool, teams: &[&str]) -> Person<'a> {
         Person {
             app,
             headers: app.person_in(user, admin, teams).await,
         }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
@@ -38,16 +43,16 @@ impl<'a> Person<'a> {
         self.app.call(method, path, body, &headers).await
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(body)).await
     }
 
     /// A relay socket as this person, following nothing by itself.
-    async fn socket(&self) -> Client {
+    pub async fn socket(&self) -> Client {
         let cookie = self.headers[0].1.clone();
         Client::connect_with(self.app, "?follow=false", &[("cookie", &cookie)]).await
     }
@@ -72,7 +77,7 @@ fn names(topics: &Value) -> Vec<&str> {
 }
 
 /// Requested by `person`, approved and activated.
-async fn active(app: &TestApp, person: &Person<'_>, request: Value) -> i64 {
+pub async fn active(app: &TestApp, person: &Person<'_>, request: Value) -> i64 {
     let (status, created) = person.post("/api/topics", request).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["topic_id"].as_i64().unwrap();

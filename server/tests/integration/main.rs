@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod identity;
 mod lifecycle;
+mod masking;
 mod positions;
 mod produce;
 mod producer;

@@ -405,6 +405,7 @@ async fn a_joined_feed_keeps_streaming_however_long_its_socket_takes_to_read() {
             idle_sweep: sweep,
             ..RelayLimits::default()
         },
+        streamhub::access::masking::MaskKey::new(b"test"),
     );
     let feeds = || {
         relay

@@ -7,6 +7,7 @@ use super::{Connection, Refusal};
 use crate::relay::{
     evaluation::{FilterLease, Share, STREAM_SHARE},
     forward::{self, end, Forward, Position},
+    masked::MaskView,
     refusal::MAX_TOPICS_PER_FRAME,
     search,
 };
@@ -161,8 +162,9 @@ impl Connection {
             .map_err(|e| Refusal::InvalidTopic(e.message))?;
         // Read before the store says "active", so that a deactivation after it is noticed.
         let epoch = self.relay.topic_epoch(name.as_str());
-        self.active_topic(&name).await?;
+        let topic = self.active_topic(&name).await?;
         let subscribed = self.may_stream(&name, subscribed)?;
+        let mask = MaskView::for_reader(&self.viewer, &topic, self.relay.mask_key());
         if let Some(old) = self.streams.remove(name.as_str()) {
             end(old).await;
         }
@@ -220,6 +222,7 @@ impl Connection {
             client: self.client.clone(),
             epoch,
             filter,
+            mask,
             share: Share::new(STREAM_SHARE),
             position: position.clone(),
         }));
@@ -288,6 +291,7 @@ impl Connection {
                 .unwrap_or(search::DEFAULT_MATCHES)
                 .clamp(1, search::MAX_MATCHES),
             filter,
+            mask: MaskView::for_reader(&self.viewer, &topic, self.relay.mask_key()),
         };
         self.search = Some(search::start(
             &self.relay,
