@@ -193,10 +193,7 @@ struct CommonErrors;
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let reads_only_memory = matches!(
-                path.as_str(),
-                "/api/health" | "/api/topics/rates" | "/api/session"
-            );
+            let reads_only_memory = matches!(path.as_str(), "/api/health" | "/api/session");
             // Everything else reads a credential (wrong ones are limited per address), writes
             // (anonymous writes are limited per address) or may cost much (a search, a lag).
             let never_limited = |method: &str| {

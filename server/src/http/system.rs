@@ -1,9 +1,13 @@
 //! Health, statistics and the audit log: the read-only views of the system as a whole.
 
 use super::state::AppState;
-use super::{auth::Admin, error::ApiError, extract::ApiQuery};
+use super::{
+    auth::{Admin, Viewer},
+    error::ApiError,
+    extract::ApiQuery,
+};
 use crate::store::AuditFilter;
-use app::wire::{AuditEntry, ErrorBody, Health, Stats};
+use app::wire::{AuditEntry, ErrorBody, Health, Stats, TopicStatus};
 use axum::{extract::State, Json};
 use serde::Deserialize;
 
@@ -14,15 +18,29 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(state.health.report())
 }
 
-#[utoipa::path(get, path = "/api/stats", tag = "system", responses((status = 200, body = Stats)))]
-/// `GET /api/stats`
-pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+#[utoipa::path(get, path = "/api/stats", tag = "system", responses((status = 200, body = Stats),
+    (status = 401, description = "A bearer token that is not valid", body = ErrorBody)))]
+/// `GET /api/stats`: private topics (and their subscriptions) count only for their owners and
+/// admins.
+pub async fn stats(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Stats>, ApiError> {
     let position = state.store.position();
     let mut stats = state
         .read_cache
         .stats
         .get_or_compute(position, state.store.stats())
         .await?;
+    for hidden in super::topics::hidden_from(&state, &viewer.who).await? {
+        stats.total_topics -= 1;
+        stats.total_subscriptions -= hidden.subscriber_count;
+        let count = match hidden.status {
+            TopicStatus::Pending => &mut stats.pending_topics,
+            TopicStatus::Approved => &mut stats.approved_topics,
+            TopicStatus::Active => &mut stats.active_topics,
+            TopicStatus::Rejected => &mut stats.rejected_topics,
+            TopicStatus::Inactive => &mut stats.inactive_topics,
+        };
+        *count -= 1;
+    }
     stats.timestamp = crate::now_rfc3339();
     Ok(Json(stats))
 }

@@ -104,25 +104,29 @@ pub async fn list(
         let topics = state.store.list_topics(status).await?;
         return Ok(Json(visible(topics, &viewer.who)).into_response());
     }
-    // The whole list is the hot read: served from the cache until the next change anywhere.
+    let listing = listing(&state).await?;
+    if viewer.who.is_admin() {
+        return Ok(super::cached::respond(&listing.all, &headers));
+    }
+    if !listing.private.iter().any(|t| sees(&viewer.who, t)) {
+        return Ok(super::cached::respond(&listing.public, &headers));
+    }
+    // One who owns a private topic: their own list (rare enough not to keep).
+    let topics = state.store.list_topics(None).await?;
+    Ok(Json(visible(topics, &viewer.who)).into_response())
+}
+
+/// The whole topic list, from the cache until the next change anywhere (it is the hot read).
+async fn listing(state: &AppState) -> Result<TopicListing, ApiError> {
     let position = state.store.position();
-    let listing = state
+    state
         .read_cache
         .topics
         .get_or_compute(position, async {
             let topics = state.store.list_topics(None).await?;
             listing_of(&topics).map_err(|e| ApiError::Store(StoreError::Other(e.to_string())))
         })
-        .await?;
-    if viewer.who.is_admin() {
-        return Ok(super::cached::respond(&listing.all, &headers));
-    }
-    if !listing.private_owners.iter().any(|o| viewer.who.owns(o)) {
-        return Ok(super::cached::respond(&listing.public, &headers));
-    }
-    // One who owns a private topic: their own list (rare enough not to keep).
-    let topics = state.store.list_topics(None).await?;
-    Ok(Json(visible(topics, &viewer.who)).into_response())
+        .await
 }
 
 /// The cached forms of the whole topic list.
@@ -132,10 +136,26 @@ fn listing_of(topics: &[Topic]) -> Result<TopicListing, serde_json::Error> {
     Ok(TopicListing {
         all: CachedJson::new(&topics)?,
         public: CachedJson::new(&public)?,
-        private_owners: std::sync::Arc::new(
-            topics.iter().filter(private).map(Ownership::of).collect(),
-        ),
+        private: std::sync::Arc::new(topics.iter().filter(private).cloned().collect()),
     })
+}
+
+/// The topics `who` may not see (private ones of others), for answers that count or list
+/// topics without naming them one by one (stats, rates).
+pub(super) async fn hidden_from(
+    state: &AppState,
+    who: &AccessViewer,
+) -> Result<Vec<Topic>, ApiError> {
+    if who.is_admin() {
+        return Ok(Vec::new());
+    }
+    let listing = listing(state).await?;
+    Ok(listing
+        .private
+        .iter()
+        .filter(|t| !sees(who, t))
+        .cloned()
+        .collect())
 }
 
 /// Whether `who` sees `topic` at all (private topics exist for their owners and admins only).
@@ -254,10 +274,18 @@ pub async fn active(
 }
 
 #[utoipa::path(get, path = "/api/topics/rates", tag = "topics",
-    responses((status = 200, body = Vec<TopicRate>)))]
-/// `GET /api/topics/rates`: each active topic's records per second over the last minutes.
-pub async fn rates(State(state): State<AppState>) -> Json<Vec<TopicRate>> {
-    Json(state.rates.snapshot())
+    responses((status = 200, body = Vec<TopicRate>),
+        (status = 401, description = "A bearer token that is not valid", body = ErrorBody)))]
+/// `GET /api/topics/rates`: each active topic's records per second over the last minutes
+/// (private topics only for their owners and admins).
+pub async fn rates(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Vec<TopicRate>>, ApiError> {
+    let mut rates = state.rates.snapshot();
+    let hidden = hidden_from(&state, &viewer.who).await?;
+    rates.retain(|r| !hidden.iter().any(|t| t.topic_name == r.topic_name));
+    Ok(Json(rates))
 }
 
 #[utoipa::path(get, path = "/api/topics/{id}", tag = "topics",

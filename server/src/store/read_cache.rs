@@ -121,8 +121,9 @@ pub struct TopicListing {
     pub all: CachedJson,
     /// Without private topics: what everyone else gets, unless they own one of those.
     pub public: CachedJson,
-    /// Who owns each private topic (to tell whether a reader owns one).
-    pub private_owners: std::sync::Arc<Vec<crate::access::Ownership>>,
+    /// The private topics (few): to tell whether a reader owns one, and what to leave out of
+    /// the counts and rates a reader outside their owners gets.
+    pub private: std::sync::Arc<Vec<app::wire::Topic>>,
 }
 
 /// The cached answers; shared by all requests.

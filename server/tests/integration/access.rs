@@ -224,6 +224,19 @@ async fn a_private_topic_does_not_exist_for_anyone_outside_its_owners() {
         let (status, body) = who.get(&format!("/api/topics/{hidden}")).await;
         assert_eq!(status == StatusCode::OK, sees, "{body}");
     }
+    // Counted only for those who see it.
+    let (_, everyone) = app.as_admin(Method::GET, "/api/stats", None).await;
+    let (_, bens) = ben.get("/api/stats").await;
+    let (_, anas) = ana.get("/api/stats").await;
+    assert_eq!(everyone["active_topics"], 2);
+    assert_eq!(
+        (
+            bens["total_topics"].as_i64(),
+            bens["active_topics"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(anas["active_topics"], 2);
     let (_, anonymous) = app.get("/api/topics").await;
     assert_eq!(
         names(&anonymous),
