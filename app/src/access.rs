@@ -188,6 +188,14 @@ pub struct SubscriptionDecisionRequest {
     pub decision: SubscriptionDecision,
 }
 
+/// `GET /api/inbox`: what waits for the caller as one of topics' owners (or as an admin).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Inbox {
+    /// Subscription requests to topics the caller decides for, oldest first.
+    pub subscription_requests: Vec<crate::wire::Subscription>,
+}
+
 /// Longest field path, in characters.
 pub const FIELD_PATH_MAX_LEN: usize = 256;
 /// Most masked fields a topic has.

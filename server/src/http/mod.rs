@@ -163,6 +163,7 @@ pub fn api_router() -> Router<AppState> {
                 .delete(subscriptions::unsubscribe),
         )
         .route("/subscriptions/decision", post(subscriptions::decide))
+        .route("/inbox", get(subscriptions::inbox))
         .route("/subscriptions/lag", get(positions::lag))
         .route("/positions", axum::routing::put(positions::save))
         .route("/tokens", get(tokens::list).post(tokens::create))

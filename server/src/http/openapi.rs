@@ -39,7 +39,7 @@ use utoipa::{
         topics::list, topics::create, topics::active, topics::rates, topics::detail, topics::approve,
         topics::reject, topics::deactivate, topics::reactivate, topics::adopt, topics::activate_by_name,
         records::produce,
-        subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe, subscriptions::decide,
+        subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe, subscriptions::decide, subscriptions::inbox,
         positions::lag, positions::save,
         session::current, session::sign_in, session::sign_out,
     ),

@@ -1,9 +1,9 @@
 //! `POST /api/topics/{id}/records`: a person sends one test record to an active topic (the
-//! dashboard's composer, the CLI's `produce`). Admin only until people have identities of their
-//! own; every record sent is audited with where it landed.
+//! dashboard's composer, the CLI's `produce`). For the topic's owners and admins; every record
+//! sent is audited with where it landed.
 
 use super::{
-    auth::Admin,
+    auth::OwnerAction,
     error::ApiError,
     extract::ApiPath,
     json::ApiJson,
@@ -31,19 +31,21 @@ pub(super) const MAX_HEADER_VALUE_CHARS: usize = 4_096;
 pub(super) const HEADER_NAME_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
 
 #[utoipa::path(post, path = "/api/topics/{id}/records", tag = "topics",
-    description = "Sends one record to an active topic (admin): `value` as its JSON text, with an optional key and headers. Answers where it landed once every in-sync replica has it; audited as `produce`.",
+    description = "Sends one record to an active topic (its owners and admins): `value` as its JSON text, with an optional key and headers. Answers where it landed once every in-sync replica has it; audited as `produce`.",
     params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])), request_body = ProduceRequest,
     responses((status = 201, body = Produced), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not one of the topic's owners", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "The topic is not active", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
-/// `POST /api/topics/{id}/records` (admin)
+/// `POST /api/topics/{id}/records` (the topic's owners and admins)
 pub async fn produce(
     State(state): State<AppState>,
-    admin: Admin,
+    admin: OwnerAction,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<ProduceRequest>,
 ) -> Result<(StatusCode, Json<Produced>), ApiError> {
     let topic = find(&state, parse_id(&id)?).await?;
+    admin.check(&state, &topic).await?;
     check(&request)?;
     if topic.status != TopicStatus::Active {
         return Err(ApiError::Conflict {

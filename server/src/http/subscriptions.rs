@@ -2,7 +2,7 @@
 
 use super::state::AppState;
 use super::{
-    auth::{Caller, Reader},
+    auth::{Caller, Reader, Viewer},
     error::ApiError,
     extract::ApiQuery,
     json::ApiJson,
@@ -11,7 +11,7 @@ use super::{
 use crate::access::Ownership;
 use crate::store::{Actor, StoreError, Subscribed, TopicKey};
 use app::{
-    access::{SubscriptionDecision, SubscriptionDecisionRequest},
+    access::{Inbox, SubscriptionDecision, SubscriptionDecisionRequest},
     api::encode,
     domain::{FieldError, TopicName, UserId},
     wire::{ErrorBody, MessageBody, Subscription, SubscriptionRequest},
@@ -140,6 +140,27 @@ pub async fn subscribe(
             (StatusCode::OK, Json(MessageBody::new("Already subscribed")))
         }
     })
+}
+
+/// Most requests an inbox lists.
+const INBOX_LIMIT: i64 = 500;
+
+#[utoipa::path(get, path = "/api/inbox", tag = "subscriptions",
+    description = "What waits for the caller as one of topics' owners (an admin: for every topic): subscription requests, oldest first (at most 500). Empty for someone who owns nothing.",
+    responses((status = 200, body = Inbox), (status = 401, description = "A bearer token that is not valid", body = ErrorBody)))]
+/// `GET /api/inbox`
+pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Inbox>, ApiError> {
+    if viewer.who == crate::access::Viewer::Anyone {
+        return Ok(Json(Inbox::default()));
+    }
+    let pending = state.store.pending_subscriptions(INBOX_LIMIT).await?;
+    Ok(Json(Inbox {
+        subscription_requests: pending
+            .into_iter()
+            .filter(|(_, owner)| viewer.who.acts_for_owners(owner))
+            .map(|(subscription, _)| subscription)
+            .collect(),
+    }))
 }
 
 #[utoipa::path(post, path = "/api/subscriptions/decision", tag = "subscriptions", request_body = SubscriptionDecisionRequest,

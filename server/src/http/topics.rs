@@ -3,7 +3,7 @@
 
 use super::state::AppState;
 use super::{
-    auth::{Admin, Caller, Producer, Viewer},
+    auth::{Admin, Caller, OwnerAction, Producer, Viewer},
     error::ApiError,
     extract::{ApiPath, ApiQuery},
     json::ApiJson,
@@ -401,38 +401,39 @@ pub async fn reject(
     Ok(Json(MessageBody::new("Topic rejected")))
 }
 
-#[utoipa::path(post, path = "/api/topics/{id}/deactivate", tag = "topics", description = "active → inactive (admin)",
+#[utoipa::path(post, path = "/api/topics/{id}/deactivate", tag = "topics", description = "active → inactive (its owners and admins)",
     params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
     responses((status = 200, body = MessageBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not one of the topic's owners", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-/// `POST /api/topics/{id}/deactivate` (admin): producer and relay stop; Kafka data stays.
+/// `POST /api/topics/{id}/deactivate` (its owners and admins): producer and relay stop; Kafka
+/// data stays.
 pub async fn deactivate(
     State(state): State<AppState>,
-    admin: Admin,
+    owner: OwnerAction,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    state
-        .lifecycle
-        .deactivate(&admin.actor, parse_id(&id)?)
-        .await?;
+    let id = parse_id(&id)?;
+    owner.check(&state, &find(&state, id).await?).await?;
+    state.lifecycle.deactivate(&owner.actor, id).await?;
     Ok(Json(MessageBody::new("Topic deactivated")))
 }
 
-#[utoipa::path(post, path = "/api/topics/{id}/reactivate", tag = "topics", description = "inactive → active (admin)",
+#[utoipa::path(post, path = "/api/topics/{id}/reactivate", tag = "topics", description = "inactive → active (its owners and admins)",
     params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
     responses((status = 200, body = MessageBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not one of the topic's owners", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
-/// `POST /api/topics/{id}/reactivate` (admin): makes sure the Kafka topic is there, then
-/// `inactive → active`.
+/// `POST /api/topics/{id}/reactivate` (its owners and admins): makes sure the Kafka topic is
+/// there, then `inactive → active`.
 pub async fn reactivate(
     State(state): State<AppState>,
-    admin: Admin,
+    owner: OwnerAction,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    state
-        .lifecycle
-        .reactivate(&admin.actor, parse_id(&id)?)
-        .await?;
+    let id = parse_id(&id)?;
+    owner.check(&state, &find(&state, id).await?).await?;
+    state.lifecycle.reactivate(&owner.actor, id).await?;
     Ok(Json(MessageBody::new("Topic reactivated")))
 }
 

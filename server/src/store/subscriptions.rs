@@ -227,6 +227,15 @@ impl Store {
         self.subscriptions_page(user_id, None, -1).await
     }
 
+    /// Subscription requests waiting for their topics' owners, oldest first (at most `limit`),
+    /// each with its topic's owners.
+    pub async fn pending_subscriptions(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(Subscription, crate::access::Ownership)>, StoreError> {
+        on_db!(&self.db, db => db.pending_subscriptions(limit).await)
+    }
+
     /// At most `limit` subscriptions (of `user_id`, if given) in the order of the whole list,
     /// from just after `after` (a user id and topic name, the last of the previous page).
     pub async fn subscriptions_page(

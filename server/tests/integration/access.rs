@@ -312,6 +312,31 @@ async fn an_approval_topic_is_read_once_its_owners_approve_and_no_longer_once_th
     let (_, lag) = ben.get("/api/subscriptions/lag?user_id=ben").await;
     assert_eq!(lag, json!([]), "no lag shown for a request");
 
+    // It waits in the owners' inbox (and the admins'), not in Ben's.
+    let inbox_of = |inbox: &Value| -> Vec<String> {
+        inbox["subscription_requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}@{}",
+                    s["user_id"].as_str().unwrap(),
+                    s["topic_name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        inbox_of(&ana.get("/api/inbox").await.1),
+        ["ben@payments_eu"]
+    );
+    assert_eq!(
+        inbox_of(&app.as_admin(Method::GET, "/api/inbox", None).await.1),
+        ["ben@payments_eu"]
+    );
+    assert!(inbox_of(&ben.get("/api/inbox").await.1).is_empty());
+
     // Ben cannot decide for the owners; Ana can. (The owners subscribe without asking.)
     let decision = |decision: &str| json!({"user_id": "ben", "topic_name": "payments_eu", "decision": decision});
     let (status, body) = ben
@@ -340,6 +365,10 @@ async fn an_approval_topic_is_read_once_its_owners_approve_and_no_longer_once_th
     );
     let (_, mine) = ben.get("/api/subscriptions?user_id=ben").await;
     assert_eq!(mine[0]["status"], "active");
+    assert!(
+        inbox_of(&ana.get("/api/inbox").await.1).is_empty(),
+        "decided"
+    );
     socket
         .subscribe(&["payments_eu"], StartPosition::Earliest)
         .await;
@@ -430,5 +459,49 @@ async fn open_mode_has_no_teams_and_only_open_topics() {
     assert_eq!(
         (topics[0]["access"].as_str(), &topics[0]["owner_team"]),
         (Some("open"), &Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn owners_produce_to_deactivate_and_reactivate_their_topics_and_others_do_not() {
+    let app = spawn_app_with(oidc_mode).await;
+    let ana = Person::new(&app, "ana", false, &["payments"]).await;
+    let ben = Person::new(&app, "ben", false, &["web"]).await;
+    let open = active(&app, &ana, json!({"name": "orders", "created_by": ""})).await;
+    let hidden = active(
+        &app,
+        &ana,
+        json!({"name": "ledger", "created_by": "", "access": "private"}),
+    )
+    .await;
+    let record = json!({"value": {"n": 1}});
+    for (id, bens_answer) in [
+        (open, StatusCode::FORBIDDEN),
+        (hidden, StatusCode::NOT_FOUND),
+    ] {
+        let records = format!("/api/topics/{id}/records");
+        assert_eq!(
+            ana.post(&records, record.clone()).await.0,
+            StatusCode::CREATED
+        );
+        assert_eq!(ben.post(&records, record.clone()).await.0, bens_answer);
+        let deactivate = format!("/api/topics/{id}/deactivate");
+        assert_eq!(ben.post(&deactivate, json!({})).await.0, bens_answer);
+        assert_eq!(ana.post(&deactivate, json!({})).await.0, StatusCode::OK);
+        let reactivate = format!("/api/topics/{id}/reactivate");
+        assert_eq!(ben.post(&reactivate, json!({})).await.0, bens_answer);
+        assert_eq!(ana.post(&reactivate, json!({})).await.0, StatusCode::OK);
+    }
+    // Denied attempts are audited.
+    let (_, audit) = app
+        .as_admin(Method::GET, "/api/audit?action=owner_action", None)
+        .await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "ben" && e["outcome"] == "denied"),
+        "{audit}"
     );
 }

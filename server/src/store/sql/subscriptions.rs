@@ -232,6 +232,47 @@ async fn unsubscribe_one(
 }
 
 impl Pools {
+    /// See `Store::pending_subscriptions`.
+    pub(in crate::store) async fn pending_subscriptions(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(Subscription, crate::access::Ownership)>, StoreError> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT s.user_id, t.topic_name, s.status, s.subscribed_at, t.status, \
+             t.owner_team, t.owner_user \
+             FROM user_subscriptions s JOIN topics t ON t.topic_id = s.topic_id \
+             WHERE s.status = 'pending' ORDER BY s.subscribed_at, s.subscription_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(user_id, topic_name, status, subscribed_at, topic_status, team, user)| {
+                    let subscription = Subscription {
+                        user_id,
+                        topic_name,
+                        status,
+                        subscribed_at,
+                        topic_status: TopicStatus::parse(&topic_status)
+                            .unwrap_or(TopicStatus::Pending),
+                    };
+                    (subscription, crate::access::Ownership { team, user })
+                },
+            )
+            .collect())
+    }
+
     /// See `Store::decide_subscription`: the row's change, its audit row and its announcement
     /// in one transaction.
     pub(in crate::store) async fn decide_subscription(
