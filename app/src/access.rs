@@ -188,6 +188,61 @@ pub struct SubscriptionDecisionRequest {
     pub decision: SubscriptionDecision,
 }
 
+/// Body of `PUT /api/topics/{id}/access`: the owners change who may read their topic. What is
+/// left out stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AccessUpdate {
+    #[serde(default)]
+    pub access: Option<AccessLevel>,
+    #[serde(default)]
+    pub masks: Option<Vec<MaskRule>>,
+}
+
+/// Body of `PUT /api/topics/{id}/owner` (admins): who owns the topic from now on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct OwnerUpdate {
+    /// `team:<team>`, `user:<user id>`, or `null` for nobody.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// [`OwnerUpdate::owner`]'s form as a regular expression (with at most [`OWNER_MAX_LEN`]
+/// characters): `team:` or `user:`, then a team name or user id.
+pub const OWNER_PATTERN: &str = concat!(
+    r"^(team|user):[^\x00-\x1f\x7f-\u009f]*",
+    r"[^\x00-\x1f\x7f-\u009f \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"[^\x00-\x1f\x7f-\u009f]*$"
+);
+/// Longest [`OwnerUpdate::owner`]: the prefix and a name of at most 128 characters.
+pub const OWNER_MAX_LEN: usize = 5 + TEAM_MAX_LEN;
+
+/// A team or a person, as [`OwnerUpdate::owner`] names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedOwner {
+    Team(TeamName),
+    User(crate::domain::UserId),
+}
+
+impl NamedOwner {
+    /// Reads `team:<team>` or `user:<user id>`.
+    pub fn parse(raw: &str) -> Result<NamedOwner, FieldError> {
+        if let Some(team) = raw.strip_prefix("team:") {
+            return Ok(NamedOwner::Team(TeamName::parse(team, "owner")?));
+        }
+        if let Some(user) = raw.strip_prefix("user:") {
+            return Ok(NamedOwner::User(crate::domain::UserId::parse(
+                user, "owner",
+            )?));
+        }
+        Err(FieldError::new(
+            "owner",
+            "must be `team:<team>` or `user:<user id>` (or null for nobody)",
+        ))
+    }
+}
+
 /// `GET /api/inbox`: what waits for the caller as one of topics' owners (or as an admin).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -371,6 +426,30 @@ mod tests {
         assert!(TeamName::parse("  ", "owner_team").is_err());
         assert!(TeamName::parse("a\nb", "owner_team").is_err());
         assert!(TeamName::parse(&"x".repeat(TEAM_MAX_LEN + 1), "owner_team").is_err());
+    }
+
+    #[test]
+    fn owners_are_named_with_their_kind_and_the_pattern_agrees() {
+        let pattern = regex::Regex::new(OWNER_PATTERN).unwrap();
+        for raw in [
+            "team:payments",
+            "user:ana",
+            "team: x ",
+            "team:",
+            "team:  ",
+            "ana",
+            "group:x",
+            "user:a\nb",
+        ] {
+            assert_eq!(
+                pattern.is_match(raw),
+                NamedOwner::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+        assert!(
+            matches!(NamedOwner::parse("team:web"), Ok(NamedOwner::Team(t)) if t.as_str() == "web")
+        );
     }
 
     #[test]

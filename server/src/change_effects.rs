@@ -66,6 +66,10 @@ async fn apply(change: &Change, relay: &Relay, sessions: &Sessions) {
             topic,
             event: TopicEvent::Deactivated,
         } => relay.topic_ended(topic).await,
+        Change::Topic {
+            topic,
+            event: TopicEvent::AccessChanged,
+        } => relay.access_changed(topic),
         Change::Topic { .. } => {}
         Change::SessionRevoked {
             session_id,

@@ -7,6 +7,7 @@
 //! Unknown `/api` paths and wrong methods answer with the same JSON error body as everything
 //! else; bodies over [`BODY_LIMIT`] are refused with 413 before they are read whole.
 
+pub mod access;
 pub mod access_log;
 pub mod auth;
 mod cached;
@@ -156,6 +157,11 @@ pub fn api_router() -> Router<AppState> {
         .route("/topics/{id}/reactivate", post(topics::reactivate))
         .route("/topics/{id}/adopt", post(topics::adopt))
         .route("/topics/{id}/records", post(records::produce))
+        .route(
+            "/topics/{id}/access",
+            axum::routing::put(access::update_access),
+        )
+        .route("/topics/{id}/owner", axum::routing::put(access::set_owner))
         .route(
             "/subscriptions",
             get(subscriptions::list)

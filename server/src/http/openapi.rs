@@ -6,8 +6,11 @@
 //! (schemathesis, in `.ci/fuzz-api`) knows precisely what is valid.
 
 use super::state::AppState;
-use super::{positions, records, session, subscriptions, system, topics};
-use app::access::{AccessLevel, FIELD_PATH_MAX_LEN, FIELD_PATH_PATTERN, MASKS_MAX, TEAM_MAX_LEN};
+use super::{access, positions, records, session, subscriptions, system, topics};
+use app::access::{
+    AccessLevel, FIELD_PATH_MAX_LEN, FIELD_PATH_PATTERN, MASKS_MAX, OWNER_MAX_LEN, OWNER_PATTERN,
+    TEAM_MAX_LEN,
+};
 use app::domain::{
     EventType, NOT_BLANK_PATTERN, NO_NUL_PATTERN, TEXT_MAX_CHARS, TOPIC_NAME_MAX_LEN,
     TOPIC_NAME_PATTERN, USER_ID_MAX_LEN, USER_ID_PATTERN,
@@ -38,7 +41,7 @@ use utoipa::{
         system::health, system::stats, system::audit,
         topics::list, topics::create, topics::active, topics::rates, topics::detail, topics::approve,
         topics::reject, topics::deactivate, topics::reactivate, topics::adopt, topics::activate_by_name,
-        records::produce,
+        records::produce, access::update_access, access::set_owner,
         subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe, subscriptions::decide, subscriptions::inbox,
         positions::lag, positions::save,
         session::current, session::sign_in, session::sign_out,
@@ -166,6 +169,13 @@ impl Modify for InputRules {
             rule.max_length = Some(TEAM_MAX_LEN);
         }
         if let Some(rule) = array_property(openapi, "NewTopicRequest", "masks") {
+            rule.max_items = Some(MASKS_MAX);
+        }
+        if let Some(rule) = property(openapi, "OwnerUpdate", "owner") {
+            rule.pattern = Some(OWNER_PATTERN.to_owned());
+            rule.max_length = Some(OWNER_MAX_LEN);
+        }
+        if let Some(rule) = array_property(openapi, "AccessUpdate", "masks") {
             rule.max_items = Some(MASKS_MAX);
         }
         if let Some(rule) = property(openapi, "MaskRule", "path") {
@@ -391,4 +401,18 @@ fn only_open_topics(doc: &mut openapi::OpenApi) {
         "owner_team".into(),
         RefOr::T(Schema::Object(Object::with_type(Type::Null))),
     );
+    if let Some(RefOr::T(Schema::Object(update))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("AccessUpdate"))
+    {
+        let mut open = Object::with_type(utoipa::openapi::schema::SchemaType::Array(vec![
+            Type::String,
+            Type::Null,
+        ]));
+        open.enum_values = Some(vec![Value::from(AccessLevel::Open.as_str()), Value::Null]);
+        update
+            .properties
+            .insert("access".into(), RefOr::T(Schema::Object(open)));
+    }
 }

@@ -3,7 +3,7 @@
 //! sent is audited with where it landed.
 
 use super::{
-    auth::OwnerAction,
+    access::OwnerAction,
     error::ApiError,
     extract::ApiPath,
     json::ApiJson,

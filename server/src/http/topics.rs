@@ -3,7 +3,8 @@
 
 use super::state::AppState;
 use super::{
-    auth::{Admin, Caller, OwnerAction, Producer, Viewer},
+    access::OwnerAction,
+    auth::{Admin, Caller, Producer, Viewer},
     error::ApiError,
     extract::{ApiPath, ApiQuery},
     json::ApiJson,

@@ -135,6 +135,15 @@ pub struct Relay {
     inner: Arc<Inner>,
 }
 
+/// What happened to a topic, as the sockets hear it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TopicNotice {
+    /// It is no longer active: its searches end (its streams end with their feed).
+    Ended(String),
+    /// Who may read it changed: its streams and searches end.
+    AccessChanged(String),
+}
+
 struct Inner {
     kafka: KafkaArgs,
     /// The deployment's key for hashed masked fields.
@@ -151,8 +160,8 @@ struct Inner {
     /// Ids of dashboard sessions just signed out: sockets whose admin right came from one
     /// give it up.
     revoked_sessions: broadcast::Sender<Revocation>,
-    /// Topics that just stopped being active: sockets cancel their searches of them.
-    ended_topics: broadcast::Sender<String>,
+    /// What happened to topics that sockets streaming or searching them act on.
+    topic_notices: broadcast::Sender<TopicNotice>,
     shutdown: watch::Sender<bool>,
     per_addr: Mutex<HashMap<IpAddr, usize>>,
     stats: RelayStats,
@@ -198,7 +207,7 @@ impl Relay {
     ) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let (revoked_sessions, _) = broadcast::channel(64);
-        let (ended_topics, _) = broadcast::channel(64);
+        let (topic_notices, _) = broadcast::channel(64);
         let replay_turns = limits.max_concurrent_replays.max(1);
         let (shutdown, _) = watch::channel(false);
         Self {
@@ -212,7 +221,7 @@ impl Relay {
                 client_replays: Mutex::default(),
                 changes,
                 revoked_sessions,
-                ended_topics,
+                topic_notices,
                 shutdown,
                 per_addr: Mutex::new(HashMap::new()),
                 stats: RelayStats::default(),
@@ -418,7 +427,10 @@ impl Relay {
             feed.stop();
         }
         self.inner.stats.feeds.store(feeds.len(), Ordering::Relaxed);
-        let _ = self.inner.ended_topics.send(topic.to_owned());
+        let _ = self
+            .inner
+            .topic_notices
+            .send(TopicNotice::Ended(topic.to_owned()));
     }
 
     /// Announces a subscription change to sockets following that user.
@@ -462,8 +474,17 @@ impl Relay {
     }
 
     /// Topics that stop being active from now on ([`Relay::topic_ended`]).
-    pub(crate) fn ended_topics(&self) -> broadcast::Receiver<String> {
-        self.inner.ended_topics.subscribe()
+    pub(crate) fn topic_notices(&self) -> broadcast::Receiver<TopicNotice> {
+        self.inner.topic_notices.subscribe()
+    }
+
+    /// Who may read `topic` changed (its level, masks or owners): every socket ends its stream
+    /// and search of it, to start again under the new rules.
+    pub fn access_changed(&self, topic: &str) {
+        let _ = self
+            .inner
+            .topic_notices
+            .send(TopicNotice::AccessChanged(topic.to_owned()));
     }
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {

@@ -47,6 +47,9 @@ pub enum TopicEvent {
     FoundTaken,
     /// An admin let activation adopt the Kafka topic of its name.
     AdoptionAllowed,
+    /// Who may read it changed: its level, masks or owners. Open streams of it end, so that
+    /// each starts again under the new rules.
+    AccessChanged,
 }
 
 impl TopicEvent {
@@ -61,6 +64,7 @@ impl TopicEvent {
             TopicEvent::Reactivated => "reactivated",
             TopicEvent::FoundTaken => "found_taken",
             TopicEvent::AdoptionAllowed => "adoption_allowed",
+            TopicEvent::AccessChanged => "access_changed",
         }
     }
 
@@ -75,6 +79,7 @@ impl TopicEvent {
             TopicEvent::Reactivated,
             TopicEvent::FoundTaken,
             TopicEvent::AdoptionAllowed,
+            TopicEvent::AccessChanged,
         ]
         .into_iter()
         .find(|e| e.as_str() == word)

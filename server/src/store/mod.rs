@@ -27,7 +27,7 @@ mod topics;
 pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};
 pub use changes::{Change, TopicEvent};
 pub use subscriptions::Subscribed;
-pub use topics::{KafkaClaim, NewTopic, TopicKey, TopicPage, Transition};
+pub use topics::{AccessChange, KafkaClaim, NewTopic, TopicKey, TopicPage, Transition};
 
 use changes::ChangeFeed;
 use std::{

@@ -256,3 +256,58 @@ impl Store {
         on_db!(&self.db, db => db.stats().await)
     }
 }
+
+/// A change of who may read a topic; each part left `None` stays as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccessChange {
+    /// Its new level.
+    pub access: Option<AccessLevel>,
+    /// Its new masks (checked).
+    pub masks: Option<Vec<MaskRule>>,
+    /// Its new owners.
+    pub owner: Option<Ownership>,
+}
+
+impl AccessChange {
+    /// What changes, as the audit log's detail says it.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(access) = self.access {
+            parts.push(format!("access={access}"));
+        }
+        if let Some(masks) = &self.masks {
+            let paths: Vec<String> = masks
+                .iter()
+                .map(|m| format!("{}:{}", m.path, m.method.as_str()))
+                .collect();
+            parts.push(format!("masks=[{}]", paths.join(",")));
+        }
+        if let Some(owner) = &self.owner {
+            parts.push(format!("owner={owner}"));
+        }
+        parts.join(" ")
+    }
+}
+
+impl Store {
+    /// Changes who may read topic `id` (`action` names it in the audit log: `change_access`,
+    /// `move_owner`, `claim`), audited and announced to every instance (their open streams of
+    /// it end, to start again under the new rules). `Ok(None)` when there is no such topic;
+    /// the topic as it now is otherwise.
+    pub async fn change_access(
+        &self,
+        id: i64,
+        change: &AccessChange,
+        action: &str,
+        actor: &Actor,
+    ) -> Result<Option<Topic>, StoreError> {
+        let now = now_rfc3339();
+        let changed =
+            on_db!(&self.db, db => db.change_access(id, change, action, actor, &now).await)?;
+        if !changed {
+            return Ok(None);
+        }
+        self.changed().await;
+        self.topic(super::TopicKey::Id(id)).await
+    }
+}

@@ -505,3 +505,99 @@ async fn owners_produce_to_deactivate_and_reactivate_their_topics_and_others_do_
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn owners_change_who_reads_and_open_streams_start_again_under_the_new_rules() {
+    let app = spawn_app_with(oidc_mode).await;
+    let ana = Person::new(&app, "ana", false, &["payments"]).await;
+    let ben = Person::new(&app, "ben", false, &["web"]).await;
+    let id = active(&app, &ana, json!({"name": "orders", "created_by": ""})).await;
+    let produce = json!({"value": {"customer_id": "c-1"}});
+    let records = format!("/api/topics/{id}/records");
+    assert_eq!(
+        ana.post(&records, produce.clone()).await.0,
+        StatusCode::CREATED
+    );
+    let sub = json!({"user_id": "", "topic_name": "orders"});
+    assert_eq!(
+        ben.post("/api/subscriptions", sub).await.0,
+        StatusCode::CREATED
+    );
+    let mut socket = ben.socket().await;
+    socket.subscribe(&["orders"], StartPosition::Earliest).await;
+    let (clear, _) = socket.records(1).await;
+    assert_eq!(clear[0].value.as_ref().unwrap()["customer_id"], "c-1");
+
+    // Only the owners change it.
+    let access = format!("/api/topics/{id}/access");
+    let masks = json!({"masks": [{"path": "customer_id", "method": "redact"}]});
+    assert_eq!(
+        ben.call(Method::PUT, &access, Some(masks.clone())).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, topic) = ana.call(Method::PUT, &access, Some(masks.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{topic}");
+    assert_eq!(topic["masks"], masks["masks"]);
+    // Ben's open stream ends; started again, it is masked.
+    loop {
+        match socket.next().await {
+            ServerFrame::Unsubscribed { reason, .. } => {
+                assert_eq!(reason, "access_changed");
+                break;
+            }
+            ServerFrame::Records { .. } | ServerFrame::Subscribed { .. } => {}
+            other => panic!("expected the stream to end, got {other:?}"),
+        }
+    }
+    socket.subscribe(&["orders"], StartPosition::Earliest).await;
+    let (masked, _) = socket.records(1).await;
+    assert_eq!(masked[0].value.as_ref().unwrap()["customer_id"], "***");
+
+    // Made private: gone for Ben. Moved to his team by an admin: his, clear.
+    assert_eq!(
+        ana.call(Method::PUT, &access, Some(json!({"access": "private"})))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        ben.get(&format!("/api/topics/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let owner = format!("/api/topics/{id}/owner");
+    let to_web = Some(json!({"owner": "team:web"}));
+    assert_eq!(
+        ana.call(Method::PUT, &owner, to_web.clone()).await.0,
+        StatusCode::FORBIDDEN,
+        "admins move owners"
+    );
+    let (status, topic) = app.as_admin(Method::PUT, &owner, to_web).await;
+    assert_eq!(
+        (status, topic["owner_team"].as_str()),
+        (StatusCode::OK, Some("web")),
+        "{topic}"
+    );
+    let mut socket = ben.socket().await;
+    socket.subscribe(&["orders"], StartPosition::Earliest).await;
+    let (clear, _) = socket.records(1).await;
+    assert_eq!(clear[0].value.as_ref().unwrap()["customer_id"], "c-1");
+    let bad = Some(json!({"owner": "web"}));
+    assert_eq!(
+        app.as_admin(Method::PUT, &owner, bad).await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let (_, audit) = app
+        .as_admin(Method::GET, "/api/audit?topic=orders", None)
+        .await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"change_access") && actions.contains(&"move_owner"),
+        "{actions:?}"
+    );
+}

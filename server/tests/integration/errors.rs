@@ -123,6 +123,13 @@ async fn malformed_bodies_are_4xx_json() {
             send(r#"[1, 2]"#.into(), "application/json").await.unwrap(),
             422,
         ),
+        // A list is no object, even where its items could fill the fields in order.
+        (
+            send(r#"["t", "a"]"#.into(), "application/json")
+                .await
+                .unwrap(),
+            422,
+        ),
         (
             send(r#"{"name": "t", "created_by": "a"}"#.into(), "text/plain")
                 .await

@@ -15,7 +15,7 @@ use super::{
     outlet::Outlet,
     refusal::Refusal,
     search::RunningSearch,
-    ConnectionSlot, Relay, Revocation, SubscriptionChange,
+    ConnectionSlot, Relay, Revocation, SubscriptionChange, TopicNotice,
 };
 use crate::store::Store;
 use app::{
@@ -92,7 +92,7 @@ pub async fn serve(
         })
         .await;
     let mut changes = relay.changes();
-    let mut ended_topics = relay.ended_topics();
+    let mut topic_notices = relay.topic_notices();
     let following = peer.user_id.is_some() && peer.follow;
     if following {
         connection.reconcile_subscriptions(true).await;
@@ -129,10 +129,16 @@ pub async fn serve(
                 expiry = None;
                 connection.on_expiry(&peer).await
             }
-            ended = ended_topics.recv() => {
-                // A missed end (a lag) cancels nothing: the search ends with its scan anyway.
-                if let Ok(topic) = ended {
-                    connection.cancel_search_of(&topic);
+            notice = topic_notices.recv() => {
+                // A missed notice (a lag) cancels nothing: a search ends with its scan anyway,
+                // and a stream of a topic whose rules changed was checked when it started.
+                match notice {
+                    Ok(TopicNotice::Ended(topic)) => connection.cancel_search_of(&topic),
+                    Ok(TopicNotice::AccessChanged(topic)) => {
+                        connection.cancel_search_of(&topic);
+                        connection.stop(&topic, "access_changed").await;
+                    }
+                    Err(_) => {}
                 }
                 Flow::Continue
             }

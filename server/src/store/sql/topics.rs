@@ -2,8 +2,8 @@
 
 use super::{audit, changes, dialect, Connection, Db, Pools};
 use crate::store::{
-    Actor, AuditOutcome, Change, KafkaClaim, NewTopic, StoreError, TopicEvent, TopicKey, TopicPage,
-    Transition,
+    AccessChange, Actor, AuditOutcome, Change, KafkaClaim, NewTopic, StoreError, TopicEvent,
+    TopicKey, TopicPage, Transition,
 };
 use app::{
     access::{AccessLevel, MaskRule},
@@ -488,4 +488,57 @@ fn topic_change(topic: String, event: TopicEvent) -> Change {
 fn masks_json(masks: &[MaskRule]) -> String {
     // A list of plain structs always serialises.
     serde_json::to_string(masks).unwrap_or_else(|_| "[]".to_owned())
+}
+
+impl Pools {
+    /// See `Store::change_access`: the row, its audit row and the announcement in one
+    /// transaction; `false` when there is no such topic.
+    pub(in crate::store) async fn change_access(
+        &self,
+        id: i64,
+        change: &AccessChange,
+        action: &str,
+        actor: &Actor,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        self.write(async |conn| {
+            let mut tx = conn.begin().await?;
+            let mut update = sqlx::QueryBuilder::<Db>::new("UPDATE topics SET updated_at = ");
+            update.push_bind(now);
+            if let Some(access) = change.access {
+                update.push(", access = ").push_bind(access.as_str());
+            }
+            if let Some(masks) = &change.masks {
+                update.push(", masks = ").push_bind(masks_json(masks));
+            }
+            if let Some(owner) = &change.owner {
+                update
+                    .push(", owner_team = ")
+                    .push_bind(owner.team.as_deref())
+                    .push(", owner_user = ")
+                    .push_bind(owner.user.as_deref());
+            }
+            update
+                .push(" WHERE topic_id = ")
+                .push_bind(id)
+                .push(" RETURNING topic_name");
+            let name: Option<String> = update.build_query_scalar().fetch_optional(&mut *tx).await?;
+            let Some(name) = name else {
+                return Ok(false);
+            };
+            let row = audit::Row {
+                actor,
+                action,
+                topic_name: Some(&name),
+                outcome: AuditOutcome::Ok,
+                detail: Some(change.describe()),
+            };
+            audit::insert(&mut tx, now, row).await?;
+            let change = topic_change(name, TopicEvent::AccessChanged);
+            changes::append(&mut tx, now, &[change]).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
 }
