@@ -243,12 +243,45 @@ impl NamedOwner {
     }
 }
 
+/// A team's request to own a topic nobody owns, waiting for an admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TopicClaim {
+    pub topic_id: i64,
+    pub topic_name: String,
+    /// The team that would own it.
+    pub team: String,
+    /// Who asked, for the team.
+    pub requested_by: String,
+    pub requested_at: String,
+}
+
+/// Body of `POST /api/topics/{id}/claim`: the team (one of the caller's) that asks to own it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ClaimRequest {
+    pub team: String,
+}
+
+/// Body of `POST /api/topics/{id}/claim/decision` (admins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ClaimDecision {
+    /// The team whose claim is decided.
+    pub team: String,
+    /// `true` gives it the topic; `false` turns its claim down.
+    pub approve: bool,
+}
+
 /// `GET /api/inbox`: what waits for the caller as one of topics' owners (or as an admin).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Inbox {
     /// Subscription requests to topics the caller decides for, oldest first.
     pub subscription_requests: Vec<crate::wire::Subscription>,
+    /// Teams' claims on topics nobody owns (admins only), oldest first.
+    #[serde(default)]
+    pub claims: Vec<TopicClaim>,
 }
 
 /// Longest field path, in characters.

@@ -4,7 +4,7 @@
 use super::{
     auth::{
         bearer_token, personal_token, remote_addr, session_from_cookie, session_holder, Admin,
-        Check,
+        Caller, Check,
     },
     error::ApiError,
     extract::ApiPath,
@@ -15,14 +15,20 @@ use super::{
 use crate::{
     access::Ownership,
     oidc::AuthMode,
-    store::{AccessChange, Actor, AuditOutcome, NewAuditEntry},
+    store::{AccessChange, Actor, AuditOutcome, Claimed, NewAuditEntry},
 };
 use app::{
-    access::{AccessLevel, AccessUpdate, NamedOwner, OwnerUpdate},
+    access::{
+        AccessLevel, AccessUpdate, ClaimDecision, ClaimRequest, NamedOwner, OwnerUpdate, TeamName,
+    },
     domain::FieldError,
-    wire::{ErrorBody, Topic},
+    wire::{ErrorBody, MessageBody, Topic},
 };
-use axum::{extract::FromRequestParts, extract::State, http::request::Parts, Json};
+use axum::{
+    extract::{FromRequestParts, State},
+    http::{request::Parts, StatusCode},
+    Json,
+};
 
 /// Someone who may act for a topic's owners once the topic is known ([`OwnerAction::check`]):
 /// a signed-in person (their session, with the CSRF token, or a personal access token) or the
@@ -174,4 +180,98 @@ async fn changed(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no topic #{id}")))
+}
+
+#[utoipa::path(post, path = "/api/topics/{id}/claim", tag = "topics", request_body = ClaimRequest,
+    description = "A member of `team` asks for it to own the topic, which nobody owns (topics from before ownership, adopted ones); an admin decides. Audited as `request_claim`.",
+    params(("id" = i64, Path, description = "Topic id")),
+    responses((status = 202, description = "Asked: waits for an admin", body = MessageBody),
+        (status = 200, description = "Asked already", body = MessageBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a member of the team", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Someone owns it", body = ErrorBody),
+        (status = 429, description = "Too many writes from this address", body = ErrorBody)))]
+/// `POST /api/topics/{id}/claim`
+pub async fn claim(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<ClaimRequest>,
+) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
+    let id = parse_id(&id)?;
+    let team = TeamName::parse(&request.team, "team")?;
+    let who = caller.viewer();
+    let topic = super::topics::find_seen(&state, id, &who).await?;
+    let member = match &who {
+        crate::access::Viewer::Person { teams, admin, .. } => *admin || teams.contains(&team),
+        crate::access::Viewer::AdminToken => true,
+        crate::access::Viewer::Anyone => false,
+    };
+    if !member {
+        return Err(ApiError::Forbidden(
+            "a team's members (or an admin) claim topics for it",
+        ));
+    }
+    let actor = match &caller.verified {
+        Some(verified) => Actor::new(verified.actor_name(), caller.remote_addr.clone()),
+        None => caller.as_actor("anyone"),
+    };
+    match state.store.claim_topic(id, team.as_str(), &actor).await? {
+        Claimed::Asked => Ok((
+            StatusCode::ACCEPTED,
+            Json(MessageBody::new("Claim submitted: an admin decides")),
+        )),
+        Claimed::AskedAlready => Ok((StatusCode::OK, Json(MessageBody::new("Claimed already")))),
+        Claimed::Owned => Err(ApiError::Conflict {
+            error: "topic_owned",
+            message: format!(
+                "{} has owners: only a topic nobody owns is claimed",
+                topic.topic_name
+            ),
+            current_status: None,
+        }),
+        Claimed::NoTopic => Err(ApiError::not_found(format!("no topic #{id}"))),
+    }
+}
+
+#[utoipa::path(post, path = "/api/topics/{id}/claim/decision", tag = "topics", request_body = ClaimDecision,
+    description = "An admin gives the topic to the team whose claim it is (its other claims are dropped), or turns the claim down. Audited as `approve_claim` or `reject_claim`.",
+    params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
+    responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such claim (or the topic is owned meanwhile)", body = ErrorBody)))]
+/// `POST /api/topics/{id}/claim/decision` (admin)
+pub async fn decide_claim(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(decision): ApiJson<ClaimDecision>,
+) -> Result<Json<MessageBody>, ApiError> {
+    let id = parse_id(&id)?;
+    let team = TeamName::parse(&decision.team, "team")?;
+    let done = match decision.approve {
+        true => {
+            state
+                .store
+                .grant_claim(id, team.as_str(), &admin.actor)
+                .await?
+        }
+        false => {
+            state
+                .store
+                .reject_claim(id, team.as_str(), &admin.actor)
+                .await?
+        }
+    };
+    if !done {
+        return Err(ApiError::NotFound {
+            error: "claim_not_found",
+            message: format!("team {team:?} has no open claim on topic #{id}"),
+        });
+    }
+    Ok(Json(MessageBody::new(match decision.approve {
+        true => "Claim approved: the team owns the topic",
+        false => "Claim rejected",
+    })))
 }

@@ -162,6 +162,8 @@ pub fn api_router() -> Router<AppState> {
             axum::routing::put(access::update_access),
         )
         .route("/topics/{id}/owner", axum::routing::put(access::set_owner))
+        .route("/topics/{id}/claim", post(access::claim))
+        .route("/topics/{id}/claim/decision", post(access::decide_claim))
         .route(
             "/subscriptions",
             get(subscriptions::list)

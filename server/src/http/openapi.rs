@@ -42,6 +42,7 @@ use utoipa::{
         topics::list, topics::create, topics::active, topics::rates, topics::detail, topics::approve,
         topics::reject, topics::deactivate, topics::reactivate, topics::adopt, topics::activate_by_name,
         records::produce, access::update_access, access::set_owner,
+        access::claim, access::decide_claim,
         subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe, subscriptions::decide, subscriptions::inbox,
         positions::lag, positions::save,
         session::current, session::sign_in, session::sign_out,
@@ -170,6 +171,12 @@ impl Modify for InputRules {
         }
         if let Some(rule) = array_property(openapi, "NewTopicRequest", "masks") {
             rule.max_items = Some(MASKS_MAX);
+        }
+        for (schema, field) in [("ClaimRequest", "team"), ("ClaimDecision", "team")] {
+            if let Some(rule) = property(openapi, schema, field) {
+                rule.pattern = Some(USER_ID_PATTERN.to_owned());
+                rule.max_length = Some(TEAM_MAX_LEN);
+            }
         }
         if let Some(rule) = property(openapi, "OwnerUpdate", "owner") {
             rule.pattern = Some(OWNER_PATTERN.to_owned());

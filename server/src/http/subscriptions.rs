@@ -146,7 +146,7 @@ pub async fn subscribe(
 const INBOX_LIMIT: i64 = 500;
 
 #[utoipa::path(get, path = "/api/inbox", tag = "subscriptions",
-    description = "What waits for the caller as one of topics' owners (an admin: for every topic): subscription requests, oldest first (at most 500). Empty for someone who owns nothing.",
+    description = "What waits for the caller as one of topics' owners (an admin: for every topic): subscription requests, and for admins teams' claims on topics nobody owns; oldest first, at most 500 of each. Empty for someone who owns nothing.",
     responses((status = 200, body = Inbox), (status = 401, description = "A bearer token that is not valid", body = ErrorBody)))]
 /// `GET /api/inbox`
 pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Inbox>, ApiError> {
@@ -154,12 +154,17 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Json
         return Ok(Json(Inbox::default()));
     }
     let pending = state.store.pending_subscriptions(INBOX_LIMIT).await?;
+    let claims = match viewer.who.is_admin() {
+        true => state.store.topic_claims(INBOX_LIMIT).await?,
+        false => Vec::new(),
+    };
     Ok(Json(Inbox {
         subscription_requests: pending
             .into_iter()
             .filter(|(_, owner)| viewer.who.acts_for_owners(owner))
             .map(|(subscription, _)| subscription)
             .collect(),
+        claims,
     }))
 }
 

@@ -14,6 +14,7 @@
 
 mod audit;
 mod changes;
+mod claims;
 mod identities;
 pub mod instances;
 mod postgres;
@@ -26,6 +27,7 @@ mod topics;
 
 pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};
 pub use changes::{Change, TopicEvent};
+pub use claims::Claimed;
 pub use subscriptions::Subscribed;
 pub use topics::{AccessChange, KafkaClaim, NewTopic, TopicKey, TopicPage, Transition};
 

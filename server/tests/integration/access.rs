@@ -601,3 +601,94 @@ async fn owners_change_who_reads_and_open_streams_start_again_under_the_new_rule
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn a_team_claims_a_topic_nobody_owns_and_an_admin_decides() {
+    let app = spawn_app_with(oidc_mode).await;
+    let ana = Person::new(&app, "ana", false, &["payments"]).await;
+    let ben = Person::new(&app, "ben", false, &["web"]).await;
+    // From before ownership: requested with the admin token, owned by nobody.
+    let legacy = json!({"name": "legacy", "created_by": "ops"});
+    let (status, created) = app
+        .as_admin(Method::POST, "/api/topics", Some(legacy))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["topic_id"].as_i64().unwrap();
+    let claim = format!("/api/topics/{id}/claim");
+
+    assert_eq!(
+        ana.post(&claim, json!({"team": "payments"})).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        ana.post(&claim, json!({"team": "payments"})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        ben.post(&claim, json!({"team": "payments"})).await.0,
+        StatusCode::FORBIDDEN,
+        "not his team"
+    );
+    assert_eq!(
+        ben.post(&claim, json!({"team": "web"})).await.0,
+        StatusCode::ACCEPTED
+    );
+    let (_, inbox) = app.as_admin(Method::GET, "/api/inbox", None).await;
+    let teams: Vec<&str> = inbox["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["team"].as_str().unwrap())
+        .collect();
+    assert_eq!(teams, ["payments", "web"]);
+    assert_eq!(
+        ana.get("/api/inbox").await.1["claims"],
+        json!([]),
+        "claims are for admins"
+    );
+
+    let decide = format!("/api/topics/{id}/claim/decision");
+    assert_eq!(
+        ana.post(&decide, json!({"team": "payments", "approve": true}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, body) = app
+        .as_admin(
+            Method::POST,
+            &decide,
+            Some(json!({"team": "payments", "approve": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(topic_as_admin(&app, id).await["owner_team"], "payments");
+    let (_, inbox) = app.as_admin(Method::GET, "/api/inbox", None).await;
+    assert_eq!(inbox["claims"], json!([]), "the other claims go with it");
+    let (status, _) = app
+        .as_admin(
+            Method::POST,
+            &decide,
+            Some(json!({"team": "web", "approve": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = ben.post(&claim, json!({"team": "web"})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("topic_owned"))
+    );
+    let (_, audit) = app
+        .as_admin(Method::GET, "/api/audit?topic=legacy", None)
+        .await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"request_claim") && actions.contains(&"approve_claim"),
+        "{actions:?}"
+    );
+}

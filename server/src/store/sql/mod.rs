@@ -9,6 +9,7 @@
 
 mod audit;
 mod changes;
+mod claims;
 mod identities;
 mod instances;
 mod revoked_sessions;
