@@ -210,8 +210,12 @@ pub fn SessionBadge() -> impl IntoView {
                     };
                     // The badge leads to the Tokens page (which tells the admin token's session
                     // that tokens are for people).
+                    let teams = (!session.teams.is_empty()).then(|| {
+                        view! { <span class="muted" data-testid="teams" title="Your teams">{session.teams.join(", ")}</span> }
+                    });
                     view! {
                         <a class="badge badge-admin" data-testid=testid href="/tokens">{label}</a>
+                        {teams}
                         <button
                             type="button"
                             class="link"
@@ -421,4 +425,22 @@ pub fn Sparkline(rates: Vec<Option<f64>>) -> impl IntoView {
             <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5"/>
         </svg>
     }
+}
+
+/// Who may read a topic, as a badge beside its status: its level when it is not `open`, and
+/// its owners when it has any.
+#[component]
+pub fn AccessBadge(topic: crate::wire::Topic) -> impl IntoView {
+    use crate::access::AccessLevel;
+    let level = (topic.access != AccessLevel::Open).then(|| {
+        let word = topic.access.as_str();
+        view! { <span class=format!("badge badge-{word}") data-testid="access-badge">{word}</span> }
+    });
+    let owner = match (topic.owner_team, topic.owner_user) {
+        (Some(team), _) => Some(format!("team {team}")),
+        (None, Some(user)) => Some(user),
+        (None, None) => None,
+    }
+    .map(|owner| view! { <span class="muted" data-testid="owner">{owner}</span> });
+    view! { {level} " " {owner} }
 }

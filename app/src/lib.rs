@@ -89,6 +89,7 @@ pub fn App() -> impl IntoView {
                     <Transition fallback=|| ()>
                         {move || identity.is_admin().then(|| view! { <A href="/audit">"Audit"</A> })}
                     </Transition>
+                    <pages::InboxCount/>
                 </nav>
                 <div class="who">
                     // With an identity provider you are who you signed in as: nothing to pick.
@@ -108,6 +109,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("stream") view={Lazy::<StreamRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("search") view={Lazy::<SearchRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("inbox") view={Lazy::<InboxRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("signin") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async/>
                 </Routes>
@@ -155,5 +157,6 @@ lazy_page! {
     StreamRoute => pages::Stream,
     SearchRoute => pages::Search,
     AuditRoute => pages::Audit,
+    InboxRoute => pages::InboxPage,
     AccountRoute => pages::Account,
 }

@@ -577,6 +577,9 @@ pub struct SessionInfo {
     pub expires_at: Option<String>,
     /// What mutating requests must send in `X-CSRF-Token`, when signed in.
     pub csrf_token: Option<String>,
+    /// The signed-in person's teams, as the identity provider named them at sign-in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
 }
 
 fn open_mode() -> String {

@@ -332,6 +332,7 @@ impl Sessions {
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             }),
             csrf_token: session.map(|s| self.csrf_token(s)),
+            teams: Vec::new(),
         }
     }
 }

@@ -10,11 +10,13 @@
 //! | [`stream`] | `/stream` | the live viewer (a folder: connection, rows, list, form) |
 //! | [`search`] | `/search` | a search of a topic's history (a folder: form, run); shows matches with the viewer's rows |
 //! | [`audit`] | `/audit` | the audit log (admin) |
+//! | [`inbox`] | `/inbox` | what waits for an owner: subscription requests; for admins, claims |
 //! | [`signin`], [`tokens`] | `/signin`, `/tokens` | who you are: admin sign-in, personal access tokens (one chunk) |
 //! | [`not_found`] | anything else | what an unknown path shows |
 
 mod audit;
 mod compose;
+mod inbox;
 mod not_found;
 mod overview;
 mod search;
@@ -26,6 +28,7 @@ mod topic_detail;
 mod topics;
 
 pub use audit::Audit;
+pub use inbox::{InboxCount, InboxPage};
 pub use not_found::NotFound;
 pub use overview::Overview;
 pub use search::Search;

@@ -192,11 +192,15 @@ fn Mine(
                     {mine.into_iter().map(|s| {
                         let (u, topic) = (user.clone(), s.topic_name.clone());
                         let watch = format!("/stream?topic={}", api::encode(&s.topic_name));
-                        let streaming = s.topic_status == crate::wire::TopicStatus::Active;
+                        let streaming = s.topic_status == crate::wire::TopicStatus::Active && s.is_active();
+                        let waiting = (!s.is_active()).then(|| view! {
+                            " " <span class="badge badge-pending" data-testid="subscription-pending">"waiting for the owners"</span>
+                        });
                         view! {
                             <li data-topic=s.topic_name.clone()>
                                 <span class="mono">{s.topic_name.clone()}</span>
                                 " " <StatusBadge status=s.topic_status/>
+                                {waiting}
                                 {
                                     let topic = s.topic_name.clone();
                                     view! {

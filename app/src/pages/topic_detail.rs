@@ -2,7 +2,7 @@
 
 use crate::{
     api,
-    components::{loaded, short_time, StatusBadge, TopicActions},
+    components::{loaded, short_time, AccessBadge, StatusBadge, TopicActions},
     identity::Identity,
     wire::{AuditEntry, TopicDetail, TopicStatus},
 };
@@ -64,6 +64,7 @@ fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
         <div class="page-head">
             <h1 class="mono" data-testid="topic-name">{t.topic_name.clone()}</h1>
             <StatusBadge status=t.status/>
+            <AccessBadge topic=t.clone()/>
         </div>
         {t.kafka_conflict.then(|| view! {
             <p class="error" data-testid="kafka-conflict">
@@ -80,6 +81,11 @@ fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
             <dt>"Requested by"</dt><dd>{t.created_by.clone()}</dd>
             <dt>"Description"</dt><dd>{if t.description.is_empty() { "—".to_owned() } else { t.description.clone() }}</dd>
             <dt>"Subscribers"</dt><dd>{t.subscriber_count}</dd>
+            <dt>"Access"</dt><dd data-testid="access">{t.access.as_str()}</dd>
+            {(!t.masks.is_empty()).then(|| {
+                let masks: Vec<String> = t.masks.iter().map(|m| format!("{} ({})", m.path, m.method.as_str())).collect();
+                view! { <dt>"Masked fields"</dt><dd data-testid="masks">{masks.join(", ")}</dd> }
+            })}
             {t.rejected_reason.clone().map(|r| view! { <dt>"Rejection reason"</dt><dd>{r}</dd> })}
             {dates
                 .into_iter()

@@ -4,8 +4,11 @@
 //! still refuses.
 
 use crate::{
+    access::{self as app_access, AccessLevel, FieldPath, MaskMethod, MaskRule},
     api::{self, Method},
-    components::{first_shown, loaded, ShowMore, StatusBadge, TopicActions, LIST_STEP},
+    components::{
+        first_shown, loaded, AccessBadge, ShowMore, StatusBadge, TopicActions, LIST_STEP,
+    },
     domain::{self, EventType, TopicName, UserId},
     identity::Identity,
     wire::{ErrorBody, NewTopicRequest, Topic, TopicCreated, TopicStatus},
@@ -180,6 +183,8 @@ fn TopicTable(
                                         </td>
                                         <td>
                                             <StatusBadge status=t.status/>
+                                            " "
+                                            <AccessBadge topic=t.clone()/>
                                         </td>
                                         <td class="num">{t.partitions}</td>
                                         <td class="num">{t.replication_factor}</td>
@@ -267,6 +272,10 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
     let replication = RwSignal::new("1".to_owned());
     let description = RwSignal::new(String::new());
     let event_type = RwSignal::new(String::new());
+    // Who may read it (with an identity provider): its owning team, level and masked fields.
+    let owner_team = RwSignal::new(String::new());
+    let access = RwSignal::new(AccessLevel::Open);
+    let masks = RwSignal::new(String::new());
     let attempted = RwSignal::new(false);
     let server_error = RwSignal::new(None::<(Option<String>, String)>);
     let submit = Action::new(|request: &NewTopicRequest| {
@@ -320,6 +329,14 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
         if fields.iter().any(|(f, v)| check(f, v).is_some()) {
             return;
         }
+        let masks = match parse_mask_lines(&masks.get_untracked()) {
+            Ok(masks) => masks,
+            Err(message) => {
+                server_error.set(Some((Some("masks".to_owned()), message)));
+                return;
+            }
+        };
+        let team = owner_team.get_untracked();
         let kind = event_type.get_untracked();
         submit.dispatch(NewTopicRequest {
             name: name.get_untracked(),
@@ -328,9 +345,9 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
             replication_factor: replication.get_untracked().trim().parse().unwrap_or(1),
             description: description.get_untracked(),
             event_type: (!kind.is_empty()).then_some(kind),
-            owner_team: None,
-            access: Default::default(),
-            masks: Vec::new(),
+            owner_team: (!team.is_empty()).then_some(team),
+            access: access.get_untracked(),
+            masks,
         });
     };
 
@@ -354,6 +371,12 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
                 </div>
                 <Field id="description" label="Description" value=description error=description_error/>
             </div>
+            <Transition fallback=|| ()>
+                <Governance owner_team access masks error=Signal::derive(move || match server_error.get() {
+                    Some((Some(f), message)) if ["owner_team", "access", "masks"].contains(&f.as_str()) => Some(message),
+                    _ => None,
+                })/>
+            </Transition>
             <p class="error" role="alert" data-testid="form-error">
                 {move || match server_error.get() {
                     Some((None, message)) => message,
@@ -372,5 +395,88 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
                 {move || if submit.pending().get() { "Sending…" } else { "Request topic" }}
             </button>
         </form>
+    }
+}
+
+/// Reads the masks box: one field per line, `path method` (`customer_id hash`).
+fn parse_mask_lines(text: &str) -> Result<Vec<MaskRule>, String> {
+    let mut rules = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (path, method) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let method = match method.trim() {
+            "remove" => MaskMethod::Remove,
+            "redact" => MaskMethod::Redact,
+            "hash" => MaskMethod::Hash,
+            "last4" => MaskMethod::Last4,
+            other => {
+                return Err(format!(
+                    "{line:?}: say how to mask it (remove, redact, hash or last4), not {other:?}"
+                ))
+            }
+        };
+        FieldPath::parse(path, "masks").map_err(|e| format!("{line:?}: {}", e.message))?;
+        rules.push(MaskRule {
+            path: path.to_owned(),
+            method,
+        });
+    }
+    app_access::parse_masks(&rules).map_err(|e| e.message)?;
+    Ok(rules)
+}
+
+/// The request's "who may read it" part, shown when people sign in through an identity
+/// provider (in open mode every topic is open and nobody's).
+#[component]
+fn Governance(
+    owner_team: RwSignal<String>,
+    access: RwSignal<AccessLevel>,
+    masks: RwSignal<String>,
+    error: Signal<Option<String>>,
+) -> impl IntoView {
+    let identity = Identity::get();
+    move || {
+        let session = identity.session.get().and_then(Result::ok)?;
+        if session.auth != "oidc" {
+            return None;
+        }
+        let teams = session.teams;
+        // One team owns it without asking; several: the person picks.
+        if let [only] = &teams[..] {
+            owner_team.set(only.clone());
+        }
+        let owner_choice = (!teams.is_empty()).then(|| {
+            view! {
+                <div class="field">
+                    <label for="owner_team">"Owning team"</label>
+                    <select id="owner_team" data-testid="owner-team" on:change=move |ev| owner_team.set(event_target_value(&ev))>
+                        {(teams.len() > 1).then(|| view! { <option value="">"choose one of your teams"</option> })}
+                        {teams.iter().map(|t| view! { <option value=t.clone() selected=owner_team.get_untracked() == *t>{t.clone()}</option> }).collect_view()}
+                    </select>
+                </div>
+            }
+        });
+        Some(view! {
+            <fieldset class="form-grid" data-testid="governance">
+                <legend>"Who may read it"</legend>
+                {owner_choice}
+                <div class="field">
+                    <label for="access">"Access"</label>
+                    <select id="access" data-testid="access" on:change=move |ev| {
+                        access.set(AccessLevel::parse(&event_target_value(&ev)).unwrap_or_default())
+                    }>
+                        <option value="open">"open: anyone signed in reads"</option>
+                        <option value="approval">"approval: owners approve each reader"</option>
+                        <option value="private">"private: owners only, hidden from others"</option>
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="masks">"Masked fields"</label>
+                    <textarea id="masks" data-testid="masks" rows="3" placeholder="customer_id hash"
+                        prop:value=masks on:input=move |ev| masks.set(event_target_value(&ev))></textarea>
+                    <small class="muted">"one per line: a field path and remove, redact, hash or last4 — masked for everyone outside the owning team"</small>
+                </div>
+                <p class="field-error" role="alert" data-testid="governance-error">{move || error.get().unwrap_or_default()}</p>
+            </fieldset>
+        })
     }
 }

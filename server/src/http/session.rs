@@ -31,9 +31,19 @@ fn set_cookie_headers(
 
 #[utoipa::path(get, path = "/api/session", tag = "session",
     responses((status = 200, body = SessionInfo)))]
-/// `GET /api/session`: whether this browser is signed in as admin (and its CSRF token).
+/// `GET /api/session`: whether this browser is signed in as admin (and its CSRF token), and a
+/// signed-in person's teams.
 pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Json<SessionInfo> {
-    Json(info(&state, session_of(&state.sessions, &headers).as_ref()))
+    let session = session_of(&state.sessions, &headers);
+    let mut info = info(&state, session.as_ref());
+    if let Some(user) = session.as_ref().and_then(Session::user) {
+        // Shown on the badge: while the database is away the badge goes without them.
+        match state.store.teams_of(user).await {
+            Ok(teams) => info.teams = teams.into_iter().map(String::from).collect(),
+            Err(e) => tracing::debug!(error = %e, "a session's teams could not be read"),
+        }
+    }
+    Json(info)
 }
 
 /// What `/api/session` says of `session`, with how people sign in here.

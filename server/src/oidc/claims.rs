@@ -70,7 +70,11 @@ pub(super) fn person_of(
         user: user.to_string(),
         admin,
         subject: subject.to_owned(),
-        teams: teams_of(payload.get(&rules.team_claim), &rules.team_prefix),
+        teams: teams_of(payload.get(&rules.team_claim), &rules.team_prefix)
+            .into_iter()
+            // The admin group is a role, not a team (when both come from one claim).
+            .filter(|t| !rules.admin_values.iter().any(|a| a == t.as_str()))
+            .collect(),
     })
 }
 
@@ -133,7 +137,7 @@ mod tests {
                 user: "ana".into(),
                 admin: true,
                 subject: "sub-1".into(),
-                teams: teams(&["streamhub-admins", "x"]),
+                teams: teams(&["x"]),
             }
         );
         let ben = person(json!({"preferred_username": "ben", "groups": ["streamhub-users"]}));

@@ -221,6 +221,7 @@ async fn every_page_is_rendered_whole_on_the_server() {
             ("/search", "<h1"),
             ("/stream", "<h1"),
             ("/signin", "<h1"),
+            ("/inbox", "<h1"),
         ] {
             let resp = app
                 .client
