@@ -49,6 +49,9 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub auth: crate::oidc::AuthArgs,
 
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
+
     /// Admin bearer token, from `ADMIN_TOKEN` only: a flag would show it to everyone on the
     /// machine (`ps`). Unset: generated at first start and kept in `<data dir>/admin_token`.
     #[arg(skip = crate::secrets::from_env("ADMIN_TOKEN"))]

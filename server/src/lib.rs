@@ -25,6 +25,7 @@
 //! | [`oidc`] | sign-in through an OpenID Connect provider: discovery, the code flow, ID token checks, claims |
 //! | [`open_files`] | the open-files budget: connection and socket caps sized to the process's limit |
 //! | [`rate_limit`] | per-address token buckets: anonymous writes and failed secrets, 429 past them |
+//! | [`webhooks`] | notifications of requests and decisions to a webhook: queued, signed, retried, counted |
 //! | [`rates`] | recent message rates of active topics, sampled for the overview |
 //! | [`summary`] | the per-minute activity line of the server's log (routine requests log at DEBUG) |
 //! | [`health`] | the background check of broker and database behind `GET /api/health` |
@@ -62,6 +63,7 @@ pub mod sessions;
 pub mod store;
 pub mod summary;
 pub mod telemetry;
+pub mod webhooks;
 
 /// The RFC 3339 UTC timestamp (milliseconds, `Z`) used in every API body and database row.
 /// Such strings sort in time order, which the store relies on.

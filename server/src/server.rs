@@ -42,6 +42,8 @@ pub enum ServerError {
     Auth(String),
     #[error("--database-url: {0}")]
     DatabaseUrl(String),
+    #[error("webhook settings: {0}")]
+    Webhooks(String),
     #[error(
         "open mode on {0}: anyone who reaches this address may stream every active topic and \
          act as anyone; listen on loopback, sign people in (STREAMHUB_AUTH=oidc), or accept it \
@@ -155,7 +157,10 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
         health.clone(),
         config.auth.four_eyes,
     );
+    let webhooks =
+        crate::webhooks::Webhooks::start(&config.webhooks).map_err(ServerError::Webhooks)?;
     let state = AppState {
+        webhooks,
         leptos_options: leptos_options(&config.site_dir, addr),
         store,
         records: RecordSender::new(&config.kafka)?,

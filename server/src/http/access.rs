@@ -16,6 +16,7 @@ use crate::{
     access::Ownership,
     oidc::AuthMode,
     store::{AccessChange, Actor, AuditOutcome, Claimed, NewAuditEntry},
+    webhooks::Event,
 };
 use app::{
     access::{
@@ -218,10 +219,15 @@ pub async fn claim(
         None => caller.as_actor("anyone"),
     };
     match state.store.claim_topic(id, team.as_str(), &actor).await? {
-        Claimed::Asked => Ok((
-            StatusCode::ACCEPTED,
-            Json(MessageBody::new("Claim submitted: an admin decides")),
-        )),
+        Claimed::Asked => {
+            let event = Event::new("claim_requested", &topic.topic_name, &actor.name)
+                .team(Some(team.as_str()));
+            state.webhooks.notify(event);
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(MessageBody::new("Claim submitted: an admin decides")),
+            ))
+        }
         Claimed::AskedAlready => Ok((StatusCode::OK, Json(MessageBody::new("Claimed already")))),
         Claimed::Owned => Err(ApiError::Conflict {
             error: "topic_owned",
@@ -264,6 +270,16 @@ pub async fn decide_claim(
                 .await?
         }
     };
+    if done {
+        let topic = find(&state, id).await?;
+        let kind = match decision.approve {
+            true => "claim_approved",
+            false => "claim_rejected",
+        };
+        let event =
+            Event::new(kind, &topic.topic_name, &admin.actor.name).team(Some(team.as_str()));
+        state.webhooks.notify(event);
+    }
     if !done {
         return Err(ApiError::NotFound {
             error: "claim_not_found",

@@ -112,6 +112,7 @@ pub async fn metrics(
         );
     }
     text.push_str(&state.relay.stats().render());
+    text.push_str(&state.webhooks.render());
     let health = state.health.report();
     for (part, status) in [
         ("broker", &health.broker.component.status),

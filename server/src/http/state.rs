@@ -57,6 +57,8 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     /// Request counts and latencies for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Notifications of requests and decisions to the configured webhook.
+    pub webhooks: crate::webhooks::Webhooks,
     /// Hot read answers, valid until the next write.
     pub read_cache: Arc<ReadCache>,
     /// Live streams to WebSocket clients.

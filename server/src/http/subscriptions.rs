@@ -10,6 +10,7 @@ use super::{
 };
 use crate::access::Ownership;
 use crate::store::{Actor, StoreError, Subscribed, TopicKey};
+use crate::webhooks::Event;
 use app::{
     access::{Inbox, SubscriptionDecision, SubscriptionDecisionRequest},
     api::encode,
@@ -130,12 +131,17 @@ pub async fn subscribe(
             StatusCode::CREATED,
             Json(MessageBody::new("Subscription added successfully")),
         ),
-        Subscribed::Requested => (
-            StatusCode::ACCEPTED,
-            Json(MessageBody::new(
-                "Subscription requested: the topic's owners approve it before anything streams",
-            )),
-        ),
+        Subscribed::Requested => {
+            let event = Event::new("subscription_requested", topic.as_str(), &actor.name)
+                .user(user.as_str());
+            state.webhooks.notify(event);
+            (
+                StatusCode::ACCEPTED,
+                Json(MessageBody::new(
+                    "Subscription requested: the topic's owners approve it before anything streams",
+                )),
+            )
+        }
         Subscribed::AlreadySubscribed => {
             (StatusCode::OK, Json(MessageBody::new("Already subscribed")))
         }
@@ -211,6 +217,15 @@ pub async fn decide(
         .store
         .decide_subscription(&user, &topic, req.decision, &actor)
         .await?;
+    if decided {
+        let kind = match req.decision {
+            SubscriptionDecision::Approve => "subscription_approved",
+            SubscriptionDecision::Reject => "subscription_rejected",
+            SubscriptionDecision::Revoke => "subscription_revoked",
+        };
+        let event = Event::new(kind, topic.as_str(), &actor.name).user(user.as_str());
+        state.webhooks.notify(event);
+    }
     if !decided {
         let what = match req.decision {
             SubscriptionDecision::Revoke => "subscription",

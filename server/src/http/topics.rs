@@ -11,10 +11,12 @@ use super::{
     pages::{page_size, with_next_link},
 };
 use crate::access::{Ownership, Viewer as AccessViewer};
+use crate::store::Actor;
 use crate::store::{
     read_cache::{CachedJson, TopicListing},
     AuditFilter, AuditOutcome, NewTopic, StoreError, TopicKey, TopicPage,
 };
+use crate::webhooks::Event;
 use app::{
     access::AccessLevel,
     domain::{self, EventType, TopicName},
@@ -226,7 +228,17 @@ pub async fn submit_request(
         access: req.access,
         masks: req.masks.clone(),
     };
-    Ok(state.store.create_topic(&new, &actor).await?)
+    let id = state.store.create_topic(&new, &actor).await?;
+    let event = Event::new("topic_requested", new.name.as_str(), &actor.name)
+        .team(new.owner.team.as_deref());
+    state.webhooks.notify(event);
+    Ok(id)
+}
+
+/// Tells the webhook of a decision on a topic request.
+fn notify_decision(state: &AppState, kind: &'static str, topic: &Topic, actor: &Actor) {
+    let event = Event::new(kind, &topic.topic_name, &actor.name).team(topic.owner_team.as_deref());
+    state.webhooks.notify(event);
 }
 
 /// One page of the topic list, with a `Link` to the next while there is one.
@@ -378,10 +390,11 @@ pub async fn approve(
     admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    state
+    let topic = state
         .lifecycle
         .approve(&admin.actor, parse_id(&id)?)
         .await?;
+    notify_decision(&state, "topic_approved", &topic, &admin.actor);
     Ok(Json(MessageBody::new("Topic approved successfully")))
 }
 
@@ -398,7 +411,8 @@ pub async fn reject(
 ) -> Result<Json<MessageBody>, ApiError> {
     let id = parse_id(&id)?;
     let reason = domain::parse_reason(&req.reason)?;
-    state.lifecycle.reject(&admin.actor, id, reason).await?;
+    let topic = state.lifecycle.reject(&admin.actor, id, reason).await?;
+    notify_decision(&state, "topic_rejected", &topic, &admin.actor);
     Ok(Json(MessageBody::new("Topic rejected")))
 }
 
