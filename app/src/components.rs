@@ -87,7 +87,8 @@ pub fn streamable_topics<V: IntoView + 'static>(
                     let subscribed: Vec<String> = mine
                         .unwrap_or_default()
                         .into_iter()
-                        .filter(|s| s.topic_status == TopicStatus::Active)
+                        // A request waiting for the topic's owners streams nothing yet.
+                        .filter(|s| s.topic_status == TopicStatus::Active && s.is_active())
                         .map(|s| s.topic_name)
                         .collect();
                     let choices: Vec<ActiveTopic> = active

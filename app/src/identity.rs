@@ -41,6 +41,18 @@ impl Identity {
             .is_some_and(|s| s.admin)
     }
 
+    /// Whether the signed-in person is one of `topic`'s owners (reactive; `false` until known).
+    pub fn owns(&self, topic: &crate::wire::Topic) -> bool {
+        self.session.get().and_then(Result::ok).is_some_and(|s| {
+            let by_person = s.user.is_some() && s.user == topic.owner_user;
+            let by_team = topic
+                .owner_team
+                .as_ref()
+                .is_some_and(|team| s.teams.contains(team));
+            by_person || by_team
+        })
+    }
+
     /// The current user's subscriptions, refetched when the user changes (the subscriptions
     /// page and the stream viewer both start from them).
     pub fn subscriptions(&self) -> Resource<ApiResult<Vec<Subscription>>> {

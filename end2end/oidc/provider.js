@@ -1,6 +1,7 @@
 // A real OpenID Connect provider for the tests (npm `oidc-provider`, a certified
-// implementation), on a loopback port: one confidential client (StreamHub) and three people,
-// `ana` and `cai` (admins by group) and `ben`. Its development login page takes any password.
+// implementation), on a loopback port: one confidential client (StreamHub) and its people:
+// `ana` and `cai` (admins by group) and `ben`; for the access tests `pia` (team payments), `wes`
+// (team web) and `noa` (no team). Its development login page takes any password.
 //
 //   OIDC_PORT=… OIDC_CLIENT_ID=… OIDC_CLIENT_SECRET=… OIDC_REDIRECT_URL=… node oidc/provider.js
 //
@@ -14,6 +15,9 @@ export const PEOPLE = {
   ana: { sub: 'ana-subject', preferred_username: 'ana', name: 'Ana Admin', groups: ['streamhub-admins', 'staff'] },
   ben: { sub: 'ben-subject', preferred_username: 'ben', name: 'Ben Builder', groups: ['staff'] },
   cai: { sub: 'cai-subject', preferred_username: 'cai', name: 'Cai Checker', groups: ['streamhub-admins'] },
+  pia: { sub: 'pia-subject', preferred_username: 'pia', name: 'Pia Payments', groups: ['payments'] },
+  wes: { sub: 'wes-subject', preferred_username: 'wes', name: 'Wes Web', groups: ['web'] },
+  noa: { sub: 'noa-subject', preferred_username: 'noa', name: 'Noa Nobody', groups: [] },
 };
 
 const provider = new Provider(issuer, {

@@ -133,6 +133,7 @@ async fn run() {
     let rate = env_or("BENCH_RATE", 200);
     let seconds = env_or("BENCH_SECONDS", 10);
     let on_one = FanOut {
+        reader: None,
         servers: &[&single],
         bootstrap: &bootstrap,
         topic,
@@ -143,6 +144,7 @@ async fn run() {
     };
     let one = fanout(on_one).await;
     let two = fanout(FanOut {
+        reader: None,
         servers: &[&a, &b],
         ..on_one
     })

@@ -14,8 +14,8 @@
 use futures::{SinkExt, StreamExt};
 use std::{path::Path, time::Instant};
 use streamhub_testkit::{
-    measure::{cpu_seconds, env_or, percentile_ms},
-    relay_load::{active_topic, connect, filled_topic, start_server, FanOut, Watch},
+    measure::{env_or, percentile_ms},
+    relay_load::{active_topic, connect, filled_topic, start_server, CpuShare, FanOut},
     server_process::ServerProcess,
     LocalBroker,
 };
@@ -131,6 +131,7 @@ async fn fan_out(
     way: &Way,
 ) -> Figures {
     let load = FanOut {
+        reader: None,
         servers: &[server],
         bootstrap,
         topic,
@@ -147,11 +148,7 @@ async fn fan_out(
         }
         Message::Text(frame.to_string().into())
     };
-    let mut cpu = CpuShare {
-        pid: server.pid(),
-        since: None,
-        share: 0.0,
-    };
+    let mut cpu = CpuShare::of(server.pid());
     let fanned = load.run(subscribe, &mut cpu).await;
     Figures {
         delivered: fanned.latencies.len(),
@@ -160,25 +157,5 @@ async fn fan_out(
         p99: percentile_ms(&fanned.latencies, 0.99),
         cpu: cpu.share,
         seconds: seconds as f64,
-    }
-}
-
-/// The server's CPU time as a share of the wall clock, from the start of production until the
-/// clients have drained.
-struct CpuShare {
-    pid: u32,
-    /// The server's CPU seconds and the time when production started.
-    since: Option<(f64, Instant)>,
-    share: f64,
-}
-
-impl Watch for CpuShare {
-    async fn ready(&mut self) {
-        self.since = Some((cpu_seconds(self.pid), Instant::now()));
-    }
-
-    fn drained(&mut self) {
-        let (before, started) = self.since.expect("production started");
-        self.share = (cpu_seconds(self.pid) - before) / started.elapsed().as_secs_f64();
     }
 }

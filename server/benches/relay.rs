@@ -64,6 +64,7 @@ async fn main() {
     let fanout_id = active_topic(&server, "bench_fanout", 1).await;
     let rate = 100_u64;
     let fan_out = FanOut {
+        reader: None,
         servers: &[&server],
         bootstrap: &bootstrap,
         topic: "bench_fanout",

@@ -215,9 +215,12 @@ pub fn sent_us(text: &str) -> impl Iterator<Item = u64> + '_ {
 
 /// A fan-out: `clients` sockets, spread over `servers`, stream `topic` while `rate` records a
 /// second are produced into it for `seconds`; then the first server deactivates the topic
-/// (`topic_id`), which ends every stream.
+/// (`topic_id`), which ends every stream. Every client is the admin, unless `reader` names a
+/// user (subscribed to the topic beforehand): then every other client streams as that user,
+/// without the admin's rights (in open mode, the audience masked fields are masked for).
 #[derive(Clone, Copy)]
 pub struct FanOut<'a> {
+    pub reader: Option<&'a str>,
     pub servers: &'a [&'a ServerProcess],
     pub bootstrap: &'a str,
     pub topic: &'a str,
@@ -254,6 +257,39 @@ pub trait Watch {
     fn drained(&mut self) {}
 }
 
+/// The server's CPU time as a share of the wall clock, from the start of production until the
+/// clients have drained: a [`Watch`] for benchmarks that state what a fan-out cost.
+pub struct CpuShare {
+    pid: u32,
+    /// The server's CPU seconds and the time when production started.
+    since: Option<(f64, std::time::Instant)>,
+    /// The share once drained (1.0 = one core busy).
+    pub share: f64,
+}
+
+impl CpuShare {
+    /// Watches the process `pid`.
+    pub fn of(pid: u32) -> CpuShare {
+        CpuShare {
+            pid,
+            since: None,
+            share: 0.0,
+        }
+    }
+}
+
+impl Watch for CpuShare {
+    async fn ready(&mut self) {
+        self.since = Some((crate::measure::cpu_seconds(self.pid), std::time::Instant::now()));
+    }
+
+    fn drained(&mut self) {
+        let (before, started) = self.since.expect("production started");
+        self.share =
+            (crate::measure::cpu_seconds(self.pid) - before) / started.elapsed().as_secs_f64();
+    }
+}
+
 impl FanOut<'_> {
     /// Runs the fan-out, client `i` subscribing with the frame `subscribe(i)`, and `watch` told
     /// of each moment.
@@ -265,7 +301,13 @@ impl FanOut<'_> {
         let (ready, mut readies) = tokio::sync::mpsc::channel(self.clients);
         let mut tasks = Vec::with_capacity(self.clients);
         for i in 0..self.clients {
-            let socket = connect(self.servers[i % self.servers.len()]).await;
+            let server = self.servers[i % self.servers.len()];
+            let socket = match self.reader.filter(|_| i % 2 == 1) {
+                Some(user) => open_socket(server.addr, &format!("?user_id={user}&follow=false"), None)
+                    .await
+                    .expect("connect"),
+                None => connect(server).await,
+            };
             tasks.push(tokio::spawn(fanout_client(
                 socket,
                 subscribe(i),

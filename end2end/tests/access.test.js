@@ -1,0 +1,330 @@
+// Who may read what (docs/access.md), through a real OpenID Connect provider (npm
+// `oidc-provider`, as in oidc.test.js) whose `groups` claim makes the teams: Pia (team payments)
+// requests `payments_eu` on the dashboard at level `approval` with `customer_id` hashed; Cai (an
+// admin) approves it and the producer's call activates it, and a record with a customer id
+// arrives. Wes (team web) asks to subscribe and waits for the owners (the relay refuses him
+// meanwhile); Pia's header counts her inbox, where she approves him. Wes's viewer then shows the
+// customer id as a keyed hash, Pia's shows it clear. A webhook receiver hears the requests and
+// the decision. Then a `private` topic of Pia's does not exist for Noa (no team): not listed,
+// its page not found, not on offer to follow (where the first test's topic is).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer } from 'node:net';
+import { launch, openPage, ARTIFACTS } from './browser.js';
+import { OwnStack } from './stack.js';
+
+const CLIENT_ID = 'streamhub';
+const CLIENT_SECRET = 'streamhub-e2e-client-secret';
+// The broker outlives the run (and serves the other tests): names of this run's own.
+const RUN = Date.now();
+const TOPIC = `payments_eu_${RUN}`;
+const PRIVATE_TOPIC = `payments_ledger_${RUN}`;
+const CUSTOMER = 'cust-00017';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// A webhook receiver on a loopback port: every JSON body it is sent, in order.
+function startReceiver() {
+  const events = [];
+  const server = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      try { events.push(JSON.parse(body)); } catch { events.push({ unparsable: body }); }
+      res.writeHead(204).end();
+    });
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ server, events, url: `http://127.0.0.1:${server.address().port}/hook` }));
+  });
+}
+
+let browser;
+let provider;
+let stack;
+let receiver;
+
+before(async () => {
+  const [providerPort, serverPort] = [await freePort(), await freePort()];
+  const issuer = `http://127.0.0.1:${providerPort}`;
+  const redirect = `http://127.0.0.1:${serverPort}/auth/callback`;
+  provider = spawn(process.execPath, ['oidc/provider.js'], {
+    env: {
+      ...process.env,
+      OIDC_PORT: String(providerPort),
+      OIDC_CLIENT_ID: CLIENT_ID,
+      OIDC_CLIENT_SECRET: CLIENT_SECRET,
+      OIDC_REDIRECT_URL: redirect,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve, reject) => {
+    provider.stdout.on('data', (chunk) => { if (String(chunk).includes('ready')) resolve(); });
+    provider.once('exit', (code) => reject(new Error(`the OIDC provider exited (${code})`)));
+  });
+  receiver = await startReceiver();
+  stack = new OwnStack({
+    port: serverPort,
+    env: {
+      STREAMHUB_AUTH: 'oidc',
+      STREAMHUB_OIDC_ISSUER: issuer,
+      STREAMHUB_OIDC_CLIENT_ID: CLIENT_ID,
+      STREAMHUB_OIDC_CLIENT_SECRET: CLIENT_SECRET,
+      STREAMHUB_OIDC_REDIRECT_URL: redirect,
+      STREAMHUB_OIDC_PROVIDER_NAME: 'Test IdP',
+      STREAMHUB_WEBHOOK_URL: receiver.url,
+    },
+  });
+  await stack.startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  stack?.stop();
+  provider?.kill('SIGTERM');
+  receiver?.server.close();
+});
+
+// Through the provider's development login (any password) and consent pages, back to /topics.
+async function signIn(page, who) {
+  await page.goto(`${stack.url}/signin?next=/topics`, { waitUntil: 'networkidle' });
+  await page.getByTestId('sign-in-provider').getByText('Sign in with Test IdP').click();
+  await page.locator('input[name="login"]').fill(who);
+  await page.locator('input[name="password"]').fill('any password');
+  await page.locator('button[type="submit"]').click();
+  await page.waitForURL((url) => url.pathname.startsWith('/topics') || url.pathname.includes('/interaction/'));
+  if (new URL(page.url()).pathname.includes('/interaction/')) {
+    await page.locator('button[type="submit"]').click();
+  }
+  await page.waitForURL('**/topics');
+  await page.locator('.who .badge').getByText(who).waitFor();
+  await page.waitForLoadState('networkidle');
+}
+
+// A fresh browser with `who` signed in. The provider's login pages import a web font from the
+// internet: answered empty here, so that nothing leaves the machine (nor fails to).
+async function personAt(who) {
+  const opened = await openPage(browser);
+  await opened.page.context().route('https://fonts.googleapis.com/**',
+    (route) => route.fulfill({ status: 200, contentType: 'text/css', body: '' }));
+  await signIn(opened.page, who);
+  return opened;
+}
+
+// The dashboard's own call from the signed-in page (session cookie and CSRF token).
+const call = (page, method, path, body) => page.evaluate(async ([method, path, body]) => {
+  const csrf = (await (await fetch('/api/session')).json()).csrf_token;
+  const res = await fetch(path, {
+    method,
+    headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
+    body: body && JSON.stringify(body),
+  });
+  return [res.status, await res.json()];
+}, [method, path, body]);
+
+// What the producer daemon does for an approved topic: creates it in Kafka and activates it.
+async function activate(name) {
+  const res = await fetch(`${stack.url}/api/topics/activate_by_name`, {
+    method: 'POST',
+    headers: { 'x-producer-key': stack.env.PRODUCER_SECRET, 'content-type': 'application/json' },
+    body: JSON.stringify({ topic_name: name }),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+// Requests a topic on the dashboard's form; answers its id.
+async function requestTopic(page, name, access, masks = '') {
+  await page.fill('#name', name);
+  await page.selectOption('#access', access);
+  await page.fill('#masks', masks);
+  await page.getByRole('button', { name: 'Request topic' }).click();
+  const ok = await page.getByTestId('form-ok').getByText('Requested').textContent();
+  return Number(/#(\d+)/.exec(ok)[1]);
+}
+
+// Subscribes on the subscriptions page; answers the subscription's entry in "yours".
+async function subscribe(page, name) {
+  await page.goto(`${stack.url}/subscriptions`, { waitUntil: 'networkidle' });
+  await page.locator(`[data-testid="available-topics"] li[data-topic="${name}"]`).getByTestId('subscribe').click();
+  const mine = page.locator(`[data-testid="my-subscriptions"] li[data-topic="${name}"]`);
+  await mine.waitFor();
+  return mine;
+}
+
+// Watches `name` from its beginning (from the subscriptions page's Watch link): the previews of
+// the records shown, once at least one is.
+async function watchFromStart(page, name) {
+  await page.goto(`${stack.url}/subscriptions`, { waitUntil: 'networkidle' });
+  await page.locator(`[data-testid="my-subscriptions"] li[data-topic="${name}"]`).getByRole('link', { name: 'Watch' }).click();
+  await page.waitForURL('**/stream?topic=*');
+  await page.getByTestId('stream-status').getByText('live').waitFor();
+  await page.selectOption('[data-testid="start-kind"]', 'earliest');
+  await page.getByTestId('start').click();
+  await page.getByTestId('stream-status').getByText('live').waitFor();
+  const records = page.locator('[data-testid="records"] li.record');
+  await records.first().waitFor();
+  return records.locator('.preview').allTextContents();
+}
+
+// Console errors other than the refusals the scenario provokes (403 and 404 answers).
+const unexpected = (errors) => errors.filter((e) => !/Failed to load resource: the server responded with a status of 40[34]/.test(e));
+
+// The webhook receiver's events of `kind` on `topic`, waited for (deliveries are asynchronous).
+async function heard(kind, topic) {
+  for (let i = 0; i < 100; i += 1) {
+    const found = receiver.events.filter((e) => e.event === kind && e.topic === topic);
+    if (found.length > 0) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no ${kind} event for ${topic}; heard ${JSON.stringify(receiver.events)}`);
+}
+
+test('an approval topic: the owners approve a reader, who sees its masked field hashed', async () => {
+  // Pia's one team owns what she requests: the form presets it.
+  const { page: pia, errors: piaErrors } = await personAt('pia');
+  await pia.getByTestId('teams').getByText('payments').waitFor();
+  assert.equal(await pia.inputValue('#owner_team'), 'payments');
+  const topicId = await requestTopic(pia, TOPIC, 'approval', `customer_id hash`);
+  const row = pia.locator(`tr[data-topic="${TOPIC}"]`);
+  await row.getByTestId('access-badge').getByText('approval').waitFor();
+  await row.getByTestId('owner').getByText('team payments').waitFor();
+  await row.locator('.badge-pending').waitFor();
+
+  // Cai (an admin) approves it; the producer's call activates it.
+  const { page: cai, errors: caiErrors } = await personAt('cai');
+  const hers = cai.locator(`tr[data-topic="${TOPIC}"]`);
+  await hers.getByTestId('action-approve').click();
+  await hers.locator('.badge-approved').waitFor();
+  await activate(TOPIC);
+  // A payment with a customer id arrives (Pia, an owner, sends it).
+  const [status, produced] = await call(pia, 'POST', `/api/topics/${topicId}/records`,
+    { key: 'e2e-payment', value: { customer_id: CUSTOMER, amount: 12 } });
+  assert.equal(status, 201, JSON.stringify(produced));
+
+  // Wes (team web) sees it, with its level and masked field, and asks to follow it: a request
+  // that waits for the owners, with nothing to watch yet.
+  const { page: wes, errors: wesErrors } = await personAt('wes');
+  await wes.getByTestId('teams').getByText('web').waitFor();
+  await wes.goto(`${stack.url}/topics/${topicId}`, { waitUntil: 'networkidle' });
+  await wes.getByTestId('topic-name').getByText(TOPIC).waitFor();
+  assert.equal((await wes.getByTestId('access').textContent()).trim(), 'approval');
+  assert.equal((await wes.getByTestId('masks').textContent()).trim(), 'customer_id (hash)');
+  const asked = await subscribe(wes, TOPIC);
+  await asked.getByTestId('subscription-pending').getByText('waiting for the owners').waitFor();
+  assert.equal(await asked.getByRole('link', { name: 'Watch' }).count(), 0);
+  // A request grants nothing: the relay refuses him the topic, from its beginning too.
+  await wes.goto(`${stack.url}/stream?topic=${TOPIC}`, { waitUntil: 'networkidle' });
+  const refusals = wes.locator('[data-testid="notices"] li', { hasText: 'refused' });
+  await refusals.first().waitFor();
+  await wes.selectOption('[data-testid="start-kind"]', 'earliest');
+  await wes.getByTestId('start').click();
+  await wes.waitForFunction(() => [...document.querySelectorAll('[data-testid="notices"] li')]
+    .filter((li) => li.textContent.includes('refused')).length >= 2);
+  assert.equal((await wes.getByTestId('received').textContent()).trim(), '0');
+  assert.equal(await wes.locator('[data-testid="records"] li.record').count(), 0);
+
+  // Pia's header counts what waits for her; her inbox lists Wes's request; she approves it.
+  await pia.goto(`${stack.url}/topics`, { waitUntil: 'networkidle' });
+  await pia.getByTestId('inbox-count').getByText('1').waitFor();
+  await pia.locator('a[href="/inbox"]').click();
+  await pia.waitForURL('**/inbox');
+  await pia.waitForLoadState('networkidle');
+  const request = pia.locator(`tr[data-request="wes@${TOPIC}"]`);
+  await request.waitFor();
+  await pia.screenshot({ path: `${ARTIFACTS}access-inbox-desktop.png`, fullPage: true });
+  await request.getByTestId('approve').click();
+  await pia.getByTestId('inbox-empty').waitFor();
+
+  // Wes's subscription is active now: he watches, and sees the id only as its keyed hash.
+  const seenByWes = await watchFromStart(wes, TOPIC);
+  assert.equal(seenByWes.length, 1, seenByWes.join('\n'));
+  assert.match(seenByWes[0], /"customer_id":\s*"[0-9a-f]{32}"/);
+  assert.match(seenByWes[0], /"amount":\s*12/);
+  assert.doesNotMatch(await wes.getByTestId('records').innerHTML(), new RegExp(CUSTOMER));
+  // The viewer's text filter reads what Wes was sent: the clear id matches nothing.
+  await wes.fill('[data-testid="filter"]', CUSTOMER);
+  await wes.getByTestId('shown').getByText(/^\s*0 shown/).waitFor();
+  await wes.fill('[data-testid="filter"]', '');
+  await wes.screenshot({ path: `${ARTIFACTS}access-masked-stream-desktop.png` });
+
+  // Pia, an owner, follows her own topic without asking, and sees the id clear.
+  await subscribe(pia, TOPIC);
+  const seenByPia = await watchFromStart(pia, TOPIC);
+  assert.equal(seenByPia.length, 1, seenByPia.join('\n'));
+  assert.match(seenByPia[0], new RegExp(`"customer_id":\\s*"${CUSTOMER}"`));
+
+  // The webhook heard the request, Wes's request and Pia's decision.
+  const [requested] = await heard('topic_requested', TOPIC);
+  assert.equal(requested.actor, 'pia');
+  assert.equal(requested.team, 'payments');
+  const [subscriptionRequested] = await heard('subscription_requested', TOPIC);
+  assert.equal(subscriptionRequested.user_id, 'wes');
+  const [approved] = await heard('subscription_approved', TOPIC);
+  assert.equal(approved.actor, 'pia');
+  assert.equal(approved.user_id, 'wes');
+  assert.equal(approved.text, `StreamHub: subscription approved: ${TOPIC} by pia (for wes)`);
+
+  assert.deepEqual(unexpected(piaErrors), []);
+  assert.deepEqual(unexpected(caiErrors), []);
+  assert.deepEqual(unexpected(wesErrors), []);
+  for (const page of [pia, cai, wes]) await page.context().close();
+});
+
+test('a private topic does not exist for someone outside its owners', async () => {
+  const { page: pia, errors: piaErrors } = await personAt('pia');
+  const topicId = await requestTopic(pia, PRIVATE_TOPIC, 'private');
+  await pia.locator(`tr[data-topic="${PRIVATE_TOPIC}"]`).getByTestId('access-badge').getByText('private').waitFor();
+  const [approved, body] = await stack.admin('POST', `/api/topics/${topicId}/approve`);
+  assert.equal(approved, 200, JSON.stringify(body));
+  await activate(PRIVATE_TOPIC);
+
+  // Noa has no team: her form has no owner to choose, and the private topic is nowhere.
+  const { page: noa, errors: noaErrors } = await personAt('noa');
+  assert.equal(await noa.getByTestId('teams').count(), 0);
+  await noa.getByTestId('governance').waitFor();
+  assert.equal(await noa.locator('#owner_team').count(), 0);
+  await noa.locator(`tr[data-topic="${TOPIC}"]`).waitFor();
+  assert.equal(await noa.locator(`tr[data-topic="${PRIVATE_TOPIC}"]`).count(), 0);
+  await noa.fill('[data-testid="topic-search"]', PRIVATE_TOPIC);
+  await noa.getByTestId('no-match').waitFor();
+
+  await noa.goto(`${stack.url}/topics/${topicId}`, { waitUntil: 'networkidle' });
+  await noa.getByTestId('error-note').getByText('Could not load the topic').waitFor();
+  assert.match(await noa.getByTestId('error-note').textContent(), new RegExp(`no topic #${topicId}$`));
+  assert.equal(await noa.getByTestId('topic-name').count(), 0);
+  assert.doesNotMatch(await noa.locator('main').textContent(), new RegExp(PRIVATE_TOPIC));
+  // The API answers as for an id that was never given out.
+  const [status, refused] = await call(noa, 'GET', `/api/topics/${topicId}`);
+  const [, missing] = await call(noa, 'GET', '/api/topics/999999');
+  assert.equal(status, 404);
+  assert.equal(refused.error, 'topic_not_found');
+  assert.deepEqual(refused, { ...missing, message: missing.message.replace('999999', String(topicId)) });
+
+  await noa.goto(`${stack.url}/subscriptions`, { waitUntil: 'networkidle' });
+  const offered = noa.getByTestId('available-topics');
+  await offered.locator(`li[data-topic="${TOPIC}"]`).waitFor();
+  assert.equal(await offered.locator(`li[data-topic="${PRIVATE_TOPIC}"]`).count(), 0);
+  const [, active] = await call(noa, 'GET', '/api/topics/active');
+  assert.ok(!active.some((t) => t.topic_name === PRIVATE_TOPIC), JSON.stringify(active));
+  await noa.screenshot({ path: `${ARTIFACTS}access-private-hidden-desktop.png`, fullPage: true });
+
+  // Pia, its owner, is offered it.
+  await pia.goto(`${stack.url}/subscriptions`, { waitUntil: 'networkidle' });
+  await pia.locator(`[data-testid="available-topics"] li[data-topic="${PRIVATE_TOPIC}"]`).waitFor();
+
+  assert.deepEqual(unexpected(piaErrors), []);
+  assert.deepEqual(unexpected(noaErrors), []);
+  for (const page of [pia, noa]) await page.context().close();
+});
