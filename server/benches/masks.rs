@@ -45,16 +45,39 @@ async fn main() {
         {"path": "pad", "method": "last4"},
         {"path": "card.number", "method": "redact"},
     ]);
-    let plain = run(&server, &bootstrap, "bench_unmasked", None, clients, seconds, rate).await;
-    let masked = run(&server, &bootstrap, "bench_masked", Some(masks), clients, seconds, rate).await;
+    let plain = run(
+        &server,
+        &bootstrap,
+        "bench_unmasked",
+        None,
+        clients,
+        seconds,
+        rate,
+    )
+    .await;
+    let masked = run(
+        &server,
+        &bootstrap,
+        "bench_masked",
+        Some(masks),
+        clients,
+        seconds,
+        rate,
+    )
+    .await;
 
     let per_second = |f: &Figures| f.delivered as f64 / seconds as f64;
     println!();
-    println!("Masked fields benchmark (tansu local broker, server as a separate process, release build)");
+    println!(
+        "Masked fields benchmark (tansu local broker, server as a separate process, release build)"
+    );
     println!(
         "{clients} sockets (half the admin, half a reader), {rate} records/s for {seconds} s:"
     );
-    for (name, f) in [("without masks (baseline)", &plain), ("three masked fields", &masked)] {
+    for (name, f) in [
+        ("without masks (baseline)", &plain),
+        ("three masked fields", &masked),
+    ] {
         println!(
             "   {name:<26} delivered {:>9}/{:<9} {:>9.0}/s  p50 {:>6.1} ms  p99 {:>6.1} ms  server CPU {:>5.1}%",
             f.delivered,

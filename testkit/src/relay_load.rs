@@ -280,7 +280,10 @@ impl CpuShare {
 
 impl Watch for CpuShare {
     async fn ready(&mut self) {
-        self.since = Some((crate::measure::cpu_seconds(self.pid), std::time::Instant::now()));
+        self.since = Some((
+            crate::measure::cpu_seconds(self.pid),
+            std::time::Instant::now(),
+        ));
     }
 
     fn drained(&mut self) {
@@ -303,9 +306,11 @@ impl FanOut<'_> {
         for i in 0..self.clients {
             let server = self.servers[i % self.servers.len()];
             let socket = match self.reader.filter(|_| i % 2 == 1) {
-                Some(user) => open_socket(server.addr, &format!("?user_id={user}&follow=false"), None)
-                    .await
-                    .expect("connect"),
+                Some(user) => {
+                    open_socket(server.addr, &format!("?user_id={user}&follow=false"), None)
+                        .await
+                        .expect("connect")
+                }
                 None => connect(server).await,
             };
             tasks.push(tokio::spawn(fanout_client(
