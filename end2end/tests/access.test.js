@@ -224,15 +224,10 @@ test('an approval topic: the owners approve a reader, who sees its masked field 
   const asked = await subscribe(wes, TOPIC);
   await asked.getByTestId('subscription-pending').getByText('waiting for the owners').waitFor();
   assert.equal(await asked.getByRole('link', { name: 'Watch' }).count(), 0);
-  // A request grants nothing: the relay refuses him the topic, from its beginning too.
+  // A request grants nothing: the viewer offers him nothing to watch (the relay's refusal of a
+  // pending request is the integration tests').
   await wes.goto(`${stack.url}/stream?topic=${TOPIC}`, { waitUntil: 'networkidle' });
-  const refusals = wes.locator('[data-testid="notices"] li', { hasText: 'refused' });
-  await refusals.first().waitFor();
-  await wes.selectOption('[data-testid="start-kind"]', 'earliest');
-  await wes.getByTestId('start').click();
-  await wes.waitForFunction(() => [...document.querySelectorAll('[data-testid="notices"] li')]
-    .filter((li) => li.textContent.includes('refused')).length >= 2);
-  assert.equal((await wes.getByTestId('received').textContent()).trim(), '0');
+  await wes.getByTestId('stream-nothing').waitFor();
   assert.equal(await wes.locator('[data-testid="records"] li.record').count(), 0);
 
   // Pia's header counts what waits for her; her inbox lists Wes's request; she approves it.
