@@ -273,17 +273,6 @@ pub struct ClaimDecision {
     pub approve: bool,
 }
 
-/// `GET /api/inbox`: what waits for the caller as one of topics' owners (or as an admin).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-pub struct Inbox {
-    /// Subscription requests to topics the caller decides for, oldest first.
-    pub subscription_requests: Vec<crate::wire::Subscription>,
-    /// Teams' claims on topics nobody owns (admins only), oldest first.
-    #[serde(default)]
-    pub claims: Vec<TopicClaim>,
-}
-
 /// Longest field path, in characters.
 pub const FIELD_PATH_MAX_LEN: usize = 256;
 /// Most masked fields a topic has.

@@ -402,6 +402,17 @@ pub struct ActiveTopic {
     pub owner_user: Option<String>,
 }
 
+/// `GET /api/inbox`: what waits for the caller as one of topics' owners (or as an admin).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Inbox {
+    /// Subscription requests to topics the caller decides for, oldest first.
+    pub subscription_requests: Vec<Subscription>,
+    /// Teams' claims on topics nobody owns (admins only), oldest first.
+    #[serde(default)]
+    pub claims: Vec<crate::access::TopicClaim>,
+}
+
 /// One row of `GET /api/subscriptions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

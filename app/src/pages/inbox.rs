@@ -3,10 +3,10 @@
 //! header shows how many wait ([`InboxCount`]).
 
 use crate::{
-    access::{ClaimDecision, Inbox, SubscriptionDecision, SubscriptionDecisionRequest},
+    access::{ClaimDecision, SubscriptionDecision, SubscriptionDecisionRequest},
     api::{self, Method},
     components::{loaded, short_time, ErrorNote},
-    wire::MessageBody,
+    wire::{Inbox, MessageBody},
 };
 use leptos::prelude::*;
 

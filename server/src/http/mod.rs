@@ -18,6 +18,7 @@ pub mod host_check;
 pub mod json;
 pub mod oidc;
 mod openapi;
+pub mod owner_action;
 mod pages;
 mod positions;
 mod records;

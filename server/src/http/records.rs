@@ -3,10 +3,10 @@
 //! sent is audited with where it landed.
 
 use super::{
-    access::OwnerAction,
     error::ApiError,
     extract::ApiPath,
     json::ApiJson,
+    owner_action::OwnerAction,
     state::AppState,
     topics::{find, parse_id},
 };

@@ -12,10 +12,10 @@ use crate::access::Ownership;
 use crate::store::{Actor, StoreError, Subscribed, TopicKey};
 use crate::webhooks::Event;
 use app::{
-    access::{Inbox, SubscriptionDecision, SubscriptionDecisionRequest},
+    access::{SubscriptionDecision, SubscriptionDecisionRequest},
     api::encode,
     domain::{FieldError, TopicName, UserId},
-    wire::{ErrorBody, MessageBody, Subscription, SubscriptionRequest},
+    wire::{ErrorBody, Inbox, MessageBody, Subscription, SubscriptionRequest},
 };
 use axum::{
     extract::State,

@@ -3,11 +3,11 @@
 
 use super::state::AppState;
 use super::{
-    access::OwnerAction,
     auth::{Admin, Caller, Producer, Viewer},
     error::ApiError,
     extract::{ApiPath, ApiQuery},
     json::ApiJson,
+    owner_action::OwnerAction,
     pages::{page_size, with_next_link},
 };
 use crate::access::{Ownership, Viewer as AccessViewer};
