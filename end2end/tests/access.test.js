@@ -9,30 +9,16 @@
 // its page not found, not on offer to follow (where the first test's topic is).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { launch, openPage, ARTIFACTS } from './browser.js';
-import { OwnStack } from './stack.js';
+import { signIn as signInAt, startOidcStack, stopOidcStack } from './oidc_stack.js';
 
-const CLIENT_ID = 'streamhub';
-const CLIENT_SECRET = 'streamhub-e2e-client-secret';
 // The broker outlives the run (and serves the other tests): names of this run's own.
 const RUN = Date.now();
 const TOPIC = `payments_eu_${RUN}`;
 const PRIVATE_TOPIC = `payments_ledger_${RUN}`;
 const CUSTOMER = 'cust-00017';
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 // A webhook receiver on a loopback port: every JSON body it is sent, in order.
 function startReceiver() {
@@ -56,62 +42,18 @@ let stack;
 let receiver;
 
 before(async () => {
-  const [providerPort, serverPort] = [await freePort(), await freePort()];
-  const issuer = `http://127.0.0.1:${providerPort}`;
-  const redirect = `http://127.0.0.1:${serverPort}/auth/callback`;
-  provider = spawn(process.execPath, ['oidc/provider.js'], {
-    env: {
-      ...process.env,
-      OIDC_PORT: String(providerPort),
-      OIDC_CLIENT_ID: CLIENT_ID,
-      OIDC_CLIENT_SECRET: CLIENT_SECRET,
-      OIDC_REDIRECT_URL: redirect,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise((resolve, reject) => {
-    provider.stdout.on('data', (chunk) => { if (String(chunk).includes('ready')) resolve(); });
-    provider.once('exit', (code) => reject(new Error(`the OIDC provider exited (${code})`)));
-  });
   receiver = await startReceiver();
-  stack = new OwnStack({
-    port: serverPort,
-    env: {
-      STREAMHUB_AUTH: 'oidc',
-      STREAMHUB_OIDC_ISSUER: issuer,
-      STREAMHUB_OIDC_CLIENT_ID: CLIENT_ID,
-      STREAMHUB_OIDC_CLIENT_SECRET: CLIENT_SECRET,
-      STREAMHUB_OIDC_REDIRECT_URL: redirect,
-      STREAMHUB_OIDC_PROVIDER_NAME: 'Test IdP',
-      STREAMHUB_WEBHOOK_URL: receiver.url,
-    },
-  });
-  await stack.startServer();
+  ({ stack, provider } = await startOidcStack({ STREAMHUB_WEBHOOK_URL: receiver.url }));
   browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
-  stack?.stop();
-  provider?.kill('SIGTERM');
+  stopOidcStack({ stack, provider });
   receiver?.server.close();
 });
 
-// Through the provider's development login (any password) and consent pages, back to /topics.
-async function signIn(page, who) {
-  await page.goto(`${stack.url}/signin?next=/topics`, { waitUntil: 'networkidle' });
-  await page.getByTestId('sign-in-provider').getByText('Sign in with Test IdP').click();
-  await page.locator('input[name="login"]').fill(who);
-  await page.locator('input[name="password"]').fill('any password');
-  await page.locator('button[type="submit"]').click();
-  await page.waitForURL((url) => url.pathname.startsWith('/topics') || url.pathname.includes('/interaction/'));
-  if (new URL(page.url()).pathname.includes('/interaction/')) {
-    await page.locator('button[type="submit"]').click();
-  }
-  await page.waitForURL('**/topics');
-  await page.locator('.who .badge').getByText(who).waitFor();
-  await page.waitForLoadState('networkidle');
-}
+const signIn = (page, who) => signInAt(stack, page, who);
 
 // A fresh browser with `who` signed in. The provider's login pages import a web font from the
 // internet: answered empty here, so that nothing leaves the machine (nor fails to).

@@ -13,23 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createServer } from 'node:net';
 import { launch, openPage, ARTIFACTS } from './browser.js';
-import { OwnStack } from './stack.js';
-
-const CLIENT_ID = 'streamhub';
-const CLIENT_SECRET = 'streamhub-e2e-client-secret';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { signIn as signInAt, startOidcStack, stopOidcStack } from './oidc_stack.js';
 
 let browser;
 let provider;
@@ -37,63 +22,19 @@ let stack;
 let issuer;
 
 before(async () => {
-  const [providerPort, serverPort] = [await freePort(), await freePort()];
-  issuer = `http://127.0.0.1:${providerPort}`;
-  const redirect = `http://127.0.0.1:${serverPort}/auth/callback`;
-  provider = spawn(process.execPath, ['oidc/provider.js'], {
-    env: {
-      ...process.env,
-      OIDC_PORT: String(providerPort),
-      OIDC_CLIENT_ID: CLIENT_ID,
-      OIDC_CLIENT_SECRET: CLIENT_SECRET,
-      OIDC_REDIRECT_URL: redirect,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise((resolve, reject) => {
-    provider.stdout.on('data', (chunk) => { if (String(chunk).includes('ready')) resolve(); });
-    provider.once('exit', (code) => reject(new Error(`the OIDC provider exited (${code})`)));
-  });
-  stack = new OwnStack({
-    port: serverPort,
-    env: {
-      STREAMHUB_AUTH: 'oidc',
-      STREAMHUB_OIDC_ISSUER: issuer,
-      STREAMHUB_OIDC_CLIENT_ID: CLIENT_ID,
-      STREAMHUB_OIDC_CLIENT_SECRET: CLIENT_SECRET,
-      STREAMHUB_OIDC_REDIRECT_URL: redirect,
-      STREAMHUB_OIDC_PROVIDER_NAME: 'Test IdP',
-      STREAMHUB_FOUR_EYES: 'true',
-      STREAMHUB_OIDC_DEVICE_FLOW: 'true',
-    },
-  });
-  await stack.startServer();
+  ({ stack, provider, issuer } = await startOidcStack({
+    STREAMHUB_FOUR_EYES: 'true',
+    STREAMHUB_OIDC_DEVICE_FLOW: 'true',
+  }));
   browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
-  stack?.stop();
-  provider?.kill('SIGTERM');
+  stopOidcStack({ stack, provider });
 });
 
-// Through the provider's development login (any password) and consent pages, back home.
-async function signIn(page, who) {
-  await page.goto(`${stack.url}/signin?next=/topics`, { waitUntil: 'networkidle' });
-  await page.getByTestId('sign-in-provider').getByText('Sign in with Test IdP').click();
-  await page.locator('input[name="login"]').fill(who);
-  await page.locator('input[name="password"]').fill('any password');
-  await page.locator('button[type="submit"]').click();
-  // Consent (the first time this person signs in to this client).
-  await page.waitForURL((url) => url.pathname.startsWith('/topics') || url.pathname.includes('/interaction/'));
-  if (new URL(page.url()).pathname.includes('/interaction/')) {
-    await page.locator('button[type="submit"]').click();
-  }
-  await page.waitForURL('**/topics');
-  // The header's badge names them (with "admin" for an admin), and the page is live.
-  await page.locator('.who .badge').getByText(who).waitFor();
-  await page.waitForLoadState('networkidle');
-}
+const signIn = (page, who) => signInAt(stack, page, who);
 
 const session = (page) => page.evaluate(async () => (await fetch('/api/session')).json());
 
