@@ -129,6 +129,11 @@ impl Viewer {
         access != AccessLevel::Private || self.acts_for_owners(owner)
     }
 
+    /// Whether `topic` exists for the viewer (its level and owners as its answer says).
+    pub fn sees_topic(&self, topic: &app::wire::Topic) -> bool {
+        self.sees(topic.access, &Ownership::of(topic))
+    }
+
     /// Whether the viewer may read the topic's records, given whether the owners approved
     /// their subscription (`approved`; counts for `approval` topics only: a private topic is
     /// read by its owners and the admin alone, as nobody else knows of it).

@@ -136,10 +136,7 @@ pub async fn claim(
             "a team's members (or an admin) claim topics for it",
         ));
     }
-    let actor = match &caller.verified {
-        Some(verified) => Actor::new(verified.actor_name(), caller.remote_addr.clone()),
-        None => caller.as_actor("anyone"),
-    };
+    let actor = caller.actor();
     match state.store.claim_topic(id, team.as_str(), &actor).await? {
         Claimed::Asked => {
             let event = Event::new("claim_requested", &topic.topic_name, &actor.name)

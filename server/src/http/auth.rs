@@ -220,6 +220,15 @@ impl Caller {
         Ok((user, actor))
     }
 
+    /// The audit actor for what the caller does as themself: the person (or `admin`) the
+    /// server verified, else an unverified caller recorded as `user:anyone`.
+    pub fn actor(&self) -> Actor {
+        match &self.verified {
+            Some(verified) => Actor::new(verified.actor_name(), self.remote_addr.clone()),
+            None => self.as_actor("anyone"),
+        }
+    }
+
     /// Who the caller is, for the rules of who may read what.
     pub fn viewer(&self) -> crate::access::Viewer {
         self.verified

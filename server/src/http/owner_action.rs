@@ -61,7 +61,7 @@ impl OwnerAction {
     /// them (as a missing one), `403` (audited) when they are not among its owners.
     pub async fn check(&self, state: &AppState, topic: &app::wire::Topic) -> Result<(), ApiError> {
         let owner = crate::access::Ownership::of(topic);
-        if !self.who.sees(topic.access, &owner) {
+        if !self.who.sees_topic(topic) {
             return Err(ApiError::Store(crate::store::StoreError::TopicNotFound(
                 format!("#{}", topic.topic_id),
             )));

@@ -108,7 +108,7 @@ pub async fn subscribe(
     // Unknown topics are the store's 404; hidden ones answer the same.
     let found = state.store.topic(TopicKey::Name(topic.as_str())).await?;
     let needs_request = match &found {
-        Some(t) if !viewer.sees(t.access, &Ownership::of(t)) => {
+        Some(t) if !viewer.sees_topic(t) => {
             return Err(ApiError::Store(StoreError::TopicNotFound(
                 topic.to_string(),
             )))
@@ -192,7 +192,7 @@ pub async fn decide(
     let viewer = caller.viewer();
     let found = state.store.topic(TopicKey::Name(topic.as_str())).await?;
     let owner = match &found {
-        Some(t) if viewer.sees(t.access, &Ownership::of(t)) => Ownership::of(t),
+        Some(t) if viewer.sees_topic(t) => Ownership::of(t),
         _ => {
             return Err(ApiError::Store(StoreError::TopicNotFound(
                 topic.to_string(),
@@ -204,10 +204,7 @@ pub async fn decide(
             "only the topic's owners or an admin decide who reads it",
         ));
     }
-    let actor = caller.verified.as_ref().map_or_else(
-        || caller.as_actor("anyone"),
-        |v| Actor::new(v.actor_name(), caller.remote_addr.clone()),
-    );
+    let actor = caller.actor();
     if req.decision == SubscriptionDecision::Approve && actor.name == user.as_str() {
         return Err(ApiError::Forbidden(
             "nobody approves their own request: another owner or an admin does",

@@ -111,7 +111,7 @@ pub async fn list(
     if viewer.who.is_admin() {
         return Ok(super::cached::respond(&listing.all, &headers));
     }
-    if !listing.private.iter().any(|t| sees(&viewer.who, t)) {
+    if !listing.private.iter().any(|t| viewer.who.sees_topic(t)) {
         return Ok(super::cached::respond(&listing.public, &headers));
     }
     // One who owns a private topic: their own list (rare enough not to keep).
@@ -156,19 +156,14 @@ pub(super) async fn hidden_from(
     Ok(listing
         .private
         .iter()
-        .filter(|t| !sees(who, t))
+        .filter(|t| !who.sees_topic(t))
         .cloned()
         .collect())
 }
 
-/// Whether `who` sees `topic` at all (private topics exist for their owners and admins only).
-pub(super) fn sees(who: &AccessViewer, topic: &Topic) -> bool {
-    who.sees(topic.access, &Ownership::of(topic))
-}
-
 /// The topics of `topics` that `who` sees.
 fn visible(topics: Vec<Topic>, who: &AccessViewer) -> Vec<Topic> {
-    topics.into_iter().filter(|t| sees(who, t)).collect()
+    topics.into_iter().filter(|t| who.sees_topic(t)).collect()
 }
 
 #[utoipa::path(post, path = "/api/topics", tag = "topics", request_body = NewTopicRequest,
@@ -375,7 +370,7 @@ pub(super) async fn find_seen(
     who: &AccessViewer,
 ) -> Result<Topic, ApiError> {
     match find(state, id).await? {
-        topic if sees(who, &topic) => Ok(topic),
+        topic if who.sees_topic(&topic) => Ok(topic),
         _ => Err(ApiError::Store(StoreError::TopicNotFound(format!("#{id}")))),
     }
 }

@@ -231,7 +231,10 @@ async fn every_page_is_rendered_whole_on_the_server() {
                 .await
                 .unwrap();
             assert_eq!(resp.status(), StatusCode::OK, "{path}");
-            let html = resp.text().await.unwrap();
+            let html = resp
+                .text()
+                .await
+                .unwrap_or_else(|e| panic!("{path} (admin: {admin}): the page was cut off: {e}"));
             assert!(
                 html.contains(shows),
                 "{path} (admin: {admin}) shows {shows}: {html}"

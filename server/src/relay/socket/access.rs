@@ -16,7 +16,7 @@ impl Connection {
     /// not exist.
     pub(super) async fn active_topic(&self, name: &TopicName) -> Result<Topic, Refusal> {
         let topic = self.store.topic(TopicKey::Name(name.as_str())).await?;
-        match topic.filter(|t| self.sees(t)) {
+        match topic.filter(|t| self.viewer.sees_topic(t)) {
             Some(t) if t.status == TopicStatus::Active => Ok(t),
             Some(t) => Err(Refusal::TopicNotActive(format!(
                 "topic {name} is {}",
@@ -24,12 +24,6 @@ impl Connection {
             ))),
             None => Err(Refusal::TopicNotFound(name.to_string())),
         }
-    }
-
-    /// Whether the topic exists for this socket's reader.
-    fn sees(&self, topic: &Topic) -> bool {
-        self.viewer
-            .sees(topic.access, &crate::access::Ownership::of(topic))
     }
 
     /// Whether this socket may stream `name`: its user subscribes to it (`subscribed`, as the
