@@ -269,7 +269,9 @@ impl RelayReader {
                 ws_base.trim_end_matches('/'),
                 app::api::encode(user)
             ),
-            None => format!("{}/api/stream", ws_base.trim_end_matches('/')),
+            // A token's socket is its owner's: without `follow=false` it would stream their
+            // subscriptions from the latest records before the reader asks for its topics.
+            None => format!("{}/api/stream?follow=false", ws_base.trim_end_matches('/')),
         };
         let topics = topics.to_vec();
         let next_offsets = HashMap::new();

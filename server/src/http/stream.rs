@@ -139,15 +139,18 @@ impl FromRequestParts<AppState> for Peer {
             (None, Some(token)) => token.token_id.map(crate::relay::revoked_token_key),
             (None, None) => None,
         };
+        // The person signed in (`oidc` mode), through a session or a personal token.
+        let own = match (&session, &by_personal_token) {
+            (Some(session), _) => session.user(),
+            (None, Some(token)) => token.user.as_deref(),
+            (None, None) => None,
+        }
+        .filter(|_| oidc)
+        .map(str::to_owned);
         let user_id = match oidc && !admin {
             // A person streams as themself (naming nobody, or themself).
             true => {
-                let own = match (&session, &by_personal_token) {
-                    (Some(session), _) => session.user(),
-                    (None, Some(token)) => token.user.as_deref(),
-                    (None, None) => None,
-                };
-                let Some(own) = own.map(str::to_owned) else {
+                let Some(own) = own else {
                     return Err(ApiError::Unauthenticated(
                         "sign in first: streams are for people signed in through the identity provider",
                     ));
@@ -159,7 +162,9 @@ impl FromRequestParts<AppState> for Peer {
                 }
                 Some(own)
             }
-            false => named,
+            // An admin streams as whoever they name, and as themself when they name nobody
+            // (the admin token is nobody: it streams as no user unless it names one).
+            false => named.or(own),
         };
         // When what the socket rides on expires: a session, or a personal access token.
         let ends_at = match (&session, &by_personal_token) {

@@ -2,6 +2,7 @@
 //! its own real `tansu` broker (never a mock). One binary so that it links once.
 
 mod access;
+mod authorization;
 mod broker;
 mod cli;
 mod cluster;

@@ -20,7 +20,7 @@ use super::{
 use crate::store::Store;
 use app::{
     stream::{ServerFrame, StartPosition},
-    wire::TopicStatus,
+    wire::{Subscription, TopicStatus},
 };
 use axum::extract::ws::{Message, WebSocket};
 use futures::StreamExt;
@@ -316,8 +316,13 @@ impl Connection {
         let Some(user) = self.user_id.clone() else {
             return;
         };
-        let subscriptions = match self.store.subscriptions(Some(&user)).await {
-            Ok(subscriptions) => subscriptions,
+        // A request waiting for the owners grants nothing: it is not followed, and a
+        // subscription revoked back to one ends its stream.
+        let subscriptions: Vec<_> = match self.store.subscriptions(Some(&user)).await {
+            Ok(subscriptions) => subscriptions
+                .into_iter()
+                .filter(Subscription::is_active)
+                .collect(),
             Err(e) => return self.refuse(e.into()).await,
         };
         let gone: Vec<String> = self
