@@ -273,6 +273,71 @@ pub struct ClaimDecision {
     pub approve: bool,
 }
 
+/// Reads masks as the dashboard's box writes them: one field per line, `path method`
+/// (`customer_id hash`).
+pub fn parse_mask_lines(text: &str) -> Result<Vec<MaskRule>, String> {
+    let mut rules = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (path, method) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let method = match method.trim() {
+            "remove" => MaskMethod::Remove,
+            "redact" => MaskMethod::Redact,
+            "hash" => MaskMethod::Hash,
+            "last4" => MaskMethod::Last4,
+            other => {
+                return Err(format!(
+                    "{line:?}: say how to mask it (remove, redact, hash or last4), not {other:?}"
+                ))
+            }
+        };
+        FieldPath::parse(path, "masks").map_err(|e| format!("{line:?}: {}", e.message))?;
+        rules.push(MaskRule {
+            path: path.to_owned(),
+            method,
+        });
+    }
+    parse_masks(&rules).map_err(|e| e.message)?;
+    Ok(rules)
+}
+
+/// Masks as the dashboard's box writes them ([`parse_mask_lines`] reads them back).
+pub fn mask_lines(rules: &[MaskRule]) -> String {
+    rules
+        .iter()
+        .map(|r| format!("{} {}", r.path, r.method.as_str()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Most subscribers `GET /api/topics/{id}/subscribers` lists (the first by user id).
+pub const SUBSCRIBERS_LISTED: usize = 200;
+/// Most subscribers whose lag one answer measures (each is a look-up at the broker).
+pub const SUBSCRIBERS_LAG_MEASURED: usize = 20;
+
+/// `GET /api/topics/{id}/subscribers`: who reads a topic, as its owners and admins see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TopicSubscribers {
+    /// By user id, at most [`SUBSCRIBERS_LISTED`].
+    pub subscribers: Vec<TopicSubscriber>,
+    /// Whether more subscribe than are listed.
+    pub more: bool,
+}
+
+/// One subscriber of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TopicSubscriber {
+    pub user_id: String,
+    /// `active`, or `pending` while the owners decide.
+    pub status: String,
+    pub subscribed_at: String,
+    /// Records behind the end over the partitions where their consumer group
+    /// (`streamhub-<user>`) stored a position; `null` when none did, for a request, for an
+    /// inactive topic, or past the first [`SUBSCRIBERS_LAG_MEASURED`] active subscribers.
+    pub lag: Option<i64>,
+}
+
 /// Longest field path, in characters.
 pub const FIELD_PATH_MAX_LEN: usize = 256;
 /// Most masked fields a topic has.
@@ -423,6 +488,19 @@ mod tests {
                 "{raw:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_masks_box_reads_back_what_it_shows() {
+        let text = "customer_id hash\n\n  card.number last4 \ncontact.*.email redact";
+        let rules = parse_mask_lines(text).unwrap();
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[1].path, "card.number");
+        assert_eq!(rules[1].method, MaskMethod::Last4);
+        assert_eq!(parse_mask_lines(&mask_lines(&rules)).unwrap(), rules);
+        assert!(parse_mask_lines("customer_id scramble").is_err());
+        assert!(parse_mask_lines("customer_id").is_err());
+        assert!(parse_mask_lines("a..b hash").is_err());
     }
 
     #[test]

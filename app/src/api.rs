@@ -146,6 +146,7 @@ fn call<T: DeserializeOwned + Send + 'static>(
             .method(match method {
                 Method::Get => gloo_net::http::Method::GET,
                 Method::Post => gloo_net::http::Method::POST,
+                Method::Put => gloo_net::http::Method::PUT,
                 Method::Delete => gloo_net::http::Method::DELETE,
             })
             .header("Accept", "application/json");

@@ -265,3 +265,62 @@ test('a private topic does not exist for someone outside its owners', async () =
   assert.deepEqual(unexpected(noaErrors), []);
   for (const page of [pia, noa]) await page.context().close();
 });
+
+test("owners govern their topic from its page; a team claims a topic nobody owns", async () => {
+  const { page: pia, errors: piaErrors } = await personAt('pia');
+  const [, topics] = await call(pia, 'GET', '/api/topics');
+  const topicId = topics.find((t) => t.topic_name === TOPIC).topic_id;
+  await pia.goto(`${stack.url}/topics/${topicId}`, { waitUntil: 'networkidle' });
+
+  // Who reads it: Wes (approved in the first test) and Pia herself, each with a lag column.
+  const panel = pia.getByTestId('owners-panel');
+  await panel.waitFor();
+  const wesRow = panel.locator('tr[data-subscriber="wes"]');
+  await wesRow.locator('.badge-active').waitFor();
+  await panel.locator('tr[data-subscriber="pia"]').waitFor();
+  assert.equal(await pia.inputValue('[data-testid="owner-masks"]'), 'customer_id hash');
+
+  // She masks one more field; the page shows both.
+  await pia.fill('[data-testid="owner-masks"]', 'customer_id hash\namount redact');
+  await panel.getByRole('button', { name: 'Save' }).click();
+  await pia.getByTestId('masks').getByText('customer_id (hash), amount (redact)').waitFor();
+  const [, topic] = await call(pia, 'GET', `/api/topics/${topicId}`);
+  assert.deepEqual(topic.masks, [
+    { path: 'customer_id', method: 'hash' },
+    { path: 'amount', method: 'redact' },
+  ]);
+  await pia.screenshot({ path: `${ARTIFACTS}access-owners-panel-desktop.png`, fullPage: true });
+
+  // She revokes Wes: he no longer reads it.
+  await pia.getByTestId('owners-panel').locator('tr[data-subscriber="wes"]').getByTestId('revoke').click();
+  await pia.getByTestId('owners-panel').locator('tr[data-subscriber="wes"]').waitFor({ state: 'detached' });
+  const { page: wes, errors: wesErrors } = await personAt('wes');
+  const [, his] = await call(wes, 'GET', '/api/subscriptions?user_id=wes');
+  assert.ok(!his.some((s) => s.topic_name === TOPIC), JSON.stringify(his));
+  // Nor does he see the owners' part of its page.
+  await wes.goto(`${stack.url}/topics/${topicId}`, { waitUntil: 'networkidle' });
+  await wes.getByTestId('topic-name').getByText(TOPIC).waitFor();
+  assert.equal(await wes.getByTestId('owners-panel').count(), 0);
+
+  // A topic nobody owns (requested with the admin token): Wes asks for team web to own it,
+  // and Cai (an admin) gives it to them from his inbox.
+  const unowned = `orphans_${RUN}`;
+  const [created, body] = await stack.admin('POST', '/api/topics', { name: unowned, created_by: 'ops' });
+  assert.equal(created, 201, JSON.stringify(body));
+  await wes.goto(`${stack.url}/topics/${body.topic_id}`, { waitUntil: 'networkidle' });
+  const claim = wes.getByTestId('ownership-form');
+  await claim.getByRole('button', { name: 'Ask to own it' }).click();
+  await claim.getByTestId('ownership-done').getByText('Asked').waitFor();
+  const { page: cai, errors: caiErrors } = await personAt('cai');
+  await cai.goto(`${stack.url}/inbox`, { waitUntil: 'networkidle' });
+  await cai.locator(`tr[data-claim="web@${unowned}"]`).getByTestId('give').click();
+  await cai.locator(`tr[data-claim="web@${unowned}"]`).waitFor({ state: 'detached' });
+  await wes.goto(`${stack.url}/topics/${body.topic_id}`, { waitUntil: 'networkidle' });
+  await wes.getByTestId('owners-panel').waitFor();
+  assert.equal(await wes.getByTestId('ownership-form').count(), 0);
+
+  assert.deepEqual(unexpected(piaErrors), []);
+  assert.deepEqual(unexpected(wesErrors), []);
+  assert.deepEqual(unexpected(caiErrors), []);
+  for (const page of [pia, wes, cai]) await page.context().close();
+});

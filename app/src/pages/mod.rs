@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | [`overview`] | `/` | counters, health, each active topic's rate |
 //! | [`topics`] | `/topics` | every topic, and the form to request one |
-//! | [`topic_detail`] (with [`compose`]) | `/topics/:id` | one topic: settings, actions, history, a test record |
+//! | [`topic_detail`] (with [`compose`], [`topic_owners`]) | `/topics/:id` | one topic: settings, actions, history, a test record; for its owners, who may read it and who does |
 //! | [`subscriptions`] | `/subscriptions` | the user's subscriptions (everyone's for an admin) |
 //! | [`stream`] | `/stream` | the live viewer (a folder: connection, rows, list, form) |
 //! | [`search`] | `/search` | a search of a topic's history (a folder: form, run); shows matches with the viewer's rows |
@@ -25,6 +25,7 @@ mod stream;
 mod subscriptions;
 mod tokens;
 mod topic_detail;
+mod topic_owners;
 mod topics;
 
 pub use audit::Audit;

@@ -1,4 +1,5 @@
-//! One topic: its settings, lifecycle dates, admin actions and its history from the audit log.
+//! One topic: its settings, lifecycle dates, admin actions and its history from the audit log;
+//! for its owners and admins, a test record and who reads it ([`super::topic_owners`]).
 
 use crate::{
     api,
@@ -17,17 +18,31 @@ pub fn TopicPage() -> impl IntoView {
     let detail = Resource::new(id, |id| {
         api::get::<TopicDetail>(format!("/api/topics/{}", api::encode(&id)))
     });
-    // The composer outlives the detail's reloads (each record sent reloads the history): it
-    // is made again only when the topic, or whether it is active, changes.
-    // Its admins and owners send test records.
+    // What the viewer may do for the topic, each made again only when its inputs change (not
+    // at every reload of the detail: each record sent reloads the history, and a composer or
+    // a form made again would lose what is typed in it).
     let identity = Identity::get();
+    let topic = Memo::new(move |_| detail.get().and_then(Result::ok).map(|d| d.topic));
+    // Its admins and owners send test records to an active topic, and govern who reads it.
     let composable = Memo::new(move |_| {
-        detail
+        topic
             .get()
-            .and_then(Result::ok)
-            .filter(|d| d.topic.status == TopicStatus::Active)
-            .filter(|d| identity.is_admin() || identity.owns(&d.topic))
-            .map(|d| d.topic.topic_id)
+            .filter(|t| t.status == TopicStatus::Active)
+            .filter(|t| identity.is_admin() || identity.owns(t))
+            .map(|t| t.topic_id)
+    });
+    let governed = Memo::new(move |_| {
+        topic
+            .get()
+            .filter(|t| identity.is_admin() || identity.owns(t))
+    });
+    // Admins move its owners; a member of a team asks for a topic nobody owns.
+    let ownership = Memo::new(move |_| {
+        let session = identity.session.get().and_then(Result::ok)?;
+        let t = topic.get()?;
+        let unowned = t.owner_team.is_none() && t.owner_user.is_none();
+        let claims = session.auth == "oidc" && unowned && !session.teams.is_empty();
+        (session.admin || claims).then_some((t, session.admin, session.teams))
     });
     view! {
         <section class="page">
@@ -46,6 +61,15 @@ pub fn TopicPage() -> impl IntoView {
                     let topic_id = composable.get()?;
                     let on_sent = Callback::new(move |_| detail.refetch());
                     Some(view! { <super::compose::Composer topic_id on_sent/> })
+                }}
+                {move || {
+                    let topic = governed.get()?;
+                    let on_change = Callback::new(move |_| detail.refetch());
+                    Some(view! { <super::topic_owners::OwnersPanel topic on_change/> })
+                }}
+                {move || {
+                    let (topic, admin, teams) = ownership.get()?;
+                    Some(view! { <super::topic_owners::OwnershipForm topic admin teams/> })
                 }}
             </Transition>
         </section>

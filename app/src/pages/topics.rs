@@ -4,7 +4,7 @@
 //! still refuses.
 
 use crate::{
-    access::{self as app_access, AccessLevel, FieldPath, MaskMethod, MaskRule},
+    access::{self as app_access, AccessLevel},
     api::{self, Method},
     components::{
         first_shown, loaded, AccessBadge, ShowMore, StatusBadge, TopicActions, LIST_STEP,
@@ -329,7 +329,7 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
         if fields.iter().any(|(f, v)| check(f, v).is_some()) {
             return;
         }
-        let masks = match parse_mask_lines(&masks.get_untracked()) {
+        let masks = match app_access::parse_mask_lines(&masks.get_untracked()) {
             Ok(masks) => masks,
             Err(message) => {
                 server_error.set(Some((Some("masks".to_owned()), message)));
@@ -396,32 +396,6 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
             </button>
         </form>
     }
-}
-
-/// Reads the masks box: one field per line, `path method` (`customer_id hash`).
-fn parse_mask_lines(text: &str) -> Result<Vec<MaskRule>, String> {
-    let mut rules = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let (path, method) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let method = match method.trim() {
-            "remove" => MaskMethod::Remove,
-            "redact" => MaskMethod::Redact,
-            "hash" => MaskMethod::Hash,
-            "last4" => MaskMethod::Last4,
-            other => {
-                return Err(format!(
-                    "{line:?}: say how to mask it (remove, redact, hash or last4), not {other:?}"
-                ))
-            }
-        };
-        FieldPath::parse(path, "masks").map_err(|e| format!("{line:?}: {}", e.message))?;
-        rules.push(MaskRule {
-            path: path.to_owned(),
-            method,
-        });
-    }
-    app_access::parse_masks(&rules).map_err(|e| e.message)?;
-    Ok(rules)
 }
 
 /// The request's "who may read it" part, shown when people sign in through an identity

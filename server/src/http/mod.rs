@@ -165,6 +165,7 @@ pub fn api_router() -> Router<AppState> {
         )
         .route("/topics/{id}/owner", axum::routing::put(access::set_owner))
         .route("/topics/{id}/claim", post(access::claim))
+        .route("/topics/{id}/subscribers", get(subscriptions::subscribers))
         .route("/topics/{id}/claim/decision", post(access::decide_claim))
         .route(
             "/subscriptions",

@@ -43,7 +43,7 @@ use utoipa::{
         topics::reject, topics::deactivate, topics::reactivate, topics::adopt, topics::activate_by_name,
         records::produce, access::update_access, access::set_owner,
         access::claim, access::decide_claim,
-        subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe, subscriptions::decide, subscriptions::inbox,
+        subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe, subscriptions::decide, subscriptions::inbox, subscriptions::subscribers,
         positions::lag, positions::save,
         session::current, session::sign_in, session::sign_out,
     ),

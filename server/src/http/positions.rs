@@ -77,38 +77,47 @@ pub async fn lag(
         state.relay.clone(),
         group_of(user.as_str()),
     );
-    let lags = tokio::task::spawn_blocking(move || -> Result<Vec<TopicLag>, KafkaError> {
-        let stored = committed(&kafka, &group, &topics)?;
-        topics
-            .iter()
-            .map(|(topic, partitions)| {
-                let marks = relay
-                    .watermarks(topic, *partitions)
-                    .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
-                let partitions: Vec<PartitionLag> = marks
-                    .iter()
-                    .map(|(partition, (_, end))| {
-                        let committed = stored.get(&(topic.clone(), *partition)).copied().flatten();
-                        PartitionLag {
-                            partition: *partition,
-                            committed,
-                            end: *end,
-                            lag: committed.map(|c| (end - c).max(0)),
-                        }
-                    })
-                    .collect();
-                let total = partitions.iter().filter_map(|p| p.lag).reduce(|a, b| a + b);
-                Ok(TopicLag {
-                    topic: topic.clone(),
-                    partitions,
-                    total,
-                })
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
+    let lags = tokio::task::spawn_blocking(move || lags_of(&kafka, &relay, &group, &topics))
+        .await
+        .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
     Ok(Json(lags))
+}
+
+/// How far consumer group `group` is behind in each of `topics` (name, partitions), per
+/// partition: a client for the group's offsets and a watermark look-up per topic (blocking).
+pub(super) fn lags_of(
+    kafka: &crate::kafka::KafkaArgs,
+    relay: &crate::relay::Relay,
+    group: &str,
+    topics: &[(String, i32)],
+) -> Result<Vec<TopicLag>, KafkaError> {
+    let stored = committed(kafka, group, topics)?;
+    topics
+        .iter()
+        .map(|(topic, partitions)| {
+            let marks = relay
+                .watermarks(topic, *partitions)
+                .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
+            let partitions: Vec<PartitionLag> = marks
+                .iter()
+                .map(|(partition, (_, end))| {
+                    let committed = stored.get(&(topic.clone(), *partition)).copied().flatten();
+                    PartitionLag {
+                        partition: *partition,
+                        committed,
+                        end: *end,
+                        lag: committed.map(|c| (end - c).max(0)),
+                    }
+                })
+                .collect();
+            let total = partitions.iter().filter_map(|p| p.lag).reduce(|a, b| a + b);
+            Ok(TopicLag {
+                topic: topic.clone(),
+                partitions,
+                total,
+            })
+        })
+        .collect()
 }
 
 #[utoipa::path(put, path = "/api/positions", tag = "subscriptions", request_body = SavePosition,

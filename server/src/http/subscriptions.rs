@@ -1,22 +1,31 @@
-//! `/api/subscriptions`: users follow and unfollow topics, independently of the lifecycle.
+//! `/api/subscriptions`: users follow and unfollow topics, independently of the lifecycle;
+//! owners decide requests and see who reads their topics (`/api/topics/{id}/subscribers`).
 
 use super::state::AppState;
 use super::{
     auth::{Caller, Reader, Viewer},
     error::ApiError,
-    extract::ApiQuery,
+    extract::{ApiPath, ApiQuery},
     json::ApiJson,
+    owner_action::OwnerAction,
     pages::{page_size, with_next_link},
 };
 use crate::access::Ownership;
+use crate::kafka::{groups::group_of, KafkaError};
 use crate::store::{Actor, StoreError, Subscribed, TopicKey};
 use crate::webhooks::Event;
+use app::access::{
+    TopicSubscriber, TopicSubscribers, SUBSCRIBERS_LAG_MEASURED, SUBSCRIBERS_LISTED,
+};
+use app::wire::TopicStatus;
 use app::{
     access::{SubscriptionDecision, SubscriptionDecisionRequest},
     api::encode,
     domain::{FieldError, TopicName, UserId},
     wire::{ErrorBody, Inbox, MessageBody, Subscription, SubscriptionRequest},
 };
+use axum::extract::ConnectInfo;
+use axum::Extension;
 use axum::{
     extract::State,
     http::StatusCode,
@@ -24,6 +33,7 @@ use axum::{
     Json,
 };
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 /// `?user_id=` filter, and a page (`limit`, `after`) for callers that ask for one.
 #[derive(Debug, Deserialize)]
@@ -259,4 +269,66 @@ pub async fn unsubscribe(
             message: format!("{user} is not subscribed to {topic}"),
         })
     }
+}
+
+#[utoipa::path(get, path = "/api/topics/{id}/subscribers", tag = "subscriptions", operation_id = "topic_subscribers",
+    description = "Who reads the topic, for its owners and admins: the first 200 subscribers by user id, requests waiting for the owners among them, each active one's lag (records behind, by their stored position; measured for the first 20).",
+    params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
+    responses((status = 200, body = TopicSubscribers), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not one of the topic's owners", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 503, description = "The database or the broker did not answer", body = ErrorBody)))]
+/// `GET /api/topics/{id}/subscribers`
+pub async fn subscribers(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    owner: OwnerAction,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<TopicSubscribers>, ApiError> {
+    let topic = super::topics::find(&state, super::topics::parse_id(&id)?).await?;
+    owner.check(&state, &topic).await?;
+    // The lags are broker look-ups: the answer counts as a costly request, as a lag read does.
+    super::extract::take_costly(&state, peer, "lag reads and anonymous writes").await?;
+    let mut rows = state
+        .store
+        .subscribers(topic.topic_id, SUBSCRIBERS_LISTED as i64 + 1)
+        .await?;
+    let more = rows.len() > SUBSCRIBERS_LISTED;
+    rows.truncate(SUBSCRIBERS_LISTED);
+    let partitions = match topic.status {
+        TopicStatus::Active => state.kafka.topic_partitions(&topic.topic_name).await?,
+        _ => None,
+    };
+    let measured: Vec<String> = match partitions {
+        Some(_) => rows
+            .iter()
+            .filter(|s| s.is_active())
+            .take(SUBSCRIBERS_LAG_MEASURED)
+            .map(|s| s.user_id.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let (kafka, relay) = (state.relay.kafka().clone(), state.relay.clone());
+    let topics = vec![(topic.topic_name.clone(), partitions.unwrap_or(0))];
+    let lags = tokio::task::spawn_blocking(move || {
+        measured
+            .into_iter()
+            .map(|user| {
+                let lag = super::positions::lags_of(&kafka, &relay, &group_of(&user), &topics)?;
+                Ok((user, lag.first().and_then(|l| l.total)))
+            })
+            .collect::<Result<std::collections::HashMap<_, _>, KafkaError>>()
+    })
+    .await
+    .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
+    let subscribers = rows
+        .into_iter()
+        .map(|s| TopicSubscriber {
+            lag: lags.get(&s.user_id).copied().flatten(),
+            user_id: s.user_id,
+            status: s.status,
+            subscribed_at: s.subscribed_at,
+        })
+        .collect();
+    Ok(Json(TopicSubscribers { subscribers, more }))
 }

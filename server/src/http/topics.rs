@@ -298,7 +298,7 @@ pub async fn rates(
 
 #[utoipa::path(get, path = "/api/topics/{id}", tag = "topics",
     params(("id" = i64, Path, description = "Topic id")),
-    description = "One topic with its history. Admins see every audit row with addresses; anyone else sees the lifecycle steps that succeeded, without addresses.",
+    description = "One topic with its history. Admins see every audit row with addresses; its owners every row without addresses; anyone else the lifecycle steps and access changes that succeeded, without addresses.",
     responses((status = 200, body = TopicDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 /// `GET /api/topics/{id}`: one topic with its audit history.
 pub async fn detail(
@@ -316,15 +316,17 @@ pub async fn detail(
         })
         .await?;
     if !viewer.admin {
-        history = public_history(history);
+        let owners = viewer.who.acts_for_owners(&Ownership::of(&topic));
+        history = public_history(history, owners);
     }
     Ok(Json(TopicDetail { topic, history }))
 }
 
-/// The part of a topic's history anyone may read: its lifecycle steps that took effect, without
-/// addresses. Denied and failed attempts, and subscriptions (which name users), are for admins.
-fn public_history(history: Vec<AuditEntry>) -> Vec<AuditEntry> {
-    const LIFECYCLE: [&str; 8] = [
+/// The part of a topic's history anyone may read: its lifecycle steps and changes of who may
+/// read it that took effect, without addresses. Denied and failed attempts, and subscriptions
+/// (which name users), are for admins and the topic's owners (`owners`, without addresses).
+fn public_history(history: Vec<AuditEntry>, owners: bool) -> Vec<AuditEntry> {
+    const PUBLIC: [&str; 11] = [
         "request",
         "adopt",
         "approve",
@@ -333,11 +335,15 @@ fn public_history(history: Vec<AuditEntry>) -> Vec<AuditEntry> {
         "deactivate",
         "reactivate",
         "recreate",
+        "change_access",
+        "move_owner",
+        "approve_claim",
     ];
     history
         .into_iter()
         .filter(|e| {
-            e.outcome == AuditOutcome::Ok.as_str() && LIFECYCLE.contains(&e.action.as_str())
+            owners
+                || (e.outcome == AuditOutcome::Ok.as_str() && PUBLIC.contains(&e.action.as_str()))
         })
         .map(|e| AuditEntry {
             remote_addr: None,

@@ -227,6 +227,16 @@ impl Store {
         self.subscriptions_page(user_id, None, -1).await
     }
 
+    /// The first `limit` subscribers of topic `topic_id` by user id, requests waiting for its
+    /// owners among them: what its owners see of who reads it.
+    pub async fn subscribers(
+        &self,
+        topic_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        on_db!(&self.db, db => db.subscribers(topic_id, limit).await)
+    }
+
     /// Subscription requests waiting for their topics' owners, oldest first (at most `limit`),
     /// each with its topic's owners.
     pub async fn pending_subscriptions(

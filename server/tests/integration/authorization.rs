@@ -61,6 +61,10 @@ inbox          open      no              no              no              no     
 inbox          pending   yes             yes             no              no              yes             yes
 inbox          approved  no              no              no              no              no              no
 inbox          private   no              no              no              no              no              no
+subscribers    open      200             200             403             403             200             200
+subscribers    pending   200             200             403             403             200             200
+subscribers    approved  200             200             403             403             200             200
+subscribers    private   200             200             404             404             200             200
 stream         open      clear           clear           masked          masked          clear           clear
 stream         pending   clear           clear           not_subscribed  not_subscribed  clear           clear
 stream         approved  clear           clear           masked          not_subscribed  clear           clear
@@ -141,7 +145,7 @@ reactivate     private   409             409             404             404    
 
 const CALLERS: [&str; 6] = ["admin", "owner", "other", "no_team", "read", "write"];
 const STATES: [&str; 4] = ["open", "pending", "approved", "private"];
-const OPERATIONS: [&str; 29] = [
+const OPERATIONS: [&str; 30] = [
     "list",
     "list_paged",
     "active",
@@ -152,6 +156,7 @@ const OPERATIONS: [&str; 29] = [
     "subscriptions",
     "lag",
     "inbox",
+    "subscribers",
     "stream",
     "follow",
     "search",
@@ -309,6 +314,7 @@ async fn run(app: &TestApp, caller: &Caller, operation: &str, topic: &Target) ->
             }
         }
         "detail" => rest(Method::GET, format!("/api/topics/{id}"), None).await,
+        "subscribers" => rest(Method::GET, format!("/api/topics/{id}/subscribers"), None).await,
         "audit" => rest(Method::GET, format!("/api/audit?topic={name}"), None).await,
         "subscriptions" => {
             let (_, list) = caller

@@ -49,6 +49,42 @@ async fn owners_produce_to_deactivate_and_reactivate_their_topics_and_others_do_
             .any(|e| e["actor"] == "ben" && e["outcome"] == "denied"),
         "{audit}"
     );
+    // The topic's page shows its owners every step (without addresses), others what took
+    // effect.
+    let change = json!({"access": "approval"});
+    let (status, body) = ana
+        .call(
+            Method::PUT,
+            &format!("/api/topics/{open}/access"),
+            Some(change),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let history = |detail: &serde_json::Value| -> Vec<String> {
+        detail["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert!(e["remote_addr"].is_null(), "{e}");
+                format!(
+                    "{} {}",
+                    e["action"].as_str().unwrap(),
+                    e["outcome"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let owners = history(&ana.get(&format!("/api/topics/{open}")).await.1);
+    let others = history(&ben.get(&format!("/api/topics/{open}")).await.1);
+    for seen in [&owners, &others] {
+        assert!(seen.contains(&"change_access ok".to_owned()), "{seen:?}");
+    }
+    assert!(
+        owners.contains(&"owner_action denied".to_owned()),
+        "{owners:?}"
+    );
+    assert!(!others.iter().any(|e| e.ends_with("denied")), "{others:?}");
 }
 
 #[tokio::test]
@@ -236,4 +272,64 @@ async fn a_team_claims_a_topic_nobody_owns_and_an_admin_decides() {
         actions.contains(&"request_claim") && actions.contains(&"approve_claim"),
         "{actions:?}"
     );
+}
+
+#[tokio::test]
+async fn owners_see_who_reads_their_topic_and_how_far_behind_each_is() {
+    let app = spawn_app_with(oidc_mode).await;
+    let ana = Person::new(&app, "ana", false, &["payments"]).await;
+    let dan = Person::new(&app, "dan", false, &["payments"]).await;
+    let ben = Person::new(&app, "ben", false, &["web"]).await;
+    let id = active(
+        &app,
+        &ana,
+        json!({"name": "payments_eu", "created_by": "", "access": "approval"}),
+    )
+    .await;
+    app.produce_numbered("payments_eu", 0..5).await;
+    let subscribe = json!({"user_id": "", "topic_name": "payments_eu"});
+    assert_eq!(
+        dan.post("/api/subscriptions", subscribe.clone()).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        ben.post("/api/subscriptions", subscribe).await.0,
+        StatusCode::ACCEPTED
+    );
+    // Dan stands after the second record: three behind.
+    let position = json!({"user_id": "dan", "topic_name": "payments_eu", "offsets": {"0": 2}});
+    let (status, body) = dan
+        .call(Method::PUT, "/api/positions", Some(position))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let path = format!("/api/topics/{id}/subscribers");
+    let (status, body) = ana.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows: Vec<(String, String, Option<i64>)> = body["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["user_id"].as_str().unwrap().to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+                s["lag"].as_i64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("ben".into(), "pending".into(), None),
+            ("dan".into(), "active".into(), Some(3)),
+        ]
+    );
+    assert_eq!(body["more"], false);
+    assert_eq!(
+        app.as_admin(Method::GET, &path, None).await.0,
+        StatusCode::OK
+    );
+    // Not for a subscriber who is not an owner.
+    assert_eq!(ben.get(&path).await.0, StatusCode::FORBIDDEN);
 }

@@ -232,6 +232,35 @@ async fn unsubscribe_one(
 }
 
 impl Pools {
+    /// See `Store::subscribers`.
+    pub(in crate::store) async fn subscribers(
+        &self,
+        topic_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT s.user_id, t.topic_name, s.status, s.subscribed_at, t.status \
+             FROM user_subscriptions s JOIN topics t ON t.topic_id = s.topic_id \
+             WHERE s.topic_id = $1 ORDER BY s.user_id LIMIT $2",
+        )
+        .bind(topic_id)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(user_id, topic_name, status, subscribed_at, topic_status)| Subscription {
+                    user_id,
+                    topic_name,
+                    status,
+                    subscribed_at,
+                    topic_status: TopicStatus::parse(&topic_status).unwrap_or(TopicStatus::Pending),
+                },
+            )
+            .collect())
+    }
+
     /// See `Store::pending_subscriptions`.
     pub(in crate::store) async fn pending_subscriptions(
         &self,
