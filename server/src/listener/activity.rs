@@ -3,7 +3,8 @@
 //! until their response body is dropped), stream sockets it carries, and when a response body
 //! last moved. A connection with nothing in flight for the header timeout is closed, and so is
 //! one whose response body has not been read for [`STALL_FACTOR`] header timeouts (a client
-//! that stopped reading).
+//! that stopped reading). A body waiting for the server itself (a page rendered as it goes,
+//! waiting for a slow look-up) is not a stalled reader.
 
 use super::ConnectionSlot;
 use axum::{
@@ -17,7 +18,7 @@ use std::{
     net::SocketAddr,
     pin::{pin, Pin},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     task::{Context, Poll},
@@ -46,6 +47,9 @@ struct Activity {
     since: Instant,
     /// When a response body last moved, in milliseconds after `since`.
     progress_ms: AtomicU64,
+    /// Response bodies waiting for the server to produce their next part (not for the client
+    /// to read the last one).
+    producing: AtomicUsize,
 }
 
 impl ConnectionActivity {
@@ -54,6 +58,7 @@ impl ConnectionActivity {
             load: watch::Sender::new(Load::default()),
             since: Instant::now(),
             progress_ms: AtomicU64::new(0),
+            producing: AtomicUsize::new(0),
         }))
     }
 
@@ -80,6 +85,11 @@ impl ConnectionActivity {
         self.0
             .progress_ms
             .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Whether a response body waits for the server rather than for the client.
+    fn producing(&self) -> bool {
+        self.0.producing.load(Ordering::Relaxed) > 0
     }
 
     fn last_progress(&self) -> Instant {
@@ -154,6 +164,7 @@ pub async fn track(
         Body::new(TrackedBody {
             body,
             activity: connection.activity,
+            producing: false,
             _busy: busy,
         })
     })
@@ -163,7 +174,29 @@ pub async fn track(
 struct TrackedBody {
     body: Body,
     activity: ConnectionActivity,
+    /// Whether the last poll found the body waiting for the server (counted in the activity's
+    /// `producing`).
+    producing: bool,
     _busy: Busy,
+}
+
+impl TrackedBody {
+    fn set_producing(&mut self, producing: bool) {
+        if producing != self.producing {
+            self.producing = producing;
+            let counter = &self.activity.0.producing;
+            match producing {
+                true => counter.fetch_add(1, Ordering::Relaxed),
+                false => counter.fetch_sub(1, Ordering::Relaxed),
+            };
+        }
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.set_producing(false);
+    }
 }
 
 impl http_body::Body for TrackedBody {
@@ -175,7 +208,9 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         self.activity.touch();
-        Pin::new(&mut self.body).poll_frame(cx)
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        self.set_producing(polled.is_pending());
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -226,8 +261,14 @@ where
             _ = stop.wait_for(|stopped| *stopped) => true,
             () = timer => {
                 let now = *load.borrow();
-                now.busy == 0
-                    || (now.sending > 0 && activity.last_progress().elapsed() >= stall)
+                let unread = now.sending > 0 && activity.last_progress().elapsed() >= stall;
+                if unread && activity.producing() {
+                    // The server, not the client, is behind: the wait starts again from now.
+                    activity.touch();
+                    false
+                } else {
+                    now.busy == 0 || unread
+                }
             }
         };
         if close {

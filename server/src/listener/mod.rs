@@ -408,6 +408,49 @@ mod tests {
         assert!(answer.ends_with(b"slow"), "{answer:?}");
     }
 
+    #[tokio::test]
+    async fn a_response_waiting_on_the_server_between_its_parts_is_not_cut() {
+        // A page rendered as it goes: its head at once, the rest after a slow look-up (longer
+        // than a stalled reader is given). The reader reads all along: nothing is stalled.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new().route(
+            "/",
+            get(|| async {
+                let parts = futures::StreamExt::chain(
+                    futures::stream::iter([Ok::<_, std::io::Error>("head;")]),
+                    futures::stream::once(async {
+                        tokio::time::sleep(TIMEOUT * activity::STALL_FACTOR * 2).await;
+                        Ok("rest")
+                    }),
+                );
+                axum::body::Body::from_stream(parts)
+            }),
+        );
+        let limits = ConnectionLimits {
+            header_timeout: TIMEOUT,
+            max_connections: 8,
+            max_per_addr: 8,
+            trusted_proxies: Default::default(),
+        };
+        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut seen))
+            .await
+            .expect("the server closes the connection")
+            .unwrap();
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(
+            seen.contains("head;") && seen.contains("rest\r\n0\r\n\r\n"),
+            "{seen}"
+        );
+    }
+
     /// A server that takes 3 connections per address (none of them from `trusted` proxies),
     /// with 3 connections from this host open and idle; its address and those connections.
     async fn three_held(trusted: &[&str]) -> (SocketAddr, Vec<TcpStream>) {
