@@ -276,7 +276,7 @@ impl EventType {
     }
 
     /// The type a topic gets when nobody chose one: guessed from words in its name, user
-    /// activity when nothing matches (the original system's first demo topic was `user_events`).
+    /// activity when nothing matches (the REST contract's example topic is `user_events`).
     pub fn guess_from_name(name: &str) -> EventType {
         let name = name.to_ascii_lowercase();
         let has = |words: &[&str]| words.iter().any(|w| name.contains(w));

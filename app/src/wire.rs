@@ -113,7 +113,7 @@ impl Topic {
     }
 }
 
-/// Body of `POST /api/topics`. Optional fields take the original system's defaults.
+/// Body of `POST /api/topics`. Optional fields take the REST contract's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewTopicRequest {
@@ -559,7 +559,7 @@ pub struct ErrorBody {
 pub const CSRF_COOKIE: &str = "streamhub_csrf";
 
 /// The cookie remembering who "you are" on the dashboard (not a credential: anyone may act for
-/// any user id, as in the original).
+/// any user id, as the REST contract has it).
 pub const USER_COOKIE: &str = "streamhub_user";
 
 /// `POST /api/session`: the admin token, exchanged for a session cookie.

@@ -94,6 +94,7 @@ try {
     ['stream viewer', `/stream?topic=${target.topic}`],
     ['search', `/search?topic=${target.topic}`],
     ['audit', '/audit'],
+    ['inbox', '/inbox'],
     ['sign-in', '/signin'],
   ];
   const rows = [];

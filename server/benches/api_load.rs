@@ -1,4 +1,4 @@
-//! Load benchmark of the REST API (issue 4): `GET /api/topics`, `GET /api/stats` and
+//! Load benchmark of the REST API: `GET /api/topics`, `GET /api/stats` and
 //! `POST /api/subscriptions` on a database of 1,000 topics and 100,000 subscriptions, driven by
 //! `wrk` (Debian package) from a separate process, beside a baseline in the same run: a bare axum
 //! handler returning a prebuilt body of the same size (the ceiling of this machine's HTTP stack,

@@ -1,4 +1,4 @@
-//! Benchmark of several instances (issue 20), side by side in one run, all processes as `make
+//! Benchmark of several instances, side by side in one run, all processes as `make
 //! cluster` starts them (the release `streamhub`, HAProxy with `deploy/haproxy.cfg`, PostgreSQL
 //! through `local-postgres`'s settings: crash-safe, commits not waited for, like SQLite's WAL
 //! with `synchronous=NORMAL`):
@@ -16,6 +16,7 @@
 //! Run: `make bench-cluster` (or `cargo bench -p streamhub --bench cluster`). Settings:
 //! `BENCH_SECONDS` (10), `BENCH_CONNECTIONS` (64), `BENCH_CLIENTS` (1000), `BENCH_RATE` (200).
 
+use app::stream::StartPosition;
 use futures::StreamExt;
 use std::{
     path::Path,
@@ -303,7 +304,9 @@ async fn fanout(run: FanOut<'_>) -> Figures {
         peaks: Arc::new(Mutex::new(before.clone())),
         sampler: None,
     };
-    let fanned = run.run(|_| subscribe(run.topic, "latest"), &mut peak).await;
+    let fanned = run
+        .run(|_| subscribe(run.topic, StartPosition::Latest), &mut peak)
+        .await;
     topic_action(run.servers[0], run.topic_id, "reactivate").await;
     let during = peak.peaks.lock().unwrap().clone();
     let grown: u64 = during

@@ -1,4 +1,4 @@
-//! CLI consumer benchmark (issue 7): `streamhub-consumer consume --format value` reading a topic
+//! CLI consumer benchmark: `streamhub-consumer consume --format value` reading a topic
 //! of 500,000 records (~300 B) from the start to the end into /dev/null, beside a bare rdkafka
 //! consumer loop on the same topic in the same run (the ceiling on this broker). Target ratio
 //! ≥ 0.9. The consumer's time includes its process start and its API checks.

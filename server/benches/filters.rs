@@ -1,4 +1,4 @@
-//! Filter and search benchmark (issue 21), one run against one local broker and the real
+//! Filter and search benchmark, one run against one local broker and the real
 //! `streamhub` binary (a separate process, so that its CPU time can be measured):
 //!
 //! a. fan-out: 1,000 sockets on one topic fed 100 records/s, three ways: no filter; every socket
@@ -11,11 +11,14 @@
 //! Run: `make bench-filters`. `BENCH_CLIENTS` (1,000), `BENCH_SECONDS` (10), `BENCH_SEARCH`
 //! (500,000) change the sizes.
 
+use app::stream::StartPosition;
 use futures::{SinkExt, StreamExt};
 use std::{path::Path, time::Instant};
 use streamhub_testkit::{
     measure::{env_or, percentile_ms},
-    relay_load::{active_topic, connect, filled_topic, start_server, CpuShare, FanOut},
+    relay_load::{
+        active_topic, connect, filled_topic, start_server, subscribe_frame, CpuShare, FanOut,
+    },
     server_process::ServerProcess,
     LocalBroker,
 };
@@ -141,12 +144,10 @@ async fn fan_out(
         seconds,
     };
     let subscribe = |n: usize| {
-        let mut frame = serde_json::json!({"type": "subscribe", "topics": [topic],
-            "from": {"position": "latest"}});
-        if let Some(distinct) = way.distinct {
-            frame["filter"] = format!("value.n >= -{}", n % distinct).into();
-        }
-        Message::Text(frame.to_string().into())
+        let filter = way
+            .distinct
+            .map(|distinct| format!("value.n >= -{}", n % distinct));
+        subscribe_frame(topic, StartPosition::Latest, filter)
     };
     let mut cpu = CpuShare::of(server.pid());
     let fanned = load.run(subscribe, &mut cpu).await;

@@ -11,6 +11,7 @@
 //! Run: `make bench-flood` (or `cargo bench -p streamhub --bench flood`).
 //! Settings: `BENCH_FLOOD_CONNECTIONS` (2,000), `BENCH_APPROVES` (200).
 
+use app::stream::StartPosition;
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
@@ -20,7 +21,9 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use streamhub_testkit::{measure::env_or, server_process::ServerProcess, LocalBroker};
+use streamhub_testkit::{
+    measure::env_or, relay_load::subscribe_frame, server_process::ServerProcess, LocalBroker,
+};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::TcpSocket,
@@ -298,10 +301,8 @@ async fn filter_attack(addr: SocketAddr, socket: usize, stop: Arc<AtomicBool>) -
         let filter = format!(
             r#"value.items.all(x, string(x).matches(\"^[0-9]+$\") && string(x) + \"-{socket}-{started}\" != \"q\")"#
         );
-        let frame = format!(
-            r#"{{"type":"subscribe","topics":["wide"],"from":{{"position":"earliest"}},"filter":"{filter}"}}"#
-        );
-        if ws.send(Message::Text(frame.into())).await.is_err() {
+        let frame = subscribe_frame("wide", StartPosition::Earliest, Some(filter));
+        if ws.send(frame).await.is_err() {
             break;
         }
         started += 1;

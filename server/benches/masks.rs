@@ -8,6 +8,7 @@
 //! Run: `make bench-masks`. `BENCH_CLIENTS` (1,000), `BENCH_SECONDS` (10), `BENCH_RATE` (100)
 //! change the sizes.
 
+use app::stream::StartPosition;
 use std::path::Path;
 use streamhub_testkit::{
     measure::{env_or, percentile_ms},
@@ -141,7 +142,9 @@ async fn run(
         seconds,
     };
     let mut cpu = CpuShare::of(server.pid());
-    let fanned = load.run(|_| subscribe(topic, "latest"), &mut cpu).await;
+    let fanned = load
+        .run(|_| subscribe(topic, StartPosition::Latest), &mut cpu)
+        .await;
     Figures {
         delivered: fanned.latencies.len(),
         expected: fanned.produced * clients as u64,

@@ -1,4 +1,4 @@
-//! Producer benchmark (issue 6), side by side in one run on the same local broker:
+//! Producer benchmark, side by side in one run on the same local broker:
 //!
 //! 1. the generators alone: records/s on one core, per event type (target ≥ 1,000,000);
 //! 2. the producer daemon at `--max-rate` (activation through the real server, generation,

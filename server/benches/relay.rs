@@ -1,4 +1,4 @@
-//! Relay benchmark (issue 5), one run against one local broker and the real `streamhub` binary
+//! Relay benchmark, one run against one local broker and the real `streamhub` binary
 //! (a separate process, so that its memory can be measured):
 //!
 //! 1. single client: a WebSocket client replaying a topic from `earliest` through the relay,
@@ -12,18 +12,19 @@
 //! Run: `make bench-relay`. `BENCH_RECORDS` (default 200,000), `BENCH_CLIENTS` (1,000),
 //! `BENCH_IDLE` (10,000), `BENCH_SECONDS` (10) change the sizes.
 
+use app::stream::StartPosition;
 use futures::{SinkExt, StreamExt};
 use rdkafka::Message as _;
 use std::{
     path::Path,
     time::{Duration, Instant},
 };
-use streamhub::relay::client::connect as connect_async;
 use streamhub_testkit::{
     measure::{env_or, now_us, percentile_ms, rss_kb},
     relay_frames::FrameCount,
     relay_load::{
-        active_topic, connect, filled_topic, sent_us, start_server, subscribe, FanOut, Watch,
+        active_topic, connect, filled_topic, open_socket, sent_us, start_server, subscribe, FanOut,
+        Watch,
     },
     LocalBroker,
 };
@@ -46,7 +47,7 @@ async fn main() {
     let bare = filled_topic(&server, &bootstrap, "bench_replay", 3, records).await;
     let mut socket = connect(&server).await;
     socket
-        .send(subscribe("bench_replay", "earliest"))
+        .send(subscribe("bench_replay", StartPosition::Earliest))
         .await
         .unwrap();
     let started = Instant::now();
@@ -80,7 +81,10 @@ async fn main() {
         tail: None,
     };
     let fanned = fan_out
-        .run(|_| subscribe(fan_out.topic, "latest"), &mut baseline)
+        .run(
+            |_| subscribe(fan_out.topic, StartPosition::Latest),
+            &mut baseline,
+        )
         .await;
     let all = &fanned.latencies;
     let broker = baseline.tail.expect("the baseline ran").await.unwrap();
@@ -91,9 +95,8 @@ async fn main() {
     let before = rss_kb(pid);
     let mut sockets = Vec::with_capacity(idle);
     for _ in 0..idle {
-        let url = format!("ws://{}/api/stream", server.addr);
-        match connect_async(url).await {
-            Ok((socket, _)) => sockets.push(socket),
+        match open_socket(server.addr, "", None).await {
+            Ok(socket) => sockets.push(socket),
             Err(e) => {
                 eprintln!("stopped opening sockets at {}: {e}", sockets.len());
                 break;

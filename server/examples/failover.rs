@@ -1,4 +1,4 @@
-//! The failover test's viewers (issue 20; run by `.ci/hosts-cluster` on the viewer host, behind
+//! The failover test's viewers (run by `.ci/hosts-cluster` on the viewer host, behind
 //! the load balancer). `FAILOVER_SOCKETS` readers stream one active topic through the relay from
 //! `latest`, each with [`RelayReader`] — the CLI's `--via-relay` reader: when its socket drops it
 //! reconnects with backoff (through the load balancer, to a live instance) and resumes every

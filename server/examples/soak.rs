@@ -1,4 +1,4 @@
-//! The soak's clients (issue 9; run by `.ci/soak`, which starts the broker, the server and the
+//! The soak's clients (run by `.ci/soak`, which starts the broker, the server and the
 //! producer daemon first). `SOAK_CLIENTS` WebSocket clients stream one active topic from
 //! `latest` and keep coming and going: each stays 5–30 s, leaves with a close frame and comes
 //! back. Half follow a user's subscriptions (`?user_id=`), half are admins that subscribe with a
@@ -21,6 +21,7 @@
 
 use anyhow::{bail, Context, Result};
 use app::stream::ServerFrame;
+use app::stream::StartPosition;
 use futures::{SinkExt, StreamExt};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rdkafka::Message as _;
@@ -97,7 +98,9 @@ async fn session(
     };
     tally.connects.fetch_add(1, Ordering::Relaxed);
     if !follow_user {
-        socket.send(subscribe(&settings.topic, "latest")).await?;
+        socket
+            .send(subscribe(&settings.topic, StartPosition::Latest))
+            .await?;
     }
     // Partition → the offset the next record must have.
     let mut expected: BTreeMap<i32, i64> = BTreeMap::new();

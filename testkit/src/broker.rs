@@ -184,7 +184,7 @@ pub async fn prepare_storage(dir: &Path) -> io::Result<()> {
         return store.close().await;
     }
     // Nothing of ours touches the file while tansu creates its schema: our polling reads made
-    // tansu's first write fail now and then on a loaded machine (issue 22), and then the
+    // tansu's first write fail now and then on a loaded machine, and then the
     // tables never came. We look only once tansu has stopped, and try again if they are not
     // there.
     let mut attempts = 0;

@@ -4,6 +4,7 @@
 //! server they measure, and [`FanOut`]: many of them on one topic fed at a steady rate.
 
 use crate::{measure::now_us, relay_frames::FrameCount, server_process::ServerProcess};
+use app::stream::{ClientFrame, StartPosition};
 use futures::{SinkExt, StreamExt};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
@@ -192,14 +193,20 @@ pub async fn connect(server: &ServerProcess) -> RelaySocket {
         .expect("connect")
 }
 
-/// The `subscribe` frame for `topic` from `position` (`latest`, `earliest`).
-pub fn subscribe(topic: &str, position: &str) -> Message {
-    Message::Text(
-        format!(
-            r#"{{"type":"subscribe","topics":["{topic}"],"from":{{"position":"{position}"}}}}"#
-        )
-        .into(),
-    )
+/// The `subscribe` frame for `topic` from `from`, through `filter` if given.
+pub fn subscribe_frame(topic: &str, from: StartPosition, filter: Option<String>) -> Message {
+    let frame = ClientFrame::Subscribe {
+        topics: vec![topic.to_owned()],
+        from,
+        filter,
+    };
+    // A frame of plain strings and numbers always serialises.
+    Message::Text(serde_json::to_string(&frame).unwrap_or_default().into())
+}
+
+/// The `subscribe` frame for `topic` from `from`, unfiltered.
+pub fn subscribe(topic: &str, from: StartPosition) -> Message {
+    subscribe_frame(topic, from, None)
 }
 
 /// The produce times (`sent_us`) in a payload or frame, found by scanning rather than parsing:

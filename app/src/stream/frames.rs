@@ -1,6 +1,6 @@
 //! The frames of the live stream's protocol: what a client sends ([`ClientFrame`]), what the
 //! relay answers ([`ServerFrame`]), and the values they carry (where a stream starts, a search,
-//! a record). serde reads and writes them as the JSON the README documents.
+//! a record). serde reads and writes them as the JSON docs/protocol.md documents.
 
 use super::PartitionOffsets;
 use serde::{Deserialize, Serialize};

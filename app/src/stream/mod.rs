@@ -1,7 +1,6 @@
 //! The live stream's frame protocol (`GET /api/stream`, WebSocket, JSON text frames), shared by
 //! the server's relay, the browser's viewer and search page, and the CLI's `--via-relay` mode.
-//! The README's "Live stream protocol" section describes it for other clients; keep the two in
-//! step.
+//! docs/protocol.md describes it for other clients; keep the two in step.
 //!
 //! | module | job |
 //! | --- | --- |

@@ -12,6 +12,7 @@ use super::{
     state::AppState,
 };
 use crate::kafka::{
+    admin::off_runtime,
     groups::{commit, committed, group_of},
     KafkaError,
 };
@@ -77,9 +78,7 @@ pub async fn lag(
         state.relay.clone(),
         group_of(user.as_str()),
     );
-    let lags = tokio::task::spawn_blocking(move || lags_of(&kafka, &relay, &group, &topics))
-        .await
-        .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
+    let lags = off_runtime(move || lags_of(&kafka, &relay, &group, &topics)).await?;
     Ok(Json(lags))
 }
 
@@ -163,9 +162,7 @@ pub async fn save(
         group_of(user.as_str()),
         topic.to_string(),
     );
-    let saved = tokio::task::spawn_blocking(move || commit(&kafka, &group, &[(name, offsets)]))
-        .await
-        .map_err(|e| KafkaError::Unavailable(e.to_string()))?;
+    let saved = off_runtime(move || commit(&kafka, &group, &[(name, offsets)])).await;
     match saved {
         Ok(()) => {
             tracing::info!(user = %user, topic = %topic, "position saved");

@@ -11,7 +11,7 @@ use super::{
     pages::{page_size, with_next_link},
 };
 use crate::access::Ownership;
-use crate::kafka::{groups::group_of, KafkaError};
+use crate::kafka::{admin::off_runtime, groups::group_of, KafkaError};
 use crate::store::{Actor, StoreError, Subscribed, TopicKey};
 use crate::webhooks::Event;
 use app::access::{
@@ -310,7 +310,7 @@ pub async fn subscribers(
     };
     let (kafka, relay) = (state.relay.kafka().clone(), state.relay.clone());
     let topics = vec![(topic.topic_name.clone(), partitions.unwrap_or(0))];
-    let lags = tokio::task::spawn_blocking(move || {
+    let lags = off_runtime(move || {
         measured
             .into_iter()
             .map(|user| {
@@ -319,8 +319,7 @@ pub async fn subscribers(
             })
             .collect::<Result<std::collections::HashMap<_, _>, KafkaError>>()
     })
-    .await
-    .map_err(|e| KafkaError::Unavailable(e.to_string()))??;
+    .await?;
     let subscribers = rows
         .into_iter()
         .map(|s| TopicSubscriber {

@@ -37,6 +37,17 @@ pub enum KafkaError {
     Config(String),
 }
 
+/// Runs blocking client work (librdkafka's calls wait on the network) on the blocking pool;
+/// the pool's own failure (a panic, a cancelled task) is reported as the cluster being
+/// unavailable, like any other failure to get an answer.
+pub async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, KafkaError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| KafkaError::Unavailable(e.to_string()))?
+}
+
 /// What [`KafkaAdmin::ensure_topic`] found or did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicEnsured {
@@ -83,7 +94,7 @@ impl KafkaAdmin {
     pub async fn cluster_info(&self) -> Result<ClusterInfo, KafkaError> {
         let client = self.client.clone();
         let timeout = self.timeout;
-        run_blocking(move || {
+        off_runtime(move || {
             let metadata = client
                 .inner()
                 .fetch_metadata(None, timeout)
@@ -104,14 +115,14 @@ impl KafkaAdmin {
     /// The partition count of `topic`, or `None` when the cluster does not have it.
     pub async fn topic_partitions(&self, topic: &str) -> Result<Option<i32>, KafkaError> {
         let (client, timeout, topic) = (self.client.clone(), self.timeout, topic.to_owned());
-        run_blocking(move || partition_count(&client, &topic, timeout)).await
+        off_runtime(move || partition_count(&client, &topic, timeout)).await
     }
 
     /// How many records `topic` has ever taken: the sum of its partitions' high watermarks
     /// (what the overview's rates are computed from).
     pub async fn message_count(&self, topic: &str) -> Result<i64, KafkaError> {
         let (client, timeout, topic) = (self.client.clone(), self.timeout, topic.to_owned());
-        run_blocking(move || {
+        off_runtime(move || {
             let partitions = partition_count(&client, &topic, timeout)?.unwrap_or(0);
             (0..partitions).try_fold(0_i64, |sum, p| {
                 let (_, high) = client
@@ -213,14 +224,6 @@ fn partition_count(
         .iter()
         .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
         .map(|t| t.partitions().len() as i32))
-}
-
-async fn run_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
-) -> Result<T, KafkaError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| KafkaError::Unavailable(format!("metadata task failed: {e}")))?
 }
 
 /// Sorts librdkafka's errors into "try again later" and "the cluster said no".

@@ -1,4 +1,4 @@
-//! Several instances of one deployment (issue 20): two servers on the same PostgreSQL database
+//! Several instances of one deployment: two servers on the same PostgreSQL database
 //! and broker, as behind a load balancer. What is done through one, the other acts on within a
 //! second: it streams or stops streaming, answers reads, refuses a signed-out session.
 

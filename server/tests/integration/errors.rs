@@ -180,7 +180,7 @@ async fn duplicates_unknown_ids_unknown_routes_and_wrong_methods() {
     let (status, body) = app.get("/api/topics/999").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error_body(&body);
-    // A segment that is not UTF-8 once decoded: our JSON, not axum's plain text (issue 18).
+    // A segment that is not UTF-8 once decoded: our JSON, not axum's plain text.
     let (status, body) = app.get("/api/topics/%FF").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "invalid_path");

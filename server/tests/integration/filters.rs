@@ -1,4 +1,4 @@
-//! Filter expressions (issue 21, item 1) against the real broker: each form people write, the
+//! Filter expressions against the real broker: each form people write, the
 //! refusals, evaluation shared between sockets, exact positions after a filtered replay, and
 //! the CLI giving the same results reading Kafka directly and through the relay.
 

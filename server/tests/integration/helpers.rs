@@ -421,6 +421,22 @@ pub async fn subscribe_user(app: &TestApp, user: &str, topic: &str) {
     assert_eq!(status, StatusCode::CREATED);
 }
 
+/// The status a stream upgrade (`/api/stream<query>` with these headers) is answered with:
+/// `101` when it is accepted.
+pub async fn upgrade_status(app: &TestApp, query: &str, headers: &[(&'static str, &str)]) -> u16 {
+    let mut request = format!("ws://{}/api/stream{query}", app.addr)
+        .into_client_request()
+        .unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("the upgrade with {headers:?} failed: {e}"),
+    }
+}
+
 /// A socket on the relay for tests: connected, `hello` read.
 pub struct Client {
     pub socket: RelaySocket,

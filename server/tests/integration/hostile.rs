@@ -10,20 +10,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 use streamhub::kafka::{KafkaAdmin, KafkaArgs};
-use tokio_tungstenite::{connect_async, tungstenite::client::IntoClientRequest};
 
-/// The status a stream upgrade with these headers is refused with (panics if it is accepted).
+/// The status a stream upgrade with these headers is refused with (fails if it is accepted).
 async fn refused_upgrade(app: &TestApp, headers: &[(&'static str, &str)]) -> u16 {
-    let mut request = format!("ws://{}/api/stream", app.addr)
-        .into_client_request()
-        .unwrap();
-    for (name, value) in headers {
-        request.headers_mut().insert(*name, value.parse().unwrap());
-    }
-    match connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        other => panic!("the upgrade with {headers:?} was not refused: {other:?}"),
-    }
+    let status = crate::helpers::upgrade_status(app, "", headers).await;
+    assert_ne!(status, 101, "the upgrade with {headers:?} was not refused");
+    status
 }
 
 fn history(detail: &Value) -> &Vec<Value> {

@@ -1,4 +1,4 @@
-//! `STREAMHUB_AUTH=oidc` (issue 19): every write is a verified person's. The sessions here are
+//! `STREAMHUB_AUTH=oidc`: every write is a verified person's. The sessions here are
 //! the server's own (issued by its `Sessions`, as its `/auth/callback` issues them after the
 //! provider vouched for someone); the sign-in through a real provider is the browser suite's
 //! (`end2end/tests/oidc.test.js`).
@@ -7,7 +7,6 @@ use crate::helpers::{spawn_app_with, Client, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use streamhub::{config::ServerConfig, oidc::AuthMode};
-use tokio_tungstenite::tungstenite::Error as WsError;
 
 fn oidc_mode(config: &mut ServerConfig) {
     config.auth.mode = AuthMode::Oidc;
@@ -163,19 +162,15 @@ async fn upgrade(
     browser: Option<&Browser<'_>>,
     bearer: Option<&str>,
 ) -> u16 {
-    let url = format!("ws://{}/api/stream{query}", app.addr);
-    let mut request = streamhub::relay::client::request(&url, bearer).unwrap();
+    let bearer = bearer.map(|token| format!("Bearer {token}"));
+    let mut headers = Vec::new();
     if let Some(browser) = browser {
-        let (_, cookie) = &browser.headers[0];
-        request
-            .headers_mut()
-            .insert("cookie", cookie.parse().unwrap());
+        headers.push(("cookie", browser.headers[0].1.as_str()));
     }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok(_) => 101,
-        Err(WsError::Http(response)) => response.status().as_u16(),
-        Err(e) => panic!("{e}"),
+    if let Some(bearer) = &bearer {
+        headers.push(("authorization", bearer.as_str()));
     }
+    crate::helpers::upgrade_status(app, query, &headers).await
 }
 
 #[tokio::test]

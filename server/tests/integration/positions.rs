@@ -1,4 +1,4 @@
-//! Stored positions and lag (issue 21, item 3) against the real broker: a position saved
+//! Stored positions and lag against the real broker: a position saved
 //! through the API is the consumer group's committed offsets (read back directly from Kafka),
 //! the relay and the CLI start from it, and lag follows what is read.
 

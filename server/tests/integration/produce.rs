@@ -1,4 +1,4 @@
-//! Producing a test record (issue 21, item 4) through the REST route and the CLI, against the
+//! Producing a test record through the REST route and the CLI, against the
 //! real broker: where it lands, that open viewers get it, that it is audited, and the refusals.
 
 use crate::helpers::{spawn_app, Client};

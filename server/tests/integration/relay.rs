@@ -1,6 +1,6 @@
 //! The live relay with real WebSocket clients (tokio-tungstenite), a real broker and server.
 
-use crate::helpers::{spawn_app, subscribe_user, Client, TestApp};
+use crate::helpers::{spawn_app, subscribe_user, upgrade_status, Client, TestApp};
 use app::stream::{ClientFrame, ServerFrame, StartPosition, StreamRecord};
 use futures::{SinkExt, StreamExt};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -10,9 +10,9 @@ use std::{collections::BTreeMap, time::Duration};
 use streamhub::{
     kafka::client_config,
     kafka::KafkaArgs,
-    relay::{client::connect as connect_async, Relay, RelayLimits},
+    relay::{Relay, RelayLimits},
 };
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 fn producer(app: &TestApp) -> FutureProducer {
     client_config(&KafkaArgs::for_bootstrap(app.broker.bootstrap()))
@@ -390,10 +390,10 @@ async fn the_stream_resumes_after_a_broker_restart() {
     assert_exactly(&records, 0..100);
 }
 
-/// Issue 22: a feed started for a socket used to count as idle at its first check, which ran
-/// at once; when that check beat the socket's first listen, the feed stopped, and the socket
-/// was later told its stream had `ended`. Here the socket's first read waits through many idle
-/// sweeps (a loaded machine's scheduling, made long), and the feed must still be there.
+/// A feed started for a socket is not idle before the socket's first listen, however long
+/// that takes: were it counted idle at its first check, the feed would stop and the socket be
+/// told later that its stream had `ended`. Here the socket's first read waits through many
+/// idle sweeps (a loaded machine's scheduling, made long), and the feed must still be there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joined_feed_keeps_streaming_however_long_its_socket_takes_to_read() {
     let app = spawn_app().await;
@@ -560,25 +560,11 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_up() {
 #[tokio::test]
 async fn foreign_origins_and_plain_requests_are_refused_with_json() {
     let app = spawn_app().await;
-    let mut request = format!("ws://{}/api/stream", app.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("origin", "http://evil.example".parse().unwrap());
-    let error = connect_async(request).await.unwrap_err();
-    match error {
-        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 403),
-        other => panic!("{other:?}"),
-    }
+    let evil = [("origin", "http://evil.example")];
+    assert_eq!(upgrade_status(&app, "", &evil).await, 403);
     // The page's own origin is fine.
-    let mut request = format!("ws://{}/api/stream", app.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("origin", format!("http://{}", app.addr).parse().unwrap());
-    assert!(connect_async(request).await.is_ok());
+    let own = format!("http://{}", app.addr);
+    assert_eq!(upgrade_status(&app, "", &[("origin", &own)]).await, 101);
 
     let (status, body) = app.get("/api/stream").await;
     assert!(status.is_client_error(), "{status}");
@@ -677,4 +663,31 @@ async fn a_relay_reader_resumes_a_partition_it_had_nothing_from_where_its_stream
     send(1, 101).await;
     let after = next_record(&mut reader).await;
     assert_eq!((after.partition, after.offset), (1, 5), "{after:?}");
+}
+
+#[tokio::test]
+async fn a_socket_that_missed_notices_of_changed_rules_ends_every_stream_to_be_safe() {
+    let app = spawn_app().await;
+    app.active_topic("kept", 1).await;
+    subscribe_user(&app, "viewer", "kept").await;
+    let mut client = Client::connect(&app, "?user_id=viewer&follow=false").await;
+    client.subscribe(&["kept"], StartPosition::Latest).await;
+    assert!(matches!(
+        client.next().await,
+        ServerFrame::Subscribed { .. }
+    ));
+    // Far more notices than a socket keeps, all of other topics, before it can read one: it
+    // cannot know whether one was about `kept`.
+    for n in 0..1_000 {
+        app.relay().access_changed(&format!("other_{n}"));
+    }
+    match client.next().await {
+        ServerFrame::Unsubscribed { topic, reason } => {
+            assert_eq!(
+                (topic.as_str(), reason.as_str()),
+                ("kept", "access_changed")
+            )
+        }
+        other => panic!("expected the stream to end, got {other:?}"),
+    }
 }

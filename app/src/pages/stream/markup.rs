@@ -4,7 +4,7 @@
 //!
 //! Why strings: what the viewer redraws ten times a second, or rewrites whole, is cheaper as one
 //! string the browser parses than as Leptos views, and each distinct reactive view costs the
-//! page's WASM 1–4 KB gzipped (BENCHMARKS.md, "Session 6"). The controls stay Leptos views.
+//! page's WASM 1–4 KB gzipped (BENCHMARKS.md, "Dashboard: Bundle"). The controls stay Leptos views.
 
 // Rows and record bodies exist only in the browser: on the server they look unused.
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]

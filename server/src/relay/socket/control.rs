@@ -66,34 +66,50 @@ impl Connection {
         let frame = serde_json::from_str::<ClientFrame>(text)
             .map_err(|e| Refusal::InvalidFrame(e.to_string()))?;
         match frame {
-            ClientFrame::Ping => {
-                self.send(&ServerFrame::Pong).await;
-                Ok(())
-            }
+            ClientFrame::Ping => self.ping().await,
             ClientFrame::Subscribe {
                 topics,
                 from,
                 filter,
             } => self.subscribe_frame(topics, from, filter).await,
-            ClientFrame::Unsubscribe { topics } => {
-                for topic in topics {
-                    self.stop(&topic, "requested").await;
-                }
-                Ok(())
-            }
+            ClientFrame::Unsubscribe { topics } => self.unsubscribe_frame(topics).await,
             ClientFrame::Search(request) => self.search(request).await,
-            ClientFrame::SavePosition if self.read_only => Err(Refusal::ReadOnly),
-            ClientFrame::SavePosition => {
-                self.save_positions().await;
-                Ok(())
-            }
-            ClientFrame::CancelSearch { id } => {
-                if let Some(search) = self.search.as_ref().filter(|s| s.id == id) {
-                    search.cancel();
-                }
-                Ok(())
-            }
+            ClientFrame::CancelSearch { id } => self.cancel_search(&id),
+            ClientFrame::SavePosition => self.save_position().await,
         }
+    }
+
+    /// `ping`: a `pong`, for clients that check the socket's liveness themselves.
+    async fn ping(&mut self) -> Result<(), Refusal> {
+        self.send(&ServerFrame::Pong).await;
+        Ok(())
+    }
+
+    /// `unsubscribe`: ends the streams of these topics (`unsubscribed`, reason `requested`).
+    async fn unsubscribe_frame(&mut self, topics: Vec<String>) -> Result<(), Refusal> {
+        for topic in topics {
+            self.stop(&topic, "requested").await;
+        }
+        Ok(())
+    }
+
+    /// `cancel_search`: stops the search `id` if it is this socket's running one (it then ends
+    /// `cancelled`); any other id is no matter.
+    fn cancel_search(&mut self, id: &str) -> Result<(), Refusal> {
+        if let Some(search) = self.search.as_ref().filter(|s| s.id == id) {
+            search.cancel();
+        }
+        Ok(())
+    }
+
+    /// `save_position`: stores where each stream stands as the user's position; refused on a
+    /// socket opened with a `read` token.
+    async fn save_position(&mut self) -> Result<(), Refusal> {
+        if self.read_only {
+            return Err(Refusal::ReadOnly);
+        }
+        self.save_positions().await;
+        Ok(())
     }
 
     /// `subscribe`: starts (or restarts) a stream of each named topic, from `from`, through

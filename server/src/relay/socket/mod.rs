@@ -129,19 +129,7 @@ pub async fn serve(
                 expiry = None;
                 connection.on_expiry(&peer).await
             }
-            notice = topic_notices.recv() => {
-                // A missed notice (a lag) cancels nothing: a search ends with its scan anyway,
-                // and a stream of a topic whose rules changed was checked when it started.
-                match notice {
-                    Ok(TopicNotice::Ended(topic)) => connection.cancel_search_of(&topic),
-                    Ok(TopicNotice::AccessChanged(topic)) => {
-                        connection.cancel_search_of(&topic);
-                        connection.stop(&topic, "access_changed").await;
-                    }
-                    Err(_) => {}
-                }
-                Flow::Continue
-            }
+            notice = topic_notices.recv() => connection.on_topic_notice(notice).await,
             _ = silence.tick() => match last_heard.elapsed() > SILENCE_LIMIT {
                 true => Flow::Close,
                 false => Flow::Continue,
@@ -270,6 +258,32 @@ impl Connection {
             // subscriptions and act on the difference.
             Err(RecvError::Lagged(_)) => self.reconcile_subscriptions(following).await,
             Err(RecvError::Closed) => {}
+        }
+        Flow::Continue
+    }
+
+    /// A topic ended, or who may read it changed: its search ends; after a change of rules its
+    /// stream ends too (`unsubscribed`, reason `access_changed`), for the client to start it
+    /// again under the new ones. Missed notices (a lag) may have hidden a change of rules:
+    /// every stream and the search end as if each had one.
+    async fn on_topic_notice(&mut self, notice: Result<TopicNotice, RecvError>) -> Flow {
+        let changed: Vec<String> = match notice {
+            Ok(TopicNotice::Ended(topic)) => {
+                self.cancel_search_of(&topic);
+                return Flow::Continue;
+            }
+            Ok(TopicNotice::AccessChanged(topic)) => vec![topic],
+            Err(RecvError::Lagged(_)) => {
+                if let Some(search) = &self.search {
+                    search.cancel();
+                }
+                self.streams.keys().cloned().collect()
+            }
+            Err(RecvError::Closed) => return Flow::Continue,
+        };
+        for topic in changed {
+            self.cancel_search_of(&topic);
+            self.stop(&topic, "access_changed").await;
         }
         Flow::Continue
     }
