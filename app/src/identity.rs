@@ -43,14 +43,10 @@ impl Identity {
 
     /// Whether the signed-in person is one of `topic`'s owners (reactive; `false` until known).
     pub fn owns(&self, topic: &crate::wire::Topic) -> bool {
-        self.session.get().and_then(Result::ok).is_some_and(|s| {
-            let by_person = s.user.is_some() && s.user == topic.owner_user;
-            let by_team = topic
-                .owner_team
-                .as_ref()
-                .is_some_and(|team| s.teams.contains(team));
-            by_person || by_team
-        })
+        self.session
+            .get()
+            .and_then(Result::ok)
+            .is_some_and(|s| owned_by(&s, topic))
     }
 
     /// The current user's subscriptions, refetched when the user changes (the subscriptions
@@ -88,4 +84,15 @@ fn remembered_user() -> String {
     #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
     let raw: Option<String> = None;
     raw.map(|v| api::decode_component(&v)).unwrap_or_default()
+}
+
+/// Whether the person of `session` is one of `topic`'s owners: its owning person, or in its
+/// owning team (the server decides; this only chooses what the dashboard offers).
+pub fn owned_by(session: &SessionInfo, topic: &crate::wire::Topic) -> bool {
+    let by_person = session.user.is_some() && session.user == topic.owner_user;
+    let by_team = topic
+        .owner_team
+        .as_ref()
+        .is_some_and(|team| session.teams.contains(team));
+    by_person || by_team
 }

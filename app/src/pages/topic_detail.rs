@@ -4,8 +4,8 @@
 use crate::{
     api,
     components::{loaded, short_time, AccessBadge, StatusBadge, TopicActions},
-    identity::Identity,
-    wire::{AuditEntry, TopicDetail, TopicStatus},
+    identity::{owned_by, Identity},
+    wire::{AuditEntry, SessionInfo, Topic, TopicDetail, TopicStatus},
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -18,31 +18,46 @@ pub fn TopicPage() -> impl IntoView {
     let detail = Resource::new(id, |id| {
         api::get::<TopicDetail>(format!("/api/topics/{}", api::encode(&id)))
     });
-    // What the viewer may do for the topic, each made again only when its inputs change (not
-    // at every reload of the detail: each record sent reloads the history, and a composer or
-    // a form made again would lose what is typed in it).
+    // What the viewer may do for the topic: the topic and the session as an effect last read
+    // them. Controls made from these are made again only when they change (not at every
+    // reload of the detail: each record sent reloads the history, and a composer or a form
+    // made again would lose what is typed in it). An effect, not a memo over the resources: it
+    // reads them in the browser once the page is hydrated, where a memo would read them
+    // outside the page's <Transition/> (the controls are the browser's alone; the server
+    // renders the topic).
     let identity = Identity::get();
-    let topic = Memo::new(move |_| detail.get().and_then(Result::ok).map(|d| d.topic));
+    let seen = RwSignal::new(None::<(Topic, Option<SessionInfo>)>);
+    Effect::new(move |_| {
+        let topic = detail.get().and_then(Result::ok).map(|d| d.topic);
+        let session = identity.session.get().and_then(Result::ok);
+        let now = topic.map(|t| (t, session));
+        if seen.with_untracked(|s| *s != now) {
+            seen.set(now);
+        }
+    });
     // Its admins and owners send test records to an active topic, and govern who reads it.
+    let governed = Memo::new(move |_| {
+        seen.with(|s| {
+            let (topic, session) = s.as_ref()?;
+            let session = session.as_ref()?;
+            (session.admin || owned_by(session, topic)).then(|| topic.clone())
+        })
+    });
     let composable = Memo::new(move |_| {
-        topic
+        governed
             .get()
             .filter(|t| t.status == TopicStatus::Active)
-            .filter(|t| identity.is_admin() || identity.owns(t))
             .map(|t| t.topic_id)
-    });
-    let governed = Memo::new(move |_| {
-        topic
-            .get()
-            .filter(|t| identity.is_admin() || identity.owns(t))
     });
     // Admins move its owners; a member of a team asks for a topic nobody owns.
     let ownership = Memo::new(move |_| {
-        let session = identity.session.get().and_then(Result::ok)?;
-        let t = topic.get()?;
-        let unowned = t.owner_team.is_none() && t.owner_user.is_none();
-        let claims = session.auth == "oidc" && unowned && !session.teams.is_empty();
-        (session.admin || claims).then_some((t, session.admin, session.teams))
+        seen.with(|s| {
+            let (t, session) = s.as_ref()?;
+            let session = session.as_ref()?;
+            let unowned = t.owner_team.is_none() && t.owner_user.is_none();
+            let claims = session.auth == "oidc" && unowned && !session.teams.is_empty();
+            (session.admin || claims).then(|| (t.clone(), session.admin, session.teams.clone()))
+        })
     });
     view! {
         <section class="page">
@@ -54,10 +69,7 @@ pub fn TopicPage() -> impl IntoView {
                     })
                 }}
             </Transition>
-            // Under a <Transition/> of its own: the composer depends on the detail, which the
-            // server renders once it has it, and the browser must hydrate the same markup.
-            <Transition fallback=|| ()>
-                {move || {
+            {move || {
                     let topic_id = composable.get()?;
                     let on_sent = Callback::new(move |_| detail.refetch());
                     Some(view! { <super::compose::Composer topic_id on_sent/> })
@@ -71,7 +83,6 @@ pub fn TopicPage() -> impl IntoView {
                     let (topic, admin, teams) = ownership.get()?;
                     Some(view! { <super::topic_owners::OwnershipForm topic admin teams/> })
                 }}
-            </Transition>
         </section>
     }
 }

@@ -5,7 +5,8 @@
 //! [`crate::filter::EVALUATION_BUDGET`], or that spends more than its share, or whose client does, is ended
 //! as too costly, within the batch that did it; its client may not stream that expression
 //! again for [`COOL_DOWN`]. A client uses at most [`MAX_FILTERS_PER_CLIENT`] distinct
-//! expressions at once.
+//! expressions at once. Its searches have a share of their own ([`SEARCH_SHARE`]): past it a
+//! search pauses rather than ends.
 //!
 //! Verdicts already known (another stream of the same expression evaluated the record) cost
 //! nothing and are read on the runtime, without a hop to a thread.
@@ -25,6 +26,9 @@ use tokio::sync::Semaphore;
 pub const STREAM_SHARE: Duration = Duration::from_millis(100);
 /// Evaluation time one client's streams may spend per second in all.
 pub const CLIENT_SHARE: Duration = Duration::from_millis(250);
+/// Evaluation time one client's searches may spend per second: past it a search pauses until
+/// its share has refilled (it is not ended: a search is asked for once and waited for).
+pub const SEARCH_SHARE: Duration = Duration::from_millis(250);
 /// How long a client may not stream an expression that was ended as too costly.
 pub const COOL_DOWN: Duration = Duration::from_secs(60);
 /// Distinct expressions one client's streams and searches use at most at once.
@@ -91,6 +95,8 @@ pub enum Overrun {
 #[derive(Default)]
 struct Client {
     share: Option<Share>,
+    /// The share of its searches (see [`SEARCH_SHARE`]).
+    search_share: Option<Share>,
     /// Expressions in use, with how many streams and searches use each.
     in_use: HashMap<String, usize>,
     /// Expressions ended as too costly, with when they may come back.
@@ -130,6 +136,24 @@ impl Evaluation {
     }
 }
 
+impl Evaluation {
+    /// Charges `spent` of a search's evaluation time to `client`'s share for searches: how
+    /// long the search should pause before it evaluates more (zero while the share lasts).
+    fn charge_search(&self, client: &str, spent: Duration) -> Duration {
+        self.client(client, |c| {
+            let share = c
+                .search_share
+                .get_or_insert_with(|| Share::new(SEARCH_SHARE));
+            let left = share.left();
+            share.spend(spent);
+            // The share refills at its size per second: what was spent past it takes that long.
+            spent
+                .saturating_sub(left)
+                .mul_f64(1.0 / share.size.as_secs_f64())
+        })
+    }
+}
+
 /// The evaluation threads the relay uses by default: all cores but one, so that one is always
 /// left to the runtime (and at least one).
 pub fn default_threads() -> usize {
@@ -155,6 +179,16 @@ impl Deref for FilterLease {
     type Target = SharedFilter;
     fn deref(&self) -> &SharedFilter {
         &self.filter
+    }
+}
+
+impl FilterLease {
+    /// Charges a search's evaluation time to its client (see [`SEARCH_SHARE`]): how long the
+    /// search should pause before it evaluates more.
+    pub fn charge_search(&self, spent: Duration) -> Duration {
+        self.relay.upgrade().map_or(Duration::ZERO, |inner| {
+            inner.evaluation.charge_search(&self.client, spent)
+        })
     }
 }
 
@@ -402,6 +436,22 @@ fn judge<R: Borrow<EncodedRecord>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clients_searches_pause_once_they_spent_their_share() {
+        let evaluation = Evaluation::new(1);
+        let ms = Duration::from_millis;
+        assert_eq!(evaluation.charge_search("a", ms(100)), Duration::ZERO);
+        // 150 ms were left of 250: the other 250 take a second to refill.
+        let pause = evaluation.charge_search("a", ms(400));
+        assert!(pause > ms(950) && pause <= ms(1_000), "{pause:?}");
+        // Another client has its own share; streams keep theirs.
+        assert_eq!(evaluation.charge_search("b", ms(200)), Duration::ZERO);
+        assert_eq!(
+            evaluation.client_share("a", |share| share.left()),
+            CLIENT_SHARE
+        );
+    }
 
     #[test]
     fn a_share_refills_at_its_size_per_second_and_says_when_it_was_overspent() {

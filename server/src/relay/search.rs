@@ -278,6 +278,8 @@ pub fn scan(
     };
     let silence = kafka.timeout() * 6;
     let mut heard = Instant::now();
+    // Evaluation time not yet charged to the client's share.
+    let mut unbilled = Duration::ZERO;
     let mut found = Found {
         batch: Vec::with_capacity(RESULTS_BATCH),
         bytes: 0,
@@ -321,7 +323,17 @@ pub fn scan(
         }
         if let Some(filter) = &scope.filter {
             evaluations.fetch_add(1, Ordering::Relaxed);
-            match filter.evaluate(&RecordVariables::of(&record)) {
+            let started = Instant::now();
+            let verdict = filter.evaluate(&RecordVariables::of(&record));
+            unbilled += started.elapsed();
+            // Billed in slices: the client's share is behind a lock shared with its streams.
+            if unbilled >= BILLED_EVERY {
+                let pause = filter.charge_search(std::mem::take(&mut unbilled));
+                if !pause_unless_cancelled(pause, progress) {
+                    return Ok(SearchEnd::Cancelled);
+                }
+            }
+            match verdict {
                 Verdict::Match => {}
                 Verdict::NoMatch => continue,
                 Verdict::OverBudget => return Ok(SearchEnd::TooCostly),
@@ -339,6 +351,22 @@ pub fn scan(
     }
     found.flush();
     Ok(SearchEnd::Complete)
+}
+
+/// How much evaluation time a search gathers before it charges it to its client's share.
+const BILLED_EVERY: Duration = Duration::from_millis(5);
+
+/// Waits `pause` (on this blocking thread), ending early with `false` when the search is
+/// cancelled meanwhile.
+fn pause_unless_cancelled(pause: Duration, progress: &Progress) -> bool {
+    let until = Instant::now() + pause;
+    while Instant::now() < until {
+        if progress.cancelled.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+    }
+    true
 }
 
 /// Matches on their way to the socket: sent when a batch is full (in records or bytes), and at
