@@ -11,15 +11,18 @@
 //! another), walks a literal list of more than [`MAX_LITERAL_RANGE`] elements, or has a
 //! `matches` pattern that is not a valid, bounded regular expression written in it. Patterns
 //! are compiled once, when the expression is, never per call. Each evaluation has a time
-//! budget; the relay runs evaluations off the async runtime and bounds each client's share
+//! budget and is stopped when it runs past it, not judged after it finished (`deadline`);
+//! the relay runs evaluations off the async runtime and bounds each client's share
 //! (`relay::evaluation`).
 
+mod deadline;
 mod rules;
 
 use app::stream::StreamRecord;
 use cel::common::types::{CelBool, CelString};
 use cel::ExecutionError;
-use cel::{Context, Env, Program, Value};
+use cel::{Context, Env, IdedExpr, Value};
+use deadline::within_budget;
 use regex::Regex;
 use rules::{calls_of, check};
 use std::{
@@ -108,6 +111,8 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     // support: they cannot clash.
     let _ = cel::add_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>, id = "matches");
     let _ = cel::add_member_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>);
+    let _ = cel::add_overload!(env, fn within_budget: (CelBool) -> Result<CelBool>,
+        name = deadline::CHECKPOINT, id = "within_budget");
     Arc::new(env)
 });
 
@@ -182,7 +187,8 @@ pub enum FilterError {
 /// A compiled filter expression.
 pub struct Filter {
     source: String,
-    program: Program,
+    /// The compiled expression, with its checkpoints (`deadline::instrument`).
+    expression: IdedExpr,
 }
 
 impl std::fmt::Debug for Filter {
@@ -227,7 +233,7 @@ impl Filter {
         }
         Ok(Filter {
             source: source.to_owned(),
-            program,
+            expression: deadline::instrument(program.expression()),
         })
     }
 
@@ -243,7 +249,9 @@ impl Filter {
         for (name, value) in VARIABLES.iter().zip(&record.0) {
             context.add_variable_from_value(*name, value.clone());
         }
-        let result = self.program.execute(&context);
+        let result = deadline::with_deadline(started + EVALUATION_BUDGET, || {
+            Value::resolve(&self.expression, &context)
+        });
         if started.elapsed() > EVALUATION_BUDGET {
             return Verdict::OverBudget;
         }
@@ -388,6 +396,52 @@ mod tests {
         empty.value = None;
         empty.key = None;
         assert!(matches("value == null && key == null", &empty));
+    }
+
+    #[test]
+    fn every_list_macro_gives_what_it_did_before_it_had_checkpoints() {
+        let r = payment(serde_json::json!(1), "ERROR");
+        for (source, expected) in [
+            ("value.items.all(i, i.qty > 1)", true),
+            ("value.items.all(i, i.qty > 2)", false),
+            ("value.items.exists(i, i.qty == 5)", true),
+            ("value.items.exists_one(i, i.qty > 1)", false),
+            ("value.items.exists_one(i, i.qty > 2)", true),
+            ("value.items.map(i, i.qty) == [2, 5]", true),
+            ("value.items.map(i, i.qty > 2, i.sku) == ['b']", true),
+            ("value.items.filter(i, i.qty > 2).size() == 1", true),
+            ("[1, 2, 3].filter(x, x > 1) == [2, 3]", true),
+            // An error in one element is absorbed by a later one that decides.
+            ("value.items.exists(i, i.missing > 0 || i.qty == 5)", true),
+        ] {
+            assert_eq!(matches(source, &r), expected, "{source}");
+        }
+    }
+
+    #[test]
+    fn an_evaluation_past_its_budget_is_stopped_while_it_runs() {
+        // A list so long that walking it with a pattern per element takes seconds.
+        let items: Vec<u64> = (0..400_000).collect();
+        let mut r = payment(serde_json::json!(1), "ERROR");
+        r.value = Some(serde_json::json!({ "items": items }));
+        let variables = RecordVariables::of(&r);
+        for source in [
+            r#"value.items.all(x, string(x).matches("^[0-9]+$"))"#,
+            r#"value.items.exists(x, string(x).matches("^-"))"#,
+            r#"value.items.exists_one(x, string(x).matches("^-"))"#,
+            r#"value.items.filter(x, string(x).matches("^-")).size() > 0"#,
+            r#"value.items.map(x, string(x).matches("^-")).size() > 0"#,
+        ] {
+            let filter = Filter::compile(source).unwrap();
+            let started = Instant::now();
+            assert_eq!(filter.evaluate(&variables), Verdict::OverBudget, "{source}");
+            let took = started.elapsed();
+            // Stopped at the budget, give or take one element and a loaded machine.
+            assert!(took < EVALUATION_BUDGET * 10, "{source}: {took:?}");
+        }
+        // The deadline is the evaluation's only: the next one on this thread runs whole.
+        let small = payment(serde_json::json!(1), "ERROR");
+        assert!(matches("value.items.all(i, i.qty > 1)", &small));
     }
 
     #[test]

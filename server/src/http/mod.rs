@@ -15,6 +15,7 @@ pub mod device;
 pub mod error;
 pub mod extract;
 pub mod host_check;
+mod identities;
 pub mod json;
 pub mod oidc;
 mod openapi;
@@ -179,6 +180,10 @@ pub fn api_router() -> Router<AppState> {
         .route("/positions", axum::routing::put(positions::save))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route(
+            "/identities/{user_id}",
+            axum::routing::delete(identities::unbind),
+        )
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -6,7 +6,7 @@
 //! (schemathesis, in `.ci/fuzz-api`) knows precisely what is valid.
 
 use super::state::AppState;
-use super::{access, positions, records, session, subscriptions, system, topics};
+use super::{access, identities, positions, records, session, subscriptions, system, topics};
 use app::access::{
     AccessLevel, FIELD_PATH_MAX_LEN, FIELD_PATH_PATTERN, MASKS_MAX, OWNER_MAX_LEN, OWNER_PATTERN,
     TEAM_MAX_LEN,
@@ -45,7 +45,7 @@ use utoipa::{
         access::claim, access::decide_claim,
         subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe, subscriptions::decide, subscriptions::inbox, subscriptions::subscribers,
         positions::lag, positions::save,
-        session::current, session::sign_in, session::sign_out,
+        session::current, session::sign_in, session::sign_out, identities::unbind,
     ),
     modifiers(&SecuritySchemes, &InputRules, &CommonErrors, &TopicLinks)
 )]

@@ -2,7 +2,7 @@
 //! sign-in, checked at every later one; and the person's teams as of their latest sign-in,
 //! which their sessions and personal tokens act with. The SQL is in `sql/identities.rs`.
 
-use super::{on_db, Store, StoreError};
+use super::{on_db, Actor, Store, StoreError};
 use app::access::TeamName;
 
 impl Store {
@@ -28,5 +28,17 @@ impl Store {
         Ok(stored
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default())
+    }
+
+    /// Releases `user_id` from the provider subject it is bound to (an admin's decision, when
+    /// the person's account at the provider was replaced): their next sign-in binds the name
+    /// anew. Audited as `unbind_identity`; the subject it was bound to, if it was.
+    pub async fn unbind_identity(
+        &self,
+        user_id: &str,
+        actor: &Actor,
+    ) -> Result<Option<String>, StoreError> {
+        let now = crate::now_rfc3339();
+        on_db!(&self.db, db => db.unbind_identity(user_id, actor, &now).await)
     }
 }

@@ -493,3 +493,43 @@ async fn a_persons_socket_is_told_and_closed_when_their_sign_in_expires() {
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
+
+#[tokio::test]
+async fn an_admin_releases_a_name_from_the_account_it_was_bound_to() {
+    let app = spawn_app_with(oidc_mode).await;
+    let store = app.store.as_ref().unwrap();
+    assert_eq!(
+        store.bind_identity("ana", "old-sub", &[]).await.unwrap(),
+        "old-sub"
+    );
+    // Ana's new account at the provider is refused the name.
+    assert_eq!(
+        store.bind_identity("ana", "new-sub", &[]).await.unwrap(),
+        "old-sub"
+    );
+
+    let root = Browser::of(&app, "root", true);
+    let ben = Browser::of(&app, "ben", false);
+    let path = "/api/identities/ana";
+    assert_eq!(
+        ben.call(Method::DELETE, path, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, body) = root.call(Method::DELETE, path, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        store.bind_identity("ana", "new-sub", &[]).await.unwrap(),
+        "new-sub"
+    );
+    assert_eq!(
+        root.call(Method::DELETE, "/api/identities/nobody", None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, audit) = app
+        .as_admin(Method::GET, "/api/audit?action=unbind_identity", None)
+        .await;
+    assert_eq!(audit[0]["actor"], "root");
+    assert_eq!(audit[0]["detail"], "user=ana subject=old-sub");
+}

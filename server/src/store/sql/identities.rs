@@ -1,7 +1,8 @@
 //! The SQL of `store/identities.rs`.
 
-use super::Pools;
-use crate::store::StoreError;
+use super::{audit, Pools};
+use crate::store::{Actor, AuditOutcome, StoreError};
+use sqlx::Connection as _;
 
 impl Pools {
     /// See `Store::bind_identity`.
@@ -46,5 +47,35 @@ impl Pools {
                 .fetch_optional(&self.reader)
                 .await?,
         )
+    }
+
+    /// See `Store::unbind_identity`.
+    pub(in crate::store) async fn unbind_identity(
+        &self,
+        user_id: &str,
+        actor: &Actor,
+        now: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.write(async |conn| {
+            let mut tx = conn.begin().await?;
+            let subject: Option<String> =
+                sqlx::query_scalar("DELETE FROM identities WHERE user_id = $1 RETURNING subject")
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(subject) = &subject {
+                let row = audit::Row {
+                    actor,
+                    action: "unbind_identity",
+                    topic_name: None,
+                    outcome: AuditOutcome::Ok,
+                    detail: Some(format!("user={user_id} subject={subject}")),
+                };
+                audit::insert(&mut tx, now, row).await?;
+            }
+            tx.commit().await?;
+            Ok(subject)
+        })
+        .await
     }
 }
