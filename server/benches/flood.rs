@@ -222,10 +222,19 @@ async fn measure(
     }
 
     // One client, eight sockets, costly filters: evaluation must not hold up anyone else.
-    wide_topic(&server, bootstrap).await;
+    // A topic of this run's own: the broker outlives the run of the binary before.
+    let wide = format!("wide_{}", std::process::id() ^ server.addr.port() as u32);
+    wide_topic(&server, bootstrap, &wide).await;
     let stop = Arc::new(AtomicBool::new(false));
     let attackers: Vec<_> = (0..FILTER_ATTACK_SOCKETS)
-        .map(|socket| tokio::spawn(filter_attack(server.addr, socket, stop.clone())))
+        .map(|socket| {
+            tokio::spawn(filter_attack(
+                server.addr,
+                wide.clone(),
+                socket,
+                stop.clone(),
+            ))
+        })
         .collect();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let deadline = Instant::now() + FLOODED_PHASE;
@@ -254,9 +263,9 @@ async fn measure(
 
 /// The attacked topic `wide`, active, with [`WIDE_RECORDS`] records of a long list each, and
 /// `mallory` subscribed to it.
-async fn wide_topic(server: &ServerProcess, bootstrap: &str) {
+async fn wide_topic(server: &ServerProcess, bootstrap: &str, wide: &str) {
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    streamhub_testkit::relay_load::active_topic(server, "wide", 1).await;
+    streamhub_testkit::relay_load::active_topic(server, wide, 1).await;
     let producer: FutureProducer =
         streamhub::kafka::client_config(&streamhub::kafka::KafkaArgs::for_bootstrap(bootstrap))
             .set("linger.ms", "5")
@@ -267,7 +276,7 @@ async fn wide_topic(server: &ServerProcess, bootstrap: &str) {
         let payload = serde_json::json!({"n": n, "items": items}).to_string();
         producer
             .send(
-                FutureRecord::<(), _>::to("wide").payload(&payload),
+                FutureRecord::<(), _>::to(wide).payload(&payload),
                 Duration::from_secs(10),
             )
             .await
@@ -276,7 +285,7 @@ async fn wide_topic(server: &ServerProcess, bootstrap: &str) {
     }
     let status = reqwest::Client::new()
         .post(format!("http://{}/api/subscriptions", server.addr))
-        .json(&serde_json::json!({"user_id": "mallory", "topic_name": "wide"}))
+        .json(&serde_json::json!({"user_id": "mallory", "topic_name": wide}))
         .send()
         .await
         .expect("subscribed")
@@ -287,7 +296,12 @@ async fn wide_topic(server: &ServerProcess, bootstrap: &str) {
 /// One socket of the filter attack: subscribes to `wide` from `earliest` with a costly filter,
 /// and again (with a new expression, the last being barred for a while) as soon as the stream
 /// ends, until `stop`; how many streams it started.
-async fn filter_attack(addr: SocketAddr, socket: usize, stop: Arc<AtomicBool>) -> u64 {
+async fn filter_attack(
+    addr: SocketAddr,
+    wide: String,
+    socket: usize,
+    stop: Arc<AtomicBool>,
+) -> u64 {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let Ok(mut ws) =
@@ -297,11 +311,25 @@ async fn filter_attack(addr: SocketAddr, socket: usize, stop: Arc<AtomicBool>) -
         return 0;
     };
     let mut started = 0;
+    // The costliest expression first, as an attacker would (about 20 ms a record where
+    // patterns are compiled per call); once the server refuses it, the costliest it lets
+    // through. Each is new (the last one may be cooling down).
+    let mut strongest = true;
     while !stop.load(Ordering::Relaxed) {
-        let filter = format!(
-            r#"value.items.all(x, string(x).matches(\"^[0-9]+$\") && string(x) + \"-{socket}-{started}\" != \"q\")"#
-        );
-        let frame = subscribe_frame("wide", StartPosition::Earliest, Some(filter));
+        let unique = 1_000_000 + socket * 100_000 + started as usize;
+        let filter = match strongest {
+            true => format!(
+                r#"[{}].all(x, !string(x).matches("\\w{{40}}") && x != {unique})"#,
+                (0..100)
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            false => format!(
+                r#"value.items.all(x, string(x).matches("^[0-9]+$") && string(x) + "-{socket}-{started}" != "q")"#
+            ),
+        };
+        let frame = subscribe_frame(&wide, StartPosition::Earliest, Some(filter));
         if ws.send(frame).await.is_err() {
             break;
         }
@@ -316,6 +344,9 @@ async fn filter_attack(addr: SocketAddr, socket: usize, stop: Arc<AtomicBool>) -
                     // Refused (the expression cooling down, too many, too many frames): a
                     // moment, then again with a new expression.
                     if text.contains(r#""type":"error""#) {
+                        if text.contains(r#""error":"invalid_filter""#) {
+                            strongest = false;
+                        }
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         break;
                     }
