@@ -36,18 +36,23 @@ pub fn TopicPage() -> impl IntoView {
         }
     });
     // Its admins and owners send test records to an active topic, and govern who reads it.
+    // Keyed by what the owners' forms show, so that a reload that changes something else (the
+    // subscriber count, say) leaves them, and what is typed in them, alone.
     let governed = Memo::new(move |_| {
         seen.with(|s| {
             let (topic, session) = s.as_ref()?;
             let session = session.as_ref()?;
-            (session.admin || owned_by(session, topic)).then(|| topic.clone())
+            (session.admin || owned_by(session, topic)).then(|| {
+                let t = topic;
+                (t.topic_id, t.status, t.access, t.masks.clone())
+            })
         })
     });
     let composable = Memo::new(move |_| {
         governed
             .get()
-            .filter(|t| t.status == TopicStatus::Active)
-            .map(|t| t.topic_id)
+            .filter(|(_, status, _, _)| *status == TopicStatus::Active)
+            .map(|(id, ..)| id)
     });
     // Admins move its owners; a member of a team asks for a topic nobody owns.
     let ownership = Memo::new(move |_| {
@@ -75,7 +80,8 @@ pub fn TopicPage() -> impl IntoView {
                     Some(view! { <super::compose::Composer topic_id on_sent/> })
                 }}
                 {move || {
-                    let topic = governed.get()?;
+                    governed.get()?;
+                    let topic = seen.with_untracked(|s| s.as_ref().map(|(t, _)| t.clone()))?;
                     let on_change = Callback::new(move |_| detail.refetch());
                     Some(view! { <super::topic_owners::OwnersPanel topic on_change/> })
                 }}

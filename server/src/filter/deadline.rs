@@ -17,8 +17,7 @@ use cel::common::types::CelBool;
 use cel::ExecutionError;
 use std::{cell::Cell, time::Instant};
 
-/// The checkpoint's name. No filter can call it: `rules` refuses every function it does not
-/// know before a filter is instrumented.
+/// The checkpoint's name. No filter can call it: CEL's lexer takes no `@` in a name.
 pub(super) const CHECKPOINT: &str = "@within_budget";
 
 thread_local! {
@@ -40,10 +39,16 @@ pub(super) fn within_budget(value: &CelBool) -> Result<CelBool, ExecutionError> 
 
 /// Runs `evaluate` with `deadline` as the deadline of the checkpoints it reaches on this thread.
 pub(super) fn with_deadline<T>(deadline: Instant, evaluate: impl FnOnce() -> T) -> T {
+    /// Clears the deadline however the evaluation ends (a panic included).
+    struct Cleared;
+    impl Drop for Cleared {
+        fn drop(&mut self) {
+            DEADLINE.with(|d| d.set(None));
+        }
+    }
     DEADLINE.with(|d| d.set(Some(deadline)));
-    let result = evaluate();
-    DEADLINE.with(|d| d.set(None));
-    result
+    let _cleared = Cleared;
+    evaluate()
 }
 
 /// `expression` with a checkpoint in every iteration of every comprehension in it.

@@ -111,8 +111,10 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     // support: they cannot clash.
     let _ = cel::add_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>, id = "matches");
     let _ = cel::add_member_overload!(env, fn matches: (CelString, CelString) -> Result<CelBool>);
-    let _ = cel::add_overload!(env, fn within_budget: (CelBool) -> Result<CelBool>,
-        name = deadline::CHECKPOINT, id = "within_budget");
+    // Without it every instrumented macro would fail: a start that cannot register it stops.
+    cel::add_overload!(env, fn within_budget: (CelBool) -> Result<CelBool>,
+        name = deadline::CHECKPOINT, id = "within_budget")
+    .expect("the evaluation checkpoint registers in a fresh environment");
     Arc::new(env)
 });
 

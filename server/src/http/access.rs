@@ -35,11 +35,20 @@ use axum::{extract::State, http::StatusCode, Json};
 pub async fn update_access(
     State(state): State<AppState>,
     owner: OwnerAction,
+    parts: axum::http::request::Parts,
     ApiPath(id): ApiPath<String>,
     ApiJson(update): ApiJson<AccessUpdate>,
 ) -> Result<Json<Topic>, ApiError> {
     let id = parse_id(&id)?;
-    owner.check(&state, &find(&state, id).await?).await?;
+    let topic = find(&state, id).await?;
+    owner.check(&state, &topic).await?;
+    // Nothing to change: nothing written, no stream restarted.
+    if update.access.is_none() && update.masks.is_none() {
+        return Ok(Json(topic));
+    }
+    // Each change restarts every open stream of the topic on every instance: a few a minute
+    // per address, like the other changes of who may do what (sign-ins, tokens).
+    super::extract::take_sign_in(&state, super::auth::client_ip(&parts), "access changes").await?;
     if state.auth == AuthMode::Open && update.access.is_some_and(|a| a != AccessLevel::Open) {
         return Err(FieldError::new(
             "access",

@@ -12,7 +12,7 @@ use app::{
 use axum::{extract::State, Json};
 
 #[utoipa::path(delete, path = "/api/identities/{user_id}", tag = "system", security(("admin" = [])),
-    description = "Releases `user_id` from the identity provider's account it is bound to (`oidc` mode): the next sign-in with that name binds it anew. Sessions and tokens already issued to the name stay; revoke them as well if the old account must lose access. Audited as `unbind_identity`.",
+    description = "Releases `user_id` from the identity provider's account it is bound to (`oidc` mode): the next sign-in with that name binds it anew. The name's personal tokens are revoked with it; dashboard sessions already signed in end at their expiry or sign-out. Audited as `unbind_identity`.",
     params(("user_id" = String, Path, description = "The user id")),
     responses((status = 200, body = MessageBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),

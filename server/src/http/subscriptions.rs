@@ -11,7 +11,10 @@ use super::{
     pages::{page_size, with_next_link},
 };
 use crate::access::Ownership;
-use crate::kafka::{admin::off_runtime, groups::group_of, KafkaError};
+use crate::kafka::{
+    admin::off_runtime,
+    groups::{committed, group_of},
+};
 use crate::store::{Actor, StoreError, Subscribed, TopicKey};
 use crate::webhooks::Event;
 use app::access::{
@@ -33,6 +36,7 @@ use axum::{
     Json,
 };
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// `?user_id=` filter, and a page (`limit`, `after`) for callers that ask for one.
@@ -272,12 +276,12 @@ pub async fn unsubscribe(
 }
 
 #[utoipa::path(get, path = "/api/topics/{id}/subscribers", tag = "subscriptions", operation_id = "topic_subscribers",
-    description = "Who reads the topic, for its owners and admins: the first 200 subscribers by user id, requests waiting for the owners among them, each active one's lag (records behind, by their stored position; measured for the first 20).",
+    description = "Who reads the topic, for its owners and admins: the first 200 subscribers by user id, requests waiting for the owners among them, each active one's lag (records behind, by their stored position; measured for the first 20, `null` where the broker did not answer).",
     params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
-    responses((status = 200, body = TopicSubscribers), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = TopicSubscribers), (status = 401, body = ErrorBody),
         (status = 403, description = "Not one of the topic's owners", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 503, description = "The database or the broker did not answer", body = ErrorBody)))]
+        (status = 503, description = "The database did not answer", body = ErrorBody)))]
 /// `GET /api/topics/{id}/subscribers`
 pub async fn subscribers(
     State(state): State<AppState>,
@@ -285,41 +289,29 @@ pub async fn subscribers(
     owner: OwnerAction,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TopicSubscribers>, ApiError> {
+    // The lags are broker look-ups: the answer counts as a costly request, as a lag read does
+    // (taken first, so that refusals, which are audited, cost the same).
+    super::extract::take_costly(&state, peer, "lag reads and anonymous writes").await?;
     let topic = super::topics::find(&state, super::topics::parse_id(&id)?).await?;
     owner.check(&state, &topic).await?;
-    // The lags are broker look-ups: the answer counts as a costly request, as a lag read does.
-    super::extract::take_costly(&state, peer, "lag reads and anonymous writes").await?;
     let mut rows = state
         .store
         .subscribers(topic.topic_id, SUBSCRIBERS_LISTED as i64 + 1)
         .await?;
     let more = rows.len() > SUBSCRIBERS_LISTED;
     rows.truncate(SUBSCRIBERS_LISTED);
-    let partitions = match topic.status {
-        TopicStatus::Active => state.kafka.topic_partitions(&topic.topic_name).await?,
-        _ => None,
+    let measured: Vec<String> = rows
+        .iter()
+        .filter(|s| s.is_active())
+        .take(SUBSCRIBERS_LAG_MEASURED)
+        .map(|s| s.user_id.clone())
+        .collect();
+    let lags = match topic.status {
+        TopicStatus::Active if !measured.is_empty() => {
+            lags_of_readers(&state, &topic.topic_name, measured).await
+        }
+        _ => HashMap::new(),
     };
-    let measured: Vec<String> = match partitions {
-        Some(_) => rows
-            .iter()
-            .filter(|s| s.is_active())
-            .take(SUBSCRIBERS_LAG_MEASURED)
-            .map(|s| s.user_id.clone())
-            .collect(),
-        None => Vec::new(),
-    };
-    let (kafka, relay) = (state.relay.kafka().clone(), state.relay.clone());
-    let topics = vec![(topic.topic_name.clone(), partitions.unwrap_or(0))];
-    let lags = off_runtime(move || {
-        measured
-            .into_iter()
-            .map(|user| {
-                let lag = super::positions::lags_of(&kafka, &relay, &group_of(&user), &topics)?;
-                Ok((user, lag.first().and_then(|l| l.total)))
-            })
-            .collect::<Result<std::collections::HashMap<_, _>, KafkaError>>()
-    })
-    .await?;
     let subscribers = rows
         .into_iter()
         .map(|s| TopicSubscriber {
@@ -330,4 +322,49 @@ pub async fn subscribers(
         })
         .collect();
     Ok(Json(TopicSubscribers { subscribers, more }))
+}
+
+/// How many records each of `users` is behind in `topic` by their stored position: the
+/// topic's ends read once, then each user's group's offsets. A look-up the broker does not
+/// answer leaves that user's lag unknown (`None`), not the whole answer failed.
+async fn lags_of_readers(
+    state: &AppState,
+    topic: &str,
+    users: Vec<String>,
+) -> HashMap<String, Option<i64>> {
+    let Ok(Some(partitions)) = state.kafka.topic_partitions(topic).await else {
+        return HashMap::new();
+    };
+    let (kafka, relay, topic) = (
+        state.relay.kafka().clone(),
+        state.relay.clone(),
+        topic.to_owned(),
+    );
+    off_runtime(move || {
+        let Ok(ends) = relay.watermarks(&topic, partitions) else {
+            return Ok(HashMap::new());
+        };
+        let asked = [(topic.clone(), partitions)];
+        Ok(users
+            .into_iter()
+            .map(|user| {
+                let lag = committed(&kafka, &group_of(&user), &asked)
+                    .ok()
+                    .and_then(|stored| {
+                        ends.iter()
+                            .filter_map(|(partition, (_, end))| {
+                                let at = stored
+                                    .get(&(topic.clone(), *partition))
+                                    .copied()
+                                    .flatten()?;
+                                Some((end - at).max(0))
+                            })
+                            .reduce(|a, b| a + b)
+                    });
+                (user, lag)
+            })
+            .collect())
+    })
+    .await
+    .unwrap_or_default()
 }

@@ -227,7 +227,13 @@ impl Drop for FilterLease {
         }
         let now = Instant::now();
         client.cooling.retain(|_, until| *until > now);
-        if client.in_use.is_empty() && client.cooling.is_empty() {
+        // Kept while a share is still refilling: starting again must not give a full one.
+        let rested = |share: &mut Option<Share>| share.as_mut().is_none_or(|s| s.left() >= s.size);
+        if client.in_use.is_empty()
+            && client.cooling.is_empty()
+            && rested(&mut client.share)
+            && rested(&mut client.search_share)
+        {
             clients.remove(&self.client);
         }
     }

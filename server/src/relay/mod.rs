@@ -207,7 +207,8 @@ impl Relay {
     ) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let (revoked_sessions, _) = broadcast::channel(64);
-        let (topic_notices, _) = broadcast::channel(64);
+        // As many as a burst of changes read from the change log at once may bring.
+        let (topic_notices, _) = broadcast::channel(1024);
         let replay_turns = limits.max_concurrent_replays.max(1);
         let (shutdown, _) = watch::channel(false);
         Self {

@@ -52,6 +52,9 @@ pub enum SearchEnd {
     Cancelled,
     /// One evaluation of the filter took longer than its budget.
     TooCostly,
+    /// Its evaluations spent its client's share of time for so long that it paused past
+    /// [`MAX_PAUSED`].
+    ShareSpent,
     /// The broker failed it.
     Failed(String),
 }
@@ -68,6 +71,13 @@ impl SearchEnd {
                 Some(format!(
                     "the filter took longer than {} ms on one record: simplify it",
                     crate::filter::EVALUATION_BUDGET.as_millis()
+                )),
+            ),
+            SearchEnd::ShareSpent => (
+                "filter_too_costly",
+                Some(format!(
+                    "the filter costs so much that the search waited {} s for its share of evaluation time: simplify it, or search a narrower range",
+                    MAX_PAUSED.as_secs()
                 )),
             ),
             SearchEnd::Failed(why) => ("failed", Some(why.clone())),
@@ -278,8 +288,9 @@ pub fn scan(
     };
     let silence = kafka.timeout() * 6;
     let mut heard = Instant::now();
-    // Evaluation time not yet charged to the client's share.
+    // Evaluation time not yet charged to the client's share, and the time paused for it.
     let mut unbilled = Duration::ZERO;
+    let mut paused = Duration::ZERO;
     let mut found = Found {
         batch: Vec::with_capacity(RESULTS_BATCH),
         bytes: 0,
@@ -329,6 +340,11 @@ pub fn scan(
             // Billed in slices: the client's share is behind a lock shared with its streams.
             if unbilled >= BILLED_EVERY {
                 let pause = filter.charge_search(std::mem::take(&mut unbilled));
+                // A search paused for long holds a turn others wait for: it ends as too costly.
+                paused += pause;
+                if paused > MAX_PAUSED {
+                    return Ok(SearchEnd::ShareSpent);
+                }
                 if !pause_unless_cancelled(pause, progress) {
                     return Ok(SearchEnd::Cancelled);
                 }
@@ -355,6 +371,9 @@ pub fn scan(
 
 /// How much evaluation time a search gathers before it charges it to its client's share.
 const BILLED_EVERY: Duration = Duration::from_millis(5);
+
+/// The longest a search may pause for its client's share in all before it ends as too costly.
+const MAX_PAUSED: Duration = Duration::from_secs(30);
 
 /// Waits `pause` (on this blocking thread), ending early with `false` when the search is
 /// cancelled meanwhile.

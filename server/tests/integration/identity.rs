@@ -510,6 +510,26 @@ async fn an_admin_releases_a_name_from_the_account_it_was_bound_to() {
 
     let root = Browser::of(&app, "root", true);
     let ben = Browser::of(&app, "ben", false);
+    // A token of the old account's, which goes with the name.
+    let (status, made) = Browser::of(&app, "ana", false)
+        .call(
+            Method::POST,
+            "/api/tokens",
+            Some(json!({"name": "old", "scope": "read"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let bearer = format!("Bearer {}", made["token"].as_str().unwrap());
+    let token_headers = [("authorization", bearer.as_str())];
+    let with_token = || {
+        app.call(
+            Method::GET,
+            "/api/subscriptions?user_id=ana",
+            None,
+            &token_headers,
+        )
+    };
+    assert_eq!(with_token().await.0, StatusCode::OK);
     let path = "/api/identities/ana";
     assert_eq!(
         ben.call(Method::DELETE, path, None).await.0,
@@ -522,6 +542,11 @@ async fn an_admin_releases_a_name_from_the_account_it_was_bound_to() {
         "new-sub"
     );
     assert_eq!(
+        with_token().await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked with the name"
+    );
+    assert_eq!(
         root.call(Method::DELETE, "/api/identities/nobody", None)
             .await
             .0,
@@ -531,5 +556,8 @@ async fn an_admin_releases_a_name_from_the_account_it_was_bound_to() {
         .as_admin(Method::GET, "/api/audit?action=unbind_identity", None)
         .await;
     assert_eq!(audit[0]["actor"], "root");
-    assert_eq!(audit[0]["detail"], "user=ana subject=old-sub");
+    assert_eq!(
+        audit[0]["detail"],
+        "user=ana subject=old-sub tokens_revoked=1"
+    );
 }

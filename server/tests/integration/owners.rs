@@ -80,6 +80,22 @@ async fn owners_produce_to_deactivate_and_reactivate_their_topics_and_others_do_
     for seen in [&owners, &others] {
         assert!(seen.contains(&"change_access ok".to_owned()), "{seen:?}");
     }
+    // A change of nothing changes nothing: no audit row, no stream restarted.
+    let (status, body) = ana
+        .call(
+            Method::PUT,
+            &format!("/api/topics/{open}/access"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["access"]),
+        (StatusCode::OK, &json!("approval"))
+    );
+    let (_, audit) = app
+        .as_admin(Method::GET, "/api/audit?action=change_access", None)
+        .await;
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
     assert!(
         owners.contains(&"owner_action denied".to_owned()),
         "{owners:?}"

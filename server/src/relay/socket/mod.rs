@@ -129,7 +129,7 @@ pub async fn serve(
                 expiry = None;
                 connection.on_expiry(&peer).await
             }
-            notice = topic_notices.recv() => connection.on_topic_notice(notice).await,
+            notice = topic_notices.recv() => connection.on_topic_notice(notice, following).await,
             _ = silence.tick() => match last_heard.elapsed() > SILENCE_LIMIT {
                 true => Flow::Close,
                 false => Flow::Continue,
@@ -264,9 +264,14 @@ impl Connection {
 
     /// A topic ended, or who may read it changed: its search ends; after a change of rules its
     /// stream ends too (`unsubscribed`, reason `access_changed`), for the client to start it
-    /// again under the new ones. Missed notices (a lag) may have hidden a change of rules:
-    /// every stream and the search end as if each had one.
-    async fn on_topic_notice(&mut self, notice: Result<TopicNotice, RecvError>) -> Flow {
+    /// again under the new ones (a socket following its user's subscriptions starts them again
+    /// itself). Missed notices (a lag) may have hidden a change of rules: every stream and the
+    /// search end as if each had one.
+    async fn on_topic_notice(
+        &mut self,
+        notice: Result<TopicNotice, RecvError>,
+        following: bool,
+    ) -> Flow {
         let changed: Vec<String> = match notice {
             Ok(TopicNotice::Ended(topic)) => {
                 self.cancel_search_of(&topic);
@@ -284,6 +289,9 @@ impl Connection {
         for topic in changed {
             self.cancel_search_of(&topic);
             self.stop(&topic, "access_changed").await;
+        }
+        if following {
+            self.reconcile_subscriptions(true).await;
         }
         Flow::Continue
     }

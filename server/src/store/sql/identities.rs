@@ -1,7 +1,7 @@
 //! The SQL of `store/identities.rs`.
 
-use super::{audit, Pools};
-use crate::store::{Actor, AuditOutcome, StoreError};
+use super::{audit, changes, Pools};
+use crate::store::{Actor, AuditOutcome, Change, StoreError};
 use sqlx::Connection as _;
 
 impl Pools {
@@ -64,12 +64,30 @@ impl Pools {
                     .fetch_optional(&mut *tx)
                     .await?;
             if let Some(subject) = &subject {
+                // The old account's personal tokens end with its hold on the name (on every
+                // instance, through the change log).
+                let revoked: Vec<i64> = sqlx::query_scalar(
+                    "UPDATE access_tokens SET revoked_at = $1 \
+                     WHERE user_id = $2 AND revoked_at IS NULL RETURNING token_id",
+                )
+                .bind(now)
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let ended: Vec<Change> = revoked
+                    .iter()
+                    .map(|&token_id| Change::TokenRevoked { token_id })
+                    .collect();
+                changes::append(&mut tx, now, &ended).await?;
                 let row = audit::Row {
                     actor,
                     action: "unbind_identity",
                     topic_name: None,
                     outcome: AuditOutcome::Ok,
-                    detail: Some(format!("user={user_id} subject={subject}")),
+                    detail: Some(format!(
+                        "user={user_id} subject={subject} tokens_revoked={}",
+                        revoked.len()
+                    )),
                 };
                 audit::insert(&mut tx, now, row).await?;
             }
