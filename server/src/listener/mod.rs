@@ -245,13 +245,19 @@ mod tests {
 
     /// A server answering `GET /` with `ok`, at most `max_connections` at once.
     async fn spawn(max_connections: usize) -> SocketAddr {
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        serving(router, max_connections, 1_000).await
+    }
+
+    /// `router` served with the header timeout [`TIMEOUT`], at most `max_connections` at once
+    /// and `max_per_addr` from one address; its address.
+    async fn serving(router: Router, max_connections: usize, max_per_addr: usize) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = Router::new().route("/", get(|| async { "ok" }));
         let limits = ConnectionLimits {
             header_timeout: TIMEOUT,
             max_connections,
-            max_per_addr: 1_000,
+            max_per_addr,
             trusted_proxies: Default::default(),
         };
         tokio::spawn(serve(listener, router, limits, std::future::pending()));
@@ -388,8 +394,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_slower_than_the_idle_timeout_is_not_cut() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let router = Router::new().route(
             "/",
             get(|| async {
@@ -397,13 +401,7 @@ mod tests {
                 "slow"
             }),
         );
-        let limits = ConnectionLimits {
-            header_timeout: TIMEOUT,
-            max_connections: 8,
-            max_per_addr: 8,
-            trusted_proxies: Default::default(),
-        };
-        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        let addr = serving(router, 8, 8).await;
         let answer = get_root(addr).await;
         assert!(answer.ends_with(b"slow"), "{answer:?}");
     }
@@ -412,8 +410,6 @@ mod tests {
     async fn a_response_waiting_on_the_server_between_its_parts_is_not_cut() {
         // A page rendered as it goes: its head at once, the rest after a slow look-up (longer
         // than a stalled reader is given). The reader reads all along: nothing is stalled.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let router = Router::new().route(
             "/",
             get(|| async {
@@ -427,13 +423,7 @@ mod tests {
                 axum::body::Body::from_stream(parts)
             }),
         );
-        let limits = ConnectionLimits {
-            header_timeout: TIMEOUT,
-            max_connections: 8,
-            max_per_addr: 8,
-            trusted_proxies: Default::default(),
-        };
-        tokio::spawn(serve(listener, router, limits, std::future::pending()));
+        let addr = serving(router, 8, 8).await;
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -56,20 +56,8 @@ impl Pools {
         if limit >= 0 {
             query.push(" LIMIT ").push_bind(limit);
         }
-        let rows: Vec<(String, String, String, String, String)> =
-            query.build_query_as().fetch_all(&self.reader).await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(user_id, topic_name, status, subscribed_at, topic_status)| Subscription {
-                    user_id,
-                    topic_name,
-                    status,
-                    subscribed_at,
-                    topic_status: TopicStatus::parse(&topic_status).unwrap_or(TopicStatus::Pending),
-                },
-            )
-            .collect())
+        let rows: Vec<SubscriptionRow> = query.build_query_as().fetch_all(&self.reader).await?;
+        Ok(rows.into_iter().map(subscription).collect())
     }
 }
 
@@ -238,7 +226,7 @@ impl Pools {
         topic_id: i64,
         limit: i64,
     ) -> Result<Vec<Subscription>, StoreError> {
-        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        let rows: Vec<SubscriptionRow> = sqlx::query_as(
             "SELECT s.user_id, t.topic_name, s.status, s.subscribed_at, t.status \
              FROM user_subscriptions s JOIN topics t ON t.topic_id = s.topic_id \
              WHERE s.topic_id = $1 ORDER BY s.user_id LIMIT $2",
@@ -247,18 +235,7 @@ impl Pools {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(user_id, topic_name, status, subscribed_at, topic_status)| Subscription {
-                    user_id,
-                    topic_name,
-                    status,
-                    subscribed_at,
-                    topic_status: TopicStatus::parse(&topic_status).unwrap_or(TopicStatus::Pending),
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(subscription).collect())
     }
 
     /// See `Store::pending_subscriptions`.
@@ -357,5 +334,22 @@ impl Pools {
             Ok(changed)
         })
         .await
+    }
+}
+
+/// A subscription as its queries select it: user, topic name, its status, when, the topic's
+/// status.
+type SubscriptionRow = (String, String, String, String, String);
+
+/// The subscription a [`SubscriptionRow`] holds.
+fn subscription(
+    (user_id, topic_name, status, subscribed_at, topic_status): SubscriptionRow,
+) -> Subscription {
+    Subscription {
+        user_id,
+        topic_name,
+        status,
+        subscribed_at,
+        topic_status: TopicStatus::parse(&topic_status).unwrap_or(TopicStatus::Pending),
     }
 }
