@@ -246,6 +246,14 @@ impl Answer {
         }
     }
 
+    /// The relay's refusal: its word, and its message to compare.
+    fn refused(error: String, message: String) -> Answer {
+        Answer {
+            cell: error,
+            body: json!(message),
+        }
+    }
+
     fn contains(found: bool) -> Answer {
         Answer {
             cell: if found { "yes" } else { "no" }.into(),
@@ -457,12 +465,7 @@ async fn run(app: &TestApp, caller: &Caller, operation: &str, topic: &Target) ->
                     ServerFrame::PositionSaved { topic } if topic == name => {
                         break Answer::contains(true)
                     }
-                    ServerFrame::Error { error, message } => {
-                        break Answer {
-                            cell: error,
-                            body: json!(message),
-                        }
-                    }
+                    ServerFrame::Error { error, message } => break Answer::refused(error, message),
                     _ => {}
                 }
             }
@@ -492,12 +495,7 @@ async fn run(app: &TestApp, caller: &Caller, operation: &str, topic: &Target) ->
                             body: Value::Null,
                         }
                     }
-                    ServerFrame::Error { error, message } => {
-                        break Answer {
-                            cell: error,
-                            body: json!(message),
-                        }
-                    }
+                    ServerFrame::Error { error, message } => break Answer::refused(error, message),
                     _ => {}
                 }
             }
@@ -553,12 +551,7 @@ async fn stream_answer(socket: &mut Client) -> Answer {
                     body: Value::Null,
                 }
             }
-            ServerFrame::Error { error, message } => {
-                return Answer {
-                    cell: error,
-                    body: json!(message),
-                }
-            }
+            ServerFrame::Error { error, message } => return Answer::refused(error, message),
             _ => {}
         }
     }
