@@ -84,6 +84,24 @@ pub struct SearchRequest {
     pub max_matches: Option<u64>,
 }
 
+impl SearchRequest {
+    /// A search of all of `topic`, unfiltered, with the default cap on matches; set the other
+    /// fields to narrow it.
+    pub fn whole_topic(id: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            topic: topic.into(),
+            filter: None,
+            partition: None,
+            from_offset: None,
+            to_offset: None,
+            since: None,
+            until: None,
+            max_matches: None,
+        }
+    }
+}
+
 /// One Kafka record as the relay sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamRecord {

@@ -473,17 +473,7 @@ async fn run(app: &TestApp, caller: &Caller, operation: &str, topic: &Target) ->
         "search" => {
             let mut socket = caller.socket(app, "?follow=false").await;
             socket
-                .send(&ClientFrame::Search(SearchRequest {
-                    id: "s".into(),
-                    topic: name.into(),
-                    filter: None,
-                    partition: None,
-                    from_offset: None,
-                    to_offset: None,
-                    since: None,
-                    until: None,
-                    max_matches: None,
-                }))
+                .send(&ClientFrame::Search(SearchRequest::whole_topic("s", name)))
                 .await;
             let mut found = Vec::new();
             loop {

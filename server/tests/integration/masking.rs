@@ -51,15 +51,8 @@ async fn read_all(
 async fn search(socket: &mut Client, topic: &str, filter: Option<&str>) -> Vec<StreamRecord> {
     socket
         .send(&ClientFrame::Search(SearchRequest {
-            id: "s".into(),
-            topic: topic.into(),
             filter: filter.map(str::to_owned),
-            partition: None,
-            from_offset: None,
-            to_offset: None,
-            since: None,
-            until: None,
-            max_matches: None,
+            ..SearchRequest::whole_topic("s", topic)
         }))
         .await;
     let mut found = Vec::new();

@@ -14,17 +14,7 @@ use std::{collections::BTreeSet, time::Duration};
 use streamhub::kafka::{client_config, KafkaArgs};
 
 fn search(id: &str, topic: &str) -> SearchRequest {
-    SearchRequest {
-        id: id.into(),
-        topic: topic.into(),
-        filter: None,
-        partition: None,
-        from_offset: None,
-        to_offset: None,
-        since: None,
-        until: None,
-        max_matches: None,
-    }
+    SearchRequest::whole_topic(id, topic)
 }
 
 /// What a search sent until its end: the matches' `n`s, the last progress (scanned, total,

@@ -99,20 +99,7 @@ mod tests {
     #[test]
     fn an_empty_form_searches_the_whole_topic() {
         let request = search_request("s1".into(), &form("payments")).unwrap();
-        assert_eq!(
-            request,
-            SearchRequest {
-                id: "s1".into(),
-                topic: "payments".into(),
-                filter: None,
-                partition: None,
-                from_offset: None,
-                to_offset: None,
-                since: None,
-                until: None,
-                max_matches: None,
-            }
-        );
+        assert_eq!(request, SearchRequest::whole_topic("s1", "payments"));
     }
 
     #[test]
