@@ -9,7 +9,7 @@
 //! subscription to each (the pending one waits for the owners); Cai (no team) only to the open
 //! one. The tokens are Ana's, so they show what a token's scope takes away from its owner.
 
-use crate::access::{oidc_mode, topic_as_admin};
+use crate::access::{active, oidc_mode, topic_as_admin, Person};
 use crate::helpers::{spawn_app_with, Client, TestApp};
 use app::stream::{ClientFrame, SearchRequest, ServerFrame, StartPosition, StreamRecord};
 use reqwest::{Method, StatusCode};
@@ -626,6 +626,8 @@ async fn callers(app: &TestApp) -> Vec<Caller> {
 /// Ana's four topics, with a record each, and everyone's subscriptions as the table starts.
 async fn topics(app: &TestApp, callers: &[Caller]) -> Vec<Target> {
     let (ana, ben, cai) = (&callers[1], &callers[2], &callers[3]);
+    // Ana as she requests topics (in her team, as a sign-in records her).
+    let requester = Person::new(app, "ana", false, &["payments"]).await;
     let mut targets = Vec::new();
     for (name, access) in [
         ("t_open", "open"),
@@ -635,17 +637,7 @@ async fn topics(app: &TestApp, callers: &[Caller]) -> Vec<Target> {
     ] {
         let request = json!({"name": name, "created_by": "", "owner_team": "payments",
             "access": access, "masks": [{"path": "customer_id", "method": "hash"}]});
-        let (status, created) = ana
-            .call(app, Method::POST, "/api/topics", Some(request))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        let id = created["topic_id"].as_i64().unwrap();
-        let approve = format!("/api/topics/{id}/approve");
-        assert_eq!(
-            app.as_admin(Method::POST, &approve, None).await.0,
-            StatusCode::OK
-        );
-        assert_eq!(app.activate(name).await.0, StatusCode::OK);
+        let id = active(app, &requester, request).await;
         let record = json!({"value": {"customer_id": CUSTOMER}});
         let (status, body) = app
             .as_admin(
