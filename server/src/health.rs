@@ -9,10 +9,14 @@ use crate::{
     kafka::KafkaAdmin,
     now_rfc3339,
     reconciler::TopicReconciler,
-    store::{instances::Singleton, Store},
+    store::{
+        instances::{InstanceRow, Singleton},
+        Store,
+    },
 };
 use app::wire::{BrokerHealth, ComponentHealth, Health, InstancesHealth, TopicStatus};
 use std::{
+    collections::BTreeMap,
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -165,13 +169,16 @@ impl HealthMonitor {
             .clone()
     }
 
-    /// Checks now, then every `interval`, until the task is dropped.
+    /// Checks now, then every `interval`, and at once when the store finds the database gone
+    /// or back, until the task is dropped.
     pub async fn run(self, interval: Duration) {
+        let mut database_down = self.inner.store.database_down();
         loop {
             self.check_once().await;
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = self.inner.poke.notified() => {}
+                Ok(()) = database_down.changed() => {}
             }
         }
     }
@@ -255,19 +262,7 @@ impl HealthMonitor {
             }
         };
         let alive_since = rfc3339(now - self.inner.lost_after);
-        let (alive, silent): (Vec<_>, Vec<_>) = rows
-            .into_iter()
-            .filter(|r| r.instance_id != this.id && r.stopped_at.is_none())
-            .partition(|r| r.seen_at >= alive_since);
-        let mut running = vec![this.name.clone()];
-        running.extend(alive.into_iter().map(|r| r.name));
-        // An instance that died and was started again runs under its name again: its earlier
-        // run is not lost.
-        let lost: Vec<String> = silent
-            .into_iter()
-            .filter(|r| !running.contains(&r.name))
-            .map(|r| format!("{} (last seen {})", r.name, r.seen_at))
-            .collect();
+        let (running, lost) = listed(rows, this, &alive_since);
         let result = match lost.as_slice() {
             [] => Ok(()),
             lost => Err(format!("lost: {}", lost.join(", "))),
@@ -287,6 +282,42 @@ impl HealthMonitor {
     }
 }
 
+/// Which instances run (this one first) and which were lost, from the registry's rows: per
+/// name only its newest run counts (an instance started again under its name replaces its
+/// earlier runs, whatever became of them), alive if seen since `alive_since`, lost if silent
+/// since without a clean stop. The registry forgets rows after [`INSTANCES_KEPT`].
+fn listed(
+    rows: Vec<InstanceRow>,
+    this: &ThisInstance,
+    alive_since: &str,
+) -> (Vec<String>, Vec<String>) {
+    let mut newest: BTreeMap<String, InstanceRow> = BTreeMap::new();
+    for row in rows {
+        if row.instance_id == this.id || row.name == this.name {
+            continue;
+        }
+        match newest.get(&row.name) {
+            Some(kept) if (&kept.started_at, &kept.seen_at) >= (&row.started_at, &row.seen_at) => {}
+            _ => {
+                newest.insert(row.name.clone(), row);
+            }
+        }
+    }
+    let mut running = vec![this.name.clone()];
+    let mut lost = Vec::new();
+    for (name, row) in newest {
+        if row.stopped_at.is_some() {
+            continue;
+        }
+        if row.seen_at.as_str() >= alive_since {
+            running.push(name);
+        } else {
+            lost.push(format!("{name} (last seen {})", row.seen_at));
+        }
+    }
+    (running, lost)
+}
+
 fn log_change(part: &str, before: &ComponentHealth, after: &ComponentHealth) {
     if before.status == after.status {
         return;
@@ -298,5 +329,135 @@ fn log_change(part: &str, before: &ComponentHealth, after: &ComponentHealth) {
             error = after.error.as_deref().unwrap_or(""),
             "unreachable"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, name: &str, started_at: &str, seen_at: &str, stopped: bool) -> InstanceRow {
+        InstanceRow {
+            instance_id: id.into(),
+            name: name.into(),
+            started_at: started_at.into(),
+            seen_at: seen_at.into(),
+            stopped_at: stopped.then(|| seen_at.to_owned()),
+        }
+    }
+
+    fn this(name: &str) -> ThisInstance {
+        ThisInstance {
+            id: "this-run".into(),
+            name: name.into(),
+            started_at: "2026-12-06T10:00:00.000Z".into(),
+        }
+    }
+
+    const ALIVE_SINCE: &str = "2026-12-06T10:00:00.000Z";
+
+    #[test]
+    fn runs_of_this_instance_s_name_before_this_one_are_neither_running_nor_lost() {
+        // Three earlier `make cluster` runs, each killed: a's earlier runs, seen by a itself.
+        let rows = vec![
+            row(
+                "a1",
+                "a",
+                "2026-12-06T07:00:00.000Z",
+                "2026-12-06T07:10:00.000Z",
+                false,
+            ),
+            row(
+                "a2",
+                "a",
+                "2026-12-06T08:00:00.000Z",
+                "2026-12-06T08:10:00.000Z",
+                false,
+            ),
+            row(
+                "a3",
+                "a",
+                "2026-12-06T09:00:00.000Z",
+                "2026-12-06T09:10:00.000Z",
+                false,
+            ),
+            row(
+                "this-run",
+                "a",
+                "2026-12-06T10:00:00.000Z",
+                "2026-12-06T10:00:05.000Z",
+                false,
+            ),
+            row(
+                "b4",
+                "b",
+                "2026-12-06T10:00:00.000Z",
+                "2026-12-06T10:00:04.000Z",
+                false,
+            ),
+        ];
+        let (running, lost) = listed(rows, &this("a"), ALIVE_SINCE);
+        assert_eq!(running, ["a", "b"]);
+        assert!(lost.is_empty(), "{lost:?}");
+    }
+
+    #[test]
+    fn another_instance_counts_by_its_newest_run() {
+        let old_runs_of_b = [
+            row(
+                "b1",
+                "b",
+                "2026-12-06T07:00:00.000Z",
+                "2026-12-06T07:10:00.000Z",
+                false,
+            ),
+            row(
+                "b2",
+                "b",
+                "2026-12-06T08:00:00.000Z",
+                "2026-12-06T08:10:00.000Z",
+                false,
+            ),
+        ];
+        // b runs again: running once, none of its runs lost.
+        let mut rows = old_runs_of_b.to_vec();
+        rows.push(row(
+            "b3",
+            "b",
+            "2026-12-06T10:00:00.000Z",
+            "2026-12-06T10:00:04.000Z",
+            false,
+        ));
+        assert_eq!(
+            listed(rows, &this("a"), ALIVE_SINCE),
+            (vec!["a".into(), "b".into()], vec![])
+        );
+
+        // b was killed again: lost once, as its newest run.
+        let mut rows = old_runs_of_b.to_vec();
+        rows.push(row(
+            "b3",
+            "b",
+            "2026-12-06T09:00:00.000Z",
+            "2026-12-06T09:30:00.000Z",
+            false,
+        ));
+        let (running, lost) = listed(rows, &this("a"), ALIVE_SINCE);
+        assert_eq!(running, ["a"]);
+        assert_eq!(lost, ["b (last seen 2026-12-06T09:30:00.000Z)"]);
+
+        // b's newest run stopped cleanly: not lost, whatever its earlier runs were.
+        let mut rows = old_runs_of_b.to_vec();
+        rows.push(row(
+            "b3",
+            "b",
+            "2026-12-06T09:00:00.000Z",
+            "2026-12-06T09:30:00.000Z",
+            true,
+        ));
+        assert_eq!(
+            listed(rows, &this("a"), ALIVE_SINCE),
+            (vec!["a".into()], vec![])
+        );
     }
 }

@@ -45,7 +45,8 @@ pub struct InstanceRow {
 
 impl Store {
     /// Notes that instance `instance_id` (`name`, up since `started_at`) is alive now, and
-    /// forgets instances not seen since `forget_before` (RFC 3339).
+    /// forgets instances not seen since `forget_before` (RFC 3339) and the earlier runs of
+    /// `name` (it replaces them).
     pub async fn heartbeat(
         &self,
         instance_id: &str,

@@ -17,6 +17,7 @@ mod changes;
 mod claims;
 mod identities;
 pub mod instances;
+mod outage;
 mod postgres;
 pub mod read_cache;
 mod revoked_sessions;
@@ -208,13 +209,21 @@ enum Backend {
     Postgres(postgres::Pools),
 }
 
-/// Runs `$body` with `$db` bound to the store's `Pools`, whichever database they are of: the
-/// body is compiled once for each.
+/// Runs `$body` (a store call, answering `Result<_, StoreError>`) with `$db` bound to the
+/// store's `Pools`, whichever database they are of: the body is compiled once for each. While
+/// the database is known down the call is refused at once, and a call that finds it unavailable
+/// has the outage watcher look (`outage`).
 macro_rules! on_db {
     ($backend:expr, $db:ident => $body:expr) => {
         match $backend {
-            $crate::store::Backend::Sqlite($db) => $body,
-            $crate::store::Backend::Postgres($db) => $body,
+            $crate::store::Backend::Sqlite($db) => $crate::store::on_db!(@gated $db, $body),
+            $crate::store::Backend::Postgres($db) => $crate::store::on_db!(@gated $db, $body),
+        }
+    };
+    (@gated $db:ident, $body:expr) => {
+        match $db.outage.refuse_while_down() {
+            Err(refused) => Err(refused),
+            Ok(()) => $db.outage.observe($body),
         }
     };
 }
@@ -257,15 +266,30 @@ impl Store {
 
     /// Whether the store was closed ([`Store::close`]).
     fn is_closed(&self) -> bool {
-        on_db!(&self.db, db => db.writer.is_closed())
+        self.pools_outage().0
     }
 
-    /// Checks that the database answers a read and accepts a write transaction.
+    /// Whether the store was closed, and its outage watch.
+    fn pools_outage(&self) -> (bool, &outage::Outage) {
+        match &self.db {
+            Backend::Sqlite(db) => (db.writer.is_closed(), &db.outage),
+            Backend::Postgres(db) => (db.writer.is_closed(), &db.outage),
+        }
+    }
+
+    /// Checks that the database answers a read and accepts a write transaction (at once
+    /// `Unavailable` while it is known down).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match &self.db {
-            Backend::Sqlite(db) => sqlite::ping(db).await,
-            Backend::Postgres(db) => postgres::ping(db).await,
+            Backend::Sqlite(db) => on_db!(@gated db, sqlite::ping(db).await),
+            Backend::Postgres(db) => on_db!(@gated db, postgres::ping(db).await),
         }
+    }
+
+    /// `true` while the database is known down (store calls are then refused at once), `false`
+    /// while not; changes as it does, so that health can say so at once.
+    pub fn database_down(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.pools_outage().1.changes()
     }
 
     /// Closes the database cleanly (on SQLite, after folding the WAL into the file).

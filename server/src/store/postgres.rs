@@ -4,7 +4,10 @@
 //! take a lock here (`dialect`).
 
 use super::{changes::ChangeFeed, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions};
+use sqlx::{
+    postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions},
+    Connection as _,
+};
 use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
 
 /// The database the shared SQL is compiled for here.
@@ -89,7 +92,30 @@ pub(super) async fn open(url: &str) -> Result<Pools, StoreError> {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
-    Ok(Pools { reader, writer })
+    let pools = Pools {
+        reader,
+        writer,
+        outage: Default::default(),
+    };
+    tokio::spawn(watch_for_outages(pools.clone(), options));
+    Ok(pools)
+}
+
+/// Runs the store's outage watcher (`store::outage`) until the store closes: its try is a
+/// fresh connection of its own and a `SELECT 1`.
+async fn watch_for_outages(pools: Pools, options: PgConnectOptions) {
+    let try_connect = || async {
+        let mut conn = PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let answered = sqlx::query("SELECT 1").execute(&mut conn).await;
+        let _ = conn.close().await;
+        answered.map(drop).map_err(|e| e.to_string())
+    };
+    pools
+        .outage
+        .watch(try_connect, || pools.writer.is_closed())
+        .await;
 }
 
 /// Checks that the database answers a read and that a writer connection is usable and not on a

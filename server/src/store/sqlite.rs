@@ -63,7 +63,12 @@ pub(super) async fn open(path: &Path) -> Result<Pools, StoreError> {
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options.read_only(true))
         .await?;
-    Ok(Pools { reader, writer })
+    // A file does not go away as a server does: nothing watches for an outage.
+    Ok(Pools {
+        reader,
+        writer,
+        outage: Default::default(),
+    })
 }
 
 /// Checks that the database answers a read and accepts a write transaction.

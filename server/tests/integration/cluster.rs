@@ -135,15 +135,26 @@ async fn every_instance_names_the_running_ones_and_the_lost() {
     // one degraded (it still serves).
     let url = a.database_url.clone().expect("on PostgreSQL");
     let store = Store::open(&Database::Postgres(url)).await.unwrap();
-    store
-        .heartbeat(
-            "ghost",
-            "ghost:3000",
-            "2026-11-30T00:00:00.000Z",
-            "2000-01-01T00:00:00.000Z",
-        )
+    // Three runs of it, each killed: the newest replaces the others, listed once.
+    for (run, started_at) in [
+        ("ghost-1", "2026-11-28T00:00:00.000Z"),
+        ("ghost-2", "2026-11-29T00:00:00.000Z"),
+        ("ghost", "2026-11-30T00:00:00.000Z"),
+    ] {
+        store
+            .heartbeat(run, "ghost:3000", started_at, "2000-01-01T00:00:00.000Z")
+            .await
+            .unwrap();
+    }
+    let runs: Vec<_> = store
+        .instances()
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.name == "ghost:3000")
+        .map(|r| r.instance_id)
+        .collect();
+    assert_eq!(runs, ["ghost"]);
     let health = a
         .wait_for(|h| {
             h["instances"]["lost"]

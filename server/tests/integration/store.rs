@@ -412,3 +412,83 @@ async fn an_elected_job_has_one_holder_and_passes_on_when_it_goes() {
     second.close().await;
     assert!(first.lead(Reconciler).await);
 }
+
+#[tokio::test]
+async fn a_database_known_down_is_refused_at_once_and_used_again_within_a_second_of_its_return() {
+    use std::time::{Duration, Instant};
+    use streamhub_testkit::LocalPostgres;
+    let dir = tempfile::tempdir().unwrap();
+    let port = streamhub_testkit::broker::free_port().unwrap();
+    let postgres = LocalPostgres::start_durable(dir.path(), port).unwrap();
+    let store = Store::open(&Database::Postgres(postgres.url("postgres")))
+        .await
+        .unwrap();
+    let admin = Actor::system("admin");
+    store
+        .create_topic(&request("before", "ana"), &admin)
+        .await
+        .unwrap();
+    let mut down = store.database_down();
+    assert!(!*down.borrow_and_update());
+
+    drop(postgres);
+    // The first call finds it gone the slow way (the pool's connection attempts)…
+    let first = store.create_topic(&request("during", "ana"), &admin).await;
+    assert!(
+        matches!(first, Err(StoreError::Unavailable(_))),
+        "{first:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(2), down.changed())
+        .await
+        .expect("known down")
+        .unwrap();
+    assert!(*down.borrow_and_update());
+    // …the next ones hear it at once, reads and writes alike, and health's ping too.
+    for _ in 0..20 {
+        let started = Instant::now();
+        let read = store.list_topics(None).await;
+        let write = store.create_topic(&request("during", "ana"), &admin).await;
+        let ping = store.ping().await;
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        for result in [read.map(drop), write.map(drop), ping] {
+            let error = result.unwrap_err().to_string();
+            assert!(error.contains("known down"), "{error}");
+        }
+    }
+
+    // Back: calls go through within a second of the server accepting connections.
+    let postgres = LocalPostgres::start_durable(dir.path(), port).unwrap();
+    let back = Instant::now();
+    let topics = loop {
+        match store.list_topics(None).await {
+            Ok(topics) => break topics,
+            Err(e) => {
+                assert!(
+                    back.elapsed() < Duration::from_secs(1),
+                    "still refused: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert!(
+        back.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        back.elapsed()
+    );
+    assert!(
+        topics.iter().all(|t| t.topic_name != "during"),
+        "a refused write was stored"
+    );
+    store
+        .create_topic(&request("after", "ana"), &admin)
+        .await
+        .unwrap();
+    assert!(!*down.borrow_and_update());
+    store.close().await;
+    drop(postgres);
+}

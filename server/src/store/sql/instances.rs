@@ -25,10 +25,15 @@ impl Pools {
             .bind(now)
             .execute(&mut *conn)
             .await?;
-            sqlx::query("DELETE FROM instances WHERE seen_at < $1")
-                .bind(forget_before)
-                .execute(&mut *conn)
-                .await?;
+            // An instance started again under its name replaces its earlier runs.
+            sqlx::query(
+                "DELETE FROM instances WHERE seen_at < $1 OR (name = $2 AND instance_id <> $3)",
+            )
+            .bind(forget_before)
+            .bind(name)
+            .bind(instance_id)
+            .execute(&mut *conn)
+            .await?;
             Ok(())
         })
         .await

@@ -18,8 +18,9 @@ mod tokens;
 mod topics;
 
 use super::{dialect, Db};
-use crate::store::StoreError;
+use crate::store::{outage::Outage, StoreError};
 use sqlx::{Database, Pool};
+use std::sync::Arc;
 
 /// A connection of this database.
 type Connection = <Db as Database>::Connection;
@@ -29,6 +30,8 @@ type Connection = <Db as Database>::Connection;
 pub(in crate::store) struct Pools {
     pub(in crate::store) reader: Pool<Db>,
     pub(in crate::store) writer: Pool<Db>,
+    /// Whether the database is known down (every store call checks it first: `on_db!`).
+    pub(in crate::store) outage: Arc<Outage>,
 }
 
 impl Pools {

@@ -1,0 +1,226 @@
+//! Knowing that the database is down, so that callers hear it at once.
+//!
+//! Without it, every request during a PostgreSQL outage would wait for the pool's acquire
+//! timeout (seconds of connection attempts) before its 503, and pile up meanwhile. Instead, a
+//! store call that fails as unavailable raises a suspicion; a watcher then tries a fresh
+//! connection of its own (not one of the pools', which may just be busy). If that fails too, the
+//! database is known down: every store call answers `Unavailable` at once, and the watcher tries
+//! again every [`RETRY`] until a connection succeeds, when calls go through again. Health hears
+//! each change ([`Outage::changes`]) and reports it without waiting for its next round.
+//!
+//! A busy pool (every connection taken for the acquire timeout) is not an outage: the fresh
+//! connection succeeds, and nothing is refused.
+
+use super::StoreError;
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
+use tokio::sync::{watch, Notify};
+
+/// How often the watcher tries the database while it is down: what bounds the time from its
+/// return to the first call that goes through.
+pub(super) const RETRY: Duration = Duration::from_millis(200);
+/// How long one try may take before it counts as failed (a silent host answers nothing).
+pub(super) const TRY_FOR: Duration = Duration::from_millis(800);
+/// How often the watcher looks whether its store closed, when nothing raises a suspicion.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Whether the database is known down, and why. One per store.
+pub(super) struct Outage {
+    down: AtomicBool,
+    /// The last failed try's error, while down.
+    reason: Mutex<String>,
+    /// Rung by a call that failed as unavailable: the watcher tries a connection.
+    suspicion: Notify,
+    /// `true` while down; health watches it.
+    changes: watch::Sender<bool>,
+}
+
+impl Default for Outage {
+    fn default() -> Self {
+        Self {
+            down: AtomicBool::new(false),
+            reason: Mutex::new(String::new()),
+            suspicion: Notify::new(),
+            changes: watch::channel(false).0,
+        }
+    }
+}
+
+impl Outage {
+    /// `Err(Unavailable)` at once while the database is known down.
+    pub(super) fn refuse_while_down(&self) -> Result<(), StoreError> {
+        if !self.down.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let reason = self
+            .reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Err(StoreError::Unavailable(format!(
+            "{reason} (known down: refused at once, retried every {} ms)",
+            RETRY.as_millis()
+        )))
+    }
+
+    /// Passes a call's result on, raising a suspicion if it failed as unavailable.
+    pub(super) fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if matches!(result, Err(StoreError::Unavailable(_))) && !self.is_down() {
+            self.suspicion.notify_one();
+        }
+        result
+    }
+
+    /// Whether the database is known down now.
+    pub(super) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// `true` while the database is known down, `false` while not; changes as it does.
+    pub(super) fn changes(&self) -> watch::Receiver<bool> {
+        self.changes.subscribe()
+    }
+
+    fn set(&self, down: Option<String>) {
+        if let Some(reason) = &down {
+            reason.clone_into(&mut self.reason.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        self.down.store(down.is_some(), Ordering::Release);
+        self.changes.send_replace(down.is_some());
+    }
+
+    /// Tries the database with `try_connect` after each suspicion, and while it is down every
+    /// [`RETRY`], until `closed` says the store is closed.
+    pub(super) async fn watch<F, Fut>(&self, try_connect: F, closed: impl Fn() -> bool)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        let attempt = async || match tokio::time::timeout(TRY_FOR, try_connect()).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no connection within {} ms", TRY_FOR.as_millis())),
+        };
+        while !closed() {
+            tokio::select! {
+                _ = self.suspicion.notified() => {}
+                _ = tokio::time::sleep(IDLE) => continue,
+            }
+            let Err(reason) = attempt().await else {
+                continue;
+            };
+            tracing::warn!(
+                error = %reason,
+                retry_ms = RETRY.as_millis() as u64,
+                "the database is down; store calls are refused at once until it is back"
+            );
+            self.set(Some(reason));
+            let since = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(RETRY).await;
+                if closed() {
+                    return;
+                }
+                match attempt().await {
+                    Ok(()) => break,
+                    Err(reason) => self.set(Some(reason)),
+                }
+            }
+            self.set(None);
+            tracing::info!(
+                down_ms = since.elapsed().as_millis() as u64,
+                "the database is back"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{
+        atomic::{AtomicBool, AtomicUsize},
+        Arc,
+    };
+
+    /// A watcher over a database whose reachability the test sets.
+    fn watched(reachable: &Arc<AtomicBool>, tries: &Arc<AtomicUsize>) -> Arc<Outage> {
+        let outage = Arc::new(Outage::default());
+        let (reachable, tries, watcher) = (reachable.clone(), tries.clone(), outage.clone());
+        tokio::spawn(async move {
+            let try_connect = || {
+                tries.fetch_add(1, Ordering::SeqCst);
+                let up = reachable.load(Ordering::SeqCst);
+                async move {
+                    if up {
+                        Ok(())
+                    } else {
+                        Err("refused".to_owned())
+                    }
+                }
+            };
+            watcher.watch(try_connect, || false).await;
+        });
+        outage
+    }
+
+    fn unavailable() -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("pool timed out".into()))
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_with_the_database_down_makes_later_calls_fail_at_once_until_it_is_back()
+    {
+        let (reachable, tries) = (Arc::new(AtomicBool::new(false)), Arc::default());
+        tokio::task::yield_now().await;
+        let outage = watched(&reachable, &tries);
+        assert!(
+            outage.refuse_while_down().is_ok(),
+            "not known down before any failure"
+        );
+        let mut changes = outage.changes();
+        let _ = outage.observe(unavailable());
+        changes.changed().await.unwrap();
+        assert!(*changes.borrow_and_update());
+        let refused = outage.refuse_while_down().unwrap_err().to_string();
+        assert!(
+            refused.contains("refused") && refused.contains("known down"),
+            "{refused}"
+        );
+
+        // Back: the next try lets calls through again.
+        let back_at = tokio::time::Instant::now();
+        reachable.store(true, Ordering::SeqCst);
+        changes.changed().await.unwrap();
+        assert!(!*changes.borrow_and_update());
+        // The next try, RETRY at most later (and the try's own moment).
+        assert!(back_at.elapsed() < RETRY * 2, "{:?}", back_at.elapsed());
+        assert!(outage.refuse_while_down().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_with_the_database_reachable_refuses_nothing() {
+        let (reachable, tries) = (
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let outage = watched(&reachable, &tries);
+        tokio::task::yield_now().await;
+        let _ = outage.observe(unavailable());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(tries.load(Ordering::SeqCst), 1, "the suspicion was checked");
+        assert!(
+            outage.refuse_while_down().is_ok(),
+            "a busy pool is no outage"
+        );
+        // Other errors raise no suspicion.
+        let _ = outage.observe::<()>(Err(StoreError::TopicNotFound("t".into())));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
+}
