@@ -91,8 +91,14 @@ impl Outage {
         if let Some(reason) = &down {
             reason.clone_into(&mut self.reason.lock().unwrap_or_else(|p| p.into_inner()));
         }
-        self.down.store(down.is_some(), Ordering::Release);
-        self.changes.send_replace(down.is_some());
+        let is_down = down.is_some();
+        self.down.store(is_down, Ordering::Release);
+        // Watchers hear changes, not each failed try.
+        self.changes.send_if_modified(|was_down| {
+            let changed = *was_down != is_down;
+            *was_down = is_down;
+            changed
+        });
     }
 
     /// Tries the database with `try_connect` after each suspicion, and while it is down every
