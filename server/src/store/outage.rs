@@ -198,6 +198,9 @@ mod tests {
             refused.contains("refused") && refused.contains("known down"),
             "{refused}"
         );
+        // Each failed try is no news to the watchers.
+        tokio::time::sleep(RETRY * 3).await;
+        assert!(!changes.has_changed().unwrap(), "told of every failed try");
 
         // Back: the next try lets calls through again.
         let back_at = tokio::time::Instant::now();
