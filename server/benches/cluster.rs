@@ -14,7 +14,9 @@
 //!    B's socket says the stream started or stopped, p50 and p99.
 //!
 //! Run: `make bench-cluster` (or `cargo bench -p streamhub --bench cluster`). Settings:
-//! `BENCH_SECONDS` (10), `BENCH_CONNECTIONS` (64), `BENCH_CLIENTS` (1000), `BENCH_RATE` (200).
+//! `BENCH_SECONDS` (10), `BENCH_CONNECTIONS` (64), `BENCH_CLIENTS` (1000), `BENCH_RATE` (200);
+//! `BENCH_PARTS` (`rest,changes,fanout`) and `BENCH_ENDPOINTS` (REST endpoints whose label
+//! holds one of these comma-separated words, e.g. `POST`) run a part of it.
 
 use app::stream::StartPosition;
 use futures::StreamExt;
@@ -26,7 +28,9 @@ use std::{
 };
 use streamhub::store::{Database, Store};
 use streamhub_testkit::{
-    measure::{env_or, now_us, percentile_ms, rss_kb},
+    measure::{
+        cpu_seconds, env_or, machine_cpu_seconds, now_us, percentile_ms, rss_kb, tree_cpu_seconds,
+    },
     relay_load::{active_topic, open_socket, subscribe, topic_action, FanOut, Watch},
     seed::{self, SUBSCRIPTIONS_PER_USER, TOPICS, USERS},
     server_process::{free_addr, ApiProcess, ServerProcess},
@@ -47,6 +51,7 @@ const ADMIN_TOKEN: &str = "bench-cluster-admin-token-0123456789abcdef";
 const PRODUCER_SECRET: &str = "bench-cluster-producer-secret-0123456789";
 
 async fn run() {
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "rest,changes,fanout".into());
     let dir = tempfile::tempdir().unwrap();
     let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
     let postgres = LocalPostgres::start_durable(
@@ -80,22 +85,22 @@ async fn run() {
 
     // 1. REST.
     let gzip = ["-H", "Accept-Encoding: gzip"];
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe.lua");
+    let subscribe = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe.lua");
+    let request_topic = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/request_topic.lua");
     let targets = [
         (
             "SQLite, one instance (baseline)",
-            format!("http://{}", sqlite.addr),
+            &sqlite.addr,
+            vec![sqlite.pid()],
         ),
-        (
-            "PostgreSQL, one instance",
-            format!("http://{}", single.addr),
-        ),
+        ("PostgreSQL, one instance", &single.addr, vec![single.pid()]),
         (
             "PostgreSQL, two via HAProxy",
-            format!("http://{}", balancer.addr),
+            &balancer.addr,
+            vec![a.pid(), b.pid(), balancer.pid()],
         ),
     ];
-    let endpoints: [(&str, &str, &[&str]); 4] = [
+    let endpoints: [(&str, &str, &[&str]); 5] = [
         ("GET /api/topics (gzip)", "/api/topics", &gzip),
         ("GET /api/stats", "/api/stats", &[]),
         // Not cached: a keyset page of one user's subscriptions, asked of the database each time.
@@ -107,21 +112,45 @@ async fn run() {
         (
             "POST /api/subscriptions",
             "/api/subscriptions",
-            &["-s", script],
+            &["-s", subscribe],
         ),
+        ("POST /api/topics", "/api/topics", &["-s", request_topic]),
     ];
     let connections = std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "64".into());
+    let only = std::env::var("BENCH_ENDPOINTS").unwrap_or_default();
     let mut rest = Vec::new();
     for (endpoint, path, extra) in endpoints {
-        let mut baseline = None;
-        for (index, (target, base)) in targets.iter().enumerate() {
-            // Each deployment's writes subscribe users of their own: new rows, every one.
-            let prefix = format!("load{index}");
-            let url = format!("{base}{path}");
-            let result = wrk::run_script(&url, &connections, extra, &[&prefix]);
-            let reference = *baseline.get_or_insert(result.requests_per_sec);
-            rest.push((endpoint, *target, result, reference));
+        let chosen = only.is_empty() || only.split(',').any(|o| endpoint.contains(o.trim()));
+        if !parts.contains("rest") || !chosen {
+            continue;
         }
+        let mut baseline = None;
+        for (index, (target, addr, pids)) in targets.iter().enumerate() {
+            // Each deployment's writes subscribe users (and ask for topics) of their own: new
+            // rows, every one.
+            let prefix = format!("load{index}");
+            let url = format!("http://{addr}{path}");
+            let cpu = CpuReading::now(pids, &postgres);
+            let started = chrono::Utc::now();
+            let probe = tokio::spawn(slow_answers(format!("http://{addr}/api/topics")));
+            let result = tokio::task::block_in_place(|| {
+                wrk::run_script(&url, &connections, extra, &[&prefix])
+            });
+            probe.abort();
+            let cpu = cpu.since();
+            eprintln!(
+                "{endpoint} on {target}: {} to {}",
+                started.format("%H:%M:%S%.3f"),
+                chrono::Utc::now().format("%H:%M:%S%.3f")
+            );
+            let reference = *baseline.get_or_insert(result.requests_per_sec);
+            rest.push((endpoint, *target, result, reference, cpu));
+        }
+    }
+    autovacuum_report(&database_url).await;
+    if !parts.contains("changes") && !parts.contains("fanout") {
+        print_rest(&rest, &connections);
+        return;
     }
 
     // 3. Cross-instance change latency (before the fan-out loads the broker).
@@ -151,28 +180,7 @@ async fn run() {
     })
     .await;
 
-    println!();
-    println!(
-        "1. REST, {TOPICS} topics and {} subscriptions; wrk -t2 -c{connections} -d{seconds}s; ratio against SQLite, one instance",
-        USERS * SUBSCRIPTIONS_PER_USER,
-    );
-    println!(
-        "{:<32} {:<32} {:>9} {:>8} {:>8} {:>7} {:>8} {:>6}",
-        "endpoint", "deployment", "req/s", "p50 ms", "p99 ms", "non-2xx", "timeouts", "ratio"
-    );
-    for (endpoint, target, result, reference) in &rest {
-        println!(
-            "{:<32} {:<32} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>8} {:>6.2}",
-            endpoint,
-            target,
-            result.requests_per_sec,
-            result.p50_ms,
-            result.p99_ms,
-            result.non_2xx,
-            result.timeouts,
-            result.requests_per_sec / reference
-        );
-    }
+    print_rest(&rest, &connections);
     println!();
     println!(
         "2. fan-out: {clients} sockets, {rate} records/s for {seconds} s, release build, same run"
@@ -209,6 +217,134 @@ async fn run() {
         percentile_ms(&sorted, 1.0),
     );
     drop(balancer);
+}
+
+/// CPU time used by a run's servers, by PostgreSQL and by the whole machine, from a reading
+/// taken before it.
+struct CpuReading {
+    at: std::time::Instant,
+    pids: Vec<u32>,
+    postgres: Option<u32>,
+    servers: f64,
+    database: f64,
+    machine: (f64, f64),
+}
+
+/// What a run cost, in cores busy on average (1.0 = one core all the time).
+struct CpuUse {
+    servers: f64,
+    database: f64,
+    /// The whole machine, busy share of all its cores.
+    machine_share: f64,
+}
+
+impl CpuReading {
+    fn now(pids: &[u32], postgres: &LocalPostgres) -> Self {
+        let postgres = postgres.pid();
+        Self {
+            at: std::time::Instant::now(),
+            pids: pids.to_vec(),
+            postgres,
+            servers: pids.iter().map(|p| cpu_seconds(*p)).sum(),
+            database: postgres.map_or(0.0, tree_cpu_seconds),
+            machine: machine_cpu_seconds(),
+        }
+    }
+
+    fn since(self) -> CpuUse {
+        let seconds = self.at.elapsed().as_secs_f64();
+        let servers: f64 = self.pids.iter().map(|p| cpu_seconds(*p)).sum();
+        let database = self.postgres.map_or(0.0, tree_cpu_seconds);
+        let (busy, all) = machine_cpu_seconds();
+        CpuUse {
+            servers: (servers - self.servers) / seconds,
+            database: (database - self.database) / seconds,
+            machine_share: (busy - self.machine.0) / (all - self.machine.1).max(f64::EPSILON),
+        }
+    }
+}
+
+/// Asks `url` every 5 ms, printing each answer slower than 20 ms with its time.
+async fn slow_answers(url: String) {
+    let client = reqwest::Client::new();
+    loop {
+        let sent = chrono::Utc::now();
+        let at = std::time::Instant::now();
+        let _ = client.get(&url).send().await.map(|r| r.bytes());
+        let took = at.elapsed();
+        if took > Duration::from_millis(20) {
+            eprintln!(
+                "slow: {} took {} ms",
+                sent.format("%H:%M:%S%.3f"),
+                took.as_millis()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Prints when PostgreSQL's autovacuum last vacuumed or analysed each table of `url`.
+async fn autovacuum_report(url: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as(
+            "SELECT relname::text, to_char(last_autovacuum AT TIME ZONE 'UTC', 'HH24:MI:SS.MS'), \
+             to_char(last_autoanalyze AT TIME ZONE 'UTC', 'HH24:MI:SS.MS') FROM pg_stat_user_tables \
+             WHERE last_autovacuum IS NOT NULL OR last_autoanalyze IS NOT NULL ORDER BY relname",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    for (table, vacuumed, analysed) in rows {
+        let at = |t: Option<String>| t.unwrap_or_else(|| "-".into());
+        eprintln!(
+            "autovacuum {table}: vacuumed {}, analysed {}",
+            at(vacuumed),
+            at(analysed)
+        );
+    }
+}
+
+/// Prints the REST table: each endpoint on each deployment, with its ratio against the first
+/// deployment and what it kept busy.
+fn print_rest(rest: &[(&str, &str, wrk::WrkResult, f64, CpuUse)], connections: &str) {
+    let seconds = env_or("BENCH_SECONDS", 10);
+    println!();
+    println!(
+        "1. REST, {TOPICS} topics and {} subscriptions; wrk -t2 -c{connections} -d{seconds}s; ratio against SQLite, one instance; CPU in cores busy (servers incl. HAProxy, PostgreSQL) and the machine's busy share",
+        USERS * SUBSCRIPTIONS_PER_USER,
+    );
+    println!(
+        "{:<32} {:<32} {:>9} {:>8} {:>8} {:>7} {:>8} {:>6} {:>8} {:>8} {:>8}",
+        "endpoint",
+        "deployment",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "non-2xx",
+        "timeouts",
+        "ratio",
+        "servers",
+        "postgres",
+        "machine"
+    );
+    for (endpoint, target, result, reference, cpu) in rest {
+        println!(
+            "{:<32} {:<32} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>8} {:>6.2} {:>8.2} {:>8.2} {:>7.0}%",
+            endpoint,
+            target,
+            result.requests_per_sec,
+            result.p50_ms,
+            result.p99_ms,
+            result.non_2xx,
+            result.timeouts,
+            result.requests_per_sec / reference,
+            cpu.servers,
+            cpu.database,
+            cpu.machine_share * 100.0,
+        );
+    }
 }
 
 /// The release server on `data`, with the shared secrets, write and socket limits raised for
@@ -352,7 +488,8 @@ impl Watch for PeakRss {
     }
 }
 
-/// HAProxy with the shipped configuration in front of `instances`; stopped when dropped.
+/// HAProxy with the shipped configuration (its per-source limits raised) in front of
+/// `instances`; stopped when dropped.
 async fn haproxy(instances: &[&ServerProcess]) -> ApiProcess {
     let addr = free_addr();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy.cfg");
@@ -361,6 +498,9 @@ async fn haproxy(instances: &[&ServerProcess]) -> ApiProcess {
         .env("STREAMHUB_LB_BIND", addr.to_string())
         .env("STREAMHUB_INSTANCE_1", instances[0].addr.to_string())
         .env("STREAMHUB_INSTANCE_2", instances[1].addr.to_string())
+        // The load comes from one address: the per-source limits would answer it 429.
+        .env("STREAMHUB_LB_CONN_PER_SOURCE", "1000000")
+        .env("STREAMHUB_LB_REQUESTS_PER_SOURCE", "1000000000")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

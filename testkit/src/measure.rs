@@ -58,6 +58,65 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The CPU time (user + system) of the process `pid` and of every process below it, living or
+/// ended and waited for, in seconds: a PostgreSQL server's with its backends, say.
+pub fn tree_cpu_seconds(pid: u32) -> f64 {
+    let mut total = 0.0;
+    let mut below = vec![pid];
+    while let Some(pid) = below.pop() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // utime, stime, cutime, cstime: fields 14 to 17 of the whole line.
+        total += (11..=14)
+            .filter_map(|i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+            .sum::<f64>()
+            / 100.0;
+        below.extend(children(pid));
+    }
+    total
+}
+
+/// The processes whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = stat.rsplit_once(')')?.1.to_owned();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// The machine's CPU time so far, busy and in all, in seconds summed over its cores (from
+/// `/proc/stat`): two readings give how busy it was in between.
+pub fn machine_cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let all: f64 = ticks.iter().take(8).sum();
+    // idle and iowait
+    let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
+    ((all - idle) / 100.0, all / 100.0)
+}
+
 /// The sample at `p` (0.0–1.0) of `sorted` (nearest rank, rounding down); `None` when empty.
 pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     sorted

@@ -240,6 +240,12 @@ impl LocalPostgres {
         ))
     }
 
+    /// The process that runs the server: the server and its backends are below it (for
+    /// [`crate::measure::tree_cpu_seconds`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.keeper.as_ref().map(|(child, _)| child.id())
+    }
+
     /// The URL of database `name` on this server.
     pub fn url(&self, name: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)

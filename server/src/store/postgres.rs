@@ -22,16 +22,11 @@ mod dialect {
     /// `F(text, part)`: where `part` starts in `text` (from 1), 0 when it is not there.
     pub const FIND_TEXT: &str = "strpos";
     /// Taken before a topic request's colliding-name check, until its transaction ends: two
-    /// instances checking colliding names at once would each miss the other's. The key is
-    /// arbitrary and StreamHub's own ("SH" and 1).
-    pub const LOCK_TOPIC_NAMES: Option<&str> = Some("SELECT pg_advisory_xact_lock(21320, 1)");
-    /// Taken before appending to the change log, until the transaction ends: ids are then
-    /// committed in order, so a reader that has seen id N never misses a smaller one that
-    /// commits later.
-    pub const LOCK_CHANGE_LOG: Option<&str> = Some("SELECT pg_advisory_xact_lock(21320, 2)");
-    /// Run in a transaction that appended to the change log: wakes the other instances at the
-    /// commit (a wake-up only; they read the log itself).
-    pub const NOTIFY_CHANGE: Option<&str> = Some("SELECT pg_notify('streamhub_changes', '')");
+    /// instances checking colliding names at once would each miss the other's. One lock per
+    /// name as Kafka's metrics read it (`.` as `_`; `$1` is the requested name), in a key space
+    /// of its own ("SH" + 1), so that requests for unrelated names do not wait for each other.
+    pub const LOCK_TOPIC_NAME: Option<&str> =
+        Some("SELECT pg_advisory_xact_lock(21321, hashtext(replace($1, '.', '_')))");
     /// Taken before checking whether a failure repeats the last audited one, until the
     /// transaction ends: two instances seeing the same failure would both find it new.
     pub const LOCK_AUDIT_REPEATS: Option<&str> = Some("SELECT pg_advisory_xact_lock(21320, 3)");
@@ -159,7 +154,8 @@ pub(super) fn is_unstorable(error: &(dyn sqlx::error::DatabaseError + 'static)) 
         .is_some_and(|e| matches!(e.code(), "22021" | "22P05"))
 }
 
-/// The channel of [`dialect::NOTIFY_CHANGE`].
+/// The channel every append to the change log announces on (at its commit; see the trigger
+/// `change_log_in_order` in the migrations).
 const CHANGES_CHANNEL: &str = "streamhub_changes";
 
 /// Rings the feed's wake-up whenever another instance announces a change, and after every

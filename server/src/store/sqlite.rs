@@ -17,13 +17,7 @@ mod dialect {
     pub const FIND_TEXT: &str = "instr";
     /// Taken before a topic request's colliding-name check: none needed, the one writer
     /// connection already serialises every write.
-    pub const LOCK_TOPIC_NAMES: Option<&str> = None;
-    /// Taken before appending to the change log: none needed, the one writer connection
-    /// already commits changes in id order.
-    pub const LOCK_CHANGE_LOG: Option<&str> = None;
-    /// Run at the end of a transaction that appended to the change log: nothing, no other
-    /// instance shares the file.
-    pub const NOTIFY_CHANGE: Option<&str> = None;
+    pub const LOCK_TOPIC_NAME: Option<&str> = None;
     /// Taken before checking whether a failure repeats the last audited one: none needed (one
     /// writer).
     pub const LOCK_AUDIT_REPEATS: Option<&str> = None;

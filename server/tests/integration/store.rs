@@ -492,3 +492,84 @@ async fn a_database_known_down_is_refused_at_once_and_used_again_within_a_second
     store.close().await;
     drop(postgres);
 }
+
+#[tokio::test]
+async fn appends_to_the_change_log_on_postgresql_commit_in_id_order_and_announce_themselves() {
+    use sqlx::{postgres::PgListener, Connection, PgConnection};
+    use std::time::Duration;
+    let url = super::helpers::postgres_database();
+    // Migrated by the store.
+    Store::open(&Database::Postgres(url.clone()))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut listener = PgListener::connect(&url).await.unwrap();
+    listener.listen("streamhub_changes").await.unwrap();
+    const APPEND: &str = "INSERT INTO change_log (at, kind) VALUES ('2026-12-06T00:00:00Z', 'x') \
+                          RETURNING change_id";
+
+    let mut first = PgConnection::connect(&url).await.unwrap();
+    let mut first_tx = first.begin().await.unwrap();
+    let first_id: i64 = sqlx::query_scalar(APPEND)
+        .fetch_one(&mut *first_tx)
+        .await
+        .unwrap();
+    // A second append waits for the first's commit: it cannot take an id before it.
+    let second = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let mut conn = PgConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(APPEND)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second append did not wait");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), listener.recv())
+            .await
+            .is_err(),
+        "announced before the commit"
+    );
+    first_tx.commit().await.unwrap();
+    let second_id = second.await.unwrap();
+    assert!(first_id < second_id, "{first_id} then {second_id}");
+    let announced = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("announced at the commit")
+        .unwrap();
+    assert_eq!(announced.channel(), "streamhub_changes");
+}
+
+#[tokio::test]
+async fn colliding_names_asked_for_at_once_on_two_instances_give_one_topic() {
+    let url = super::helpers::postgres_database();
+    let a = Store::open(&Database::Postgres(url.clone())).await.unwrap();
+    let b = Store::open(&Database::Postgres(url)).await.unwrap();
+    let actor = Actor::system("ana");
+    for round in 0..20 {
+        let dotted = request(&format!("race{round}.eu"), "ana");
+        let underscored = request(&format!("race{round}_eu"), "ana");
+        let (on_a, on_b) = tokio::join!(
+            a.create_topic(&dotted, &actor),
+            b.create_topic(&underscored, &actor),
+        );
+        let created = [&on_a, &on_b].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(created, 1, "round {round}: {on_a:?} {on_b:?}");
+        let refused = if on_a.is_err() { on_a } else { on_b };
+        assert!(
+            matches!(refused, Err(StoreError::CollidingTopic { .. })),
+            "round {round}: {refused:?}"
+        );
+    }
+    // Unrelated names do not wait for each other: both asked at once, both made.
+    let (apart_x, apart_y) = (request("apart_x", "ana"), request("apart_y", "ana"));
+    let (x, y) = tokio::join!(
+        a.create_topic(&apart_x, &actor),
+        b.create_topic(&apart_y, &actor),
+    );
+    assert!(x.is_ok() && y.is_ok(), "{x:?} {y:?}");
+}

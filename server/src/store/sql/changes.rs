@@ -1,6 +1,6 @@
 //! The SQL of the change log (see `store::changes`).
 
-use super::{dialect, Connection, Pools};
+use super::{Connection, Pools};
 use crate::store::{
     changes::{Change, TopicEvent},
     StoreError,
@@ -19,19 +19,16 @@ struct ChangeRow {
 }
 
 /// Appends `changes` inside the caller's transaction, so that they commit with the changes
-/// themselves or not at all. Where other instances write too, the log's lock is taken first
-/// (until the commit: ids then commit in order) and the other instances are woken at the commit.
+/// themselves or not at all. Ids must commit in order (a reader that has seen id N must never
+/// miss a smaller one that commits later): on SQLite the one writer connection sees to it; on
+/// PostgreSQL the insert itself takes the log's lock before any row gets its id, held until the
+/// commit, and wakes the other instances at the commit (the trigger `change_log_in_order`,
+/// PostgreSQL's migrations), so that the lock is held for this statement and the commit only.
 pub(super) async fn append(
     conn: &mut Connection,
     at: &str,
     changes: &[Change],
 ) -> Result<(), StoreError> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    if let Some(lock) = dialect::LOCK_CHANGE_LOG {
-        sqlx::query(lock).execute(&mut *conn).await?;
-    }
     // A row binds 6 values: far below either database's limit per statement.
     for chunk in changes.chunks(1000) {
         let mut insert = sqlx::QueryBuilder::new(
@@ -48,9 +45,6 @@ pub(super) async fn append(
                 .push_bind(row.expires);
         });
         insert.build().execute(&mut *conn).await?;
-    }
-    if let Some(notify) = dialect::NOTIFY_CHANGE {
-        sqlx::query(notify).execute(&mut *conn).await?;
     }
     Ok(())
 }

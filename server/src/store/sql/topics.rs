@@ -337,8 +337,11 @@ async fn create_in(
 ) -> Result<i64, StoreError> {
     let mut tx = conn.begin().await?;
     // Two instances checking two colliding names at once would each find the other's absent.
-    if let Some(lock) = dialect::LOCK_TOPIC_NAMES {
-        sqlx::query(lock).execute(&mut *tx).await?;
+    if let Some(lock) = dialect::LOCK_TOPIC_NAME {
+        sqlx::query(lock)
+            .bind(new.name.as_str())
+            .execute(&mut *tx)
+            .await?;
     }
     let colliding: Option<String> = sqlx::query_scalar(
         "SELECT topic_name FROM topics \
