@@ -132,11 +132,16 @@ async fn run() {
             let url = format!("http://{addr}{path}");
             let cpu = CpuReading::now(pids, &postgres);
             let started = chrono::Utc::now();
-            let probe = tokio::spawn(slow_answers(format!("http://{addr}/api/topics")));
+            // Beside a read's load, a probe of the same read tells when its slow answers came.
+            let probe = endpoint
+                .starts_with("GET")
+                .then(|| tokio::spawn(slow_answers(url.clone())));
             let result = tokio::task::block_in_place(|| {
                 wrk::run_script(&url, &connections, extra, &[&prefix])
             });
-            probe.abort();
+            if let Some(probe) = probe {
+                probe.abort();
+            }
             let cpu = cpu.since();
             eprintln!(
                 "{endpoint} on {target}: {} to {}",
@@ -264,7 +269,8 @@ impl CpuReading {
     }
 }
 
-/// Asks `url` every 5 ms, printing each answer slower than 20 ms with its time.
+/// Asks `url` every 5 ms, printing each answer slower than 20 ms with its time (to match a
+/// tail with what happened then: PostgreSQL's autovacuum, say).
 async fn slow_answers(url: String) {
     let client = reqwest::Client::new();
     loop {

@@ -409,7 +409,7 @@ async fn after_feed_closed(f: &mut Forward) -> AfterFeed {
         }
         // Read before the store says "active", so that a deactivation after it is noticed.
         let epoch = f.relay.topic_epoch(&f.topic);
-        match f.store.topic(TopicKey::Name(&f.topic)).await {
+        match f.store.topic_uncounted(TopicKey::Name(&f.topic)).await {
             Ok(Some(t)) if t.status == TopicStatus::Active => {}
             Ok(Some(_)) => {
                 return AfterFeed::Ended(ServerFrame::TopicState {

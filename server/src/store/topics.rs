@@ -220,7 +220,14 @@ impl Store {
 
     /// One topic by id or name.
     pub async fn topic(&self, key: TopicKey<'_>) -> Result<Option<Topic>, StoreError> {
-        on_db!(&self.db, db => db.topic(key).await)
+        on_db!(&self.db, db => db.topic(key, true).await)
+    }
+
+    /// [`Store::topic`] without counting its subscribers (its `subscriber_count` is 0): the
+    /// look-up of every subscribe request and relay stream, which decide by its status, level
+    /// and owners, and where the count would cost more than the rest of the read.
+    pub async fn topic_uncounted(&self, key: TopicKey<'_>) -> Result<Option<Topic>, StoreError> {
+        on_db!(&self.db, db => db.topic(key, false).await)
     }
 
     /// Active topics for the producer and the relay, oldest activation first.

@@ -72,13 +72,27 @@ impl TryFrom<TopicRow> for Topic {
     }
 }
 
-const SELECT_TOPIC: &str = "SELECT t.topic_id, t.topic_name, t.status, t.partitions, \
-     t.replication_factor, t.description, t.event_type, t.created_by, t.created_at, \
-     t.approved_at, t.activated_at, t.rejected_at, t.rejected_reason, t.deactivated_at, \
-     t.updated_at, t.kafka_claim, t.owner_team, t.owner_user, t.access, t.masks, \
-     (SELECT COUNT(*) FROM user_subscriptions s \
-      WHERE s.topic_id = t.topic_id AND s.status = 'active') AS subscriber_count \
-     FROM topics t";
+/// A topic's columns, then its subscriber count (`SELECT_TOPIC`) or 0 in its place
+/// (`SELECT_TOPIC_UNCOUNTED`).
+macro_rules! select_topic {
+    ($subscriber_count:literal) => {
+        concat!(
+            "SELECT t.topic_id, t.topic_name, t.status, t.partitions, \
+             t.replication_factor, t.description, t.event_type, t.created_by, t.created_at, \
+             t.approved_at, t.activated_at, t.rejected_at, t.rejected_reason, t.deactivated_at, \
+             t.updated_at, t.kafka_claim, t.owner_team, t.owner_user, t.access, t.masks, ",
+            $subscriber_count,
+            " AS subscriber_count FROM topics t"
+        )
+    };
+}
+const SELECT_TOPIC: &str = select_topic!(
+    "(SELECT COUNT(*) FROM user_subscriptions s \
+     WHERE s.topic_id = t.topic_id AND s.status = 'active')"
+);
+/// Without counting subscribers: an index look-up where the count reads every subscription of
+/// the topic.
+const SELECT_TOPIC_UNCOUNTED: &str = select_topic!("CAST(0 AS BIGINT)");
 
 /// A stored access level word, read back.
 fn access_level(word: &str) -> Result<AccessLevel, StoreError> {
@@ -227,20 +241,26 @@ impl Pools {
         rows.into_iter().map(Topic::try_from).collect()
     }
 
-    /// See `Store::topic`.
+    /// See `Store::topic` (`counted`) and `Store::topic_uncounted`.
     pub(in crate::store) async fn topic(
         &self,
         key: TopicKey<'_>,
+        counted: bool,
     ) -> Result<Option<Topic>, StoreError> {
+        let select = if counted {
+            SELECT_TOPIC
+        } else {
+            SELECT_TOPIC_UNCOUNTED
+        };
         let row: Option<TopicRow> = match key {
             TopicKey::Id(id) => {
-                sqlx::query_as(&format!("{SELECT_TOPIC} WHERE t.topic_id = $1"))
+                sqlx::query_as(&format!("{select} WHERE t.topic_id = $1"))
                     .bind(id)
                     .fetch_optional(&self.reader)
                     .await?
             }
             TopicKey::Name(name) => {
-                sqlx::query_as(&format!("{SELECT_TOPIC} WHERE t.topic_name = $1"))
+                sqlx::query_as(&format!("{select} WHERE t.topic_name = $1"))
                     .bind(name)
                     .fetch_optional(&self.reader)
                     .await?
