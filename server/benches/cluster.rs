@@ -17,6 +17,8 @@
 //! `BENCH_SECONDS` (10), `BENCH_CONNECTIONS` (64), `BENCH_CLIENTS` (1000), `BENCH_RATE` (200);
 //! `BENCH_PARTS` (`rest,changes,fanout`) and `BENCH_ENDPOINTS` (REST endpoints whose label
 //! holds one of these comma-separated words, e.g. `POST`) run a part of it.
+//! `BENCH_BEFORE_BINARY=path` adds another build's PostgreSQL deployments (one instance, two
+//! behind HAProxy) to the REST part, on a database of their own seeded through their API.
 
 use app::stream::StartPosition;
 use futures::StreamExt;
@@ -71,17 +73,32 @@ async fn run() {
 
     let bootstrap = broker.bootstrap();
     let data = |name: &str| dir.path().join(name);
-    let sqlite = instance(&data("sqlite"), &bootstrap, None, "sqlite").await;
-    let single = instance(
-        &data("pg-single"),
+    let this_build = Path::new(env!("CARGO_BIN_EXE_streamhub"));
+    let sqlite = instance(this_build, &data("sqlite"), &bootstrap, None, "sqlite").await;
+    let (single, a, b, balancer) = postgres_deployment(
+        this_build,
+        &dir.path().join("pg"),
         &bootstrap,
-        Some(&database_url),
-        "single",
+        &database_url,
     )
     .await;
-    let a = instance(&data("pg-a"), &bootstrap, Some(&database_url), "a").await;
-    let b = instance(&data("pg-b"), &bootstrap, Some(&database_url), "b").await;
-    let balancer = haproxy(&[&a, &b]).await;
+    // Another build's PostgreSQL deployments, on a database of their own (its schema is the one
+    // that build knows), seeded through its API.
+    let before = match std::env::var("BENCH_BEFORE_BINARY") {
+        Ok(binary) => {
+            let url = postgres.create_database("bench_before").unwrap();
+            let deployment = postgres_deployment(
+                Path::new(&binary),
+                &dir.path().join("before"),
+                &bootstrap,
+                &url,
+            )
+            .await;
+            seed_through_api(&deployment.0).await;
+            Some(deployment)
+        }
+        Err(_) => None,
+    };
 
     // 1. REST.
     let gzip = ["-H", "Accept-Encoding: gzip"];
@@ -100,6 +117,15 @@ async fn run() {
             vec![a.pid(), b.pid(), balancer.pid()],
         ),
     ];
+    let mut targets = targets.to_vec();
+    if let Some((single, a, b, balancer)) = &before {
+        targets.push(("before: PostgreSQL, one", &single.addr, vec![single.pid()]));
+        targets.push((
+            "before: PostgreSQL, two",
+            &balancer.addr,
+            vec![a.pid(), b.pid(), balancer.pid()],
+        ));
+    }
     let endpoints: [(&str, &str, &[&str]); 5] = [
         ("GET /api/topics (gzip)", "/api/topics", &gzip),
         ("GET /api/stats", "/api/stats", &[]),
@@ -353,9 +379,62 @@ fn print_rest(rest: &[(&str, &str, wrk::WrkResult, f64, CpuUse)], connections: &
     }
 }
 
-/// The release server on `data`, with the shared secrets, write and socket limits raised for
-/// load, HAProxy trusted, and its metadata in `database_url` (SQLite in `data` for `None`).
+/// `binary` on PostgreSQL at `url`: one instance alone, and two behind HAProxy.
+async fn postgres_deployment(
+    binary: &Path,
+    data: &Path,
+    bootstrap: &str,
+    url: &str,
+) -> (ServerProcess, ServerProcess, ServerProcess, ApiProcess) {
+    let single = instance(binary, &data.join("single"), bootstrap, Some(url), "single").await;
+    let a = instance(binary, &data.join("a"), bootstrap, Some(url), "a").await;
+    let b = instance(binary, &data.join("b"), bootstrap, Some(url), "b").await;
+    let balancer = haproxy(&[&a, &b]).await;
+    (single, a, b, balancer)
+}
+
+/// The API bench's database made through `server`'s API (for a build whose schema the store
+/// here may not match): the same topics and subscriptions as [`seed`].
+async fn seed_through_api(server: &ServerProcess) {
+    use futures::stream::{self, StreamExt as _};
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    let post = |path: &'static str, body: serde_json::Value| {
+        let (client, url) = (client.clone(), format!("{base}{path}"));
+        async move {
+            let status = client.post(url).json(&body).send().await.unwrap().status();
+            assert!(status.is_success(), "{path}: {status}");
+        }
+    };
+    stream::iter((0..TOPICS).map(|i| {
+        post(
+            "/api/topics",
+            serde_json::json!({"name": format!("topic_{i:04}"), "created_by": format!("user_{}", i % 50),
+                "partitions": 3, "description": "Seeded by the API load benchmark: a description of typical length."}),
+        )
+    }))
+    .buffer_unordered(16)
+    .collect::<()>()
+    .await;
+    stream::iter((0..USERS).flat_map(|user| {
+        (0..SUBSCRIPTIONS_PER_USER).map(move |k| (user, (user * 7 + k) % TOPICS))
+    }))
+    .map(|(user, topic)| {
+        post(
+            "/api/subscriptions",
+            serde_json::json!({"user_id": format!("user_{user}"), "topic_name": format!("topic_{topic:04}")}),
+        )
+    })
+    .buffer_unordered(64)
+    .collect::<()>()
+    .await;
+}
+
+/// `binary` (a release server) on `data`, with the shared secrets, write and socket limits
+/// raised for load, HAProxy trusted, and its metadata in `database_url` (SQLite in `data` for
+/// `None`).
 async fn instance(
+    binary: &Path,
     data: &Path,
     bootstrap: &str,
     database_url: Option<&str>,
@@ -374,7 +453,6 @@ async fn instance(
     if let Some(url) = database_url {
         env.push(("STREAMHUB_DATABASE_URL", url));
     }
-    let binary = Path::new(env!("CARGO_BIN_EXE_streamhub"));
     ServerProcess::start(binary, data, bootstrap, &env).await
 }
 

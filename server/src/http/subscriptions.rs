@@ -120,7 +120,10 @@ pub async fn subscribe(
     let (user, topic, actor) = parse(&req, &caller)?;
     let viewer = caller.viewer();
     // Unknown topics are the store's 404; hidden ones answer the same.
-    let found = state.store.topic_uncounted(TopicKey::Name(topic.as_str())).await?;
+    let found = state
+        .store
+        .topic_uncounted(TopicKey::Name(topic.as_str()))
+        .await?;
     let needs_request = match &found {
         Some(t) if !viewer.sees_topic(t) => {
             return Err(ApiError::Store(StoreError::TopicNotFound(
@@ -204,7 +207,10 @@ pub async fn decide(
     let user = UserId::parse(&req.user_id, "user_id")?;
     let topic = TopicName::parse_field(&req.topic_name, "topic_name")?;
     let viewer = caller.viewer();
-    let found = state.store.topic_uncounted(TopicKey::Name(topic.as_str())).await?;
+    let found = state
+        .store
+        .topic_uncounted(TopicKey::Name(topic.as_str()))
+        .await?;
     let owner = match &found {
         Some(t) if viewer.sees_topic(t) => Ownership::of(t),
         _ => {

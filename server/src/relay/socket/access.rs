@@ -15,7 +15,10 @@ impl Connection {
     /// A private topic the socket's reader may not see is `topic_not_found`, as one that does
     /// not exist.
     pub(super) async fn active_topic(&self, name: &TopicName) -> Result<Topic, Refusal> {
-        let topic = self.store.topic_uncounted(TopicKey::Name(name.as_str())).await?;
+        let topic = self
+            .store
+            .topic_uncounted(TopicKey::Name(name.as_str()))
+            .await?;
         match topic.filter(|t| self.viewer.sees_topic(t)) {
             Some(t) if t.status == TopicStatus::Active => Ok(t),
             Some(t) => Err(Refusal::TopicNotActive(format!(
