@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-release build-site run cluster test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-masks bench-dashboard bench-cluster bench
+.PHONY: help deps build build-server build-release build-site run cluster test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-masks bench-dashboard bench-cluster bench-delivery bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench-api: deps ## Load benchmark of the REST API (wrk; see BENCHMARKS.md)
 bench-produce: deps ## Producer benchmark: generators alone, daemon vs bare rdkafka loop
 	$(CARGO) bench --locked -p streamhub --bench produce
 
+bench-delivery: deps ## The cost of one delivery: server CPU per record handed to a socket, 1,000 × 100/s and 10,000 × 10/s, with and without a filter (BENCH_PROFILE=1: where it goes)
+	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench delivery
+
 bench-cluster: deps ## Several instances: REST on SQLite vs PostgreSQL vs two behind HAProxy, fan-out on one vs two, cross-instance change latency
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench cluster
@@ -107,7 +110,7 @@ bench-masks: deps ## Masked fields benchmark: 1,000 sockets (half masked) on a t
 bench-dashboard: deps build ## Dashboard budgets in Chromium: overview paint, viewer main thread under load, each page's first visit on a throttled link
 	bash .ci/bench-dashboard
 
-bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-masks bench-dashboard bench-cluster ## Every benchmark (see BENCHMARKS.md)
+bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-masks bench-dashboard bench-cluster bench-delivery ## Every benchmark (see BENCHMARKS.md)
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean
