@@ -303,13 +303,9 @@ impl Relay {
     {
         let stats = self.stats();
         let before = batch.len();
-        let outcome = match known_verdicts(lease, batch) {
-            Some(verdicts) => {
-                let mut verdicts = verdicts.into_iter();
-                batch.retain(|_| verdicts.next() == Some(Verdict::Match));
-                Ok(())
-            }
-            None => self.evaluate(lease, stream, batch).await,
+        let outcome = match keep_known(lease, batch) {
+            true => Ok(()),
+            false => self.evaluate(lease, stream, batch).await,
         };
         stats
             .filtered_records
@@ -338,6 +334,12 @@ impl Relay {
             batch.clear();
             return Ok(());
         };
+        // Another stream of the expression may have judged these records while this one
+        // waited for the thread (the usual case when many streams share it): their verdicts
+        // are read, not judged again, and cost no share.
+        if keep_known(lease, batch) {
+            return Ok(());
+        }
         // The allowance is reserved from the client's share before the work starts, and what
         // it did not use given back after: a stream cancelled meanwhile (restarted, its socket
         // closed) cannot skip the charge, and batches of one client running side by side
@@ -383,6 +385,17 @@ impl Relay {
             None => Ok(()),
         }
     }
+}
+
+/// Keeps the records of `batch` that `lease`'s filter matches when every one's verdict is
+/// known already; `false` (and `batch` untouched) when some must be judged.
+fn keep_known<R: Borrow<EncodedRecord>>(lease: &FilterLease, batch: &mut Vec<R>) -> bool {
+    let Some(verdicts) = known_verdicts(lease, batch) else {
+        return false;
+    };
+    let mut verdicts = verdicts.into_iter();
+    batch.retain(|_| verdicts.next() == Some(Verdict::Match));
+    true
 }
 
 /// Every record's verdict when another stream of the same expression judged them all already.
