@@ -245,14 +245,18 @@ impl Store {
     /// Opens (creating if needed) the database and applies pending migrations; starts following
     /// the change log from its newest change.
     pub async fn open(database: &Database) -> Result<Store, StoreError> {
-        let db = match database {
-            Database::Sqlite(path) => Backend::Sqlite(sqlite::open(path).await?),
-            Database::Postgres(url) => Backend::Postgres(postgres::open(url).await?),
+        let (db, connect_options) = match database {
+            Database::Sqlite(path) => (Backend::Sqlite(sqlite::open(path).await?), None),
+            Database::Postgres(url) => {
+                let (pools, options) = postgres::open(url).await?;
+                (Backend::Postgres(pools), Some(options))
+            }
         };
         let last = on_db!(&db, db => db.last_change().await)?;
         let feed = Arc::new(ChangeFeed::starting_after(last));
-        if let Backend::Postgres(pools) = &db {
+        if let (Backend::Postgres(pools), Some(options)) = (&db, connect_options) {
             tokio::spawn(postgres::listen_for_changes(pools.clone(), feed.clone()));
+            tokio::spawn(postgres::watch_for_outages(pools.clone(), options));
         }
         let store = Store {
             subscription_writer: subscriptions::SubscriptionWriter::start(db.clone(), feed.clone()),

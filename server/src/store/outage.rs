@@ -2,22 +2,21 @@
 //!
 //! Without it, every request during a PostgreSQL outage would wait for the pool's acquire
 //! timeout (seconds of connection attempts) before its 503, and pile up meanwhile. Instead, a
-//! store call that fails as unavailable raises a suspicion; a watcher then tries a fresh
-//! connection of its own (not one of the pools', which may just be busy). If that fails too, the
-//! database is known down: every store call answers `Unavailable` at once, and the watcher tries
-//! again every [`RETRY`] until a connection succeeds, when calls go through again. Health hears
-//! each change ([`Outage::changes`]) and reports it without waiting for its next round.
+//! store call that fails as unavailable raises a suspicion, and a watcher looks: a connection of
+//! the pools that answers, or a fresh connection the server answers at all (even with a refusal:
+//! too many clients, a wrong password), means the database is there. Only when nothing answers
+//! (refused, reset, silent, shutting down, starting up) is the database known down: every store
+//! call then answers `Unavailable` at once, and the watcher tries again every [`RETRY`] until
+//! something answers, when calls go through again. Health hears each change
+//! ([`Outage::changes`]) and reports it without waiting for its next round.
 //!
-//! A busy pool (every connection taken for the acquire timeout) is not an outage: the fresh
-//! connection succeeds, and nothing is refused.
+//! A busy pool is not an outage: its callers wait and time out as before, and nothing else is
+//! refused.
 
 use super::StoreError;
 use std::{
     future::Future,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Mutex,
-    },
+    sync::atomic::{AtomicBool, Ordering},
     time::Duration,
 };
 use tokio::sync::{watch, Notify};
@@ -25,17 +24,20 @@ use tokio::sync::{watch, Notify};
 /// How often the watcher tries the database while it is down: what bounds the time from its
 /// return to the first call that goes through.
 pub(super) const RETRY: Duration = Duration::from_millis(200);
-/// How long one try may take before it counts as failed (a silent host answers nothing).
-pub(super) const TRY_FOR: Duration = Duration::from_millis(800);
+/// How long one try may take before it counts as unanswered (a silent host answers nothing):
+/// above a lost connection attempt's first retransmission (1 s) and a slow sign-in's round trips.
+pub(super) const TRY_FOR: Duration = Duration::from_millis(2500);
+/// After a try that found the database there, suspicions raised meanwhile are let go and the
+/// next is looked at no sooner than this: a stream of failing calls does not become a stream of
+/// connection attempts.
+const CALM: Duration = Duration::from_secs(1);
 /// How often the watcher looks whether its store closed, when nothing raises a suspicion.
 const IDLE: Duration = Duration::from_secs(1);
 
-/// Whether the database is known down, and why. One per store.
+/// Whether the database is known down. One per store.
 pub(super) struct Outage {
     down: AtomicBool,
-    /// The last failed try's error, while down.
-    reason: Mutex<String>,
-    /// Rung by a call that failed as unavailable: the watcher tries a connection.
+    /// Rung by a call that failed as unavailable: the watcher looks.
     suspicion: Notify,
     /// `true` while down; health watches it.
     changes: watch::Sender<bool>,
@@ -45,7 +47,6 @@ impl Default for Outage {
     fn default() -> Self {
         Self {
             down: AtomicBool::new(false),
-            reason: Mutex::new(String::new()),
             suspicion: Notify::new(),
             changes: watch::channel(false).0,
         }
@@ -55,16 +56,12 @@ impl Default for Outage {
 impl Outage {
     /// `Err(Unavailable)` at once while the database is known down.
     pub(super) fn refuse_while_down(&self) -> Result<(), StoreError> {
-        if !self.down.load(Ordering::Acquire) {
+        if !self.is_down() {
             return Ok(());
         }
-        let reason = self
-            .reason
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        // What the watcher found is in the log, not in answers: it may name users and hosts.
         Err(StoreError::Unavailable(format!(
-            "{reason} (known down: refused at once, retried every {} ms)",
+            "the database cannot be reached (known down: refused at once, retried every {} ms)",
             RETRY.as_millis()
         )))
     }
@@ -87,13 +84,9 @@ impl Outage {
         self.changes.subscribe()
     }
 
-    fn set(&self, down: Option<String>) {
-        if let Some(reason) = &down {
-            reason.clone_into(&mut self.reason.lock().unwrap_or_else(|p| p.into_inner()));
-        }
-        let is_down = down.is_some();
+    fn set(&self, is_down: bool) {
         self.down.store(is_down, Ordering::Release);
-        // Watchers hear changes, not each failed try.
+        // Watchers hear changes, not each try.
         self.changes.send_if_modified(|was_down| {
             let changed = *was_down != is_down;
             *was_down = is_down;
@@ -101,8 +94,9 @@ impl Outage {
         });
     }
 
-    /// Tries the database with `try_connect` after each suspicion, and while it is down every
-    /// [`RETRY`], until `closed` says the store is closed.
+    /// Looks whether the database answers, with `try_connect`, after each suspicion, and while
+    /// it does not every [`RETRY`], until `closed` says the store is closed. `try_connect`
+    /// answers `Err` with what it found only when nothing answered.
     pub(super) async fn watch<F, Fut>(&self, try_connect: F, closed: impl Fn() -> bool)
     where
         F: Fn() -> Fut,
@@ -110,7 +104,7 @@ impl Outage {
     {
         let attempt = async || match tokio::time::timeout(TRY_FOR, try_connect()).await {
             Ok(result) => result,
-            Err(_) => Err(format!("no connection within {} ms", TRY_FOR.as_millis())),
+            Err(_) => Err(format!("no answer within {} ms", TRY_FOR.as_millis())),
         };
         while !closed() {
             tokio::select! {
@@ -118,6 +112,9 @@ impl Outage {
                 _ = tokio::time::sleep(IDLE) => continue,
             }
             let Err(reason) = attempt().await else {
+                tokio::time::sleep(CALM).await;
+                // Suspicions raised meanwhile were about what was just found there.
+                let _ = futures::FutureExt::now_or_never(self.suspicion.notified());
                 continue;
             };
             tracing::warn!(
@@ -125,8 +122,9 @@ impl Outage {
                 retry_ms = RETRY.as_millis() as u64,
                 "the database is down; store calls are refused at once until it is back"
             );
-            self.set(Some(reason));
+            self.set(true);
             let since = tokio::time::Instant::now();
+            let mut last = reason;
             loop {
                 tokio::time::sleep(RETRY).await;
                 if closed() {
@@ -134,10 +132,14 @@ impl Outage {
                 }
                 match attempt().await {
                     Ok(()) => break,
-                    Err(reason) => self.set(Some(reason)),
+                    Err(reason) if reason != last => {
+                        tracing::warn!(error = %reason, "the database is still down");
+                        last = reason;
+                    }
+                    Err(_) => {}
                 }
             }
-            self.set(None);
+            self.set(false);
             tracing::info!(
                 down_ms = since.elapsed().as_millis() as u64,
                 "the database is back"
@@ -166,7 +168,7 @@ mod tests {
                     if up {
                         Ok(())
                     } else {
-                        Err("refused".to_owned())
+                        Err("connection refused".to_owned())
                     }
                 }
             };
@@ -198,6 +200,10 @@ mod tests {
             refused.contains("refused") && refused.contains("known down"),
             "{refused}"
         );
+        assert!(
+            !refused.contains("connection refused"),
+            "what the try found stays in the log"
+        );
         // Each failed try is no news to the watchers.
         tokio::time::sleep(RETRY * 3).await;
         assert!(!changes.has_changed().unwrap(), "told of every failed try");
@@ -227,6 +233,11 @@ mod tests {
             outage.refuse_while_down().is_ok(),
             "a busy pool is no outage"
         );
+        // More failures right after a look that found the database there are let go.
+        let _ = outage.observe(unavailable());
+        let _ = outage.observe(unavailable());
+        tokio::time::sleep(CALM + Duration::from_millis(300)).await;
+        assert_eq!(tries.load(Ordering::SeqCst), 1, "one look per calm period");
         // Other errors raise no suspicion.
         let _ = outage.observe::<()>(Err(StoreError::TopicNotFound("t".into())));
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -47,9 +47,10 @@ const READERS: u32 = 8;
 /// How long a caller waits for a connection before the store answers `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to the database at `url` and applies pending migrations. While the database cannot
+/// Connects to the database at `url` and applies pending migrations; the pools, and the options
+/// they connect with (for the outage watcher). While the database cannot
 /// be reached it keeps trying (instances may well start before it), saying so in the log.
-pub(super) async fn open(url: &str) -> Result<Pools, StoreError> {
+pub(super) async fn open(url: &str) -> Result<(Pools, PgConnectOptions), StoreError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Other(format!("the database URL: {e}")))?
         .application_name("streamhub")
@@ -92,25 +93,46 @@ pub(super) async fn open(url: &str) -> Result<Pools, StoreError> {
         writer,
         outage: Default::default(),
     };
-    tokio::spawn(watch_for_outages(pools.clone(), options));
-    Ok(pools)
+    Ok((pools, options))
 }
 
-/// Runs the store's outage watcher (`store::outage`) until the store closes: its try is a
-/// fresh connection of its own and a `SELECT 1`.
-async fn watch_for_outages(pools: Pools, options: PgConnectOptions) {
+/// Runs the store's outage watcher (`store::outage`) until the store closes. Its look: a pooled
+/// connection that answers, else a fresh connection; the database is there if the server
+/// answers anything at all (a refusal too: too many clients, a wrong password), and down only if
+/// nothing answers.
+pub(super) async fn watch_for_outages(pools: Pools, options: PgConnectOptions) {
     let try_connect = || async {
-        let mut conn = PgConnection::connect_with(&options)
-            .await
-            .map_err(|e| e.to_string())?;
-        let answered = sqlx::query("SELECT 1").execute(&mut conn).await;
-        let _ = conn.close().await;
-        answered.map(drop).map_err(|e| e.to_string())
+        if let Some(mut conn) = pools.reader.try_acquire() {
+            if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
+                return Ok(());
+            }
+        }
+        match PgConnection::connect_with(&options).await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                Ok(())
+            }
+            Err(e) if nothing_answers(&e) => Err(e.to_string()),
+            Err(_) => Ok(()),
+        }
     };
     pools
         .outage
         .watch(try_connect, || pools.writer.is_closed())
         .await;
+}
+
+/// Whether a connection attempt's error says that no database answered: the connection was
+/// refused, reset or timed out, or the server is shutting down or starting up (SQLSTATE class
+/// 08, 57P01–57P03). Any other answer comes from a server that is there.
+fn nothing_answers(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
 }
 
 /// Checks that the database answers a read and that a writer connection is usable and not on a
