@@ -262,6 +262,19 @@ impl HealthMonitor {
             }
         };
         let alive_since = rfc3339(now - self.inner.lost_after);
+        // A run of this name that checked in after this one started is alive beside it: two
+        // instances were given one name (each replaces the other's entry at its turn).
+        if rows.iter().any(|r| {
+            r.name == this.name
+                && r.instance_id != this.id
+                && r.stopped_at.is_none()
+                && r.seen_at > this.started_at
+        }) {
+            tracing::warn!(
+                name = %this.name,
+                "another running instance has this instance's name; give each its own (--instance-name)"
+            );
+        }
         let (running, lost) = listed(rows, this, &alive_since);
         let result = match lost.as_slice() {
             [] => Ok(()),
