@@ -96,7 +96,7 @@ async fn run() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let gzip = ["-H", "Accept-Encoding: gzip"];
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe.lua");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/writes.lua");
     let paced = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe_paced.lua");
     let topics_gzip_row = wrk::run(&format!("{base}/api/topics"), &gzip);
     let stats_row = wrk::run(&format!("{base}/api/stats"), &[]);

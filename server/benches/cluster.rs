@@ -102,9 +102,8 @@ async fn run() {
 
     // 1. REST.
     let gzip = ["-H", "Accept-Encoding: gzip"];
-    let subscribe = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/subscribe.lua");
-    let request_topic = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/request_topic.lua");
-    let targets = [
+    let writes = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/writes.lua");
+    let mut targets = vec![
         (
             "SQLite, one instance (baseline)",
             &sqlite.addr,
@@ -117,7 +116,6 @@ async fn run() {
             vec![a.pid(), b.pid(), balancer.pid()],
         ),
     ];
-    let mut targets = targets.to_vec();
     if let Some((single, a, b, balancer)) = &before {
         targets.push(("before: PostgreSQL, one", &single.addr, vec![single.pid()]));
         targets.push((
@@ -126,26 +124,34 @@ async fn run() {
             vec![a.pid(), b.pid(), balancer.pid()],
         ));
     }
-    let endpoints: [(&str, &str, &[&str]); 5] = [
-        ("GET /api/topics (gzip)", "/api/topics", &gzip),
-        ("GET /api/stats", "/api/stats", &[]),
+    // Label, path, wrk's options, and the script's arguments after each deployment's prefix.
+    let endpoints: [(&str, &str, &[&str], &[&str]); 5] = [
+        ("GET /api/topics (gzip)", "/api/topics", &gzip, &[]),
+        ("GET /api/stats", "/api/stats", &[], &[]),
         // Not cached: a keyset page of one user's subscriptions, asked of the database each time.
         (
             "GET /api/subscriptions?user_id",
             "/api/subscriptions?user_id=user_7",
             &[],
+            &[],
         ),
         (
             "POST /api/subscriptions",
             "/api/subscriptions",
-            &["-s", subscribe],
+            &["-s", writes],
+            &[],
         ),
-        ("POST /api/topics", "/api/topics", &["-s", request_topic]),
+        (
+            "POST /api/topics",
+            "/api/topics",
+            &["-s", writes],
+            &["topics"],
+        ),
     ];
     let connections = std::env::var("BENCH_CONNECTIONS").unwrap_or_else(|_| "64".into());
     let only = std::env::var("BENCH_ENDPOINTS").unwrap_or_default();
     let mut rest = Vec::new();
-    for (endpoint, path, extra) in endpoints {
+    for (endpoint, path, extra, script_args) in endpoints {
         let chosen = only.is_empty() || only.split(',').any(|o| endpoint.contains(o.trim()));
         if !parts.contains("rest") || !chosen {
             continue;
@@ -163,7 +169,11 @@ async fn run() {
                 .starts_with("GET")
                 .then(|| tokio::spawn(slow_answers(url.clone())));
             let result = tokio::task::block_in_place(|| {
-                wrk::run_script(&url, &connections, extra, &[&prefix])
+                let args: Vec<&str> = [prefix.as_str()]
+                    .into_iter()
+                    .chain(script_args.iter().copied())
+                    .collect();
+                wrk::run_script(&url, &connections, extra, &args)
             });
             if let Some(probe) = probe {
                 probe.abort();

@@ -1,4 +1,4 @@
--- wrk script for the paced write benchmark: like subscribe.lua, but each connection waits
+-- wrk script for the paced write benchmark: like writes.lua (subscriptions), but each connection waits
 -- 8 ms between requests, so that 20 connections offer about 2,400 writes/s — the latency a
 -- user sees at the target rate, rather than at saturation.
 local next_id = 0

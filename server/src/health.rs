@@ -432,44 +432,32 @@ mod tests {
                 false,
             ),
         ];
+        // What a sees with b's earlier runs and a newest one.
+        let with_newest_b = |started_at: &str, seen_at: &str, stopped: bool| {
+            let mut rows = old_runs_of_b.to_vec();
+            rows.push(row("b3", "b", started_at, seen_at, stopped));
+            listed(rows, &this("a"), ALIVE_SINCE)
+        };
         // b runs again: running once, none of its runs lost.
-        let mut rows = old_runs_of_b.to_vec();
-        rows.push(row(
-            "b3",
-            "b",
-            "2026-12-06T10:00:00.000Z",
-            "2026-12-06T10:00:04.000Z",
-            false,
-        ));
         assert_eq!(
-            listed(rows, &this("a"), ALIVE_SINCE),
+            with_newest_b(
+                "2026-12-06T10:00:00.000Z",
+                "2026-12-06T10:00:04.000Z",
+                false
+            ),
             (vec!["a".into(), "b".into()], vec![])
         );
-
         // b was killed again: lost once, as its newest run.
-        let mut rows = old_runs_of_b.to_vec();
-        rows.push(row(
-            "b3",
-            "b",
+        let (running, lost) = with_newest_b(
             "2026-12-06T09:00:00.000Z",
             "2026-12-06T09:30:00.000Z",
             false,
-        ));
-        let (running, lost) = listed(rows, &this("a"), ALIVE_SINCE);
+        );
         assert_eq!(running, ["a"]);
         assert_eq!(lost, ["b (last seen 2026-12-06T09:30:00.000Z)"]);
-
         // b's newest run stopped cleanly: not lost, whatever its earlier runs were.
-        let mut rows = old_runs_of_b.to_vec();
-        rows.push(row(
-            "b3",
-            "b",
-            "2026-12-06T09:00:00.000Z",
-            "2026-12-06T09:30:00.000Z",
-            true,
-        ));
         assert_eq!(
-            listed(rows, &this("a"), ALIVE_SINCE),
+            with_newest_b("2026-12-06T09:00:00.000Z", "2026-12-06T09:30:00.000Z", true),
             (vec!["a".into()], vec![])
         );
     }

@@ -270,14 +270,9 @@ impl Store {
 
     /// Whether the store was closed ([`Store::close`]).
     fn is_closed(&self) -> bool {
-        self.pools_outage().0
-    }
-
-    /// Whether the store was closed, and its outage watch.
-    fn pools_outage(&self) -> (bool, &outage::Outage) {
         match &self.db {
-            Backend::Sqlite(db) => (db.writer.is_closed(), &db.outage),
-            Backend::Postgres(db) => (db.writer.is_closed(), &db.outage),
+            Backend::Sqlite(db) => db.writer.is_closed(),
+            Backend::Postgres(db) => db.writer.is_closed(),
         }
     }
 
@@ -293,7 +288,10 @@ impl Store {
     /// `true` while the database is known down (store calls are then refused at once), `false`
     /// while not; changes as it does, so that health can say so at once.
     pub fn database_down(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.pools_outage().1.changes()
+        match &self.db {
+            Backend::Sqlite(db) => db.outage.changes(),
+            Backend::Postgres(db) => db.outage.changes(),
+        }
     }
 
     /// Closes the database cleanly (on SQLite, after folding the WAL into the file).

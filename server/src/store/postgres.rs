@@ -48,8 +48,8 @@ const READERS: u32 = 8;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects to the database at `url` and applies pending migrations; the pools, and the options
-/// they connect with (for the outage watcher). While the database cannot
-/// be reached it keeps trying (instances may well start before it), saying so in the log.
+/// they connect with (for the outage watcher). While the database cannot be reached it keeps
+/// trying (instances may well start before it), saying so in the log.
 pub(super) async fn open(url: &str) -> Result<(Pools, PgConnectOptions), StoreError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Other(format!("the database URL: {e}")))?
@@ -127,7 +127,7 @@ pub(super) async fn watch_for_outages(pools: Pools, options: PgConnectOptions) {
 /// 08, 57P01–57P03). Any other answer comes from a server that is there.
 fn nothing_answers(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Io(_) => true,
         sqlx::Error::Database(e) => e.code().is_some_and(|code| {
             code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
         }),
