@@ -11,7 +11,7 @@ use crate::{
     reconciler::TopicReconciler,
     store::{
         instances::{InstanceRow, Singleton},
-        Store,
+        Store, StoreError,
     },
 };
 use app::wire::{BrokerHealth, ComponentHealth, Health, InstancesHealth, TopicStatus};
@@ -79,6 +79,8 @@ impl ThisInstance {
 
 /// Instances seen within this long are listed (running or lost); older ones are forgotten.
 const INSTANCES_KEPT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+/// How long the broker's check waits for the list of active topics it reconciles against.
+const ACTIVE_TOPICS_WAIT: Duration = Duration::from_secs(2);
 
 fn unknown() -> ComponentHealth {
     ComponentHealth {
@@ -185,18 +187,26 @@ impl HealthMonitor {
 
     /// One round of checks (public so that tests and start-up can wait for a first answer).
     pub async fn check_once(&self) {
-        let database = component(self.inner.store.ping().await.map_err(|e| e.to_string()));
-        let instances = self.instances().await;
-        // Active topics are read before Kafka's topic list: a topic activated in between is in
-        // Kafka's list (activation creates it there first), so it is never taken for missing.
-        // The other order saw such a topic as active but not yet in a list read earlier, and
-        // "recreated" it with a warning and an audit row.
-        let active = self
-            .inner
-            .store
-            .list_topics(Some(TopicStatus::Active))
-            .await;
-        let cluster = self.inner.kafka.cluster_info().await;
+        let store = &self.inner.store;
+        let broker_side = async {
+            // Active topics are read before Kafka's topic list: a topic activated in between is
+            // in Kafka's list (activation creates it there first), so it is never taken for
+            // missing. The other order saw such a topic as active but not yet in a list read
+            // earlier, and "recreated" it with a warning and an audit row. A slow database
+            // delays the broker's check by [`ACTIVE_TOPICS_WAIT`] at most (and skips this
+            // round's reconciliation).
+            let active = tokio::time::timeout(
+                ACTIVE_TOPICS_WAIT,
+                store.list_topics(Some(TopicStatus::Active)),
+            )
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("no answer in time".into())));
+            (active, self.inner.kafka.cluster_info().await)
+        };
+        // The broker's state does not wait for the database's, nor the other way round.
+        let (database, instances, (active, cluster)) =
+            tokio::join!(store.ping(), self.instances(), broker_side);
+        let database = component(database.map_err(|e| e.to_string()));
         let previous = self.snapshot();
         let mut broker = previous.broker.clone();
         broker.component = component(cluster.as_ref().map(|_| ()).map_err(|e| e.to_string()));

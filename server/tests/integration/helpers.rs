@@ -108,7 +108,11 @@ async fn launch(
 ) -> TestApp {
     let mut app = TestApp {
         addr: "127.0.0.1:0".parse().unwrap(),
-        client: reqwest::Client::new(),
+        // A request the server never answers fails its test rather than hanging the suite.
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("HTTP client"),
         admin_token: String::new(),
         producer_secret: String::new(),
         broker,
@@ -247,20 +251,22 @@ impl TestApp {
         }
     }
 
-    /// Polls `/api/health` until `pred` holds (10 s at most).
+    /// Polls `/api/health` until `pred` holds (15 s at most).
     pub async fn wait_for(&self, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let mut last = Value::Null;
         loop {
             if let Ok(resp) = self.client.get(self.url("/api/health")).send().await {
                 if let Ok(body) = resp.json::<Value>().await {
                     if pred(&body) {
                         return body;
                     }
+                    last = body;
                 }
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "health never reached the expected state"
+                "health never reached the expected state; it last said {last}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
