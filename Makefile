@@ -107,7 +107,7 @@ bench-filters: deps ## Filter and search benchmark: fan-out with 0, 50 and 1,000
 bench-masks: deps ## Masked fields benchmark: 1,000 sockets (half masked) on a topic with three masked fields vs none
 	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench masks
 
-bench-dashboard: deps build ## Dashboard budgets in Chromium: overview paint, viewer main thread under load, each page's first visit on a throttled link
+bench-dashboard: build-release build-site ## Dashboard budgets in Chromium against the optimised server: overview paint, viewer main thread under load, each page's first visit on a throttled link
 	bash .ci/bench-dashboard
 
 bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-masks bench-dashboard bench-cluster bench-delivery ## Every benchmark (see BENCHMARKS.md)

@@ -1,7 +1,7 @@
 //! The relay's own settings: the flags and env vars that bound its sockets, replays and feeds.
 //! The server flattens them into its command line; nothing else declares them.
 
-use super::{RelayLimits, DEFAULT_FETCH_WAIT_MS, DEFAULT_MAX_SOCKETS};
+use super::{RelayLimits, DEFAULT_BATCH_WINDOW_MS, DEFAULT_FETCH_WAIT_MS, DEFAULT_MAX_SOCKETS};
 use clap::Args;
 
 /// The relay's flags (`STREAMHUB_WS_*`, `STREAMHUB_MAX_REPLAY`, `STREAMHUB_RELAY_*`,
@@ -55,6 +55,14 @@ pub struct RelayArgs {
           value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub relay_fetch_wait_ms: u32,
 
+    /// How long a topic's feed gathers the records it reads after one before sending them to
+    /// the sockets together, in milliseconds: each socket then takes them in one write, which
+    /// is most of what a delivery costs. 0 sends what has arrived at once, one record per write
+    /// at modest rates.
+    #[arg(long, env = "STREAMHUB_RELAY_BATCH_WINDOW_MS", default_value_t = DEFAULT_BATCH_WINDOW_MS,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub relay_batch_window_ms: u32,
+
     /// Origins (`https://host:port`) besides the server's own whose pages may open streams.
     #[arg(long, env = "STREAMHUB_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -69,6 +77,7 @@ impl RelayArgs {
             max_replay: self.max_replay,
             allowed_origins: self.allowed_origins.clone(),
             fetch_wait_ms: self.relay_fetch_wait_ms,
+            batch_window: std::time::Duration::from_millis(self.relay_batch_window_ms.into()),
             max_concurrent_replays: self.max_concurrent_replays.into(),
             max_replays_per_client: self.max_replays_per_client.map_or_else(
                 || super::turns::replays_per_client(self.max_concurrent_replays.into()),

@@ -8,6 +8,12 @@
 //! The feed knows where it is in each partition ([`FeedHandle::positions`]), so a socket that
 //! starts at `latest` joins without asking the broker anything: under churn that was one
 //! offsets round trip per partition per socket.
+//!
+//! Records are broadcast in batches: what the feed reads within a short window after a record
+//! (the relay's batch window, a few milliseconds) goes out together, so that a socket takes
+//! them in one wake-up and one write. A delivery's cost is mostly that wake-up and that write
+//! (a system call and TCP's work), not the record, so at a hundred records a second a window of
+//! 10 ms makes each delivery several times cheaper, for at most that much more latency.
 
 use super::record::{encode, EncodedRecord};
 use crate::{
@@ -28,16 +34,31 @@ use std::{
 };
 use tokio::sync::{broadcast, watch};
 
-/// What the feed sends to sockets.
+/// One record of the feed, encoded once for every socket.
 pub type LiveRecord = Arc<EncodedRecord>;
 
-/// Records buffered per receiver before a slow socket starts to lag.
-pub const BROADCAST_CAPACITY: usize = 4096;
+/// The records the feed read within one batch window, broadcast together.
+#[derive(Debug)]
+pub struct LiveBatch {
+    /// How many records the feed broadcast before this batch: a receiver that lagged learns
+    /// from the next batch it gets exactly how many records it missed.
+    pub first_seq: u64,
+    pub records: Vec<LiveRecord>,
+}
+
+/// Batches buffered per receiver before a slow socket starts to lag: at most
+/// [`BATCH_RECORDS`] records and about [`BATCH_BYTES`] each, so a stalled socket holds on to
+/// 8 MB of small records at most (a record at most, per batch, beyond that).
+pub const BROADCAST_CAPACITY: usize = 512;
+/// Most records in one batch.
+const BATCH_RECORDS: usize = 32;
+/// A batch takes no more records once its frames hold this many bytes.
+const BATCH_BYTES: usize = 16 * 1024;
 
 /// A running feed. [`FeedHandle::stop`] stops it, and so does dropping its last handle.
 #[derive(Clone)]
 pub struct FeedHandle {
-    pub sender: broadcast::Sender<LiveRecord>,
+    sender: broadcast::Sender<Arc<LiveBatch>>,
     stop: watch::Sender<bool>,
     pub partitions: i32,
     /// Per partition, the offset of the next record the feed will broadcast.
@@ -49,8 +70,11 @@ pub struct FeedHandle {
 
 impl FeedHandle {
     /// A new receiver of the live records.
-    pub fn subscribe(&self) -> broadcast::Receiver<LiveRecord> {
-        self.sender.subscribe()
+    pub fn subscribe(&self) -> LiveReceiver {
+        LiveReceiver {
+            batches: self.sender.subscribe(),
+            expected: None,
+        }
     }
 
     /// Per partition, the offset of the next record the feed will broadcast. Read after
@@ -83,6 +107,88 @@ impl FeedHandle {
     pub(super) fn idle_twice(&self) -> bool {
         let idle = self.sender.receiver_count() == 0;
         self.idle_seen.swap(idle, Ordering::SeqCst) && idle
+    }
+}
+
+/// A socket's end of a feed.
+pub struct LiveReceiver {
+    batches: broadcast::Receiver<Arc<LiveBatch>>,
+    /// The sequence number of the next record this receiver is owed (known from its first
+    /// batch on).
+    expected: Option<u64>,
+}
+
+/// What [`LiveReceiver::take`] found besides records.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// Records this receiver missed because it lagged (the broadcast moved on without it).
+    pub skipped: u64,
+    /// The feed has ended: nothing more will come.
+    pub closed: bool,
+}
+
+/// The broadcast's answers, whether waited for or not.
+enum Next {
+    Batch(Arc<LiveBatch>),
+    Lagged(u64),
+    Closed,
+    Empty,
+}
+
+impl LiveReceiver {
+    /// Waits for the next batch, then appends its records and those of every batch already
+    /// waiting to `into`, until `into` holds `max_records` or `max_bytes` of frames (a batch is
+    /// taken whole, so it may go over by one batch).
+    pub async fn take(
+        &mut self,
+        into: &mut Vec<LiveRecord>,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Taken {
+        use broadcast::error::{RecvError, TryRecvError};
+        let mut taken = Taken::default();
+        // Batches lost since the last one received: counted exactly by the next batch's
+        // sequence number, else (the feed closed first, or no batch came before) as one record
+        // each, the least they held.
+        let mut lost = 0_u64;
+        let mut bytes: usize = into.iter().map(|r| r.frame.len()).sum();
+        let mut first = true;
+        while into.len() < max_records && bytes < max_bytes {
+            let next = if std::mem::take(&mut first) {
+                match self.batches.recv().await {
+                    Ok(batch) => Next::Batch(batch),
+                    Err(RecvError::Lagged(n)) => Next::Lagged(n),
+                    Err(RecvError::Closed) => Next::Closed,
+                }
+            } else {
+                match self.batches.try_recv() {
+                    Ok(batch) => Next::Batch(batch),
+                    Err(TryRecvError::Lagged(n)) => Next::Lagged(n),
+                    Err(TryRecvError::Closed) => Next::Closed,
+                    Err(TryRecvError::Empty) => Next::Empty,
+                }
+            };
+            match next {
+                Next::Batch(batch) => {
+                    taken.skipped += match self.expected {
+                        Some(expected) => batch.first_seq.saturating_sub(expected),
+                        None => lost,
+                    };
+                    lost = 0;
+                    self.expected = Some(batch.first_seq + batch.records.len() as u64);
+                    bytes += batch.records.iter().map(|r| r.frame.len()).sum::<usize>();
+                    into.extend(batch.records.iter().cloned());
+                }
+                Next::Lagged(n) => lost += n,
+                Next::Closed => {
+                    taken.closed = true;
+                    break;
+                }
+                Next::Empty => break,
+            }
+        }
+        taken.skipped += lost;
+        taken
     }
 }
 
@@ -151,10 +257,12 @@ pub fn watermarks(
         .collect()
 }
 
-/// Starts the live feed of `topic` at the end of every partition, as `offsets` reads it.
+/// Starts the live feed of `topic` at the end of every partition, as `offsets` reads it,
+/// broadcasting what it reads within `batch_window` of a record together.
 pub async fn start(
     kafka: &KafkaArgs,
     fetch_wait_ms: u32,
+    batch_window: Duration,
     offsets: Arc<BaseConsumer>,
     topic: &str,
 ) -> Result<FeedHandle, FeedError> {
@@ -189,6 +297,7 @@ pub async fn start(
         topic.to_owned(),
         sender.clone(),
         next.clone(),
+        batch_window,
         stopped,
     ));
     tracing::info!(topic, partitions, "relay feed started");
@@ -204,38 +313,166 @@ pub async fn start(
 async fn run(
     consumer: Arc<StreamConsumer>,
     topic: String,
-    sender: broadcast::Sender<LiveRecord>,
+    sender: broadcast::Sender<Arc<LiveBatch>>,
     next: Arc<[AtomicI64]>,
+    batch_window: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
+    // librdkafka reconnects by itself and keeps its position; a failed read is said once.
     let mut reported_error = false;
+    let report = |reported_error: &mut bool, error: &rdkafka::error::KafkaError| {
+        if !std::mem::replace(reported_error, true) {
+            tracing::warn!(topic = %topic, %error, "relay feed read failed; retrying");
+        }
+    };
+    // Encodes a record, moving its partition's position first (see `FeedHandle::positions`).
+    // A store, not a maximum: one task reads each partition in order, and a partition that
+    // starts over (the topic recreated) must be followed back down.
+    let take = |message: &rdkafka::message::BorrowedMessage<'_>| {
+        let record = encode(message);
+        if let Some(position) = usize::try_from(record.partition)
+            .ok()
+            .and_then(|p| next.get(p))
+        {
+            position.store(record.offset + 1, Ordering::SeqCst);
+        }
+        Arc::new(record)
+    };
+    let mut sent = 0_u64;
     loop {
-        tokio::select! {
+        let first = tokio::select! {
             _ = stopped.changed() => break,
-            message = consumer.recv() => match message {
-                Ok(message) => {
-                    reported_error = false;
-                    let record = encode(&message);
-                    // Position first, then the record (see `FeedHandle::positions`). A store, not
-                    // a maximum: one task reads each partition in order, and a partition that
-                    // starts over (the topic recreated) must be followed back down.
-                    if let Some(position) = usize::try_from(record.partition).ok().and_then(|p| next.get(p)) {
-                        position.store(record.offset + 1, Ordering::SeqCst);
-                    }
-                    // No receiver is fine: a socket may be between subscriptions.
-                    let _ = sender.send(Arc::new(record));
+            message = consumer.recv() => message,
+        };
+        let message = match first {
+            Ok(message) => message,
+            Err(error) => {
+                report(&mut reported_error, &error);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        reported_error = false;
+        let mut records = vec![take(&message)];
+        let mut bytes = records[0].frame.len();
+        let window_ends = tokio::time::Instant::now() + batch_window;
+        while records.len() < BATCH_RECORDS && bytes < BATCH_BYTES {
+            // What librdkafka holds already is taken at once (a timeout polls its future
+            // first), then more until the window ends.
+            match tokio::time::timeout_at(window_ends, consumer.recv()).await {
+                Ok(Ok(message)) => {
+                    let record = take(&message);
+                    bytes += record.frame.len();
+                    records.push(record);
                 }
-                Err(error) => {
-                    // librdkafka reconnects by itself and keeps its position; say so once.
-                    if !std::mem::replace(&mut reported_error, true) {
-                        tracing::warn!(topic = %topic, %error, "relay feed read failed; retrying");
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(Err(error)) => {
+                    report(&mut reported_error, &error);
+                    break;
                 }
+                Err(_) => break,
             }
         }
+        let count = records.len() as u64;
+        // No receiver is fine: a socket may be between subscriptions.
+        let _ = sender.send(Arc::new(LiveBatch {
+            first_seq: sent,
+            records,
+        }));
+        sent += count;
     }
     tracing::info!(topic = %topic, "relay feed stopped");
     // Dropping the sender (and the relay dropping its handle) closes every receiver: sockets
     // learn the stream ended.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::record::encode_record;
+    use app::stream::StreamRecord;
+
+    /// A batch of `count` records whose offsets count on from `first_seq` (one partition).
+    fn batch(first_seq: u64, count: u64) -> Arc<LiveBatch> {
+        let records = (first_seq..first_seq + count)
+            .map(|offset| {
+                Arc::new(encode_record(&StreamRecord {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: offset as i64,
+                    timestamp: None,
+                    key: None,
+                    headers: Default::default(),
+                    value: Some(serde_json::json!({"n": offset})),
+                    encoding: "json".into(),
+                }))
+            })
+            .collect();
+        Arc::new(LiveBatch { first_seq, records })
+    }
+
+    fn offsets(records: &[LiveRecord]) -> Vec<i64> {
+        records.iter().map(|r| r.offset).collect()
+    }
+
+    fn receiver(sender: &broadcast::Sender<Arc<LiveBatch>>) -> LiveReceiver {
+        LiveReceiver {
+            batches: sender.subscribe(),
+            expected: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_batches_are_taken_together_up_to_the_bounds() {
+        let (sender, _) = broadcast::channel(8);
+        let mut live = receiver(&sender);
+        for (seq, count) in [(0, 2), (2, 1), (3, 3)] {
+            sender.send(batch(seq, count)).unwrap();
+        }
+        let mut into = Vec::new();
+        let taken = live.take(&mut into, 3, usize::MAX).await;
+        assert_eq!(taken, Taken::default());
+        assert_eq!(
+            offsets(&into),
+            [0, 1, 2],
+            "whole batches until three records"
+        );
+        into.clear();
+        live.take(&mut into, 100, usize::MAX).await;
+        assert_eq!(offsets(&into), [3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_lagged_learns_exactly_how_many_records_it_missed() {
+        let (sender, _) = broadcast::channel(2);
+        let mut live = receiver(&sender);
+        let mut into = Vec::new();
+        sender.send(batch(0, 1)).unwrap();
+        live.take(&mut into, 100, usize::MAX).await;
+        // Four more batches into a buffer of two: the first two (2 + 3 records) are lost.
+        for (seq, count) in [(1, 2), (3, 3), (6, 1), (7, 2)] {
+            sender.send(batch(seq, count)).unwrap();
+        }
+        into.clear();
+        let taken = live.take(&mut into, 100, usize::MAX).await;
+        assert_eq!(offsets(&into), [6, 7, 8]);
+        assert_eq!(
+            taken,
+            Taken {
+                skipped: 5,
+                closed: false
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_feed_that_ends_closes_its_receivers_after_what_they_had_not_taken() {
+        let (sender, _) = broadcast::channel(4);
+        let mut live = receiver(&sender);
+        sender.send(batch(0, 2)).unwrap();
+        drop(sender);
+        let mut into = Vec::new();
+        let taken = live.take(&mut into, 100, usize::MAX).await;
+        assert_eq!(offsets(&into), [0, 1]);
+        assert!(taken.closed);
+    }
 }

@@ -7,7 +7,7 @@
 use super::{
     blocking::{blocking, joined},
     evaluation::{FilterLease, Overrun, Share, CLIENT_SHARE, STREAM_SHARE},
-    feed::LiveRecord,
+    feed::{LiveReceiver, LiveRecord},
     masked::MaskView,
     outlet::Outlet,
     record::{records_frame, EncodedRecord},
@@ -31,10 +31,7 @@ use std::{
     time::Duration,
 };
 use tokio::{
-    sync::{
-        broadcast::error::{RecvError, TryRecvError},
-        mpsc, Semaphore,
-    },
+    sync::{mpsc, Semaphore},
     task::JoinHandle,
 };
 
@@ -122,7 +119,7 @@ pub struct Forward {
     pub relay: Relay,
     pub store: Store,
     pub topic: String,
-    pub receiver: tokio::sync::broadcast::Receiver<LiveRecord>,
+    pub receiver: LiveReceiver,
     /// Per partition, where `receiver` joined the feed: live records before it come from the
     /// replay (or came earlier) and are dropped.
     pub join: BTreeMap<i32, i64>,
@@ -345,26 +342,11 @@ async fn report_skipped(f: &Forward, skipped: u64) {
 async fn send_live(f: &mut Forward) -> LiveEnd {
     let mut batch: Vec<LiveRecord> = Vec::with_capacity(MAX_BATCH);
     loop {
-        let first = f.receiver.recv().await;
-        let mut skipped = 0_u64;
-        let mut ended = false;
-        match first {
-            Ok(record) => batch.push(record),
-            Err(RecvError::Lagged(n)) => skipped += n,
-            Err(RecvError::Closed) => ended = true,
-        }
-        let mut bytes = batch.first().map_or(0, |r| r.frame.len());
-        while !ended && batch.len() < MAX_BATCH && bytes < MAX_FRAME_BYTES {
-            match f.receiver.try_recv() {
-                Ok(record) => {
-                    bytes += record.frame.len();
-                    batch.push(record);
-                }
-                Err(TryRecvError::Lagged(n)) => skipped += n,
-                Err(TryRecvError::Closed) => ended = true,
-                Err(TryRecvError::Empty) => break,
-            }
-        }
+        let taken = f
+            .receiver
+            .take(&mut batch, MAX_BATCH, MAX_FRAME_BYTES)
+            .await;
+        let (skipped, ended) = (taken.skipped, taken.closed);
         report_skipped(f, skipped).await;
         // Records the replay already sent (or older than where this stream joined) are dropped.
         batch.retain(|r| r.offset >= f.join.get(&r.partition).copied().unwrap_or(0));

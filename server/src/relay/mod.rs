@@ -75,6 +75,10 @@ use tokio::sync::{broadcast, watch};
 /// streamed topic (10 ms: a quarter).
 pub const DEFAULT_FETCH_WAIT_MS: u32 = 5;
 
+/// The feeds' batch window unless configured: records read within this long of one another
+/// reach each socket in one write (see [`feed`]).
+pub const DEFAULT_BATCH_WINDOW_MS: u32 = 10;
+
 /// Stream sockets open at once when none is configured (and the open files allow them).
 pub const DEFAULT_MAX_SOCKETS: usize = 20_000;
 
@@ -91,6 +95,9 @@ pub struct RelayLimits {
     pub allowed_origins: Vec<String>,
     /// `fetch.wait.max.ms` of the live feeds: latency against idle broker load.
     pub fetch_wait_ms: u32,
+    /// How long a feed gathers records after one before broadcasting them together: latency
+    /// against the cost of each delivery.
+    pub batch_window: Duration,
     /// Replays running at once across all sockets (each is a broker reader on a blocking thread).
     pub max_concurrent_replays: usize,
     /// Replays one client runs at once (see [`turns`]).
@@ -112,6 +119,7 @@ impl Default for RelayLimits {
             max_replay: 10_000,
             allowed_origins: Vec::new(),
             fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
+            batch_window: Duration::from_millis(DEFAULT_BATCH_WINDOW_MS.into()),
             max_concurrent_replays: 16,
             max_replays_per_client: 4,
             max_concurrent_searches: 4,
@@ -188,7 +196,7 @@ struct FeedStart {
 /// be retired between the socket asking for it and listening to it.
 pub struct Joined {
     /// The live records from `positions` on.
-    pub receiver: broadcast::Receiver<feed::LiveRecord>,
+    pub receiver: feed::LiveReceiver,
     /// Per partition, the offset of the first record `receiver` gets: every record at or past
     /// it arrives there, anything before it must come from a replay.
     pub positions: BTreeMap<i32, i64>,
@@ -303,7 +311,14 @@ impl Relay {
         }
         let offsets = self.offsets_client()?;
         let limits = &self.inner.limits;
-        let feed = feed::start(&self.inner.kafka, limits.fetch_wait_ms, offsets, topic).await?;
+        let feed = feed::start(
+            &self.inner.kafka,
+            limits.fetch_wait_ms,
+            limits.batch_window,
+            offsets,
+            topic,
+        )
+        .await?;
         let mut feeds = self.inner.feeds.lock().await;
         if *self.inner.shutdown.borrow() {
             feed.stop();
