@@ -119,29 +119,38 @@ pub async fn subscribe(
 ) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
     let (user, topic, actor) = parse(&req, &caller)?;
     let viewer = caller.viewer();
-    // Unknown topics are the store's 404; hidden ones answer the same.
-    let found = state
-        .store
-        .topic_uncounted(TopicKey::Name(topic.as_str()))
-        .await?;
-    let needs_request = match &found {
-        Some(t) if !viewer.sees_topic(t) => {
-            return Err(ApiError::Store(StoreError::TopicNotFound(
-                topic.to_string(),
-            )))
+    // The topic as last read (most requests cost the database no read of their own); the
+    // writer checks its level and owners again, and a refusal is decided on a fresh read only.
+    let mut fresh = false;
+    let outcome = loop {
+        let Some((found, was_fresh)) = state.store.topic_for_subscribing(&topic, fresh).await?
+        else {
+            // Unknown topics are the store's 404.
+            break state.store.subscribe(&user, &topic, &actor).await?;
+        };
+        if !viewer.sees_topic(&found) {
+            if was_fresh {
+                // Hidden ones answer the same as unknown ones.
+                return Err(ApiError::Store(StoreError::TopicNotFound(
+                    topic.to_string(),
+                )));
+            }
+            fresh = true;
+            continue;
         }
-        Some(t) => t.access.needs_approval() && !viewer.acts_for_owners(&Ownership::of(t)),
-        None => false,
-    };
-    // The relay hears of it through the change log (`change_effects`), here and elsewhere.
-    let outcome = match needs_request {
-        true => {
-            state
-                .store
-                .request_subscription(&user, &topic, &actor)
-                .await?
+        let request =
+            found.access.needs_approval() && !viewer.acts_for_owners(&Ownership::of(&found));
+        // The relay hears of it through the change log (`change_effects`), here and elsewhere.
+        match state
+            .store
+            .subscribe_as_decided(&user, &found, &actor, request)
+            .await?
+        {
+            // Changed since it was read: decide again on the topic as it is now (a topic that
+            // keeps changing under fresh reads is the database's to say at the next try).
+            Subscribed::TopicChanged if !was_fresh => fresh = true,
+            outcome => break outcome,
         }
-        false => state.store.subscribe(&user, &topic, &actor).await?,
     };
     Ok(match outcome {
         Subscribed::Added => (
@@ -161,6 +170,13 @@ pub async fn subscribe(
         }
         Subscribed::AlreadySubscribed => {
             (StatusCode::OK, Json(MessageBody::new("Already subscribed")))
+        }
+        // A fresh read's decision found the topic changed again before its write: a race with
+        // an owner's change, over in milliseconds.
+        Subscribed::TopicChanged => {
+            return Err(ApiError::Store(StoreError::Unavailable(
+                "the topic's level or owners changed during the request; try again".into(),
+            )))
         }
     })
 }

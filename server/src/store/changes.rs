@@ -10,7 +10,7 @@
 //! The position this instance has read to is also what the read cache is keyed by
 //! ([`Store::position`]): an answer computed at a position holds until the log moves on.
 
-use super::{on_db, Backend, Store, StoreError};
+use super::{on_db, topic_cache::TopicCache, Backend, Store, StoreError};
 use std::{
     sync::atomic::{AtomicI64, Ordering},
     time::Duration,
@@ -109,6 +109,8 @@ pub(super) struct ChangeFeed {
     listeners: broadcast::Sender<Change>,
     /// Rings when the log may have moved (a wake-up from another instance).
     pub(super) wake: Notify,
+    /// Topics as subscribe requests last read them, void at each topic change read here.
+    pub(super) topics: TopicCache,
 }
 
 impl ChangeFeed {
@@ -119,6 +121,7 @@ impl ChangeFeed {
             reading: Mutex::new(()),
             listeners: broadcast::channel(LISTENER_BUFFER).0,
             wake: Notify::new(),
+            topics: TopicCache::default(),
         }
     }
 }
@@ -134,6 +137,9 @@ pub(super) async fn catch_up(db: &Backend, feed: &ChangeFeed) -> Result<(), Stor
         let full = page.len() as i64 == PAGE;
         for (id, change) in page {
             if let Some(change) = change {
+                if matches!(change, Change::Topic { .. }) {
+                    feed.topics.topics_changed();
+                }
                 let _ = feed.listeners.send(change);
             }
             feed.position.store(id, Ordering::Release);

@@ -24,6 +24,7 @@ mod revoked_sessions;
 mod sqlite;
 mod subscriptions;
 pub mod tokens;
+mod topic_cache;
 mod topics;
 
 pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};

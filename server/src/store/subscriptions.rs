@@ -7,11 +7,11 @@
 //! One commit then serves many requests instead of one, and nobody waits for a lock. The SQL is
 //! in `sql/subscriptions.rs`.
 
-use super::{changes::ChangeFeed, on_db, Actor, Backend, Store, StoreError};
+use super::{changes::ChangeFeed, on_db, Actor, Backend, Store, StoreError, TopicKey};
 use app::{
     access::SubscriptionDecision,
     domain::{TopicName, UserId},
-    wire::Subscription,
+    wire::{Subscription, Topic},
 };
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +25,28 @@ pub enum Subscribed {
     AlreadySubscribed,
     /// A request, waiting for the topic's owners (a topic at level `approval`).
     Requested,
+    /// Nothing written: the topic's level or owners are no longer those the subscription was
+    /// decided by ([`Store::subscribe_as_decided`]); decide again on a fresh read.
+    TopicChanged,
+}
+
+/// A topic's level and owners as a subscription was decided by them; the writer checks them
+/// again in its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct DecidedOn {
+    pub(super) access: &'static str,
+    pub(super) owner_team: Option<String>,
+    pub(super) owner_user: Option<String>,
+}
+
+impl DecidedOn {
+    fn of(topic: &Topic) -> Self {
+        Self {
+            access: topic.access.as_str(),
+            owner_team: topic.owner_team.clone(),
+            owner_user: topic.owner_user.clone(),
+        }
+    }
 }
 
 /// Most changes committed together.
@@ -34,15 +56,43 @@ const QUEUE: usize = 4096;
 
 /// One queued change.
 pub(super) enum Change {
-    /// `request`: the owners must approve it first (stored `pending`).
+    /// `request`: the owners must approve it first (stored `pending`). `decided_on`: what the
+    /// topic's level and owners must still be for it to be written.
     Subscribe {
         request: bool,
+        decided_on: Option<DecidedOn>,
     },
     Unsubscribe,
 }
 
-/// What a change did: for subscribe, `true` = added; for unsubscribe, `true` = removed.
-pub(super) type ChangeResult = Result<bool, StoreError>;
+impl Change {
+    /// Whether it is a request to the topic's owners (which grants nothing yet).
+    pub(super) fn is_request(&self) -> bool {
+        matches!(self, Change::Subscribe { request: true, .. })
+    }
+
+    /// The topic's level and owners it was decided by, if it must check them.
+    pub(super) fn decided_on(&self) -> Option<&DecidedOn> {
+        match self {
+            Change::Subscribe { decided_on, .. } => decided_on.as_ref(),
+            Change::Unsubscribe => None,
+        }
+    }
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Applied {
+    /// Added (subscribe) or removed (unsubscribe).
+    Changed,
+    /// There already (subscribe) or not there (unsubscribe).
+    Unchanged,
+    /// Not written: the topic is no longer as it was decided on.
+    TopicChanged,
+}
+
+/// What a change did, or `Err` for "no such topic".
+pub(super) type ChangeResult = Result<Applied, StoreError>;
 
 type Reply = oneshot::Sender<ChangeResult>;
 
@@ -75,7 +125,7 @@ impl SubscriptionWriter {
         user_id: &str,
         topic_name: &str,
         actor: &Actor,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Applied, StoreError> {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             change,
@@ -96,7 +146,7 @@ async fn run(db: Backend, feed: Arc<ChangeFeed>, mut incoming: mpsc::Receiver<Pe
         match on_db!(&db, db => db.apply_subscriptions(&batch).await) {
             Ok(results) => {
                 // The batch's changes take effect before its callers hear it is done.
-                if results.iter().any(|r| matches!(r, Ok(true))) {
+                if results.iter().any(|r| matches!(r, Ok(Applied::Changed))) {
                     super::changes::after_write(&db, &feed).await;
                 }
                 for (pending, result) in batch.drain(..).zip(results) {
@@ -128,8 +178,65 @@ impl Store {
         topic_name: &TopicName,
         actor: &Actor,
     ) -> Result<Subscribed, StoreError> {
-        self.add_subscription(user_id, topic_name, actor, false)
+        self.add_subscription(user_id, topic_name, actor, false, None)
             .await
+    }
+
+    /// The topic named `name`, for deciding a subscribe request by its level and owners: as
+    /// this instance last read it when no topic change has been seen since (`fresh`: from the
+    /// database, whatever the cache holds). A decision on it is written with
+    /// [`Store::subscribe_as_decided`], which checks it; a refusal should be taken on a fresh
+    /// read only (see `topic_cache`).
+    pub async fn topic_for_subscribing(
+        &self,
+        name: &TopicName,
+        fresh: bool,
+    ) -> Result<Option<(Topic, bool)>, StoreError> {
+        let cache = &self.feed.topics;
+        if !fresh {
+            if let Some(topic) = cache.get(name.as_str()) {
+                return Ok(Some((topic, false)));
+            }
+        }
+        let generation = cache.generation();
+        let topic = self.topic_uncounted(TopicKey::Name(name.as_str())).await?;
+        match topic {
+            Some(topic) => {
+                cache.put(generation, &topic);
+                Ok(Some((topic, true)))
+            }
+            None => {
+                cache.forget(name.as_str());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Subscribes `user_id` to `topic` (`request`: asks its owners), decided by `decided_on`'s
+    /// level and owners: [`Subscribed::TopicChanged`], with nothing written, when the topic's
+    /// are no longer those.
+    pub async fn subscribe_as_decided(
+        &self,
+        user_id: &UserId,
+        decided_on: &Topic,
+        actor: &Actor,
+        request: bool,
+    ) -> Result<Subscribed, StoreError> {
+        let topic_name = TopicName::parse_field(&decided_on.topic_name, "topic_name")
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let outcome = self
+            .add_subscription(
+                user_id,
+                &topic_name,
+                actor,
+                request,
+                Some(DecidedOn::of(decided_on)),
+            )
+            .await?;
+        if outcome == Subscribed::TopicChanged {
+            self.feed.topics.forget(&decided_on.topic_name);
+        }
+        Ok(outcome)
     }
 
     /// Asks for `user_id`'s subscription to `topic_name`, which its owners approve or reject
@@ -140,7 +247,7 @@ impl Store {
         topic_name: &TopicName,
         actor: &Actor,
     ) -> Result<Subscribed, StoreError> {
-        self.add_subscription(user_id, topic_name, actor, true)
+        self.add_subscription(user_id, topic_name, actor, true, None)
             .await
     }
 
@@ -151,19 +258,25 @@ impl Store {
         topic_name: &TopicName,
         actor: &Actor,
         request: bool,
+        decided_on: Option<DecidedOn>,
     ) -> Result<Subscribed, StoreError> {
         let (user_id, topic_name) = (user_id.as_str(), topic_name.as_str());
-        let added = self
+        let change = Change::Subscribe {
+            request,
+            decided_on,
+        };
+        let applied = self
             .subscription_writer
-            .submit(Change::Subscribe { request }, user_id, topic_name, actor)
+            .submit(change, user_id, topic_name, actor)
             .await?;
-        Ok(match (added, request) {
-            (false, _) => Subscribed::AlreadySubscribed,
-            (true, false) => {
+        Ok(match (applied, request) {
+            (Applied::TopicChanged, _) => Subscribed::TopicChanged,
+            (Applied::Unchanged, _) => Subscribed::AlreadySubscribed,
+            (Applied::Changed, false) => {
                 tracing::info!(user_id, topic = topic_name, "subscribed");
                 Subscribed::Added
             }
-            (true, true) => {
+            (Applied::Changed, true) => {
                 tracing::info!(user_id, topic = topic_name, "subscription requested");
                 Subscribed::Requested
             }
@@ -211,7 +324,8 @@ impl Store {
         let removed = self
             .subscription_writer
             .submit(Change::Unsubscribe, user_id, topic_name, actor)
-            .await?;
+            .await?
+            == Applied::Changed;
         if removed {
             tracing::info!(user_id, topic = topic_name, "unsubscribed");
         }

@@ -210,3 +210,48 @@ async fn one_instance_recreates_a_missing_topic_and_audits_it_once() {
     assert_eq!(rows[0]["outcome"], "ok");
     drop(b);
 }
+
+#[tokio::test]
+async fn a_subscription_decided_on_a_topic_changed_meanwhile_is_decided_again() {
+    let a = spawn_first_instance().await;
+    a.request_topic("moving", 1).await;
+    let subscribe = |user: &str| {
+        a.post(
+            "/api/subscriptions",
+            json!({"user_id": user, "topic_name": "moving"}),
+        )
+    };
+    // The instance now holds the topic as it read it: open.
+    assert_eq!(subscribe("u1").await.0, StatusCode::CREATED);
+
+    // Another instance's change that this one has not heard of yet: the row alone, with no
+    // change-log entry, so whatever this instance holds of the topic is stale until it reads it.
+    let db = sqlx::PgPool::connect(a.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    let change = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query(sql).execute(&db).await.unwrap();
+        }
+    };
+    change("UPDATE topics SET access = 'approval', owner_user = 'ana' WHERE topic_name = 'moving'")
+        .await;
+    let (status, body) = subscribe("u2").await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "asked of the owners, not subscribed: {body}"
+    );
+    change("UPDATE topics SET access = 'private' WHERE topic_name = 'moving'").await;
+    let (status, body) = subscribe("u3").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "hidden: {body}");
+
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT user_id, status FROM user_subscriptions ORDER BY user_id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    let rows: Vec<(&str, &str)> = rows.iter().map(|(u, s)| (u.as_str(), s.as_str())).collect();
+    assert_eq!(rows, [("u1", "active"), ("u2", "pending")]);
+}

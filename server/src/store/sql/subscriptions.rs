@@ -4,7 +4,7 @@ use super::{audit, changes, Connection, Pools};
 use crate::{
     now_rfc3339,
     store::{
-        subscriptions::{Change, ChangeResult, Pending},
+        subscriptions::{Applied, Change, ChangeResult, DecidedOn, Pending},
         AuditOutcome, Change as StoreChange, StoreError,
     },
 };
@@ -89,9 +89,7 @@ async fn apply_in(
     let changes: Vec<StoreChange> = batch
         .iter()
         .zip(&results)
-        .filter(|(p, result)| {
-            matches!(result, Ok(true)) && !matches!(p.change, Change::Subscribe { request: true })
-        })
+        .filter(|(p, result)| matches!(result, Ok(Applied::Changed)) && !p.change.is_request())
         .map(|(p, _)| StoreChange::Subscription {
             user_id: p.user_id.clone(),
             topic: p.topic_name.clone(),
@@ -104,7 +102,8 @@ async fn apply_in(
 }
 
 /// Subscribes a run of changes with three statements: resolve the topic names, insert the pairs
-/// (`RETURNING` tells which were new), audit the new ones.
+/// (`RETURNING` tells which were new), audit the new ones. A change decided on a topic's level
+/// and owners that are no longer its own is not written ([`Applied::TopicChanged`]).
 async fn subscribe_run(
     conn: &mut Connection,
     now: &str,
@@ -113,23 +112,46 @@ async fn subscribe_run(
     let mut names: Vec<&str> = run.iter().map(|p| p.topic_name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    let mut lookup =
-        sqlx::QueryBuilder::new("SELECT topic_name, topic_id FROM topics WHERE topic_name IN (");
+    let mut lookup = sqlx::QueryBuilder::new(
+        "SELECT topic_name, topic_id, access, owner_team, owner_user FROM topics \
+         WHERE topic_name IN (",
+    );
     let mut listed = lookup.separated(", ");
     for name in &names {
         listed.push_bind(*name);
     }
     listed.push_unseparated(")");
-    let ids: HashMap<String, i64> = lookup
-        .build_query_as::<(String, i64)>()
+    let topics: HashMap<String, (i64, DecidedOn)> = lookup
+        .build_query_as::<(String, i64, String, Option<String>, Option<String>)>()
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
+        .map(|(name, id, access, owner_team, owner_user)| {
+            let access = app::access::AccessLevel::parse(&access)
+                .map_or("", app::access::AccessLevel::as_str);
+            let now = DecidedOn {
+                access,
+                owner_team,
+                owner_user,
+            };
+            (name, (id, now))
+        })
         .collect();
+    // Per change: the topic's id to write it with, or why it is not written.
+    let verdict = |p: &Pending| match topics.get(&p.topic_name) {
+        None => Verdict::NoSuchTopic,
+        Some((_, now)) if p.change.decided_on().is_some_and(|decided| decided != now) => {
+            Verdict::TopicChanged
+        }
+        Some((id, _)) => Verdict::Write(*id),
+    };
 
     let mut known: Vec<(&Pending, i64)> = run
         .iter()
-        .filter_map(|p| ids.get(&p.topic_name).map(|id| (p, *id)))
+        .filter_map(|p| match verdict(p) {
+            Verdict::Write(id) => Some((p, id)),
+            _ => None,
+        })
         .collect();
     // Rows in one order whichever instance inserts them: two batches taking the same pairs'
     // locks in opposite orders would deadlock (PostgreSQL).
@@ -141,7 +163,7 @@ async fn subscribe_run(
         );
         insert.push_values(&known, |mut values, (p, id)| {
             let status = match p.change {
-                Change::Subscribe { request: true } => "pending",
+                Change::Subscribe { request: true, .. } => "pending",
                 _ => "active",
             };
             values
@@ -163,14 +185,19 @@ async fn subscribe_run(
     let mut results = Vec::with_capacity(run.len());
     let mut added = Vec::new();
     for p in run {
-        results.push(match ids.get(&p.topic_name) {
-            None => Err(StoreError::TopicNotFound(p.topic_name.clone())),
-            Some(id) => {
-                let new = inserted.remove(&(p.user_id.clone(), *id));
+        results.push(match verdict(p) {
+            Verdict::NoSuchTopic => Err(StoreError::TopicNotFound(p.topic_name.clone())),
+            Verdict::TopicChanged => Ok(Applied::TopicChanged),
+            Verdict::Write(id) => {
+                let new = inserted.remove(&(p.user_id.clone(), id));
                 if new {
                     added.push(p);
                 }
-                Ok(new)
+                Ok(if new {
+                    Applied::Changed
+                } else {
+                    Applied::Unchanged
+                })
             }
         });
     }
@@ -180,7 +207,7 @@ async fn subscribe_run(
         added.iter().map(|p| audit::Row {
             actor: &p.actor,
             action: match p.change {
-                Change::Subscribe { request: true } => "request_subscription",
+                Change::Subscribe { request: true, .. } => "request_subscription",
                 _ => "subscribe",
             },
             topic_name: Some(&p.topic_name),
@@ -190,6 +217,15 @@ async fn subscribe_run(
     )
     .await?;
     Ok(results)
+}
+
+/// What becomes of one subscribe change of a run.
+enum Verdict {
+    /// Written for the topic of this id.
+    Write(i64),
+    NoSuchTopic,
+    /// Decided on a level or owners the topic no longer has.
+    TopicChanged,
 }
 
 async fn unsubscribe_one(
@@ -216,7 +252,11 @@ async fn unsubscribe_one(
         };
         audit::insert(conn, now, row).await?;
     }
-    Ok(Ok(removed > 0))
+    Ok(Ok(if removed > 0 {
+        Applied::Changed
+    } else {
+        Applied::Unchanged
+    }))
 }
 
 impl Pools {
