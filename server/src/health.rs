@@ -79,8 +79,24 @@ impl ThisInstance {
 
 /// Instances seen within this long are listed (running or lost); older ones are forgotten.
 const INSTANCES_KEPT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
-/// How long the broker's check waits for the list of active topics it reconciles against.
-const ACTIVE_TOPICS_WAIT: Duration = Duration::from_secs(2);
+/// How long each of a round's database calls may take before the round goes on without its
+/// answer (as "unavailable"): a slow database delays the round, and the broker's state, by
+/// this much at most.
+const DATABASE_WAIT: Duration = Duration::from_secs(2);
+
+/// `call`'s answer, or `Unavailable` if it takes longer than [`DATABASE_WAIT`].
+async fn within_wait<T>(
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(DATABASE_WAIT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "no answer within {} ms",
+                DATABASE_WAIT.as_millis()
+            )))
+        })
+}
 
 fn unknown() -> ComponentHealth {
     ComponentHealth {
@@ -192,20 +208,15 @@ impl HealthMonitor {
             // Active topics are read before Kafka's topic list: a topic activated in between is
             // in Kafka's list (activation creates it there first), so it is never taken for
             // missing. The other order saw such a topic as active but not yet in a list read
-            // earlier, and "recreated" it with a warning and an audit row. A slow database
-            // delays the broker's check by [`ACTIVE_TOPICS_WAIT`] at most (and skips this
-            // round's reconciliation).
-            let active = tokio::time::timeout(
-                ACTIVE_TOPICS_WAIT,
-                store.list_topics(Some(TopicStatus::Active)),
-            )
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("no answer in time".into())));
+            // earlier, and "recreated" it with a warning and an audit row. Without an answer in
+            // time this round does not reconcile.
+            let active = within_wait(store.list_topics(Some(TopicStatus::Active))).await;
             (active, self.inner.kafka.cluster_info().await)
         };
-        // The broker's state does not wait for the database's, nor the other way round.
+        // Side by side, each database call bounded: a slow database holds the broker's state
+        // back by [`DATABASE_WAIT`] at most.
         let (database, instances, (active, cluster)) =
-            tokio::join!(store.ping(), self.instances(), broker_side);
+            tokio::join!(within_wait(store.ping()), self.instances(), broker_side);
         let database = component(database.map_err(|e| e.to_string()));
         let previous = self.snapshot();
         let mut broker = previous.broker.clone();
@@ -260,7 +271,7 @@ impl HealthMonitor {
                 .await?;
             store.instances().await
         };
-        let rows = match seen.await {
+        let rows = match within_wait(seen).await {
             Ok(rows) => rows,
             Err(e) => {
                 // Without the database nobody can tell; this one runs.

@@ -161,6 +161,9 @@ impl ApiError {
                     None,
                     Some(*current),
                 ),
+                StoreError::TopicChangedMeanwhile(_) => {
+                    (StatusCode::CONFLICT, "topic_changed", None, None)
+                }
                 StoreError::Unstorable(_) => {
                     (StatusCode::BAD_REQUEST, "unstorable_text", None, None)
                 }

@@ -109,6 +109,7 @@ fn parse(
     responses((status = 201, body = MessageBody), (status = 200, description = "Already subscribed (or asked)", body = MessageBody),
         (status = 202, description = "Requested: waits for the topic's owners", body = MessageBody),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`topic_changed`: the topic's level or owners changed twice while the request was decided; try again", body = ErrorBody),
         (status = 429, description = "Too many writes from this address", body = ErrorBody)))]
 /// `POST /api/subscriptions`: 201 when added, 202 when asked of the owners, 200 when the user
 /// already had it.
@@ -123,12 +124,15 @@ pub async fn subscribe(
     // writer checks its level and owners again, and a refusal is decided on a fresh read only.
     let mut fresh = false;
     let outcome = loop {
+        // `None` is always a fresh read's: unknown topics answer 404 here, never subscribed
+        // unchecked (one created meanwhile may need its owners' approval).
         let Some((found, was_fresh)) = state.store.topic_for_subscribing(&topic, fresh).await?
         else {
-            // Unknown topics are the store's 404.
-            break state.store.subscribe(&user, &topic, &actor).await?;
+            return Err(ApiError::Store(StoreError::TopicNotFound(
+                topic.to_string(),
+            )));
         };
-        if !viewer.sees_topic(&found) {
+        if !viewer.sees(found.access, &found.owner) {
             if was_fresh {
                 // Hidden ones answer the same as unknown ones.
                 return Err(ApiError::Store(StoreError::TopicNotFound(
@@ -138,8 +142,7 @@ pub async fn subscribe(
             fresh = true;
             continue;
         }
-        let request =
-            found.access.needs_approval() && !viewer.acts_for_owners(&Ownership::of(&found));
+        let request = found.access.needs_approval() && !viewer.acts_for_owners(&found.owner);
         // The relay hears of it through the change log (`change_effects`), here and elsewhere.
         match state
             .store
@@ -174,8 +177,8 @@ pub async fn subscribe(
         // A fresh read's decision found the topic changed again before its write: a race with
         // an owner's change, over in milliseconds.
         Subscribed::TopicChanged => {
-            return Err(ApiError::Store(StoreError::Unavailable(
-                "the topic's level or owners changed during the request; try again".into(),
+            return Err(ApiError::Store(StoreError::TopicChangedMeanwhile(
+                topic.to_string(),
             )))
         }
     })

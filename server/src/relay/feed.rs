@@ -27,7 +27,7 @@ use rdkafka::{
 use std::{
     collections::BTreeMap,
     sync::{
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
         Arc,
     },
     time::Duration,
@@ -48,7 +48,8 @@ pub struct LiveBatch {
 
 /// Batches buffered per receiver before a slow socket starts to lag: at most
 /// [`BATCH_RECORDS`] records and about [`BATCH_BYTES`] each, so a stalled socket holds on to
-/// 8 MB of small records at most (a record at most, per batch, beyond that).
+/// 8 MB of small records at most (a record at most, per batch, beyond that), twice that when
+/// the records carry their masked copies too.
 pub const BROADCAST_CAPACITY: usize = 512;
 /// Most records in one batch.
 const BATCH_RECORDS: usize = 32;
@@ -63,6 +64,9 @@ pub struct FeedHandle {
     pub partitions: i32,
     /// Per partition, the offset of the next record the feed will broadcast.
     next: Arc<[AtomicI64]>,
+    /// Records broadcast so far, counted before each batch is sent: a new receiver owes its
+    /// lag count from here.
+    sent: Arc<AtomicU64>,
     /// Whether the relay's last idle sweep found nobody listening: a feed retires only when two
     /// sweeps in a row do, so one that was just started or just left is never taken for idle.
     idle_seen: Arc<AtomicBool>,
@@ -71,9 +75,13 @@ pub struct FeedHandle {
 impl FeedHandle {
     /// A new receiver of the live records.
     pub fn subscribe(&self) -> LiveReceiver {
+        let batches = self.sender.subscribe();
+        // Read after subscribing: a batch counted but not yet sent arrives with a sequence
+        // number below this one (its records are before the join positions too), and every
+        // later one at it exactly, so a lag is always counted in records.
         LiveReceiver {
-            batches: self.sender.subscribe(),
-            expected: None,
+            batches,
+            expected: self.sent.load(Ordering::SeqCst),
         }
     }
 
@@ -113,9 +121,8 @@ impl FeedHandle {
 /// A socket's end of a feed.
 pub struct LiveReceiver {
     batches: broadcast::Receiver<Arc<LiveBatch>>,
-    /// The sequence number of the next record this receiver is owed (known from its first
-    /// batch on).
-    expected: Option<u64>,
+    /// The sequence number of the next record this receiver is owed.
+    expected: u64,
 }
 
 /// What [`LiveReceiver::take`] found besides records.
@@ -148,8 +155,7 @@ impl LiveReceiver {
         use broadcast::error::{RecvError, TryRecvError};
         let mut taken = Taken::default();
         // Batches lost since the last one received: counted exactly by the next batch's
-        // sequence number, else (the feed closed first, or no batch came before) as one record
-        // each, the least they held.
+        // sequence number, else (the feed closed first) as one record each, the least they held.
         let mut lost = 0_u64;
         let mut bytes: usize = into.iter().map(|r| r.frame.len()).sum();
         let mut first = true;
@@ -170,12 +176,10 @@ impl LiveReceiver {
             };
             match next {
                 Next::Batch(batch) => {
-                    taken.skipped += match self.expected {
-                        Some(expected) => batch.first_seq.saturating_sub(expected),
-                        None => lost,
-                    };
+                    taken.skipped += batch.first_seq.saturating_sub(self.expected);
                     lost = 0;
-                    self.expected = Some(batch.first_seq + batch.records.len() as u64);
+                    let next = batch.first_seq + batch.records.len() as u64;
+                    self.expected = self.expected.max(next);
                     bytes += batch.records.iter().map(|r| r.frame.len()).sum::<usize>();
                     into.extend(batch.records.iter().cloned());
                 }
@@ -290,6 +294,7 @@ pub async fn start(
         .map(|(_, high)| AtomicI64::new(*high))
         .collect();
     let partitions = next.len() as i32;
+    let sent = Arc::new(AtomicU64::new(0));
     let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(run(
@@ -297,6 +302,7 @@ pub async fn start(
         topic.to_owned(),
         sender.clone(),
         next.clone(),
+        sent.clone(),
         batch_window,
         stopped,
     ));
@@ -306,6 +312,7 @@ pub async fn start(
         stop,
         partitions,
         next,
+        sent,
         idle_seen: Arc::new(AtomicBool::new(false)),
     })
 }
@@ -315,6 +322,7 @@ async fn run(
     topic: String,
     sender: broadcast::Sender<Arc<LiveBatch>>,
     next: Arc<[AtomicI64]>,
+    sent: Arc<AtomicU64>,
     batch_window: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -338,7 +346,6 @@ async fn run(
         }
         Arc::new(record)
     };
-    let mut sent = 0_u64;
     loop {
         let first = tokio::select! {
             _ = stopped.changed() => break,
@@ -372,13 +379,10 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let count = records.len() as u64;
+        // Counted before it is sent (see `FeedHandle::subscribe`).
+        let first_seq = sent.fetch_add(records.len() as u64, Ordering::SeqCst);
         // No receiver is fine: a socket may be between subscriptions.
-        let _ = sender.send(Arc::new(LiveBatch {
-            first_seq: sent,
-            records,
-        }));
-        sent += count;
+        let _ = sender.send(Arc::new(LiveBatch { first_seq, records }));
     }
     tracing::info!(topic = %topic, "relay feed stopped");
     // Dropping the sender (and the relay dropping its handle) closes every receiver: sockets
@@ -417,7 +421,7 @@ mod tests {
     fn receiver(sender: &broadcast::Sender<Arc<LiveBatch>>) -> LiveReceiver {
         LiveReceiver {
             batches: sender.subscribe(),
-            expected: None,
+            expected: 0,
         }
     }
 
@@ -462,6 +466,23 @@ mod tests {
                 closed: false
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_lagged_before_its_first_batch_counts_records_not_batches() {
+        let (sender, _) = broadcast::channel(2);
+        // Joined when the feed had sent 10 records (its own `sent` at subscription).
+        let mut live = LiveReceiver {
+            batches: sender.subscribe(),
+            expected: 10,
+        };
+        for (seq, count) in [(10, 4), (14, 3), (17, 1), (18, 2)] {
+            sender.send(batch(seq, count)).unwrap();
+        }
+        let mut into = Vec::new();
+        let taken = live.take(&mut into, 100, usize::MAX).await;
+        assert_eq!(offsets(&into), [17, 18, 19]);
+        assert_eq!(taken.skipped, 7, "the two lost batches' records");
     }
 
     #[tokio::test]

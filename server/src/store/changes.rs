@@ -136,10 +136,13 @@ pub(super) async fn catch_up(db: &Backend, feed: &ChangeFeed) -> Result<(), Stor
         let page = on_db!(db, db => db.changes_after(after, PAGE).await)?;
         let full = page.len() as i64 == PAGE;
         for (id, change) in page {
+            // Any change but a subscription's voids the topic cache: the others are rare, and
+            // one this version cannot read (a newer instance's, during an upgrade) may be a
+            // topic's.
+            if !matches!(change, Some(Change::Subscription { .. })) {
+                feed.topics.topics_changed();
+            }
             if let Some(change) = change {
-                if matches!(change, Change::Topic { .. }) {
-                    feed.topics.topics_changed();
-                }
                 let _ = feed.listeners.send(change);
             }
             feed.position.store(id, Ordering::Release);

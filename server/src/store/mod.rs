@@ -31,6 +31,7 @@ pub use audit::{AuditFilter, AuditOutcome, NewAuditEntry};
 pub use changes::{Change, TopicEvent};
 pub use claims::Claimed;
 pub use subscriptions::Subscribed;
+pub use topic_cache::TopicAccess;
 pub use topics::{AccessChange, KafkaClaim, NewTopic, TopicKey, TopicPage, Transition};
 
 use changes::ChangeFeed;
@@ -70,6 +71,10 @@ pub enum StoreError {
     /// request's fault, unlike [`StoreError::Other`].
     #[error("the text holds a character the database cannot store (NUL)")]
     Unstorable(String),
+    /// A subscription was decided on a topic's level and owners that changed again before it
+    /// could be written, twice: a race with the topic's owners, over in milliseconds.
+    #[error("topic {0}'s level or owners changed during the request; try again")]
+    TopicChangedMeanwhile(String),
     /// The database cannot be written or read right now (read-only file, disk full, locked,
     /// gone); retrying later may work.
     #[error("the database is unavailable: {0}")]

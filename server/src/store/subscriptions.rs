@@ -7,11 +7,14 @@
 //! One commit then serves many requests instead of one, and nobody waits for a lock. The SQL is
 //! in `sql/subscriptions.rs`.
 
-use super::{changes::ChangeFeed, on_db, Actor, Backend, Store, StoreError, TopicKey};
+use super::{
+    changes::ChangeFeed, on_db, topic_cache::TopicAccess, Actor, Backend, Store, StoreError,
+    TopicKey,
+};
 use app::{
     access::SubscriptionDecision,
     domain::{TopicName, UserId},
-    wire::{Subscription, Topic},
+    wire::Subscription,
 };
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -30,25 +33,6 @@ pub enum Subscribed {
     TopicChanged,
 }
 
-/// A topic's level and owners as a subscription was decided by them; the writer checks them
-/// again in its transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct DecidedOn {
-    pub(super) access: &'static str,
-    pub(super) owner_team: Option<String>,
-    pub(super) owner_user: Option<String>,
-}
-
-impl DecidedOn {
-    fn of(topic: &Topic) -> Self {
-        Self {
-            access: topic.access.as_str(),
-            owner_team: topic.owner_team.clone(),
-            owner_user: topic.owner_user.clone(),
-        }
-    }
-}
-
 /// Most changes committed together.
 const MAX_BATCH: usize = 256;
 /// Changes waiting for the writer; callers wait for room past it (backpressure).
@@ -60,7 +44,7 @@ pub(super) enum Change {
     /// topic's level and owners must still be for it to be written.
     Subscribe {
         request: bool,
-        decided_on: Option<DecidedOn>,
+        decided_on: Option<TopicAccess>,
     },
     Unsubscribe,
 }
@@ -72,7 +56,7 @@ impl Change {
     }
 
     /// The topic's level and owners it was decided by, if it must check them.
-    pub(super) fn decided_on(&self) -> Option<&DecidedOn> {
+    pub(super) fn decided_on(&self) -> Option<&TopicAccess> {
         match self {
             Change::Subscribe { decided_on, .. } => decided_on.as_ref(),
             Change::Unsubscribe => None,
@@ -191,7 +175,7 @@ impl Store {
         &self,
         name: &TopicName,
         fresh: bool,
-    ) -> Result<Option<(Topic, bool)>, StoreError> {
+    ) -> Result<Option<(TopicAccess, bool)>, StoreError> {
         let cache = &self.feed.topics;
         if !fresh {
             if let Some(topic) = cache.get(name.as_str()) {
@@ -202,6 +186,7 @@ impl Store {
         let topic = self.topic_uncounted(TopicKey::Name(name.as_str())).await?;
         match topic {
             Some(topic) => {
+                let topic = TopicAccess::of(&topic);
                 cache.put(generation, &topic);
                 Ok(Some((topic, true)))
             }
@@ -218,7 +203,7 @@ impl Store {
     pub async fn subscribe_as_decided(
         &self,
         user_id: &UserId,
-        decided_on: &Topic,
+        decided_on: &TopicAccess,
         actor: &Actor,
         request: bool,
     ) -> Result<Subscribed, StoreError> {
@@ -230,7 +215,7 @@ impl Store {
                 &topic_name,
                 actor,
                 request,
-                Some(DecidedOn::of(decided_on)),
+                Some(decided_on.clone()),
             )
             .await?;
         if outcome == Subscribed::TopicChanged {
@@ -258,7 +243,7 @@ impl Store {
         topic_name: &TopicName,
         actor: &Actor,
         request: bool,
-        decided_on: Option<DecidedOn>,
+        decided_on: Option<TopicAccess>,
     ) -> Result<Subscribed, StoreError> {
         let (user_id, topic_name) = (user_id.as_str(), topic_name.as_str());
         let change = Change::Subscribe {

@@ -10,7 +10,8 @@
 //! from the caller) is never taken from the cache. Entries go when this instance reads a topic
 //! change from the change log, so they are rarely stale for longer than the log takes to arrive.
 
-use app::wire::Topic;
+use crate::access::Ownership;
+use app::{access::AccessLevel, wire::Topic};
 use std::{
     collections::HashMap,
     sync::{
@@ -19,20 +20,41 @@ use std::{
     },
 };
 
-/// Topics kept at most; past it the cache starts again empty (a deployment with more topics
-/// than this still reads each at most once per refill).
+/// Topics kept at most (a name, a level and owners each: a few MB at most); past it the cache
+/// starts again empty (a deployment with more topics than this still reads each at most once per
+/// refill).
 const MAX_TOPICS: usize = 10_000;
+
+/// What a subscribe request is decided by: a topic's level and owners (all the cache keeps of
+/// a topic, so that it stays small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicAccess {
+    pub topic_name: String,
+    pub access: AccessLevel,
+    pub owner: Ownership,
+}
+
+impl TopicAccess {
+    /// `topic`'s level and owners.
+    pub fn of(topic: &Topic) -> Self {
+        Self {
+            topic_name: topic.topic_name.clone(),
+            access: topic.access,
+            owner: Ownership::of(topic),
+        }
+    }
+}
 
 /// Topics by name, each with the topic generation it was read at.
 #[derive(Default)]
 pub(super) struct TopicCache {
-    entries: Mutex<HashMap<String, (u64, Topic)>>,
+    entries: Mutex<HashMap<String, (u64, TopicAccess)>>,
     /// Moves whenever this instance learns that some topic changed: older entries are void.
     generation: AtomicU64,
 }
 
 impl TopicCache {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Topic)>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, TopicAccess)>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -43,7 +65,7 @@ impl TopicCache {
     }
 
     /// The topic named `name` if it was read since the last topic change this instance knows of.
-    pub(super) fn get(&self, name: &str) -> Option<Topic> {
+    pub(super) fn get(&self, name: &str) -> Option<TopicAccess> {
         let generation = self.generation();
         match self.entries().get(name) {
             Some((read_at, topic)) if *read_at == generation => Some(topic.clone()),
@@ -52,7 +74,7 @@ impl TopicCache {
     }
 
     /// Keeps `topic`, read at `generation`.
-    pub(super) fn put(&self, generation: u64, topic: &Topic) {
+    pub(super) fn put(&self, generation: u64, topic: &TopicAccess) {
         let mut entries = self.entries();
         if entries.len() >= MAX_TOPICS && !entries.contains_key(&topic.topic_name) {
             entries.clear();
@@ -75,14 +97,12 @@ impl TopicCache {
 mod tests {
     use super::*;
 
-    fn topic(name: &str) -> Topic {
-        serde_json::from_value(serde_json::json!({
-            "topic_id": 1, "topic_name": name, "created_by": "ana", "status": "active",
-            "partitions": 1, "replication_factor": 1, "description": "",
-            "created_at": "2026-12-06T00:00:00Z", "updated_at": "2026-12-06T00:00:00Z",
-            "subscriber_count": 0,
-        }))
-        .unwrap()
+    fn topic(name: &str) -> TopicAccess {
+        TopicAccess {
+            topic_name: name.into(),
+            access: AccessLevel::Open,
+            owner: Ownership::default(),
+        }
     }
 
     #[test]

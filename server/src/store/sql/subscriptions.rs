@@ -2,9 +2,11 @@
 
 use super::{audit, changes, Connection, Pools};
 use crate::{
+    access::Ownership,
     now_rfc3339,
     store::{
-        subscriptions::{Applied, Change, ChangeResult, DecidedOn, Pending},
+        subscriptions::{Applied, Change, ChangeResult, Pending},
+        topic_cache::TopicAccess,
         AuditOutcome, Change as StoreChange, StoreError,
     },
 };
@@ -121,26 +123,29 @@ async fn subscribe_run(
         listed.push_bind(*name);
     }
     listed.push_unseparated(")");
-    let topics: HashMap<String, (i64, DecidedOn)> = lookup
+    let topics: HashMap<String, (i64, Option<TopicAccess>)> = lookup
         .build_query_as::<(String, i64, String, Option<String>, Option<String>)>()
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(|(name, id, access, owner_team, owner_user)| {
-            let access = app::access::AccessLevel::parse(&access)
-                .map_or("", app::access::AccessLevel::as_str);
-            let now = DecidedOn {
+        .map(|(name, id, access, team, user)| {
+            // A level this version does not know matches no decision.
+            let now = app::access::AccessLevel::parse(&access).map(|access| TopicAccess {
+                topic_name: name.clone(),
                 access,
-                owner_team,
-                owner_user,
-            };
+                owner: Ownership { team, user },
+            });
             (name, (id, now))
         })
         .collect();
     // Per change: the topic's id to write it with, or why it is not written.
     let verdict = |p: &Pending| match topics.get(&p.topic_name) {
         None => Verdict::NoSuchTopic,
-        Some((_, now)) if p.change.decided_on().is_some_and(|decided| decided != now) => {
+        Some((_, now))
+            if p.change
+                .decided_on()
+                .is_some_and(|d| Some(d) != now.as_ref()) =>
+        {
             Verdict::TopicChanged
         }
         Some((id, _)) => Verdict::Write(*id),
