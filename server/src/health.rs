@@ -84,18 +84,22 @@ const INSTANCES_KEPT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// this much at most.
 const DATABASE_WAIT: Duration = Duration::from_secs(2);
 
-/// `call`'s answer, or `Unavailable` if it takes longer than [`DATABASE_WAIT`].
+/// `call`'s answer, or `Unavailable` if it takes longer than [`DATABASE_WAIT`] (which `store`
+/// hears of: its outage watcher looks whether the database is down).
 async fn within_wait<T>(
+    store: &Store,
     call: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
-    tokio::time::timeout(DATABASE_WAIT, call)
-        .await
-        .unwrap_or_else(|_| {
+    match tokio::time::timeout(DATABASE_WAIT, call).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            store.no_answer_in_time();
             Err(StoreError::Unavailable(format!(
                 "no answer within {} ms",
                 DATABASE_WAIT.as_millis()
             )))
-        })
+        }
+    }
 }
 
 fn unknown() -> ComponentHealth {
@@ -210,13 +214,16 @@ impl HealthMonitor {
             // missing. The other order saw such a topic as active but not yet in a list read
             // earlier, and "recreated" it with a warning and an audit row. Without an answer in
             // time this round does not reconcile.
-            let active = within_wait(store.list_topics(Some(TopicStatus::Active))).await;
+            let active = within_wait(store, store.list_topics(Some(TopicStatus::Active))).await;
             (active, self.inner.kafka.cluster_info().await)
         };
         // Side by side, each database call bounded: a slow database holds the broker's state
         // back by [`DATABASE_WAIT`] at most.
-        let (database, instances, (active, cluster)) =
-            tokio::join!(within_wait(store.ping()), self.instances(), broker_side);
+        let (database, instances, (active, cluster)) = tokio::join!(
+            within_wait(store, store.ping()),
+            self.instances(),
+            broker_side
+        );
         let database = component(database.map_err(|e| e.to_string()));
         let previous = self.snapshot();
         let mut broker = previous.broker.clone();
@@ -271,7 +278,7 @@ impl HealthMonitor {
                 .await?;
             store.instances().await
         };
-        let rows = match within_wait(seen).await {
+        let rows = match within_wait(store, seen).await {
             Ok(rows) => rows,
             Err(e) => {
                 // Without the database nobody can tell; this one runs.

@@ -291,6 +291,25 @@ impl Store {
         }
     }
 
+    /// `Err(Unavailable)` at once while the database is known down: for calls that queue work
+    /// (the subscription writer) rather than wait behind a batch stuck on the dead database.
+    fn refuse_while_down(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Backend::Sqlite(db) => db.outage.refuse_while_down(),
+            Backend::Postgres(db) => db.outage.refuse_while_down(),
+        }
+    }
+
+    /// Tells the store that a call of a caller with a deadline of its own (health's) got no
+    /// answer in time, which the store cannot see itself: it looks at once whether the database
+    /// is down, so that later calls are refused at once rather than each waiting for the pool.
+    pub fn no_answer_in_time(&self) {
+        match &self.db {
+            Backend::Sqlite(db) => db.outage.suspect(),
+            Backend::Postgres(db) => db.outage.suspect(),
+        }
+    }
+
     /// `true` while the database is known down (store calls are then refused at once), `false`
     /// while not; changes as it does, so that health can say so at once.
     pub fn database_down(&self) -> tokio::sync::watch::Receiver<bool> {

@@ -68,10 +68,18 @@ impl Outage {
 
     /// Passes a call's result on, raising a suspicion if it failed as unavailable.
     pub(super) fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if matches!(result, Err(StoreError::Unavailable(_))) && !self.is_down() {
-            self.suspicion.notify_one();
+        if matches!(result, Err(StoreError::Unavailable(_))) {
+            self.suspect();
         }
         result
+    }
+
+    /// Has the watcher look (unless it knows the database is down already): a call failed as
+    /// unavailable, or got no answer within its caller's own deadline.
+    pub(super) fn suspect(&self) {
+        if !self.is_down() {
+            self.suspicion.notify_one();
+        }
     }
 
     /// Whether the database is known down now.
@@ -216,6 +224,21 @@ mod tests {
         // The next try, RETRY at most later (and the try's own moment).
         assert!(back_at.elapsed() < RETRY * 2, "{:?}", back_at.elapsed());
         assert!(outage.refuse_while_down().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_call_that_got_no_answer_in_its_callers_time_has_the_watcher_look() {
+        let (reachable, tries) = (Arc::new(AtomicBool::new(false)), Arc::default());
+        let outage = watched(&reachable, &tries);
+        tokio::task::yield_now().await;
+        let mut changes = outage.changes();
+        // No call failed (its caller gave up first): the watcher looks all the same.
+        outage.suspect();
+        tokio::time::timeout(Duration::from_millis(500), changes.changed())
+            .await
+            .expect("looked at once, not at the next idle round")
+            .unwrap();
+        assert!(outage.refuse_while_down().is_err());
     }
 
     #[tokio::test]

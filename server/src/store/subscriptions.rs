@@ -245,6 +245,7 @@ impl Store {
         request: bool,
         decided_on: Option<TopicAccess>,
     ) -> Result<Subscribed, StoreError> {
+        self.refuse_while_down()?;
         let (user_id, topic_name) = (user_id.as_str(), topic_name.as_str());
         let change = Change::Subscribe {
             request,
@@ -305,6 +306,7 @@ impl Store {
         topic_name: &TopicName,
         actor: &Actor,
     ) -> Result<bool, StoreError> {
+        self.refuse_while_down()?;
         let (user_id, topic_name) = (user_id.as_str(), topic_name.as_str());
         let removed = self
             .subscription_writer

@@ -443,18 +443,24 @@ async fn a_database_known_down_is_refused_at_once_and_used_again_within_a_second
         .expect("known down")
         .unwrap();
     assert!(*down.borrow_and_update());
-    // …the next ones hear it at once, reads and writes alike, and health's ping too.
+    // …the next ones hear it at once, reads and writes alike (the queued subscription writes
+    // too), and health's ping too.
+    let (user, topic) = (
+        UserId::parse("kim", "user_id").unwrap(),
+        TopicName::parse("before").unwrap(),
+    );
     for _ in 0..20 {
         let started = Instant::now();
         let read = store.list_topics(None).await;
         let write = store.create_topic(&request("during", "ana"), &admin).await;
+        let subscribe = store.subscribe(&user, &topic, &admin).await;
         let ping = store.ping().await;
         assert!(
             started.elapsed() < Duration::from_millis(100),
             "{:?}",
             started.elapsed()
         );
-        for result in [read.map(drop), write.map(drop), ping] {
+        for result in [read.map(drop), write.map(drop), subscribe.map(drop), ping] {
             let error = result.unwrap_err().to_string();
             assert!(error.contains("known down"), "{error}");
         }
