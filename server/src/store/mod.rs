@@ -217,8 +217,9 @@ enum Backend {
 
 /// Runs `$body` (a store call, answering `Result<_, StoreError>`) with `$db` bound to the
 /// store's `Pools`, whichever database they are of: the body is compiled once for each. While
-/// the database is known down the call is refused at once, and a call that finds it unavailable
-/// has the outage watcher look (`outage`).
+/// the database is known down the call is refused at once (and one in flight when it becomes
+/// known down is refused then), and a call that finds it unavailable has the outage watcher
+/// look (`outage`).
 macro_rules! on_db {
     ($backend:expr, $db:ident => $body:expr) => {
         match $backend {
@@ -229,7 +230,7 @@ macro_rules! on_db {
     (@gated $db:ident, $body:expr) => {
         match $db.outage.refuse_while_down() {
             Err(refused) => Err(refused),
-            Ok(()) => $db.outage.observe($body),
+            Ok(()) => $db.outage.observe($db.outage.unless_down(async { $body }).await),
         }
     };
 }

@@ -56,14 +56,35 @@ impl Default for Outage {
 impl Outage {
     /// `Err(Unavailable)` at once while the database is known down.
     pub(super) fn refuse_while_down(&self) -> Result<(), StoreError> {
-        if !self.is_down() {
-            return Ok(());
+        match self.is_down() {
+            true => Err(Self::refusal()),
+            false => Ok(()),
         }
+    }
+
+    /// `call`'s answer, unless the database becomes known down first: then `Unavailable` at
+    /// once, and the call is dropped. A call that started just before the outage was known
+    /// would otherwise go on waiting for the pool, holding a place in it (sqlx retries its
+    /// connection attempts with a back-off of up to a fifth of its timeout), and delay the
+    /// calls after the database's return.
+    pub(super) async fn unless_down<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let mut changes = self.changes.subscribe();
+        tokio::select! {
+            biased;
+            result = call => result,
+            Ok(_) = changes.wait_for(|down| *down) => Err(Self::refusal()),
+        }
+    }
+
+    fn refusal() -> StoreError {
         // What the watcher found is in the log, not in answers: it may name users and hosts.
-        Err(StoreError::Unavailable(format!(
+        StoreError::Unavailable(format!(
             "the database cannot be reached (known down: refused at once, retried every {} ms)",
             RETRY.as_millis()
-        )))
+        ))
     }
 
     /// Passes a call's result on, raising a suspicion if it failed as unavailable.
@@ -239,6 +260,30 @@ mod tests {
             .expect("looked at once, not at the next idle round")
             .unwrap();
         assert!(outage.refuse_while_down().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_call_in_flight_when_the_database_becomes_known_down_is_refused_at_once() {
+        let (reachable, tries) = (Arc::new(AtomicBool::new(false)), Arc::default());
+        let outage = watched(&reachable, &tries);
+        tokio::task::yield_now().await;
+        // A call waiting for the pool, which would wait for its whole timeout.
+        let waiting = outage.unless_down(std::future::pending::<Result<(), StoreError>>());
+        let another_fails = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = outage.observe(unavailable());
+            std::future::pending::<()>().await
+        };
+        let result = tokio::time::timeout(Duration::from_secs(1), async {
+            tokio::select! {
+                result = waiting => result,
+                _ = another_fails => unreachable!(),
+            }
+        })
+        .await
+        .expect("refused as soon as the database was known down");
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("known down"), "{error}");
     }
 
     #[tokio::test]

@@ -236,7 +236,7 @@ impl Store {
             .await
     }
 
-    #[tracing::instrument(skip(self, actor), fields(user_id = %user_id, topic = %topic_name))]
+    #[tracing::instrument(skip(self, actor, decided_on), fields(user_id = %user_id, topic = %topic_name))]
     async fn add_subscription(
         &self,
         user_id: &UserId,
