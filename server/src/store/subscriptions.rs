@@ -162,7 +162,7 @@ impl Store {
         topic_name: &TopicName,
         actor: &Actor,
     ) -> Result<Subscribed, StoreError> {
-        self.add_subscription(user_id, topic_name, actor, false, None)
+        self.add_subscription(user_id, topic_name.as_str(), actor, false, None)
             .await
     }
 
@@ -207,12 +207,10 @@ impl Store {
         actor: &Actor,
         request: bool,
     ) -> Result<Subscribed, StoreError> {
-        let topic_name = TopicName::parse_field(&decided_on.topic_name, "topic_name")
-            .map_err(|e| StoreError::Other(e.to_string()))?;
         let outcome = self
             .add_subscription(
                 user_id,
-                &topic_name,
+                &decided_on.topic_name,
                 actor,
                 request,
                 Some(decided_on.clone()),
@@ -224,29 +222,17 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Asks for `user_id`'s subscription to `topic_name`, which its owners approve or reject
-    /// ([`Store::decide_subscription`]); until then it grants nothing.
-    pub async fn request_subscription(
-        &self,
-        user_id: &UserId,
-        topic_name: &TopicName,
-        actor: &Actor,
-    ) -> Result<Subscribed, StoreError> {
-        self.add_subscription(user_id, topic_name, actor, true, None)
-            .await
-    }
-
     #[tracing::instrument(skip(self, actor, decided_on), fields(user_id = %user_id, topic = %topic_name))]
     async fn add_subscription(
         &self,
         user_id: &UserId,
-        topic_name: &TopicName,
+        topic_name: &str,
         actor: &Actor,
         request: bool,
         decided_on: Option<TopicAccess>,
     ) -> Result<Subscribed, StoreError> {
         self.refuse_while_down()?;
-        let (user_id, topic_name) = (user_id.as_str(), topic_name.as_str());
+        let user_id = user_id.as_str();
         let change = Change::Subscribe {
             request,
             decided_on,
