@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help deps build build-server build-release build-site run cluster test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-masks bench-dashboard bench-cluster bench-delivery bench
+.PHONY: help deps build build-server build-release build-site run cluster test test-rust test-e2e test-hosts reliability fuzz-api soak lint fmt clean bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-masks bench-dashboard bench-cluster bench-delivery bench-schemas bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -107,10 +107,13 @@ bench-filters: deps ## Filter and search benchmark: fan-out with 0, 50 and 1,000
 bench-masks: deps ## Masked fields benchmark: 1,000 sockets (half masked) on a topic with three masked fields vs none
 	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench masks
 
+bench-schemas: deps ## Records with schemas benchmark: Avro fan-out at 1,000 sockets vs the same records as JSON; search over 500,000 Avro records vs a bare consumer decoding them
+	ulimit -n $$(ulimit -Hn); $(CARGO) bench --locked -p streamhub --bench schemas
+
 bench-dashboard: build-release build-site ## Dashboard budgets in Chromium against the optimised server: overview paint, viewer main thread under load, each page's first visit on a throttled link
 	bash .ci/bench-dashboard
 
-bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-masks bench-dashboard bench-cluster bench-delivery ## Every benchmark (see BENCHMARKS.md)
+bench: bench-api bench-produce bench-relay bench-consume bench-flood bench-filters bench-masks bench-dashboard bench-cluster bench-delivery bench-schemas ## Every benchmark (see BENCHMARKS.md)
 
 clean: ## Remove build output (not the data directory)
 	$(CARGO) clean

@@ -3,6 +3,7 @@
 # Pinned tool versions: the ones measured to build on this machine's Rust (see docs/design.md).
 TANSU_VERSION="0.6.0"
 SCHEMATHESIS_VERSION="4.32.5"
+CONFLUENT_KAFKA_VERSION="2.16.1"
 WASM_SPLIT_VERSION="0.2.4"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -99,6 +99,12 @@ pub struct Topic {
     /// Fields of its record values masked for readers outside its owners.
     #[serde(default)]
     pub masks: Vec<crate::access::MaskRule>,
+    /// The format of the value schema its request carried (`avro`, `protobuf`, `json_schema`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_schema_format: Option<String>,
+    /// The registry's id for that schema, once approval registered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_schema_id: Option<i64>,
 }
 
 impl Topic {
@@ -137,6 +143,20 @@ pub struct NewTopicRequest {
     /// Fields of its record values masked for readers outside its owners.
     #[serde(default)]
     pub masks: Vec<crate::access::MaskRule>,
+    /// The schema its record values are written with, registered as `<name>-value` when it is
+    /// approved (needs the server's schema registry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_schema: Option<ValueSchema>,
+}
+
+/// A schema given with a topic request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ValueSchema {
+    /// `avro`, `protobuf` or `json_schema`.
+    pub format: String,
+    /// The schema's text (an `.avsc`, a `.proto`, a JSON Schema).
+    pub schema: String,
 }
 
 /// Reads a JSON integer, also when it is written with a zero fraction (`3.0`): JSON Schema's
@@ -537,6 +557,9 @@ pub struct TopicDetail {
     #[serde(flatten)]
     pub topic: Topic,
     pub history: Vec<AuditEntry>,
+    /// The text of the value schema its request carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_schema: Option<String>,
 }
 
 /// The error body of every 4xx/5xx answer.
@@ -642,7 +665,10 @@ mod tests {
                     path: "customer_id".into(),
                     method: crate::access::MaskMethod::Hash,
                 }],
+                value_schema_format: Some("avro".into()),
+                value_schema_id: Some(4),
             },
+            value_schema: Some(r#""long""#.into()),
             history: vec![AuditEntry {
                 audit_id: 1,
                 at: "t1".into(),

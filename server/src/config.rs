@@ -52,6 +52,9 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub webhooks: crate::webhooks::WebhookArgs,
 
+    #[command(flatten)]
+    pub schemas: crate::schema::SchemaArgs,
+
     /// Admin bearer token, from `ADMIN_TOKEN` only: a flag would show it to everyone on the
     /// machine (`ps`). Unset: generated at first start and kept in `<data dir>/admin_token`.
     #[arg(skip = crate::secrets::from_env("ADMIN_TOKEN"))]

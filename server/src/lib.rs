@@ -10,6 +10,7 @@
 //! | [`secrets`] | the admin token and producer secret: generated, stored 0600, compared in constant time, never printed |
 //! | [`sessions`] | dashboard admin sessions: signed cookies, CSRF tokens, revocation (no axum here) |
 //! | [`relay`] | the live relay: one Kafka read per topic fanned out to WebSocket clients |
+//! | [`schema`] | records with schemas (Avro, Protobuf, JSON Schema) through a schema registry or schema files: decoded once into JSON, encoded from it |
 //! | [`consumer`] | the CLI consumer: interactive menu, script subcommands, Kafka and relay readers |
 //! | [`producer`] | the producer daemon: activation loop, per-topic feeding, delivery counting |
 //! | [`generate`] | realistic typed events (sensor, weather, payment, logs, user activity) for the producer |
@@ -57,6 +58,7 @@ pub mod rate_limit;
 pub mod rates;
 pub mod reconciler;
 pub mod relay;
+pub mod schema;
 pub mod secrets;
 pub mod server;
 pub mod sessions;

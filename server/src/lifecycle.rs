@@ -50,6 +50,10 @@ pub enum LifecycleError {
     /// Kafka refused or failed.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    /// The schema registry did not take the topic's value schema (`unreachable`: it did not
+    /// answer), so the topic was not approved.
+    #[error("the value schema was not registered: {reason}")]
+    SchemaNotRegistered { reason: String, unreachable: bool },
 }
 
 impl LifecycleError {
@@ -67,6 +71,7 @@ impl LifecycleError {
                 e,
                 KafkaError::ShapeMismatch { .. } | KafkaError::GroupActive(_)
             ),
+            LifecycleError::SchemaNotRegistered { unreachable, .. } => !unreachable,
         }
     }
 }
@@ -121,10 +126,57 @@ impl Lifecycle {
     }
 
     /// `pending → approved`, by an admin who (under four-eyes) did not request it.
+    /// A request that carried a value schema is approved only once the registry took it as
+    /// `<topic>-value`.
     pub async fn approve(&self, actor: &Actor, id: i64) -> Outcome<Topic> {
         self.four_eyes(actor, id, "approve").await?;
-        self.transition(actor, TopicKey::Id(id), Transition::Approve)
-            .await
+        let value_schema_id = self.register_value_schema(actor, id).await?;
+        self.transition(
+            actor,
+            TopicKey::Id(id),
+            Transition::Approve { value_schema_id },
+        )
+        .await
+    }
+
+    /// Registers the value schema of a pending topic's request, if it carried one; its id.
+    async fn register_value_schema(&self, actor: &Actor, id: i64) -> Outcome<Option<i64>> {
+        let Some(value_schema) = self.store.value_schema(id).await? else {
+            return Ok(None);
+        };
+        let topic = self.find(TopicKey::Id(id)).await?;
+        if topic.status != TopicStatus::Pending {
+            let error = illegal(topic, "approved");
+            return Err(self.audit_failure(actor, "approve", error).await);
+        }
+        let registered = match (
+            self.relay.schemas().registry(),
+            crate::schema::Format::parse(&value_schema.format),
+        ) {
+            (None, _) => Err(("no schema registry is configured".to_owned(), false)),
+            (_, None) => Err((format!("unknown format {}", value_schema.format), false)),
+            (Some(registry), Some(format)) => {
+                let subject = format!("{}-value", topic.topic_name);
+                crate::schema::register(registry, &subject, format, &value_schema.schema)
+                    .await
+                    .map_err(|reason| {
+                        let unreachable = reason.contains("unreachable");
+                        (reason, unreachable)
+                    })
+            }
+        };
+        match registered {
+            Ok(schema_id) => Ok(Some(i64::from(schema_id))),
+            Err((reason, unreachable)) => {
+                let error = LifecycleError::SchemaNotRegistered {
+                    reason,
+                    unreachable,
+                };
+                Err(self
+                    .audit_failure_of(actor, "approve", &topic.topic_name, error)
+                    .await)
+            }
+        }
     }
 
     /// `pending → rejected` with a reason, by an admin who (under four-eyes) did not request it.

@@ -44,6 +44,8 @@ pub enum ServerError {
     DatabaseUrl(String),
     #[error("webhook settings: {0}")]
     Webhooks(String),
+    #[error(transparent)]
+    Schemas(#[from] crate::schema::SchemaSetupError),
     #[error(
         "open mode on {0}: anyone who reaches this address may stream every active topic and \
          act as anyone; listen on loopback, sign people in (STREAMHUB_AUTH=oidc), or accept it \
@@ -149,7 +151,8 @@ pub async fn build(config: &ServerConfig, addr: SocketAddr) -> Result<Built, Ser
             .await?
             .as_bytes(),
     );
-    let relay = Relay::new(config.kafka.clone(), relay_limits, mask_key);
+    let schemas = crate::schema::Schemas::from_args(&config.schemas)?;
+    let relay = Relay::new(config.kafka.clone(), relay_limits, mask_key, schemas);
     let lifecycle = Lifecycle::new(
         store.clone(),
         kafka.clone(),

@@ -10,6 +10,7 @@
 //! | [`config`] | server and producer settings for tests: everything at its default but directories, cluster and quick intervals |
 //! | [`server_process`] | the `streamhub` binary (or HAProxy before it) as a process of its own, for benchmarks |
 //! | [`relay_load`] | load on the relay: active topics, producers, light WebSocket clients, a paced fan-out (benchmarks, the soak) |
+//! | [`schema_registry`] | a stand-in schema registry (Confluent's API subset; stopped and started again at will), in-process or as the `local-schema-registry` binary |
 //! | [`seed`] | the API benchmarks' database: 1,000 topics, 100,000 subscriptions |
 //! | [`wrk`] | driving `wrk` and reading its figures |
 //! | [`measure`] | the clock, a process's memory, CPU and descriptors, percentiles; sizes from the environment |
@@ -21,6 +22,7 @@ pub mod measure;
 pub mod postgres;
 pub mod relay_frames;
 pub mod relay_load;
+pub mod schema_registry;
 pub mod seed;
 pub mod server_process;
 pub mod wrk;

@@ -23,6 +23,10 @@ use streamhub::{
 };
 use tokio_tungstenite::tungstenite::{self, Message};
 
+/// Turns the JSON of a load record into the bytes produced (say, Avro in the registry's wire
+/// format); `None` produces the JSON itself.
+pub type Encode = std::sync::Arc<dyn Fn(&str) -> Vec<u8> + Send + Sync>;
+
 /// Starts the `streamhub` `binary` on `dir/data` with the relay's caps raised for load.
 pub async fn start_server(binary: &Path, dir: &Path, bootstrap: &str) -> ServerProcess {
     ServerProcess::start(
@@ -103,19 +107,21 @@ pub async fn filled_topic(
     active_topic(server, topic, partitions).await;
     let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
     tokio::task::spawn_blocking(move || {
-        fill(&bootstrap, &topic, n);
+        fill(&bootstrap, &topic, n, None);
         bare_consumer(&bootstrap, &topic, partitions, n)
     })
     .await
     .unwrap()
 }
 
-/// Produces `n` records of ~300 bytes into `topic` as fast as the broker takes them; blocking.
-fn fill(bootstrap: &str, topic: &str, n: u64) {
+/// Produces `n` records of ~300 bytes (as JSON, or as `encode` makes them) into `topic` as fast
+/// as the broker takes them; blocking.
+pub fn fill(bootstrap: &str, topic: &str, n: u64, encode: Option<&Encode>) {
     let producer = producer(bootstrap);
     let pad = "p".repeat(220);
     for i in 0..n {
-        let payload = format!(r#"{{"n":{i},"sent_us":{},"pad":"{pad}"}}"#, now_us());
+        let json = format!(r#"{{"n":{i},"sent_us":{},"pad":"{pad}"}}"#, now_us());
+        let payload = encode.map_or_else(|| json.clone().into_bytes(), |encode| encode(&json));
         let key = format!("k{}", i % 16);
         let mut record = BaseRecord::to(topic).key(&key).payload(&payload);
         loop {
@@ -133,7 +139,13 @@ fn fill(bootstrap: &str, topic: &str, n: u64) {
 
 /// Produces `rate` records a second into `topic` for `seconds`, each stamped with its send
 /// time (`sent_us`); blocking. How many it produced.
-fn produce_paced(bootstrap: &str, topic: &str, rate: u64, seconds: u64) -> u64 {
+fn produce_paced(
+    bootstrap: &str,
+    topic: &str,
+    rate: u64,
+    seconds: u64,
+    encode: Option<&Encode>,
+) -> u64 {
     let producer = producer(bootstrap);
     let pad = "p".repeat(220);
     let start = Instant::now();
@@ -143,7 +155,8 @@ fn produce_paced(bootstrap: &str, topic: &str, rate: u64, seconds: u64) -> u64 {
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let payload = format!(r#"{{"n":{i},"sent_us":{},"pad":"{pad}"}}"#, now_us());
+        let json = format!(r#"{{"n":{i},"sent_us":{},"pad":"{pad}"}}"#, now_us());
+        let payload = encode.map_or_else(|| json.clone().into_bytes(), |encode| encode(&json));
         let _ = producer.send(BaseRecord::<(), _>::to(topic).payload(&payload));
         producer.poll(Duration::ZERO);
     }
@@ -308,6 +321,16 @@ impl FanOut<'_> {
         subscribe: impl Fn(usize) -> Message,
         watch: &mut impl Watch,
     ) -> Delivered {
+        self.run_encoded(subscribe, watch, None).await
+    }
+
+    /// [`FanOut::run`] producing records as `encode` makes them.
+    pub async fn run_encoded(
+        &self,
+        subscribe: impl Fn(usize) -> Message,
+        watch: &mut impl Watch,
+        encode: Option<Encode>,
+    ) -> Delivered {
         let (ready, mut readies) = tokio::sync::mpsc::channel(self.clients);
         let mut tasks = Vec::with_capacity(self.clients);
         for i in 0..self.clients {
@@ -332,10 +355,11 @@ impl FanOut<'_> {
         watch.ready().await;
         let (bootstrap, topic) = (self.bootstrap.to_owned(), self.topic.to_owned());
         let (rate, seconds) = (self.rate, self.seconds);
-        let produced =
-            tokio::task::spawn_blocking(move || produce_paced(&bootstrap, &topic, rate, seconds))
-                .await
-                .unwrap();
+        let produced = tokio::task::spawn_blocking(move || {
+            produce_paced(&bootstrap, &topic, rate, seconds, encode.as_ref())
+        })
+        .await
+        .unwrap();
         watch.produced();
         tokio::time::sleep(Duration::from_secs(2)).await;
         watch.drained();

@@ -24,6 +24,7 @@ pub async fn seed(store: &Store) {
             owner: Default::default(),
             access: Default::default(),
             masks: Vec::new(),
+            value_schema: None,
         };
         store.create_topic(&new, &actor).await.unwrap();
     }

@@ -96,6 +96,7 @@ pub fn TopicPage() -> impl IntoView {
 #[component]
 fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
     let t = detail.topic;
+    let value_schema = detail.value_schema.unwrap_or_default();
     let dates = [
         ("Requested", Some(t.created_at.clone())),
         ("Approved", t.approved_at.clone()),
@@ -128,6 +129,18 @@ fn Detail(detail: TopicDetail, on_change: Callback<()>) -> impl IntoView {
             {(!t.masks.is_empty()).then(|| {
                 let masks: Vec<String> = t.masks.iter().map(|m| format!("{} ({})", m.path, m.method.as_str())).collect();
                 view! { <dt>"Masked fields"</dt><dd data-testid="masks">{masks.join(", ")}</dd> }
+            })}
+            {t.value_schema_format.clone().map(|format| {
+                let registered = t.value_schema_id.map_or_else(
+                    || format!("{format}, registered as {}-value on approval", t.topic_name),
+                    |id| format!("{format}, registered as {}-value (id {id})", t.topic_name),
+                );
+                view! {
+                    <dt>"Value schema"</dt>
+                    <dd data-testid="value-schema">
+                        <details><summary>{registered}</summary><pre class="schema-view">{value_schema}</pre></details>
+                    </dd>
+                }
             })}
             {t.rejected_reason.clone().map(|r| view! { <dt>"Rejection reason"</dt><dd>{r}</dd> })}
             {dates

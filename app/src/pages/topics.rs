@@ -188,7 +188,14 @@ fn TopicTable(
                                         </td>
                                         <td class="num">{t.partitions}</td>
                                         <td class="num">{t.replication_factor}</td>
-                                        <td>{event_type}</td>
+                                        <td>
+                                            {event_type}
+                                            {t.value_schema_format.clone().map(|format| view! {
+                                                " "
+                                                <a class="badge schema" data-testid="value-schema-badge" title="The value schema its request carried"
+                                                    href=format!("/topics/{}", t.topic_id)>{format.replace('_', " ")}</a>
+                                            })}
+                                        </td>
                                         <td>{t.created_by.clone()}</td>
                                         <td>
                                             <time datetime=t.created_at.clone()>
@@ -348,6 +355,7 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
             owner_team: (!team.is_empty()).then_some(team),
             access: access.get_untracked(),
             masks,
+            value_schema: None,
         });
     };
 

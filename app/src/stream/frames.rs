@@ -103,7 +103,7 @@ impl SearchRequest {
 }
 
 /// One Kafka record as the relay sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct StreamRecord {
     pub topic: String,
     pub partition: i32,
@@ -115,8 +115,87 @@ pub struct StreamRecord {
     pub headers: BTreeMap<String, String>,
     /// `null` for a tombstone.
     pub value: Option<serde_json::Value>,
-    /// `json`, `text` or `base64`: how `value` encodes the payload.
+    /// How `value` encodes the payload: `json`, `text` or `base64` as it came, or `avro`,
+    /// `protobuf` or `json_schema` when it was decoded with a schema (then `value` is JSON).
     pub encoding: String,
+    /// The schema the value was decoded with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<RecordSchema>,
+    /// The schema the key was decoded with (`key` is then the decoded key as JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_schema: Option<RecordSchema>,
+    /// Why a payload that names a schema was not decoded (`value` is then its text or base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undecoded: Option<String>,
+    /// The payload's bytes in base64 when `value` was decoded from them, for a raw view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+/// A schema as `GET /api/schemas/{id}` shows it: what the viewer opens from a record's badge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SchemaView {
+    pub id: u32,
+    /// `avro`, `protobuf` or `json_schema`.
+    pub format: String,
+    /// Where it is registered (the first place the registry names).
+    pub subject: Option<String>,
+    pub version: Option<i32>,
+    /// The schema's text as the registry holds it.
+    pub schema: String,
+    /// The schemas it refers to: `name` (import or type name), `subject`, `version`.
+    pub references: Vec<SchemaReferenceView>,
+}
+
+/// A schema another refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SchemaReferenceView {
+    pub name: String,
+    pub subject: String,
+    pub version: i32,
+}
+
+/// The schema a record's value (or key) was decoded with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RecordSchema {
+    /// `avro`, `protobuf` or `json_schema`.
+    pub format: String,
+    /// The id the registry gave the schema (none for a schema file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// The subject the schema is registered under, and its version there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    /// The schema file, for a schema from the server's schema directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Protobuf: the message's full name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl RecordSchema {
+    /// The badge text: `avro · payments-value v3 · id 42`, or the schema file's name.
+    pub fn label(&self) -> String {
+        let mut label = self.format.replace('_', " ");
+        match (&self.subject, self.version, &self.file) {
+            (Some(subject), Some(version), _) => label += &format!(" · {subject} v{version}"),
+            (Some(subject), None, _) => label += &format!(" · {subject}"),
+            (None, _, Some(file)) => label += &format!(" · {file}"),
+            _ => {}
+        }
+        if let Some(id) = self.id {
+            label += &format!(" · id {id}");
+        }
+        if let Some(message) = &self.message {
+            label += &format!(" · {message}");
+        }
+        label
+    }
 }
 
 /// A frame from the server.

@@ -129,8 +129,20 @@ pub struct RawStreamRecord {
     pub headers: Option<Box<RawValue>>,
     /// `null` for a tombstone.
     pub value: Option<Box<RawValue>>,
-    /// `json`, `text` or `base64`: how `value` encodes the payload.
+    /// How `value` encodes the payload (see [`StreamRecord`](super::StreamRecord)).
     pub encoding: String,
+    /// The schema the value was decoded with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<super::RecordSchema>,
+    /// The schema the key was decoded with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_schema: Option<super::RecordSchema>,
+    /// Why a payload that names a schema was not decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undecoded: Option<String>,
+    /// The payload's bytes in base64 when `value` was decoded from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
 }
 
 #[cfg(test)]
@@ -168,7 +180,18 @@ mod tests {
             key: Some("k".into()),
             headers: BTreeMap::from([("h".to_owned(), "v".to_owned())]),
             value: Some(serde_json::json!({"n": [1, "two"]})),
-            encoding: "json".into(),
+            encoding: "avro".into(),
+            schema: Some(crate::stream::RecordSchema {
+                format: "avro".into(),
+                id: Some(42),
+                subject: Some("t-value".into()),
+                version: Some(3),
+                file: None,
+                message: None,
+            }),
+            key_schema: None,
+            undecoded: Some("why".into()),
+            raw: Some("AAE=".into()),
         }
     }
 

@@ -18,6 +18,9 @@ mod light;
 mod offsets;
 
 pub use filter::{looks_like_filter_expression, FILTER_VARIABLES};
-pub use frames::{ClientFrame, SearchRequest, ServerFrame, StartPosition, StreamRecord};
+pub use frames::{
+    ClientFrame, RecordSchema, SchemaReferenceView, SchemaView, SearchRequest, ServerFrame,
+    StartPosition, StreamRecord,
+};
 pub use light::{FrameKind, RawStreamRecord, SearchFrameFields, ServerFrameFields};
 pub use offsets::PartitionOffsets;

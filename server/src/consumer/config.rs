@@ -21,6 +21,10 @@ pub struct ConsumerCli {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
+    /// Records with schemas (direct reads; through the relay, the server decodes them).
+    #[command(flatten)]
+    pub schemas: crate::schema::SchemaArgs,
+
     /// Who you are (the contract's `user_id`); asked once by the menu when unset.
     #[arg(long, short = 'u', env = "STREAMHUB_USER", global = true)]
     pub user: Option<String>,

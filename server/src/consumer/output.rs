@@ -77,6 +77,17 @@ impl Printer {
                         .map(|k| format!("key={k}"))
                         .unwrap_or_default(),
                 )?;
+                if let Some(schema) = &record.schema {
+                    writeln!(self.out, "  {}", dim.apply_to(schema.label()))?;
+                }
+                if let Some(reason) = &record.undecoded {
+                    let warn = Style::new().yellow();
+                    writeln!(
+                        self.out,
+                        "  {}",
+                        warn.apply_to(format!("not decoded: {reason}"))
+                    )?;
+                }
                 let body = match &record.value {
                     Some(value) => serde_json::to_string_pretty(value).unwrap_or_default(),
                     None => "(no value)".to_owned(),

@@ -7,6 +7,7 @@ use crate::{
     kafka::KafkaArgs,
     kafka::{apply_user_options, client_config},
     relay::record::to_stream_record,
+    schema::Schemas,
 };
 use app::stream::{ClientFrame, ServerFrame, StartPosition, StreamRecord};
 use futures::{SinkExt, StreamExt};
@@ -17,6 +18,7 @@ use rdkafka::{
 };
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
     time::Duration,
 };
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -24,17 +26,12 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 /// What a reader yields.
 #[derive(Debug)]
 pub enum Event {
-    Record(StreamRecord),
+    /// Boxed: a record is several times the size of the other events.
+    Record(Box<StreamRecord>),
     /// The relay skipped records for us (we read too slowly).
-    Lagged {
-        topic: String,
-        skipped: u64,
-    },
+    Lagged { topic: String, skipped: u64 },
     /// A topic stopped streaming (deactivated or unsubscribed).
-    Ended {
-        topic: String,
-        reason: String,
-    },
+    Ended { topic: String, reason: String },
     /// Every partition has been read to its end (only with `exit_at_end`).
     AtEnd,
 }
@@ -73,6 +70,8 @@ impl Reader {
 /// Direct reads from Kafka.
 pub struct KafkaReader {
     consumer: StreamConsumer,
+    /// Decodes records with schemas as the relay does.
+    schemas: Arc<Schemas>,
     /// Records it does not match are read (and committed) but not returned. Boxed: a compiled
     /// expression is several times the size of the rest.
     filter: Option<Box<Filter>>,
@@ -88,6 +87,7 @@ impl KafkaReader {
     /// offsets and last-N are explicit assignments.
     pub fn open(
         kafka: &KafkaArgs,
+        schemas: Arc<Schemas>,
         topics: &[(String, i32)],
         from: &str,
         group: &str,
@@ -152,6 +152,7 @@ impl KafkaReader {
         }
         Ok(Self {
             consumer,
+            schemas,
             filter: filter.map(Box::new),
             exit_at_end,
             at_end: HashSet::new(),
@@ -166,12 +167,15 @@ impl KafkaReader {
                 Ok(message) => {
                     self.at_end
                         .remove(&(message.topic().to_owned(), message.partition()));
-                    let record = to_stream_record(&message);
+                    self.schemas
+                        .prepare([message.key(), message.payload()])
+                        .await;
+                    let record = to_stream_record(&message, &self.schemas);
                     if self.filter.as_ref().is_some_and(|f| !f.matches(&record)) {
                         self.done(&record);
                         continue;
                     }
-                    return Ok(Event::Record(record));
+                    return Ok(Event::Record(Box::new(record)));
                 }
                 Err(KafkaError::PartitionEOF(partition)) => {
                     if !self.exit_at_end {
@@ -412,7 +416,7 @@ impl RelayReader {
                                 parts.remove(&record.partition);
                             }
                         }
-                        self.pending.push_back(Event::Record(record));
+                        self.pending.push_back(Event::Record(Box::new(record)));
                     }
                 }
                 ServerFrame::Subscribed {

@@ -175,8 +175,11 @@ pub async fn open_reader(
         Some(user) => format!("streamhub-{user}"),
         None => "streamhub-cli".to_owned(),
     });
+    let schemas = crate::schema::Schemas::from_args(&cli.schemas)
+        .map_err(|e| ConsumerError::Usage(e.to_string()))?;
     Ok(Reader::Kafka(KafkaReader::open(
         &cli.kafka,
+        schemas,
         topics,
         from,
         &group,

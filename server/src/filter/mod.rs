@@ -351,6 +351,7 @@ mod tests {
                 "customer": {"country": "PT"},
             })),
             encoding: "json".into(),
+            ..Default::default()
         }
     }
 

@@ -72,6 +72,9 @@ pub enum ApiError {
     /// The store could not do it.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The schema registry did not answer (503), or refused what was asked of it (502).
+    #[error("{message}")]
+    SchemaRegistry { unreachable: bool, message: String },
 }
 
 impl ApiError {
@@ -136,6 +139,22 @@ impl ApiError {
             ApiError::Kafka(KafkaError::Refused(_) | KafkaError::Config(_)) => {
                 (StatusCode::BAD_GATEWAY, "broker_refused", None, None)
             }
+            ApiError::SchemaRegistry {
+                unreachable: true, ..
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "schema_registry_unavailable",
+                None,
+                None,
+            ),
+            ApiError::SchemaRegistry {
+                unreachable: false, ..
+            } => (
+                StatusCode::BAD_GATEWAY,
+                "schema_registry_refused",
+                None,
+                None,
+            ),
             ApiError::Store(e) => match e {
                 StoreError::DuplicateTopic(_) => (
                     StatusCode::CONFLICT,
@@ -221,6 +240,13 @@ impl From<LifecycleError> for ApiError {
             ),
             LifecycleError::Store(e) => ApiError::Store(e),
             LifecycleError::Kafka(e) => ApiError::Kafka(e),
+            LifecycleError::SchemaNotRegistered {
+                reason,
+                unreachable,
+            } => ApiError::SchemaRegistry {
+                unreachable,
+                message: format!("the value schema was not registered: {reason}"),
+            },
         }
     }
 }

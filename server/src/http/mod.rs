@@ -23,6 +23,7 @@ pub mod owner_action;
 mod pages;
 mod positions;
 mod records;
+mod schemas;
 pub mod session;
 pub mod ssr_backend;
 pub mod state;
@@ -114,6 +115,7 @@ pub async fn metrics(
         );
     }
     text.push_str(&state.relay.stats().render());
+    text.push_str(&state.relay.schemas().metrics_text());
     text.push_str(&state.webhooks.render());
     let health = state.health.report();
     for (part, status) in [
@@ -160,6 +162,7 @@ pub fn api_router() -> Router<AppState> {
         .route("/topics/{id}/reactivate", post(topics::reactivate))
         .route("/topics/{id}/adopt", post(topics::adopt))
         .route("/topics/{id}/records", post(records::produce))
+        .route("/schemas/{id}", get(schemas::show))
         .route(
             "/topics/{id}/access",
             axum::routing::put(access::update_access),

@@ -6,7 +6,9 @@
 //! (schemathesis, in `.ci/fuzz-api`) knows precisely what is valid.
 
 use super::state::AppState;
-use super::{access, identities, positions, records, session, subscriptions, system, topics};
+use super::{
+    access, identities, positions, records, schemas, session, subscriptions, system, topics,
+};
 use app::access::{
     AccessLevel, FIELD_PATH_MAX_LEN, FIELD_PATH_PATTERN, MASKS_MAX, OWNER_MAX_LEN, OWNER_PATTERN,
     TEAM_MAX_LEN,
@@ -41,7 +43,7 @@ use utoipa::{
         system::health, system::stats, system::audit,
         topics::list, topics::create, topics::active, topics::rates, topics::detail, topics::approve,
         topics::reject, topics::deactivate, topics::reactivate, topics::adopt, topics::activate_by_name,
-        records::produce, access::update_access, access::set_owner,
+        records::produce, schemas::show, access::update_access, access::set_owner,
         access::claim, access::decide_claim,
         subscriptions::list, subscriptions::subscribe, subscriptions::unsubscribe, subscriptions::decide, subscriptions::inbox, subscriptions::subscribers,
         positions::lag, positions::save,

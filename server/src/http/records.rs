@@ -31,7 +31,7 @@ pub(super) const MAX_HEADER_VALUE_CHARS: usize = 4_096;
 pub(super) const HEADER_NAME_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
 
 #[utoipa::path(post, path = "/api/topics/{id}/records", tag = "topics",
-    description = "Sends one record to an active topic (its owners and admins): `value` as its JSON text, with an optional key and headers. Answers where it landed once every in-sync replica has it; audited as `produce`.",
+    description = "Sends one record to an active topic (its owners and admins): `value` as its JSON text, with an optional key and headers; to a topic with a schema (its registry subject `<topic>-value`, or a schema file), `value` encoded with the latest schema, and a 400 naming the field the schema refuses. Answers where it landed once every in-sync replica has it; audited as `produce`.",
     params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])), request_body = ProduceRequest,
     responses((status = 201, body = Produced), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Not one of the topic's owners", body = ErrorBody),
@@ -57,14 +57,29 @@ pub async fn produce(
             current_status: Some(topic.status),
         });
     }
-    let payload = request.value.to_string();
+    // A topic with a schema takes JSON and gets records encoded with it.
+    let schema = state
+        .relay
+        .schemas()
+        .for_writing(&topic.topic_name)
+        .await
+        .map_err(|message| ApiError::SchemaRegistry {
+            unreachable: true,
+            message,
+        })?;
+    let payload = match &schema {
+        Some(schema) => schema.encode(&request.value, None).map_err(|why| {
+            FieldError::new("value", format!("the topic's schema refuses it: {why}"))
+        })?,
+        None => request.value.to_string().into_bytes(),
+    };
     let sent = state
         .records
         .send(OutgoingRecord {
             topic: &topic.topic_name,
             key: request.key.as_deref(),
             headers: &request.headers,
-            payload: payload.as_bytes(),
+            payload: &payload,
         })
         .await;
     let (outcome, detail) = match &sent {

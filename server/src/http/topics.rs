@@ -169,6 +169,7 @@ fn visible(topics: Vec<Topic>, who: &AccessViewer) -> Vec<Topic> {
 #[utoipa::path(post, path = "/api/topics", tag = "topics", request_body = NewTopicRequest,
     responses((status = 201, body = TopicCreated), (status = 400, body = ErrorBody),
         (status = 409, description = "Duplicate name", body = ErrorBody),
+        (status = 502, description = "The schema registry answered what it should not", body = ErrorBody),
         (status = 429, description = "Too many writes from this address", body = ErrorBody)))]
 /// `POST /api/topics`: a new request, `pending` until an admin decides.
 pub async fn create(
@@ -212,6 +213,23 @@ pub async fn submit_request(
         req.access,
     )?;
     app::access::parse_masks(&req.masks)?;
+    if let Some(value_schema) = &req.value_schema {
+        let registry = state.relay.schemas().registry();
+        crate::schema::check_requested(registry, name.as_str(), value_schema)
+            .await
+            .map_err(|e| match e {
+                crate::schema::RequestedSchemaError::Refused(why) => {
+                    ApiError::InvalidField(domain::FieldError::new("value_schema", why))
+                }
+                crate::schema::RequestedSchemaError::Registry {
+                    message,
+                    unreachable,
+                } => ApiError::SchemaRegistry {
+                    unreachable,
+                    message,
+                },
+            })?;
+    }
     let new = NewTopic {
         name,
         created_by,
@@ -222,6 +240,7 @@ pub async fn submit_request(
         owner,
         access: req.access,
         masks: req.masks.clone(),
+        value_schema: req.value_schema.clone(),
     };
     let id = state.store.create_topic(&new, &actor).await?;
     let event = Event::new("topic_requested", new.name.as_str(), &actor.name)
@@ -319,7 +338,19 @@ pub async fn detail(
         let owners = viewer.who.acts_for_owners(&Ownership::of(&topic));
         history = public_history(history, owners);
     }
-    Ok(Json(TopicDetail { topic, history }))
+    let value_schema = match topic.value_schema_format {
+        Some(_) => state
+            .store
+            .value_schema(topic.topic_id)
+            .await?
+            .map(|s| s.schema),
+        None => None,
+    };
+    Ok(Json(TopicDetail {
+        topic,
+        history,
+        value_schema,
+    }))
 }
 
 /// The part of a topic's history anyone may read: its lifecycle steps and changes of who may
@@ -381,10 +412,11 @@ pub(super) async fn find_seen(
     }
 }
 
-#[utoipa::path(post, path = "/api/topics/{id}/approve", tag = "topics", description = "pending → approved (admin)",
+#[utoipa::path(post, path = "/api/topics/{id}/approve", tag = "topics", description = "pending → approved (admin). A request that carried a value schema is approved once the schema registry took it as `<topic>-value` (502 when the registry refuses it, 503 when it does not answer).",
     params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])),
     responses((status = 200, body = MessageBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, description = "The schema registry refused the value schema", body = ErrorBody)))]
 /// `POST /api/topics/{id}/approve` (admin)
 pub async fn approve(
     State(state): State<AppState>,

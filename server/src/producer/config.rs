@@ -18,6 +18,16 @@ pub struct ProducerConfig {
     #[command(flatten)]
     pub api: ApiArgs,
 
+    /// How events are written: `json`, or `avro` / `protobuf` in the schema registry's wire
+    /// format (each event type's schema registered under `<topic>-value`; needs
+    /// `STREAMHUB_SCHEMA_REGISTRY_URL`).
+    #[arg(long, env = "PRODUCER_FORMAT", value_enum, default_value_t = super::encoding::OutputFormat::Json)]
+    pub format: super::encoding::OutputFormat,
+
+    /// The schema registry, for `--format avro|protobuf`.
+    #[command(flatten)]
+    pub schemas: crate::schema::SchemaArgs,
+
     #[command(flatten)]
     pub kafka: KafkaArgs,
 

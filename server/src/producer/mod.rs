@@ -8,6 +8,7 @@
 //! returns a summary per topic.
 
 pub mod config;
+pub mod encoding;
 mod kafka_out;
 pub mod stats;
 mod topic_task;
@@ -36,6 +37,8 @@ use tokio::{sync::watch, task::JoinHandle};
 pub enum ProducerError {
     #[error("cannot create the Kafka producer: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("{0}")]
+    Format(String),
 }
 
 /// Per-topic totals of a whole run, printed at shutdown.
@@ -92,6 +95,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Summary, ProducerError> {
     let producer = Arc::new(kafka_out::producer(&config)?);
+    let encoding =
+        encoding::Encoding::new(config.format, &config.schemas).map_err(ProducerError::Format)?;
     let api = ApiClient::new(&config.api.api_url);
     let stats = StatsRegistry::default();
     let secret = config
@@ -130,7 +135,7 @@ pub async fn run(
                     break;
                 }
                 if let Some(wanted) = poll_api(&api, secret.as_deref(), &mut reported).await {
-                    reconcile(&config, seed, &producer, &stats, &mut feeding, wanted);
+                    reconcile(&config, seed, (&producer, encoding.as_ref()), &stats, &mut feeding, wanted);
                 }
             }
             _ = status.tick() => {
@@ -253,7 +258,7 @@ async fn activate(
 fn reconcile(
     config: &ProducerConfig,
     seed: u64,
-    producer: &Arc<kafka_out::Producer>,
+    (producer, encoding): (&Arc<kafka_out::Producer>, Option<&encoding::Encoding>),
     stats: &StatsRegistry,
     feeding: &mut HashMap<String, Feeding>,
     wanted: Vec<(String, EventType)>,
@@ -283,6 +288,7 @@ fn reconcile(
             rate,
             stopped,
             limit: config.count,
+            encoding: encoding.cloned(),
         }));
         tracing::info!(topic = %name, %event_type, rate = ?rate, "producing");
         feeding.insert(name, Feeding { stop, task });

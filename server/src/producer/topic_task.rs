@@ -25,6 +25,8 @@ pub struct Feed {
     pub stopped: watch::Receiver<bool>,
     /// Stop after this many records.
     pub limit: Option<u64>,
+    /// Write with a registered schema instead of JSON.
+    pub encoding: Option<super::encoding::Encoding>,
 }
 
 /// How many records are generated per wake-up at most (keeps high rates cheap to pace).
@@ -33,6 +35,24 @@ const MAX_BURST: u64 = 1000;
 /// Runs until told to stop.
 pub async fn feed(mut feed: Feed) {
     let schema_version = SCHEMA_VERSION.to_string();
+    let schema = match &feed.encoding {
+        Some(encoding) => {
+            let event_type = feed.generator.event_type();
+            match encoding
+                .register(&feed.topic, event_type, &mut feed.stopped)
+                .await
+            {
+                Some(schema) => Some(schema),
+                None => return,
+            }
+        }
+        None => None,
+    };
+    let content_type = feed
+        .encoding
+        .as_ref()
+        .map_or("application/json", |e| e.content_type());
+    let mut encoded: Vec<u8>;
     let headers = OwnedHeaders::new()
         .insert(Header {
             key: "event_type",
@@ -40,7 +60,7 @@ pub async fn feed(mut feed: Feed) {
         })
         .insert(Header {
             key: "content-type",
-            value: Some("application/json"),
+            value: Some(content_type),
         })
         .insert(Header {
             key: "schema_version",
@@ -64,9 +84,23 @@ pub async fn feed(mut feed: Feed) {
         let left = feed.limit.map_or(u64::MAX, |limit| limit - produced);
         for _ in 0..due.min(MAX_BURST).min(left) {
             feed.generator.next_into(&mut record);
+            let payload = match &schema {
+                Some(schema) => match super::encoding::encode(schema, &record.payload) {
+                    Ok(bytes) => {
+                        encoded = bytes;
+                        encoded.as_slice()
+                    }
+                    Err(reason) => {
+                        feed.stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(topic = %feed.topic, %reason, "event does not fit its schema");
+                        continue;
+                    }
+                },
+                None => record.payload.as_slice(),
+            };
             let base = BaseRecord::with_opaque_to(&feed.topic, feed.stats.clone())
                 .key(record.key.as_str())
-                .payload(record.payload.as_slice())
+                .payload(payload)
                 .headers(headers.clone());
             match feed.producer.send(base) {
                 Ok(()) => {

@@ -90,6 +90,7 @@ mod tests {
             KafkaArgs::for_bootstrap("127.0.0.1:9"),
             limits,
             crate::access::masking::MaskKey::new(b"test"),
+            crate::schema::Schemas::none(),
         );
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         let first = relay.admit(Some(a)).unwrap();
@@ -118,6 +119,7 @@ mod tests {
             KafkaArgs::for_bootstrap("127.0.0.1:9"),
             limits,
             crate::access::masking::MaskKey::new(b"test"),
+            crate::schema::Schemas::none(),
         );
         let host = |n: u16| -> IpAddr { format!("2001:db8:0:1::{n:x}").parse().unwrap() };
         let _a = relay.admit(Some(host(1))).unwrap();

@@ -16,12 +16,14 @@
 //! 10 ms makes each delivery several times cheaper, for at most that much more latency.
 
 use super::record::{encode, EncodedRecord};
+use crate::schema::Schemas;
 use crate::{
     kafka::KafkaArgs,
     kafka::{apply_user_options, client_config},
 };
 use rdkafka::{
     consumer::{BaseConsumer, Consumer, StreamConsumer},
+    message::Message as _,
     Offset, TopicPartitionList,
 };
 use std::{
@@ -265,6 +267,7 @@ pub fn watermarks(
 /// broadcasting what it reads within `batch_window` of a record together.
 pub async fn start(
     kafka: &KafkaArgs,
+    schemas: Arc<Schemas>,
     fetch_wait_ms: u32,
     batch_window: Duration,
     offsets: Arc<BaseConsumer>,
@@ -298,7 +301,7 @@ pub async fn start(
     let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(run(
-        consumer,
+        (consumer, schemas),
         topic.to_owned(),
         sender.clone(),
         next.clone(),
@@ -317,8 +320,9 @@ pub async fn start(
     })
 }
 
+/// Reads with `consumer` and decodes with `schemas` until stopped.
 async fn run(
-    consumer: Arc<StreamConsumer>,
+    (consumer, schemas): (Arc<StreamConsumer>, Arc<Schemas>),
     topic: String,
     sender: broadcast::Sender<Arc<LiveBatch>>,
     next: Arc<[AtomicI64]>,
@@ -337,7 +341,7 @@ async fn run(
     // A store, not a maximum: one task reads each partition in order, and a partition that
     // starts over (the topic recreated) must be followed back down.
     let take = |message: &rdkafka::message::BorrowedMessage<'_>| {
-        let record = encode(message);
+        let record = encode(message, &schemas);
         if let Some(position) = usize::try_from(record.partition)
             .ok()
             .and_then(|p| next.get(p))
@@ -360,6 +364,8 @@ async fn run(
             }
         };
         reported_error = false;
+        // A schema not known yet is looked up here, once for every socket (bounded in time).
+        schemas.prepare([message.key(), message.payload()]).await;
         let mut records = vec![take(&message)];
         let mut bytes = records[0].frame.len();
         let window_ends = tokio::time::Instant::now() + batch_window;
@@ -368,6 +374,7 @@ async fn run(
             // first), then more until the window ends.
             match tokio::time::timeout_at(window_ends, consumer.recv()).await {
                 Ok(Ok(message)) => {
+                    schemas.prepare([message.key(), message.payload()]).await;
                     let record = take(&message);
                     bytes += record.frame.len();
                     records.push(record);
@@ -408,6 +415,7 @@ mod tests {
                     headers: Default::default(),
                     value: Some(serde_json::json!({"n": offset})),
                     encoding: "json".into(),
+                    ..Default::default()
                 }))
             })
             .collect();

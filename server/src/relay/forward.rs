@@ -254,9 +254,18 @@ async fn send_replay(f: &mut Forward) -> Option<bool> {
     let (batches, mut replayed) = mpsc::channel::<Vec<EncodedRecord>>(4);
     let (kafka, topic, ranges) = (f.relay.kafka().clone(), f.topic.clone(), f.ranges.clone());
     let not_before = f.not_before;
+    let (schemas, runtime) = (f.relay.schemas().clone(), tokio::runtime::Handle::current());
     let reader = tokio::task::spawn_blocking(move || {
         let _turns = (socket_turn, relay_turn);
-        replay(&kafka, &topic, &ranges, not_before, MAX_BATCH, batches)
+        replay(
+            &kafka,
+            &topic,
+            &ranges,
+            not_before,
+            MAX_BATCH,
+            (&schemas, &runtime),
+            batches,
+        )
     });
     while let Some(mut batch) = replayed.recv().await {
         // Deactivated meanwhile: the rest of the replay is not sent (dropping the channel stops

@@ -54,11 +54,15 @@ impl MaskView {
 
     /// Masks a protocol record in place: its value's masked fields, or its whole value when
     /// the masks cannot reach into it.
+    /// A value decoded with a schema is JSON like any other; its raw bytes never leave, since
+    /// they hold what the masks hide.
     pub fn mask_record(&self, record: &mut StreamRecord) {
-        let masked = match (&mut record.value, record.encoding.as_str()) {
-            (None, _) => true,
-            (Some(value), "json") => self.masks.apply(value, &self.key),
-            (Some(_), _) => false,
+        record.raw = None;
+        let is_json = record.encoding == "json" || record.schema.is_some();
+        let masked = match &mut record.value {
+            None => true,
+            Some(value) if is_json => self.masks.apply(value, &self.key),
+            Some(_) => false,
         };
         if !masked {
             record.value = None;
@@ -105,6 +109,7 @@ fn withheld(record: &EncodedRecord) -> EncodedRecord {
         headers: Default::default(),
         value: None,
         encoding: WITHHELD.to_owned(),
+        ..Default::default()
     })
 }
 
@@ -155,6 +160,7 @@ mod tests {
             headers: Default::default(),
             value: Some(value),
             encoding: encoding.into(),
+            ..Default::default()
         }
     }
 

@@ -154,6 +154,8 @@ pub(crate) enum TopicNotice {
 
 struct Inner {
     kafka: KafkaArgs,
+    /// Decodes records that carry a schema, once each (shared with replays and searches).
+    schemas: Arc<crate::schema::Schemas>,
     /// The deployment's key for hashed masked fields.
     mask_key: crate::access::masking::MaskKey,
     limits: RelayLimits,
@@ -212,6 +214,7 @@ impl Relay {
         kafka: KafkaArgs,
         limits: RelayLimits,
         mask_key: crate::access::masking::MaskKey,
+        schemas: Arc<crate::schema::Schemas>,
     ) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let (revoked_sessions, _) = broadcast::channel(64);
@@ -222,6 +225,7 @@ impl Relay {
         Self {
             inner: Arc::new(Inner {
                 kafka,
+                schemas,
                 mask_key,
                 limits,
                 feeds: tokio::sync::Mutex::new(HashMap::new()),
@@ -260,6 +264,11 @@ impl Relay {
 
     pub(crate) fn kafka(&self) -> &KafkaArgs {
         &self.inner.kafka
+    }
+
+    /// The records' schemas, for decoding outside the feeds (replays, searches).
+    pub fn schemas(&self) -> &Arc<crate::schema::Schemas> {
+        &self.inner.schemas
     }
 
     /// Low and high watermarks of every partition of `topic` (blocking), through one client
@@ -313,6 +322,7 @@ impl Relay {
         let limits = &self.inner.limits;
         let feed = feed::start(
             &self.inner.kafka,
+            self.inner.schemas.clone(),
             limits.fetch_wait_ms,
             limits.batch_window,
             offsets,

@@ -4,6 +4,7 @@
 //! out of their frames into one.
 
 use super::filters::Verdicts;
+use crate::schema::{Decoded, Part, Schemas};
 use app::stream::StreamRecord;
 use axum::extract::ws::Utf8Bytes;
 use rdkafka::message::{Headers, Message};
@@ -31,20 +32,67 @@ impl EncodedRecord {
     }
 }
 
-/// The protocol record of a Kafka message: the value as JSON when the payload parses as JSON,
-/// as text when it is UTF-8, as base64 otherwise.
-pub fn to_stream_record<M: Message>(message: &M) -> StreamRecord {
-    let (value, encoding) = match message.payload() {
-        None => (None, "json"),
-        Some(bytes) => match serde_json::from_slice::<serde_json::Value>(bytes) {
-            Ok(json) => (Some(json), "json"),
-            Err(_) => match std::str::from_utf8(bytes) {
-                Ok(text) => (Some(serde_json::Value::String(text.to_owned())), "text"),
-                Err(_) => (Some(serde_json::Value::String(base64(bytes))), "base64"),
-            },
-        },
+/// The protocol record of a Kafka message: a value that carries a schema decoded with it (see
+/// [`crate::schema`]), else the value as JSON when the payload parses as JSON, as text when it
+/// is UTF-8, as base64 otherwise. `schemas` must have been prepared for the message
+/// ([`Schemas::prepare`]).
+pub fn to_stream_record<M: Message>(message: &M, schemas: &Schemas) -> StreamRecord {
+    let topic = message.topic();
+    let mut record = StreamRecord {
+        topic: topic.to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis(),
+        headers: headers(message),
+        ..StreamRecord::default()
     };
-    let headers: BTreeMap<String, String> = message
+    match message.payload() {
+        None => record.encoding = "json".to_owned(),
+        Some(bytes) => match schemas.decode(topic, Part::Value, bytes) {
+            Decoded::Value { json, schema } => {
+                record.encoding = schema.format.clone();
+                record.value = Some(json);
+                record.schema = Some(schema);
+                record.raw = Some(crate::schema::base64(bytes));
+            }
+            Decoded::Failed { reason } => {
+                let (value, encoding) = plain(bytes, false);
+                (record.value, record.encoding) = (Some(value), encoding.to_owned());
+                record.undecoded = Some(reason);
+            }
+            Decoded::Plain => {
+                let (value, encoding) = plain(bytes, true);
+                (record.value, record.encoding) = (Some(value), encoding.to_owned());
+            }
+        },
+    }
+    record.key = message
+        .key()
+        .map(|k| match schemas.decode(topic, Part::Key, k) {
+            Decoded::Value { json, schema } => {
+                record.key_schema = Some(schema);
+                json.to_string()
+            }
+            Decoded::Failed { .. } | Decoded::Plain => String::from_utf8_lossy(k).into_owned(),
+        });
+    record
+}
+
+/// A payload as it came: JSON (when `json` and it parses), text when UTF-8, else base64.
+fn plain(bytes: &[u8], json: bool) -> (serde_json::Value, &'static str) {
+    if json {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            return (value, "json");
+        }
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (serde_json::Value::String(text.to_owned()), "text"),
+        Err(_) => (serde_json::Value::String(base64(bytes)), "base64"),
+    }
+}
+
+fn headers<M: Message>(message: &M) -> BTreeMap<String, String> {
+    message
         .headers()
         .map(|h| {
             h.iter()
@@ -56,24 +104,12 @@ pub fn to_stream_record<M: Message>(message: &M) -> StreamRecord {
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    StreamRecord {
-        topic: message.topic().to_owned(),
-        partition: message.partition(),
-        offset: message.offset(),
-        timestamp: message.timestamp().to_millis(),
-        key: message
-            .key()
-            .map(|k| String::from_utf8_lossy(k).into_owned()),
-        headers,
-        value,
-        encoding: encoding.to_owned(),
-    }
+        .unwrap_or_default()
 }
 
 /// Encodes a message once for all sockets.
-pub fn encode<M: Message>(message: &M) -> EncodedRecord {
-    encode_record(&to_stream_record(message))
+pub fn encode<M: Message>(message: &M, schemas: &Schemas) -> EncodedRecord {
+    encode_record(&to_stream_record(message, schemas))
 }
 
 /// Encodes a protocol record (one already read for a filter, say).
@@ -174,7 +210,7 @@ mod tests {
                 9,
                 None,
             );
-            let encoded = encode(&message);
+            let encoded = encode(&message, &Schemas::none());
             let frame = encoded.frame.as_str();
             let ServerFrame::Records { records } = serde_json::from_str::<ServerFrame>(frame).unwrap() else {
                 panic!("not a records frame");
@@ -202,7 +238,7 @@ mod tests {
             3,
             None,
         );
-        let record = encode(&message);
+        let record = encode(&message, &Schemas::none());
         assert_eq!(record.frame.as_str(), records_frame([record.json()]));
         let parsed: StreamRecord = serde_json::from_str(record.json()).unwrap();
         assert_eq!(
@@ -231,6 +267,7 @@ mod tests {
             headers: BTreeMap::new(),
             value: Some(serde_json::json!({"a": 1})),
             encoding: "json".into(),
+            ..Default::default()
         };
         let json = serde_json::to_string(&record).unwrap();
         let frame = records_frame([json.as_str(), json.as_str()]);

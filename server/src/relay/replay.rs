@@ -7,7 +7,7 @@ use super::{
     range_reader::{Next, RangeReader},
     record::{encode, EncodedRecord},
 };
-use crate::kafka::KafkaArgs;
+use crate::{kafka::KafkaArgs, schema::Schemas};
 use rdkafka::message::Message;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
@@ -22,6 +22,7 @@ pub fn replay(
     ranges: &BTreeMap<i32, (i64, i64)>,
     not_before: Option<i64>,
     max_batch: usize,
+    (schemas, runtime): (&Schemas, &tokio::runtime::Handle),
     out: mpsc::Sender<Vec<EncodedRecord>>,
 ) -> Result<(), FeedError> {
     let Some(mut reader) = RangeReader::open(kafka, "streamhub-relay-replay", topic, ranges)?
@@ -47,7 +48,8 @@ pub fn replay(
             let early = not_before
                 .is_some_and(|at| message.timestamp().to_millis().is_some_and(|t| t < at));
             if !early {
-                batch.push(encode(&message));
+                schemas.prepare_blocking(runtime, [message.key(), message.payload()]);
+                batch.push(encode(&message, schemas));
             }
         }
         let full = batch.len() >= max_batch || (reader.is_done() && !batch.is_empty());

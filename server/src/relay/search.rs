@@ -17,6 +17,7 @@ use super::{
 use crate::{
     filter::{RecordVariables, Verdict},
     kafka::KafkaArgs,
+    schema::Schemas,
 };
 use app::stream::ServerFrame;
 use axum::extract::ws::Message as WsMessage;
@@ -194,10 +195,12 @@ async fn report<T: Send + 'static>(
     let reader = {
         let (kafka, progress) = (relay.kafka().clone(), progress.clone());
         let evaluations = relay.clone();
+        let (schemas, runtime) = (relay.schemas().clone(), tokio::runtime::Handle::current());
         tokio::task::spawn_blocking(move || {
             let _turns = turns;
             scan(
                 &kafka,
+                (&schemas, &runtime),
                 &scope,
                 &progress,
                 &evaluations.stats().filter_evaluations,
@@ -276,6 +279,7 @@ fn results_frame(id: &str, records: &[EncodedRecord]) -> String {
 /// not answered for six Kafka timeouts.
 pub fn scan(
     kafka: &KafkaArgs,
+    (schemas, runtime): (&Schemas, &tokio::runtime::Handle),
     scope: &Scope,
     progress: &Progress,
     evaluations: &AtomicU64,
@@ -328,7 +332,8 @@ pub fn scan(
         if !in_window {
             continue;
         }
-        let mut record = to_stream_record(&message);
+        schemas.prepare_blocking(runtime, [message.key(), message.payload()]);
+        let mut record = to_stream_record(&message, schemas);
         if let Some(mask) = &scope.mask {
             mask.mask_record(&mut record);
         }

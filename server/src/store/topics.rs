@@ -28,13 +28,16 @@ pub struct NewTopic {
     pub access: AccessLevel,
     /// Fields masked for readers outside its owners (checked).
     pub masks: Vec<MaskRule>,
+    /// The schema of its record values (checked), registered when it is approved.
+    pub value_schema: Option<app::wire::ValueSchema>,
 }
 
 /// A lifecycle step.
 #[derive(Debug, Clone)]
 pub enum Transition {
-    /// `pending → approved` (admin).
-    Approve,
+    /// `pending → approved` (admin), with the registry's id for its value schema once
+    /// approval registered it.
+    Approve { value_schema_id: Option<i64> },
     /// `pending → rejected` with a reason (admin).
     Reject { reason: String },
     /// `approved → active`, once the Kafka topic exists (producer).
@@ -49,7 +52,7 @@ impl Transition {
     /// The audit action word and the verb for "cannot be …" messages.
     pub fn action(&self) -> &'static str {
         match self {
-            Transition::Approve => "approve",
+            Transition::Approve { .. } => "approve",
             Transition::Reject { .. } => "reject",
             Transition::Activate => "activate",
             Transition::Deactivate => "deactivate",
@@ -60,7 +63,7 @@ impl Transition {
     /// The word for "cannot be …" messages.
     pub(super) fn past_tense(&self) -> &'static str {
         match self {
-            Transition::Approve => "approved",
+            Transition::Approve { .. } => "approved",
             Transition::Reject { .. } => "rejected",
             Transition::Activate => "activated",
             Transition::Deactivate => "deactivated",
@@ -71,7 +74,7 @@ impl Transition {
     /// What the change log says of it.
     pub(super) fn event(&self) -> TopicEvent {
         match self {
-            Transition::Approve => TopicEvent::Approved,
+            Transition::Approve { .. } => TopicEvent::Approved,
             Transition::Reject { .. } => TopicEvent::Rejected,
             Transition::Activate => TopicEvent::Activated,
             Transition::Deactivate => TopicEvent::Deactivated,
@@ -82,7 +85,7 @@ impl Transition {
     /// The one legal source status of each transition.
     pub fn from(&self) -> TopicStatus {
         match self {
-            Transition::Approve | Transition::Reject { .. } => TopicStatus::Pending,
+            Transition::Approve { .. } | Transition::Reject { .. } => TopicStatus::Pending,
             Transition::Activate => TopicStatus::Approved,
             Transition::Deactivate => TopicStatus::Active,
             Transition::Reactivate => TopicStatus::Inactive,
@@ -92,7 +95,7 @@ impl Transition {
     /// Where it leads.
     pub fn to(&self) -> TopicStatus {
         match self {
-            Transition::Approve => TopicStatus::Approved,
+            Transition::Approve { .. } => TopicStatus::Approved,
             Transition::Reject { .. } => TopicStatus::Rejected,
             Transition::Activate | Transition::Reactivate => TopicStatus::Active,
             Transition::Deactivate => TopicStatus::Inactive,
@@ -228,6 +231,14 @@ impl Store {
     /// and owners, and where the count would cost more than the rest of the read.
     pub async fn topic_uncounted(&self, key: TopicKey<'_>) -> Result<Option<Topic>, StoreError> {
         on_db!(&self.db, db => db.topic(key, false).await)
+    }
+
+    /// The value schema a topic's request carried, if it carried one.
+    pub async fn value_schema(
+        &self,
+        topic_id: i64,
+    ) -> Result<Option<app::wire::ValueSchema>, StoreError> {
+        on_db!(&self.db, db => db.value_schema(topic_id).await)
     }
 
     /// Active topics for the producer and the relay, oldest activation first.

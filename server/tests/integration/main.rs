@@ -19,6 +19,7 @@ mod positions;
 mod produce;
 mod producer;
 mod relay;
+mod schemas;
 mod search;
 mod session;
 mod sign_in;

@@ -78,7 +78,10 @@ fn read_all(bootstrap: &str, topic: &str, partitions: i32) -> Vec<(Value, Vec<(S
         );
         if let Some(message) = consumer.poll(Duration::from_millis(200)) {
             let message = message.unwrap();
-            let record = streamhub::relay::record::to_stream_record(&message);
+            let record = streamhub::relay::record::to_stream_record(
+                &message,
+                &streamhub::schema::Schemas::none(),
+            );
             out.push((record.value.unwrap(), record.headers.into_iter().collect()));
         }
     }

@@ -406,6 +406,7 @@ async fn a_joined_feed_keeps_streaming_however_long_its_socket_takes_to_read() {
             ..RelayLimits::default()
         },
         streamhub::access::masking::MaskKey::new(b"test"),
+        streamhub::schema::Schemas::none(),
     );
     let feeds = || {
         relay

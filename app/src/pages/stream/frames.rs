@@ -184,6 +184,7 @@ mod tests {
             headers: Default::default(),
             value: Some(serde_json::json!({"n": offset})),
             encoding: "json".into(),
+            ..Default::default()
         }
     }
 

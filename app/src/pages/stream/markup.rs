@@ -53,6 +53,19 @@ pub fn row_html(row: &Row) -> String {
     if let Some(key) = &r.key {
         html += &format!("<span class=\"key mono\">{}</span>", escape(key));
     }
+    if let Some(schema) = &r.schema {
+        html += &format!(
+            "<span class=\"badge schema\" data-testid=\"schema-badge\" title=\"{}\">{}</span>",
+            escape(&schema.label()),
+            escape(&schema.format.replace('_', " "))
+        );
+    }
+    if let Some(reason) = &r.undecoded {
+        html += &format!(
+            "<span class=\"badge undecoded\" data-testid=\"undecoded-badge\" title=\"{}\">not decoded</span>",
+            escape(reason)
+        );
+    }
     let preview: String = row.text.chars().take(240).collect();
     html += &format!(
         "<code class=\"preview\">{}</code><button type=\"button\" class=\"link\" title=\"Copy the record as JSON\" data-copy>copy</button></summary><div class=\"json\"></div></details></li>",
@@ -110,12 +123,32 @@ pub fn topic_options(names: &[String], chosen: &str) -> String {
         .collect()
 }
 
-/// A record's value as highlighted JSON (or as escaped text if it is not JSON).
+/// An opened record: what it was decoded with (or why not), buttons for its raw bytes and its
+/// schema, and its value as highlighted JSON (or as escaped text if it is not JSON).
 pub fn record_body(record: &RawStreamRecord) -> String {
-    match &record.value {
+    let mut html = String::from("<div class=\"record-tools\">");
+    if let Some(schema) = &record.schema {
+        html += &format!("<span class=\"muted\">{}</span>", escape(&schema.label()));
+        if let Some(id) = schema.id {
+            html += &format!(
+                "<button type=\"button\" class=\"link\" data-schema=\"{id}\">schema</button>"
+            );
+        }
+    }
+    if let Some(reason) = &record.undecoded {
+        html += &format!(
+            "<span class=\"undecoded\">not decoded: {}</span>",
+            escape(reason)
+        );
+    }
+    html += "<button type=\"button\" class=\"link\" data-raw>raw</button></div>\
+             <pre class=\"raw-view\" data-testid=\"raw-view\" hidden></pre>\
+             <pre class=\"schema-view\" data-testid=\"schema-view\" hidden></pre><div class=\"value\">";
+    html += &match &record.value {
         None => "null".to_owned(),
         Some(raw) => json_html::render(raw.get()).unwrap_or_else(|| escape(raw.get())),
-    }
+    };
+    html + "</div>"
 }
 
 /// Milliseconds since the epoch → `HH:MM:SS.mmm` (UTC).

@@ -13,7 +13,8 @@
 //! | [`controls`] | the form: topics, start, Start/Stop, notices |
 //! | [`records`] | the record list's toolbar, filters and clicks |
 //! | [`record_list`] | the list's DOM, kept in step by hand |
-//! | [`markup`], [`json_html`] | HTML written as strings (rows, options, counters, JSON) |
+//! | [`markup`], [`json_html`] | HTML written as strings (rows, options, counters, JSON, a record's schema badge) |
+//! | [`raw`] | a record's payload bytes and their hex dump (the raw view) |
 //!
 //! The search page ([`super::search`]) shows its matches with this page's rows and list
 //! ([`Row`], [`record_list`]), and borrows its topic options and its reading of times.
@@ -24,6 +25,7 @@ mod frames;
 mod json_html;
 mod markup;
 mod model;
+mod raw;
 mod record_list;
 mod records;
 mod start;

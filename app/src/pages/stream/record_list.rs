@@ -145,10 +145,37 @@ fn record_click(ev: leptos::ev::MouseEvent, rows: Memo<Vec<Row>>) {
         }) else {
             return;
         };
+        let shown = |selector: &str| item.query_selector(selector).ok().flatten();
         if within("[data-copy]").is_some() {
             // Copying does not open or close the record.
             ev.prevent_default();
             crate::browser::copy(&serde_json::to_string(&*record).unwrap_or_default());
+        } else if within("[data-raw]").is_some() {
+            if let Some(view) = shown(".raw-view") {
+                if view.child_nodes().length() == 0 {
+                    view.set_inner_html(&super::raw::hex_dump(&super::raw::payload_bytes(&record)));
+                }
+                let _ = view.toggle_attribute("hidden");
+            }
+        } else if let Some(button) = within("[data-schema]") {
+            let id = button.get_attribute("data-schema").unwrap_or_default();
+            if let Some(view) = shown(".schema-view") {
+                let _ = view.toggle_attribute("hidden");
+                if view.child_nodes().length() == 0 {
+                    view.set_text_content(Some("loading…"));
+                    leptos::task::spawn_local(async move {
+                        let text = match crate::api::get::<crate::stream::SchemaView>(format!(
+                            "/api/schemas/{id}"
+                        ))
+                        .await
+                        {
+                            Ok(schema) => pretty_schema(&schema.schema),
+                            Err(e) => format!("the schema could not be read: {}", e.message),
+                        };
+                        view.set_text_content(Some(&text));
+                    });
+                }
+            }
         } else if within(".record-head").is_some() {
             let body = item.query_selector(".json").ok().flatten();
             if let Some(body) = body.filter(|b| b.child_nodes().length() == 0) {
@@ -158,6 +185,14 @@ fn record_click(ev: leptos::ev::MouseEvent, rows: Memo<Vec<Row>>) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (ev, rows);
+}
+
+/// A schema's text for reading: JSON (Avro, JSON Schema) indented, anything else as it is.
+fn pretty_schema(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| text.to_owned())
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ struct TopicRow {
     owner_user: Option<String>,
     access: String,
     masks: String,
+    value_schema_format: Option<String>,
+    value_schema_id: Option<i64>,
 }
 
 impl TryFrom<TopicRow> for Topic {
@@ -68,6 +70,8 @@ impl TryFrom<TopicRow> for Topic {
             masks: serde_json::from_str(&row.masks).map_err(|e| {
                 StoreError::Other(format!("unreadable masks {:?} in topics: {e}", row.masks))
             })?,
+            value_schema_format: row.value_schema_format,
+            value_schema_id: row.value_schema_id,
         })
     }
 }
@@ -80,7 +84,8 @@ macro_rules! select_topic {
             "SELECT t.topic_id, t.topic_name, t.status, t.partitions, \
              t.replication_factor, t.description, t.event_type, t.created_by, t.created_at, \
              t.approved_at, t.activated_at, t.rejected_at, t.rejected_reason, t.deactivated_at, \
-             t.updated_at, t.kafka_claim, t.owner_team, t.owner_user, t.access, t.masks, ",
+             t.updated_at, t.kafka_claim, t.owner_team, t.owner_user, t.access, t.masks, \
+             t.value_schema_format, t.value_schema_id, ",
             $subscriber_count,
             " AS subscriber_count FROM topics t"
         )
@@ -242,6 +247,22 @@ impl Pools {
     }
 
     /// See `Store::topic` (`counted`) and `Store::topic_uncounted`.
+    pub(in crate::store) async fn value_schema(
+        &self,
+        topic_id: i64,
+    ) -> Result<Option<app::wire::ValueSchema>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT value_schema_format, value_schema FROM topics WHERE topic_id = $1",
+        )
+        .bind(topic_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(match row {
+            Some((Some(format), Some(schema))) => Some(app::wire::ValueSchema { format, schema }),
+            _ => None,
+        })
+    }
+
     pub(in crate::store) async fn topic(
         &self,
         key: TopicKey<'_>,
@@ -379,8 +400,9 @@ async fn create_in(
     }
     let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO topics (topic_name, status, partitions, replication_factor, description, \
-         event_type, created_by, created_at, updated_at, owner_team, owner_user, access, masks) \
-         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11) \
+         event_type, created_by, created_at, updated_at, owner_team, owner_user, access, masks, \
+         value_schema_format, value_schema) \
+         VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (topic_name) DO NOTHING RETURNING topic_id",
     )
     .bind(new.name.as_str())
@@ -394,6 +416,8 @@ async fn create_in(
     .bind(new.owner.user.as_deref())
     .bind(new.access.as_str())
     .bind(masks_json(&new.masks))
+    .bind(new.value_schema.as_ref().map(|s| s.format.as_str()))
+    .bind(new.value_schema.as_ref().map(|s| s.schema.as_str()))
     .fetch_optional(&mut *tx)
     .await?;
     let Some(topic_id) = inserted else {
@@ -436,8 +460,10 @@ async fn transition_in(
     actor: &Actor,
     now: &str,
 ) -> Result<String, StoreError> {
+    // `$3`: a rejection's reason, or the value schema's id an approval registered.
     let reason = match transition {
-        Transition::Reject { reason } => Some(reason.as_str()),
+        Transition::Reject { reason } => Some(reason.clone()),
+        Transition::Approve { value_schema_id } => value_schema_id.map(|id| id.to_string()),
         _ => None,
     };
     let column = match key {
@@ -454,7 +480,7 @@ async fn transition_in(
     let updated = sqlx::query_as(&update)
         .bind(now)
         .bind(&actor.name)
-        .bind(reason)
+        .bind(reason.as_deref())
         .bind(transition.to().as_str());
     let updated: Option<(String,)> = bind_key(updated, key)
         .bind(transition.from().as_str())
@@ -481,7 +507,14 @@ async fn transition_in(
         action: transition.action(),
         topic_name: Some(&topic_name),
         outcome: AuditOutcome::Ok,
-        detail: reason.map(str::to_owned),
+        detail: match transition {
+            Transition::Approve {
+                value_schema_id: Some(id),
+            } => Some(format!(
+                "value schema registered as {topic_name}-value, id {id}"
+            )),
+            _ => reason,
+        },
     };
     audit::insert(&mut tx, now, row).await?;
     let change = topic_change(topic_name.clone(), transition.event());
@@ -494,7 +527,9 @@ async fn transition_in(
 /// reason).
 fn set_clause(transition: &Transition) -> &'static str {
     match transition {
-        Transition::Approve => "approved_at = $1, approved_by = $2",
+        Transition::Approve { .. } => {
+            "approved_at = $1, approved_by = $2, value_schema_id = CAST($3 AS BIGINT)"
+        }
         Transition::Reject { .. } => "rejected_at = $1, rejected_reason = $3",
         Transition::Activate | Transition::Reactivate => {
             "activated_at = $1, deactivated_at = NULL, kafka_claim = 'created'"

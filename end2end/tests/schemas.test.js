@@ -1,0 +1,111 @@
+// Records with schemas in the browser: the producer writes Avro payments through the (stand-in)
+// schema registry; the viewer shows each record's format as a badge, narrows the stream with a
+// filter expression on a decoded field (on the server), opens a record's raw bytes as hex and
+// its schema. No console errors.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { launch, openPage, ARTIFACTS } from './browser.js';
+import { OwnStack } from './stack.js';
+
+const PORT = Number(process.env.STREAMHUB_E2E_SCHEMAS_PORT ?? 0);
+const TOPIC = `e2e_payments_${Date.now()}`;
+const USER = 'bea';
+
+let browser;
+let registry;
+let stack;
+
+// The stand-in registry (testkit's `local-schema-registry`): its URL is its first line.
+async function startRegistry() {
+  registry = spawn(join(process.env.STREAMHUB_E2E_BIN_DIR, 'local-schema-registry'), [], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: registry.stdout });
+  for await (const line of lines) {
+    if (line.startsWith('http://')) return line.trim();
+  }
+  throw new Error('the registry did not start');
+}
+
+before(async () => {
+  if (!PORT) return;
+  browser = await launch();
+  const url = await startRegistry();
+  stack = new OwnStack({
+    port: PORT,
+    env: { STREAMHUB_SCHEMA_REGISTRY_URL: url },
+    producerEnv: { PRODUCER_FORMAT: 'avro', PRODUCER_RATE: '30' },
+  });
+  await stack.startServer();
+  stack.startProducer();
+});
+
+after(async () => {
+  stack?.stop();
+  registry?.kill('SIGTERM');
+  await browser?.close();
+});
+
+const records = '[data-testid="records"] li.record';
+
+test('an Avro payment topic: badges, a filter on a decoded field, the raw view and the schema', { skip: !PORT && 'no schemas port' }, async () => {
+  const [created, body] = await stack.admin('POST', '/api/topics', {
+    name: TOPIC, created_by: USER, partitions: 1, event_type: 'payment',
+  });
+  assert.equal(created, 201, JSON.stringify(body));
+  const [approved] = await stack.admin('POST', `/api/topics/${body.topic_id}/approve`);
+  assert.equal(approved, 200);
+  for (let i = 0; i < 60; i += 1) {
+    const [, active] = await stack.admin('GET', '/api/topics/active');
+    if (active.some((t) => t.topic_name === TOPIC)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const [subscribed] = await stack.admin('POST', '/api/subscriptions', { user_id: USER, topic_name: TOPIC });
+  assert.ok(subscribed < 300, `subscribe: ${subscribed}`);
+
+  const { page, errors } = await openPage(browser);
+  await page.context().addCookies([{ name: 'streamhub_user', value: USER, url: stack.url }]);
+  await page.goto(`${stack.url}/stream?topic=${TOPIC}`, { waitUntil: 'networkidle' });
+  await page.getByTestId('stream-status').getByText('live').waitFor();
+
+  // Each record says it was Avro, and with which schema.
+  const badge = page.locator(`${records} [data-testid="schema-badge"]`).first();
+  await badge.waitFor();
+  assert.equal((await badge.textContent()).trim(), 'avro');
+  assert.match(await badge.getAttribute('title'), new RegExp(`avro · ${TOPIC}-value v1 · id \\d+`));
+
+  // A filter expression on a decoded field, evaluated on the server.
+  const before = Math.max(...await page.locator(records).evaluateAll((rows) => rows.map((r) => Number(r.dataset.seq))));
+  await page.fill('[data-testid="filter"]', 'value.amount > 100.0');
+  await page.press('[data-testid="filter"]', 'Enter');
+  await page.getByTestId('filter-says').getByText('filtered on the server').waitFor();
+  let amounts = [];
+  for (let i = 0; i < 100 && amounts.length < 3; i += 1) {
+    amounts = await page.locator(records).evaluateAll((rows, seq) => rows
+      .filter((r) => Number(r.dataset.seq) > seq)
+      .map((r) => JSON.parse(r.querySelector('.preview').textContent).amount), before);
+    await page.waitForTimeout(200);
+  }
+  assert.ok(amounts.length >= 3, `only ${amounts.length} records after the filter`);
+  assert.ok(amounts.every((a) => a > 100), `amounts: ${amounts}`);
+
+  // The raw view: the record's bytes in the registry's wire format (a zero, then the id).
+  await page.getByTestId('pause').click();
+  const row = page.locator(records).last();
+  await row.locator('summary').click();
+  await row.getByRole('button', { name: 'raw' }).click();
+  const raw = row.getByTestId('raw-view');
+  await raw.waitFor();
+  assert.match(await raw.textContent(), /^00000000 {2}00 00 00 00 [0-9a-f]{2} /);
+
+  // The schema, from the registry through the server.
+  await row.getByRole('button', { name: 'schema' }).click();
+  const schema = row.getByTestId('schema-view');
+  await schema.getByText('"name": "Payment"').waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}stream-avro-desktop.png`, fullPage: false });
+
+  assert.deepEqual(errors.filter((e) => !/Failed to load resource/.test(e)), []);
+});

@@ -1,0 +1,216 @@
+use super::*;
+use serde_json::json;
+
+const READING: &str =
+    r#"{"type":"record","name":"Reading","fields":[{"name":"celsius","type":"double"}]}"#;
+
+fn registry_schemas() -> Schemas {
+    let registry =
+        Registry::new("http://127.0.0.1:9", None, Duration::from_millis(200), None).unwrap();
+    Schemas::with(Some(registry), files::SchemaFiles::default(), 4)
+}
+
+fn known(id: u32, format: Format, text: &str) -> Arc<KnownSchema> {
+    Arc::new(KnownSchema {
+        label: RecordSchema {
+            format: format.as_str().to_owned(),
+            id: Some(id),
+            subject: Some("t-value".into()),
+            version: Some(1),
+            ..RecordSchema::default()
+        },
+        format,
+        text: text.to_owned(),
+        references: Vec::new(),
+        compiled: KnownSchema::compile(format, text, &[]).unwrap(),
+        file_message: None,
+    })
+}
+
+fn add(schemas: &Schemas, schema: Arc<KnownSchema>) {
+    let mut cache = lock(&schemas.cache);
+    let id = schema.label.id.unwrap();
+    cache.known.insert(id, schema);
+    cache.order.push_back(id);
+}
+
+#[test]
+fn a_framed_record_decodes_with_the_schema_it_names() {
+    let schemas = registry_schemas();
+    let schema = known(7, Format::Avro, READING);
+    add(&schemas, schema.clone());
+    let payload = schema.encode(&json!({"celsius": 21.5}), None).unwrap();
+    assert_eq!(&payload[..5], &[0, 0, 0, 0, 7]);
+    match schemas.decode("t", Part::Value, &payload) {
+        Decoded::Value { json, schema } => {
+            assert_eq!(json, json!({"celsius": 21.5}));
+            assert_eq!(schema.label(), "avro · t-value v1 · id 7");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(schemas
+        .metrics_text()
+        .contains("streamhub_records_decoded_total{format=\"avro\"} 1"));
+}
+
+#[test]
+fn protobuf_records_name_their_message() {
+    let schemas = registry_schemas();
+    let text =
+        "syntax = \"proto3\"; package p; message A { string a = 1; } message B { int32 n = 1; }";
+    let schema = known(8, Format::Protobuf, text);
+    add(&schemas, schema.clone());
+    let payload = schema.encode(&json!({"n": 3}), Some("p.B")).unwrap();
+    assert_eq!(&payload[..7], &[0, 0, 0, 0, 8, 2, 2], "one index, 1");
+    match schemas.decode("t", Part::Value, &payload) {
+        Decoded::Value { json, schema } => {
+            assert_eq!(json, json!({"n": 3}));
+            assert_eq!(schema.message.as_deref(), Some("p.B"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_record_that_lies_about_its_schema_keeps_its_bytes_and_says_why() {
+    let schemas = registry_schemas();
+    add(&schemas, known(7, Format::Avro, READING));
+    // A double is eight bytes: three are not one.
+    match schemas.decode("t", Part::Value, &[0, 0, 0, 0, 7, 1, 2, 3]) {
+        Decoded::Failed { reason } => {
+            assert!(reason.starts_with("does not match schema 7: "), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nine bytes: one left over.
+    let mut long = vec![0, 0, 0, 0, 7];
+    long.extend_from_slice(&[0; 9]);
+    match schemas.decode("t", Part::Value, &long) {
+        Decoded::Failed { reason } => assert!(reason.contains("left over"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(schemas
+        .metrics_text()
+        .contains("streamhub_records_undecoded_total{reason=\"does_not_match\"} 2"));
+}
+
+#[test]
+fn an_unknown_id_is_not_looked_up_by_decode_itself() {
+    let schemas = registry_schemas();
+    match schemas.decode("t", Part::Value, &[0, 0, 0, 0, 9, 1]) {
+        Decoded::Failed { reason } => assert_eq!(reason, "schema 9 not looked up"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        schemas.decode("t", Part::Value, br#"{"a":1}"#),
+        Decoded::Plain
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_is_remembered_briefly_and_known_schemas_keep_decoding() {
+    let schemas = registry_schemas();
+    let schema = known(7, Format::Avro, READING);
+    add(&schemas, schema.clone());
+    schemas.prepare([Some(&[0, 0, 0, 0, 9, 1][..]), None]).await;
+    match schemas.decode("t", Part::Value, &[0, 0, 0, 0, 9, 1]) {
+        Decoded::Failed { reason } => assert_eq!(reason, "schema 9: registry unreachable"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(schemas.lookups.load(Ordering::Relaxed), 1);
+    // While it is away, other new ids are not looked up at all.
+    schemas
+        .prepare([Some(&[0, 0, 0, 0, 10, 1][..]), None])
+        .await;
+    assert_eq!(schemas.lookups.load(Ordering::Relaxed), 1);
+    let payload = schema.encode(&json!({"celsius": 1.0}), None).unwrap();
+    assert!(matches!(
+        schemas.decode("t", Part::Value, &payload),
+        Decoded::Value { .. }
+    ));
+}
+
+#[tokio::test]
+async fn lookups_are_bounded_however_many_ids_a_producer_makes_up() {
+    let schemas = registry_schemas();
+    *lock(&schemas.away_until) = None;
+    for id in 100..400_u32 {
+        // Each unreachable answer pauses lookups; clear it to count the bucket alone.
+        *lock(&schemas.away_until) = None;
+        let mut payload = vec![0];
+        payload.extend_from_slice(&id.to_be_bytes());
+        schemas.prepare([Some(&payload), None]).await;
+    }
+    let lookups = schemas.lookups.load(Ordering::Relaxed);
+    assert!(lookups <= LOOKUP_BURST as u64 + 20, "{lookups} lookups");
+}
+
+#[test]
+fn the_cache_keeps_its_bound() {
+    let schemas = registry_schemas();
+    for id in 1..=10 {
+        add(&schemas, known(id, Format::JsonSchema, "{}"));
+        let mut cache = lock(&schemas.cache);
+        while cache.known.len() > schemas.capacity {
+            let oldest = cache.order.pop_front().unwrap();
+            cache.known.remove(&oldest);
+        }
+    }
+    assert_eq!(lock(&schemas.cache).known.len(), 4);
+}
+
+#[test]
+fn without_a_registry_a_framed_record_says_so_and_plain_records_stay_plain() {
+    let none = Schemas::none();
+    assert_eq!(
+        none.decode("t", Part::Value, &[0, 0, 0, 0, 1, 2]),
+        Decoded::Plain
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("readings.avsc"), READING).unwrap();
+    let schemas = Schemas::from_args(&SchemaArgs {
+        dir: Some(dir.path().to_owned()),
+        cache_size: 10,
+        registry_timeout_ms: 100,
+        ..SchemaArgs::default()
+    })
+    .unwrap();
+    match schemas.decode("t", Part::Value, &[0, 0, 0, 0, 1, 2]) {
+        Decoded::Failed { reason } => {
+            assert_eq!(reason, "schema 1: no schema registry is configured")
+        }
+        other => panic!("{other:?}"),
+    }
+    let file = schemas.file_for("readings").unwrap();
+    let payload = file.encode(&json!({"celsius": 3.5}), None).unwrap();
+    assert_eq!(payload.len(), 8, "unframed");
+    match schemas.decode("readings", Part::Value, &payload) {
+        Decoded::Value { json, schema } => {
+            assert_eq!(json, json!({"celsius": 3.5}));
+            assert_eq!(schema.file.as_deref(), Some("readings.avsc"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match schemas.decode("readings", Part::Value, b"hello") {
+        Decoded::Failed { reason } => assert!(
+            reason.starts_with("does not match readings.avsc: "),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        schemas.decode("readings", Part::Key, b"hello"),
+        Decoded::Plain
+    );
+}
+
+#[test]
+fn a_huge_schema_is_refused() {
+    let huge = format!(
+        r#"{{"type":"record","name":"H","doc":"{}","fields":[]}}"#,
+        "x".repeat(MAX_SCHEMA_BYTES)
+    );
+    assert!(KnownSchema::compile(Format::Avro, &huge, &[])
+        .unwrap_err()
+        .contains("larger than"));
+}
