@@ -136,7 +136,11 @@ mod tests {
             lines[0]
         );
         assert!(lines[0].ends_with("&lt;a&gt;..bcdefghijkl"), "{}", lines[0]);
-        assert!(lines[1].starts_with("00000010  6d 6e 6f 70 71"), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("00000010  6d 6e 6f 70 71"),
+            "{}",
+            lines[1]
+        );
         assert_eq!(hex_dump(&[]), "(no bytes)\n");
     }
 }
