@@ -12,6 +12,7 @@ use crate::{
     health::HealthMonitor,
     kafka::{KafkaAdmin, KafkaError, TopicEnsured},
     relay::Relay,
+    schema::RegisterError,
     store::{
         Actor, AuditFilter, AuditOutcome, KafkaClaim, NewAuditEntry, Store, StoreError, TopicKey,
         Transition,
@@ -50,10 +51,10 @@ pub enum LifecycleError {
     /// Kafka refused or failed.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
-    /// The schema registry did not take the topic's value schema (`unreachable`: it did not
-    /// answer), so the topic was not approved.
-    #[error("the value schema was not registered: {reason}")]
-    SchemaNotRegistered { reason: String, unreachable: bool },
+    /// The schema registry did not take the topic's value schema, so the topic was not
+    /// approved.
+    #[error("the value schema was not registered: {0}")]
+    SchemaNotRegistered(RegisterError),
 }
 
 impl LifecycleError {
@@ -71,7 +72,7 @@ impl LifecycleError {
                 e,
                 KafkaError::ShapeMismatch { .. } | KafkaError::GroupActive(_)
             ),
-            LifecycleError::SchemaNotRegistered { unreachable, .. } => !unreachable,
+            LifecycleError::SchemaNotRegistered(e) => matches!(e, RegisterError::Refused(_)),
         }
     }
 }
@@ -153,25 +154,22 @@ impl Lifecycle {
             self.relay.schemas().registry(),
             crate::schema::Format::parse(&value_schema.format),
         ) {
-            (None, _) => Err(("no schema registry is configured".to_owned(), false)),
-            (_, None) => Err((format!("unknown format {}", value_schema.format), false)),
+            (None, _) => Err(RegisterError::Refused(
+                "no schema registry is configured".to_owned(),
+            )),
+            (_, None) => Err(RegisterError::Refused(format!(
+                "unknown format {}",
+                value_schema.format
+            ))),
             (Some(registry), Some(format)) => {
                 let subject = format!("{}-value", topic.topic_name);
-                crate::schema::register(registry, &subject, format, &value_schema.schema)
-                    .await
-                    .map_err(|reason| {
-                        let unreachable = reason.contains("unreachable");
-                        (reason, unreachable)
-                    })
+                crate::schema::register(registry, &subject, format, &value_schema.schema).await
             }
         };
         match registered {
             Ok(schema_id) => Ok(Some(i64::from(schema_id))),
-            Err((reason, unreachable)) => {
-                let error = LifecycleError::SchemaNotRegistered {
-                    reason,
-                    unreachable,
-                };
+            Err(error) => {
+                let error = LifecycleError::SchemaNotRegistered(error);
                 Err(self
                     .audit_failure_of(actor, "approve", &topic.topic_name, error)
                     .await)

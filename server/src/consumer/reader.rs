@@ -168,7 +168,7 @@ impl KafkaReader {
                     self.at_end
                         .remove(&(message.topic().to_owned(), message.partition()));
                     self.schemas
-                        .prepare([message.key(), message.payload()])
+                        .prepare(message.topic(), [message.key(), message.payload()])
                         .await;
                     let record = to_stream_record(&message, &self.schemas);
                     if self.filter.as_ref().is_some_and(|f| !f.matches(&record)) {

@@ -2,7 +2,9 @@
 //! of `API.md` (`{"error": word, "message": sentence, "field"?: ..., "current_status"?: ...}`).
 //! Handlers return `Result<_, ApiError>` and use `?`; nothing else builds error responses.
 
-use crate::{kafka::KafkaError, lifecycle::LifecycleError, store::StoreError};
+use crate::{
+    kafka::KafkaError, lifecycle::LifecycleError, schema::RegisterError, store::StoreError,
+};
 use app::{domain::FieldError, wire::ErrorBody, wire::TopicStatus};
 use axum::{
     http::{header, StatusCode},
@@ -240,12 +242,16 @@ impl From<LifecycleError> for ApiError {
             ),
             LifecycleError::Store(e) => ApiError::Store(e),
             LifecycleError::Kafka(e) => ApiError::Kafka(e),
-            LifecycleError::SchemaNotRegistered {
-                reason,
-                unreachable,
-            } => ApiError::SchemaRegistry {
-                unreachable,
-                message: format!("the value schema was not registered: {reason}"),
+            LifecycleError::SchemaNotRegistered(RegisterError::Refused(reason)) => {
+                ApiError::Conflict {
+                    error: "schema_refused",
+                    message: format!("the value schema was not registered: {reason}"),
+                    current_status: None,
+                }
+            }
+            LifecycleError::SchemaNotRegistered(error) => ApiError::SchemaRegistry {
+                unreachable: matches!(error, RegisterError::Unreachable(_)),
+                message: format!("the value schema was not registered: {error}"),
             },
         }
     }

@@ -64,7 +64,9 @@ pub async fn produce(
         .for_writing(&topic.topic_name)
         .await
         .map_err(|message| ApiError::SchemaRegistry {
-            unreachable: true,
+            // The registry did not answer (or not yet); else what it holds is no schema to
+            // write with.
+            unreachable: message.contains("unreachable") || message.contains("not looked up"),
             message,
         })?;
     let payload = match &schema {

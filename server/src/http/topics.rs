@@ -213,7 +213,16 @@ pub async fn submit_request(
         req.access,
     )?;
     app::access::parse_masks(&req.masks)?;
-    if let Some(value_schema) = &req.value_schema {
+    // A name taken is refused as such before the registry is asked about its subject.
+    let taken = match &req.value_schema {
+        Some(_) => state
+            .store
+            .topic_uncounted(TopicKey::Name(name.as_str()))
+            .await?
+            .is_some(),
+        None => false,
+    };
+    if let Some(value_schema) = req.value_schema.as_ref().filter(|_| !taken) {
         let registry = state.relay.schemas().registry();
         crate::schema::check_requested(registry, name.as_str(), value_schema)
             .await

@@ -365,7 +365,9 @@ async fn run(
         };
         reported_error = false;
         // A schema not known yet is looked up here, once for every socket (bounded in time).
-        schemas.prepare([message.key(), message.payload()]).await;
+        schemas
+            .prepare(&topic, [message.key(), message.payload()])
+            .await;
         let mut records = vec![take(&message)];
         let mut bytes = records[0].frame.len();
         let window_ends = tokio::time::Instant::now() + batch_window;
@@ -374,7 +376,9 @@ async fn run(
             // first), then more until the window ends.
             match tokio::time::timeout_at(window_ends, consumer.recv()).await {
                 Ok(Ok(message)) => {
-                    schemas.prepare([message.key(), message.payload()]).await;
+                    schemas
+                        .prepare(&topic, [message.key(), message.payload()])
+                        .await;
                     let record = take(&message);
                     bytes += record.frame.len();
                     records.push(record);

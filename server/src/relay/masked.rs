@@ -58,6 +58,12 @@ impl MaskView {
     /// they hold what the masks hide.
     pub fn mask_record(&self, record: &mut StreamRecord) {
         record.raw = None;
+        // Why a payload did not decode may quote it: only the kind of reason leaves.
+        if let Some(reason) = &mut record.undecoded {
+            if let Some((kind, _)) = reason.split_once(": ") {
+                *reason = kind.to_owned();
+            }
+        }
         let is_json = record.encoding == "json" || record.schema.is_some();
         let masked = match &mut record.value {
             None => true,
@@ -200,6 +206,36 @@ mod tests {
                 "the key and place are kept"
             );
         }
+    }
+
+    #[test]
+    fn a_decoded_record_is_masked_like_json_and_its_bytes_never_leave() {
+        let view = MaskView::for_reader(
+            &reader(&[]),
+            &topic(&[("customer_id", MaskMethod::Redact)]),
+            &MaskKey::new(b"k"),
+        )
+        .unwrap();
+        let mut avro = record(json!({"customer_id": "c-1", "amount": 3}), "avro");
+        avro.schema = Some(app::stream::RecordSchema {
+            format: "avro".into(),
+            id: Some(4),
+            ..Default::default()
+        });
+        avro.raw = Some("AAAAAAQCYy0x".into());
+        view.mask_record(&mut avro);
+        assert_eq!(avro.value, Some(json!({"customer_id": "***", "amount": 3})));
+        assert_eq!((avro.encoding.as_str(), avro.raw), ("avro", None));
+
+        let mut undecoded = record(json!("AAAAAAQ="), "base64");
+        undecoded.undecoded = Some("does not match schema 4: invalid character 'c-1'".into());
+        view.mask_record(&mut undecoded);
+        assert_eq!(undecoded.value, None);
+        assert_eq!(
+            undecoded.undecoded.as_deref(),
+            Some("does not match schema 4"),
+            "why, without what the decoder quoted"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn replay(
             let early = not_before
                 .is_some_and(|at| message.timestamp().to_millis().is_some_and(|t| t < at));
             if !early {
-                schemas.prepare_blocking(runtime, [message.key(), message.payload()]);
+                schemas.prepare_blocking(runtime, topic, [message.key(), message.payload()]);
                 batch.push(encode(&message, schemas));
             }
         }

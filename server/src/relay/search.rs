@@ -332,7 +332,7 @@ pub fn scan(
         if !in_window {
             continue;
         }
-        schemas.prepare_blocking(runtime, [message.key(), message.payload()]);
+        schemas.prepare_blocking(runtime, &scope.topic, [message.key(), message.payload()]);
         let mut record = to_stream_record(&message, schemas);
         if let Some(mask) = &scope.mask {
             mask.mask_record(&mut record);

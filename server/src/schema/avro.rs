@@ -4,10 +4,21 @@
 
 use apache_avro::{types::Value, Schema};
 use serde_json::{json, Map, Value as Json};
-use std::{collections::HashMap, io::Cursor};
+use std::{
+    collections::{HashMap, HashSet},
+    io::Cursor,
+};
 
-/// Nesting the JSON-to-Avro walk follows at most: deeper input is refused, not recursed into.
+/// Nesting of types a schema may have, and the JSON-to-Avro walk follows, at most: deeper is
+/// refused, not recursed into (decoding follows the types down the stack).
 const MAX_DEPTH: usize = 64;
+/// Named types one schema may have with its references.
+const MAX_NAMED_TYPES: usize = 1_000;
+/// The largest `precision` and `scale` a decimal may have.
+const MAX_DECIMAL_DIGITS: usize = 76;
+/// The most items (or bytes) the decoder allocates for one length it reads: a record cannot
+/// claim more than this to make it reserve memory (apache-avro's own bound is 512 MiB).
+const MAX_ALLOCATION: usize = 1024 * 1024;
 
 /// A compiled Avro schema and the named types it may refer to.
 #[derive(Debug)]
@@ -27,30 +38,39 @@ impl AvroSchema {
     /// the registry lists them). A type that contains itself is refused: a record of it could
     /// nest as deep as its bytes allow, and the decoder would follow it down the stack.
     pub fn compile(text: &str, references: &[String]) -> Result<Self, AvroError> {
-        let (schema, dependencies) = Schema::parse_str_with_list(text, references)
-            .map_err(|e| format!("not an Avro schema: {e}"))?;
+        static LIMITED: std::sync::Once = std::sync::Once::new();
+        LIMITED.call_once(|| {
+            apache_avro::util::max_allocation_bytes(MAX_ALLOCATION);
+        });
+        // apache-avro panics on some malformed names rather than refusing them.
+        let parsed = std::panic::catch_unwind(|| Schema::parse_str_with_list(text, references))
+            .map_err(|_| "not an Avro schema: the parser gave up on it".to_owned())?;
+        let (schema, dependencies) = parsed.map_err(|e| format!("not an Avro schema: {e}"))?;
         let mut named = HashMap::new();
         for s in dependencies.iter().chain([&schema]) {
-            collect_named(s, &mut named);
+            collect_named(s, &mut named, 0)?;
         }
         let compiled = Self {
             schema,
             dependencies,
             named,
         };
-        compiled.refuse_self_reference(&compiled.schema, &mut Vec::new())?;
+        compiled.check_shape(&compiled.schema, &mut Vec::new(), &mut HashSet::new())?;
         Ok(compiled)
+    }
+
+    /// Every schema a `Ref` may name: the references' and this schema's own named types.
+    fn schemata(&self) -> Vec<&Schema> {
+        self.dependencies.iter().chain([&self.schema]).collect()
     }
 
     /// The record `bytes` holds, as JSON; every byte must belong to it.
     pub fn decode(&self, bytes: &[u8]) -> Result<Json, AvroError> {
         let mut reader = Cursor::new(bytes);
-        let value = apache_avro::from_avro_datum_schemata(
-            &self.schema,
-            self.dependencies.iter().collect(),
-            &mut reader,
-            None,
-        )
+        let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            apache_avro::from_avro_datum_schemata(&self.schema, self.schemata(), &mut reader, None)
+        }))
+        .map_err(|_| "the decoder gave up on it".to_owned())?
         .map_err(|e| e.to_string())?;
         let left = bytes.len() as u64 - reader.position();
         if left > 0 {
@@ -62,8 +82,11 @@ impl AvroSchema {
     /// `value` as an Avro record of this schema, or which field the schema refuses and why.
     pub fn encode(&self, value: &Json) -> Result<Vec<u8>, AvroError> {
         let avro = self.from_json(value, &self.schema, "value", 0)?;
-        apache_avro::to_avro_datum_schemata(&self.schema, self.dependencies.iter().collect(), avro)
-            .map_err(|e| e.to_string())
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            apache_avro::to_avro_datum_schemata(&self.schema, self.schemata(), avro)
+        }))
+        .map_err(|_| "the encoder gave up on it".to_owned())?
+        .map_err(|e| e.to_string())
     }
 
     fn resolve<'a>(&'a self, schema: &'a Schema) -> &'a Schema {
@@ -73,44 +96,79 @@ impl AvroSchema {
         }
     }
 
-    fn refuse_self_reference(
+    /// Refuses what decoding could not do safely: a type that contains itself (a record of it
+    /// could nest as deep as its bytes allow), types nested deeper than [`MAX_DEPTH`], and
+    /// decimals of more than [`MAX_DECIMAL_DIGITS`] digits. Each named type is walked once
+    /// (`done`), so a schema that names one type many times costs no more than one that names
+    /// it once.
+    fn check_shape(
         &self,
         schema: &Schema,
         path: &mut Vec<String>,
+        done: &mut HashSet<String>,
     ) -> Result<(), AvroError> {
+        if path.len() > MAX_DEPTH {
+            return Err(format!("types nested deeper than {MAX_DEPTH} levels"));
+        }
+        let named = |name: &apache_avro::schema::Name| name.fullname(None);
         match schema {
             Schema::Ref { name } => {
-                let full = name.fullname(None);
+                let full = named(name);
                 if path.contains(&full) {
                     return Err(format!("the type {full} contains itself"));
                 }
+                if done.contains(&full) {
+                    return Ok(());
+                }
                 match self.named.get(&full) {
                     Some(target) if !matches!(target, Schema::Ref { .. }) => {
-                        self.refuse_self_reference(target, path)
+                        self.check_shape(target, path, done)
                     }
                     _ => Ok(()),
                 }
             }
             Schema::Record(record) => {
-                let full = record.name.fullname(None);
+                let full = named(&record.name);
                 if path.contains(&full) {
                     return Err(format!("the type {full} contains itself"));
                 }
-                path.push(full);
+                if done.contains(&full) {
+                    return Ok(());
+                }
+                path.push(full.clone());
                 for field in &record.fields {
-                    self.refuse_self_reference(&field.schema, path)?;
+                    self.check_shape(&field.schema, path, done)?;
                 }
                 path.pop();
+                done.insert(full);
                 Ok(())
             }
-            Schema::Array(array) => self.refuse_self_reference(&array.items, path),
-            Schema::Map(map) => self.refuse_self_reference(&map.types, path),
+            Schema::Array(array) => self.nested(&array.items, path, done),
+            Schema::Map(map) => self.nested(&map.types, path, done),
             Schema::Union(union) => union
                 .variants()
                 .iter()
-                .try_for_each(|v| self.refuse_self_reference(v, path)),
+                .try_for_each(|v| self.check_shape(v, path, done)),
+            Schema::Decimal(decimal)
+                if decimal.precision > MAX_DECIMAL_DIGITS || decimal.scale > MAX_DECIMAL_DIGITS =>
+            {
+                Err(format!("decimals of more than {MAX_DECIMAL_DIGITS} digits"))
+            }
             _ => Ok(()),
         }
+    }
+
+    /// [`Self::check_shape`] one level down (an array's items, a map's values).
+    fn nested(
+        &self,
+        schema: &Schema,
+        path: &mut Vec<String>,
+        done: &mut HashSet<String>,
+    ) -> Result<(), AvroError> {
+        path.push(String::new());
+        let checked = self.check_shape(schema, path, done);
+        path.pop();
+        checked
     }
 
     fn to_json(&self, value: &Value, schema: &Schema) -> Json {
@@ -187,18 +245,14 @@ impl AvroSchema {
                 chrono::DateTime::from_timestamp(i64::from(*days) * 86_400, 0)
                     .map_or_else(|| days.to_string(), |d| d.format("%Y-%m-%d").to_string()),
             ),
-            Value::TimeMillis(ms) => Json::String(time_of_day(i64::from(*ms) * 1_000_000)),
-            Value::TimeMicros(us) => Json::String(time_of_day(us.saturating_mul(1_000))),
-            Value::TimestampMillis(ms) => Json::String(instant(ms.saturating_mul(1_000_000), true)),
-            Value::TimestampMicros(us) => Json::String(instant(us.saturating_mul(1_000), true)),
-            Value::TimestampNanos(ns) => Json::String(instant(*ns, true)),
-            Value::LocalTimestampMillis(ms) => {
-                Json::String(instant(ms.saturating_mul(1_000_000), false))
-            }
-            Value::LocalTimestampMicros(us) => {
-                Json::String(instant(us.saturating_mul(1_000), false))
-            }
-            Value::LocalTimestampNanos(ns) => Json::String(instant(*ns, false)),
+            Value::TimeMillis(ms) => time_of_day(i64::from(*ms), MILLIS),
+            Value::TimeMicros(us) => time_of_day(*us, MICROS),
+            Value::TimestampMillis(ms) => instant(*ms, MILLIS, true),
+            Value::TimestampMicros(us) => instant(*us, MICROS, true),
+            Value::TimestampNanos(ns) => instant(*ns, NANOS, true),
+            Value::LocalTimestampMillis(ms) => instant(*ms, MILLIS, false),
+            Value::LocalTimestampMicros(us) => instant(*us, MICROS, false),
+            Value::LocalTimestampNanos(ns) => instant(*ns, NANOS, false),
             Value::Duration(d) => json!({
                 "months": u32::from(d.months()),
                 "days": u32::from(d.days()),
@@ -364,9 +418,8 @@ impl AvroSchema {
                     None => return refuse("a date"),
                 },
             },
-            Schema::TimestampMillis | Schema::LocalTimestampMillis => match epoch_nanos(json) {
-                Some(ns) => {
-                    let ms = ns.div_euclid(1_000_000);
+            Schema::TimestampMillis | Schema::LocalTimestampMillis => match epoch(json, MILLIS) {
+                Some(ms) => {
                     if matches!(schema, Schema::TimestampMillis) {
                         Value::TimestampMillis(ms)
                     } else {
@@ -375,9 +428,8 @@ impl AvroSchema {
                 }
                 None => return refuse("a time (RFC 3339 text or milliseconds)"),
             },
-            Schema::TimestampMicros | Schema::LocalTimestampMicros => match epoch_nanos(json) {
-                Some(ns) => {
-                    let us = ns.div_euclid(1_000);
+            Schema::TimestampMicros | Schema::LocalTimestampMicros => match epoch(json, MICROS) {
+                Some(us) => {
                     if matches!(schema, Schema::TimestampMicros) {
                         Value::TimestampMicros(us)
                     } else {
@@ -395,12 +447,22 @@ impl AvroSchema {
     }
 }
 
-fn collect_named(schema: &Schema, named: &mut HashMap<String, Schema>) {
+fn collect_named(
+    schema: &Schema,
+    named: &mut HashMap<String, Schema>,
+    depth: usize,
+) -> Result<(), AvroError> {
+    if depth > MAX_DEPTH {
+        return Err(format!("types nested deeper than {MAX_DEPTH} levels"));
+    }
+    if named.len() > MAX_NAMED_TYPES {
+        return Err(format!("more than {MAX_NAMED_TYPES} named types"));
+    }
     match schema {
         Schema::Record(record) => {
             named.insert(record.name.fullname(None), schema.clone());
             for field in &record.fields {
-                collect_named(&field.schema, named);
+                collect_named(&field.schema, named, depth + 1)?;
             }
         }
         Schema::Enum(e) => {
@@ -409,11 +471,16 @@ fn collect_named(schema: &Schema, named: &mut HashMap<String, Schema>) {
         Schema::Fixed(f) => {
             named.insert(f.name.fullname(None), schema.clone());
         }
-        Schema::Array(a) => collect_named(&a.items, named),
-        Schema::Map(m) => collect_named(&m.types, named),
-        Schema::Union(u) => u.variants().iter().for_each(|v| collect_named(v, named)),
+        Schema::Array(a) => collect_named(&a.items, named, depth + 1)?,
+        Schema::Map(m) => collect_named(&m.types, named, depth + 1)?,
+        Schema::Union(u) => {
+            for v in u.variants() {
+                collect_named(v, named, depth + 1)?;
+            }
+        }
         _ => {}
     }
+    Ok(())
 }
 
 fn accepts_null(schema: &Schema) -> bool {
@@ -440,57 +507,65 @@ fn float(f: f64) -> Json {
     serde_json::Number::from_f64(f).map_or_else(|| Json::String(f.to_string()), Json::Number)
 }
 
-/// `nanos` since the epoch as RFC 3339, in UTC (`…Z`) or, for local timestamps, without zone.
-fn instant(nanos: i64, utc: bool) -> String {
-    let time = chrono::DateTime::from_timestamp_nanos(nanos);
-    let format = match (
-        nanos % 1_000_000_000 == 0,
-        nanos % 1_000_000 == 0,
-        nanos % 1_000 == 0,
-    ) {
+/// Units of a second: what the logical types count in.
+const MILLIS: i64 = 1_000;
+const MICROS: i64 = 1_000_000;
+const NANOS: i64 = 1_000_000_000;
+
+/// `value` (in `per_second` units since the epoch) as RFC 3339, in UTC (`…Z`) or, for local
+/// timestamps, without zone, with as many fractional digits as it has; the number itself when
+/// it is out of the calendar's range.
+fn instant(value: i64, per_second: i64, utc: bool) -> Json {
+    let (seconds, sub) = (value.div_euclid(per_second), value.rem_euclid(per_second));
+    let nanos = sub * (NANOS / per_second);
+    let Some(time) = chrono::DateTime::from_timestamp(seconds, nanos as u32) else {
+        return json!(value);
+    };
+    let format = match (nanos == 0, nanos % 1_000_000 == 0, nanos % 1_000 == 0) {
         (true, _, _) => "%Y-%m-%dT%H:%M:%S",
         (_, true, _) => "%Y-%m-%dT%H:%M:%S%.3f",
         (_, _, true) => "%Y-%m-%dT%H:%M:%S%.6f",
         _ => "%Y-%m-%dT%H:%M:%S%.9f",
     };
     let text = time.format(format).to_string();
-    if utc {
-        text + "Z"
-    } else {
-        text
-    }
+    Json::String(if utc { text + "Z" } else { text })
 }
 
-fn time_of_day(nanos: i64) -> String {
-    let seconds = nanos.div_euclid(1_000_000_000);
-    let sub = nanos.rem_euclid(1_000_000_000);
+/// A time of day (`value` in `per_second` units since midnight) as `HH:MM:SS` with its
+/// fraction; the number itself when it is not within a day.
+fn time_of_day(value: i64, per_second: i64) -> Json {
+    if !(0..86_400 * per_second).contains(&value) {
+        return json!(value);
+    }
+    let (seconds, sub) = (value / per_second, value % per_second);
+    let nanos = sub * (NANOS / per_second);
     let base = format!(
         "{:02}:{:02}:{:02}",
         seconds / 3600,
         (seconds / 60) % 60,
         seconds % 60
     );
-    match (sub == 0, sub % 1_000_000 == 0) {
+    Json::String(match (nanos == 0, nanos % 1_000_000 == 0) {
         (true, _) => base,
-        (_, true) => format!("{base}.{:03}", sub / 1_000_000),
-        _ => format!("{base}.{:06}", sub / 1_000),
-    }
+        (_, true) => format!("{base}.{:03}", nanos / 1_000_000),
+        _ => format!("{base}.{:06}", nanos / 1_000),
+    })
 }
 
-/// Nanoseconds since the epoch from RFC 3339 text, or from a number in the unit the
-/// logical type counts (milliseconds here, as most producers write them).
-fn epoch_nanos(json: &Json) -> Option<i64> {
-    match json {
-        Json::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .and_then(|t| t.timestamp_nanos_opt())
-            .or_else(|| {
-                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                    .ok()
-                    .and_then(|t| t.and_utc().timestamp_nanos_opt())
-            }),
-        _ => json.as_i64().and_then(|ms| ms.checked_mul(1_000_000)),
-    }
+/// A time as `per_second` units since the epoch: from RFC 3339 text (UTC when it names no
+/// zone), or a number already in those units.
+fn epoch(json: &Json, per_second: i64) -> Option<i64> {
+    let Json::String(text) = json else {
+        return json.as_i64();
+    };
+    let time = chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        })
+        .ok()?;
+    let sub = i64::from(time.timestamp_subsec_nanos()) / (NANOS / per_second);
+    time.timestamp().checked_mul(per_second)?.checked_add(sub)
 }
 
 /// The digits of a decimal whose unscaled value is `bytes` (big-endian two's complement).
@@ -666,8 +741,72 @@ mod tests {
 
     #[test]
     fn times_read_as_times() {
-        assert_eq!(instant(1_000_000_000, true), "1970-01-01T00:00:01Z");
-        assert_eq!(instant(1_500_000, false), "1970-01-01T00:00:00.001500");
-        assert_eq!(time_of_day(3_723_004_000_000), "01:02:03.004");
+        assert_eq!(instant(1_000, MILLIS, true), "1970-01-01T00:00:01Z");
+        assert_eq!(instant(1_500, MICROS, false), "1970-01-01T00:00:00.001500");
+        assert_eq!(instant(-1, MILLIS, true), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            instant(i64::MAX, MICROS, true),
+            json!(i64::MAX),
+            "past the calendar"
+        );
+        assert_eq!(time_of_day(3_723_004, MILLIS), "01:02:03.004");
+        assert_eq!(time_of_day(-1, MILLIS), json!(-1));
+        assert_eq!(
+            epoch(&json!("1970-01-01T00:00:01.5Z"), MICROS),
+            Some(1_500_000)
+        );
+        assert_eq!(
+            epoch(&json!(7), MICROS),
+            Some(7),
+            "a number is in the type's unit"
+        );
+    }
+
+    #[test]
+    fn a_type_used_twice_decodes_and_deep_or_wide_schemas_are_refused() {
+        let twice = r#"{"type":"record","name":"Trip","fields":[
+            {"name":"from","type":{"type":"record","name":"Place","fields":[{"name":"city","type":"string"}]}},
+            {"name":"to","type":"Place"}]}"#;
+        let schema = AvroSchema::compile(twice, &[]).unwrap();
+        let value = json!({"from": {"city": "Lyon"}, "to": {"city": "Porto"}});
+        assert_eq!(
+            schema.decode(&schema.encode(&value).unwrap()).unwrap(),
+            value
+        );
+
+        // Forty types, each of two fields of the one before: walked once each, not 2⁴⁰ times.
+        let mut types = vec![
+            r#"{"type":"record","name":"T0","fields":[{"name":"x","type":"long"}]}"#.to_owned(),
+        ];
+        for i in 1..40 {
+            types.push(format!(
+                r#"{{"type":"record","name":"T{i}","fields":[{{"name":"a","type":"T{p}"}},{{"name":"b","type":"T{p}"}}]}}"#,
+                p = i - 1
+            ));
+        }
+        let started = std::time::Instant::now();
+        let wide = AvroSchema::compile(types.last().unwrap(), &types[..39]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(wide.is_ok(), "forty levels pass: {wide:?}");
+    }
+
+    #[test]
+    fn what_could_harm_the_decoder_is_refused() {
+        let mut deep = r#""long""#.to_owned();
+        for _ in 0..100 {
+            deep = format!(r#"{{"type":"array","items":{deep}}}"#);
+        }
+        assert!(AvroSchema::compile(&deep, &[])
+            .unwrap_err()
+            .contains("deeper than"));
+        let wide_decimal =
+            r#"{"type":"bytes","logicalType":"decimal","precision":2000000000,"scale":1000000000}"#;
+        assert!(AvroSchema::compile(wide_decimal, &[])
+            .unwrap_err()
+            .contains("digits"));
+        assert!(AvroSchema::compile(r#"{"type":"record","name":"1","fields":[]}"#, &[]).is_err());
+        // An array that claims a billion items in a record of a few bytes.
+        let array = AvroSchema::compile(r#"{"type":"array","items":"long"}"#, &[]).unwrap();
+        assert!(array.decode(&[0x80, 0xa8, 0xd6, 0xb9, 0x07]).is_err());
     }
 }

@@ -106,6 +106,7 @@ pub fn compile_file(file_name: &str, format: Format, text: &str) -> Result<Known
         references: Vec::new(),
         compiled,
         file_message,
+        seen_on: Default::default(),
     })
 }
 

@@ -1,7 +1,8 @@
 //! Protobuf: a schema file (`.proto` text, compiled in-process, or a serialized
 //! `FileDescriptorProto` in base64, as the registry's own clients register them) with the
 //! files it imports, and its messages decoded into JSON (proto field names, 64-bit integers as
-//! numbers, every field shown) and encoded from it.
+//! numbers, fields at their default left out as the JSON mapping does: so the JSON is never
+//! much larger than the bytes) and encoded from it.
 
 use prost::Message as _;
 use prost_reflect::{
@@ -37,12 +38,15 @@ impl ProtoSchema {
         let mut resolver = ChainFileResolver::new();
         resolver.add(Sources { main, files });
         resolver.add(GoogleFileResolver::new());
-        let mut compiler = protox::Compiler::with_file_resolver(resolver);
-        compiler.include_imports(true);
-        compiler
-            .open_file(&main_name)
-            .map_err(|e| format!("not a Protobuf schema: {e}"))?;
-        let pool: DescriptorPool = compiler.descriptor_pool();
+        let pool: DescriptorPool = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut compiler = protox::Compiler::with_file_resolver(resolver);
+            compiler.include_imports(true);
+            compiler
+                .open_file(&main_name)
+                .map_err(|e| format!("not a Protobuf schema: {e}"))?;
+            Ok::<_, ProtoError>(compiler.descriptor_pool())
+        }))
+        .map_err(|_| "not a Protobuf schema: the compiler gave up on it".to_owned())??;
         let file = pool
             .get_file_by_name(&main_name)
             .ok_or_else(|| "the schema's file is missing after compiling".to_owned())?;
@@ -112,7 +116,9 @@ impl ProtoSchema {
     /// The message `bytes` holds, as JSON. Fields the message does not have mean the record
     /// was written with another schema than the one it names.
     pub fn decode(message: &MessageDescriptor, bytes: &[u8]) -> Result<Json, ProtoError> {
-        let decoded = DynamicMessage::decode(message.clone(), bytes).map_err(|e| e.to_string())?;
+        let decoded = std::panic::catch_unwind(|| DynamicMessage::decode(message.clone(), bytes))
+            .map_err(|_| "the decoder gave up on it".to_owned())?
+            .map_err(|e| e.to_string())?;
         if decoded.unknown_fields().next().is_some() {
             return Err(format!(
                 "fields {} does not have: written with another schema?",
@@ -136,12 +142,14 @@ impl ProtoSchema {
     }
 }
 
-/// How decoded messages read: the field names of the schema, numbers as numbers, every field.
+/// How decoded messages read: the field names of the schema, numbers as numbers, fields at
+/// their default left out (every field shown would let a few bytes of empty messages expand
+/// into every field of each).
 fn json_options() -> SerializeOptions {
     SerializeOptions::new()
         .use_proto_field_name(true)
         .stringify_64_bit_integers(false)
-        .skip_default_fields(false)
+        .skip_default_fields(true)
 }
 
 /// A schema text as a file: `.proto` source, or a serialized descriptor in base64.
@@ -240,14 +248,18 @@ mod tests {
     }
 
     #[test]
-    fn every_field_shows_and_a_bad_value_names_its_field() {
+    fn defaults_are_left_out_and_a_bad_value_names_its_field() {
         let schema = shop();
         let header = schema.message(&[0]).unwrap();
-        assert_eq!(
-            ProtoSchema::decode(&header, &[]).unwrap(),
-            json!({"source": ""})
-        );
+        assert_eq!(ProtoSchema::decode(&header, &[]).unwrap(), json!({}));
+        // A thousand empty lines (two bytes each) stay a thousand empty objects.
         let payment = schema.message(&[1]).unwrap();
+        let lines: Vec<u8> = std::iter::repeat_n([0x42_u8, 0x00], 1000)
+            .flatten()
+            .collect();
+        let decoded = ProtoSchema::decode(&payment, &lines).unwrap();
+        assert_eq!(decoded["lines"].as_array().map(Vec::len), Some(1000));
+        assert!(decoded.to_string().len() < 4 * lines.len());
         let error = ProtoSchema::encode(&payment, &json!({"id": 5})).unwrap_err();
         assert!(error.contains("id") || error.contains("string"), "{error}");
         let error = ProtoSchema::encode(&payment, &json!({"nope": 5})).unwrap_err();

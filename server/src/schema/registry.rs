@@ -16,6 +16,8 @@ pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 pub struct Registry {
     client: reqwest::Client,
     base: String,
+    /// `base` without the credentials a URL may carry, for logs and messages.
+    shown: String,
     auth: Option<RegistryAuth>,
 }
 
@@ -126,16 +128,26 @@ impl Registry {
         let client = builder
             .build()
             .map_err(|e| RegistryError::Malformed(e.to_string()))?;
+        let base = url.trim_end_matches('/').to_owned();
+        let shown = match url::Url::parse(&base) {
+            Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+                let _ = parsed.set_username("");
+                let _ = parsed.set_password(None);
+                parsed.to_string().trim_end_matches('/').to_owned()
+            }
+            _ => base.clone(),
+        };
         Ok(Self {
             client,
-            base: url.trim_end_matches('/').to_owned(),
+            base,
+            shown,
             auth,
         })
     }
 
-    /// The registry's address, for messages.
+    /// The registry's address without credentials, for logs and messages.
     pub fn url(&self) -> &str {
-        &self.base
+        &self.shown
     }
 
     /// The schema with this id.

@@ -7,7 +7,12 @@ const READING: &str =
 fn registry_schemas() -> Schemas {
     let registry =
         Registry::new("http://127.0.0.1:9", None, Duration::from_millis(200), None).unwrap();
-    Schemas::with(Some(registry), files::SchemaFiles::default(), 4)
+    let lookups = lookup::Lookups::new(registry, 4, Duration::from_millis(200));
+    Schemas::with(Some(Arc::new(lookups)), files::SchemaFiles::default(), 4)
+}
+
+fn lookups(schemas: &Schemas) -> &Arc<lookup::Lookups> {
+    schemas.lookups.as_ref().unwrap()
 }
 
 fn known(id: u32, format: Format, text: &str) -> Arc<KnownSchema> {
@@ -24,14 +29,12 @@ fn known(id: u32, format: Format, text: &str) -> Arc<KnownSchema> {
         references: Vec::new(),
         compiled: KnownSchema::compile(format, text, &[]).unwrap(),
         file_message: None,
+        seen_on: Default::default(),
     })
 }
 
 fn add(schemas: &Schemas, schema: Arc<KnownSchema>) {
-    let mut cache = lock(&schemas.cache);
-    let id = schema.label.id.unwrap();
-    cache.known.insert(id, schema);
-    cache.order.push_back(id);
+    lookups(schemas).insert(schema.label.id.unwrap(), schema);
 }
 
 #[test]
@@ -112,17 +115,20 @@ async fn an_unreachable_registry_is_remembered_briefly_and_known_schemas_keep_de
     let schemas = registry_schemas();
     let schema = known(7, Format::Avro, READING);
     add(&schemas, schema.clone());
-    schemas.prepare([Some(&[0, 0, 0, 0, 9, 1][..]), None]).await;
+    schemas
+        .prepare("t", [Some(&[0, 0, 0, 0, 9, 1][..]), None])
+        .await;
     match schemas.decode("t", Part::Value, &[0, 0, 0, 0, 9, 1]) {
         Decoded::Failed { reason } => assert_eq!(reason, "schema 9: registry unreachable"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(schemas.lookups.load(Ordering::Relaxed), 1);
+    let made = || lookups(&schemas).made.load(Ordering::Relaxed);
+    assert_eq!(made(), 1);
     // While it is away, other new ids are not looked up at all.
     schemas
-        .prepare([Some(&[0, 0, 0, 0, 10, 1][..]), None])
+        .prepare("t", [Some(&[0, 0, 0, 0, 10, 1][..]), None])
         .await;
-    assert_eq!(schemas.lookups.load(Ordering::Relaxed), 1);
+    assert_eq!(made(), 1);
     let payload = schema.encode(&json!({"celsius": 1.0}), None).unwrap();
     assert!(matches!(
         schemas.decode("t", Part::Value, &payload),
@@ -131,32 +137,56 @@ async fn an_unreachable_registry_is_remembered_briefly_and_known_schemas_keep_de
 }
 
 #[tokio::test]
-async fn lookups_are_bounded_however_many_ids_a_producer_makes_up() {
+async fn lookups_are_bounded_per_topic_however_many_ids_its_producer_makes_up() {
     let schemas = registry_schemas();
-    *lock(&schemas.away_until) = None;
-    for id in 100..400_u32 {
-        // Each unreachable answer pauses lookups; clear it to count the bucket alone.
-        *lock(&schemas.away_until) = None;
+    let made = || lookups(&schemas).made.load(Ordering::Relaxed);
+    let frame = |id: u32| {
         let mut payload = vec![0];
         payload.extend_from_slice(&id.to_be_bytes());
-        schemas.prepare([Some(&payload), None]).await;
+        payload
+    };
+    for id in 100..400_u32 {
+        // Each unreachable answer pauses lookups; forget it to count the rates alone.
+        lookups(&schemas).forget_away();
+        schemas.prepare("hostile", [Some(&frame(id)), None]).await;
     }
-    let lookups = schemas.lookups.load(Ordering::Relaxed);
-    assert!(lookups <= LOOKUP_BURST as u64 + 20, "{lookups} lookups");
+    assert!(made() <= 15, "{} lookups", made());
+    // Another topic's new schema is still looked up.
+    let before = made();
+    lookups(&schemas).forget_away();
+    schemas.prepare("other", [Some(&frame(1)), None]).await;
+    assert_eq!(made(), before + 1);
+}
+
+#[tokio::test]
+async fn one_lookup_serves_everyone_who_asks_for_the_id_at_once() {
+    let schemas = Arc::new(registry_schemas());
+    let asks = (0..20).map(|_| {
+        let schemas = schemas.clone();
+        tokio::spawn(async move {
+            schemas
+                .prepare("t", [Some(&[0, 0, 0, 0, 42, 1][..]), None])
+                .await
+        })
+    });
+    for ask in asks.collect::<Vec<_>>() {
+        ask.await.unwrap();
+    }
+    assert_eq!(lookups(&schemas).made.load(Ordering::Relaxed), 1);
 }
 
 #[test]
 fn the_cache_keeps_its_bound() {
     let schemas = registry_schemas();
     for id in 1..=10 {
-        add(&schemas, known(id, Format::JsonSchema, "{}"));
-        let mut cache = lock(&schemas.cache);
-        while cache.known.len() > schemas.capacity {
-            let oldest = cache.order.pop_front().unwrap();
-            cache.known.remove(&oldest);
-        }
+        let schema = Arc::try_unwrap(known(id, Format::JsonSchema, "{}")).unwrap();
+        lookups(&schemas).keep(id, schema, 2);
     }
-    assert_eq!(lock(&schemas.cache).known.len(), 4);
+    assert_eq!(lookups(&schemas).cached(), 4);
+    assert!(
+        schemas.cached(10).is_some() && schemas.cached(6).is_none(),
+        "the oldest went"
+    );
 }
 
 #[test]

@@ -63,6 +63,7 @@ pub(crate) fn framed(
         references: Vec::new(),
         compiled,
         file_message: None,
+        seen_on: Default::default(),
     };
     known.encode(value, message).unwrap()
 }
@@ -201,6 +202,24 @@ async fn avro_records_stream_filter_replay_and_search_as_json() {
         1,
         "looked up once"
     );
+
+    // The schema, for a topic it was seen on (and only such a one).
+    let (status, schema) = app.get(&format!("/api/schemas/{id}?topic=payments")).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{schema}");
+    assert_eq!(
+        (schema["format"].as_str(), schema["subject"].as_str()),
+        (Some("avro"), Some("payments-value"))
+    );
+    assert_eq!(schema["schema"], PAYMENT_AVSC);
+    app.active_topic("elsewhere", 1).await;
+    for query in [
+        format!("/api/schemas/{id}?topic=elsewhere"),
+        format!("/api/schemas/{id}?topic=nothing_here"),
+        format!("/api/schemas/{}?topic=payments", id + 100),
+    ] {
+        let (status, body) = app.get(&query).await;
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{query}: {body}");
+    }
 }
 
 #[tokio::test]

@@ -159,13 +159,14 @@ fn record_click(ev: leptos::ev::MouseEvent, rows: Memo<Vec<Row>>) {
             }
         } else if let Some(button) = within("[data-schema]") {
             let id = button.get_attribute("data-schema").unwrap_or_default();
+            let topic = crate::api::encode(&record.topic);
             if let Some(view) = shown(".schema-view") {
                 let _ = view.toggle_attribute("hidden");
                 if view.child_nodes().length() == 0 {
                     view.set_text_content(Some("loading…"));
                     leptos::task::spawn_local(async move {
                         let text = match crate::api::get::<crate::stream::SchemaView>(format!(
-                            "/api/schemas/{id}"
+                            "/api/schemas/{id}?topic={topic}"
                         ))
                         .await
                         {
