@@ -283,6 +283,9 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
     let owner_team = RwSignal::new(String::new());
     let access = RwSignal::new(AccessLevel::Open);
     let masks = RwSignal::new(String::new());
+    // The schema its values are written with (registered on approval), if any.
+    let schema_format = RwSignal::new("avro".to_owned());
+    let schema_text = RwSignal::new(String::new());
     let attempted = RwSignal::new(false);
     let server_error = RwSignal::new(None::<(Option<String>, String)>);
     let submit = Action::new(|request: &NewTopicRequest| {
@@ -355,7 +358,12 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
             owner_team: (!team.is_empty()).then_some(team),
             access: access.get_untracked(),
             masks,
-            value_schema: None,
+            value_schema: Some(schema_text.get_untracked())
+                .filter(|text| !text.trim().is_empty())
+                .map(|schema| crate::wire::ValueSchema {
+                    format: schema_format.get_untracked(),
+                    schema,
+                }),
         });
     };
 
@@ -379,6 +387,29 @@ fn RequestForm(on_created: impl Fn() + Copy + Send + Sync + 'static) -> impl Int
                 </div>
                 <Field id="description" label="Description" value=description error=description_error/>
             </div>
+            <details class="value-schema" data-testid="value-schema-field">
+                <summary>"Value schema (optional)"</summary>
+                <div class="field">
+                    <label for="schema_format">"Format"</label>
+                    <select id="schema_format" on:change=move |ev| schema_format.set(event_target_value(&ev))>
+                        <option value="avro">"Avro"</option>
+                        <option value="protobuf">"Protobuf"</option>
+                        <option value="json_schema">"JSON Schema"</option>
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="value_schema">"Schema"</label>
+                    <textarea id="value_schema" rows="6" spellcheck="false" placeholder="{\"type\": \"record\", …}"
+                        prop:value=schema_text on:input=move |ev| schema_text.set(event_target_value(&ev))></textarea>
+                    <small class="muted">"registered as <name>-value in the schema registry when the topic is approved"</small>
+                    <p class="field-error" role="alert" data-testid="value_schema-error">
+                        {move || match server_error.get() {
+                            Some((Some(f), message)) if f == "value_schema" => message,
+                            _ => String::new(),
+                        }}
+                    </p>
+                </div>
+            </details>
             <Transition fallback=|| ()>
                 <Governance owner_team access masks error=Signal::derive(move || match server_error.get() {
                     Some((Some(f), message)) if ["owner_team", "access", "masks"].contains(&f.as_str()) => Some(message),
