@@ -102,13 +102,14 @@ test('an Avro payment topic: badges, a filter on a decoded field, the raw view a
 
   // The raw view: the record's bytes in the registry's wire format (a zero, then the id).
   const row = page.locator(`${records}[data-seq="${fresh[0]}"]`);
-  await row.getByRole('button', { name: 'raw' }).click();
+  // Clicked in the page (the opened records may have pushed the row out of the viewport).
+  await row.getByRole('button', { name: 'raw' }).evaluate((button) => button.click());
   const raw = row.getByTestId('raw-view');
   await raw.waitFor();
   assert.match(await raw.textContent(), /^00000000 {2}00 00 00 00 [0-9a-f]{2} /);
 
   // The schema, from the registry through the server.
-  await row.getByRole('button', { name: 'schema' }).click();
+  await row.getByRole('button', { name: 'schema' }).evaluate((button) => button.click());
   const schema = row.getByTestId('schema-view');
   await schema.getByText('"name": "Payment"').waitFor();
   await page.screenshot({ path: `${ARTIFACTS}stream-avro-desktop.png`, fullPage: false });

@@ -12,17 +12,15 @@
 //! (500,000) change the sizes.
 
 use app::stream::StartPosition;
-use futures::{SinkExt, StreamExt};
-use std::{path::Path, time::Instant};
+use std::path::Path;
 use streamhub_testkit::{
     measure::{env_or, percentile_ms},
     relay_load::{
-        active_topic, connect, filled_topic, start_server, subscribe_frame, CpuShare, FanOut,
+        active_topic, filled_topic, search, start_server, subscribe_frame, CpuShare, FanOut,
     },
     server_process::ServerProcess,
     LocalBroker,
 };
-use tokio_tungstenite::tungstenite::Message;
 
 /// One way of fanning out: its name and how many distinct filters (none: no filter).
 struct Way {
@@ -73,27 +71,8 @@ async fn main() {
 
     // b. Search.
     let bare = filled_topic(&server, &bootstrap, "bench_search", 1, search_records).await;
-    let mut socket = connect(&server).await;
-    let request = serde_json::json!({"type": "search", "id": "bench", "topic": "bench_search",
-        "filter": "value.n % 100 == 0", "max_matches": 10000});
-    let started = Instant::now();
-    socket
-        .send(Message::Text(request.to_string().into()))
-        .await
-        .unwrap();
-    let (mut matches, mut scanned) = (0_u64, 0_u64);
-    while let Some(Ok(message)) = socket.next().await {
-        let Message::Text(text) = message else {
-            continue;
-        };
-        if text.starts_with(r#"{"type":"search_done""#) {
-            let done: serde_json::Value = serde_json::from_str(&text).unwrap();
-            matches = done["matches"].as_u64().unwrap_or(0);
-            scanned = done["scanned"].as_u64().unwrap_or(0);
-            break;
-        }
-    }
-    let search_rate = scanned as f64 / started.elapsed().as_secs_f64();
+    let searched = search(&server, "bench_search", "value.n % 100 == 0").await;
+    let (scanned, matches, search_rate) = (searched.scanned, searched.matches, searched.rate);
 
     println!();
     println!(

@@ -13,7 +13,6 @@
 //! (100), `BENCH_SEARCH` (500,000) change the sizes.
 
 use app::stream::StartPosition;
-use futures::{SinkExt, StreamExt};
 use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     message::Message as _,
@@ -30,12 +29,11 @@ use streamhub::{
 };
 use streamhub_testkit::{
     measure::{env_or, percentile_ms},
-    relay_load::{active_topic, connect, fill, subscribe, CpuShare, Encode, FanOut},
+    relay_load::{active_topic, fill, search, subscribe, CpuShare, Encode, FanOut},
     schema_registry::StandIn,
     server_process::ServerProcess,
     LocalBroker,
 };
-use tokio_tungstenite::tungstenite::Message;
 
 /// The load records (`{"n", "sent_us", "pad"}`) as Avro.
 const LOAD_AVSC: &str = r#"{"type":"record","name":"Load","fields":[
@@ -136,27 +134,8 @@ async fn main() {
         .await
         .unwrap()
     };
-    let mut socket = connect(&server).await;
-    let request = serde_json::json!({"type": "search", "id": "bench", "topic": "bench_avro_search",
-        "filter": "value.n % 100 == 0", "max_matches": 10000});
-    let started = Instant::now();
-    socket
-        .send(Message::Text(request.to_string().into()))
-        .await
-        .unwrap();
-    let (mut matches, mut scanned) = (0_u64, 0_u64);
-    while let Some(Ok(message)) = socket.next().await {
-        let Message::Text(text) = message else {
-            continue;
-        };
-        if text.starts_with(r#"{"type":"search_done""#) {
-            let done: serde_json::Value = serde_json::from_str(&text).unwrap();
-            matches = done["matches"].as_u64().unwrap_or(0);
-            scanned = done["scanned"].as_u64().unwrap_or(0);
-            break;
-        }
-    }
-    let search_rate = scanned as f64 / started.elapsed().as_secs_f64();
+    let searched = search(&server, "bench_avro_search", "value.n % 100 == 0").await;
+    let (scanned, matches, search_rate) = (searched.scanned, searched.matches, searched.rate);
 
     let per_second = |f: &Figures| f.delivered as f64 / seconds as f64;
     println!();

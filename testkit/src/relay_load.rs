@@ -188,6 +188,41 @@ fn bare_consumer(bootstrap: &str, topic: &str, partitions: i32, n: u64) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// What a search through the relay did: records looked at, matches, records looked at a second.
+pub struct Searched {
+    pub scanned: u64,
+    pub matches: u64,
+    pub rate: f64,
+}
+
+/// Searches the whole of `topic` with `filter` (up to 10,000 matches) through a socket of its
+/// own, until the relay says it is done.
+pub async fn search(server: &ServerProcess, topic: &str, filter: &str) -> Searched {
+    let mut socket = connect(server).await;
+    let request = serde_json::json!({"type": "search", "id": "bench", "topic": topic,
+        "filter": filter, "max_matches": 10000});
+    let started = Instant::now();
+    socket
+        .send(Message::Text(request.to_string().into()))
+        .await
+        .unwrap();
+    while let Some(Ok(message)) = socket.next().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        if text.starts_with(r#"{"type":"search_done""#) {
+            let done: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let scanned = done["scanned"].as_u64().unwrap_or(0);
+            return Searched {
+                scanned,
+                matches: done["matches"].as_u64().unwrap_or(0),
+                rate: scanned as f64 / started.elapsed().as_secs_f64(),
+            };
+        }
+    }
+    panic!("the search of {topic} ended without search_done");
+}
+
 /// A socket on the relay at `addr`: `query` follows `/api/stream` (`?user_id=…`, or nothing),
 /// and `bearer`, when given, is the token it proves itself with.
 pub async fn open_socket(

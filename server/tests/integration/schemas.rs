@@ -109,6 +109,32 @@ async fn live(client: &mut Client, topics: &[&str]) {
     }
 }
 
+/// What the CLI's direct read of `topic` from its beginning prints (one JSON record a line),
+/// decoding with `registry`.
+async fn cli_reads(app: &TestApp, registry: &StandIn, topic: &str) -> Vec<Value> {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"))
+        .args(["consume", "-t", topic, "-o", "beginning", "-e"])
+        .args(["--schema-registry", &registry.url()])
+        .env("STREAMHUB_API_URL", app.url(""))
+        .env("KAFKA_BOOTSTRAP_SERVERS", app.broker.bootstrap())
+        .env_remove("STREAMHUB_USER")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the consumer finishes")
+        .expect("the consumer runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Records until `n` have come, skipping other frames.
 async fn records(client: &mut Client, n: usize) -> Vec<StreamRecord> {
     let mut out = Vec::new();
@@ -541,33 +567,8 @@ async fn the_cli_decodes_direct_reads_with_the_same_code() {
         )],
     )
     .await;
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"))
-        .args([
-            "consume",
-            "-t",
-            "cli_payments",
-            "-o",
-            "beginning",
-            "-e",
-            "--schema-registry",
-            &registry.url(),
-        ])
-        .env("STREAMHUB_API_URL", app.url(""))
-        .env("KAFKA_BOOTSTRAP_SERVERS", app.broker.bootstrap())
-        .env_remove("STREAMHUB_USER")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line: Value =
-        serde_json::from_slice(output.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let lines = cli_reads(&app, &registry, "cli_payments").await;
+    let line = &lines[0];
     assert_eq!(line["value"], payment(1));
     assert_eq!(line["encoding"], "avro");
     assert_eq!(line["schema"]["subject"], "cli_payments-value");
@@ -677,35 +678,7 @@ async fn records_written_by_the_registrys_own_client_read_as_it_reads_them() {
 
     // The CLI's direct reads.
     for topic in topics {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"))
-            .args([
-                "consume",
-                "-t",
-                topic,
-                "-o",
-                "beginning",
-                "-e",
-                "--schema-registry",
-                &registry.url(),
-            ])
-            .env("STREAMHUB_API_URL", app.url(""))
-            .env("KAFKA_BOOTSTRAP_SERVERS", app.broker.bootstrap())
-            .env_remove("STREAMHUB_USER")
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(Duration::from_secs(60), output)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines = cli_reads(&app, &registry, topic).await;
         assert_eq!(lines.len(), 20, "{topic}");
         for line in lines {
             check(
