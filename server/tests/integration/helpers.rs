@@ -109,8 +109,12 @@ async fn launch(
     let mut app = TestApp {
         addr: "127.0.0.1:0".parse().unwrap(),
         // A request the server never answers fails its test rather than hanging the suite.
+        // Idle connections are let go well before the server's idle close (the 1 s header
+        // timeout of the test configuration): reusing one the server is closing at that moment
+        // fails the request (`IncompleteMessage`), which a loaded machine makes likely.
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_millis(300))
             .build()
             .expect("HTTP client"),
         admin_token: String::new(),
