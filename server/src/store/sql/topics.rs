@@ -251,13 +251,11 @@ impl Pools {
         &self,
         topic_id: i64,
     ) -> Result<Option<app::wire::ValueSchema>, StoreError> {
-        let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT value_schema_format, value_schema FROM topics WHERE topic_id = $1",
-        )
-        .bind(topic_id)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(match row {
+        let sql = "SELECT value_schema_format, value_schema FROM topics WHERE topic_id = $1";
+        let row = sqlx::query_as(sql)
+            .bind(topic_id)
+            .fetch_optional(&self.reader);
+        Ok(match row.await? {
             Some((Some(format), Some(schema))) => Some(app::wire::ValueSchema { format, schema }),
             _ => None,
         })
