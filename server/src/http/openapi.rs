@@ -187,6 +187,14 @@ impl Modify for InputRules {
         if let Some(rule) = array_property(openapi, "AccessUpdate", "masks") {
             rule.max_items = Some(MASKS_MAX);
         }
+        if let Some(rule) = property(openapi, "ValueSchema", "format") {
+            let words = ["avro", "protobuf", "json_schema"].map(Value::from);
+            rule.enum_values = Some(words.to_vec());
+        }
+        if let Some(rule) = property(openapi, "ValueSchema", "schema") {
+            rule.min_length = Some(1);
+            rule.max_length = Some(crate::schema::MAX_SCHEMA_BYTES);
+        }
         if let Some(rule) = property(openapi, "MaskRule", "path") {
             rule.pattern = Some(FIELD_PATH_PATTERN.to_owned());
             rule.min_length = Some(1);
@@ -389,7 +397,25 @@ pub async fn document(State(state): State<AppState>) -> Json<openapi::OpenApi> {
     if state.auth == crate::oidc::AuthMode::Open {
         only_open_topics(&mut doc);
     }
+    if state.relay.schemas().registry().is_none() {
+        no_value_schemas(&mut doc);
+    }
     Json(doc)
+}
+
+/// Without a schema registry a topic request carries no value schema (there is nowhere to
+/// register it); with one, its format is one StreamHub reads.
+fn no_value_schemas(doc: &mut openapi::OpenApi) {
+    if let Some(RefOr::T(Schema::Object(request))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("NewTopicRequest"))
+    {
+        request.properties.insert(
+            "value_schema".into(),
+            RefOr::T(Schema::Object(Object::with_type(Type::Null))),
+        );
+    }
 }
 
 /// Without an identity provider there are no teams: a request is `open` and names no owner.
