@@ -4,7 +4,7 @@
 //! out of their frames into one.
 
 use super::filters::Verdicts;
-use crate::schema::{Decoded, Part, Schemas};
+use crate::schema::{base64, Decoded, Part, Schemas};
 use app::stream::StreamRecord;
 use axum::extract::ws::Utf8Bytes;
 use rdkafka::message::{Headers, Message};
@@ -53,7 +53,7 @@ pub fn to_stream_record<M: Message>(message: &M, schemas: &Schemas) -> StreamRec
                 record.encoding = schema.format.clone();
                 record.value = Some(json);
                 record.schema = Some(schema);
-                record.raw = Some(crate::schema::base64(bytes));
+                record.raw = Some(base64(bytes));
             }
             Decoded::Failed { reason } => {
                 let (value, encoding) = plain(bytes, false);
@@ -140,50 +140,13 @@ pub fn records_frame<'a>(records: impl IntoIterator<Item = &'a str>) -> String {
     frame
 }
 
-/// Standard base64 with padding (binary payloads are rare; no crate needed).
-fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use app::stream::ServerFrame;
 
     fn unbase64(text: &str) -> Vec<u8> {
-        const TABLE: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let digits: Vec<u8> = text
-            .bytes()
-            .filter(|b| *b != b'=')
-            .map(|b| TABLE.iter().position(|t| *t == b).unwrap() as u8)
-            .collect();
-        let mut out = Vec::new();
-        for chunk in digits.chunks(4) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0_u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
-            out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-        }
-        out
+        crate::schema::unbase64(text).unwrap()
     }
 
     use proptest::prelude::*;
