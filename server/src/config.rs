@@ -91,7 +91,8 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub header_timeout_ms: u64,
 
-    /// Connections served at once, WebSockets included; more wait in the kernel's backlog.
+    /// Connections served at once, WebSockets included; past it, newcomers displace idle
+    /// connections, or wait in the kernel's backlog while none is idle.
     /// Unset: 25,000, or what the open files limit allows if that is less. Set: this many, and a
     /// warning at start if the open files limit lowers it.
     #[arg(long, env = "STREAMHUB_MAX_CONNECTIONS",

@@ -6,7 +6,7 @@
 //! that stopped reading). A body waiting for the server itself (a page rendered as it goes,
 //! waiting for a slow look-up) is not a stalled reader.
 
-use super::ConnectionSlot;
+use super::{idle::IdleConnections, ConnectionSlot};
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},
@@ -224,12 +224,14 @@ impl http_body::Body for TrackedBody {
 
 /// Runs one connection to its end. It is shut down gracefully (requests in flight and HTTP/2
 /// streams finish, no new ones start) once the server stops, once it has had nothing in flight
-/// for `timeout`, or once a response body has not moved for [`STALL_FACTOR`] × `timeout`; what
-/// is still unfinished `timeout` after that is dropped.
+/// for `timeout` or a newcomer needs its slot meanwhile (it is among the `idle` then), or once a
+/// response body has not moved for [`STALL_FACTOR`] × `timeout`; what is still unfinished
+/// `timeout` after that is dropped.
 pub async fn drive<C, E>(
     connection: C,
     shut_down: impl FnOnce(Pin<&mut C>),
     activity: &ConnectionActivity,
+    idle: &Arc<IdleConnections>,
     mut stop: watch::Receiver<bool>,
     timeout: Duration,
 ) -> Result<(), E>
@@ -239,6 +241,7 @@ where
     let mut connection = pin!(connection);
     let mut load = activity.0.load.subscribe();
     let stall = timeout * STALL_FACTOR;
+    let mut idle_mark = None;
     loop {
         let now = *load.borrow_and_update();
         let deadline = if now.busy == 0 {
@@ -254,8 +257,21 @@ where
                 None => std::future::pending().await,
             }
         };
+        // Idle since it last had nothing in flight, however often the loop goes round.
+        if now.busy == 0 {
+            idle_mark.get_or_insert_with(|| idle.enter());
+        } else {
+            idle_mark = None;
+        }
+        let displaced = async {
+            match idle_mark.as_mut() {
+                Some(mark) => mark.displaced().await,
+                None => std::future::pending().await,
+            }
+        };
         let close = tokio::select! {
             result = connection.as_mut() => return result,
+            () = displaced => true,
             // Ends the wait on every change: the timers start again from now.
             changed = load.changed() => changed.is_err(),
             _ = stop.wait_for(|stopped| *stopped) => true,

@@ -2,13 +2,16 @@
 //! client must send its request headers within a timeout, counted from the moment it connects
 //! (hyper's own timer starts at the first byte, so a silent connection is bounded here); without
 //! it, connections that send nothing or trickle bytes (slowloris) would each hold a file
-//! descriptor forever. And at most so many connections are served at once: the rest wait in the
-//! kernel's backlog until a slot frees, instead of the process running out of descriptors.
+//! descriptor forever. And at most so many connections are served at once, instead of the
+//! process running out of descriptors: past that, a newcomer takes the place of the longest idle
+//! connection (see [`idle`]), and when none is idle it waits in the kernel's backlog until a slot
+//! frees.
 //! A connection that has no request in flight for as long as the header timeout is closed too:
 //! hyper closes an idle HTTP/1 keep-alive connection by itself, but an HTTP/2 connection that
 //! answers pings and opens no stream would otherwise hold its slot forever.
 
 mod activity;
+mod idle;
 
 use activity::{drive, track, PerConnection};
 pub use activity::{Busy, ConnectionActivity};
@@ -18,6 +21,7 @@ use hyper_util::{
     server::conn::auto::Builder,
     service::TowerToHyperService,
 };
+use idle::IdleConnections;
 use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
 use tokio::{
     net::TcpListener,
@@ -75,21 +79,28 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_addr = Arc::new(PerAddress::default());
     let trusted = Arc::new(limits.trusted_proxies.clone());
+    let idle = Arc::new(IdleConnections::default());
     let mut saturated = false;
     loop {
         if slots.available_permits() == 0 && !saturated {
             tracing::warn!(
                 max_connections = limits.max_connections,
-                "connection limit reached: new connections wait"
+                "connection limit reached: newcomers displace idle connections, or wait"
             );
         }
         saturated = slots.available_permits() == 0;
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => ConnectionSlot(Arc::new(slot)),
-                Err(_) => break, // never closed
+        // A free slot; or none, but an idle connection to give its slot to the next newcomer;
+        // or else a wait for a slot to free.
+        let free = match slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) if idle.any() => None,
+            Err(_) => tokio::select! {
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => Some(slot),
+                    Err(_) => break, // never closed
+                },
+                _ = stop_rx_main.changed() => break,
             },
-            _ = stop_rx_main.changed() => break,
         };
         let (stream, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -112,6 +123,23 @@ pub async fn serve(
             tracing::debug!(%addr, "closed a connection: its address has the most it may open");
             continue;
         };
+        let slot = match free {
+            Some(slot) => ConnectionSlot(Arc::new(slot)),
+            None => {
+                // The displaced connection's task ends at once and frees its slot. Had it just
+                // turned busy instead, this waits for the next slot to free, as without an idle one.
+                if idle.displace_oldest() {
+                    tracing::debug!(%addr, "an idle connection gave its slot to a newcomer");
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => ConnectionSlot(Arc::new(slot)),
+                        Err(_) => break, // never closed
+                    },
+                    _ = stop_rx_main.changed() => break,
+                }
+            }
+        };
         let connection = PerConnection::new(addr, slot.clone(), trusted.clone());
         let activity = connection.activity.clone();
         // One layer around the whole router (`Router::layer` would wrap every route anew).
@@ -125,12 +153,20 @@ pub async fn serve(
         );
         let stop = stop_rx.clone();
         let done = done_tx.clone();
+        let idle = idle.clone();
+        // Idle from the start: it has sent nothing yet.
+        let mut silent = idle.enter();
         tokio::spawn(async move {
             // All are released when the task ends, however it ends.
             let (_slot, _done, _from_addr) = (slot, done, from_addr);
             // hyper's header timer starts at the first byte, and its protocol detection waits
             // for the whole HTTP/2 preface: both are bounded here.
-            if !sniff_protocol(&stream, limits.header_timeout).await {
+            let sniffed = tokio::select! {
+                sniffed = sniff_protocol(&stream, limits.header_timeout) => sniffed,
+                () = silent.displaced() => false,
+            };
+            drop(silent);
+            if !sniffed {
                 tracing::debug!(%addr, "closed a connection that sent too little in time");
                 return;
             }
@@ -154,6 +190,7 @@ pub async fn serve(
                 connection,
                 |c| c.graceful_shutdown(),
                 &activity,
+                &idle,
                 stop,
                 limits.header_timeout,
             )
@@ -496,20 +533,75 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    async fn a_newcomer_takes_the_slot_of_the_longest_silent_connection() {
         let addr = spawn(2).await;
-        let _silent = [
-            TcpStream::connect(addr).await.unwrap(),
-            TcpStream::connect(addr).await.unwrap(),
-        ];
+        let mut oldest = TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut younger = TcpStream::connect(addr).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        // Both slots are held by silent clients: the third is served once the timeout frees one.
+        // Both slots are held by silent clients: the third is served at once all the same.
         let started = Instant::now();
         let answer = get_root(addr).await;
-        assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
-        assert!(answer.ends_with(b"ok"));
+        assert!(answer.ends_with(b"ok"), "{answer:?}");
+        assert!(started.elapsed() < TIMEOUT / 2, "{:?}", started.elapsed());
+        // The oldest gave way; the younger keeps its slot until its own timeout.
+        let started = Instant::now();
+        assert!(read_to_close(&mut oldest).await.is_empty());
+        assert!(started.elapsed() < TIMEOUT / 2, "{:?}", started.elapsed());
+        let mut byte = [0_u8; 1];
+        let still_open =
+            tokio::time::timeout(Duration::from_millis(50), younger.read(&mut byte)).await;
+        assert!(still_open.is_err(), "{still_open:?}");
+    }
+
+    #[tokio::test]
+    async fn a_keep_alive_connection_between_requests_gives_way_too() {
+        let addr = spawn(1).await;
+        let mut kept = TcpStream::connect(addr).await.unwrap();
+        kept.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0_u8; 256];
+        let n = kept.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+        let started = Instant::now();
+        assert!(get_root(addr).await.ends_with(b"ok"));
+        assert!(started.elapsed() < TIMEOUT / 2, "{:?}", started.elapsed());
+        assert!(read_to_close(&mut kept).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_wait_while_every_slot_is_at_work() {
+        let router = Router::new().route("/", get(|| async { "ok" })).route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(TIMEOUT * 2).await;
+                "slow"
+            }),
+        );
+        let addr = serving(router, 2, 8).await;
+        let mut working = Vec::new();
+        for _ in 0..2 {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            working.push(stream);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Nothing is idle: the third waits until a slow request ends, and neither is cut.
+        let started = Instant::now();
+        let answer = get_root(addr).await;
+        assert!(answer.ends_with(b"ok"), "{answer:?}");
         let waited = started.elapsed();
-        assert!(waited >= TIMEOUT - Duration::from_millis(100), "{waited:?}");
+        assert!(
+            waited >= TIMEOUT * 2 - Duration::from_millis(150),
+            "{waited:?}"
+        );
+        for mut stream in working {
+            assert!(read_to_close(&mut stream).await.ends_with(b"slow"));
+        }
         // And with a free slot there is no wait.
         let started = Instant::now();
         assert!(get_root(addr).await.starts_with(b"HTTP/1.1 200"));
