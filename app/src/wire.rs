@@ -238,6 +238,11 @@ pub struct ProduceRequest {
     pub headers: std::collections::BTreeMap<String, String>,
     /// The payload, sent as its JSON text.
     pub value: serde_json::Value,
+    /// To a topic whose schema is Protobuf: the message to write, by its full name
+    /// (`shop.Payment`) or its name alone. None: the message the topic's schema file names,
+    /// else the schema's first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// What a personal access token may do, capped at its owner's role when it is made.

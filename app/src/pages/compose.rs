@@ -31,6 +31,7 @@ pub fn parse_headers(text: &str) -> Result<BTreeMap<String, String>, String> {
 pub fn Composer(topic_id: i64, on_sent: Callback<()>) -> impl IntoView {
     let key = RwSignal::new(String::new());
     let headers = RwSignal::new(String::new());
+    let message = RwSignal::new(String::new());
     let value = RwSignal::new("{}".to_owned());
     let value_problem = Memo::new(move |_| {
         value.with(|v| {
@@ -61,10 +62,12 @@ pub fn Composer(topic_id: i64, on_sent: Callback<()>) -> impl IntoView {
             return;
         };
         let key = key.get_untracked();
+        let message = message.get_untracked().trim().to_owned();
         send.dispatch(ProduceRequest {
             key: (!key.is_empty()).then_some(key),
             headers,
             value,
+            message: (!message.is_empty()).then_some(message),
         });
     };
     view! {
@@ -87,6 +90,11 @@ pub fn Composer(topic_id: i64, on_sent: Callback<()>) -> impl IntoView {
                         aria-invalid=move || value_problem.with(Option::is_some).to_string()
                         on:input=move |ev| value.set(event_target_value(&ev))></textarea>
                     <p class="field-error" role="alert" data-testid="value-error">{move || value_problem.get()}</p>
+                </div>
+                <div class="field">
+                    <label for="record-message">"Protobuf message (optional: the schema's first when empty)"</label>
+                    <input id="record-message" class="mono" placeholder="shop.Payment" prop:value=message
+                        on:input=move |ev| message.set(event_target_value(&ev))/>
                 </div>
                 <button type="submit" data-testid="send-record"
                     disabled=move || send.pending().get() || value_problem.with(Option::is_some) || header_problem.with(Option::is_some)>

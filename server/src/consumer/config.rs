@@ -180,6 +180,11 @@ pub struct ProduceArgs {
     #[arg(long = "header", short = 'H')]
     pub headers: Vec<String>,
 
+    /// To a topic whose schema is Protobuf: the message each value is written as (full name,
+    /// or the name alone); without it, the one its schema file names, else the schema's first.
+    #[arg(long)]
+    pub message: Option<String>,
+
     /// The server's admin token, from `ADMIN_TOKEN` only: a flag would show it to everyone on
     /// the machine (`ps`).
     #[arg(skip = crate::secrets::from_env("ADMIN_TOKEN"))]

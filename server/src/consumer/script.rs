@@ -303,6 +303,7 @@ async fn produce(api: &ApiClient, args: &ProduceArgs) -> Result<(), ConsumerErro
             key,
             headers: headers.clone(),
             value,
+            message: args.message.clone(),
         };
         let produced = api.produce(topic.topic_id, &record, admin_token).await?;
         println!("{}\t{}", produced.partition, produced.offset);

@@ -400,6 +400,9 @@ pub async fn document(State(state): State<AppState>) -> Json<openapi::OpenApi> {
     if state.relay.schemas().registry().is_none() {
         no_value_schemas(&mut doc);
     }
+    if !state.relay.schemas().is_active() {
+        no_protobuf_messages(&mut doc);
+    }
     Json(doc)
 }
 
@@ -413,6 +416,21 @@ fn no_value_schemas(doc: &mut openapi::OpenApi) {
     {
         request.properties.insert(
             "value_schema".into(),
+            RefOr::T(Schema::Object(Object::with_type(Type::Null))),
+        );
+    }
+}
+
+/// Without a registry or schema files no topic has a Protobuf schema, so a test record names no
+/// message to write as.
+fn no_protobuf_messages(doc: &mut openapi::OpenApi) {
+    if let Some(RefOr::T(Schema::Object(request))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("ProduceRequest"))
+    {
+        request.properties.insert(
+            "message".into(),
             RefOr::T(Schema::Object(Object::with_type(Type::Null))),
         );
     }

@@ -31,7 +31,7 @@ pub(super) const MAX_HEADER_VALUE_CHARS: usize = 4_096;
 pub(super) const HEADER_NAME_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
 
 #[utoipa::path(post, path = "/api/topics/{id}/records", tag = "topics",
-    description = "Sends one record to an active topic (its owners and admins): `value` as its JSON text, with an optional key and headers; to a topic with a schema (its registry subject `<topic>-value`, or a schema file), `value` encoded with the latest schema, and a 400 naming the field the schema refuses. Answers where it landed once every in-sync replica has it; audited as `produce`.",
+    description = "Sends one record to an active topic (its owners and admins): `value` as its JSON text, with an optional key and headers; to a topic with a schema (its registry subject `<topic>-value`, or a schema file), `value` encoded with the latest schema (for Protobuf, as `message`: a 400 when the topic's schema is not Protobuf or lacks it), and a 400 naming the field the schema refuses; a JSON Schema checks the value before it is sent as JSON. Answers where it landed once every in-sync replica has it; audited as `produce`.",
     params(("id" = i64, Path, description = "Topic id")), security(("admin" = [])), request_body = ProduceRequest,
     responses((status = 201, body = Produced), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Not one of the topic's owners", body = ErrorBody),
@@ -69,10 +69,19 @@ pub async fn produce(
             unreachable: message.contains("unreachable") || message.contains("not looked up"),
             message,
         })?;
+    if let Some(message) = &request.message {
+        match &schema {
+            Some(schema) => schema.writes_message(message),
+            None => Err("the topic has no schema: only a Protobuf schema has messages".to_owned()),
+        }
+        .map_err(|why| FieldError::new("message", why))?;
+    }
     let payload = match &schema {
-        Some(schema) => schema.encode(&request.value, None).map_err(|why| {
-            FieldError::new("value", format!("the topic's schema refuses it: {why}"))
-        })?,
+        Some(schema) => schema
+            .encode(&request.value, request.message.as_deref())
+            .map_err(|why| {
+                FieldError::new("value", format!("the topic's schema refuses it: {why}"))
+            })?,
         None => request.value.to_string().into_bytes(),
     };
     let sent = state

@@ -1,7 +1,10 @@
 //! A schema compiled for decoding and encoding records: what records say of it, its text, its
 //! compiled form, and the topics it was seen on.
 
-use super::{avro, protobuf, registry::SchemaReference, wire, Format, MAX_SCHEMA_BYTES};
+use super::{
+    avro, json_schema::JsonSchema, protobuf, registry::SchemaReference, wire, Format,
+    MAX_SCHEMA_BYTES,
+};
 use app::stream::RecordSchema;
 use serde_json::Value as Json;
 use std::sync::{PoisonError, RwLock};
@@ -12,8 +15,8 @@ pub enum Compiled {
     /// Boxed: its named types make it the largest by far.
     Avro(Box<avro::AvroSchema>),
     Protobuf(protobuf::ProtoSchema),
-    /// JSON Schema: the payload is JSON already.
-    JsonSchema,
+    /// JSON Schema: the payload is JSON already; the schema checks values written.
+    JsonSchema(JsonSchema),
 }
 
 /// A schema ready to decode records with: what records say of it, its text, and its compiled
@@ -80,11 +83,7 @@ impl KnownSchema {
             Format::Protobuf => {
                 Compiled::Protobuf(protobuf::ProtoSchema::compile(text, references)?)
             }
-            Format::JsonSchema => {
-                serde_json::from_str::<Json>(text)
-                    .map_err(|e| format!("not a JSON Schema: {e}"))?;
-                Compiled::JsonSchema
-            }
+            Format::JsonSchema => Compiled::JsonSchema(JsonSchema::compile(text, references)?),
         })
     }
 
@@ -93,7 +92,7 @@ impl KnownSchema {
     pub(super) fn decode(&self, body: &[u8], framed: bool) -> Result<(Json, RecordSchema), String> {
         match &self.compiled {
             Compiled::Avro(schema) => Ok((schema.decode(body)?, self.label.clone())),
-            Compiled::JsonSchema => serde_json::from_slice(body)
+            Compiled::JsonSchema(_) => serde_json::from_slice(body)
                 .map(|v| (v, self.label.clone()))
                 .map_err(|e| format!("not JSON: {e}")),
             Compiled::Protobuf(schema) => {
@@ -114,14 +113,32 @@ impl KnownSchema {
         }
     }
 
-    /// `value` written with this schema (for Protobuf, as `message` or the first one),
-    /// framed when the schema has a registry id. The error says which field and why.
+    /// Whether `message` names something to write values as: a message of a Protobuf schema.
+    pub fn writes_message(&self, message: &str) -> Result<(), String> {
+        match &self.compiled {
+            Compiled::Protobuf(schema) => schema.message_named(Some(message)).map(|_| ()),
+            _ => Err(format!(
+                "the topic's schema is {}: only a Protobuf schema has messages to choose from",
+                self.format.as_str()
+            )),
+        }
+    }
+
+    /// `value` written with this schema (for Protobuf, as `message`, else as the message its
+    /// schema file names, else as the first one), framed when the schema has a registry id. The
+    /// error says which field and why.
     pub fn encode(&self, value: &Json, message: Option<&str>) -> Result<Vec<u8>, String> {
         let (body, path) = match &self.compiled {
             Compiled::Avro(schema) => (schema.encode(value)?, None),
-            Compiled::JsonSchema => (serde_json::to_vec(value).map_err(|e| e.to_string())?, None),
+            Compiled::JsonSchema(schema) => {
+                schema.check(value)?;
+                (serde_json::to_vec(value).map_err(|e| e.to_string())?, None)
+            }
             Compiled::Protobuf(schema) => {
-                let (descriptor, path) = schema.message_named(message)?;
+                let (descriptor, path) = match (message, &self.file_message) {
+                    (None, Some(path)) => (schema.message(path)?, path.clone()),
+                    _ => schema.message_named(message)?,
+                };
                 (
                     protobuf::ProtoSchema::encode(&descriptor, value)?,
                     Some(path),

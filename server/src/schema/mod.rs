@@ -21,6 +21,7 @@
 
 pub mod avro;
 pub mod files;
+pub mod json_schema;
 mod known;
 mod lookup;
 pub mod protobuf;

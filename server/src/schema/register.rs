@@ -117,5 +117,9 @@ pub async fn check_requested(
 
 /// Whether `text` is a schema of `format` that compiles without references.
 pub fn check(format: Format, text: &str) -> Result<(), String> {
-    KnownSchema::compile(format, text, &[]).map(|_| ())
+    match KnownSchema::compile(format, text, &[])? {
+        // Records are written with it, so it must be able to check them.
+        super::known::Compiled::JsonSchema(schema) => schema.writable(),
+        _ => Ok(()),
+    }
 }

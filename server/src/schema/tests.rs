@@ -235,6 +235,35 @@ fn without_a_registry_a_framed_record_says_so_and_plain_records_stay_plain() {
 }
 
 #[test]
+fn a_protobuf_file_writes_the_message_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let proto = "// streamhub:message shop.Refund\nsyntax = \"proto3\";\npackage shop;\n\
+                 message Payment { string id = 1; }\nmessage Refund { int64 cents = 1; }\n";
+    std::fs::write(dir.path().join("refunds.proto"), proto).unwrap();
+    let schemas = Schemas::from_args(&SchemaArgs {
+        dir: Some(dir.path().to_owned()),
+        cache_size: 10,
+        registry_timeout_ms: 100,
+        ..SchemaArgs::default()
+    })
+    .unwrap();
+    let file = schemas.file_for("refunds").unwrap();
+    // Not the file's first message: the one records of the topic are read as.
+    let payload = file.encode(&json!({"cents": "250"}), None).unwrap();
+    match schemas.decode("refunds", Part::Value, &payload) {
+        Decoded::Value { json, schema } => {
+            assert_eq!(json, json!({"cents": 250}));
+            assert_eq!(schema.message.as_deref(), Some("shop.Refund"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(file
+        .encode(&json!({"cents": "250"}), Some("shop.Payment"))
+        .unwrap_err()
+        .contains("cents"));
+}
+
+#[test]
 fn a_huge_schema_is_refused() {
     let huge = format!(
         r#"{{"type":"record","name":"H","doc":"{}","fields":[]}}"#,

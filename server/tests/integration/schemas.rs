@@ -825,3 +825,112 @@ async fn a_test_record_to_a_topic_with_a_schema_is_encoded_with_it_or_refused_by
         ("avro", Some(payment(1)))
     );
 }
+
+#[tokio::test]
+async fn test_records_pick_their_protobuf_message_and_are_checked_by_a_json_schema() {
+    let registry = StandIn::start(None).await.unwrap();
+    let app = app_with_registry(&registry).await;
+    let orders = app.active_topic("composed-orders", 1).await;
+    let carts = app.active_topic("composed-carts", 1).await;
+    registry
+        .register(
+            "common/money.proto",
+            RegistrySchema {
+                schema: MONEY_PROTO.into(),
+                schema_type: Some("PROTOBUF".into()),
+                references: vec![],
+            },
+        )
+        .unwrap();
+    registry
+        .register(
+            "composed-orders-value",
+            RegistrySchema {
+                schema: SHOP_PROTO.into(),
+                schema_type: Some("PROTOBUF".into()),
+                references: vec![SchemaReference {
+                    name: "common/money.proto".into(),
+                    subject: "common/money.proto".into(),
+                    version: 1,
+                }],
+            },
+        )
+        .unwrap();
+    let cart_schema = r#"{"type": "object", "required": ["items"],
+        "properties": {"items": {"type": "array", "items": {"type": "object",
+            "properties": {"qty": {"type": "integer", "minimum": 1}}}}}}"#;
+    registry
+        .register(
+            "composed-carts-value",
+            RegistrySchema {
+                schema: cart_schema.into(),
+                schema_type: Some("JSON".into()),
+                references: vec![],
+            },
+        )
+        .unwrap();
+    let send = |id: i64, body: Value| {
+        let app = &app;
+        async move {
+            app.as_admin(
+                reqwest::Method::POST,
+                &format!("/api/topics/{id}/records"),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // Protobuf: a nested message chosen by name; a message the schema lacks is a 400.
+    let line = json!({"sku": "z", "count": 2});
+    let (status, body) = send(
+        orders,
+        json!({"value": line, "message": "shop.Payment.Line"}),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let (status, body) = send(orders, json!({"value": line, "message": "shop.Nope"})).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "message");
+    assert!(
+        body["message"].as_str().unwrap().contains("shop.Nope"),
+        "{body}"
+    );
+    // Only a Protobuf schema has messages.
+    let cart = json!({"items": []});
+    let (status, body) = send(carts, json!({"value": cart, "message": "shop.Payment"})).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "message");
+
+    // JSON Schema: checked before it is sent, the refusal naming the field.
+    let (status, body) = send(carts, json!({"value": {"items": [{"qty": 2}]}})).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let (status, body) = send(carts, json!({"value": {"items": [{"qty": 2}, {"qty": 0}]}})).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["field"], "value");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("value.items[1].qty: 0 is less than the minimum of 1"),
+        "{body}"
+    );
+
+    // Only what was accepted reached the topics, decoded as written.
+    let mut client = admin_client(&app).await;
+    client
+        .subscribe(
+            &["composed-orders", "composed-carts"],
+            StartPosition::Earliest,
+        )
+        .await;
+    let mut got = records(&mut client, 2).await;
+    got.sort_by(|a, b| a.topic.cmp(&b.topic));
+    assert_eq!(got[0].value, Some(json!({"items": [{"qty": 2}]})));
+    assert_eq!(got[0].encoding, "json_schema");
+    assert_eq!(got[1].value, Some(line));
+    assert_eq!(
+        got[1].schema.as_ref().unwrap().message.as_deref(),
+        Some("shop.Payment.Line")
+    );
+}

@@ -1,0 +1,197 @@
+//! JSON Schema. Its records are JSON already, so reading them needs nothing of the schema;
+//! writing checks a value against it first, so that a test record the topic's readers would
+//! refuse is refused at the door, naming the field and why.
+//!
+//! The validator is built offline (a `$ref` reaches only the schema itself and its registry
+//! references, never the network or the disk) and with the linear-time `regex` engine for
+//! `pattern` (no backtracking for a hostile pattern to explode). A schema whose validator does
+//! not build still reads: only writing needs it.
+
+use serde_json::Value as Json;
+
+/// Where references without a scheme of their own (`"$ref": "address.json"`, as the
+/// registry's clients name them) resolve.
+const REFERENCE_BASE: &str = "json-schema:///";
+
+/// A value's text longer than this is left out of refusals (the field path says which it is).
+const MAX_SHOWN_VALUE_CHARS: usize = 80;
+
+/// A refusal's text is cut at this many characters (an `enum` may list thousands of values).
+const MAX_REFUSAL_CHARS: usize = 300;
+
+/// A JSON Schema compiled for checking values before they are written.
+#[derive(Debug)]
+pub struct JsonSchema {
+    /// The validator, or why it did not build.
+    validator: Result<Box<jsonschema::Validator>, String>,
+}
+
+impl JsonSchema {
+    /// `text` with the schemas it refers to (each by the name it is referred to by). `Err` only
+    /// when `text` is not JSON at all; a schema whose validator does not build reads records
+    /// all the same (see [`JsonSchema::writable`]).
+    pub fn compile(text: &str, references: &[(String, String)]) -> Result<Self, String> {
+        let schema: Json =
+            serde_json::from_str(text).map_err(|e| format!("not a JSON Schema: {e}"))?;
+        Ok(Self {
+            validator: build(&schema, references).map(Box::new),
+        })
+    }
+
+    /// Whether values can be checked against it; else why not.
+    pub fn writable(&self) -> Result<(), String> {
+        self.validator.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    /// `Ok` when the schema accepts `value`; else the first refusal, as `value.field: why`.
+    pub fn check(&self, value: &Json) -> Result<(), String> {
+        let validator = self
+            .validator
+            .as_ref()
+            .map_err(|why| format!("the schema cannot check values: {why}"))?;
+        let Err(error) = validator.validate(value) else {
+            return Ok(());
+        };
+        let mut path = String::from("value");
+        for segment in error.instance_path().iter() {
+            match segment {
+                jsonschema::paths::LocationSegment::Property(name) => {
+                    path.push('.');
+                    path.push_str(&name);
+                }
+                jsonschema::paths::LocationSegment::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        let shown = error.instance().to_string().chars().count() <= MAX_SHOWN_VALUE_CHARS;
+        let why = if shown {
+            error.to_string()
+        } else {
+            error.masked_with("the value").to_string()
+        };
+        Err(cut(&format!("{path}: {why}")))
+    }
+}
+
+fn build(schema: &Json, references: &[(String, String)]) -> Result<jsonschema::Validator, String> {
+    let mut resources = Vec::with_capacity(references.len());
+    for (name, text) in references {
+        let contents: Json = serde_json::from_str(text)
+            .map_err(|e| format!("the reference {name} is not JSON: {e}"))?;
+        let uri = if name.contains(':') {
+            name.clone()
+        } else {
+            format!("{REFERENCE_BASE}{name}")
+        };
+        resources.push((uri, jsonschema::Resource::from_contents(contents)));
+    }
+    let registry = jsonschema::Registry::new()
+        .extend(resources)
+        .and_then(|builder| builder.prepare())
+        .map_err(|e| format!("its references do not resolve: {e}"))?;
+    jsonschema::options()
+        .offline()
+        .with_registry(&registry)
+        .with_base_uri(REFERENCE_BASE)
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(schema)
+        .map_err(|e| cut(&e.to_string()))
+}
+
+/// `text`, at most [`MAX_REFUSAL_CHARS`] characters of it.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(MAX_REFUSAL_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const PAYMENT: &str = r#"{
+        "type": "object",
+        "properties": {
+            "amount": {"type": "number", "minimum": 0},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "lines": {"type": "array", "items": {"$ref": "line.json"}}
+        },
+        "required": ["amount", "currency"]
+    }"#;
+    const LINE: &str = r#"{"type": "object", "properties": {"sku": {"type": "string"}}}"#;
+
+    fn payment() -> JsonSchema {
+        JsonSchema::compile(PAYMENT, &[("line.json".into(), LINE.into())]).unwrap()
+    }
+
+    #[test]
+    fn a_value_the_schema_accepts_passes() {
+        let value = json!({"amount": 12.5, "currency": "EUR", "lines": [{"sku": "a-1"}]});
+        assert_eq!(payment().check(&value), Ok(()));
+    }
+
+    #[test]
+    fn a_refusal_names_the_field_and_why() {
+        let refused = |value| payment().check(&value).unwrap_err();
+        assert_eq!(
+            refused(json!({"amount": "12", "currency": "EUR"})),
+            r#"value.amount: "12" is not of type "number""#
+        );
+        assert_eq!(
+            refused(json!({"amount": 1, "currency": "euro"})),
+            r#"value.currency: "euro" does not match "^[A-Z]{3}$""#
+        );
+        assert_eq!(
+            refused(json!({"amount": 1})),
+            r#"value: "currency" is a required property"#
+        );
+        // Through a reference, into an array.
+        assert_eq!(
+            refused(json!({"amount": 1, "currency": "EUR", "lines": [{"sku": "a"}, {"sku": 7}]})),
+            r#"value.lines[1].sku: 7 is not of type "string""#
+        );
+    }
+
+    #[test]
+    fn a_long_value_is_left_out_of_the_refusal() {
+        let long = "x".repeat(10_000);
+        let refused = payment()
+            .check(&json!({"amount": 1, "currency": long}))
+            .unwrap_err();
+        assert!(
+            refused.starts_with("value.currency: the value does not match"),
+            "{refused}"
+        );
+        assert!(
+            refused.chars().count() <= MAX_REFUSAL_CHARS + 1,
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_fetched_and_an_unresolved_reference_still_reads() {
+        let remote = r#"{"$ref": "https://example.com/elsewhere.json"}"#;
+        let schema = JsonSchema::compile(remote, &[]).unwrap();
+        assert!(schema.writable().is_err());
+        assert!(schema
+            .check(&json!(1))
+            .unwrap_err()
+            .contains("cannot check"));
+        assert!(JsonSchema::compile("not json", &[]).is_err());
+    }
+
+    #[test]
+    fn a_pattern_is_matched_in_linear_time() {
+        // Catastrophic for a backtracking engine; the regex engine refuses what it cannot do
+        // in linear time (a back-reference) when the schema is compiled.
+        let schema = JsonSchema::compile(r#"{"pattern": "^(a+)+$"}"#, &[]).unwrap();
+        let started = std::time::Instant::now();
+        assert!(schema
+            .check(&json!(format!("{}b", "a".repeat(50_000))))
+            .is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let backreference = JsonSchema::compile(r#"{"pattern": "(a)\\1"}"#, &[]).unwrap();
+        assert!(backreference.writable().is_err());
+    }
+}
