@@ -140,6 +140,9 @@ impl Modify for InputRules {
         if let Some(rule) = property(openapi, "ProduceRequest", "key") {
             rule.max_length = Some(records::MAX_KEY_CHARS);
         }
+        if let Some(rule) = property(openapi, "ProduceRequest", "message") {
+            rule.max_length = Some(records::MAX_MESSAGE_NAME_CHARS);
+        }
         if let Some(rule) = property(openapi, "ProduceRequest", "headers") {
             rule.max_properties = Some(records::MAX_HEADERS);
             let mut name = Object::with_type(Type::String);

@@ -22,6 +22,8 @@ use axum::{extract::State, http::StatusCode, Json};
 
 /// The longest key, in characters.
 pub(super) const MAX_KEY_CHARS: usize = 1_024;
+/// The longest Protobuf message name a record may be written as, in characters.
+pub(super) const MAX_MESSAGE_NAME_CHARS: usize = 512;
 /// The most headers on one record.
 pub(super) const MAX_HEADERS: usize = 32;
 /// The longest header name and value, in characters.
@@ -129,6 +131,16 @@ pub async fn produce(
 
 /// The bounds on what a composed record may carry.
 fn check(request: &ProduceRequest) -> Result<(), FieldError> {
+    if request
+        .message
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > MAX_MESSAGE_NAME_CHARS)
+    {
+        return Err(FieldError::new(
+            "message",
+            format!("must have at most {MAX_MESSAGE_NAME_CHARS} characters"),
+        ));
+    }
     if request
         .key
         .as_ref()

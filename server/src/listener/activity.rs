@@ -6,7 +6,10 @@
 //! that stopped reading). A body waiting for the server itself (a page rendered as it goes,
 //! waiting for a slow look-up) is not a stalled reader.
 
-use super::{idle::IdleConnections, ConnectionSlot};
+use super::{
+    idle::{Idle, IdleConnections},
+    ConnectionSlot,
+};
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},
@@ -224,9 +227,9 @@ impl http_body::Body for TrackedBody {
 
 /// Runs one connection to its end. It is shut down gracefully (requests in flight and HTTP/2
 /// streams finish, no new ones start) once the server stops, once it has had nothing in flight
-/// for `timeout` or a newcomer needs its slot meanwhile (it is among the `idle` then), or once a
-/// response body has not moved for [`STALL_FACTOR`] × `timeout`; what is still unfinished
-/// `timeout` after that is dropped.
+/// for `timeout`, or once a response body has not moved for [`STALL_FACTOR`] × `timeout`; what
+/// is still unfinished `timeout` after that is dropped. While it has nothing in flight it is
+/// among the `idle`, and dropped at once when a newcomer needs its slot.
 pub async fn drive<C, E>(
     connection: C,
     shut_down: impl FnOnce(Pin<&mut C>),
@@ -242,6 +245,8 @@ where
     let mut load = activity.0.load.subscribe();
     let stall = timeout * STALL_FACTOR;
     let mut idle_mark = None;
+    // Until its first request, a connection is among those that give way first.
+    let mut served = false;
     loop {
         let now = *load.borrow_and_update();
         let deadline = if now.busy == 0 {
@@ -259,8 +264,14 @@ where
         };
         // Idle since it last had nothing in flight, however often the loop goes round.
         if now.busy == 0 {
-            idle_mark.get_or_insert_with(|| idle.enter());
+            let kind = if served {
+                Idle::Between
+            } else {
+                Idle::Unserved
+            };
+            idle_mark.get_or_insert_with(|| idle.enter(kind));
         } else {
+            served = true;
             idle_mark = None;
         }
         let displaced = async {
@@ -271,7 +282,18 @@ where
         };
         let close = tokio::select! {
             result = connection.as_mut() => return result,
-            () = displaced => true,
+            () = displaced => {
+                if load.borrow().busy == 0 {
+                    // Nothing in flight to finish: the slot is freed now, not after a
+                    // graceful shutdown a client could drag out (a half-sent request, an
+                    // HTTP/2 ping left unanswered).
+                    return Ok(());
+                }
+                // It turned busy as it was told: the next idle one gives way instead.
+                idle_mark = None;
+                idle.displace_oldest();
+                false
+            }
             // Ends the wait on every change: the timers start again from now.
             changed = load.changed() => changed.is_err(),
             _ = stop.wait_for(|stopped| *stopped) => true,

@@ -21,7 +21,7 @@ use hyper_util::{
     server::conn::auto::Builder,
     service::TowerToHyperService,
 };
-use idle::IdleConnections;
+use idle::{Idle, IdleConnections};
 use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
 use tokio::{
     net::TcpListener,
@@ -47,6 +47,10 @@ pub struct ConnectionLimits {
 
 /// Requests one HTTP/2 connection may have in flight at once.
 const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+
+/// How long a newcomer waits for the slot of the idle connection it displaced before it tells
+/// the next one (a displaced connection frees its slot at once, unless it turned busy).
+const DISPLACEMENT_WAIT: Duration = Duration::from_millis(50);
 
 /// The first bytes of every HTTP/2 connection without TLS.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -81,7 +85,7 @@ pub async fn serve(
     let trusted = Arc::new(limits.trusted_proxies.clone());
     let idle = Arc::new(IdleConnections::default());
     let mut saturated = false;
-    loop {
+    'accepting: loop {
         if slots.available_permits() == 0 && !saturated {
             tracing::warn!(
                 max_connections = limits.max_connections,
@@ -123,22 +127,26 @@ pub async fn serve(
             tracing::debug!(%addr, "closed a connection: its address has the most it may open");
             continue;
         };
+        // A slot may have freed while this one was being accepted.
+        let free = free.or_else(|| slots.clone().try_acquire_owned().ok());
         let slot = match free {
             Some(slot) => ConnectionSlot(Arc::new(slot)),
-            None => {
-                // The displaced connection's task ends at once and frees its slot. Had it just
-                // turned busy instead, this waits for the next slot to free, as without an idle one.
+            None => loop {
+                // A displaced connection is dropped at once and frees its slot (one that turned
+                // busy just as it was told passes the word on to the next idle one). Each wait
+                // is short, so that whatever holds a slot up, the next idle one is told.
                 if idle.displace_oldest() {
                     tracing::debug!(%addr, "an idle connection gave its slot to a newcomer");
                 }
                 tokio::select! {
                     slot = slots.clone().acquire_owned() => match slot {
-                        Ok(slot) => ConnectionSlot(Arc::new(slot)),
-                        Err(_) => break, // never closed
+                        Ok(slot) => break ConnectionSlot(Arc::new(slot)),
+                        Err(_) => break 'accepting, // never closed
                     },
-                    _ = stop_rx_main.changed() => break,
+                    () = tokio::time::sleep(DISPLACEMENT_WAIT) => continue,
+                    _ = stop_rx_main.changed() => break 'accepting,
                 }
-            }
+            },
         };
         let connection = PerConnection::new(addr, slot.clone(), trusted.clone());
         let activity = connection.activity.clone();
@@ -155,13 +163,15 @@ pub async fn serve(
         let done = done_tx.clone();
         let idle = idle.clone();
         // Idle from the start: it has sent nothing yet.
-        let mut silent = idle.enter();
+        let mut silent = idle.enter(Idle::Unserved);
         tokio::spawn(async move {
             // All are released when the task ends, however it ends.
             let (_slot, _done, _from_addr) = (slot, done, from_addr);
             // hyper's header timer starts at the first byte, and its protocol detection waits
             // for the whole HTTP/2 preface: both are bounded here.
             let sniffed = tokio::select! {
+                // Bytes already here win over a displacement told at the same time.
+                biased;
                 sniffed = sniff_protocol(&stream, limits.header_timeout) => sniffed,
                 () = silent.displaced() => false,
             };
@@ -552,6 +562,24 @@ mod tests {
         let still_open =
             tokio::time::timeout(Duration::from_millis(50), younger.read(&mut byte)).await;
         assert!(still_open.is_err(), "{still_open:?}");
+    }
+
+    #[tokio::test]
+    async fn half_sent_requests_and_http2_prefaces_give_way_at_once_too() {
+        for start in [&b"G"[..], H2_PREFACE] {
+            let addr = spawn(1).await;
+            let mut holder = TcpStream::connect(addr).await.unwrap();
+            holder.write_all(start).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let started = Instant::now();
+            assert!(get_root(addr).await.ends_with(b"ok"));
+            assert!(started.elapsed() < TIMEOUT / 2, "{:?}", started.elapsed());
+            let mut seen = Vec::new();
+            tokio::time::timeout(TIMEOUT / 2, holder.read_to_end(&mut seen))
+                .await
+                .expect("dropped, not left to its timeout")
+                .ok();
+        }
     }
 
     #[tokio::test]

@@ -19,6 +19,14 @@ const MAX_SHOWN_VALUE_CHARS: usize = 80;
 /// A refusal's text is cut at this many characters (an `enum` may list thousands of values).
 const MAX_REFUSAL_CHARS: usize = 300;
 
+/// The most `pattern`s and `patternProperties` one schema may have: each is a regular
+/// expression compiled with the validator.
+const MAX_PATTERNS: usize = 256;
+
+/// What one compiled pattern may take (the `regex` crate's default is 10 MiB), and its lazy
+/// DFA's cache: a few hundred patterns cannot take much memory or time to compile.
+const MAX_PATTERN_BYTES: usize = 256 << 10;
+
 /// A JSON Schema compiled for checking values before they are written.
 #[derive(Debug)]
 pub struct JsonSchema {
@@ -73,16 +81,23 @@ impl JsonSchema {
 }
 
 fn build(schema: &Json, references: &[(String, String)]) -> Result<jsonschema::Validator, String> {
+    let mut patterns = patterns_in(schema);
     let mut resources = Vec::with_capacity(references.len());
     for (name, text) in references {
         let contents: Json = serde_json::from_str(text)
             .map_err(|e| format!("the reference {name} is not JSON: {e}"))?;
+        patterns += patterns_in(&contents);
         let uri = if name.contains(':') {
             name.clone()
         } else {
             format!("{REFERENCE_BASE}{name}")
         };
         resources.push((uri, jsonschema::Resource::from_contents(contents)));
+    }
+    if patterns > MAX_PATTERNS {
+        return Err(format!(
+            "{patterns} patterns; at most {MAX_PATTERNS} are compiled"
+        ));
     }
     let registry = jsonschema::Registry::new()
         .extend(resources)
@@ -92,9 +107,33 @@ fn build(schema: &Json, references: &[(String, String)]) -> Result<jsonschema::V
         .offline()
         .with_registry(&registry)
         .with_base_uri(REFERENCE_BASE)
-        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .with_pattern_options(
+            jsonschema::PatternOptions::regex()
+                .size_limit(MAX_PATTERN_BYTES)
+                .dfa_size_limit(MAX_PATTERN_BYTES),
+        )
         .build(schema)
         .map_err(|e| cut(&e.to_string()))
+}
+
+/// How many `pattern` and `patternProperties` entries `schema` has, anywhere (counting
+/// generously: a property named `pattern` counts too).
+fn patterns_in(schema: &Json) -> usize {
+    match schema {
+        Json::Object(map) => map
+            .iter()
+            .map(|(key, value)| {
+                let own = match (key.as_str(), value) {
+                    ("pattern", Json::String(_)) => 1,
+                    ("patternProperties", Json::Object(each)) => each.len(),
+                    _ => 0,
+                };
+                own + patterns_in(value)
+            })
+            .sum(),
+        Json::Array(items) => items.iter().map(patterns_in).sum(),
+        _ => 0,
+    }
 }
 
 /// `text`, at most [`MAX_REFUSAL_CHARS`] characters of it.
@@ -179,6 +218,19 @@ mod tests {
             .unwrap_err()
             .contains("cannot check"));
         assert!(JsonSchema::compile("not json", &[]).is_err());
+    }
+
+    #[test]
+    fn patterns_are_bounded_in_number() {
+        let many: serde_json::Map<String, Json> = (0..=MAX_PATTERNS)
+            .map(|i| (format!("p{i}"), json!({"pattern": format!("^a{{{i}}}$")})))
+            .collect();
+        let schema = json!({"properties": many}).to_string();
+        let refused = JsonSchema::compile(&schema, &[])
+            .unwrap()
+            .writable()
+            .unwrap_err();
+        assert!(refused.contains("at most 256"), "{refused}");
     }
 
     #[test]

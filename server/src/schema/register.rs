@@ -88,7 +88,12 @@ pub async fn check_requested(
                 .into(),
         )
     })?;
-    check(format, &requested.schema).map_err(RequestedSchemaError::Refused)?;
+    // Compiling is CPU work (a schema may be large): off the request threads.
+    let text = requested.schema.clone();
+    tokio::task::spawn_blocking(move || check(format, &text))
+        .await
+        .unwrap_or_else(|_| Err("the schema could not be compiled".to_owned()))
+        .map_err(RequestedSchemaError::Refused)?;
     let schema = RegistrySchema {
         schema: requested.schema.clone(),
         schema_type: (format != Format::Avro).then(|| format.registry_type().to_owned()),

@@ -224,8 +224,8 @@ async fn every_page_is_rendered_whole_on_the_server() {
             ("/inbox", "<h1"),
         ] {
             // Under the whole suite's load a page has been seen, rarely, to stall or arrive cut
-            // off (see the closing notes); a second failure in a row fails the test, and the
-            // first is said on stderr so that it is not lost.
+            // off, cause unknown; a second failure in a row fails the test, and the first is
+            // said on stderr so that it is not lost.
             let mut attempt = 0;
             let html = loop {
                 attempt += 1;
