@@ -198,13 +198,7 @@ fn without_a_registry_a_framed_record_says_so_and_plain_records_stay_plain() {
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("readings.avsc"), READING).unwrap();
-    let schemas = Schemas::from_args(&SchemaArgs {
-        dir: Some(dir.path().to_owned()),
-        cache_size: 10,
-        registry_timeout_ms: 100,
-        ..SchemaArgs::default()
-    })
-    .unwrap();
+    let schemas = with_schema_dir(dir.path());
     match schemas.decode("t", Part::Value, &[0, 0, 0, 0, 1, 2]) {
         Decoded::Failed { reason } => {
             assert_eq!(reason, "schema 1: no schema registry is configured")
@@ -234,19 +228,24 @@ fn without_a_registry_a_framed_record_says_so_and_plain_records_stay_plain() {
     );
 }
 
+/// Schemas from the files in `dir`, without a registry.
+fn with_schema_dir(dir: &std::path::Path) -> Arc<Schemas> {
+    Schemas::from_args(&SchemaArgs {
+        dir: Some(dir.to_owned()),
+        cache_size: 10,
+        registry_timeout_ms: 100,
+        ..SchemaArgs::default()
+    })
+    .unwrap()
+}
+
 #[test]
 fn a_protobuf_file_writes_the_message_it_names() {
     let dir = tempfile::tempdir().unwrap();
     let proto = "// streamhub:message shop.Refund\nsyntax = \"proto3\";\npackage shop;\n\
                  message Payment { string id = 1; }\nmessage Refund { int64 cents = 1; }\n";
     std::fs::write(dir.path().join("refunds.proto"), proto).unwrap();
-    let schemas = Schemas::from_args(&SchemaArgs {
-        dir: Some(dir.path().to_owned()),
-        cache_size: 10,
-        registry_timeout_ms: 100,
-        ..SchemaArgs::default()
-    })
-    .unwrap();
+    let schemas = with_schema_dir(dir.path());
     let file = schemas.file_for("refunds").unwrap();
     // Not the file's first message: the one records of the topic are read as.
     let payload = file.encode(&json!({"cents": "250"}), None).unwrap();

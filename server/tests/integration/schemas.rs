@@ -384,11 +384,9 @@ message Payment {
 }
 "#;
 
-#[tokio::test]
-async fn protobuf_with_references_and_json_schema_records_decode() {
-    let registry = StandIn::start(None).await.unwrap();
-    let app = app_with_registry(&registry).await;
-    app.active_topic("orders", 1).await;
+/// `common/money.proto` registered (as the registry's first schema) and the shop's schema,
+/// which imports it, under `subject`; the shop schema's id.
+fn register_shop(registry: &StandIn, subject: &str) -> u32 {
     let money = registry
         .register(
             "common/money.proto",
@@ -400,9 +398,9 @@ async fn protobuf_with_references_and_json_schema_records_decode() {
         )
         .unwrap();
     assert_eq!(money, 1);
-    let shop = registry
+    registry
         .register(
-            "orders-value",
+            subject,
             RegistrySchema {
                 schema: SHOP_PROTO.into(),
                 schema_type: Some("PROTOBUF".into()),
@@ -413,7 +411,15 @@ async fn protobuf_with_references_and_json_schema_records_decode() {
                 }],
             },
         )
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn protobuf_with_references_and_json_schema_records_decode() {
+    let registry = StandIn::start(None).await.unwrap();
+    let app = app_with_registry(&registry).await;
+    app.active_topic("orders", 1).await;
+    let shop = register_shop(&registry, "orders-value");
     let json_schema = r#"{"type":"object","properties":{"sku":{"type":"string"}}}"#;
     let json_id = registry
         .register(
@@ -832,30 +838,7 @@ async fn test_records_pick_their_protobuf_message_and_are_checked_by_a_json_sche
     let app = app_with_registry(&registry).await;
     let orders = app.active_topic("composed-orders", 1).await;
     let carts = app.active_topic("composed-carts", 1).await;
-    registry
-        .register(
-            "common/money.proto",
-            RegistrySchema {
-                schema: MONEY_PROTO.into(),
-                schema_type: Some("PROTOBUF".into()),
-                references: vec![],
-            },
-        )
-        .unwrap();
-    registry
-        .register(
-            "composed-orders-value",
-            RegistrySchema {
-                schema: SHOP_PROTO.into(),
-                schema_type: Some("PROTOBUF".into()),
-                references: vec![SchemaReference {
-                    name: "common/money.proto".into(),
-                    subject: "common/money.proto".into(),
-                    version: 1,
-                }],
-            },
-        )
-        .unwrap();
+    register_shop(&registry, "composed-orders-value");
     let cart_schema = r#"{"type": "object", "required": ["items"],
         "properties": {"items": {"type": "array", "items": {"type": "object",
             "properties": {"qty": {"type": "integer", "minimum": 1}}}}}}"#;
