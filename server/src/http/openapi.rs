@@ -401,39 +401,25 @@ pub async fn document(State(state): State<AppState>) -> Json<openapi::OpenApi> {
         only_open_topics(&mut doc);
     }
     if state.relay.schemas().registry().is_none() {
-        no_value_schemas(&mut doc);
+        only_null(&mut doc, "NewTopicRequest", "value_schema");
     }
     if !state.relay.schemas().is_active() {
-        no_protobuf_messages(&mut doc);
+        only_null(&mut doc, "ProduceRequest", "message");
     }
     Json(doc)
 }
 
-/// Without a schema registry a topic request carries no value schema (there is nowhere to
-/// register it); with one, its format is one StreamHub reads.
-fn no_value_schemas(doc: &mut openapi::OpenApi) {
-    if let Some(RefOr::T(Schema::Object(request))) = doc
+/// A property this server takes only as `null`: without a schema registry a topic request
+/// carries no value schema (there is nowhere to register it); without a registry or schema files
+/// no topic has a Protobuf schema, so a test record names no message to write as.
+fn only_null(doc: &mut openapi::OpenApi, component: &str, property: &str) {
+    if let Some(RefOr::T(Schema::Object(object))) = doc
         .components
         .as_mut()
-        .and_then(|c| c.schemas.get_mut("NewTopicRequest"))
+        .and_then(|c| c.schemas.get_mut(component))
     {
-        request.properties.insert(
-            "value_schema".into(),
-            RefOr::T(Schema::Object(Object::with_type(Type::Null))),
-        );
-    }
-}
-
-/// Without a registry or schema files no topic has a Protobuf schema, so a test record names no
-/// message to write as.
-fn no_protobuf_messages(doc: &mut openapi::OpenApi) {
-    if let Some(RefOr::T(Schema::Object(request))) = doc
-        .components
-        .as_mut()
-        .and_then(|c| c.schemas.get_mut("ProduceRequest"))
-    {
-        request.properties.insert(
-            "message".into(),
+        object.properties.insert(
+            property.into(),
             RefOr::T(Schema::Object(Object::with_type(Type::Null))),
         );
     }
