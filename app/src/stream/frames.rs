@@ -54,7 +54,7 @@ pub enum ClientFrame {
     Ping,
 }
 
-/// What a filter expression reads; [`looks_like_filter_expression`] and the server's filter/// A search of a topic's history: which records to scan (all of the topic by default), which
+/// A search of a topic's history: which records to scan (all of the topic by default), which
 /// to return (those `filter` matches, at most `max_matches`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {

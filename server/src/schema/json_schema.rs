@@ -82,17 +82,19 @@ impl JsonSchema {
 
 fn build(schema: &Json, references: &[(String, String)]) -> Result<jsonschema::Validator, String> {
     let mut patterns = patterns_in(schema);
+    // A root that names itself by an absolute `$id` resolves relative references against it.
+    let root_id = schema
+        .get("$id")
+        .and_then(Json::as_str)
+        .and_then(|id| jsonschema::Uri::parse(id).ok());
     let mut resources = Vec::with_capacity(references.len());
     for (name, text) in references {
         let contents: Json = serde_json::from_str(text)
             .map_err(|e| format!("the reference {name} is not JSON: {e}"))?;
         patterns += patterns_in(&contents);
-        let uri = if name.contains(':') {
-            name.clone()
-        } else {
-            format!("{REFERENCE_BASE}{name}")
-        };
-        resources.push((uri, jsonschema::Resource::from_contents(contents)));
+        for uri in reference_addresses(name, root_id.as_ref()) {
+            resources.push((uri, jsonschema::Resource::from_contents(contents.clone())));
+        }
     }
     if patterns > MAX_PATTERNS {
         return Err(format!(
@@ -114,6 +116,23 @@ fn build(schema: &Json, references: &[(String, String)]) -> Result<jsonschema::V
         )
         .build(schema)
         .map_err(|e| cut(&e.to_string()))
+}
+
+/// The addresses a reference named `name` is found at: the name itself when it is absolute;
+/// else the name under [`REFERENCE_BASE`] and, when the root has an absolute `$id`, the name
+/// resolved against that (where the registry's clients look for it).
+fn reference_addresses(name: &str, root_id: Option<&jsonschema::Uri<&str>>) -> Vec<String> {
+    if name.contains(':') {
+        return vec![name.to_owned()];
+    }
+    let mut addresses = vec![format!("{REFERENCE_BASE}{name}")];
+    if let Some(resolved) = root_id.and_then(|id| jsonschema::uri::resolve_against(id, name).ok()) {
+        let resolved = resolved.as_str().to_owned();
+        if !addresses.contains(&resolved) {
+            addresses.push(resolved);
+        }
+    }
+    addresses
 }
 
 /// How many `pattern` and `patternProperties` entries `schema` has, anywhere (counting
@@ -218,6 +237,47 @@ mod tests {
             .unwrap_err()
             .contains("cannot check"));
         assert!(JsonSchema::compile("not json", &[]).is_err());
+    }
+
+    #[test]
+    fn references_resolve_against_an_absolute_root_id() {
+        // As the registry's clients publish them: the root names itself, its references by a
+        // name relative to that.
+        let root = json!({
+            "$id": "https://example.com/schemas/order.json",
+            "type": "object",
+            "properties": {
+                "lines": {"type": "array", "items": {"$ref": "line.json"}},
+                "note": {"$ref": "#/$defs/note"}
+            },
+            "$defs": {"note": {"type": "string", "maxLength": 5}}
+        })
+        .to_string();
+        let schema = JsonSchema::compile(&root, &[("line.json".into(), LINE.into())]).unwrap();
+        assert_eq!(schema.writable(), Ok(()));
+        assert_eq!(
+            schema.check(&json!({"lines": [{"sku": "a"}], "note": "ok"})),
+            Ok(())
+        );
+        assert_eq!(
+            schema.check(&json!({"lines": [{"sku": 1}]})).unwrap_err(),
+            r#"value.lines[0].sku: 1 is not of type "string""#
+        );
+        assert!(schema
+            .check(&json!({"note": "too long"}))
+            .unwrap_err()
+            .starts_with("value.note:"));
+        // A reference named by an absolute address is taken as it is.
+        let absolute = json!({"$id": "https://example.com/a.json",
+            "$ref": "https://other.example/line.json"})
+        .to_string();
+        let schema = JsonSchema::compile(
+            &absolute,
+            &[("https://other.example/line.json".into(), LINE.into())],
+        )
+        .unwrap();
+        assert!(schema.check(&json!({"sku": 2})).is_err());
+        assert_eq!(schema.check(&json!({"sku": "b"})), Ok(()));
     }
 
     #[test]
