@@ -212,6 +212,7 @@ async fn run() {
         clients,
         rate,
         seconds,
+        sockets_at: None,
     };
     let one = fanout(on_one).await;
     let two = fanout(FanOut {

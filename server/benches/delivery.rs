@@ -10,10 +10,17 @@
 //! subscribed socket before production (idle), and the CPU of those idle sockets over the same
 //! time, which the per-delivery figure leaves out.
 //!
+//! The floor, measured the same way in the same run for each unfiltered case: a bare fan-out
+//! ([`streamhub_testkit::bare_fanout`]: one consumer, each batch framed once, one task writing
+//! it to every socket, nothing else) in a process of its own — this benchmark re-executed.
+//! What the relay costs above it is what its design and bookkeeping cost; the floor itself is
+//! the stack's, the system calls' and loopback TCP's (both ends charged to the sender).
+//!
 //! Run: `make bench-delivery` (or `cargo bench -p streamhub --bench delivery`). `BENCH_SECONDS`
-//! (10) sets each production's length, `BENCH_FILTERED` (`no` or `yes`) runs only those cases; `BENCH_BEFORE_BINARY=path` runs every case against that
-//! build too; `BENCH_PROFILE=1` records the first case with `perf` and prints where the
-//! server's time went.
+//! (10) sets each production's length, `BENCH_FILTERED` (`no` or `yes`) runs only those cases;
+//! `BENCH_BEFORE_BINARY=path` runs every case against that build too; `BENCH_FLOOR=no` leaves
+//! the floor out; `BENCH_PROFILE=1` records the first case with `perf` and prints where the
+//! server's time went (`BENCH_PROFILE=floor`: the floor's first case).
 
 use app::stream::StartPosition;
 use std::{
@@ -23,7 +30,7 @@ use std::{
 use streamhub_testkit::{
     measure::{cpu_seconds, env_or, percentile_ms, rss_kb},
     relay_load::{active_topic, start_server, subscribe_frame, FanOut, Watch},
-    server_process::ServerProcess,
+    server_process::{free_addr, ApiProcess, ServerProcess},
     LocalBroker,
 };
 
@@ -32,19 +39,54 @@ const CASES: [(usize, u64); 2] = [(1_000, 100), (10_000, 10)];
 /// How long the subscribed sockets sit idle before production, for their idle cost.
 const IDLE_FOR: Duration = Duration::from_secs(3);
 
-#[tokio::main]
-async fn main() {
+/// Set when this benchmark runs as the floor: `address broker topic`, space-separated.
+const FLOOR_ENV: &str = "STREAMHUB_BENCH_FLOOR";
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    match std::env::var(FLOOR_ENV) {
+        Ok(floor) => runtime.block_on(serve_floor(&floor)),
+        Err(_) => runtime.block_on(bench()),
+    }
+}
+
+/// This process as the floor, until it is stopped.
+async fn serve_floor(args: &str) {
+    let [addr, bootstrap, topic] = args.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("{FLOOR_ENV}: address, broker and topic");
+    };
+    let window = Duration::from_millis(streamhub::relay::DEFAULT_BATCH_WINDOW_MS.into());
+    let addr = addr.parse().expect("an address");
+    let served =
+        streamhub_testkit::bare_fanout::serve(addr, bootstrap.into(), topic.into(), window);
+    served.await.expect("the floor serves");
+}
+
+/// Which build serves the sockets in a row of the table.
+#[derive(Clone, Copy, PartialEq)]
+enum Serving {
+    Server,
+    Floor,
+}
+
+async fn bench() {
     let seconds = env_or("BENCH_SECONDS", 10);
-    let profile = std::env::var_os("BENCH_PROFILE").is_some();
+    let profile = std::env::var("BENCH_PROFILE").ok();
     let dir = tempfile::tempdir().unwrap();
     let broker = LocalBroker::start(&dir.path().join("kafka")).await.unwrap();
     let bootstrap = broker.bootstrap();
-    let mut builds = vec![("this build", PathBuf::from(env!("CARGO_BIN_EXE_streamhub")))];
+    let this_build = PathBuf::from(env!("CARGO_BIN_EXE_streamhub"));
+    let mut builds = vec![("this build", this_build.clone(), Serving::Server)];
     if let Ok(before) = std::env::var("BENCH_BEFORE_BINARY") {
-        builds.push(("before", PathBuf::from(before)));
+        builds.push(("before", PathBuf::from(before), Serving::Server));
+    }
+    if std::env::var("BENCH_FLOOR").as_deref() != Ok("no") {
+        // This build's server only owns the topics; the floor serves the sockets.
+        builds.push(("floor", this_build, Serving::Floor));
     }
     let mut rows = Vec::new();
-    for (index, (build, binary)) in builds.iter().enumerate() {
+    let mut profiled = false;
+    for (index, (build, binary, serving)) in builds.iter().enumerate() {
         let server = start_server(
             binary,
             &dir.path().join(format!("server{index}")),
@@ -53,11 +95,19 @@ async fn main() {
         .await;
         for (clients, rate) in CASES {
             for filtered in filters() {
+                if filtered && *serving == Serving::Floor {
+                    continue;
+                }
                 let topic = format!("delivery_{index}_{clients}_{rate}_{}", u8::from(filtered));
-                let perf = (profile && index == 0 && rows.is_empty())
-                    .then(|| dir.path().join("perf.data"));
+                let wanted = match serving {
+                    Serving::Server => profile.as_deref().is_some_and(|p| p != "floor"),
+                    Serving::Floor => profile.as_deref() == Some("floor"),
+                };
+                let perf = (wanted && !profiled).then(|| dir.path().join("perf.data"));
+                profiled |= perf.is_some();
                 let figures = case(
                     &server,
+                    *serving,
                     &bootstrap,
                     &topic,
                     clients,
@@ -140,6 +190,7 @@ struct Figures {
 #[allow(clippy::too_many_arguments)]
 async fn case(
     server: &ServerProcess,
+    serving: Serving,
     bootstrap: &str,
     topic: &str,
     clients: usize,
@@ -148,20 +199,28 @@ async fn case(
     seconds: u64,
     perf: Option<&Path>,
 ) -> Figures {
+    let topic_id = active_topic(server, topic, 3).await;
+    let floor = match serving {
+        Serving::Server => None,
+        Serving::Floor => Some(start_floor(bootstrap, topic).await),
+    };
     let load = FanOut {
         reader: None,
         servers: &[server],
         bootstrap,
         topic,
-        topic_id: active_topic(server, topic, 3).await,
+        topic_id,
         clients,
         rate,
         seconds,
+        sockets_at: floor.as_ref().map(|f| f.addr),
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let pid = floor.as_ref().map_or(server.pid(), ApiProcess::pid);
     let mut watch = Costs {
-        pid: server.pid(),
-        rss_before: rss_kb(server.pid()),
+        pid,
+        rss_before: rss_kb(pid),
+        floor,
         perf: perf.map(|path| (path.to_owned(), seconds)),
         ..Costs::default()
     };
@@ -184,10 +243,23 @@ async fn case(
     }
 }
 
+/// This benchmark re-executed as the floor for `topic`, answering.
+async fn start_floor(bootstrap: &str, topic: &str) -> ApiProcess {
+    let addr = free_addr();
+    let child = std::process::Command::new(std::env::current_exe().expect("this benchmark"))
+        .env(FLOOR_ENV, format!("{addr} {bootstrap} {topic}"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the floor starts");
+    ApiProcess::answering("the floor", child, addr).await
+}
+
 /// The server's memory and CPU at a fan-out's moments.
 #[derive(Default)]
 struct Costs {
     pid: u32,
+    /// The floor serving the sockets, stopped once drained: that ends their streams.
+    floor: Option<ApiProcess>,
     rss_before: u64,
     rss_idle: u64,
     idle_cores: f64,
@@ -233,6 +305,7 @@ impl Watch for Costs {
         if let Some(mut recording) = self.recording.take() {
             let _ = recording.wait();
         }
+        self.floor = None;
     }
 }
 

@@ -121,6 +121,7 @@ async fn fan_out(
         clients,
         rate: 100,
         seconds,
+        sockets_at: None,
     };
     let subscribe = |n: usize| {
         let filter = way

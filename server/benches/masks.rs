@@ -140,6 +140,7 @@ async fn run(
         clients,
         rate,
         seconds,
+        sockets_at: None,
     };
     let mut cpu = CpuShare::of(server.pid());
     let fanned = load

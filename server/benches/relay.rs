@@ -73,6 +73,7 @@ async fn main() {
         clients,
         rate,
         seconds,
+        sockets_at: None,
     };
     let mut baseline = Baseline {
         bootstrap: bootstrap.clone(),

@@ -197,6 +197,7 @@ async fn fan_out(
         clients,
         rate,
         seconds,
+        sockets_at: None,
     };
     let mut cpu = CpuShare::of(server.pid());
     let fanned = load

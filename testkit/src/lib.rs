@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`broker`] | a local `tansu` broker with prepared storage (tests start throw-away ones; the `local-broker` binary starts the scripts' and `make run`'s) |
 //! | [`baseline`] | the bare rdkafka consumer the relay's latency is measured against |
+//! | [`bare_fanout`] | the floor a delivery's cost is measured against: one consumer, each batch framed once, one task writing it to every socket (the delivery benchmark runs it in a process of its own) |
 //! | [`relay_frames`] | counting the relay's records and skips without decoding them (tests, benchmarks) |
 //! | [`postgres`] | a local PostgreSQL server (the integration suite's second store, `make cluster`'s database) |
 //! | [`config`] | server and producer settings for tests: everything at its default but directories, cluster and quick intervals |
@@ -15,6 +16,7 @@
 //! | [`wrk`] | driving `wrk` and reading its figures |
 //! | [`measure`] | the clock, a process's memory, CPU and descriptors, percentiles; sizes from the environment |
 
+pub mod bare_fanout;
 pub mod baseline;
 pub mod broker;
 pub mod config;

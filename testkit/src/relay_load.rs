@@ -283,6 +283,9 @@ pub struct FanOut<'a> {
     pub clients: usize,
     pub rate: u64,
     pub seconds: u64,
+    /// Where the clients' sockets go instead of the servers: a stand-in speaking the relay's
+    /// protocol (the delivery benchmark's floor). The servers still own the topic.
+    pub sockets_at: Option<std::net::SocketAddr>,
 }
 
 /// What a [`FanOut`] delivered.
@@ -371,6 +374,10 @@ impl FanOut<'_> {
         for i in 0..self.clients {
             let server = self.servers[i % self.servers.len()];
             let socket = match self.reader.filter(|_| i % 2 == 1) {
+                _ if self.sockets_at.is_some() => {
+                    let at = self.sockets_at.unwrap_or(server.addr);
+                    open_socket(at, "", None).await.expect("connect")
+                }
                 Some(user) => {
                     open_socket(server.addr, &format!("?user_id={user}&follow=false"), None)
                         .await
