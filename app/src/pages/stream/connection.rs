@@ -1,7 +1,7 @@
 //! The viewer's connection to the relay (`/api/stream`): one WebSocket, reconnecting with
 //! backoff and resuming from the next offsets it had, and records handed to the page in batches
-//! on an animation frame (at most ten a second, however many arrive in between), into a bounded
-//! window.
+//! on an animation frame (at most ten a second, however many arrive in between, with a timer
+//! rather than idle frames between two), into a bounded window.
 //!
 //! It owns the socket and its timing (connect, reconnect, batching); what a frame means is
 //! [`super::frames`]'s, and the page sees only [`super::model`]'s signals: it must not render
@@ -286,11 +286,28 @@ mod browser_socket {
             inner.pending = out;
             let schedule = !inner.frame_scheduled && inner.arrived > 0;
             inner.frame_scheduled |= schedule;
-            schedule
+            schedule.then_some(inner.last_flush)
         };
-        if schedule {
-            let cell = Rc::clone(cell);
-            request_animation_frame(move || render_batch(&cell));
+        if let Some(last_flush) = schedule {
+            schedule_render(cell, last_flush);
+        }
+    }
+
+    /// Asks for [`render_batch`] on the first animation frame once the list is due an update
+    /// ([`MIN_FLUSH_INTERVAL_MS`] after the last one, at `last_flush`), with a timer until then:
+    /// asking for every animation frame meanwhile would have the browser run frames at the
+    /// display's rate with nothing to show.
+    fn schedule_render(cell: &Rc<RefCell<Inner>>, last_flush: f64) {
+        let wait = MIN_FLUSH_INTERVAL_MS - (crate::browser::now_ms() - last_flush);
+        let cell = Rc::clone(cell);
+        let on_next_frame = move || request_animation_frame(move || render_batch(&cell));
+        if wait <= 0.0 {
+            on_next_frame();
+        } else {
+            set_timeout(
+                on_next_frame,
+                std::time::Duration::from_millis(wait.ceil() as u64),
+            );
         }
     }
 
@@ -356,9 +373,11 @@ mod browser_socket {
         let inner = &mut *guard;
         let now = crate::browser::now_ms();
         if now - inner.last_flush < MIN_FLUSH_INTERVAL_MS {
-            // Too soon after the last update: wait for a later frame (still scheduled).
-            let cell = Rc::clone(cell);
-            request_animation_frame(move || render_batch(&cell));
+            // Too soon after the last update (a timer fired early): come back when due (still
+            // scheduled).
+            let last_flush = inner.last_flush;
+            drop(guard);
+            schedule_render(cell, last_flush);
             return;
         }
         inner.last_flush = now;
