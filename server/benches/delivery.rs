@@ -14,7 +14,8 @@
 //! ([`streamhub_testkit::bare_fanout`]: one consumer, each batch framed once, one task writing
 //! it to every socket, nothing else) in a process of its own — this benchmark re-executed.
 //! What the relay costs above it is what its design and bookkeeping cost; the floor itself is
-//! the stack's, the system calls' and loopback TCP's (both ends charged to the sender).
+//! the stack's, the system calls' and loopback TCP's (whose receiving side's work is charged to
+//! the sender).
 //!
 //! Run: `make bench-delivery` (or `cargo bench -p streamhub --bench delivery`). `BENCH_SECONDS`
 //! (10) sets each production's length, `BENCH_FILTERED` (`no` or `yes`) runs only those cases;
@@ -55,7 +56,8 @@ async fn serve_floor(args: &str) {
     let [addr, bootstrap, topic] = args.split(' ').collect::<Vec<_>>()[..] else {
         panic!("{FLOOR_ENV}: address, broker and topic");
     };
-    let window = Duration::from_millis(streamhub::relay::DEFAULT_BATCH_WINDOW_MS.into());
+    // The server's window: the environment they both start with, else the default.
+    let window = Duration::from_millis(streamhub_testkit::baseline::relay_batch_window_ms());
     let addr = addr.parse().expect("an address");
     let served =
         streamhub_testkit::bare_fanout::serve(addr, bootstrap.into(), topic.into(), window);
@@ -80,7 +82,12 @@ async fn bench() {
     if let Ok(before) = std::env::var("BENCH_BEFORE_BINARY") {
         builds.push(("before", PathBuf::from(before), Serving::Server));
     }
-    if std::env::var("BENCH_FLOOR").as_deref() != Ok("no") {
+    let floor_wanted = std::env::var("BENCH_FLOOR").as_deref() != Ok("no");
+    if profile.as_deref() == Some("floor") && !floor_wanted {
+        eprintln!("BENCH_PROFILE=floor with BENCH_FLOOR=no: no profile");
+    }
+    // The floor has no filters: only the unfiltered cases have one.
+    if floor_wanted && filters().contains(&false) {
         // This build's server only owns the topics; the floor serves the sockets.
         builds.push(("floor", this_build, Serving::Floor));
     }

@@ -74,6 +74,7 @@ fn tail(bootstrap: &str, topic: &str) -> anyhow::Result<BaseConsumer> {
         .topics()
         .first()
         .map_or(0, |t| t.partitions().len());
+    anyhow::ensure!(partitions > 0, "topic {topic} has no partitions");
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions as i32 {
         assignment.add_partition_offset(topic, partition, Offset::End)?;

@@ -21,6 +21,15 @@ pub fn relay_fetch_wait_ms() -> u64 {
         .unwrap_or(streamhub::relay::DEFAULT_FETCH_WAIT_MS.into())
 }
 
+/// The relay's batch window in milliseconds, found as [`relay_fetch_wait_ms`] is:
+/// `STREAMHUB_RELAY_BATCH_WINDOW_MS` when set, else its default.
+pub fn relay_batch_window_ms() -> u64 {
+    std::env::var("STREAMHUB_RELAY_BATCH_WINDOW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(streamhub::relay::DEFAULT_BATCH_WINDOW_MS.into())
+}
+
 /// Reads `topic` from its current end until `until` (blocking), handing each record to `each`.
 pub fn tail(
     bootstrap: &str,

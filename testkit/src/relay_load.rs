@@ -284,7 +284,8 @@ pub struct FanOut<'a> {
     pub rate: u64,
     pub seconds: u64,
     /// Where the clients' sockets go instead of the servers: a stand-in speaking the relay's
-    /// protocol (the delivery benchmark's floor). The servers still own the topic.
+    /// protocol (the delivery benchmark's floor), which every client then uses as it is
+    /// (`reader` is not asked for). The servers still own the topic.
     pub sockets_at: Option<std::net::SocketAddr>,
 }
 
@@ -373,17 +374,15 @@ impl FanOut<'_> {
         let mut tasks = Vec::with_capacity(self.clients);
         for i in 0..self.clients {
             let server = self.servers[i % self.servers.len()];
-            let socket = match self.reader.filter(|_| i % 2 == 1) {
-                _ if self.sockets_at.is_some() => {
-                    let at = self.sockets_at.unwrap_or(server.addr);
-                    open_socket(at, "", None).await.expect("connect")
-                }
-                Some(user) => {
+            let reader = self.reader.filter(|_| i % 2 == 1);
+            let socket = match (self.sockets_at, reader) {
+                (Some(at), _) => open_socket(at, "", None).await.expect("connect"),
+                (None, Some(user)) => {
                     open_socket(server.addr, &format!("?user_id={user}&follow=false"), None)
                         .await
                         .expect("connect")
                 }
-                None => connect(server).await,
+                (None, None) => connect(server).await,
             };
             tasks.push(tokio::spawn(fanout_client(
                 socket,

@@ -19,8 +19,8 @@ const MAX_SHOWN_VALUE_CHARS: usize = 80;
 /// A refusal's text is cut at this many characters (an `enum` may list thousands of values).
 const MAX_REFUSAL_CHARS: usize = 300;
 
-/// The most `pattern`s and `patternProperties` one schema may have: each is a regular
-/// expression compiled with the validator.
+/// The most `pattern`s and `patternProperties` one schema may have, counting a reference's once
+/// per address it is found at: each is a regular expression compiled with the validator.
 const MAX_PATTERNS: usize = 256;
 
 /// What one compiled pattern may take (the `regex` crate's default is 10 MiB), and its lazy
@@ -82,17 +82,28 @@ impl JsonSchema {
 
 fn build(schema: &Json, references: &[(String, String)]) -> Result<jsonschema::Validator, String> {
     let mut patterns = patterns_in(schema);
-    // A root that names itself by an absolute `$id` resolves relative references against it.
-    let root_id = schema
-        .get("$id")
-        .and_then(Json::as_str)
-        .and_then(|id| jsonschema::Uri::parse(id).ok());
+    // A root that names itself by an absolute id (`$id`, or `id` in draft 4, as its draft reads
+    // it) resolves relative references against it.
+    let root = jsonschema::Draft::default()
+        .detect(schema)
+        .create_resource_ref(schema);
+    let root_id = root.id().and_then(|id| jsonschema::Uri::parse(id).ok());
+    // Addresses that references named by an absolute address hold: a relative name resolved
+    // onto one of them does not take it over.
+    let taken: Vec<&str> = references
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| name.contains(':'))
+        .chain(root_id.as_ref().map(|id| id.as_str()))
+        .collect();
     let mut resources = Vec::with_capacity(references.len());
     for (name, text) in references {
         let contents: Json = serde_json::from_str(text)
             .map_err(|e| format!("the reference {name} is not JSON: {e}"))?;
-        patterns += patterns_in(&contents);
-        for uri in reference_addresses(name, root_id.as_ref()) {
+        let addresses = reference_addresses(name, root_id.as_ref(), &taken);
+        // Each address a schema uses is compiled on its own, patterns and all.
+        patterns += patterns_in(&contents) * addresses.len();
+        for uri in addresses {
             resources.push((uri, jsonschema::Resource::from_contents(contents.clone())));
         }
     }
@@ -119,16 +130,21 @@ fn build(schema: &Json, references: &[(String, String)]) -> Result<jsonschema::V
 }
 
 /// The addresses a reference named `name` is found at: the name itself when it is absolute;
-/// else the name under [`REFERENCE_BASE`] and, when the root has an absolute `$id`, the name
-/// resolved against that (where the registry's clients look for it).
-fn reference_addresses(name: &str, root_id: Option<&jsonschema::Uri<&str>>) -> Vec<String> {
+/// else the name under [`REFERENCE_BASE`] and, when the root has an absolute id, the name
+/// resolved against that (where the registry's clients look for it) unless that address is
+/// `taken` (by the root, or by a reference named by it).
+fn reference_addresses(
+    name: &str,
+    root_id: Option<&jsonschema::Uri<&str>>,
+    taken: &[&str],
+) -> Vec<String> {
     if name.contains(':') {
         return vec![name.to_owned()];
     }
     let mut addresses = vec![format!("{REFERENCE_BASE}{name}")];
     if let Some(resolved) = root_id.and_then(|id| jsonschema::uri::resolve_against(id, name).ok()) {
         let resolved = resolved.as_str().to_owned();
-        if !addresses.contains(&resolved) {
+        if !addresses.contains(&resolved) && !taken.contains(&resolved.as_str()) {
             addresses.push(resolved);
         }
     }
@@ -278,6 +294,35 @@ mod tests {
         .unwrap();
         assert!(schema.check(&json!({"sku": 2})).is_err());
         assert_eq!(schema.check(&json!({"sku": "b"})), Ok(()));
+        // Draft 4 names itself with `id`.
+        let draft4 = json!({"$schema": "http://json-schema.org/draft-04/schema#",
+            "id": "https://example.com/schemas/order.json", "items": {"$ref": "line.json"}})
+        .to_string();
+        let schema = JsonSchema::compile(&draft4, &[("line.json".into(), LINE.into())]).unwrap();
+        assert_eq!(schema.writable(), Ok(()));
+        assert!(schema.check(&json!([{"sku": 3}])).is_err());
+        // A reference named by an absolute address keeps it against a relative name that
+        // resolves onto it.
+        let numbers = r#"{"type": "object", "properties": {"sku": {"type": "number"}}}"#;
+        let both = json!({"$id": "https://example.com/schemas/order.json",
+            "$ref": "https://example.com/schemas/line.json"})
+        .to_string();
+        let schema = JsonSchema::compile(
+            &both,
+            &[
+                (
+                    "https://example.com/schemas/line.json".into(),
+                    numbers.into(),
+                ),
+                ("line.json".into(), LINE.into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(schema.check(&json!({"sku": 4})), Ok(()));
+        // A root id that is not a hierarchical address resolves nothing, and breaks nothing.
+        let urn = json!({"$id": "urn:example:order", "$ref": "line.json"}).to_string();
+        let schema = JsonSchema::compile(&urn, &[("line.json".into(), LINE.into())]).unwrap();
+        assert!(schema.check(&json!({"sku": 5})).is_err());
     }
 
     #[test]

@@ -131,10 +131,11 @@ mod browser_socket {
         socket: Option<RelaySocket>,
         next: Resume,
         pending: Vec<Row>,
-        /// Records received since the last animation frame (some may have been dropped from
+        /// Records received since the last list update (some may have been dropped from
         /// `pending` unseen).
         arrived: u64,
         held: VecDeque<Row>,
+        /// A list update is on its way (a timer, or an animation frame asked for).
         frame_scheduled: bool,
         seq: u64,
         attempt: u32,
@@ -261,8 +262,8 @@ mod browser_socket {
         }
     }
 
-    /// A frame arrived: what it says goes into the pending batch, which the next animation
-    /// frame shows.
+    /// A frame arrived: what it says goes into the pending batch, which the next list update
+    /// shows.
     fn received(cell: &Rc<RefCell<Inner>>, text: &str) {
         let Some(frame) = parse_frame(text) else {
             return;
@@ -366,8 +367,8 @@ mod browser_socket {
         );
     }
 
-    /// Once per animation frame: everything that arrived since the last frame goes on screen
-    /// in one signal update (or into the held buffer while paused).
+    /// A list update, on an animation frame, at most ten a second: everything that arrived since
+    /// the last one goes on screen in one signal update (or into the held buffer while paused).
     fn render_batch(cell: &Rc<RefCell<Inner>>) {
         let mut guard = cell.borrow_mut();
         let inner = &mut *guard;
