@@ -1,6 +1,6 @@
 //! The schemas known by registry id, and looking up those that are not. A schema by id never
-//! changes: once compiled it is kept (up to a count and a byte bound, oldest out first) and keeps
-//! decoding while the registry is away.
+//! changes: once compiled it is kept (up to a count and a byte bound, the one read longest ago
+//! out first) and keeps decoding while the registry is away.
 //!
 //! A lookup is bounded every way a producer writing made-up ids, or a slow registry, could
 //! stretch it: each id is looked up once however many ask (the others wait for that one), a
@@ -15,7 +15,7 @@ use super::{
 };
 use app::stream::RecordSchema;
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
@@ -65,11 +65,28 @@ struct Failure {
 
 #[derive(Default)]
 struct Cache {
-    known: HashMap<u32, (Arc<KnownSchema>, usize)>,
-    /// Ids in the order they were added: the oldest goes first when the cache is full.
-    order: VecDeque<u32>,
+    known: HashMap<u32, Cached>,
+    /// Counts reads and additions: each entry's `used` is the count at its last one.
+    clock: u64,
     bytes: usize,
     failed: HashMap<u32, Failure>,
+}
+
+/// A compiled schema kept, its size, and when it was last read (see [`Cache::clock`]): the one
+/// read longest ago goes first when the cache is full, so that schemas in use stay however many
+/// others pass through.
+struct Cached {
+    schema: Arc<KnownSchema>,
+    bytes: usize,
+    used: u64,
+}
+
+impl Cache {
+    /// The next tick of the clock.
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
 }
 
 /// A token bucket.
@@ -140,11 +157,15 @@ impl Lookups {
 
     /// What is known of `id` now.
     pub(super) fn get(&self, id: u32) -> Known {
-        let cache = lock(&self.cache);
-        match (cache.known.get(&id), cache.failed.get(&id)) {
-            (Some((known, _)), _) => Known::Schema(known.clone()),
-            (None, Some(failure)) => Known::Missing(failure.miss, failure.reason.clone()),
-            (None, None) => Known::Unknown,
+        let mut cache = lock(&self.cache);
+        let now = cache.tick();
+        if let Some(cached) = cache.known.get_mut(&id) {
+            cached.used = now;
+            return Known::Schema(cached.schema.clone());
+        }
+        match cache.failed.get(&id) {
+            Some(failure) => Known::Missing(failure.miss, failure.reason.clone()),
+            None => Known::Unknown,
         }
     }
 
@@ -251,22 +272,35 @@ impl Lookups {
         }
     }
 
-    /// Keeps a compiled schema, letting the oldest go while the cache is over its bounds.
+    /// Keeps a compiled schema, letting the ones read longest ago go while the cache is over its
+    /// bounds (a scan of the cache each: only when a new schema arrives, which is rare).
     pub(super) fn keep(&self, id: u32, known: KnownSchema, bytes: usize) {
         let mut cache = lock(&self.cache);
         cache.failed.remove(&id);
-        if let Some((_, old)) = cache.known.insert(id, (Arc::new(known), bytes)) {
-            cache.bytes -= old;
-        } else {
-            cache.order.push_back(id);
+        let used = cache.tick();
+        let schema = Arc::new(known);
+        if let Some(old) = cache.known.insert(
+            id,
+            Cached {
+                schema,
+                bytes,
+                used,
+            },
+        ) {
+            cache.bytes -= old.bytes;
         }
         cache.bytes += bytes;
         while cache.known.len() > self.capacity || cache.bytes > MAX_CACHED_BYTES {
-            let Some(oldest) = cache.order.pop_front() else {
+            let Some(least_used) = cache
+                .known
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(id, _)| *id)
+            else {
                 break;
             };
-            if let Some((_, gone)) = cache.known.remove(&oldest) {
-                cache.bytes -= gone;
+            if let Some(gone) = cache.known.remove(&least_used) {
+                cache.bytes -= gone.bytes;
             }
         }
     }
@@ -299,8 +333,16 @@ impl Lookups {
     #[cfg(test)]
     pub(super) fn insert(&self, id: u32, schema: Arc<KnownSchema>) {
         let mut cache = lock(&self.cache);
-        cache.known.insert(id, (schema, 0));
-        cache.order.push_back(id);
+        let used = cache.tick();
+        let bytes = 0;
+        cache.known.insert(
+            id,
+            Cached {
+                schema,
+                bytes,
+                used,
+            },
+        );
     }
 
     /// Test set-up: lookups not paused by an earlier failure.

@@ -187,6 +187,14 @@ fn the_cache_keeps_its_bound() {
         schemas.cached(10).is_some() && schemas.cached(6).is_none(),
         "the oldest went"
     );
+    // A schema in use stays however many others pass through; the one read longest ago goes.
+    for id in 11..=20 {
+        assert!(schemas.cached(7).is_some(), "read before each new one");
+        let schema = Arc::try_unwrap(known(id, Format::JsonSchema, "{}")).unwrap();
+        lookups(&schemas).keep(id, schema, 2);
+    }
+    assert!(schemas.cached(7).is_some(), "the schema in use stayed");
+    assert!(schemas.cached(17).is_none() && schemas.cached(18).is_some());
 }
 
 #[test]
