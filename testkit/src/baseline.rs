@@ -12,22 +12,29 @@ use rdkafka::{
 use std::time::{Duration, Instant};
 use streamhub::kafka::{client_config, KafkaArgs};
 
-/// The fetch wait the server's relay uses: `STREAMHUB_RELAY_FETCH_WAIT_MS` when set (the
-/// benchmark and the soak start the server with the same environment), else its default.
+/// The fetch wait the server's relay uses, in milliseconds (see [`relay_setting_ms`]).
 pub fn relay_fetch_wait_ms() -> u64 {
-    std::env::var("STREAMHUB_RELAY_FETCH_WAIT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(streamhub::relay::DEFAULT_FETCH_WAIT_MS.into())
+    relay_setting_ms(
+        "STREAMHUB_RELAY_FETCH_WAIT_MS",
+        streamhub::relay::DEFAULT_FETCH_WAIT_MS,
+    )
 }
 
-/// The relay's batch window in milliseconds, found as [`relay_fetch_wait_ms`] is:
-/// `STREAMHUB_RELAY_BATCH_WINDOW_MS` when set, else its default.
+/// The relay's batch window, in milliseconds (see [`relay_setting_ms`]).
 pub fn relay_batch_window_ms() -> u64 {
-    std::env::var("STREAMHUB_RELAY_BATCH_WINDOW_MS")
+    relay_setting_ms(
+        "STREAMHUB_RELAY_BATCH_WINDOW_MS",
+        streamhub::relay::DEFAULT_BATCH_WINDOW_MS,
+    )
+}
+
+/// A relay setting as the server reads it: `var` when set (the benchmarks and the soak start
+/// the server with the same environment), else its default.
+fn relay_setting_ms(var: &str, default: u32) -> u64 {
+    std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(streamhub::relay::DEFAULT_BATCH_WINDOW_MS.into())
+        .unwrap_or(default.into())
 }
 
 /// Reads `topic` from its current end until `until` (blocking), handing each record to `each`.
